@@ -1,0 +1,28 @@
+// geglu.wgsl — the gated MLP activation of DNABERT-2:
+//   g: [R, 2I] f32 (u = g[:, :I], v = g[:, I:]) -> y: [R, I], y = gelu(u) * v.
+// Bindings: 0 g, 1 y, 2 params (rows R, inner I).
+// Grid: one invocation per output element, groups of 256 folded into 2-D.
+
+struct Params {
+    rows: u32,
+    inner: u32,
+    _p0: u32,
+    _p1: u32,
+}
+
+@group(0) @binding(0) var<storage, read> g: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+    let i = (wg.y * nwg.x + wg.x) * 256u + li;
+    if (i >= params.rows * params.inner) {
+        return;
+    }
+    let r = i / params.inner;
+    let c = i % params.inner;
+    let base = r * 2u * params.inner;
+    y[i] = gelu(g[base + c]) * g[base + params.inner + c];
+}

@@ -1,0 +1,78 @@
+// layer_norm.wgsl — LayerNorm over the last dimension, optionally fused with
+// the residual add that precedes it in a post-norm block:
+//   z = x + residual (residual only when params.has_residual == 1)
+//   y = (z - mean) * rstd * weight + bias,  rstd = 1 / sqrt(var + eps)
+// x, residual: [R, H] f32; weight, bias: [H]; y: [R, H];
+// mean, rstd: [R] saved for the backward pass. Variance is biased (/H),
+// computed in two passes around the mean for accuracy.
+// Bindings: 0 x, 1 residual (bind x when unused), 2 weight, 3 bias,
+//           4 y, 5 mean, 6 rstd, 7 params.
+// Grid: one workgroup of 256 per row, rows folded into 2-D.
+
+struct Params {
+    rows: u32,
+    hidden: u32,
+    has_residual: u32,
+    eps: f32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> residual: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read_write> mean_out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> rstd_out: array<f32>;
+@group(0) @binding(7) var<uniform> params: Params;
+
+const WG: u32 = 256u;
+var<workgroup> red: array<f32, 256>;
+
+fn sum_all(v: f32, li: u32) -> f32 {
+    red[li] = v;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if (li < s) {
+            red[li] = red[li] + red[li + s];
+        }
+        workgroupBarrier();
+    }
+    let r = red[0];
+    workgroupBarrier();
+    return r;
+}
+
+fn load(i: u32) -> f32 {
+    var v = x[i];
+    if (params.has_residual == 1u) {
+        v += residual[i];
+    }
+    return v;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+    let r = wg.y * nwg.x + wg.x;
+    let live = r < params.rows;
+    let h = select(0u, params.hidden, live);
+    let base = r * params.hidden;
+    var s = 0.0;
+    for (var j = li; j < h; j += WG) {
+        s += load(base + j);
+    }
+    let mean = sum_all(s, li) / f32(params.hidden);
+    var q = 0.0;
+    for (var j = li; j < h; j += WG) {
+        let d = load(base + j) - mean;
+        q += d * d;
+    }
+    let rstd = inverseSqrt(sum_all(q, li) / f32(params.hidden) + params.eps);
+    for (var j = li; j < h; j += WG) {
+        y[base + j] = (load(base + j) - mean) * rstd * weight[j] + bias[j];
+    }
+    if (live && li == 0u) {
+        mean_out[r] = mean;
+        rstd_out[r] = rstd;
+    }
+}

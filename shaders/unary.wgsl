@@ -1,0 +1,33 @@
+// unary.wgsl — element-wise y[i] = f(x[i]) for i < n.
+// Bindings: 0 x: [n] f32, 1 y: [n] f32, 2 params.
+// OP (override): 0 = GELU (exact, see gelu.wgsl), 1 = tanh.
+// Grid: groups of 256 folded into 2-D: i = (wg.y * num_wg.x + wg.x) * 256 + lid.
+
+override OP: u32 = 0u;
+
+struct Params {
+    n: u32,
+    _p0: u32,
+    _p1: u32,
+    _p2: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+    let i = (wg.y * nwg.x + wg.x) * 256u + li;
+    if (i >= params.n) {
+        return;
+    }
+    let v = x[i];
+    if (OP == 0u) {
+        y[i] = gelu(v);
+    } else {
+        // tanh(15) rounds to 1 in f32; clamping avoids exp overflow in some drivers.
+        y[i] = tanh(clamp(v, -15.0, 15.0));
+    }
+}

@@ -1,0 +1,14 @@
+//! The CPU backend: every op in Rust, multi-threaded with rayon and using
+//! the `gemm` crate's SIMD kernels. It is both the fallback on machines
+//! without a usable GPU and the oracle the GPU kernels are tested against.
+//! Functions here take plain slices; shape checks live in `ops`.
+
+pub mod attention;
+pub mod elementwise;
+pub mod matmul;
+pub mod norm;
+
+/// Rows per rayon task for row-wise kernels: enough work to amortise the split.
+pub(crate) fn rows_per_task(row_len: usize) -> usize {
+    (16384 / row_len.max(1)).max(1)
+}

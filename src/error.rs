@@ -1,0 +1,52 @@
+//! The library's one error type.
+
+/// Everything that can go wrong in dnagpu, with enough context to act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Tensors given to an op do not fit its contract.
+    #[error("{op}: {msg}")]
+    Shape { op: &'static str, msg: String },
+    /// A tensor has the wrong element type for an op.
+    #[error("{op}: tensor `{name}` must be {want:?}, got {got:?}")]
+    DType {
+        op: &'static str,
+        name: &'static str,
+        want: crate::DType,
+        got: crate::DType,
+    },
+    /// A request exceeds what the device allows; the caller should split the work.
+    #[error("{what} needs {requested}, over the device limit of {limit} ({device}); split the work into smaller pieces")]
+    DeviceLimit {
+        what: String,
+        requested: u64,
+        limit: u64,
+        device: String,
+    },
+    /// No adapter matched the request.
+    #[error("no GPU adapter: {0}")]
+    NoAdapter(String),
+    /// wgpu reported an error (validation, out of memory, lost device).
+    #[error("GPU error: {0}")]
+    Gpu(String),
+    /// A tensor lives on another device than the one asked to run the op.
+    #[error("{op}: tensor `{name}` is on the {got} backend, the op runs on {want}")]
+    WrongDevice {
+        op: &'static str,
+        name: &'static str,
+        want: &'static str,
+        got: &'static str,
+    },
+    /// A bad argument that is not a shape (an unknown backend name, ...).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Builds a [`Error::Shape`] for `op`.
+pub(crate) fn shape_err(op: &'static str, msg: impl Into<String>) -> Error {
+    Error::Shape {
+        op,
+        msg: msg.into(),
+    }
+}

@@ -1,0 +1,220 @@
+//! Adapter selection and the device: created with the adapter's own limits
+//! and the optional features dnagpu can use (shader-f16, subgroups,
+//! timestamp queries) when the adapter has them.
+
+use std::sync::{Arc, Mutex};
+
+use super::kernel::PipelineCache;
+use super::pool::PoolState;
+use super::record::Recording;
+use crate::error::{Error, Result};
+
+/// Optional features requested when present.
+const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
+    .union(wgpu::Features::SUBGROUP)
+    .union(wgpu::Features::TIMESTAMP_QUERY);
+
+/// What `dnagpu info` shows of one adapter.
+#[derive(Clone, Debug)]
+pub struct AdapterSummary {
+    pub index: usize,
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    /// A software rasteriser (llvmpipe, SwiftShader, WARP).
+    pub is_software: bool,
+    pub features: Vec<&'static str>,
+    pub max_buffer_size: u64,
+    pub max_storage_binding_size: u64,
+    pub max_workgroup_storage_bytes: u32,
+    pub max_invocations_per_workgroup: u32,
+    pub max_storage_buffers_per_stage: u32,
+}
+
+impl AdapterSummary {
+    pub(crate) fn of(index: usize, adapter: &wgpu::Adapter) -> Self {
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let f = adapter.features();
+        let mut features = Vec::new();
+        for (flag, name) in [
+            (wgpu::Features::SHADER_F16, "shader-f16"),
+            (wgpu::Features::SUBGROUP, "subgroups"),
+            (wgpu::Features::TIMESTAMP_QUERY, "timestamp-query"),
+        ] {
+            if f.contains(flag) {
+                features.push(name);
+            }
+        }
+        Self {
+            index,
+            name: display_name(&info),
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+            is_software: info.device_type == wgpu::DeviceType::Cpu,
+            features,
+            max_buffer_size: limits.max_buffer_size,
+            max_storage_binding_size: limits.max_storage_buffer_binding_size as u64,
+            max_workgroup_storage_bytes: limits.max_compute_workgroup_storage_size,
+            max_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
+            max_storage_buffers_per_stage: limits.max_storage_buffers_per_shader_stage,
+        }
+    }
+}
+
+fn display_name(info: &wgpu::AdapterInfo) -> String {
+    if info.name.is_empty() {
+        // WebGPU hides the name unless developer features are on.
+        format!("{:?} adapter", info.backend)
+    } else {
+        info.name.clone()
+    }
+}
+
+fn instance() -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+/// Every adapter wgpu finds, hardware first.
+pub(crate) async fn adapters() -> Vec<wgpu::Adapter> {
+    let inst = instance();
+    #[cfg(not(target_arch = "wasm32"))]
+    let mut found = inst.enumerate_adapters(wgpu::Backends::all()).await;
+    #[cfg(target_arch = "wasm32")]
+    let mut found: Vec<wgpu::Adapter> = inst
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        })
+        .await
+        .into_iter()
+        .collect();
+    found.sort_by_key(|a| rank(&a.get_info()));
+    found
+}
+
+/// Lower is better: discrete, integrated, virtual, other, software; Vulkan,
+/// Metal and DX12 before GL.
+fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let ty = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    };
+    let be = match info.backend {
+        wgpu::Backend::Gl => 1,
+        _ => 0,
+    };
+    (ty, be)
+}
+
+/// Summaries of every adapter, in preference order (what `info` prints).
+pub async fn list_adapters() -> Vec<AdapterSummary> {
+    adapters()
+        .await
+        .iter()
+        .enumerate()
+        .map(|(i, a)| AdapterSummary::of(i, a))
+        .collect()
+}
+
+/// A wgpu device with its queue, pools and the command recording in progress.
+pub struct GpuDevice {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    pub(crate) summary: AdapterSummary,
+    pub(crate) limits: wgpu::Limits,
+    pub(crate) features: wgpu::Features,
+    pub(crate) pool: Arc<Mutex<PoolState>>,
+    pub(crate) pipelines: Mutex<PipelineCache>,
+    pub(crate) recording: Mutex<Option<Recording>>,
+    /// First error wgpu reported since it was last checked.
+    pub(crate) error: Arc<Mutex<Option<String>>>,
+}
+
+impl std::fmt::Debug for GpuDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GpuDevice({} on {})", self.summary.name, self.summary.backend)
+    }
+}
+
+impl GpuDevice {
+    /// Opens `adapter` with its own limits and the optional features it has.
+    pub(crate) async fn open(index: usize, adapter: &wgpu::Adapter) -> Result<Self> {
+        let summary = AdapterSummary::of(index, adapter);
+        let limits = adapter.limits();
+        let features = adapter.features() & OPTIONAL_FEATURES;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("dnagpu"),
+                required_features: features,
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Gpu(format!("opening {}: {e}", summary.name)))?;
+        let error = Arc::new(Mutex::new(None::<String>));
+        let slot = error.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut s) = slot.lock() {
+                s.get_or_insert_with(|| e.to_string());
+            }
+        }));
+        Ok(Self {
+            device,
+            queue,
+            summary,
+            limits,
+            features,
+            pool: Arc::default(),
+            pipelines: Mutex::default(),
+            recording: Mutex::new(None),
+            error,
+        })
+    }
+
+    pub fn summary(&self) -> &AdapterSummary {
+        &self.summary
+    }
+
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.limits
+    }
+
+    pub fn has_feature(&self, f: wgpu::Features) -> bool {
+        self.features.contains(f)
+    }
+
+    pub fn memory(&self) -> super::MemoryStats {
+        self.pool.lock().map(|p| p.stats).unwrap_or_default()
+    }
+
+    /// Frees pooled buffers no tensor uses.
+    pub fn trim(&self) {
+        if let Ok(mut p) = self.pool.lock() {
+            p.trim();
+        }
+    }
+
+    /// Returns (and clears) the first error wgpu reported.
+    pub(crate) fn take_error(&self) -> Result<()> {
+        let e = self.error.lock().ok().and_then(|mut s| s.take());
+        match e {
+            Some(msg) => Err(Error::Gpu(msg)),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn limit_err(&self, what: impl Into<String>, requested: u64, limit: u64) -> Error {
+        Error::DeviceLimit {
+            what: what.into(),
+            requested,
+            limit,
+            device: self.summary.name.clone(),
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Every WGSL kernel family, named by an enum (never by strings), and the
+//! pipeline cache: one compiled pipeline per (kernel, override constants).
+
+use std::collections::HashMap;
+
+/// One WGSL file in `shaders/`, entry point `main`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    Matmul,
+    FlashAttention,
+    LayerNorm,
+    Softmax,
+    Unary,
+    Binary,
+    Geglu,
+    Embedding,
+    Pool,
+}
+
+/// Kernels that apply GELU get the `gelu.wgsl` snippet prepended (WGSL has
+/// no includes).
+macro_rules! with_gelu {
+    ($file:literal) => {
+        concat!(include_str!("../../shaders/gelu.wgsl"), "\n", include_str!($file))
+    };
+}
+
+/// Files under `shaders/` that are snippets prepended to kernels, not kernels.
+pub const SNIPPETS: &[&str] = &["gelu.wgsl"];
+
+impl Kernel {
+    pub const ALL: &'static [Kernel] = &[
+        Kernel::Matmul,
+        Kernel::FlashAttention,
+        Kernel::LayerNorm,
+        Kernel::Softmax,
+        Kernel::Unary,
+        Kernel::Binary,
+        Kernel::Geglu,
+        Kernel::Embedding,
+        Kernel::Pool,
+    ];
+
+    /// The file name under `shaders/`.
+    pub fn file(self) -> &'static str {
+        match self {
+            Kernel::Matmul => "matmul.wgsl",
+            Kernel::FlashAttention => "flash_attention.wgsl",
+            Kernel::LayerNorm => "layer_norm.wgsl",
+            Kernel::Softmax => "softmax.wgsl",
+            Kernel::Unary => "unary.wgsl",
+            Kernel::Binary => "binary.wgsl",
+            Kernel::Geglu => "geglu.wgsl",
+            Kernel::Embedding => "embedding.wgsl",
+            Kernel::Pool => "pool.wgsl",
+        }
+    }
+
+    pub fn source(self) -> &'static str {
+        match self {
+            Kernel::Matmul => with_gelu!("../../shaders/matmul.wgsl"),
+            Kernel::FlashAttention => include_str!("../../shaders/flash_attention.wgsl"),
+            Kernel::LayerNorm => include_str!("../../shaders/layer_norm.wgsl"),
+            Kernel::Softmax => include_str!("../../shaders/softmax.wgsl"),
+            Kernel::Unary => with_gelu!("../../shaders/unary.wgsl"),
+            Kernel::Binary => include_str!("../../shaders/binary.wgsl"),
+            Kernel::Geglu => with_gelu!("../../shaders/geglu.wgsl"),
+            Kernel::Embedding => include_str!("../../shaders/embedding.wgsl"),
+            Kernel::Pool => include_str!("../../shaders/pool.wgsl"),
+        }
+    }
+}
+
+/// A kernel plus the values of its WGSL `override` constants.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PipelineKey {
+    pub kernel: Kernel,
+    pub constants: Vec<(&'static str, u32)>,
+}
+
+/// Get-or-create pools of shader modules and pipelines for one device.
+#[derive(Default)]
+pub(crate) struct PipelineCache {
+    modules: HashMap<Kernel, wgpu::ShaderModule>,
+    pipelines: HashMap<PipelineKey, wgpu::ComputePipeline>,
+}
+
+impl PipelineCache {
+    pub(crate) fn get(&mut self, device: &wgpu::Device, key: &PipelineKey) -> wgpu::ComputePipeline {
+        if let Some(p) = self.pipelines.get(key) {
+            return p.clone();
+        }
+        let module = self
+            .modules
+            .entry(key.kernel)
+            .or_insert_with(|| {
+                device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(key.kernel.file()),
+                    source: wgpu::ShaderSource::Wgsl(key.kernel.source().into()),
+                })
+            })
+            .clone();
+        let constants: Vec<(&str, f64)> = key.constants.iter().map(|&(n, v)| (n, v as f64)).collect();
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(key.kernel.file()),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &constants,
+                // Every kernel initialises the workgroup memory it reads.
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        self.pipelines.insert(key.clone(), pipeline.clone());
+        pipeline
+    }
+}

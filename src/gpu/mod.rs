@@ -1,0 +1,13 @@
+//! The wgpu side: adapter selection and device ([`context`]), pooled
+//! buffers ([`pool`]), shaders and the pipeline cache ([`kernel`]), command
+//! recording ([`record`]) and async readback ([`readback`]).
+
+pub mod context;
+pub mod kernel;
+pub mod pool;
+pub mod readback;
+pub mod record;
+
+pub use context::{AdapterSummary, GpuDevice};
+pub use kernel::Kernel;
+pub use pool::{GpuBuffer, MemoryStats};

@@ -1,0 +1,198 @@
+//! Buffers in and commands out: allocation from the pool, uploads, and
+//! recording dispatches into one command encoder that is submitted only when
+//! results are read back (or a recording grows long).
+
+use wgpu::util::DeviceExt;
+
+use super::context::GpuDevice;
+use super::kernel::{Kernel, PipelineKey};
+use super::pool::{size_class, GpuBuffer, USAGE};
+use crate::error::Result;
+
+/// Dispatches after which a recording is submitted even without a readback,
+/// so the per-dispatch uniforms of a very long run do not pile up.
+const MAX_DISPATCHES_PER_SUBMIT: u32 = 1024;
+
+pub(crate) struct Recording {
+    encoder: wgpu::CommandEncoder,
+    dispatches: u32,
+}
+
+/// Work groups for `n` items in groups of `group`, folded into two
+/// dimensions so that no dimension passes the device limit. Kernels rebuild
+/// the linear index as `(wg.y * num_wg.x + wg.x) * group + local`.
+pub(crate) fn grid_1d(n: u64, group: u32, max_dim: u32) -> [u32; 3] {
+    let groups = n.div_ceil(group as u64).max(1);
+    let x = groups.min(max_dim as u64);
+    let y = groups.div_ceil(x);
+    [x as u32, y as u32, 1]
+}
+
+impl GpuDevice {
+    /// A buffer for `bytes` bytes (contents undefined), from the pool when possible.
+    pub(crate) fn alloc(&self, bytes: u64, what: &str) -> Result<GpuBuffer> {
+        let limit = self
+            .limits
+            .max_buffer_size
+            .min(self.limits.max_storage_buffer_binding_size as u64);
+        if bytes > limit {
+            return Err(self.limit_err(format!("buffer for {what}"), bytes, limit));
+        }
+        let class = size_class(bytes).min(limit.max(bytes));
+        let mut pool = self.pool.lock().map_err(|_| poisoned())?;
+        let (buffer, fresh) = match pool.take(class) {
+            Some(b) => (b, false),
+            None => (
+                self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("dnagpu tensor"),
+                    size: class,
+                    usage: USAGE,
+                    mapped_at_creation: false,
+                }),
+                true,
+            ),
+        };
+        pool.note_alloc(bytes, class, fresh);
+        Ok(GpuBuffer::new(buffer, bytes, class, &self.pool))
+    }
+
+    /// A new buffer holding `data`. Never a pooled one: a queue write into a
+    /// reused buffer would land before commands already recorded that read it.
+    pub(crate) fn upload(&self, data: &[u8], what: &str) -> Result<GpuBuffer> {
+        let bytes = data.len() as u64;
+        let limit = self
+            .limits
+            .max_buffer_size
+            .min(self.limits.max_storage_buffer_binding_size as u64);
+        if bytes > limit {
+            return Err(self.limit_err(format!("upload of {what}"), bytes, limit));
+        }
+        let class = size_class(bytes).min(limit.max(bytes));
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dnagpu upload"),
+            size: class,
+            usage: USAGE,
+            mapped_at_creation: true,
+        });
+        {
+            let mut view = buffer
+                .slice(..)
+                .get_mapped_range_mut()
+                .map_err(|e| crate::Error::Gpu(format!("mapping an upload buffer: {e:?}")))?;
+            view.slice(..data.len()).copy_from_slice(data);
+        }
+        buffer.unmap();
+        let mut pool = self.pool.lock().map_err(|_| poisoned())?;
+        pool.note_alloc(bytes, class, true);
+        Ok(GpuBuffer::new(buffer, bytes, class, &self.pool))
+    }
+
+    /// Records one dispatch of `kernel`. Binding convention (every kernel):
+    /// `buffers` in order at bindings 0.. (inputs, then outputs), then the
+    /// uniform `params` at the next binding, all in group 0.
+    pub(crate) fn dispatch<P: bytemuck::Pod>(
+        &self,
+        kernel: Kernel,
+        constants: &[(&'static str, u32)],
+        buffers: &[&GpuBuffer],
+        params: &P,
+        groups: [u32; 3],
+    ) -> Result<()> {
+        let max = self.limits.max_compute_workgroups_per_dimension;
+        if let Some(&g) = groups.iter().find(|&&g| g > max) {
+            return Err(self.limit_err(
+                format!("{} dispatch ({groups:?} workgroups)", kernel.file()),
+                g as u64,
+                max as u64,
+            ));
+        }
+        if groups.contains(&0) {
+            return Ok(());
+        }
+        let key = PipelineKey {
+            kernel,
+            constants: constants.to_vec(),
+        };
+        let pipeline = self
+            .pipelines
+            .lock()
+            .map_err(|_| poisoned())?
+            .get(&self.device, &key);
+        let uniform = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("dnagpu params"),
+                contents: bytemuck::bytes_of(params),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+        let mut entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.binding(),
+            })
+            .collect();
+        entries.push(wgpu::BindGroupEntry {
+            binding: buffers.len() as u32,
+            resource: uniform.as_entire_binding(),
+        });
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(kernel.file()),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+
+        let mut rec = self.recording.lock().map_err(|_| poisoned())?;
+        let r = rec.get_or_insert_with(|| Recording {
+            encoder: self.device.create_command_encoder(&Default::default()),
+            dispatches: 0,
+        });
+        {
+            let mut pass = r.encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(kernel.file()),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        }
+        r.dispatches += 1;
+        if r.dispatches >= MAX_DISPATCHES_PER_SUBMIT {
+            let r = rec.take().expect("recording present");
+            self.queue.submit([r.encoder.finish()]);
+        }
+        Ok(())
+    }
+
+    /// Takes the recording in progress (or a new encoder) to append to.
+    pub(crate) fn take_encoder(&self) -> Result<wgpu::CommandEncoder> {
+        let rec = self.recording.lock().map_err(|_| poisoned())?.take();
+        Ok(match rec {
+            Some(r) => r.encoder,
+            None => self.device.create_command_encoder(&Default::default()),
+        })
+    }
+
+    /// Submits everything recorded so far.
+    pub fn flush(&self) -> Result<()> {
+        let enc = self.take_encoder()?;
+        self.queue.submit([enc.finish()]);
+        self.take_error()
+    }
+
+    /// Submits and waits until the GPU is idle (native only; in the browser
+    /// read a result back instead).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn synchronize(&self) -> Result<()> {
+        self.flush()?;
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| crate::Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.take_error()
+    }
+}
+
+fn poisoned() -> crate::Error {
+    crate::Error::Gpu("a previous GPU call panicked; the device state is unusable".into())
+}

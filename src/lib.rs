@@ -1,0 +1,22 @@
+//! dnagpu: DNA language models (DNABERT-2 first) on any GPU through WebGPU
+//! (wgpu + hand-written WGSL), with a multi-threaded CPU backend that is both
+//! the fallback on machines without a usable GPU and the oracle for the GPU
+//! kernels' tests.
+//!
+//! Layout: [`gpu`] owns the wgpu device, buffers and pipelines; [`cpu`] has
+//! the Rust twin of every kernel; [`ops`] is the seam model code is written
+//! against: one module per operation with its contract, shape checks and the
+//! launch code of both backends.
+
+pub mod cpu;
+pub mod device;
+pub mod error;
+pub mod gpu;
+pub mod ops;
+pub mod tensor;
+#[doc(hidden)]
+pub mod testing;
+
+pub use device::{BackendChoice, Device};
+pub use error::{Error, Result};
+pub use tensor::{DType, Tensor};

@@ -1,0 +1,132 @@
+//! Multi-head attention forward with ALiBi and a key padding mask, flash
+//! style (no T x T buffer). Kernel: shaders/flash_attention.wgsl, whose
+//! header gives the exact layout:
+//! - qkv: [B, T, 3H] f32, packed q | k | v per token (the Wqkv output);
+//! - mask: [B, T] u32, nonzero = real token;
+//! - slopes: [heads] f32 (see [`alibi_slopes`]; zeros = no positional bias);
+//! - out: [B, T, H]; lse: [B, heads, T], the rows' log-sum-exp.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::u32_of;
+use crate::error::{shape_err, Result};
+use crate::gpu::Kernel;
+use crate::{DType, Device, Tensor};
+
+/// Largest head dimension the kernel holds in registers.
+pub const MAX_HEAD_DIM: usize = 128;
+
+/// Sizes of one attention call (shared by both backends).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AttentionDims {
+    pub batch: usize,
+    pub seq: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+    /// Multiplies q · k; 1 / sqrt(head_dim) for DNABERT-2.
+    pub scale: f32,
+}
+
+/// What attention returns: the context and, for the backward pass, each
+/// row's log-sum-exp.
+pub struct AttentionOut {
+    /// [B, T, H]
+    pub out: Tensor,
+    /// [B, heads, T]
+    pub lse: Tensor,
+}
+
+/// ALiBi slopes for `heads` heads, as DNABERT-2 (and MosaicBERT) define
+/// them: with n the largest power of two <= heads, 2^(-8(k+1)/n) for
+/// k < n, then every other slope of the 2n sequence, from the first.
+pub fn alibi_slopes(heads: usize) -> Vec<f32> {
+    if heads == 0 {
+        return Vec::new();
+    }
+    let n = 1usize << (usize::BITS - 1 - heads.leading_zeros());
+    let pow = |count: usize| (0..count).map(move |k| 2f64.powf(-8.0 * (k as f64 + 1.0) / count as f64));
+    let mut s: Vec<f64> = pow(n).collect();
+    s.extend(pow(2 * n).step_by(2).take(heads - n));
+    s.into_iter().map(|v| v as f32).collect()
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    batch: u32,
+    seq: u32,
+    heads: u32,
+    head_dim: u32,
+    scale: f32,
+    _p: [u32; 3],
+}
+
+/// Attention over packed `qkv` with `heads` heads; scores are scaled by
+/// 1 / sqrt(head_dim).
+pub fn attention(dev: &Device, qkv: &Tensor, mask: &Tensor, slopes: &Tensor, heads: usize) -> Result<AttentionOut> {
+    const OP: &str = "attention";
+    qkv.check_dtype(OP, "qkv", DType::F32)?;
+    mask.check_dtype(OP, "mask", DType::U32)?;
+    slopes.check_dtype(OP, "slopes", DType::F32)?;
+    dev.check_on(OP, &[("qkv", qkv), ("mask", mask), ("slopes", slopes)])?;
+    let s = qkv.shape();
+    if s.len() != 3 || heads == 0 || s[2] % (3 * heads) != 0 || s[2] == 0 {
+        return Err(shape_err(OP, format!("qkv {s:?} must be [B, T, 3 * heads * D] with {heads} heads")));
+    }
+    let (batch, seq) = (s[0], s[1]);
+    let head_dim = s[2] / (3 * heads);
+    if head_dim > MAX_HEAD_DIM {
+        return Err(shape_err(OP, format!("head dim {head_dim} is over the kernel's limit of {MAX_HEAD_DIM}")));
+    }
+    if mask.shape() != [batch, seq] {
+        return Err(shape_err(OP, format!("mask {:?} must be [B, T] = [{batch}, {seq}]", mask.shape())));
+    }
+    if slopes.shape() != [heads] {
+        return Err(shape_err(OP, format!("slopes {:?} must be [heads] = [{heads}]", slopes.shape())));
+    }
+    let d = AttentionDims { batch, seq, heads, head_dim, scale: 1.0 / (head_dim as f32).sqrt() };
+    let hid = heads * head_dim;
+    match dev {
+        Device::Cpu => {
+            let (out, lse) = crate::cpu::attention::attention(qkv.cpu_f32(), mask.cpu_u32(), slopes.cpu_f32(), &d);
+            Ok(AttentionOut {
+                out: dev.output_f32(&[batch, seq, hid], out)?,
+                lse: dev.output_f32(&[batch, heads, seq], lse)?,
+            })
+        }
+        Device::Gpu(g) => {
+            u32_of(OP, "qkv size", qkv.numel())?;
+            let out = dev.output_f32(&[batch, seq, hid], Vec::new())?;
+            let lse = dev.output_f32(&[batch, heads, seq], Vec::new())?;
+            let params = Params {
+                batch: batch as u32,
+                seq: seq as u32,
+                heads: heads as u32,
+                head_dim: head_dim as u32,
+                scale: d.scale,
+                _p: [0; 3],
+            };
+            let groups = [seq.div_ceil(64) as u32, u32_of(OP, "B * heads", batch * heads)?, 1];
+            let bufs = [qkv.gpu_buffer(), mask.gpu_buffer(), slopes.gpu_buffer(), out.gpu_buffer(), lse.gpu_buffer()];
+            g.dispatch(Kernel::FlashAttention, &[], &bufs, &params, groups)?;
+            Ok(AttentionOut { out, lse })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::alibi_slopes;
+
+    #[test]
+    fn slopes_follow_the_model_doc() {
+        let want: Vec<f32> = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 0.5, 1.5, 2.5, 3.5]
+            .iter()
+            .map(|e: &f64| 2f64.powf(-e) as f32)
+            .collect();
+        assert_eq!(alibi_slopes(12), want);
+        let eight: Vec<f32> = (1..=8).map(|e| 2f64.powi(-e) as f32).collect();
+        assert_eq!(alibi_slopes(8), eight);
+        assert_eq!(alibi_slopes(1), vec![2f32.powi(-8)]);
+    }
+}

@@ -1,0 +1,192 @@
+//! Matrix multiply: `C = op(A) · op(B) (+ bias) (GELU)`, op ∈ {identity,
+//! transpose} for each operand, batched. Kernel: shaders/matmul.wgsl.
+//!
+//! Shapes (row-major, contiguous):
+//! - A: [M, K], or [K, M] with `trans_a`; optionally a leading batch dim.
+//! - B: [K, N], or [N, K] with `trans_b` (a PyTorch Linear weight [out, in]
+//!   is B with `trans_b`); optionally a leading batch dim.
+//! - A rank-2 operand is shared by every batch (stride 0).
+//! - bias: [N]. C: [batch, M, N] if either operand is batched, else [M, N].
+
+use bytemuck::{Pod, Zeroable};
+
+use super::u32_of;
+use crate::error::{shape_err, Result};
+use crate::gpu::Kernel;
+use crate::{DType, Device, Tensor};
+
+/// What to apply to each output after the product.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Epilogue {
+    #[default]
+    None,
+    /// Exact GELU, after the bias.
+    Gelu,
+}
+
+/// The operand layouts and epilogue of one matmul.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Matmul {
+    pub trans_a: bool,
+    pub trans_b: bool,
+    pub epilogue: Epilogue,
+}
+
+impl Matmul {
+    /// `A · B`.
+    pub const NN: Matmul = Matmul { trans_a: false, trans_b: false, epilogue: Epilogue::None };
+    /// `A · B^T`: a linear layer with a [out, in] weight, and dX = dY · W.
+    pub const NT: Matmul = Matmul { trans_a: false, trans_b: true, epilogue: Epilogue::None };
+    /// `A^T · B`: weight gradients, dW = dY^T · X.
+    pub const TN: Matmul = Matmul { trans_a: true, trans_b: false, epilogue: Epilogue::None };
+}
+
+/// Sizes and element strides of one batched product (shared by both backends).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatmulDims {
+    pub batch: usize,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub a_batch: usize,
+    pub a_rs: usize,
+    pub a_cs: usize,
+    pub b_batch: usize,
+    pub b_rs: usize,
+    pub b_cs: usize,
+}
+
+impl MatmulDims {
+    /// Works out the product's sizes and strides from the operand shapes.
+    pub fn of(a: &[usize], b: &[usize], spec: Matmul) -> Result<Self> {
+        let op = "matmul";
+        let bad = |msg: String| shape_err(op, format!("{msg} (A {a:?}{}, B {b:?}{})", t(spec.trans_a), t(spec.trans_b)));
+        if !(2..=3).contains(&a.len()) || !(2..=3).contains(&b.len()) {
+            return Err(bad("operands must be rank 2 or 3".into()));
+        }
+        let (ab, ar, ac) = split(a);
+        let (bb, br, bc) = split(b);
+        let (m, ka) = if spec.trans_a { (ac, ar) } else { (ar, ac) };
+        let (kb, n) = if spec.trans_b { (bc, br) } else { (br, bc) };
+        if ka != kb {
+            return Err(bad(format!("inner dimensions differ: {ka} vs {kb}")));
+        }
+        let batch = match (ab, bb) {
+            (Some(x), Some(y)) if x != y => return Err(bad(format!("batch sizes differ: {x} vs {y}"))),
+            (Some(x), _) | (None, Some(x)) => x,
+            (None, None) => 1,
+        };
+        let (a_rs, a_cs) = if spec.trans_a { (1, ac) } else { (ac, 1) };
+        let (b_rs, b_cs) = if spec.trans_b { (1, bc) } else { (bc, 1) };
+        Ok(Self {
+            batch,
+            m,
+            n,
+            k: ka,
+            a_batch: if ab.is_some() { ar * ac } else { 0 },
+            a_rs,
+            a_cs,
+            b_batch: if bb.is_some() { br * bc } else { 0 },
+            b_rs,
+            b_cs,
+        })
+    }
+
+    /// Floating-point operations of the product (2 per multiply-add).
+    pub fn flops(&self) -> f64 {
+        2.0 * (self.batch * self.m * self.n * self.k) as f64
+    }
+}
+
+fn t(trans: bool) -> &'static str {
+    if trans {
+        " transposed"
+    } else {
+        ""
+    }
+}
+
+fn split(s: &[usize]) -> (Option<usize>, usize, usize) {
+    match s {
+        [r, c] => (None, *r, *c),
+        [b, r, c] => (Some(*b), *r, *c),
+        _ => unreachable!("rank checked"),
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    flags: u32,
+    a_batch: u32,
+    a_rs: u32,
+    a_cs: u32,
+    b_batch: u32,
+    b_rs: u32,
+    b_cs: u32,
+    _p: [u32; 2],
+}
+
+/// `op(A) · op(B) (+ bias) (GELU)`; see the module docs for shapes.
+pub fn matmul(dev: &Device, a: &Tensor, b: &Tensor, bias: Option<&Tensor>, spec: Matmul) -> Result<Tensor> {
+    const OP: &str = "matmul";
+    a.check_dtype(OP, "a", DType::F32)?;
+    b.check_dtype(OP, "b", DType::F32)?;
+    dev.check_on(OP, &[("a", a), ("b", b)])?;
+    let d = MatmulDims::of(a.shape(), b.shape(), spec)?;
+    if let Some(bias) = bias {
+        bias.check_dtype(OP, "bias", DType::F32)?;
+        dev.check_on(OP, &[("bias", bias)])?;
+        if bias.shape() != [d.n] {
+            return Err(shape_err(OP, format!("bias {:?} must be [{}] (N)", bias.shape(), d.n)));
+        }
+    }
+    let out_shape = if a.rank() == 3 || b.rank() == 3 { vec![d.batch, d.m, d.n] } else { vec![d.m, d.n] };
+    let gelu = spec.epilogue == Epilogue::Gelu;
+    match dev {
+        Device::Cpu => {
+            let c = crate::cpu::matmul::matmul(&d, a.cpu_f32(), b.cpu_f32(), bias.map(|t| t.cpu_f32()), gelu)?;
+            dev.output_f32(&out_shape, c)
+        }
+        Device::Gpu(g) => {
+            let c = dev.output_f32(&out_shape, Vec::new())?;
+            for (what, v) in [("M", d.m), ("N", d.n), ("K", d.k), ("A size", a.numel()), ("B size", b.numel()), ("C size", c.numel())] {
+                u32_of(OP, what, v)?;
+            }
+            let params = Params {
+                m: d.m as u32,
+                n: d.n as u32,
+                k: d.k as u32,
+                flags: u32::from(bias.is_some()) | (u32::from(gelu) << 1),
+                a_batch: d.a_batch as u32,
+                a_rs: d.a_rs as u32,
+                a_cs: d.a_cs as u32,
+                b_batch: d.b_batch as u32,
+                b_rs: d.b_rs as u32,
+                b_cs: d.b_cs as u32,
+                _p: [0; 2],
+            };
+            let bias_buf = bias.map(|t| t.gpu_buffer()).unwrap_or(a.gpu_buffer());
+            let groups = [d.n.div_ceil(64) as u32, d.m.div_ceil(64) as u32, d.batch as u32];
+            g.dispatch(Kernel::Matmul, &[], &[a.gpu_buffer(), b.gpu_buffer(), bias_buf, c.gpu_buffer()], &params, groups)?;
+            Ok(c)
+        }
+    }
+}
+
+/// A linear layer, `x W^T + b`: x [.., in], w [out, in] (PyTorch layout),
+/// bias [out] -> [.., out].
+pub fn linear(dev: &Device, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, epilogue: Epilogue) -> Result<Tensor> {
+    let inp = x.shape().last().copied().unwrap_or(0);
+    if x.rank() == 0 || w.rank() != 2 || w.dim(1) != inp {
+        return Err(shape_err("linear", format!("x {:?} and weight {:?} ([out, in]) do not match", x.shape(), w.shape())));
+    }
+    let rows = x.numel() / inp.max(1);
+    let y = matmul(dev, &x.reshape(&[rows, inp])?, w, bias, Matmul { epilogue, ..Matmul::NT })?;
+    let mut shape = x.shape().to_vec();
+    *shape.last_mut().expect("rank checked") = w.dim(0);
+    y.reshape(&shape)
+}

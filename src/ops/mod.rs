@@ -1,0 +1,38 @@
+//! The op layer: one module per operation, each with its contract (shapes,
+//! layout, dtype), the checks on tensors entering it, and the launch code of
+//! both backends (the CPU twin lives in `crate::cpu`). Model code is written
+//! against these functions only.
+
+pub mod attention;
+pub mod elementwise;
+pub mod embedding;
+pub mod layer_norm;
+pub mod matmul;
+pub mod pool;
+pub mod softmax;
+
+pub use attention::{alibi_slopes, attention, AttentionOut};
+pub use elementwise::{add, geglu, gelu, tanh};
+pub use embedding::embedding;
+pub use layer_norm::{layer_norm, LayerNormOut};
+pub use matmul::{linear, matmul, Epilogue, Matmul};
+pub use pool::{pool, PoolMode};
+pub use softmax::softmax;
+
+use crate::error::{shape_err, Result};
+use crate::gpu::GpuDevice;
+
+/// Groups for one invocation per item, 256 per group, folded into 2-D.
+pub(crate) fn grid_items(g: &GpuDevice, n: usize) -> [u32; 3] {
+    crate::gpu::record::grid_1d(n as u64, 256, g.limits().max_compute_workgroups_per_dimension)
+}
+
+/// Groups for one workgroup per row, folded into 2-D.
+pub(crate) fn grid_rows(g: &GpuDevice, rows: usize) -> [u32; 3] {
+    crate::gpu::record::grid_1d(rows as u64, 1, g.limits().max_compute_workgroups_per_dimension)
+}
+
+/// A count as the u32 the kernels index with, or an error naming it.
+pub(crate) fn u32_of(op: &'static str, what: &str, n: usize) -> Result<u32> {
+    u32::try_from(n).map_err(|_| shape_err(op, format!("{what} = {n} does not fit the kernels' 32-bit indices")))
+}

@@ -1,0 +1,137 @@
+//! A typed tensor: shape, element type and storage on one backend.
+
+use std::sync::Arc;
+
+use crate::error::{shape_err, Error, Result};
+use crate::gpu::GpuBuffer;
+
+/// Element types the kernels read and write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    F32,
+    /// Token ids and attention masks.
+    U32,
+}
+
+impl DType {
+    pub fn size(self) -> usize {
+        4
+    }
+}
+
+/// Host-side data of the CPU backend.
+#[derive(Debug)]
+pub enum CpuData {
+    F32(Vec<f32>),
+    U32(Vec<u32>),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Storage {
+    Cpu(Arc<CpuData>),
+    Gpu(Arc<GpuBuffer>),
+}
+
+/// A dense row-major tensor. Cloning is cheap (the storage is shared);
+/// [`Tensor::reshape`] is a view.
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    shape: Vec<usize>,
+    dtype: DType,
+    pub(crate) storage: Storage,
+}
+
+impl Tensor {
+    pub(crate) fn from_storage(shape: Vec<usize>, dtype: DType, storage: Storage) -> Self {
+        Self {
+            shape,
+            dtype,
+            storage,
+        }
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Size of dimension `d`, negative counting from the end.
+    pub fn dim(&self, d: isize) -> usize {
+        let i = if d < 0 { self.shape.len() as isize + d } else { d };
+        self.shape[i as usize]
+    }
+
+    /// The backend the data lives on: "cpu" or "gpu".
+    pub fn backend(&self) -> &'static str {
+        match self.storage {
+            Storage::Cpu(_) => "cpu",
+            Storage::Gpu(_) => "gpu",
+        }
+    }
+
+    /// Same data, another shape with the same element count.
+    pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        if n != self.numel() {
+            return Err(shape_err(
+                "reshape",
+                format!("cannot view {:?} as {:?}", self.shape, shape),
+            ));
+        }
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            dtype: self.dtype,
+            storage: self.storage.clone(),
+        })
+    }
+
+    pub(crate) fn check_dtype(&self, op: &'static str, name: &'static str, want: DType) -> Result<()> {
+        if self.dtype != want {
+            return Err(Error::DType {
+                op,
+                name,
+                want,
+                got: self.dtype,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn cpu_f32(&self) -> &[f32] {
+        match &self.storage {
+            Storage::Cpu(d) => match d.as_ref() {
+                CpuData::F32(v) => v,
+                CpuData::U32(_) => unreachable!("dtype checked by the op"),
+            },
+            Storage::Gpu(_) => unreachable!("backend checked by the op"),
+        }
+    }
+
+    pub(crate) fn cpu_u32(&self) -> &[u32] {
+        match &self.storage {
+            Storage::Cpu(d) => match d.as_ref() {
+                CpuData::U32(v) => v,
+                CpuData::F32(_) => unreachable!("dtype checked by the op"),
+            },
+            Storage::Gpu(_) => unreachable!("backend checked by the op"),
+        }
+    }
+
+    pub(crate) fn gpu_buffer(&self) -> &GpuBuffer {
+        match &self.storage {
+            Storage::Gpu(b) => b,
+            Storage::Cpu(_) => unreachable!("backend checked by the op"),
+        }
+    }
+}
