@@ -13,9 +13,17 @@
 //   Padded keys are skipped (the reference adds -10000, which underflows to
 //   exactly 0 after softmax in f32: same result).
 // Work: one invocation per query row, 64 rows per workgroup; K and V tiles of
-// BC = min(64, 2048 / D) keys staged in workgroup memory; online softmax
-// rescales the running sum once per tile. D <= 128.
+// BC keys staged in workgroup memory as vec4 (D padded with zeros to 4 * D4);
+// online softmax rescales the running sum once per tile.
+// Overrides (set by ops/attention.rs): D = head dim (<= 128), D4 = ceil(D / 4),
+// BC = min(64, 512 / D4). Constant trip counts let compilers unroll the
+// per-key loops (and keep lavapipe under its 65535-iterations-per-invocation
+// loop limiter, past which it silently stops looping).
 // Grid: (ceil(T / 64), B * heads, 1).
+
+override D: u32 = 64u;
+override D4: u32 = 16u;
+override BC: u32 = 32u;
 
 struct Params {
     batch: u32,
@@ -36,78 +44,89 @@ struct Params {
 @group(0) @binding(5) var<uniform> params: Params;
 
 const BR: u32 = 64u;
-const MAX_D: u32 = 128u;
-const TILE_FLOATS: u32 = 2048u;
-const MAX_BC: u32 = 64u;
 const NEG_BIG: f32 = -3.4028235e38;
 
-var<workgroup> ks: array<f32, 2048>;
-var<workgroup> vs: array<f32, 2048>;
+var<workgroup> ks: array<vec4<f32>, 512>;
+var<workgroup> vs: array<vec4<f32>, 512>;
+var<workgroup> kvalid: array<u32, 64>;
+
+// Four consecutive head features starting at `base + 4c`, zero past D.
+fn load4(base: u32, c: u32) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+    for (var e = 0u; e < 4u; e++) {
+        if (4u * c + e < D) {
+            v[e] = qkv[base + 4u * c + e];
+        }
+    }
+    return v;
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let t = params.seq;
-    let d = params.head_dim;
-    let hid = params.heads * d;
+    let hid = params.heads * D;
     let b = wg.y / params.heads;
     let h = wg.y % params.heads;
     let i = wg.x * BR + li;
     let row_ok = i < t;
-    let bc = min(MAX_BC, TILE_FLOATS / d);
     let slope = slopes[h];
 
-    var q: array<f32, 128>;
-    var acc: array<f32, 128>;
-    for (var dd = 0u; dd < d; dd++) {
-        acc[dd] = 0.0;
-        q[dd] = 0.0;
+    var q: array<vec4<f32>, 32>;
+    var acc: array<vec4<f32>, 32>;
+    for (var c = 0u; c < D4; c++) {
+        acc[c] = vec4<f32>(0.0);
+        q[c] = vec4<f32>(0.0);
         if (row_ok) {
-            q[dd] = qkv[(b * t + i) * 3u * hid + h * d + dd] * params.scale;
+            q[c] = load4((b * t + i) * 3u * hid + h * D, c) * params.scale;
         }
     }
     var m = NEG_BIG;
     var l = 0.0;
     var s: array<f32, 64>;
 
-    for (var j0 = 0u; j0 < t; j0 += bc) {
-        let nk = min(bc, t - j0);
+    for (var j0 = 0u; j0 < t; j0 += BC) {
         workgroupBarrier();
-        for (var e = li; e < nk * d; e += BR) {
-            let jj = e / d;
-            let base = (b * t + j0 + jj) * 3u * hid + h * d + e % d;
-            ks[e] = qkv[base + hid];
-            vs[e] = qkv[base + 2u * hid];
+        for (var r = 0u; r < (BC * D4 + BR - 1u) / BR; r++) {
+            let e = li + r * BR;
+            let jj = e / D4;
+            if (e < BC * D4 && j0 + jj < t) {
+                let base = (b * t + j0 + jj) * 3u * hid + h * D;
+                ks[e] = load4(base + hid, e % D4);
+                vs[e] = load4(base + 2u * hid, e % D4);
+            }
+        }
+        if (li < BC) {
+            kvalid[li] = select(0u, mask[b * t + j0 + li], j0 + li < t);
         }
         workgroupBarrier();
         if (row_ok) {
             var tile_max = NEG_BIG;
-            for (var jj = 0u; jj < nk; jj++) {
-                let j = j0 + jj;
-                if (mask[b * t + j] != 0u) {
-                    var dot = 0.0;
-                    for (var dd = 0u; dd < d; dd++) {
-                        dot = fma(q[dd], ks[jj * d + dd], dot);
+            for (var jj = 0u; jj < BC; jj++) {
+                s[jj] = NEG_BIG;
+                if (kvalid[jj] != 0u) {
+                    var dot = vec4<f32>(0.0);
+                    for (var c = 0u; c < D4; c++) {
+                        dot = fma(q[c], ks[jj * D4 + c], dot);
                     }
+                    let j = j0 + jj;
                     let dist = f32(max(i, j) - min(i, j));
-                    s[jj] = dot - slope * dist;
+                    s[jj] = dot.x + dot.y + dot.z + dot.w - slope * dist;
                     tile_max = max(tile_max, s[jj]);
-                } else {
-                    s[jj] = NEG_BIG;
                 }
             }
             if (tile_max > NEG_BIG) {
                 let m_new = max(m, tile_max);
                 let alpha = exp(m - m_new);
                 l *= alpha;
-                for (var dd = 0u; dd < d; dd++) {
-                    acc[dd] *= alpha;
+                for (var c = 0u; c < D4; c++) {
+                    acc[c] *= alpha;
                 }
-                for (var jj = 0u; jj < nk; jj++) {
+                for (var jj = 0u; jj < BC; jj++) {
                     if (s[jj] > NEG_BIG) {
                         let pj = exp(s[jj] - m_new);
                         l += pj;
-                        for (var dd = 0u; dd < d; dd++) {
-                            acc[dd] = fma(pj, vs[jj * d + dd], acc[dd]);
+                        for (var c = 0u; c < D4; c++) {
+                            acc[c] = fma(vec4<f32>(pj), vs[jj * D4 + c], acc[c]);
                         }
                     }
                 }
@@ -117,7 +136,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
 
     if (row_ok) {
-        let o = (b * t + i) * hid + h * d;
+        let o = (b * t + i) * hid + h * D;
         var inv = 0.0;
         if (l > 0.0) {
             inv = 1.0 / l;
@@ -125,8 +144,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         } else {
             lse[(b * params.heads + h) * t + i] = NEG_BIG;
         }
-        for (var dd = 0u; dd < d; dd++) {
-            out[o + dd] = acc[dd] * inv;
+        for (var c = 0u; c < D4; c++) {
+            let v = acc[c] * inv;
+            for (var e = 0u; e < 4u; e++) {
+                if (4u * c + e < D) {
+                    out[o + 4u * c + e] = v[e];
+                }
+            }
         }
     }
 }

@@ -63,9 +63,9 @@ impl Device {
         let found = adapters().await;
         let pick = match gpu {
             Some(sel) => Some(pick_adapter(&found, sel)?),
-            None => found
-                .iter()
-                .position(|a| choice == BackendChoice::Gpu || a.get_info().device_type != wgpu::DeviceType::Cpu),
+            None => found.iter().position(|a| {
+                choice == BackendChoice::Gpu || a.get_info().device_type != wgpu::DeviceType::Cpu
+            }),
         };
         match pick {
             Some(i) => {
@@ -115,20 +115,33 @@ impl Device {
 
     /// An f32 tensor holding `data` (row-major).
     pub fn tensor_f32(&self, shape: &[usize], data: &[f32]) -> Result<Tensor> {
-        self.upload(shape, DType::F32, bytemuck::cast_slice(data), || CpuData::F32(data.to_vec()))
+        self.upload(shape, DType::F32, bytemuck::cast_slice(data), || {
+            CpuData::F32(data.to_vec())
+        })
     }
 
     /// A u32 tensor (token ids, masks) holding `data`.
     pub fn tensor_u32(&self, shape: &[usize], data: &[u32]) -> Result<Tensor> {
-        self.upload(shape, DType::U32, bytemuck::cast_slice(data), || CpuData::U32(data.to_vec()))
+        self.upload(shape, DType::U32, bytemuck::cast_slice(data), || {
+            CpuData::U32(data.to_vec())
+        })
     }
 
-    fn upload(&self, shape: &[usize], dtype: DType, bytes: &[u8], cpu: impl FnOnce() -> CpuData) -> Result<Tensor> {
+    fn upload(
+        &self,
+        shape: &[usize],
+        dtype: DType,
+        bytes: &[u8],
+        cpu: impl FnOnce() -> CpuData,
+    ) -> Result<Tensor> {
         let n: usize = shape.iter().product();
         if n * dtype.size() != bytes.len() {
             return Err(crate::error::shape_err(
                 "tensor",
-                format!("shape {shape:?} needs {n} elements, data has {}", bytes.len() / dtype.size()),
+                format!(
+                    "shape {shape:?} needs {n} elements, data has {}",
+                    bytes.len() / dtype.size()
+                ),
             ));
         }
         let storage = match self {
@@ -140,13 +153,22 @@ impl Device {
 
     /// An f32 tensor for an op's output: uninitialised on the GPU (the
     /// kernel writes every element), `fill` on the CPU.
-    pub(crate) fn output_f32(&self, shape: &[usize], cpu: Vec<f32>) -> Result<Tensor> {
-        debug_assert!(matches!(self, Device::Gpu(_)) || cpu.len() == shape.iter().product::<usize>());
+    pub(crate) fn output_f32(
+        &self,
+        op: &'static str,
+        shape: &[usize],
+        cpu: Vec<f32>,
+    ) -> Result<Tensor> {
+        debug_assert!(
+            matches!(self, Device::Gpu(_)) || cpu.len() == shape.iter().product::<usize>()
+        );
         let storage = match self {
             Device::Cpu => Storage::Cpu(Arc::new(CpuData::F32(cpu))),
             Device::Gpu(g) => {
                 let n: usize = shape.iter().product();
-                Storage::Gpu(Arc::new(g.alloc((n * 4) as u64, "op output")?))
+                Storage::Gpu(Arc::new(
+                    g.alloc((n * 4) as u64, &format!("the output of {op}"))?,
+                ))
             }
         };
         Ok(Tensor::from_storage(shape.to_vec(), DType::F32, storage))
@@ -206,7 +228,11 @@ impl Device {
     }
 
     /// Checks that every tensor lives on this device's backend.
-    pub(crate) fn check_on(&self, op: &'static str, tensors: &[(&'static str, &Tensor)]) -> Result<()> {
+    pub(crate) fn check_on(
+        &self,
+        op: &'static str,
+        tensors: &[(&'static str, &Tensor)],
+    ) -> Result<()> {
         for (name, t) in tensors {
             if t.backend() != self.backend() {
                 return Err(Error::WrongDevice {
@@ -236,5 +262,9 @@ fn pick_adapter(found: &[wgpu::Adapter], sel: &str) -> Result<usize> {
     found
         .iter()
         .position(|a| a.get_info().name.to_ascii_lowercase().contains(&want))
-        .ok_or_else(|| Error::NoAdapter(format!("no adapter name contains `{sel}` (see `dnagpu info`)")))
+        .ok_or_else(|| {
+            Error::NoAdapter(format!(
+                "no adapter name contains `{sel}` (see `dnagpu info`)"
+            ))
+        })
 }

@@ -68,7 +68,11 @@ impl Tensor {
 
     /// Size of dimension `d`, negative counting from the end.
     pub fn dim(&self, d: isize) -> usize {
-        let i = if d < 0 { self.shape.len() as isize + d } else { d };
+        let i = if d < 0 {
+            self.shape.len() as isize + d
+        } else {
+            d
+        };
         self.shape[i as usize]
     }
 
@@ -96,7 +100,12 @@ impl Tensor {
         })
     }
 
-    pub(crate) fn check_dtype(&self, op: &'static str, name: &'static str, want: DType) -> Result<()> {
+    pub(crate) fn check_dtype(
+        &self,
+        op: &'static str,
+        name: &'static str,
+        want: DType,
+    ) -> Result<()> {
         if self.dtype != want {
             return Err(Error::DType {
                 op,

@@ -10,7 +10,12 @@ use crate::ops::attention::AttentionDims;
 const ROWS: usize = 32;
 
 /// Returns (out [B, T, H], lse [B, heads, T]).
-pub fn attention(qkv: &[f32], mask: &[u32], slopes: &[f32], d: &AttentionDims) -> (Vec<f32>, Vec<f32>) {
+pub fn attention(
+    qkv: &[f32],
+    mask: &[u32],
+    slopes: &[f32],
+    d: &AttentionDims,
+) -> (Vec<f32>, Vec<f32>) {
     let (t, hd, heads) = (d.seq, d.head_dim, d.heads);
     let hid = heads * hd;
     let mut out = vec![0f32; d.batch * t * hid];
@@ -59,7 +64,9 @@ pub fn attention(qkv: &[f32], mask: &[u32], slopes: &[f32], d: &AttentionDims) -
                 for (n, sn) in s.iter().enumerate() {
                     let p = (sn - m).exp();
                     sum += p;
-                    orow.iter_mut().zip(&v[n * hd..(n + 1) * hd]).for_each(|(o, v)| *o += p * v);
+                    orow.iter_mut()
+                        .zip(&v[n * hd..(n + 1) * hd])
+                        .for_each(|(o, v)| *o += p * v);
                 }
                 let inv = 1.0 / sum;
                 orow.iter_mut().for_each(|o| *o *= inv);

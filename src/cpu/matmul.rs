@@ -7,7 +7,13 @@ use crate::error::{shape_err, Result};
 use crate::ops::matmul::MatmulDims;
 
 /// C[z] = A[z] · B[z] (+ bias) (GELU), C contiguous [batch, M, N].
-pub fn matmul(d: &MatmulDims, a: &[f32], b: &[f32], bias: Option<&[f32]>, gelu: bool) -> Result<Vec<f32>> {
+pub fn matmul(
+    d: &MatmulDims,
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    gelu: bool,
+) -> Result<Vec<f32>> {
     // The gemm call reads through raw pointers: prove every index in bounds.
     let last = |batch_stride: usize, rs: usize, cs: usize, rows: usize, cols: usize| {
         (d.batch - 1) * batch_stride + (rows - 1) * rs + (cols - 1) * cs
@@ -17,8 +23,17 @@ pub fn matmul(d: &MatmulDims, a: &[f32], b: &[f32], bias: Option<&[f32]>, gelu: 
         return Ok(c);
     }
     if d.k > 0 {
-        if last(d.a_batch, d.a_rs, d.a_cs, d.m, d.k) >= a.len() || last(d.b_batch, d.b_rs, d.b_cs, d.k, d.n) >= b.len() {
-            return Err(shape_err("matmul", format!("strides {d:?} reach past the data (a: {}, b: {})", a.len(), b.len())));
+        if last(d.a_batch, d.a_rs, d.a_cs, d.m, d.k) >= a.len()
+            || last(d.b_batch, d.b_rs, d.b_cs, d.k, d.n) >= b.len()
+        {
+            return Err(shape_err(
+                "matmul",
+                format!(
+                    "strides {d:?} reach past the data (a: {}, b: {})",
+                    a.len(),
+                    b.len()
+                ),
+            ));
         }
         let flops = d.m * d.n * d.k;
         let par = if cfg!(target_arch = "wasm32") || flops < 1 << 18 {
@@ -60,7 +75,8 @@ pub fn matmul(d: &MatmulDims, a: &[f32], b: &[f32], bias: Option<&[f32]>, gelu: 
                 row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
             }
             if gelu {
-                row.iter_mut().for_each(|v| *v = super::elementwise::gelu(*v));
+                row.iter_mut()
+                    .for_each(|v| *v = super::elementwise::gelu(*v));
             }
         });
     }

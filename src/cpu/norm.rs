@@ -12,7 +12,14 @@ pub struct LayerNormOut {
 }
 
 /// y = LN(x + residual) * w + b over rows of `hidden`.
-pub fn layer_norm(x: &[f32], residual: Option<&[f32]>, w: &[f32], b: &[f32], hidden: usize, eps: f32) -> LayerNormOut {
+pub fn layer_norm(
+    x: &[f32],
+    residual: Option<&[f32]>,
+    w: &[f32],
+    b: &[f32],
+    hidden: usize,
+    eps: f32,
+) -> LayerNormOut {
     let rows = x.len() / hidden.max(1);
     let mut y = vec![0f32; x.len()];
     let mut mean = vec![0f32; rows];
@@ -23,11 +30,17 @@ pub fn layer_norm(x: &[f32], residual: Option<&[f32]>, w: &[f32], b: &[f32], hid
         .enumerate()
         .for_each(|(c, (ys, (ms, rs)))| {
             let mut z = vec![0f32; hidden];
-            for (k, (yr, (m, r))) in ys.chunks_mut(hidden).zip(ms.iter_mut().zip(rs.iter_mut())).enumerate() {
+            for (k, (yr, (m, r))) in ys
+                .chunks_mut(hidden)
+                .zip(ms.iter_mut().zip(rs.iter_mut()))
+                .enumerate()
+            {
                 let off = (c * per + k) * hidden;
                 z.copy_from_slice(&x[off..off + hidden]);
                 if let Some(res) = residual {
-                    z.iter_mut().zip(&res[off..off + hidden]).for_each(|(z, r)| *z += r);
+                    z.iter_mut()
+                        .zip(&res[off..off + hidden])
+                        .for_each(|(z, r)| *z += r);
                 }
                 let mu = z.iter().sum::<f32>() / hidden as f32;
                 let var = z.iter().map(|v| (v - mu) * (v - mu)).sum::<f32>() / hidden as f32;

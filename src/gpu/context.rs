@@ -52,7 +52,9 @@ impl AdapterSummary {
             name: display_name(&info),
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
-            driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+            driver: format!("{} {}", info.driver, info.driver_info)
+                .trim()
+                .to_string(),
             is_software: info.device_type == wgpu::DeviceType::Cpu,
             features,
             max_buffer_size: limits.max_buffer_size,
@@ -138,7 +140,11 @@ pub struct GpuDevice {
 
 impl std::fmt::Debug for GpuDevice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "GpuDevice({} on {})", self.summary.name, self.summary.backend)
+        write!(
+            f,
+            "GpuDevice({} on {})",
+            self.summary.name, self.summary.backend
+        )
     }
 }
 

@@ -21,7 +21,11 @@ pub enum Kernel {
 /// no includes).
 macro_rules! with_gelu {
     ($file:literal) => {
-        concat!(include_str!("../../shaders/gelu.wgsl"), "\n", include_str!($file))
+        concat!(
+            include_str!("../../shaders/gelu.wgsl"),
+            "\n",
+            include_str!($file)
+        )
     };
 }
 
@@ -86,7 +90,11 @@ pub(crate) struct PipelineCache {
 }
 
 impl PipelineCache {
-    pub(crate) fn get(&mut self, device: &wgpu::Device, key: &PipelineKey) -> wgpu::ComputePipeline {
+    pub(crate) fn get(
+        &mut self,
+        device: &wgpu::Device,
+        key: &PipelineKey,
+    ) -> wgpu::ComputePipeline {
         if let Some(p) = self.pipelines.get(key) {
             return p.clone();
         }
@@ -100,7 +108,8 @@ impl PipelineCache {
                 })
             })
             .clone();
-        let constants: Vec<(&str, f64)> = key.constants.iter().map(|&(n, v)| (n, v as f64)).collect();
+        let constants: Vec<(&str, f64)> =
+            key.constants.iter().map(|&(n, v)| (n, v as f64)).collect();
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(key.kernel.file()),
             layout: None,

@@ -30,13 +30,14 @@ pub(crate) struct PoolState {
 }
 
 /// Rounds a request up to its size class: 256-byte steps up to 64 KiB,
-/// then eighths of a power of two (at most 12.5% slack).
+/// then eighths of a power of two (less than 256 bytes or 12.5% of slack).
 pub(crate) fn size_class(bytes: u64) -> u64 {
     let b = bytes.max(4);
     if b <= 65536 {
         return b.div_ceil(256) * 256;
     }
-    let step = (b.next_power_of_two() / 8).max(256);
+    // For b in (2^k, 2^(k+1)] the step is 2^k / 8.
+    let step = (b.next_power_of_two() / 16).max(256);
     b.div_ceil(step) * step
 }
 
@@ -131,10 +132,24 @@ mod tests {
 
     #[test]
     fn size_classes_cover_requests_with_bounded_slack() {
-        for b in [1u64, 4, 255, 256, 257, 65536, 65537, 1 << 20, (1 << 20) + 1, 123_456_789] {
+        for b in [
+            1u64,
+            4,
+            255,
+            256,
+            257,
+            65536,
+            65537,
+            1 << 20,
+            (1 << 20) + 1,
+            123_456_789,
+        ] {
             let c = size_class(b);
             assert!(c >= b, "class {c} < request {b}");
-            assert!(c as f64 <= (b.max(256) as f64) * 1.126, "class {c} too big for {b}");
+            assert!(
+                c - b < 256 || c as f64 <= b as f64 * 1.125,
+                "class {c} too big for {b}"
+            );
             assert_eq!(size_class(c), c, "class of a class must be itself");
         }
     }

@@ -44,7 +44,8 @@ pub fn alibi_slopes(heads: usize) -> Vec<f32> {
         return Vec::new();
     }
     let n = 1usize << (usize::BITS - 1 - heads.leading_zeros());
-    let pow = |count: usize| (0..count).map(move |k| 2f64.powf(-8.0 * (k as f64 + 1.0) / count as f64));
+    let pow =
+        |count: usize| (0..count).map(move |k| 2f64.powf(-8.0 * (k as f64 + 1.0) / count as f64));
     let mut s: Vec<f64> = pow(n).collect();
     s.extend(pow(2 * n).step_by(2).take(heads - n));
     s.into_iter().map(|v| v as f32).collect()
@@ -63,7 +64,13 @@ struct Params {
 
 /// Attention over packed `qkv` with `heads` heads; scores are scaled by
 /// 1 / sqrt(head_dim).
-pub fn attention(dev: &Device, qkv: &Tensor, mask: &Tensor, slopes: &Tensor, heads: usize) -> Result<AttentionOut> {
+pub fn attention(
+    dev: &Device,
+    qkv: &Tensor,
+    mask: &Tensor,
+    slopes: &Tensor,
+    heads: usize,
+) -> Result<AttentionOut> {
     const OP: &str = "attention";
     qkv.check_dtype(OP, "qkv", DType::F32)?;
     mask.check_dtype(OP, "mask", DType::U32)?;
@@ -71,33 +78,56 @@ pub fn attention(dev: &Device, qkv: &Tensor, mask: &Tensor, slopes: &Tensor, hea
     dev.check_on(OP, &[("qkv", qkv), ("mask", mask), ("slopes", slopes)])?;
     let s = qkv.shape();
     if s.len() != 3 || heads == 0 || s[2] % (3 * heads) != 0 || s[2] == 0 {
-        return Err(shape_err(OP, format!("qkv {s:?} must be [B, T, 3 * heads * D] with {heads} heads")));
+        return Err(shape_err(
+            OP,
+            format!("qkv {s:?} must be [B, T, 3 * heads * D] with {heads} heads"),
+        ));
     }
     let (batch, seq) = (s[0], s[1]);
     let head_dim = s[2] / (3 * heads);
     if head_dim > MAX_HEAD_DIM {
-        return Err(shape_err(OP, format!("head dim {head_dim} is over the kernel's limit of {MAX_HEAD_DIM}")));
+        return Err(shape_err(
+            OP,
+            format!("head dim {head_dim} is over the kernel's limit of {MAX_HEAD_DIM}"),
+        ));
     }
     if mask.shape() != [batch, seq] {
-        return Err(shape_err(OP, format!("mask {:?} must be [B, T] = [{batch}, {seq}]", mask.shape())));
+        return Err(shape_err(
+            OP,
+            format!("mask {:?} must be [B, T] = [{batch}, {seq}]", mask.shape()),
+        ));
     }
     if slopes.shape() != [heads] {
-        return Err(shape_err(OP, format!("slopes {:?} must be [heads] = [{heads}]", slopes.shape())));
+        return Err(shape_err(
+            OP,
+            format!("slopes {:?} must be [heads] = [{heads}]", slopes.shape()),
+        ));
     }
-    let d = AttentionDims { batch, seq, heads, head_dim, scale: 1.0 / (head_dim as f32).sqrt() };
+    let d = AttentionDims {
+        batch,
+        seq,
+        heads,
+        head_dim,
+        scale: 1.0 / (head_dim as f32).sqrt(),
+    };
     let hid = heads * head_dim;
     match dev {
         Device::Cpu => {
-            let (out, lse) = crate::cpu::attention::attention(qkv.cpu_f32(), mask.cpu_u32(), slopes.cpu_f32(), &d);
+            let (out, lse) = crate::cpu::attention::attention(
+                qkv.cpu_f32(),
+                mask.cpu_u32(),
+                slopes.cpu_f32(),
+                &d,
+            );
             Ok(AttentionOut {
-                out: dev.output_f32(&[batch, seq, hid], out)?,
-                lse: dev.output_f32(&[batch, heads, seq], lse)?,
+                out: dev.output_f32(OP, &[batch, seq, hid], out)?,
+                lse: dev.output_f32(OP, &[batch, heads, seq], lse)?,
             })
         }
         Device::Gpu(g) => {
             u32_of(OP, "qkv size", qkv.numel())?;
-            let out = dev.output_f32(&[batch, seq, hid], Vec::new())?;
-            let lse = dev.output_f32(&[batch, heads, seq], Vec::new())?;
+            let out = dev.output_f32(OP, &[batch, seq, hid], Vec::new())?;
+            let lse = dev.output_f32(OP, &[batch, heads, seq], Vec::new())?;
             let params = Params {
                 batch: batch as u32,
                 seq: seq as u32,
@@ -106,9 +136,25 @@ pub fn attention(dev: &Device, qkv: &Tensor, mask: &Tensor, slopes: &Tensor, hea
                 scale: d.scale,
                 _p: [0; 3],
             };
-            let groups = [seq.div_ceil(64) as u32, u32_of(OP, "B * heads", batch * heads)?, 1];
-            let bufs = [qkv.gpu_buffer(), mask.gpu_buffer(), slopes.gpu_buffer(), out.gpu_buffer(), lse.gpu_buffer()];
-            g.dispatch(Kernel::FlashAttention, &[], &bufs, &params, groups)?;
+            let groups = [
+                seq.div_ceil(64) as u32,
+                u32_of(OP, "B * heads", batch * heads)?,
+                1,
+            ];
+            let bufs = [
+                qkv.gpu_buffer(),
+                mask.gpu_buffer(),
+                slopes.gpu_buffer(),
+                out.gpu_buffer(),
+                lse.gpu_buffer(),
+            ];
+            let d4 = head_dim.div_ceil(4) as u32;
+            let consts = [
+                ("D", head_dim as u32),
+                ("D4", d4),
+                ("BC", (512 / d4).min(64)),
+            ];
+            g.dispatch(Kernel::FlashAttention, &consts, &bufs, &params, groups)?;
             Ok(AttentionOut { out, lse })
         }
     }

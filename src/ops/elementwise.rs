@@ -15,16 +15,31 @@ struct UnaryParams {
     _p: [u32; 3],
 }
 
-fn unary(dev: &Device, op: &'static str, code: u32, x: &Tensor, f: fn(f32) -> f32) -> Result<Tensor> {
+fn unary(
+    dev: &Device,
+    op: &'static str,
+    code: u32,
+    x: &Tensor,
+    f: fn(f32) -> f32,
+) -> Result<Tensor> {
     x.check_dtype(op, "x", DType::F32)?;
     dev.check_on(op, &[("x", x)])?;
     match dev {
-        Device::Cpu => dev.output_f32(x.shape(), cpu::map(x.cpu_f32(), f)),
+        Device::Cpu => dev.output_f32(op, x.shape(), cpu::map(x.cpu_f32(), f)),
         Device::Gpu(g) => {
-            let y = dev.output_f32(x.shape(), Vec::new())?;
+            let y = dev.output_f32(op, x.shape(), Vec::new())?;
             let n = x.numel();
-            let params = UnaryParams { n: u32_of(op, "elements", n)?, _p: [0; 3] };
-            g.dispatch(Kernel::Unary, &[("OP", code)], &[x.gpu_buffer(), y.gpu_buffer()], &params, grid_items(g, n))?;
+            let params = UnaryParams {
+                n: u32_of(op, "elements", n)?,
+                _p: [0; 3],
+            };
+            g.dispatch(
+                Kernel::Unary,
+                &[("OP", code)],
+                &[x.gpu_buffer(), y.gpu_buffer()],
+                &params,
+                grid_items(g, n),
+            )?;
             Ok(y)
         }
     }
@@ -56,20 +71,30 @@ pub fn add(dev: &Device, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     b.check_dtype(OP, "b", DType::F32)?;
     dev.check_on(OP, &[("a", a), ("b", b)])?;
     let (sa, sb) = (a.shape(), b.shape());
-    if sb.len() > sa.len() || sa[sa.len() - sb.len()..] != *sb || (b.numel() == 0 && a.numel() > 0) {
-        return Err(shape_err(OP, format!("b {sb:?} must equal a {sa:?} or a suffix of it")));
+    if sb.len() > sa.len() || sa[sa.len() - sb.len()..] != *sb || (b.numel() == 0 && a.numel() > 0)
+    {
+        return Err(shape_err(
+            OP,
+            format!("b {sb:?} must equal a {sa:?} or a suffix of it"),
+        ));
     }
     match dev {
-        Device::Cpu => dev.output_f32(sa, cpu::add(a.cpu_f32(), b.cpu_f32())),
+        Device::Cpu => dev.output_f32(OP, sa, cpu::add(a.cpu_f32(), b.cpu_f32())),
         Device::Gpu(g) => {
-            let y = dev.output_f32(sa, Vec::new())?;
+            let y = dev.output_f32(OP, sa, Vec::new())?;
             let params = AddParams {
                 n: u32_of(OP, "elements", a.numel())?,
                 nb: b.numel().max(1) as u32,
                 _p: [0; 2],
             };
             let bufs = [a.gpu_buffer(), b.gpu_buffer(), y.gpu_buffer()];
-            g.dispatch(Kernel::Binary, &[], &bufs, &params, grid_items(g, a.numel()))?;
+            g.dispatch(
+                Kernel::Binary,
+                &[],
+                &bufs,
+                &params,
+                grid_items(g, a.numel()),
+            )?;
             Ok(y)
         }
     }
@@ -90,23 +115,32 @@ pub fn geglu(dev: &Device, g_in: &Tensor) -> Result<Tensor> {
     dev.check_on(OP, &[("g", g_in)])?;
     let two_i = g_in.shape().last().copied().unwrap_or(0);
     if g_in.rank() == 0 || two_i % 2 != 0 || two_i == 0 {
-        return Err(shape_err(OP, format!("g {:?} needs an even, nonzero last dimension", g_in.shape())));
+        return Err(shape_err(
+            OP,
+            format!("g {:?} needs an even, nonzero last dimension", g_in.shape()),
+        ));
     }
     let inner = two_i / 2;
     let mut shape = g_in.shape().to_vec();
     *shape.last_mut().expect("rank checked") = inner;
     let rows = g_in.numel() / two_i;
     match dev {
-        Device::Cpu => dev.output_f32(&shape, cpu::geglu(g_in.cpu_f32(), inner)),
+        Device::Cpu => dev.output_f32(OP, &shape, cpu::geglu(g_in.cpu_f32(), inner)),
         Device::Gpu(g) => {
-            let y = dev.output_f32(&shape, Vec::new())?;
+            let y = dev.output_f32(OP, &shape, Vec::new())?;
             let params = GegluParams {
                 rows: u32_of(OP, "rows", rows)?,
                 inner: inner as u32,
                 _p: [0; 2],
             };
             u32_of(OP, "elements", rows * inner)?;
-            g.dispatch(Kernel::Geglu, &[], &[g_in.gpu_buffer(), y.gpu_buffer()], &params, grid_items(g, rows * inner))?;
+            g.dispatch(
+                Kernel::Geglu,
+                &[],
+                &[g_in.gpu_buffer(), y.gpu_buffer()],
+                &params,
+                grid_items(g, rows * inner),
+            )?;
             Ok(y)
         }
     }

@@ -37,42 +37,74 @@ pub fn layer_norm(
     eps: f32,
 ) -> Result<LayerNormOut> {
     const OP: &str = "layer_norm";
-    for (name, t) in [("x", x), ("weight", weight), ("bias", bias)].into_iter().chain(residual.map(|r| ("residual", r))) {
+    for (name, t) in [("x", x), ("weight", weight), ("bias", bias)]
+        .into_iter()
+        .chain(residual.map(|r| ("residual", r)))
+    {
         t.check_dtype(OP, name, DType::F32)?;
         dev.check_on(OP, &[(name, t)])?;
     }
     let hidden = x.shape().last().copied().unwrap_or(0);
     if x.rank() == 0 || hidden == 0 {
-        return Err(shape_err(OP, format!("x {:?} needs a nonzero last dimension", x.shape())));
+        return Err(shape_err(
+            OP,
+            format!("x {:?} needs a nonzero last dimension", x.shape()),
+        ));
     }
     if let Some(r) = residual {
         if r.shape() != x.shape() {
-            return Err(shape_err(OP, format!("residual {:?} must match x {:?}", r.shape(), x.shape())));
+            return Err(shape_err(
+                OP,
+                format!("residual {:?} must match x {:?}", r.shape(), x.shape()),
+            ));
         }
     }
     for (name, t) in [("weight", weight), ("bias", bias)] {
         if t.shape() != [hidden] {
-            return Err(shape_err(OP, format!("{name} {:?} must be [{hidden}]", t.shape())));
+            return Err(shape_err(
+                OP,
+                format!("{name} {:?} must be [{hidden}]", t.shape()),
+            ));
         }
     }
     let rows = x.numel() / hidden;
     match dev {
         Device::Cpu => {
-            let o = crate::cpu::norm::layer_norm(x.cpu_f32(), residual.map(|r| r.cpu_f32()), weight.cpu_f32(), bias.cpu_f32(), hidden, eps);
+            let o = crate::cpu::norm::layer_norm(
+                x.cpu_f32(),
+                residual.map(|r| r.cpu_f32()),
+                weight.cpu_f32(),
+                bias.cpu_f32(),
+                hidden,
+                eps,
+            );
             Ok(LayerNormOut {
-                y: dev.output_f32(x.shape(), o.y)?,
-                mean: dev.output_f32(&[rows], o.mean)?,
-                rstd: dev.output_f32(&[rows], o.rstd)?,
+                y: dev.output_f32(OP, x.shape(), o.y)?,
+                mean: dev.output_f32(OP, &[rows], o.mean)?,
+                rstd: dev.output_f32(OP, &[rows], o.rstd)?,
             })
         }
         Device::Gpu(g) => {
             u32_of(OP, "x size", x.numel())?;
-            let y = dev.output_f32(x.shape(), Vec::new())?;
-            let mean = dev.output_f32(&[rows], Vec::new())?;
-            let rstd = dev.output_f32(&[rows], Vec::new())?;
-            let params = Params { rows: rows as u32, hidden: hidden as u32, has_residual: u32::from(residual.is_some()), eps };
+            let y = dev.output_f32(OP, x.shape(), Vec::new())?;
+            let mean = dev.output_f32(OP, &[rows], Vec::new())?;
+            let rstd = dev.output_f32(OP, &[rows], Vec::new())?;
+            let params = Params {
+                rows: rows as u32,
+                hidden: hidden as u32,
+                has_residual: u32::from(residual.is_some()),
+                eps,
+            };
             let res = residual.unwrap_or(x);
-            let bufs = [x.gpu_buffer(), res.gpu_buffer(), weight.gpu_buffer(), bias.gpu_buffer(), y.gpu_buffer(), mean.gpu_buffer(), rstd.gpu_buffer()];
+            let bufs = [
+                x.gpu_buffer(),
+                res.gpu_buffer(),
+                weight.gpu_buffer(),
+                bias.gpu_buffer(),
+                y.gpu_buffer(),
+                mean.gpu_buffer(),
+                rstd.gpu_buffer(),
+            ];
             g.dispatch(Kernel::LayerNorm, &[], &bufs, &params, grid_rows(g, rows))?;
             Ok(LayerNormOut { y, mean, rstd })
         }

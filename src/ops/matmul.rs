@@ -34,11 +34,23 @@ pub struct Matmul {
 
 impl Matmul {
     /// `A · B`.
-    pub const NN: Matmul = Matmul { trans_a: false, trans_b: false, epilogue: Epilogue::None };
+    pub const NN: Matmul = Matmul {
+        trans_a: false,
+        trans_b: false,
+        epilogue: Epilogue::None,
+    };
     /// `A · B^T`: a linear layer with a [out, in] weight, and dX = dY · W.
-    pub const NT: Matmul = Matmul { trans_a: false, trans_b: true, epilogue: Epilogue::None };
+    pub const NT: Matmul = Matmul {
+        trans_a: false,
+        trans_b: true,
+        epilogue: Epilogue::None,
+    };
     /// `A^T · B`: weight gradients, dW = dY^T · X.
-    pub const TN: Matmul = Matmul { trans_a: true, trans_b: false, epilogue: Epilogue::None };
+    pub const TN: Matmul = Matmul {
+        trans_a: true,
+        trans_b: false,
+        epilogue: Epilogue::None,
+    };
 }
 
 /// Sizes and element strides of one batched product (shared by both backends).
@@ -60,7 +72,16 @@ impl MatmulDims {
     /// Works out the product's sizes and strides from the operand shapes.
     pub fn of(a: &[usize], b: &[usize], spec: Matmul) -> Result<Self> {
         let op = "matmul";
-        let bad = |msg: String| shape_err(op, format!("{msg} (A {a:?}{}, B {b:?}{})", t(spec.trans_a), t(spec.trans_b)));
+        let bad = |msg: String| {
+            shape_err(
+                op,
+                format!(
+                    "{msg} (A {a:?}{}, B {b:?}{})",
+                    t(spec.trans_a),
+                    t(spec.trans_b)
+                ),
+            )
+        };
         if !(2..=3).contains(&a.len()) || !(2..=3).contains(&b.len()) {
             return Err(bad("operands must be rank 2 or 3".into()));
         }
@@ -72,7 +93,9 @@ impl MatmulDims {
             return Err(bad(format!("inner dimensions differ: {ka} vs {kb}")));
         }
         let batch = match (ab, bb) {
-            (Some(x), Some(y)) if x != y => return Err(bad(format!("batch sizes differ: {x} vs {y}"))),
+            (Some(x), Some(y)) if x != y => {
+                return Err(bad(format!("batch sizes differ: {x} vs {y}")))
+            }
             (Some(x), _) | (None, Some(x)) => x,
             (None, None) => 1,
         };
@@ -131,7 +154,13 @@ struct Params {
 }
 
 /// `op(A) · op(B) (+ bias) (GELU)`; see the module docs for shapes.
-pub fn matmul(dev: &Device, a: &Tensor, b: &Tensor, bias: Option<&Tensor>, spec: Matmul) -> Result<Tensor> {
+pub fn matmul(
+    dev: &Device,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    spec: Matmul,
+) -> Result<Tensor> {
     const OP: &str = "matmul";
     a.check_dtype(OP, "a", DType::F32)?;
     b.check_dtype(OP, "b", DType::F32)?;
@@ -141,19 +170,39 @@ pub fn matmul(dev: &Device, a: &Tensor, b: &Tensor, bias: Option<&Tensor>, spec:
         bias.check_dtype(OP, "bias", DType::F32)?;
         dev.check_on(OP, &[("bias", bias)])?;
         if bias.shape() != [d.n] {
-            return Err(shape_err(OP, format!("bias {:?} must be [{}] (N)", bias.shape(), d.n)));
+            return Err(shape_err(
+                OP,
+                format!("bias {:?} must be [{}] (N)", bias.shape(), d.n),
+            ));
         }
     }
-    let out_shape = if a.rank() == 3 || b.rank() == 3 { vec![d.batch, d.m, d.n] } else { vec![d.m, d.n] };
+    let out_shape = if a.rank() == 3 || b.rank() == 3 {
+        vec![d.batch, d.m, d.n]
+    } else {
+        vec![d.m, d.n]
+    };
     let gelu = spec.epilogue == Epilogue::Gelu;
     match dev {
         Device::Cpu => {
-            let c = crate::cpu::matmul::matmul(&d, a.cpu_f32(), b.cpu_f32(), bias.map(|t| t.cpu_f32()), gelu)?;
-            dev.output_f32(&out_shape, c)
+            let c = crate::cpu::matmul::matmul(
+                &d,
+                a.cpu_f32(),
+                b.cpu_f32(),
+                bias.map(|t| t.cpu_f32()),
+                gelu,
+            )?;
+            dev.output_f32(OP, &out_shape, c)
         }
         Device::Gpu(g) => {
-            let c = dev.output_f32(&out_shape, Vec::new())?;
-            for (what, v) in [("M", d.m), ("N", d.n), ("K", d.k), ("A size", a.numel()), ("B size", b.numel()), ("C size", c.numel())] {
+            let c = dev.output_f32(OP, &out_shape, Vec::new())?;
+            for (what, v) in [
+                ("M", d.m),
+                ("N", d.n),
+                ("K", d.k),
+                ("A size", a.numel()),
+                ("B size", b.numel()),
+                ("C size", c.numel()),
+            ] {
                 u32_of(OP, what, v)?;
             }
             let params = Params {
@@ -170,8 +219,18 @@ pub fn matmul(dev: &Device, a: &Tensor, b: &Tensor, bias: Option<&Tensor>, spec:
                 _p: [0; 2],
             };
             let bias_buf = bias.map(|t| t.gpu_buffer()).unwrap_or(a.gpu_buffer());
-            let groups = [d.n.div_ceil(64) as u32, d.m.div_ceil(64) as u32, d.batch as u32];
-            g.dispatch(Kernel::Matmul, &[], &[a.gpu_buffer(), b.gpu_buffer(), bias_buf, c.gpu_buffer()], &params, groups)?;
+            let groups = [
+                d.n.div_ceil(64) as u32,
+                d.m.div_ceil(64) as u32,
+                d.batch as u32,
+            ];
+            g.dispatch(
+                Kernel::Matmul,
+                &[],
+                &[a.gpu_buffer(), b.gpu_buffer(), bias_buf, c.gpu_buffer()],
+                &params,
+                groups,
+            )?;
             Ok(c)
         }
     }
@@ -179,13 +238,35 @@ pub fn matmul(dev: &Device, a: &Tensor, b: &Tensor, bias: Option<&Tensor>, spec:
 
 /// A linear layer, `x W^T + b`: x [.., in], w [out, in] (PyTorch layout),
 /// bias [out] -> [.., out].
-pub fn linear(dev: &Device, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, epilogue: Epilogue) -> Result<Tensor> {
+pub fn linear(
+    dev: &Device,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    epilogue: Epilogue,
+) -> Result<Tensor> {
     let inp = x.shape().last().copied().unwrap_or(0);
     if x.rank() == 0 || w.rank() != 2 || w.dim(1) != inp {
-        return Err(shape_err("linear", format!("x {:?} and weight {:?} ([out, in]) do not match", x.shape(), w.shape())));
+        return Err(shape_err(
+            "linear",
+            format!(
+                "x {:?} and weight {:?} ([out, in]) do not match",
+                x.shape(),
+                w.shape()
+            ),
+        ));
     }
     let rows = x.numel() / inp.max(1);
-    let y = matmul(dev, &x.reshape(&[rows, inp])?, w, bias, Matmul { epilogue, ..Matmul::NT })?;
+    let y = matmul(
+        dev,
+        &x.reshape(&[rows, inp])?,
+        w,
+        bias,
+        Matmul {
+            epilogue,
+            ..Matmul::NT
+        },
+    )?;
     let mut shape = x.shape().to_vec();
     *shape.last_mut().expect("rank checked") = w.dim(0);
     y.reshape(&shape)

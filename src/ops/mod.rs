@@ -24,15 +24,28 @@ use crate::gpu::GpuDevice;
 
 /// Groups for one invocation per item, 256 per group, folded into 2-D.
 pub(crate) fn grid_items(g: &GpuDevice, n: usize) -> [u32; 3] {
-    crate::gpu::record::grid_1d(n as u64, 256, g.limits().max_compute_workgroups_per_dimension)
+    crate::gpu::record::grid_1d(
+        n as u64,
+        256,
+        g.limits().max_compute_workgroups_per_dimension,
+    )
 }
 
 /// Groups for one workgroup per row, folded into 2-D.
 pub(crate) fn grid_rows(g: &GpuDevice, rows: usize) -> [u32; 3] {
-    crate::gpu::record::grid_1d(rows as u64, 1, g.limits().max_compute_workgroups_per_dimension)
+    crate::gpu::record::grid_1d(
+        rows as u64,
+        1,
+        g.limits().max_compute_workgroups_per_dimension,
+    )
 }
 
 /// A count as the u32 the kernels index with, or an error naming it.
 pub(crate) fn u32_of(op: &'static str, what: &str, n: usize) -> Result<u32> {
-    u32::try_from(n).map_err(|_| shape_err(op, format!("{what} = {n} does not fit the kernels' 32-bit indices")))
+    u32::try_from(n).map_err(|_| {
+        shape_err(
+            op,
+            format!("{what} = {n} does not fit the kernels' 32-bit indices"),
+        )
+    })
 }

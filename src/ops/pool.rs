@@ -32,21 +32,43 @@ pub fn pool(dev: &Device, x: &Tensor, mask: &Tensor, mode: PoolMode) -> Result<T
     mask.check_dtype(OP, "mask", DType::U32)?;
     dev.check_on(OP, &[("x", x), ("mask", mask)])?;
     if x.rank() != 3 || mask.shape() != &x.shape()[..2] {
-        return Err(shape_err(OP, format!("x {:?} must be [B, T, H] and mask {:?} [B, T]", x.shape(), mask.shape())));
+        return Err(shape_err(
+            OP,
+            format!(
+                "x {:?} must be [B, T, H] and mask {:?} [B, T]",
+                x.shape(),
+                mask.shape()
+            ),
+        ));
     }
     let (batch, seq, hidden) = (x.dim(0), x.dim(1), x.dim(2));
     match dev {
-        Device::Cpu => dev.output_f32(&[batch, hidden], crate::cpu::elementwise::pool(x.cpu_f32(), mask.cpu_u32(), batch, seq, hidden, mode)),
+        Device::Cpu => dev.output_f32(
+            OP,
+            &[batch, hidden],
+            crate::cpu::elementwise::pool(x.cpu_f32(), mask.cpu_u32(), batch, seq, hidden, mode),
+        ),
         Device::Gpu(g) => {
             u32_of(OP, "x size", x.numel())?;
-            let y = dev.output_f32(&[batch, hidden], Vec::new())?;
-            let params = Params { batch: batch as u32, seq: seq as u32, hidden: hidden as u32, _p: 0 };
+            let y = dev.output_f32(OP, &[batch, hidden], Vec::new())?;
+            let params = Params {
+                batch: batch as u32,
+                seq: seq as u32,
+                hidden: hidden as u32,
+                _p: 0,
+            };
             let code = match mode {
                 PoolMode::Mean => 0,
                 PoolMode::Max => 1,
             };
             let bufs = [x.gpu_buffer(), mask.gpu_buffer(), y.gpu_buffer()];
-            g.dispatch(Kernel::Pool, &[("MODE", code)], &bufs, &params, grid_items(g, batch * hidden))?;
+            g.dispatch(
+                Kernel::Pool,
+                &[("MODE", code)],
+                &bufs,
+                &params,
+                grid_items(g, batch * hidden),
+            )?;
             Ok(y)
         }
     }

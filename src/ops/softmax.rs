@@ -22,16 +22,29 @@ pub fn softmax(dev: &Device, x: &Tensor) -> Result<Tensor> {
     dev.check_on(OP, &[("x", x)])?;
     let cols = x.shape().last().copied().unwrap_or(0);
     if x.rank() == 0 || cols == 0 {
-        return Err(shape_err(OP, format!("x {:?} needs a nonzero last dimension", x.shape())));
+        return Err(shape_err(
+            OP,
+            format!("x {:?} needs a nonzero last dimension", x.shape()),
+        ));
     }
     let rows = x.numel() / cols;
     match dev {
-        Device::Cpu => dev.output_f32(x.shape(), crate::cpu::norm::softmax(x.cpu_f32(), cols)),
+        Device::Cpu => dev.output_f32(OP, x.shape(), crate::cpu::norm::softmax(x.cpu_f32(), cols)),
         Device::Gpu(g) => {
             u32_of(OP, "x size", x.numel())?;
-            let y = dev.output_f32(x.shape(), Vec::new())?;
-            let params = Params { rows: rows as u32, cols: cols as u32, _p: [0; 2] };
-            g.dispatch(Kernel::Softmax, &[], &[x.gpu_buffer(), y.gpu_buffer()], &params, grid_rows(g, rows))?;
+            let y = dev.output_f32(OP, x.shape(), Vec::new())?;
+            let params = Params {
+                rows: rows as u32,
+                cols: cols as u32,
+                _p: [0; 2],
+            };
+            g.dispatch(
+                Kernel::Softmax,
+                &[],
+                &[x.gpu_buffer(), y.gpu_buffer()],
+                &params,
+                grid_rows(g, rows),
+            )?;
             Ok(y)
         }
     }

@@ -1,0 +1,97 @@
+//! The CPU backend (the GPU tests' oracle) against plain f64 references.
+
+mod common;
+
+use common::run;
+use dnagpu::ops::{Epilogue, Matmul};
+use dnagpu::testing as t;
+use dnagpu::Device;
+
+#[test]
+fn matmul_matches_f64() {
+    let mut seed = 0;
+    for spec in [
+        Matmul::NN,
+        Matmul::NT,
+        Matmul::TN,
+        Matmul {
+            epilogue: Epilogue::Gelu,
+            ..Matmul::NT
+        },
+    ] {
+        for &(b, m, n, k) in &[
+            (None, 1, 1, 1),
+            (None, 63, 65, 129),
+            (Some(3), 17, 5, 300),
+            (None, 200, 300, 257),
+        ] {
+            seed += 1;
+            run(t::check_matmul(
+                &Device::Cpu,
+                b,
+                m,
+                n,
+                k,
+                spec,
+                seed % 2 == 0,
+                seed,
+            ));
+        }
+    }
+}
+
+#[test]
+fn attention_matches_f64() {
+    let mut rng = t::Rng::new(3);
+    for (seed, &(b, tt, heads, d)) in [
+        (1, 1, 1, 4),
+        (3, 33, 12, 8),
+        (2, 96, 2, 64),
+        (2, 40, 3, 128),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let lens = t::random_lengths(&mut rng, b, tt, false);
+        run(t::check_attention(
+            &Device::Cpu,
+            &lens,
+            tt,
+            heads,
+            d,
+            seed as u64,
+        ));
+    }
+}
+
+#[test]
+fn attention_cpu_padding_invariance() {
+    run(t::check_attention_padding_invariance(
+        &Device::Cpu,
+        &[50, 3, 17],
+        12,
+        8,
+        4,
+    ));
+}
+
+#[test]
+fn layer_norm_matches_f64() {
+    for (i, &(rows, h)) in [(1, 1), (9, 768), (33, 1000)].iter().enumerate() {
+        run(t::check_layer_norm(
+            &Device::Cpu,
+            rows,
+            h,
+            i % 2 == 0,
+            i as u64,
+        ));
+    }
+}
+
+#[test]
+fn other_ops_match_f64() {
+    run(t::check_softmax(&Device::Cpu, 9, 300, 1));
+    run(t::check_elementwise(&Device::Cpu, 33, 258, 2));
+    run(t::check_embedding(&Device::Cpu, 40, 100, 17, 3));
+    run(t::check_pool(&Device::Cpu, &[4, 0, 9], 9, 33, 4));
+}

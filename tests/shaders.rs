@@ -1,0 +1,56 @@
+//! Every WGSL file parses and validates with naga, so a shader error fails
+//! on any machine, GPU or not.
+
+use dnagpu::gpu::kernel::SNIPPETS;
+use dnagpu::gpu::Kernel;
+
+fn validate(name: &str, src: &str) {
+    let module = naga::front::wgsl::parse_str(src)
+        .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+    assert!(
+        module.entry_points.iter().any(|ep| ep.name == "main"),
+        "{name}: no `main` entry point"
+    );
+}
+
+#[test]
+fn every_kernel_validates() {
+    for &k in Kernel::ALL {
+        validate(k.file(), k.source());
+    }
+}
+
+#[test]
+fn every_shader_file_is_a_kernel_or_a_snippet_and_states_its_contract() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let kernels: Vec<&str> = Kernel::ALL.iter().map(|k| k.file()).collect();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if !name.ends_with(".wgsl") {
+            continue;
+        }
+        seen += 1;
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with(&format!("// {name} — ")),
+            "{name} must open with `// {name} — <contract>`"
+        );
+        assert!(
+            kernels.contains(&name.as_str()) || SNIPPETS.contains(&name.as_str()),
+            "{name} is neither a Kernel nor a listed snippet"
+        );
+    }
+    assert_eq!(
+        seen,
+        kernels.len() + SNIPPETS.len(),
+        "a Kernel's file is missing from shaders/"
+    );
+}
