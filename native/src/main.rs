@@ -1,1 +1,40 @@
-fn main() {}
+//! `dnagpu`: the command-line tool. See README.md for the commands.
+
+mod info;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "dnagpu", version, about = "DNA language models (DNABERT-2) on any GPU through WebGPU, with a CPU fallback")]
+struct Cli {
+    #[command(flatten)]
+    device: DeviceArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command shares: which backend and adapter to run on.
+#[derive(clap::Args, Clone)]
+pub struct DeviceArgs {
+    /// auto: a hardware GPU if there is one, else the CPU backend;
+    /// gpu: wgpu, software adapters (lavapipe, SwiftShader) included; cpu: the CPU backend.
+    #[arg(long, global = true, env = "DNAGPU_BACKEND", default_value = "auto")]
+    backend: String,
+    /// Pick an adapter by index (see `dnagpu info`) or by part of its name.
+    #[arg(long, global = true)]
+    gpu: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Adapters found, the backend chosen, features and key limits.
+    Info,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Info => info::run(&cli.device),
+    }
+}
