@@ -44,7 +44,7 @@ struct Params {
 @group(0) @binding(5) var<uniform> params: Params;
 
 const BR: u32 = 64u;
-const NEG_BIG: f32 = -3.4028235e38;
+const NEG_BIG: f32 = -0x1.fffffep+127f;
 
 var<workgroup> ks: array<vec4<f32>, 512>;
 var<workgroup> vs: array<vec4<f32>, 512>;

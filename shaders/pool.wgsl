@@ -29,7 +29,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let b = i / params.hidden;
     let h = i % params.hidden;
     var acc = 0.0;
-    var best = -3.4028235e38;
+    var best = -0x1.fffffep+127f;
     var count = 0u;
     for (var t = 0u; t < params.seq; t++) {
         if (mask[b * params.seq + t] != 0u) {

@@ -45,7 +45,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let live = r < params.rows;
     let n = select(0u, params.cols, live);
     let base = r * params.cols;
-    var m = -3.4028235e38;
+    var m = -0x1.fffffep+127f;
     for (var j = li; j < n; j += WG) {
         m = max(m, x[base + j]);
     }

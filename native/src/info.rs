@@ -20,8 +20,15 @@ pub fn run(args: &DeviceArgs) -> Result<()> {
     }
     for a in &adapters {
         let soft = if a.is_software { ", software" } else { "" };
-        println!("  [{}] {} ({}, {}{soft}) driver: {}", a.index, a.name, a.backend, a.device_type, a.driver);
-        let features = if a.features.is_empty() { "none".to_string() } else { a.features.join(", ") };
+        println!(
+            "  [{}] {} ({}, {}{soft}) driver: {}",
+            a.index, a.name, a.backend, a.device_type, a.driver
+        );
+        let features = if a.features.is_empty() {
+            "none".to_string()
+        } else {
+            a.features.join(", ")
+        };
         println!("      features: {features}");
         println!(
             "      limits: max buffer {}, max storage binding {}, workgroup memory {} KiB, {} invocations per workgroup, {} storage buffers per stage",
@@ -32,7 +39,8 @@ pub fn run(args: &DeviceArgs) -> Result<()> {
             a.max_storage_buffers_per_stage
         );
     }
-    let (device, notice) = pollster::block_on(Device::select(choice, args.gpu.as_deref())).context("choosing a device")?;
+    let (device, notice) = pollster::block_on(Device::select(choice, args.gpu.as_deref()))
+        .context("choosing a device")?;
     println!("backend: {}", device.backend());
     println!("device: {}", device.name());
     println!("{notice}");

@@ -6,7 +6,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "dnagpu", version, about = "DNA language models (DNABERT-2) on any GPU through WebGPU, with a CPU fallback")]
+#[command(
+    name = "dnagpu",
+    version,
+    about = "DNA language models (DNABERT-2) on any GPU through WebGPU, with a CPU fallback"
+)]
 struct Cli {
     #[command(flatten)]
     device: DeviceArgs,

@@ -10,7 +10,11 @@ fn dnagpu() -> Command {
 
 fn run(c: &mut Command) -> (bool, String, String) {
     let out = c.output().expect("the dnagpu binary runs");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
@@ -20,7 +24,10 @@ fn info_lists_adapters_and_the_chosen_backend() {
     assert!(out.contains("backend: "), "{out}");
     // Auto never picks a software adapter.
     if out.contains("software") && !out.contains("DiscreteGpu") && !out.contains("IntegratedGpu") {
-        assert!(out.contains("backend: cpu"), "auto must not pick a software adapter:\n{out}");
+        assert!(
+            out.contains("backend: cpu"),
+            "auto must not pick a software adapter:\n{out}"
+        );
         assert!(out.contains("only software adapters found"), "{out}");
     }
 }
@@ -28,7 +35,9 @@ fn info_lists_adapters_and_the_chosen_backend() {
 #[test]
 fn info_with_gpu_backend_uses_a_software_adapter() {
     let (ok, out, err) = run(dnagpu().args(["info", "--backend", "gpu"]));
-    if out.contains("adapters: none found") && std::env::var("DNAGPU_REQUIRE_GPU").as_deref() != Ok("1") {
+    if out.contains("adapters: none found")
+        && std::env::var("DNAGPU_REQUIRE_GPU").as_deref() != Ok("1")
+    {
         eprintln!("SKIPPED: no adapter on this machine");
         return;
     }
@@ -48,7 +57,10 @@ fn info_falls_back_to_the_cpu_when_no_adapter_exists() {
     assert!(ok, "{err}");
     assert!(out.contains("adapters: none found"), "{out}");
     assert!(out.contains("backend: cpu"), "{out}");
-    assert!(out.contains("no GPU adapter found: using CPU backend"), "{out}");
+    assert!(
+        out.contains("no GPU adapter found: using CPU backend"),
+        "{out}"
+    );
 }
 
 #[test]

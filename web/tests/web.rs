@@ -1,0 +1,79 @@
+//! The kernels in a real browser: headless Chromium, WebGPU on SwiftShader
+//! (about 0.5 GFLOP/s, so shapes stay small), against the CPU backend
+//! compiled to WASM. The same test bodies as the native tests
+//! (`dnagpu::testing`). Run with `cargo test -p dnagpu-web --target
+//! wasm32-unknown-unknown` (see README.md).
+
+#![cfg(target_arch = "wasm32")]
+
+use dnagpu::ops::{Epilogue, Matmul};
+use dnagpu::testing as t;
+use dnagpu::Device;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+async fn webgpu() -> Device {
+    console_error_panic_hook::set_once();
+    let dev = Device::gpu()
+        .await
+        .expect("WebGPU adapter (Chromium needs --enable-unsafe-webgpu)");
+    let Device::Gpu(g) = &dev else { unreachable!() };
+    assert_eq!(g.summary().backend, "BrowserWebGpu");
+    web_sys::console::log_1(&format!("adapter: {}", dev.name()).into());
+    dev
+}
+
+fn ok(r: Result<(), String>) {
+    if let Err(msg) = r {
+        panic!("{msg}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn matmul_on_webgpu_matches_cpu() {
+    let dev = webgpu().await;
+    let specs = [Matmul::NN, Matmul::NT, Matmul::TN];
+    for (i, spec) in specs.into_iter().enumerate() {
+        ok(t::check_matmul(&dev, None, 65, 63, 33, spec, true, i as u64).await);
+    }
+    ok(t::check_matmul(
+        &dev,
+        Some(2),
+        7,
+        129,
+        17,
+        Matmul {
+            epilogue: Epilogue::Gelu,
+            ..Matmul::NT
+        },
+        true,
+        9,
+    )
+    .await);
+}
+
+#[wasm_bindgen_test]
+async fn attention_on_webgpu_matches_cpu() {
+    let dev = webgpu().await;
+    ok(t::check_attention(&dev, &[65, 20, 0], 65, 2, 16, 1).await);
+    ok(t::check_attention(&dev, &[40, 33], 40, 12, 8, 2).await);
+    ok(t::check_attention_padding_invariance(&dev, &[30, 7], 3, 8, 3).await);
+}
+
+#[wasm_bindgen_test]
+async fn row_and_elementwise_ops_on_webgpu_match() {
+    let dev = webgpu().await;
+    ok(t::check_layer_norm(&dev, 7, 257, true, 1).await);
+    ok(t::check_softmax(&dev, 5, 300, 2).await);
+    ok(t::check_elementwise(&dev, 9, 66, 3).await);
+    ok(t::check_embedding(&dev, 17, 50, 9, 4).await);
+    ok(t::check_pool(&dev, &[5, 0, 2], 5, 33, 5).await);
+}
+
+#[wasm_bindgen_test]
+async fn wasm_cpu_backend_matches_f64() {
+    ok(t::check_matmul(&Device::Cpu, None, 33, 17, 65, Matmul::NT, true, 1).await);
+    ok(t::check_attention(&Device::Cpu, &[20, 5], 20, 3, 8, 2).await);
+    ok(t::check_layer_norm(&Device::Cpu, 5, 100, false, 3).await);
+}
