@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what dnagpu's tests need on a fresh Debian/Ubuntu machine with a
+# Rust toolchain (rustup): Mesa's lavapipe (Vulkan on the CPU), Chromium and
+# ChromeDriver (browser tests on WebGPU/SwiftShader), the wasm32 target and
+# wasm-bindgen-cli at the version Cargo.lock pins. Safe to run again: what is
+# already there is kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+need=()
+for pkg in mesa-vulkan-drivers libvulkan1 chromium chromium-driver; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+want=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
+have=$(wasm-bindgen-test-runner --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$want" ]; then
+  echo "setup: installing wasm-bindgen-cli $want (found: ${have:-none})"
+  cargo install wasm-bindgen-cli --version "$want" --quiet
+fi
+echo "setup: done"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every dnagpu test: set-up (scripts/setup.sh), then the native tests
+# (GPU kernels on lavapipe against the CPU backend, CLI) and the browser
+# tests (headless Chromium, WebGPU on SwiftShader). Under CI (CI=true) a
+# missing adapter or browser fails instead of skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ "${DNAGPU_SKIP_SETUP:-0}" = 1 ] || scripts/setup.sh
+
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
+export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+if [ "${CI:-}" = true ]; then export DNAGPU_REQUIRE_GPU=1; fi
+
+echo "== native tests (lavapipe + CPU backend)"
+cargo test --workspace --exclude dnagpu-web
+
+echo "== browser tests (headless Chromium, WebGPU)"
+if [ -x "$CHROMEDRIVER" ] || [ "${CI:-}" = true ]; then
+  cargo test -p dnagpu-web --target wasm32-unknown-unknown
+else
+  echo "SKIPPED: no chromedriver at $CHROMEDRIVER (scripts/setup.sh installs it)"
+fi
