@@ -1,1 +1,50 @@
-fn main() {}
+//! Matmul throughput (criterion reports elements/s = FLOP/s): square
+//! 512/1024/2048 and DNABERT-2's shapes at 32 x 128 tokens (Wqkv 768 -> 2304,
+//! the gated MLP 768 -> 6144, mlp.wo 3072 -> 768), as linear layers (A · W^T).
+//! Full set on the CPU backend and hardware GPUs; small shapes on software
+//! adapters.
+
+mod common;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use dnagpu::ops::{self, Matmul};
+
+fn bench(c: &mut Criterion) {
+    // (name, M, N, K, layout)
+    let full: &[(&str, usize, usize, usize, Matmul)] = &[
+        ("square512", 512, 512, 512, Matmul::NN),
+        ("square1024", 1024, 1024, 1024, Matmul::NN),
+        ("square2048", 2048, 2048, 2048, Matmul::NN),
+        ("wqkv_4096x768x2304", 4096, 2304, 768, Matmul::NT),
+        ("gated_4096x768x6144", 4096, 6144, 768, Matmul::NT),
+        ("wo_4096x3072x768", 4096, 768, 3072, Matmul::NT),
+    ];
+    let small: &[(&str, usize, usize, usize, Matmul)] = &[
+        ("square128", 128, 128, 128, Matmul::NN),
+        ("square256", 256, 256, 256, Matmul::NN),
+        ("wqkv_128x768x2304", 128, 2304, 768, Matmul::NT),
+    ];
+    for bd in common::devices() {
+        let mut g = c.benchmark_group(format!("matmul/{}", bd.label));
+        g.sample_size(10);
+        let shapes = if bd.software { small } else { full };
+        for &(name, m, n, k, spec) in shapes {
+            let dev = &bd.device;
+            let a = dev.tensor_f32(&[m, k], &common::data(m * k)).unwrap();
+            let b_shape = if spec.trans_b { [n, k] } else { [k, n] };
+            let b = dev.tensor_f32(&b_shape, &common::data(n * k)).unwrap();
+            g.throughput(Throughput::Elements((2 * m * n * k) as u64));
+            g.bench_function(name, |bench| {
+                bench.iter(|| {
+                    let c = ops::matmul(dev, &a, &b, None, spec).unwrap();
+                    dev.synchronize().unwrap();
+                    c
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
