@@ -46,9 +46,9 @@ struct Params {
 const BR: u32 = 64u;
 const NEG_BIG: f32 = -0x1.fffffep+127f;
 
+// 16 KiB in all: WebGPU's default workgroup storage limit.
 var<workgroup> ks: array<vec4<f32>, 512>;
 var<workgroup> vs: array<vec4<f32>, 512>;
-var<workgroup> kvalid: array<u32, 64>;
 
 // Four consecutive head features starting at `base + 4c`, zero past D.
 fn load4(base: u32, c: u32) -> vec4<f32> {
@@ -95,15 +95,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 vs[e] = load4(base + 2u * hid, e % D4);
             }
         }
-        if (li < BC) {
-            kvalid[li] = select(0u, mask[b * t + j0 + li], j0 + li < t);
-        }
         workgroupBarrier();
         if (row_ok) {
             var tile_max = NEG_BIG;
             for (var jj = 0u; jj < BC; jj++) {
                 s[jj] = NEG_BIG;
-                if (kvalid[jj] != 0u) {
+                // Every invocation reads the same mask word: a broadcast load.
+                if (j0 + jj < t && mask[b * t + j0 + jj] != 0u) {
                     var dot = vec4<f32>(0.0);
                     for (var c = 0u; c < D4; c++) {
                         dot = fma(q[c], ks[jj * D4 + c], dot);

@@ -54,3 +54,42 @@ fn every_shader_file_is_a_kernel_or_a_snippet_and_states_its_contract() {
         "a Kernel's file is missing from shaders/"
     );
 }
+
+/// `Kernel::workgroup()` (what dispatch checks against device limits) must
+/// match the WGSL: invocations per workgroup and workgroup memory bytes.
+#[test]
+fn declared_workgroup_sizes_match_the_shaders() {
+    for &k in Kernel::ALL {
+        let module = naga::front::wgsl::parse_str(k.source()).unwrap();
+        let ep = module
+            .entry_points
+            .iter()
+            .find(|ep| ep.name == "main")
+            .unwrap();
+        let invocations: u32 = ep.workgroup_size.iter().product();
+        let mut layouter = naga::proc::Layouter::default();
+        layouter.update(module.to_ctx()).unwrap();
+        let shared: u32 = module
+            .global_variables
+            .iter()
+            .filter(|(_, g)| g.space == naga::AddressSpace::WorkGroup)
+            .map(|(_, g)| layouter[g.ty].size)
+            .sum();
+        assert_eq!(
+            k.workgroup(),
+            (invocations, shared),
+            "{}: Kernel::workgroup() disagrees with the WGSL",
+            k.file()
+        );
+        assert!(
+            shared <= 16384,
+            "{} uses {shared} bytes of workgroup memory, over WebGPU's default 16 KiB",
+            k.file()
+        );
+        assert!(
+            invocations <= 256,
+            "{}: {invocations} invocations, over WebGPU's default 256",
+            k.file()
+        );
+    }
+}

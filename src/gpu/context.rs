@@ -199,6 +199,11 @@ impl GpuDevice {
         self.pool.lock().map(|p| p.stats).unwrap_or_default()
     }
 
+    /// Pipelines compiled so far (one per kernel and specialisation).
+    pub fn pipeline_count(&self) -> usize {
+        self.pipelines.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
     /// Frees pooled buffers no tensor uses.
     pub fn trim(&self) {
         if let Ok(mut p) = self.pool.lock() {

@@ -60,6 +60,19 @@ impl Kernel {
         }
     }
 
+    /// Invocations per workgroup and bytes of workgroup memory, checked
+    /// against the device's limits before a dispatch.
+    pub fn workgroup(self) -> (u32, u32) {
+        match self {
+            Kernel::Matmul => (256, 2 * 1024 * 4),
+            Kernel::FlashAttention => (64, 2 * 512 * 16),
+            Kernel::LayerNorm | Kernel::Softmax => (256, 256 * 4),
+            Kernel::Unary | Kernel::Binary | Kernel::Geglu | Kernel::Embedding | Kernel::Pool => {
+                (256, 0)
+            }
+        }
+    }
+
     pub fn source(self) -> &'static str {
         match self {
             Kernel::Matmul => with_gelu!("../../shaders/matmul.wgsl"),
@@ -90,6 +103,10 @@ pub(crate) struct PipelineCache {
 }
 
 impl PipelineCache {
+    pub(crate) fn len(&self) -> usize {
+        self.pipelines.len()
+    }
+
     pub(crate) fn get(
         &mut self,
         device: &wgpu::Device,

@@ -106,6 +106,23 @@ impl GpuDevice {
                 max as u64,
             ));
         }
+        let (invocations, shared) = kernel.workgroup();
+        if invocations > self.limits.max_compute_invocations_per_workgroup {
+            let limit = self.limits.max_compute_invocations_per_workgroup;
+            return Err(self.limit_err(
+                format!("{} invocations per workgroup", kernel.file()),
+                invocations as u64,
+                limit as u64,
+            ));
+        }
+        if shared > self.limits.max_compute_workgroup_storage_size {
+            let limit = self.limits.max_compute_workgroup_storage_size;
+            return Err(self.limit_err(
+                format!("{} workgroup memory (bytes)", kernel.file()),
+                shared as u64,
+                limit as u64,
+            ));
+        }
         if groups.contains(&0) {
             return Ok(());
         }
