@@ -12,10 +12,12 @@ pub mod cpu;
 pub mod device;
 pub mod error;
 pub mod gpu;
+pub mod model;
 pub mod ops;
 pub mod tensor;
 #[doc(hidden)]
 pub mod testing;
+pub mod tokenize;
 
 pub use device::{BackendChoice, Device};
 pub use error::{Error, Result};

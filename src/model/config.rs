@@ -1,0 +1,135 @@
+//! The model's hyper-parameters, read from a Hugging Face `config.json`.
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// DNABERT-2's configuration. Unknown keys are ignored; a missing required
+/// key is an error naming it.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct Config {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    #[serde(default = "two")]
+    pub type_vocab_size: usize,
+    #[serde(default = "ln_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default = "dropout")]
+    pub hidden_dropout_prob: f64,
+    #[serde(default)]
+    pub attention_probs_dropout_prob: f64,
+    /// Classes of the classification head, when the config names them.
+    #[serde(default)]
+    pub num_labels: Option<usize>,
+    #[serde(default)]
+    pub id2label: Option<std::collections::BTreeMap<String, String>>,
+}
+
+fn two() -> usize {
+    2
+}
+fn ln_eps() -> f64 {
+    1e-12
+}
+fn dropout() -> f64 {
+    0.1
+}
+
+impl Config {
+    /// DNABERT-2-117M (zhihan1996/DNABERT-2-117M).
+    pub fn dnabert2_117m() -> Self {
+        Self {
+            vocab_size: 4096,
+            hidden_size: 768,
+            num_hidden_layers: 12,
+            num_attention_heads: 12,
+            intermediate_size: 3072,
+            type_vocab_size: 2,
+            layer_norm_eps: 1e-12,
+            hidden_dropout_prob: 0.1,
+            attention_probs_dropout_prob: 0.0,
+            num_labels: None,
+            id2label: None,
+        }
+    }
+
+    /// Parses `config.json` text; `origin` names the file in errors.
+    pub fn from_json(text: &str, origin: &str) -> Result<Self> {
+        let cfg: Config =
+            serde_json::from_str(text).map_err(|e| Error::Invalid(format!("{origin}: {e}")))?;
+        cfg.validate(origin)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, origin: &str) -> Result<()> {
+        let bad = |msg: String| Err(Error::Invalid(format!("{origin}: {msg}")));
+        for (name, v) in [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("intermediate_size", self.intermediate_size),
+        ] {
+            if v == 0 {
+                return bad(format!("`{name}` must be positive"));
+            }
+        }
+        if self.hidden_size % self.num_attention_heads != 0 {
+            return bad(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        let d = self.head_dim();
+        if d > crate::ops::attention::MAX_HEAD_DIM {
+            return bad(format!(
+                "head dim {d} is over the supported {}",
+                crate::ops::attention::MAX_HEAD_DIM
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+
+    /// Classes of the classification head named by the config, if any.
+    pub fn labels(&self) -> Option<usize> {
+        self.num_labels
+            .or_else(|| self.id2label.as_ref().map(|m| m.len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    #[test]
+    fn reads_the_real_dnabert2_config() {
+        let text = include_str!("../../assets/dnabert2/config.json");
+        let cfg = Config::from_json(text, "config.json").unwrap();
+        let mut want = Config::dnabert2_117m();
+        want.num_labels = cfg.num_labels;
+        want.id2label = cfg.id2label.clone();
+        assert_eq!(cfg, want);
+    }
+
+    #[test]
+    fn a_missing_key_is_named() {
+        let err = Config::from_json(r#"{"vocab_size": 8, "hidden_size": 4}"#, "m/config.json")
+            .unwrap_err();
+        assert!(err.to_string().contains("m/config.json"), "{err}");
+        assert!(err.to_string().contains("num_hidden_layers"), "{err}");
+    }
+
+    #[test]
+    fn heads_must_divide_hidden() {
+        let text = r#"{"vocab_size": 8, "hidden_size": 10, "num_hidden_layers": 1, "num_attention_heads": 3, "intermediate_size": 4}"#;
+        let err = Config::from_json(text, "c.json").unwrap_err();
+        assert!(err.to_string().contains("not a multiple"), "{err}");
+    }
+}

@@ -1,0 +1,66 @@
+//! Building blocks named after the checkpoint's modules, each loaded from
+//! [`Weights`] onto a device and run through `ops`.
+
+use super::weights::Weights;
+use crate::error::Result;
+use crate::ops::{self, Epilogue};
+use crate::{Device, Tensor};
+
+/// Uploads a checked weight to `dev`.
+pub(crate) fn load(dev: &Device, w: &Weights, name: &str, shape: &[usize]) -> Result<Tensor> {
+    let t = w.take(name, shape)?;
+    dev.tensor_f32(&t.shape, &t.data)
+}
+
+/// `y = x W^T (+ b)`, W stored [out, in].
+pub struct Linear {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+}
+
+impl Linear {
+    /// Loads `{prefix}.weight` [out, in] and, if `bias`, `{prefix}.bias` [out].
+    pub fn load(
+        dev: &Device,
+        w: &Weights,
+        prefix: &str,
+        out: usize,
+        inp: usize,
+        bias: bool,
+    ) -> Result<Self> {
+        Ok(Self {
+            weight: load(dev, w, &format!("{prefix}.weight"), &[out, inp])?,
+            bias: if bias {
+                Some(load(dev, w, &format!("{prefix}.bias"), &[out])?)
+            } else {
+                None
+            },
+        })
+    }
+
+    pub fn forward(&self, dev: &Device, x: &Tensor, epilogue: Epilogue) -> Result<Tensor> {
+        ops::linear(dev, x, &self.weight, self.bias.as_ref(), epilogue)
+    }
+}
+
+/// LayerNorm over the last dimension, optionally after a residual add.
+pub struct LayerNorm {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub eps: f32,
+}
+
+impl LayerNorm {
+    pub fn load(dev: &Device, w: &Weights, prefix: &str, hidden: usize, eps: f64) -> Result<Self> {
+        Ok(Self {
+            weight: load(dev, w, &format!("{prefix}.weight"), &[hidden])?,
+            bias: load(dev, w, &format!("{prefix}.bias"), &[hidden])?,
+            eps: eps as f32,
+        })
+    }
+
+    /// `LN(x + residual)`.
+    pub fn forward(&self, dev: &Device, x: &Tensor, residual: Option<&Tensor>) -> Result<Tensor> {
+        Ok(ops::layer_norm(dev, x, residual, &self.weight, &self.bias, self.eps)?.y)
+    }
+}

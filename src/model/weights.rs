@@ -1,0 +1,166 @@
+//! Named weights read from a checkpoint, converted to f32 on the host, then
+//! taken one by one by the model code with their expected shapes. Errors
+//! name the tensor, the file and both shapes.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::{Error, Result};
+
+/// One tensor on the host, f32, row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostTensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// The tensors of one checkpoint, by Hugging Face name.
+pub struct Weights {
+    tensors: BTreeMap<String, HostTensor>,
+    origin: String,
+    taken: RefCell<BTreeSet<String>>,
+}
+
+fn bad(origin: &str, msg: impl std::fmt::Display) -> Error {
+    Error::Invalid(format!("{origin}: {msg}"))
+}
+
+impl Weights {
+    pub fn new(tensors: BTreeMap<String, HostTensor>, origin: impl Into<String>) -> Self {
+        Self {
+            tensors,
+            origin: origin.into(),
+            taken: RefCell::default(),
+        }
+    }
+
+    /// Parses a safetensors file held in memory; `origin` names it in errors.
+    pub fn from_safetensors(bytes: &[u8], origin: &str) -> Result<Self> {
+        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| {
+            bad(
+                origin,
+                format_args!("not a readable safetensors file ({e})"),
+            )
+        })?;
+        let mut tensors = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            let data = to_f32(view.dtype(), view.data())
+                .map_err(|msg| bad(origin, format_args!("tensor `{name}`: {msg}")))?;
+            tensors.insert(
+                name,
+                HostTensor {
+                    shape: view.shape().to_vec(),
+                    data,
+                },
+            );
+        }
+        Ok(Self::new(tensors, origin))
+    }
+
+    /// Reads a safetensors file (memory-mapped).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_safetensors_file(path: &std::path::Path) -> Result<Self> {
+        let origin = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|e| bad(&origin, e))?;
+        // SAFETY: the map is read-only and dropped before this returns; a
+        // file changed under us gives wrong numbers, not unsoundness we rely on.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| bad(&origin, e))?;
+        Self::from_safetensors(&map, &origin)
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.resolve(name).is_some()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.keys().map(String::as_str)
+    }
+
+    /// The stored name for `name`: itself, or the old LayerNorm spelling
+    /// (`gamma` for `weight`, `beta` for `bias`).
+    fn resolve(&self, name: &str) -> Option<String> {
+        if self.tensors.contains_key(name) {
+            return Some(name.to_string());
+        }
+        if !name.to_ascii_lowercase().contains("layernorm") {
+            return None;
+        }
+        let alias = match (name.strip_suffix(".weight"), name.strip_suffix(".bias")) {
+            (Some(p), _) => format!("{p}.gamma"),
+            (_, Some(p)) => format!("{p}.beta"),
+            _ => return None,
+        };
+        self.tensors.contains_key(&alias).then_some(alias)
+    }
+
+    /// Takes `name`, which must have `shape`.
+    pub fn take(&self, name: &str, shape: &[usize]) -> Result<&HostTensor> {
+        let key = self.resolve(name).ok_or_else(|| {
+            bad(
+                &self.origin,
+                format_args!("missing tensor `{name}` (expected shape {shape:?})"),
+            )
+        })?;
+        let t = &self.tensors[&key];
+        if t.shape != shape {
+            return Err(bad(
+                &self.origin,
+                format_args!(
+                    "tensor `{name}` has shape {:?}, the config needs {shape:?}",
+                    t.shape
+                ),
+            ));
+        }
+        self.taken.borrow_mut().insert(key);
+        Ok(t)
+    }
+
+    /// Errors on any tensor the model did not take, except those whose name
+    /// starts with one of `ignored` (heads the caller chose not to load).
+    pub fn check_all_taken(&self, ignored: &[&str]) -> Result<()> {
+        let taken = self.taken.borrow();
+        let extra: Vec<&str> = self
+            .tensors
+            .keys()
+            .filter(|k| !taken.contains(*k) && !ignored.iter().any(|p| k.starts_with(p)))
+            .map(String::as_str)
+            .collect();
+        if extra.is_empty() {
+            Ok(())
+        } else {
+            let shown: Vec<&str> = extra.iter().take(5).copied().collect();
+            Err(bad(
+                &self.origin,
+                format_args!("{} unexpected tensor(s), e.g. `{}`: is this a DNABERT-2 checkpoint of this config?", extra.len(), shown.join("`, `")),
+            ))
+        }
+    }
+}
+
+fn to_f32(dtype: safetensors::Dtype, bytes: &[u8]) -> std::result::Result<Vec<f32>, String> {
+    use safetensors::Dtype;
+    Ok(match dtype {
+        Dtype::F32 => bytemuck::pod_collect_to_vec(bytes),
+        Dtype::F16 => bytes
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => bytes
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Dtype::F64 => bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
+            .collect(),
+        other => {
+            return Err(format!(
+                "dtype {other:?} is not a floating-point type dnagpu reads"
+            ))
+        }
+    })
+}
