@@ -9,11 +9,15 @@
 //! launch code of both backends.
 
 pub mod cpu;
+pub mod data;
 pub mod device;
+pub mod embed;
 pub mod error;
+pub mod export;
 pub mod gpu;
 pub mod model;
 pub mod ops;
+pub mod rng;
 pub mod tensor;
 #[doc(hidden)]
 pub mod testing;

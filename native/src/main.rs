@@ -1,6 +1,10 @@
 //! `dnagpu`: the command-line tool. See README.md for the commands.
 
+mod embed;
 mod info;
+mod model_arg;
+mod output;
+mod progress;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -34,11 +38,25 @@ pub struct DeviceArgs {
 enum Command {
     /// Adapters found, the backend chosen, features and key limits.
     Info,
+    /// One embedding per input sequence (FASTA, CSV or plain text).
+    Embed(embed::EmbedArgs),
+}
+
+impl DeviceArgs {
+    /// The device these options select; the one-line notice goes to stderr.
+    pub fn device(&self) -> Result<dnagpu::Device> {
+        let choice: dnagpu::BackendChoice = self.backend.parse()?;
+        let (dev, notice) =
+            pollster::block_on(dnagpu::Device::select(choice, self.gpu.as_deref()))?;
+        eprintln!("{notice}");
+        Ok(dev)
+    }
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Info => info::run(&cli.device),
+        Command::Embed(args) => embed::run(&cli.device, &args),
     }
 }

@@ -2,6 +2,9 @@
 
 pub mod config;
 pub mod encoder;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod folder;
+pub mod init;
 pub mod layers;
 pub mod weights;
 

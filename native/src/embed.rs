@@ -1,0 +1,149 @@
+//! `dnagpu embed`: sequences in, one embedding per record out.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use dnagpu::data::{read_path, InvalidPolicy};
+use dnagpu::embed::{embed, EmbedOptions, Pooling};
+use dnagpu::export;
+
+use crate::model_arg::ModelArgs;
+use crate::output::{check_writable, write_atomic};
+use crate::progress::Bar;
+use crate::DeviceArgs;
+
+#[derive(clap::Args)]
+pub struct EmbedArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// FASTA (.fa/.fasta/.fna, optionally .gz), GUE-style CSV, or one sequence per line; `-` = stdin.
+    #[arg(long, default_value = "-")]
+    input: String,
+    /// .npy, .csv, .jsonl or .safetensors; JSON lines on stdout when absent.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// mean (all tokens, as the model card), mean-nospecial, cls, max, or none (per token; .safetensors only).
+    #[arg(long, default_value = "mean")]
+    pooling: String,
+    /// Hidden state to use: 0 = embedding output, L = last layer (default); negative counts from the end.
+    #[arg(long, allow_negative_numbers = true)]
+    layer: Option<isize>,
+    /// Most sequences per batch.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Most padded tokens per batch (batch x longest sequence).
+    #[arg(long, default_value_t = 16384)]
+    max_tokens: usize,
+    /// Drop records with invalid symbols (counted) instead of stopping.
+    #[arg(long)]
+    skip_invalid: bool,
+}
+
+enum Sink {
+    Stdout,
+    Npy(PathBuf),
+    Csv(PathBuf),
+    Jsonl(PathBuf),
+    Safetensors(PathBuf),
+}
+
+fn sink(output: &Option<PathBuf>, pooling: Pooling) -> Result<Sink> {
+    let Some(p) = output else {
+        if pooling == Pooling::None {
+            bail!("--pooling none writes per-token states: give --output FILE.safetensors");
+        }
+        return Ok(Sink::Stdout);
+    };
+    let ext = p
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let s = match ext.as_str() {
+        "npy" => Sink::Npy(p.clone()),
+        "csv" => Sink::Csv(p.clone()),
+        "jsonl" | "json" => Sink::Jsonl(p.clone()),
+        "safetensors" => Sink::Safetensors(p.clone()),
+        _ => bail!(
+            "{}: unknown output format; use .npy, .csv, .jsonl or .safetensors",
+            p.display()
+        ),
+    };
+    if pooling == Pooling::None && !matches!(s, Sink::Safetensors(_)) {
+        bail!(
+            "--pooling none writes per-token states: only .safetensors holds them ({} given)",
+            p.display()
+        );
+    }
+    check_writable(p)?;
+    Ok(s)
+}
+
+pub fn run(dev_args: &DeviceArgs, args: &EmbedArgs) -> Result<()> {
+    let pooling: Pooling = args.pooling.parse()?;
+    let sink = sink(&args.output, pooling)?;
+    let policy = if args.skip_invalid {
+        InvalidPolicy::Skip
+    } else {
+        InvalidPolicy::Error
+    };
+    let input = read_path(&args.input, policy)?;
+    for w in &input.warnings {
+        eprintln!("warning: {w}");
+    }
+    let dev = dev_args.device()?;
+    let loaded = args.model.load(&dev)?;
+    let opts = EmbedOptions {
+        pooling,
+        layer: args.layer,
+        batch_size: args.batch_size,
+        max_tokens: args.max_tokens,
+    };
+    let seqs: Vec<&str> = input.records.iter().map(|r| r.seq.as_str()).collect();
+    let bar = Bar::new(seqs.len() as u64, "embedding");
+    let t0 = std::time::Instant::now();
+    let out = pollster::block_on(embed(
+        &dev,
+        &loaded.model,
+        &loaded.tokenizer,
+        &seqs,
+        &opts,
+        |p| bar.update(p.sequences as u64, p.tokens, t0),
+    ))?;
+    bar.finish();
+    let tokens: usize = out.iter().map(|e| e.input_ids.len()).sum();
+    let secs = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "embedded {} sequences ({tokens} tokens) with {} on {} in {secs:.2} s ({:.0} tokens/s)",
+        out.len(),
+        loaded.source,
+        dev.name(),
+        tokens as f64 / secs.max(1e-9)
+    );
+    let h = loaded.config.hidden_size;
+    let ids: Vec<String> = input.records.iter().map(|r| r.id.clone()).collect();
+    let flat = || -> Vec<f32> { out.iter().flat_map(|e| e.values.iter().copied()).collect() };
+    match &sink {
+        Sink::Stdout => print!("{}", export::jsonl(&ids, h, &flat())),
+        Sink::Npy(p) => write_atomic(p, &export::npy_f32(&[ids.len(), h], &flat()))?,
+        Sink::Csv(p) => write_atomic(p, export::csv(&ids, h, &flat()).as_bytes())?,
+        Sink::Jsonl(p) => write_atomic(p, export::jsonl(&ids, h, &flat()).as_bytes())?,
+        Sink::Safetensors(p) if pooling == Pooling::None => {
+            let recs: Vec<export::TokenStates> = ids
+                .iter()
+                .zip(&out)
+                .map(|(id, e)| export::TokenStates {
+                    id,
+                    input_ids: &e.input_ids,
+                    states: &e.values,
+                })
+                .collect();
+            write_atomic(p, &export::safetensors_tokens(&recs, h)?)?
+        }
+        Sink::Safetensors(p) => write_atomic(p, &export::safetensors_pooled(&ids, h, &flat())?)?,
+    }
+    if let Some(p) = &args.output {
+        eprintln!("wrote {}", Path::new(p).display());
+    }
+    Ok(())
+}

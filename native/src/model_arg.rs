@@ -1,0 +1,83 @@
+//! `--model` / `--random-init`: where the model comes from.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use dnagpu::model::folder::ModelFiles;
+use dnagpu::model::{init, Config, Model};
+use dnagpu::tokenize::BpeTokenizer;
+use dnagpu::Device;
+
+#[derive(clap::Args, Clone)]
+pub struct ModelArgs {
+    /// A Hugging Face model folder (config.json, tokenizer.json, model.safetensors).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Build a randomly initialised model from this config.json instead (tests, benchmarks).
+    #[arg(long, conflicts_with = "model")]
+    pub random_init: Option<PathBuf>,
+    /// Seed for --random-init.
+    #[arg(long, default_value_t = 0, requires = "random_init")]
+    pub seed: u64,
+}
+
+/// The loaded model and its tokenizer.
+pub struct Loaded {
+    pub model: Model,
+    pub tokenizer: BpeTokenizer,
+    pub config: Config,
+    /// Where it came from, for messages.
+    pub source: String,
+}
+
+impl ModelArgs {
+    pub fn load(&self, dev: &Device) -> Result<Loaded> {
+        if let Some(cfg_path) = &self.random_init {
+            let text = std::fs::read_to_string(cfg_path)
+                .with_context(|| format!("reading {}", cfg_path.display()))?;
+            let config = Config::from_json(&text, &cfg_path.display().to_string())?;
+            let tokenizer = BpeTokenizer::dnabert2();
+            if tokenizer.vocab_size() != config.vocab_size {
+                bail!(
+                    "{}: vocab_size {} does not match the DNABERT-2 tokenizer's {}",
+                    cfg_path.display(),
+                    config.vocab_size,
+                    tokenizer.vocab_size()
+                );
+            }
+            let weights = init::random_weights(&config, self.seed);
+            let model = Model::load(dev, &config, &weights)?;
+            return Ok(Loaded {
+                model,
+                tokenizer,
+                config,
+                source: format!("random init of {} (seed {})", cfg_path.display(), self.seed),
+            });
+        }
+        let Some(dir) = &self.model else {
+            bail!(
+                "no model given: pass --model DIR (a Hugging Face model folder with config.json, tokenizer.json and model.safetensors), \
+                 or --random-init config.json; dnagpu does not ship a default model yet"
+            );
+        };
+        if !dir.exists() && looks_like_hub_id(dir) {
+            bail!(
+                "{}: no such folder. Hugging Face hub ids are not resolved yet: download the model folder and pass its path",
+                dir.display()
+            );
+        }
+        let files = ModelFiles::open(dir)?;
+        let model = Model::load(dev, &files.config, &files.weights)?;
+        Ok(Loaded {
+            model,
+            tokenizer: files.tokenizer,
+            config: files.config,
+            source: dir.display().to_string(),
+        })
+    }
+}
+
+fn looks_like_hub_id(p: &Path) -> bool {
+    let s = p.to_string_lossy();
+    s.split('/').count() == 2 && !s.starts_with('.') && !s.starts_with('/')
+}

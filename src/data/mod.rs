@@ -1,0 +1,445 @@
+//! Readers of sequence input files: FASTA, CSV (GUE format) and plain text,
+//! each optionally gzip-compressed, with the validation every input gets
+//! (upper-casing, IUPAC ambiguity counting, invalid symbols, empty records,
+//! duplicate ids). Problems in the input are [`Error::Invalid`] errors naming
+//! the file; warnings are returned in [`ReadOutput`], never printed.
+//!
+//! [`read_records`] works on bytes already in memory (the wasm build's entry
+//! point); [`read_path`] reads a file or stdin (`-`) on native targets.
+//! [`FastaReader`] streams FASTA records from any `BufRead`, for inputs too
+//! big to hold whole.
+
+mod csv;
+mod fasta;
+mod text;
+mod validate;
+
+pub use fasta::{FastaReader, RawRecord};
+
+use crate::error::{Error, Result};
+use flate2::read::MultiGzDecoder;
+use std::io::{BufReader, Read};
+use validate::Collector;
+
+/// One input sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Unique within one read: repeats get `#2`, `#3`, ... appended.
+    pub id: String,
+    /// Upper-cased; only `A C G T` and the IUPAC codes `N R Y S W K M B D H V`.
+    pub seq: String,
+    /// From a CSV `label` column (`None` when absent or blank).
+    pub label: Option<String>,
+    /// 1-based line where the record starts, for messages.
+    pub line: usize,
+}
+
+/// What to do with a record whose sequence is invalid (bad symbol, empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidPolicy {
+    /// Fail the whole read with an error naming the record.
+    Error,
+    /// Drop the record, count it and summarise the drops in one warning.
+    Skip,
+}
+
+/// An input file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Fasta,
+    Csv,
+    Text,
+}
+
+/// The records of one input, in input order, with what the caller should hear about.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOutput {
+    pub records: Vec<Record>,
+    /// Human-readable, one per issue: ambiguous bases per record, renamed
+    /// duplicate ids, a summary of skipped records.
+    pub warnings: Vec<String>,
+    /// Records dropped under [`InvalidPolicy::Skip`].
+    pub skipped: usize,
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// How much decompressed data [`sniff`] looks at in a gzip stream.
+const SNIFF_BYTES: u64 = 64 * 1024;
+
+/// Detects the format from a file name: `.fa`, `.fasta`, `.fna` are FASTA,
+/// `.csv` is CSV, anything else is plain text; a trailing `.gz` means gzip.
+pub fn format_from_name(name: &str) -> (Format, bool) {
+    let lower = name.to_ascii_lowercase();
+    let (stem, gzip) = match lower.strip_suffix(".gz") {
+        Some(stem) => (stem, true),
+        None => (lower.as_str(), false),
+    };
+    let format = if [".fa", ".fasta", ".fna"].iter().any(|e| stem.ends_with(e)) {
+        Format::Fasta
+    } else if stem.ends_with(".csv") {
+        Format::Csv
+    } else {
+        Format::Text
+    };
+    (format, gzip)
+}
+
+/// Detects the format from the content, for inputs without a usable name
+/// (stdin): gzip magic bytes `1f 8b` mean gzip (the decompressed start is
+/// sniffed); a first non-blank line starting with `>` is FASTA; one with a
+/// comma and a `sequence` column (any case) is CSV; anything else is text.
+pub fn sniff(bytes: &[u8]) -> (Format, bool) {
+    if bytes.starts_with(&GZIP_MAGIC) {
+        let mut head = Vec::new();
+        // A corrupt stream still yields what decoded before the damage;
+        // the error itself is reported by `read_records`.
+        let _ = MultiGzDecoder::new(bytes)
+            .take(SNIFF_BYTES)
+            .read_to_end(&mut head);
+        return (sniff_plain(&head), true);
+    }
+    (sniff_plain(bytes), false)
+}
+
+fn sniff_plain(bytes: &[u8]) -> Format {
+    let first = validate::strip_bom(bytes)
+        .split(|&b| b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .find(|line| !line.is_empty());
+    match first {
+        Some(line) if line.starts_with(b">") => Format::Fasta,
+        Some(line) if line.contains(&b',') && csv::has_sequence_column(line) => Format::Csv,
+        _ => Format::Text,
+    }
+}
+
+/// Reads every record from `bytes` (the whole input, possibly gzip).
+/// `origin` names the input in messages; `-` is shown as `<stdin>`.
+pub fn read_records(
+    bytes: &[u8],
+    origin: &str,
+    format: Format,
+    gzip: bool,
+    policy: InvalidPolicy,
+) -> Result<ReadOutput> {
+    let name = display_name(origin);
+    let mut out = Collector::new(&name, policy);
+    match (format, gzip) {
+        (Format::Fasta, true) => {
+            let decoder = BufReader::new(GzErrors(MultiGzDecoder::new(bytes)));
+            collect_fasta(FastaReader::new(decoder, &name), &mut out)?;
+        }
+        (Format::Fasta, false) => collect_fasta(FastaReader::new(bytes, &name), &mut out)?,
+        (Format::Csv | Format::Text, _) => {
+            let unzipped;
+            let data = if gzip {
+                unzipped = gunzip(bytes, &name)?;
+                &unzipped[..]
+            } else {
+                bytes
+            };
+            let text = validate::check_text(data, &name)?;
+            if format == Format::Csv {
+                csv::read(text, &mut out)?;
+            } else {
+                text::read(text, &mut out)?;
+            }
+        }
+    }
+    out.finish()
+}
+
+/// Reads a file, or stdin for `-`, detecting the format from the name
+/// (sniffing the content for stdin; gzip magic bytes are honoured either way).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_path(path: &str, policy: InvalidPolicy) -> Result<ReadOutput> {
+    let (bytes, (format, gzip)) = if path == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::Invalid(format!("cannot read <stdin>: {e}")))?;
+        let detected = sniff(&bytes);
+        (bytes, detected)
+    } else {
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::Invalid(format!("cannot read {path}: {e}")))?;
+        let (format, gzip) = format_from_name(path);
+        let gzip = gzip || bytes.starts_with(&GZIP_MAGIC);
+        (bytes, (format, gzip))
+    };
+    read_records(&bytes, path, format, gzip, policy)
+}
+
+/// The name messages use for an input.
+fn display_name(origin: &str) -> String {
+    if origin == "-" {
+        "<stdin>".to_owned()
+    } else {
+        origin.to_owned()
+    }
+}
+
+fn collect_fasta<R: std::io::BufRead>(reader: FastaReader<R>, out: &mut Collector) -> Result<()> {
+    for raw in reader {
+        let raw = raw?;
+        out.push(raw.id, raw.seq, None, raw.line)?;
+    }
+    Ok(())
+}
+
+fn gunzip(bytes: &[u8], name: &str) -> Result<Vec<u8>> {
+    let mut data = Vec::new();
+    MultiGzDecoder::new(bytes)
+        .read_to_end(&mut data)
+        .map_err(|e| Error::Invalid(format!("{name}: {}", gzip_message(&e))))?;
+    Ok(data)
+}
+
+fn gzip_message(e: &std::io::Error) -> String {
+    format!("corrupt or truncated gzip data ({e})")
+}
+
+/// Rewords a gzip decoder's I/O errors so the streaming FASTA reader's
+/// messages say what went wrong.
+struct GzErrors<R>(R);
+
+impl<R: Read> Read for GzErrors<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| std::io::Error::new(e.kind(), gzip_message(&e)))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use flate2::{write::GzEncoder, Compression};
+    use std::io::Write;
+
+    pub(crate) fn gz(data: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    fn err(bytes: &[u8], origin: &str, format: Format, gzip: bool) -> String {
+        read_records(bytes, origin, format, gzip, InvalidPolicy::Error)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn format_from_names() {
+        assert_eq!(format_from_name("reads.fa"), (Format::Fasta, false));
+        assert_eq!(format_from_name("dir/x.FASTA.gz"), (Format::Fasta, true));
+        assert_eq!(format_from_name("g.fna"), (Format::Fasta, false));
+        assert_eq!(format_from_name("dev.csv"), (Format::Csv, false));
+        assert_eq!(format_from_name("dev.csv.gz"), (Format::Csv, true));
+        assert_eq!(format_from_name("seqs.txt"), (Format::Text, false));
+        assert_eq!(format_from_name("prot.faa"), (Format::Text, false));
+        assert_eq!(format_from_name("seqs.gz"), (Format::Text, true));
+    }
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(sniff(b"\n\n>chr1\nACGT\n"), (Format::Fasta, false));
+        assert_eq!(sniff(b"Sequence,label\r\nACGT,1\r\n"), (Format::Csv, false));
+        assert_eq!(sniff(b"id,seq\nx,ACGT\n"), (Format::Text, false));
+        assert_eq!(sniff(b"ACGT\nGGCC\n"), (Format::Text, false));
+        assert_eq!(sniff(b""), (Format::Text, false));
+        assert_eq!(sniff(&gz(b">a\nAC\n")), (Format::Fasta, true));
+        assert_eq!(sniff(&gz(b"sequence,label\nAC,0\n")), (Format::Csv, true));
+        assert_eq!(sniff(&[0x1f, 0x8b, 0, 0]), (Format::Text, true));
+    }
+
+    #[test]
+    fn stdin_is_sniffed_and_named() {
+        let input = b"sequence,label\r\nACGT,1\r\nGGXA,0\r\n";
+        let (format, gzip) = sniff(input);
+        let msg = err(input, "-", format, gzip);
+        assert!(msg.starts_with("<stdin>: record \"1\" (line 3)"), "{msg}");
+        let out = read_records(
+            &gz(b">s\nac\n"),
+            "-",
+            Format::Fasta,
+            true,
+            InvalidPolicy::Error,
+        )
+        .unwrap();
+        assert_eq!(out.records[0].seq, "AC");
+    }
+
+    #[test]
+    fn gzip_fasta_multi_member() {
+        let mut bytes = gz(b">a desc\nAC\nGT\n");
+        bytes.extend(gz(b">b\nTTTT\n"));
+        let out =
+            read_records(&bytes, "r.fa.gz", Format::Fasta, true, InvalidPolicy::Error).unwrap();
+        let got: Vec<_> = out
+            .records
+            .iter()
+            .map(|r| (&r.id[..], &r.seq[..]))
+            .collect();
+        assert_eq!(got, [("a", "ACGT"), ("b", "TTTT")]);
+        let out = read_records(
+            &gz(b"ACGT\n"),
+            "s.txt.gz",
+            Format::Text,
+            true,
+            InvalidPolicy::Error,
+        )
+        .unwrap();
+        assert_eq!(out.records[0].seq, "ACGT");
+    }
+
+    #[test]
+    fn duplicates_across_formats() {
+        let out = read_records(
+            b">x\nA\n>x\nC\n>y\nG\n>x\nT\n",
+            "d.fa",
+            Format::Fasta,
+            false,
+            InvalidPolicy::Error,
+        )
+        .unwrap();
+        let ids: Vec<_> = out.records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["x", "x#2", "y", "x#3"]);
+        assert_eq!(out.warnings.len(), 1);
+        assert!(out.warnings[0].contains("\"x\"") && out.warnings[0].contains("3 times"));
+    }
+
+    #[test]
+    fn gue_sample() {
+        let bytes = include_bytes!("../../tests/data/gue_sample.csv");
+        assert_eq!(sniff(bytes), (Format::Csv, false));
+        let out = read_records(bytes, "dev.csv", Format::Csv, false, InvalidPolicy::Error).unwrap();
+        assert_eq!(out.records.len(), 20);
+        assert_eq!(out.skipped, 0);
+        for (i, r) in out.records.iter().enumerate() {
+            assert_eq!(r.id, i.to_string());
+            assert_eq!(r.line, i + 2);
+            assert!(
+                matches!(r.label.as_deref(), Some("0" | "1")),
+                "{:?}",
+                r.label
+            );
+            assert!(!r.seq.is_empty() && r.seq.bytes().all(|b| b"ACGTN".contains(&b)));
+        }
+        assert_eq!(out.records[0].label.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn bad_inputs_name_the_file() {
+        use Format::*;
+        let cases: Vec<(Vec<u8>, Format, bool, &str)> = vec![
+            (b"".to_vec(), Fasta, false, "no sequences found"),
+            (b"\n \r\n".to_vec(), Text, false, "no sequences found"),
+            (b"".to_vec(), Csv, false, "no sequences found"),
+            (
+                b"sequence,label\r\n".to_vec(),
+                Csv,
+                false,
+                "no sequences found",
+            ),
+            (
+                b"ACGT\n>a\nAC\n".to_vec(),
+                Fasta,
+                false,
+                "line 1: sequence data before the first '>' header",
+            ),
+            (
+                b">a\n".to_vec(),
+                Fasta,
+                false,
+                "record \"a\" (line 1): empty sequence",
+            ),
+            (
+                b">a\nAC\n>b\n\n>c\nG\n".to_vec(),
+                Fasta,
+                false,
+                "record \"b\" (line 3): empty sequence",
+            ),
+            (
+                b"seq,label\nAC,1\n".to_vec(),
+                Csv,
+                false,
+                "no `sequence` column",
+            ),
+            (
+                b"sequence,label\nAC,1\n,0\n".to_vec(),
+                Csv,
+                false,
+                "record \"1\" (line 3): empty sequence",
+            ),
+            (
+                b">a\nAC\0GT\n".to_vec(),
+                Fasta,
+                false,
+                "does not look like a text sequence file (line 2)",
+            ),
+            (
+                b"AC\n\xff\xfe\n".to_vec(),
+                Text,
+                false,
+                "does not look like a text sequence file (line 2)",
+            ),
+            (
+                b"sequence\n\x00\x01".to_vec(),
+                Csv,
+                false,
+                "does not look like a text sequence file (line 2)",
+            ),
+            (
+                b"\x1f\x8bgarbage".to_vec(),
+                Fasta,
+                true,
+                "corrupt or truncated gzip",
+            ),
+            (
+                b"\x1f\x8bgarbage".to_vec(),
+                Csv,
+                true,
+                "corrupt or truncated gzip",
+            ),
+            (
+                b">a\nACGT\n".to_vec(),
+                Fasta,
+                true,
+                "corrupt or truncated gzip",
+            ),
+        ];
+        for (bytes, format, gzip, want) in cases {
+            let msg = err(&bytes, "in.x", format, gzip);
+            assert!(msg.contains("in.x"), "{msg}");
+            assert!(msg.contains(want), "{format:?}: {msg:?} lacks {want:?}");
+        }
+        let whole = gz(&b">a\nACGT\n".repeat(200));
+        for cut in [whole.len() - 4, whole.len() / 2, 12] {
+            let msg = err(&whole[..cut], "t.fa.gz", Fasta, true);
+            assert!(msg.starts_with("t.fa.gz: "), "{msg}");
+            assert!(msg.contains("gzip"), "{msg}");
+            let msg = err(&whole[..cut], "t.txt.gz", Text, true);
+            assert!(msg.starts_with("t.txt.gz: "), "{msg}");
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn read_path_detects_by_name() {
+        let dir = std::env::temp_dir().join(format!("dnagpu-data-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("reads.fa.gz");
+        std::fs::write(&path, gz(b">r1\nACGN\n")).unwrap();
+        let out = read_path(path.to_str().unwrap(), InvalidPolicy::Error).unwrap();
+        assert_eq!(out.records[0].id, "r1");
+        assert_eq!(out.warnings.len(), 1);
+        let missing = dir.join("missing.fa");
+        let msg = read_path(missing.to_str().unwrap(), InvalidPolicy::Error)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("missing.fa"), "{msg}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,330 @@
+//! Validation shared by every input format: text checks (binary garbage),
+//! sequence normalisation (upper-casing, IUPAC ambiguity counting, invalid
+//! symbols, empty sequences), the invalid-record policy and duplicate ids.
+//! [`Collector`] gathers the records of one input into a `ReadOutput`.
+
+use super::{InvalidPolicy, ReadOutput, Record};
+use crate::error::{Error, Result};
+use std::collections::{HashMap, HashSet};
+
+/// The IUPAC ambiguity codes kept in sequences (the tokenizer maps them to [UNK]).
+const AMBIGUOUS: &[u8; 11] = b"NRYSWKMBDHV";
+
+/// The input without a leading UTF-8 byte-order mark.
+pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes)
+}
+
+pub(crate) fn binary_error(origin: &str, line: usize) -> Error {
+    Error::Invalid(format!(
+        "{origin} does not look like a text sequence file (line {line})"
+    ))
+}
+
+/// The input as text, or an error naming the first line with a NUL byte or
+/// invalid UTF-8.
+pub(crate) fn check_text<'a>(bytes: &'a [u8], origin: &str) -> Result<&'a str> {
+    let bytes = strip_bom(bytes);
+    let bad = match std::str::from_utf8(bytes) {
+        Ok(text) => match text.find('\0') {
+            None => return Ok(text),
+            Some(pos) => pos,
+        },
+        Err(e) => {
+            let valid = e.valid_up_to();
+            bytes[..valid].iter().position(|&b| b == 0).unwrap_or(valid)
+        }
+    };
+    let line = 1 + bytes[..bad].iter().filter(|&&b| b == b'\n').count();
+    Err(binary_error(origin, line))
+}
+
+/// Upper-cases `seq` in place and counts its ambiguity codes (one flag per
+/// code in [`AMBIGUOUS`] order), or says what is wrong with it.
+fn normalize(seq: &mut str) -> std::result::Result<(usize, [bool; 11]), String> {
+    if seq.is_empty() {
+        return Err("empty sequence".to_owned());
+    }
+    let mut count = 0;
+    let mut seen = [false; 11];
+    for (i, b) in seq.bytes().enumerate() {
+        match b.to_ascii_uppercase() {
+            b'A' | b'C' | b'G' | b'T' => {}
+            u => match AMBIGUOUS.iter().position(|&a| a == u) {
+                Some(k) => {
+                    count += 1;
+                    seen[k] = true;
+                }
+                None => {
+                    // Every byte before `i` is ASCII, so `i` is also the char index.
+                    let symbol = seq[i..].chars().next().unwrap_or('?');
+                    return Err(format!("invalid symbol {symbol:?} at position {}", i + 1));
+                }
+            },
+        }
+    }
+    seq.make_ascii_uppercase();
+    Ok((count, seen))
+}
+
+/// Validates records one at a time and builds the [`ReadOutput`].
+pub(crate) struct Collector {
+    origin: String,
+    policy: InvalidPolicy,
+    out: ReadOutput,
+    seen: usize,
+    first_skip: Option<String>,
+}
+
+impl Collector {
+    pub(crate) fn new(origin: &str, policy: InvalidPolicy) -> Self {
+        Collector {
+            origin: origin.to_owned(),
+            policy,
+            out: ReadOutput::default(),
+            seen: 0,
+            first_skip: None,
+        }
+    }
+
+    pub(crate) fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Validates one record: keeps it, skips it or fails, by the policy.
+    pub(crate) fn push(
+        &mut self,
+        id: String,
+        mut seq: String,
+        label: Option<String>,
+        line: usize,
+    ) -> Result<()> {
+        self.seen += 1;
+        match normalize(&mut seq) {
+            Ok((ambiguous, codes)) => {
+                if ambiguous > 0 {
+                    let codes: Vec<String> = AMBIGUOUS
+                        .iter()
+                        .zip(codes)
+                        .filter(|(_, seen)| *seen)
+                        .map(|(&c, _)| char::from(c).to_string())
+                        .collect();
+                    let (noun, verb) = if ambiguous == 1 {
+                        ("base", "becomes")
+                    } else {
+                        ("bases", "become")
+                    };
+                    self.out.warnings.push(format!(
+                        "record {id} ({} line {line}): {ambiguous} ambiguous {noun} ({}) {verb} [UNK]",
+                        self.origin,
+                        codes.join(", ")
+                    ));
+                }
+                self.out.records.push(Record {
+                    id,
+                    seq,
+                    label,
+                    line,
+                });
+                Ok(())
+            }
+            Err(problem) => {
+                let msg = format!("{}: record {id:?} (line {line}): {problem}", self.origin);
+                match self.policy {
+                    InvalidPolicy::Error => Err(Error::Invalid(msg)),
+                    InvalidPolicy::Skip => {
+                        self.out.skipped += 1;
+                        self.first_skip.get_or_insert(msg);
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    /// Renames duplicate ids, adds the summary warnings; an input without
+    /// any valid record is an error.
+    pub(crate) fn finish(mut self) -> Result<ReadOutput> {
+        let first = self.first_skip.unwrap_or_default();
+        if self.out.records.is_empty() {
+            return Err(Error::Invalid(if self.out.skipped > 0 {
+                format!(
+                    "{}: no valid sequences found ({} invalid records skipped; first: {first})",
+                    self.origin, self.out.skipped
+                )
+            } else {
+                format!("{}: no sequences found", self.origin)
+            }));
+        }
+        rename_duplicates(&mut self.out, &self.origin);
+        if self.out.skipped > 0 {
+            self.out.warnings.push(format!(
+                "{}: skipped {} of {} records with invalid sequences (first: {first})",
+                self.origin, self.out.skipped, self.seen
+            ));
+        }
+        Ok(self.out)
+    }
+}
+
+/// Appends `#2`, `#3`, ... to repeated ids (never producing an id that is
+/// already in the input) with one warning per repeated id.
+fn rename_duplicates(out: &mut ReadOutput, origin: &str) {
+    let originals: HashSet<String> = out.records.iter().map(|r| r.id.clone()).collect();
+    if originals.len() == out.records.len() {
+        return;
+    }
+    let mut used: HashSet<String> = HashSet::new();
+    // id -> (next suffix to try, renamed copies), in order of first repeat.
+    let mut repeats: HashMap<String, (usize, Vec<String>)> = HashMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for record in &mut out.records {
+        if used.insert(record.id.clone()) {
+            continue;
+        }
+        let entry = repeats.entry(record.id.clone()).or_insert_with(|| {
+            order.push(record.id.clone());
+            (2, Vec::new())
+        });
+        let renamed = loop {
+            let candidate = format!("{}#{}", record.id, entry.0);
+            entry.0 += 1;
+            if !originals.contains(&candidate) && !used.contains(&candidate) {
+                break candidate;
+            }
+        };
+        used.insert(renamed.clone());
+        entry.1.push(renamed.clone());
+        record.id = renamed;
+    }
+    for id in order {
+        let Some((_, renamed)) = repeats.get(&id) else {
+            continue;
+        };
+        out.warnings.push(format!(
+            "{origin}: id {id:?} occurs {} times; later copies renamed {}",
+            renamed.len() + 1,
+            renamed.join(", ")
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(records: &[(&str, &str)], policy: InvalidPolicy) -> Result<ReadOutput> {
+        let mut c = Collector::new("reads.fa", policy);
+        for (i, (id, seq)) in records.iter().enumerate() {
+            c.push(id.to_string(), seq.to_string(), None, 2 * i + 1)?;
+        }
+        c.finish()
+    }
+
+    #[test]
+    fn upper_cases_and_counts_ambiguity() {
+        let out = collect(
+            &[("a", "acgt"), ("chr1", "ACNNrGT"), ("b", "n")],
+            InvalidPolicy::Error,
+        )
+        .unwrap();
+        let seqs: Vec<_> = out.records.iter().map(|r| r.seq.as_str()).collect();
+        assert_eq!(seqs, ["ACGT", "ACNNRGT", "N"]);
+        assert_eq!(
+            out.warnings,
+            [
+                "record chr1 (reads.fa line 3): 3 ambiguous bases (N, R) become [UNK]",
+                "record b (reads.fa line 5): 1 ambiguous base (N) becomes [UNK]",
+            ]
+        );
+        let all = collect(&[("x", "NRYSWKMBDHVnrysw")], InvalidPolicy::Error).unwrap();
+        assert!(all.warnings[0].contains("16 ambiguous bases (N, R, Y, S, W, K, M, B, D, H, V)"));
+    }
+
+    #[test]
+    fn invalid_symbol_messages() {
+        let seq = format!("{}X", "A".repeat(16));
+        let msg = collect(&[("a", "AC"), ("chr1", &seq)], InvalidPolicy::Error)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            msg,
+            "reads.fa: record \"chr1\" (line 3): invalid symbol 'X' at position 17"
+        );
+        for (seq, want) in [
+            ("ACU", "'U' at position 3"),
+            ("A-C", "'-' at position 2"),
+            ("*", "'*' at position 1"),
+            ("AC1", "'1' at position 3"),
+            ("ACé", "'é' at position 3"),
+            ("A C", "' ' at position 2"),
+        ] {
+            let msg = collect(&[("s", seq)], InvalidPolicy::Error)
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains(want), "{msg} lacks {want}");
+        }
+    }
+
+    #[test]
+    fn skip_policy_counts_and_summarises() {
+        let out = collect(
+            &[("a", "AC"), ("b", "AXC"), ("c", ""), ("d", "GG")],
+            InvalidPolicy::Skip,
+        )
+        .unwrap();
+        let ids: Vec<_> = out.records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["a", "d"]);
+        assert_eq!(out.skipped, 2);
+        assert_eq!(out.warnings.len(), 1);
+        assert!(
+            out.warnings[0].contains("skipped 2 of 4"),
+            "{}",
+            out.warnings[0]
+        );
+        assert!(out.warnings[0].contains("'X' at position 2"));
+
+        let msg = collect(&[("b", "AXC")], InvalidPolicy::Skip)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("reads.fa: no valid sequences found (1 invalid"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn duplicate_ids_are_renamed() {
+        let out = collect(
+            &[("x", "A"), ("y", "C"), ("x", "G"), ("x", "T"), ("y", "A")],
+            InvalidPolicy::Error,
+        )
+        .unwrap();
+        let ids: Vec<_> = out.records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["x", "y", "x#2", "x#3", "y#2"]);
+        assert_eq!(
+            out.warnings,
+            [
+                "reads.fa: id \"x\" occurs 3 times; later copies renamed x#2, x#3",
+                "reads.fa: id \"y\" occurs 2 times; later copies renamed y#2",
+            ]
+        );
+        // A renamed copy never collides with an id of the input.
+        let out = collect(
+            &[("x", "A"), ("x", "C"), ("x#2", "G")],
+            InvalidPolicy::Error,
+        )
+        .unwrap();
+        let ids: Vec<_> = out.records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["x", "x#3", "x#2"]);
+    }
+
+    #[test]
+    fn text_checks() {
+        assert_eq!(check_text(b"\xef\xbb\xbfAC\n", "f").unwrap(), "AC\n");
+        let msg = check_text(b"A\nC\nG\x00", "f").unwrap_err().to_string();
+        assert_eq!(msg, "f does not look like a text sequence file (line 3)");
+        let msg = check_text(b"A\n\x80", "f").unwrap_err().to_string();
+        assert!(msg.ends_with("(line 2)"), "{msg}");
+    }
+}

@@ -1,0 +1,216 @@
+//! Encoders for embedding outputs: bytes in the formats users load
+//! elsewhere (NumPy `.npy`, CSV, JSON lines, safetensors). Writing them to
+//! disk (atomically) is the CLI's job; the browser offers them as downloads.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+
+/// A float32 C-order `.npy` (format 1.0) of `shape`.
+pub fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_txt = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_txt}, }}");
+    // Magic (6) + version (2) + length (2) + header, padded to 64 bytes, ending in '\n'.
+    let total = (10 + header.len() + 1).div_ceil(64) * 64;
+    header.push_str(&" ".repeat(total - 10 - header.len() - 1));
+    header.push('\n');
+    let mut out = Vec::with_capacity(total + data.len() * 4);
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(bytemuck::cast_slice(data));
+    out
+}
+
+/// RFC 4180 quoting where a field needs it.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// CSV with header `id,e0,…,e{H-1}`, one row per id.
+pub fn csv(ids: &[String], dim: usize, data: &[f32]) -> String {
+    let mut out = String::from("id");
+    for j in 0..dim {
+        out.push_str(&format!(",e{j}"));
+    }
+    out.push('\n');
+    for (id, row) in ids.iter().zip(data.chunks(dim.max(1))) {
+        out.push_str(&csv_field(id));
+        for v in row {
+            out.push(',');
+            out.push_str(&v.to_string());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// One `{"id": …, "embedding": […]}` object per line.
+pub fn jsonl(ids: &[String], dim: usize, data: &[f32]) -> String {
+    let mut out = String::new();
+    for (id, row) in ids.iter().zip(data.chunks(dim.max(1))) {
+        let id = serde_json::Value::from(id.as_str());
+        let row = serde_json::Value::from(row.to_vec());
+        out.push_str(&format!("{{\"id\":{id},\"embedding\":{row}}}\n"));
+    }
+    out
+}
+
+/// One tensor to store: name, shape, little-endian bytes, dtype.
+struct Entry {
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+    dtype: safetensors::Dtype,
+}
+
+fn safetensors_bytes(entries: Vec<(String, Entry)>) -> Result<Vec<u8>> {
+    let mut seen = HashMap::new();
+    for (name, _) in &entries {
+        if seen.insert(name.clone(), ()).is_some() {
+            return Err(Error::Invalid(format!(
+                "two outputs would both be named `{name}` in the safetensors file"
+            )));
+        }
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = entries
+        .iter()
+        .map(|(n, e)| {
+            safetensors::tensor::TensorView::new(e.dtype, e.shape.clone(), &e.bytes)
+                .map(|v| (n.clone(), v))
+                .map_err(|err| Error::Invalid(format!("tensor `{n}`: {err}")))
+        })
+        .collect::<Result<_>>()?;
+    safetensors::serialize(views, None)
+        .map_err(|e| Error::Invalid(format!("writing safetensors: {e}")))
+}
+
+/// Pooled embeddings: one `[H]` float32 tensor per id.
+pub fn safetensors_pooled(ids: &[String], dim: usize, data: &[f32]) -> Result<Vec<u8>> {
+    let entries = ids
+        .iter()
+        .zip(data.chunks(dim.max(1)))
+        .map(|(id, row)| {
+            (
+                id.clone(),
+                Entry {
+                    shape: vec![dim],
+                    bytes: bytemuck::cast_slice(row).to_vec(),
+                    dtype: safetensors::Dtype::F32,
+                },
+            )
+        })
+        .collect();
+    safetensors_bytes(entries)
+}
+
+/// Per-token states of one record: its token ids and `[T, H]` rows.
+pub struct TokenStates<'a> {
+    pub id: &'a str,
+    pub input_ids: &'a [u32],
+    pub states: &'a [f32],
+}
+
+/// `--pooling none`: per record `<id>` = `[T, H]` float32 and
+/// `<id>.input_ids` = `[T]` int64.
+pub fn safetensors_tokens(records: &[TokenStates<'_>], dim: usize) -> Result<Vec<u8>> {
+    let mut entries = Vec::with_capacity(records.len() * 2);
+    for r in records {
+        let t = r.input_ids.len();
+        if r.states.len() != t * dim {
+            return Err(Error::Invalid(format!(
+                "record `{}`: {} values for {t} tokens of width {dim}",
+                r.id,
+                r.states.len()
+            )));
+        }
+        entries.push((
+            r.id.to_string(),
+            Entry {
+                shape: vec![t, dim],
+                bytes: bytemuck::cast_slice(r.states).to_vec(),
+                dtype: safetensors::Dtype::F32,
+            },
+        ));
+        let ids: Vec<i64> = r.input_ids.iter().map(|&i| i as i64).collect();
+        entries.push((
+            format!("{}.input_ids", r.id),
+            Entry {
+                shape: vec![t],
+                bytes: bytemuck::cast_slice(&ids).to_vec(),
+                dtype: safetensors::Dtype::I64,
+            },
+        ));
+    }
+    safetensors_bytes(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_header_is_aligned_and_describes_the_data() {
+        let b = npy_f32(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(&b[..8], b"\x93NUMPY\x01\x00");
+        let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
+        assert_eq!((10 + hlen) % 64, 0);
+        let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
+        assert!(
+            header.contains("'shape': (2, 3)")
+                && header.contains("'<f4'")
+                && header.ends_with('\n')
+        );
+        assert_eq!(
+            &b[10 + hlen..],
+            bytemuck::cast_slice::<f32, u8>(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+        );
+    }
+
+    #[test]
+    fn csv_quotes_ids_that_need_it() {
+        let s = csv(&["a".into(), "b,\"c\"".into()], 2, &[1.0, 0.5, -2.0, 3.25]);
+        assert_eq!(s, "id,e0,e1\na,1,0.5\n\"b,\"\"c\"\"\",-2,3.25\n");
+    }
+
+    #[test]
+    fn jsonl_has_one_object_per_line() {
+        let s = jsonl(&["x".into()], 2, &[1.5, -0.25]);
+        assert_eq!(s, "{\"id\":\"x\",\"embedding\":[1.5,-0.25]}\n");
+    }
+
+    #[test]
+    fn safetensors_round_trip_and_duplicate_names_are_errors() {
+        let b = safetensors_tokens(
+            &[TokenStates {
+                id: "s1",
+                input_ids: &[1, 5, 2],
+                states: &[0.0; 6],
+            }],
+            2,
+        )
+        .unwrap();
+        let st = safetensors::SafeTensors::deserialize(&b).unwrap();
+        assert_eq!(st.tensor("s1").unwrap().shape(), [3, 2]);
+        assert_eq!(
+            st.tensor("s1.input_ids").unwrap().dtype(),
+            safetensors::Dtype::I64
+        );
+        let pooled =
+            safetensors_pooled(&["a".into(), "b".into()], 2, &[1.0, 2.0, 3.0, 4.0]).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&pooled).unwrap();
+        assert_eq!(
+            st.tensor("b").unwrap().data(),
+            bytemuck::cast_slice::<f32, u8>(&[3.0, 4.0])
+        );
+        assert!(safetensors_pooled(&["a".into(), "a".into()], 1, &[1.0, 2.0]).is_err());
+    }
+}
