@@ -3,6 +3,7 @@
 //! return results in input order.
 
 use crate::error::{Error, Result};
+use crate::model::classifier::cls_rows;
 use crate::model::Model;
 use crate::ops::{self, PoolMode};
 use crate::tokenize::BpeTokenizer;
@@ -19,6 +20,8 @@ pub enum Pooling {
     Cls,
     /// Element-wise maximum over all T rows.
     Max,
+    /// The model's pooler: tanh(dense(row 0)), where the checkpoint has one.
+    Pooler,
     /// No pooling: every row (`[T, H]`).
     None,
 }
@@ -32,12 +35,10 @@ impl std::str::FromStr for Pooling {
             "cls" => Self::Cls,
             "max" => Self::Max,
             "none" => Self::None,
-            "pooler" => {
-                return Err(Error::Invalid(
-                    "--pooling pooler needs a model with a pooler (bert.pooler.dense); classification heads are not loaded yet".into(),
-                ))
-            }
-            _ => return Err(Error::Invalid(format!("unknown pooling `{s}`: expected mean, mean-nospecial, cls, max or none"))),
+            "pooler" => Self::Pooler,
+            _ => return Err(Error::Invalid(format!(
+                "unknown pooling `{s}`: expected mean, mean-nospecial, cls, max, pooler or none"
+            ))),
         })
     }
 }
@@ -118,18 +119,41 @@ pub fn plan_batches(lengths: &[usize], batch_size: usize, max_tokens: usize) -> 
     batches
 }
 
-/// Embeds `sequences` (already validated and upper-cased) with `model`.
-pub async fn embed(
+/// How sequences are grouped into batches.
+#[derive(Clone, Copy, Debug)]
+pub struct Batching {
+    pub batch_size: usize,
+    pub max_tokens: usize,
+}
+
+/// One batch as a head sees it: its sequences, padded length and mask.
+pub struct Batch<'a> {
+    /// Input indices of the batch's sequences, longest first.
+    pub members: &'a [usize],
+    /// Token counts of all inputs (index with `members`).
+    pub lengths: &'a [usize],
+    /// Padded length T.
+    pub t: usize,
+    /// [B, T], 1 = real token.
+    pub mask: &'a [u32],
+}
+
+/// Tokenizes `sequences`, runs the encoder batch by batch up to hidden state
+/// `layer`, applies `head` to each batch's states [B, T, H] and reads its
+/// output back: [B, W] rows (or [B, T, W] when `per_token`), returned per
+/// input in input order with the token ids.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_batches(
     dev: &Device,
     model: &Model,
     tokenizer: &BpeTokenizer,
     sequences: &[&str],
-    opts: &EmbedOptions,
+    batching: Batching,
+    layer: usize,
+    per_token: bool,
+    mut head: impl FnMut(&Tensor, &Batch<'_>) -> Result<Tensor>,
     mut progress: impl FnMut(Progress),
 ) -> Result<Vec<Embedding>> {
-    let cfg = &model.encoder.config;
-    let layer = resolve_layer(opts.layer, cfg.num_hidden_layers)?;
-    let h = cfg.hidden_size;
     let encoded: Vec<Vec<u32>> = sequences
         .iter()
         .map(|s| tokenizer.encode(s).map(|e| e.ids))
@@ -143,29 +167,41 @@ pub async fn embed(
         tokens: 0,
         total_tokens,
     };
-    for batch in plan_batches(&lengths, opts.batch_size, opts.max_tokens) {
-        let (b, t) = (batch.len(), lengths[batch[0]]);
+    for members in plan_batches(&lengths, batching.batch_size, batching.max_tokens) {
+        let (b, t) = (members.len(), lengths[members[0]]);
         let mut ids = vec![3u32; b * t]; // [PAD]
         let mut mask = vec![0u32; b * t];
-        for (r, &i) in batch.iter().enumerate() {
+        for (r, &i) in members.iter().enumerate() {
             ids[r * t..r * t + lengths[i]].copy_from_slice(&encoded[i]);
             mask[r * t..r * t + lengths[i]].fill(1);
         }
-        let ids_t = dev.tensor_u32(&[b, t], &ids)?;
-        let mask_t = dev.tensor_u32(&[b, t], &mask)?;
-        let states = model
-            .encoder
-            .forward(dev, &ids_t, &mask_t, |l| l == layer)?;
+        let states = model.encoder.forward(
+            dev,
+            &dev.tensor_u32(&[b, t], &ids)?,
+            &dev.tensor_u32(&[b, t], &mask)?,
+            |l| l == layer,
+        )?;
         let x = &states
             .iter()
             .find(|(l, _)| *l == layer)
             .expect("the requested layer is kept")
             .1;
-        let rows = pool(dev, x, &mask, &lengths, &batch, t, opts.pooling).await?;
-        for (r, &i) in batch.iter().enumerate() {
-            let values = match opts.pooling {
-                Pooling::None => rows[r * t * h..(r * t + lengths[i]) * h].to_vec(),
-                _ => rows[r * h..(r + 1) * h].to_vec(),
+        let y = head(
+            x,
+            &Batch {
+                members: &members,
+                lengths: &lengths,
+                t,
+                mask: &mask,
+            },
+        )?;
+        let w = y.dim(-1);
+        let rows = dev.read_f32(&y).await?;
+        for (r, &i) in members.iter().enumerate() {
+            let values = if per_token {
+                rows[r * t * w..(r * t + lengths[i]) * w].to_vec()
+            } else {
+                rows[r * w..(r + 1) * w].to_vec()
             };
             out[i] = Some(Embedding {
                 values,
@@ -182,37 +218,99 @@ pub async fn embed(
         .collect())
 }
 
-/// Pools `x` [B, T, H] and reads the result back: [B, H] (or [B, T, H]).
-async fn pool(
+/// Embeds `sequences` (already validated and upper-cased) with `model`.
+pub async fn embed(
     dev: &Device,
-    x: &Tensor,
-    mask: &[u32],
-    lengths: &[usize],
-    batch: &[usize],
-    t: usize,
-    pooling: Pooling,
-) -> Result<Vec<f32>> {
-    let b = batch.len();
-    let pooled = match pooling {
-        Pooling::None => x.clone(),
-        Pooling::Mean => ops::pool(dev, x, &dev.tensor_u32(&[b, t], mask)?, PoolMode::Mean)?,
-        Pooling::Max => ops::pool(dev, x, &dev.tensor_u32(&[b, t], mask)?, PoolMode::Max)?,
-        Pooling::MeanNoSpecial => {
-            let mut inner = mask.to_vec();
-            for (r, &i) in batch.iter().enumerate() {
-                inner[r * t] = 0; // [CLS]
-                inner[r * t + lengths[i] - 1] = 0; // [SEP]
-            }
-            ops::pool(dev, x, &dev.tensor_u32(&[b, t], &inner)?, PoolMode::Mean)?
-        }
-        Pooling::Cls => {
-            // Row 0 of each sequence, gathered as rows of the [B*T, H] table.
-            let rows: Vec<u32> = (0..b).map(|r| (r * t) as u32).collect();
-            let h = x.dim(2);
-            ops::embedding(dev, &dev.tensor_u32(&[b], &rows)?, &x.reshape(&[b * t, h])?)?
-        }
+    model: &Model,
+    tokenizer: &BpeTokenizer,
+    sequences: &[&str],
+    opts: &EmbedOptions,
+    progress: impl FnMut(Progress),
+) -> Result<Vec<Embedding>> {
+    let layer = resolve_layer(opts.layer, model.encoder.config.num_hidden_layers)?;
+    if opts.pooling == Pooling::Pooler && model.pooler.is_none() {
+        return Err(Error::Invalid(
+            "--pooling pooler: this model has no pooler (bert.pooler.dense)".into(),
+        ));
+    }
+    let batching = Batching {
+        batch_size: opts.batch_size,
+        max_tokens: opts.max_tokens,
     };
-    dev.read_f32(&pooled).await
+    let per_token = opts.pooling == Pooling::None;
+    run_batches(
+        dev,
+        model,
+        tokenizer,
+        sequences,
+        batching,
+        layer,
+        per_token,
+        |x, batch| pool(dev, model, x, batch, opts.pooling),
+        progress,
+    )
+    .await
+}
+
+/// Pools `x` [B, T, H] to [B, H] (or keeps it, for `Pooling::None`).
+fn pool(
+    dev: &Device,
+    model: &Model,
+    x: &Tensor,
+    batch: &Batch<'_>,
+    pooling: Pooling,
+) -> Result<Tensor> {
+    let (b, t) = (batch.members.len(), batch.t);
+    let mask = |m: &[u32]| dev.tensor_u32(&[b, t], m);
+    match pooling {
+        Pooling::None => Ok(x.clone()),
+        Pooling::Mean => ops::pool(dev, x, &mask(batch.mask)?, PoolMode::Mean),
+        Pooling::Max => ops::pool(dev, x, &mask(batch.mask)?, PoolMode::Max),
+        Pooling::MeanNoSpecial => {
+            let mut inner = batch.mask.to_vec();
+            for (r, &i) in batch.members.iter().enumerate() {
+                inner[r * t] = 0; // [CLS]
+                inner[r * t + batch.lengths[i] - 1] = 0; // [SEP]
+            }
+            ops::pool(dev, x, &mask(&inner)?, PoolMode::Mean)
+        }
+        Pooling::Cls => cls_rows(dev, x),
+        Pooling::Pooler => model
+            .pooler
+            .as_ref()
+            .expect("checked by embed")
+            .forward(dev, x),
+    }
+}
+
+/// Class probabilities [C] per sequence, from the model's classification head.
+pub async fn classify(
+    dev: &Device,
+    model: &Model,
+    tokenizer: &BpeTokenizer,
+    sequences: &[&str],
+    batching: Batching,
+    progress: impl FnMut(Progress),
+) -> Result<Vec<Embedding>> {
+    let (Some(pooler), Some(classifier)) = (&model.pooler, &model.classifier) else {
+        return Err(Error::Invalid(
+            "this model has no classification head (bert.pooler.dense and classifier weights)"
+                .into(),
+        ));
+    };
+    let last = model.encoder.config.num_hidden_layers;
+    run_batches(
+        dev,
+        model,
+        tokenizer,
+        sequences,
+        batching,
+        last,
+        false,
+        |x, _| classifier.probabilities(dev, &pooler.forward(dev, x)?),
+        progress,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -124,6 +124,21 @@ fn check_alone(dev: &Device) {
             Tol::F32,
         )
         .unwrap();
+        let pooled = model.pooler.as_ref().unwrap().forward(dev, last).unwrap();
+        let probs = model
+            .classifier
+            .as_ref()
+            .unwrap()
+            .probabilities(dev, &pooled)
+            .unwrap();
+        let got = dev.read_f32_blocking(&probs).unwrap();
+        check_close(
+            &format!("sequence {i} class probabilities on {}", dev.name()),
+            &got,
+            &fx.get(&format!("{i}.probs")).unwrap(),
+            Tol::F32,
+        )
+        .unwrap();
         if let Some(want) = fx.get(&format!("{i}.mlm_logits")) {
             let logits = model
                 .mlm

@@ -22,7 +22,7 @@ pub struct EmbedArgs {
     /// .npy, .csv, .jsonl or .safetensors; JSON lines on stdout when absent.
     #[arg(long)]
     output: Option<PathBuf>,
-    /// mean (all tokens, as the model card), mean-nospecial, cls, max, or none (per token; .safetensors only).
+    /// mean (all tokens, as the model card), mean-nospecial, cls, max, pooler, or none (per token; .safetensors only).
     #[arg(long, default_value = "mean")]
     pooling: String,
     /// Hidden state to use: 0 = embedding output, L = last layer (default); negative counts from the end.

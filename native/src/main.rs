@@ -1,5 +1,6 @@
 //! `dnagpu`: the command-line tool. See README.md for the commands.
 
+mod classify;
 mod embed;
 mod info;
 mod model_arg;
@@ -40,6 +41,8 @@ enum Command {
     Info,
     /// One embedding per input sequence (FASTA, CSV or plain text).
     Embed(embed::EmbedArgs),
+    /// Class probabilities per input sequence, from a model with a classification head.
+    Classify(classify::ClassifyArgs),
 }
 
 impl DeviceArgs {
@@ -58,5 +61,6 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Info => info::run(&cli.device),
         Command::Embed(args) => embed::run(&cli.device, &args),
+        Command::Classify(args) => classify::run(&cli.device, &args),
     }
 }

@@ -415,6 +415,63 @@ fn broken_model_folders_name_what_is_wrong() {
 }
 
 #[test]
+fn classify_matches_the_reference_probabilities() {
+    let r = Reference::load();
+    let dir = tmp("classify");
+    let input = fixture_input(&dir, &r);
+    let out = dir.join("pred.csv");
+    let m = model();
+    let (ok, _, err) = dnagpu(
+        &[
+            "classify",
+            "--model",
+            m.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--batch-size",
+            "2",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next().unwrap(), "id,prediction,prob_0,prob_1,prob_2");
+    for (i, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f[0], format!("s{i}"));
+        let probs: Vec<f32> = f[2..5].iter().map(|v| v.parse().unwrap()).collect();
+        let (_, _, want) = r.get(&format!("{i}.probs"));
+        assert_close(&format!("class probabilities of s{i}"), &probs, &want);
+        let argmax = (0..3).fold(0, |b, k| if want[k] > want[b] { k } else { b });
+        assert_eq!(f[1], argmax.to_string());
+    }
+    // A labelled CSV keeps its labels; a model without a head is a clear error.
+    let csv = root().join("tests/data/gue_sample.csv");
+    let (ok, stdout, err) = dnagpu(
+        &[
+            "classify",
+            "--model",
+            m.to_str().unwrap(),
+            "--input",
+            csv.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(stdout.lines().next().unwrap().ends_with(",label"));
+    assert_eq!(stdout.lines().count(), 21);
+    let cfg = m.join("config.json");
+    let (ok, _, err) = dnagpu(
+        &["classify", "--random-init", cfg.to_str().unwrap()],
+        Some("ACGT\n"),
+    );
+    assert!(!ok && err.contains("no classification head"), "{err}");
+}
+
+#[test]
 fn random_init_runs_without_files() {
     let cfg = model().join("config.json");
     let (ok, out, err) = dnagpu(

@@ -7,13 +7,15 @@ the Rust tests read the files it writes and never need Python.
 
 Writes into --out:
   config.json, tokenizer.json     a small DNABERT-2-layout model (H=128,
-                                  2 layers, 4 heads, I=512, V=4096)
+                                  2 layers, 4 heads, I=512, V=4096) with
+                                  both heads (MLM, 3-class classification)
   model.safetensors               its weights under Hugging Face names
   pytorch_model.bin               the same weights through torch.save
   fixtures.safetensors            per sequence s: s.input_ids [T] (int64),
                                   s.hidden.L [T, H] for L = 0..layers
                                   (0 = embedding output), s.mean [H],
-                                  s.mlm_logits [T, V] (short sequences)
+                                  s.mlm_logits [T, V] (short sequences),
+                                  s.probs [C] (classification head)
   fixtures.json                   the sequences, in order
 """
 import argparse
@@ -82,6 +84,13 @@ def random_params(cfg, gen):
     p["cls.predictions.transform.LayerNorm.weight"] = 1 + n(H, std=0.1)
     p["cls.predictions.transform.LayerNorm.bias"] = n(H, std=0.1)
     p["cls.predictions.decoder.bias"] = n(V, std=0.1)
+    # A sequence-classification head too (BertForSequenceClassification),
+    # so one small checkpoint serves `embed`, MLM and `classify`.
+    C = cfg["num_labels"]
+    p["bert.pooler.dense.weight"] = n(H, H, std=0.1)
+    p["bert.pooler.dense.bias"] = n(H, std=0.1)
+    p["classifier.weight"] = n(C, H, std=0.5)
+    p["classifier.bias"] = n(C, std=0.1)
     return p
 
 
@@ -123,6 +132,14 @@ def mlm_logits(p, x):
     return t @ P["bert.embeddings.word_embeddings.weight"].T + P["cls.predictions.decoder.bias"]
 
 
+def classify(p, x):
+    """x: [T, H] last hidden state of one sequence -> class probabilities."""
+    P = {k: v.double() for k, v in p.items()}
+    pooled = torch.tanh(x[0] @ P["bert.pooler.dense.weight"].T + P["bert.pooler.dense.bias"])
+    logits = pooled @ P["classifier.weight"].T + P["classifier.bias"]
+    return torch.softmax(logits, dim=-1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(REPO, "tests", "fixtures", "tiny"))
@@ -134,6 +151,8 @@ def main():
     cfg = dict(src_cfg)
     cfg.update(hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=512)
     cfg.pop("_name_or_path", None)
+    cfg["id2label"] = {str(i): f"LABEL_{i}" for i in range(3)}
+    cfg["num_labels"] = 3
     json.dump(cfg, open(os.path.join(args.out, "config.json"), "w"), indent=2)
     shutil.copy(os.path.join(REPO, "assets", "dnabert2", "tokenizer.json"), os.path.join(args.out, "tokenizer.json"))
 
@@ -154,6 +173,7 @@ def main():
         for l, h in enumerate(states):
             fixtures[f"{i}.hidden.{l}"] = h[0].float().contiguous()
         fixtures[f"{i}.mean"] = states[-1][0].mean(0).float().contiguous()
+        fixtures[f"{i}.probs"] = classify(params, states[-1][0]).float().contiguous()
         if len(ids) <= 64:
             fixtures[f"{i}.mlm_logits"] = mlm_logits(params, states[-1][0]).float().contiguous()
     save_file(fixtures, os.path.join(args.out, "fixtures.safetensors"))

@@ -1,5 +1,6 @@
 //! DNABERT-2: configuration, checkpoint weights, the encoder and its heads.
 
+pub mod classifier;
 pub mod config;
 pub mod encoder;
 #[cfg(not(target_arch = "wasm32"))]
@@ -15,13 +16,14 @@ pub use weights::{HostTensor, Weights};
 use crate::error::Result;
 use crate::Device;
 
-/// Heads whose weights may be present in a checkpoint but are not loaded yet.
-const NOT_LOADED: &[&str] = &["bert.pooler.", "classifier."];
+pub use classifier::{Classifier, Pooler};
 
-/// An encoder with the MLM head when the checkpoint has one.
+/// An encoder with the heads the checkpoint has: MLM, pooler, classifier.
 pub struct Model {
     pub encoder: Encoder,
     pub mlm: Option<MlmHead>,
+    pub pooler: Option<Pooler>,
+    pub classifier: Option<Classifier>,
 }
 
 impl Model {
@@ -41,7 +43,28 @@ impl Model {
                 &[cfg.vocab_size, cfg.hidden_size],
             )?;
         }
-        w.check_all_taken(NOT_LOADED)?;
-        Ok(Self { encoder, mlm })
+        let pooler = if w.contains("bert.pooler.dense.weight") {
+            Some(Pooler::load(dev, cfg, w)?)
+        } else {
+            None
+        };
+        let classifier = if w.contains("classifier.weight") {
+            if pooler.is_none() {
+                return Err(crate::Error::Invalid(format!(
+                    "{}: classifier.weight without bert.pooler.dense.weight",
+                    w.origin()
+                )));
+            }
+            Some(Classifier::load(dev, cfg, w)?)
+        } else {
+            None
+        };
+        w.check_all_taken()?;
+        Ok(Self {
+            encoder,
+            mlm,
+            pooler,
+            classifier,
+        })
     }
 }

@@ -97,6 +97,12 @@ impl Weights {
         self.tensors.contains_key(&alias).then_some(alias)
     }
 
+    /// The stored shape of `name`, if present.
+    pub fn shape_of(&self, name: &str) -> Option<&[usize]> {
+        self.resolve(name)
+            .map(|k| self.tensors[&k].shape.as_slice())
+    }
+
     /// Takes `name`, which must have `shape`.
     pub fn take(&self, name: &str, shape: &[usize]) -> Result<&HostTensor> {
         let key = self.resolve(name).ok_or_else(|| {
@@ -119,14 +125,13 @@ impl Weights {
         Ok(t)
     }
 
-    /// Errors on any tensor the model did not take, except those whose name
-    /// starts with one of `ignored` (heads the caller chose not to load).
-    pub fn check_all_taken(&self, ignored: &[&str]) -> Result<()> {
+    /// Errors on any tensor the model did not take.
+    pub fn check_all_taken(&self) -> Result<()> {
         let taken = self.taken.borrow();
         let extra: Vec<&str> = self
             .tensors
             .keys()
-            .filter(|k| !taken.contains(*k) && !ignored.iter().any(|p| k.starts_with(p)))
+            .filter(|k| !taken.contains(*k))
             .map(String::as_str)
             .collect();
         if extra.is_empty() {

@@ -1,0 +1,134 @@
+//! `dnagpu classify`: class probabilities per record from a model with a
+//! sequence-classification head.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use dnagpu::data::{read_path, InvalidPolicy};
+use dnagpu::embed::{classify, Batching};
+
+use crate::model_arg::ModelArgs;
+use crate::output::{check_writable, write_atomic};
+use crate::progress::Bar;
+use crate::DeviceArgs;
+
+#[derive(clap::Args)]
+pub struct ClassifyArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// FASTA (.fa/.fasta/.fna, optionally .gz), GUE-style CSV, or one sequence per line; `-` = stdin.
+    #[arg(long, default_value = "-")]
+    input: String,
+    /// A .csv file; CSV on stdout when absent.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Most sequences per batch.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Most padded tokens per batch.
+    #[arg(long, default_value_t = 16384)]
+    max_tokens: usize,
+    /// Drop records with invalid symbols (counted) instead of stopping.
+    #[arg(long)]
+    skip_invalid: bool,
+}
+
+/// `id,prediction,prob_0,…[,label]`.
+fn csv_text(ids: &[String], probs: &[Vec<f32>], labels: Option<Vec<&str>>) -> String {
+    let c = probs.first().map_or(0, Vec::len);
+    let mut out = String::from("id,prediction");
+    for k in 0..c {
+        out.push_str(&format!(",prob_{k}"));
+    }
+    if labels.is_some() {
+        out.push_str(",label");
+    }
+    out.push('\n');
+    for (r, (id, p)) in ids.iter().zip(probs).enumerate() {
+        let pred = p
+            .iter()
+            .enumerate()
+            .fold(0, |best, (k, &v)| if v > p[best] { k } else { best });
+        let id = if id.contains([',', '"', '\n']) {
+            format!("\"{}\"", id.replace('"', "\"\""))
+        } else {
+            id.clone()
+        };
+        out.push_str(&format!("{id},{pred}"));
+        for v in p {
+            out.push_str(&format!(",{v}"));
+        }
+        if let Some(l) = &labels {
+            out.push_str(&format!(",{}", l[r]));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
+    if let Some(p) = &args.output {
+        if !p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+            bail!(
+                "{}: classify writes CSV; name the output FILE.csv",
+                p.display()
+            );
+        }
+        check_writable(p)?;
+    }
+    let policy = if args.skip_invalid {
+        InvalidPolicy::Skip
+    } else {
+        InvalidPolicy::Error
+    };
+    let input = read_path(&args.input, policy)?;
+    for w in &input.warnings {
+        eprintln!("warning: {w}");
+    }
+    let dev = dev_args.device()?;
+    let loaded = args.model.load(&dev)?;
+    if loaded.model.classifier.is_none() {
+        bail!("{}: this model has no classification head (bert.pooler.dense + classifier weights): classify needs a fine-tuned model", loaded.source);
+    }
+    let seqs: Vec<&str> = input.records.iter().map(|r| r.seq.as_str()).collect();
+    let bar = Bar::new(seqs.len() as u64, "classifying");
+    let t0 = std::time::Instant::now();
+    let batching = Batching {
+        batch_size: args.batch_size,
+        max_tokens: args.max_tokens,
+    };
+    let out = pollster::block_on(classify(
+        &dev,
+        &loaded.model,
+        &loaded.tokenizer,
+        &seqs,
+        batching,
+        |p| bar.update(p.sequences as u64, p.tokens, t0),
+    ))?;
+    bar.finish();
+    eprintln!(
+        "classified {} sequences with {} on {} in {:.2} s",
+        out.len(),
+        loaded.source,
+        dev.name(),
+        t0.elapsed().as_secs_f64()
+    );
+    let ids: Vec<String> = input.records.iter().map(|r| r.id.clone()).collect();
+    let probs: Vec<Vec<f32>> = out.into_iter().map(|e| e.values).collect();
+    let labels = input.records.iter().all(|r| r.label.is_some()).then(|| {
+        input
+            .records
+            .iter()
+            .map(|r| r.label.as_deref().unwrap_or(""))
+            .collect()
+    });
+    let text = csv_text(&ids, &probs, labels);
+    match &args.output {
+        Some(p) => {
+            write_atomic(p, text.as_bytes())?;
+            eprintln!("wrote {}", p.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}

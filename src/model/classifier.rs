@@ -1,0 +1,67 @@
+//! Sequence classification (BertForSequenceClassification, as GUE uses):
+//! `pooled = tanh(x[CLS] Wp^T + bp)` (`bert.pooler.dense`), then
+//! `logits = pooled Wc^T + bc` (`classifier`). Dropout is training-only.
+
+use super::config::Config;
+use super::layers::Linear;
+use super::weights::Weights;
+use crate::error::{Error, Result};
+use crate::ops::{self, Epilogue};
+use crate::{Device, Tensor};
+
+/// `bert.pooler.dense`: tanh of a linear map of the [CLS] row.
+pub struct Pooler {
+    pub dense: Linear,
+}
+
+impl Pooler {
+    pub fn load(dev: &Device, cfg: &Config, w: &Weights) -> Result<Self> {
+        let h = cfg.hidden_size;
+        Ok(Self {
+            dense: Linear::load(dev, w, "bert.pooler.dense", h, h, true)?,
+        })
+    }
+
+    /// x: [B, T, H] -> [B, H].
+    pub fn forward(&self, dev: &Device, x: &Tensor) -> Result<Tensor> {
+        let cls = cls_rows(dev, x)?;
+        ops::tanh(dev, &self.dense.forward(dev, &cls, Epilogue::None)?)
+    }
+}
+
+/// Row 0 ([CLS]) of each sequence: x [B, T, H] -> [B, H], gathered as rows
+/// of the [B*T, H] table.
+pub fn cls_rows(dev: &Device, x: &Tensor) -> Result<Tensor> {
+    let (b, t, h) = (x.dim(0), x.dim(1), x.dim(2));
+    let rows: Vec<u32> = (0..b).map(|r| (r * t) as u32).collect();
+    ops::embedding(dev, &dev.tensor_u32(&[b], &rows)?, &x.reshape(&[b * t, h])?)
+}
+
+/// The `classifier` linear layer on the pooler's output.
+pub struct Classifier {
+    pub linear: Linear,
+    pub num_labels: usize,
+}
+
+impl Classifier {
+    /// Loads `classifier.{weight,bias}`; the class count comes from the
+    /// config when it names one, else from the weight's shape.
+    pub fn load(dev: &Device, cfg: &Config, w: &Weights) -> Result<Self> {
+        let num_labels = match cfg.labels() {
+            Some(c) => c,
+            None => w
+                .shape_of("classifier.weight")
+                .map(|s| s[0])
+                .ok_or_else(|| Error::Invalid(format!("{}: no classifier.weight", w.origin())))?,
+        };
+        Ok(Self {
+            linear: Linear::load(dev, w, "classifier", num_labels, cfg.hidden_size, true)?,
+            num_labels,
+        })
+    }
+
+    /// pooled [B, H] -> class probabilities [B, C].
+    pub fn probabilities(&self, dev: &Device, pooled: &Tensor) -> Result<Tensor> {
+        ops::softmax(dev, &self.linear.forward(dev, pooled, Epilogue::None)?)
+    }
+}
