@@ -36,9 +36,11 @@ impl std::str::FromStr for Pooling {
             "max" => Self::Max,
             "none" => Self::None,
             "pooler" => Self::Pooler,
-            _ => return Err(Error::Invalid(format!(
+            _ => {
+                return Err(Error::Invalid(format!(
                 "unknown pooling `{s}`: expected mean, mean-nospecial, cls, max, pooler or none"
-            ))),
+            )))
+            }
         })
     }
 }

@@ -1,5 +1,6 @@
 //! `dnagpu`: the command-line tool. See README.md for the commands.
 
+mod bench;
 mod classify;
 mod embed;
 mod info;
@@ -43,6 +44,8 @@ enum Command {
     Embed(embed::EmbedArgs),
     /// Class probabilities per input sequence, from a model with a classification head.
     Classify(classify::ClassifyArgs),
+    /// Throughput benchmarks (tokens/s, GFLOP/s, peak memory).
+    Bench(bench::BenchArgs),
 }
 
 impl DeviceArgs {
@@ -62,5 +65,6 @@ fn main() -> Result<()> {
         Command::Info => info::run(&cli.device),
         Command::Embed(args) => embed::run(&cli.device, &args),
         Command::Classify(args) => classify::run(&cli.device, &args),
+        Command::Bench(args) => bench::run(&cli.device, &args),
     }
 }

@@ -1,16 +1,17 @@
 //! `--model` / `--random-init`: where the model comes from.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use dnagpu::model::folder::ModelFiles;
-use dnagpu::model::{init, Config, Model};
+use dnagpu::model::{hub, init, Config, Model};
 use dnagpu::tokenize::BpeTokenizer;
 use dnagpu::Device;
 
 #[derive(clap::Args, Clone)]
 pub struct ModelArgs {
-    /// A Hugging Face model folder (config.json, tokenizer.json, model.safetensors).
+    /// A Hugging Face model folder (config.json, tokenizer.json, model.safetensors), or a hub id
+    /// (e.g. zhihan1996/DNABERT-2-117M) found in, or downloaded to, the Hugging Face cache.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Build a randomly initialised model from this config.json instead (tests, benchmarks).
@@ -60,13 +61,13 @@ impl ModelArgs {
                  or --random-init config.json; dnagpu does not ship a default model yet"
             );
         };
-        if !dir.exists() && looks_like_hub_id(dir) {
-            bail!(
-                "{}: no such folder. Hugging Face hub ids are not resolved yet: download the model folder and pass its path",
-                dir.display()
-            );
-        }
-        let files = ModelFiles::open(dir)?;
+        let text = dir.to_string_lossy();
+        let dir = if !dir.exists() && hub::is_hub_id(&text) {
+            hub::resolve(&text)?
+        } else {
+            dir.clone()
+        };
+        let files = ModelFiles::open(&dir)?;
         let model = Model::load(dev, &files.config, &files.weights)?;
         Ok(Loaded {
             model,
@@ -75,9 +76,4 @@ impl ModelArgs {
             source: dir.display().to_string(),
         })
     }
-}
-
-fn looks_like_hub_id(p: &Path) -> bool {
-    let s = p.to_string_lossy();
-    s.split('/').count() == 2 && !s.starts_with('.') && !s.starts_with('/')
 }

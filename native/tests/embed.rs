@@ -384,6 +384,29 @@ fn broken_model_folders_name_what_is_wrong() {
     let (ok, _, err) = run(&copy("no-weights", "model.safetensors"));
     assert!(!ok && err.contains("model.safetensors"), "{err}");
 
+    // Only pytorch_model.bin: same embeddings as from model.safetensors.
+    let d = copy("bin-only", "model.safetensors");
+    std::fs::copy(
+        model().join("pytorch_model.bin"),
+        d.join("pytorch_model.bin"),
+    )
+    .unwrap();
+    let (ok, from_bin, err) = run(&d);
+    assert!(ok, "{err}");
+    let (ok, from_st, err) = run(&model());
+    assert!(ok, "{err}");
+    assert_eq!(
+        from_bin, from_st,
+        "pytorch_model.bin and model.safetensors must give the same embeddings"
+    );
+    let bytes = std::fs::read(model().join("pytorch_model.bin")).unwrap();
+    std::fs::write(d.join("pytorch_model.bin"), &bytes[..bytes.len() - 1000]).unwrap();
+    let (ok, _, err) = run(&d);
+    assert!(
+        !ok && err.contains("pytorch_model.bin") && !err.contains("panicked"),
+        "{err}"
+    );
+
     let d = copy("truncated", "");
     let bytes = std::fs::read(d.join("model.safetensors")).unwrap();
     std::fs::write(d.join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
@@ -486,4 +509,47 @@ fn random_init_runs_without_files() {
     );
     assert!(ok, "{err}");
     assert_eq!(out.lines().count(), 1);
+}
+
+#[test]
+fn hub_ids_resolve_through_the_hugging_face_cache_offline() {
+    let cache = tmp("hf-cache");
+    let repo = cache.join("models--acme--tiny-dnabert");
+    let hash = "0123456789abcdef0123456789abcdef01234567";
+    let snap = repo.join("snapshots").join(hash);
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), hash).unwrap();
+    for f in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::fs::copy(model().join(f), snap.join(f)).unwrap();
+    }
+    let run = |id: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_dnagpu"))
+            .args([
+                "--backend",
+                "cpu",
+                "embed",
+                "--model",
+                id,
+                "--input",
+                root().join("examples/sample.fa").to_str().unwrap(),
+            ])
+            .env("HF_HUB_CACHE", &cache)
+            .env("HF_HUB_OFFLINE", "1")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, out, err) = run("acme/tiny-dnabert");
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 8);
+    let (ok, _, err) = run("acme/absent-model");
+    assert!(
+        !ok && err.contains("not in the Hugging Face cache"),
+        "{err}"
+    );
 }

@@ -1,5 +1,6 @@
 //! A Hugging Face model folder on disk: `config.json`, `tokenizer.json`,
-//! and `model.safetensors` (or `pytorch_model.bin`).
+//! and `model.safetensors` (or else `pytorch_model.bin`, read without Python
+//! by `torch_bin`).
 
 use std::path::{Path, PathBuf};
 
@@ -56,10 +57,11 @@ impl ModelFiles {
         let weights = if file("model.safetensors").is_file() {
             Weights::from_safetensors_file(&file("model.safetensors"))?
         } else if file("pytorch_model.bin").is_file() {
-            return Err(Error::Invalid(format!(
-                "{}: only pytorch_model.bin found; reading it is not supported yet. Convert once with: python -c \"import torch; from safetensors.torch import save_file; sd = torch.load('pytorch_model.bin', weights_only=True); save_file({{k: v.contiguous() for k, v in sd.items()}}, 'model.safetensors')\"",
-                dir.display()
-            )));
+            let path = file("pytorch_model.bin");
+            let origin = path.display().to_string();
+            let bytes =
+                std::fs::read(&path).map_err(|e| Error::Invalid(format!("{origin}: {e}")))?;
+            Weights::new(super::torch_bin::read_state_dict(&bytes, &origin)?, origin)
         } else {
             return Err(Error::Invalid(format!(
                 "{}: the model folder has no model.safetensors or pytorch_model.bin",

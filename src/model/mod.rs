@@ -5,8 +5,11 @@ pub mod config;
 pub mod encoder;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod folder;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod hub;
 pub mod init;
 pub mod layers;
+pub mod torch_bin;
 pub mod weights;
 
 pub use config::Config;
