@@ -339,6 +339,58 @@ pub async fn check_attention(
     Ok(())
 }
 
+/// Attention at long T on `dev`: `rows` query rows checked against the f64
+/// reference (each row costs O(T D), so T = 20,000 stays cheap).
+pub async fn check_attention_rows(
+    dev: &Device,
+    t: usize,
+    heads: usize,
+    d: usize,
+    rows: &[usize],
+    seed: u64,
+) -> Check {
+    let mut rng = Rng::new(seed);
+    let hid = heads * d;
+    let qkv = rng.vec(t * 3 * hid, 2.0);
+    let slopes = ops::alibi_slopes(heads);
+    let out = ops::attention(
+        dev,
+        &dev.tensor_f32(&[1, t, 3 * hid], &qkv).map_err(e)?,
+        &dev.tensor_u32(&[1, t], &vec![1; t]).map_err(e)?,
+        &dev.tensor_f32(&[heads], &slopes).map_err(e)?,
+        heads,
+    )
+    .map_err(e)?;
+    let got = read(dev, &out.out).await?;
+    let scale = 1.0 / (d as f64).sqrt();
+    for &i in rows {
+        let mut want = vec![0f64; hid];
+        for h in 0..heads {
+            let col = |j: usize, part: usize, dd: usize| {
+                qkv[j * 3 * hid + part * hid + h * d + dd] as f64
+            };
+            let s: Vec<f64> = (0..t)
+                .map(|j| {
+                    (0..d).map(|dd| col(i, 0, dd) * col(j, 1, dd)).sum::<f64>() * scale
+                        - slopes[h] as f64 * (i as f64 - j as f64).abs()
+                })
+                .collect();
+            let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let z: f64 = s.iter().map(|v| (v - m).exp()).sum();
+            for dd in 0..d {
+                want[h * d + dd] = (0..t).map(|j| (s[j] - m).exp() / z * col(j, 2, dd)).sum();
+            }
+        }
+        check_close(
+            &format!("attention T {t} row {i} on {}", dev.name()),
+            &got[i * hid..(i + 1) * hid],
+            &want,
+            Tol::F32,
+        )?;
+    }
+    Ok(())
+}
+
 /// Padding must not change real tokens: every sequence of a padded batch
 /// equals the same sequence run alone, on `dev`.
 pub async fn check_attention_padding_invariance(

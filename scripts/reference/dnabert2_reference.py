@@ -94,19 +94,20 @@ def random_params(cfg, gen):
     return p
 
 
-def encoder(p, cfg, ids, mask):
-    """ids, mask: [B, T]. Returns the hidden states of every layer, f64."""
-    P = {k: v.double() for k, v in p.items()}
+def encoder(p, cfg, ids, mask, dtype=torch.float64):
+    """ids, mask: [B, T]. Returns the hidden states of every layer (f64 by
+    default; benches/baselines/torch_encoder.py runs it in f32)."""
+    P = {k: v.to(dtype) for k, v in p.items()}
     H, A, L = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"]
     D, eps = H // A, cfg["layer_norm_eps"]
     B, T = ids.shape
     x = P["bert.embeddings.word_embeddings.weight"][ids] + P["bert.embeddings.token_type_embeddings.weight"][0]
     x = layer_norm(x, P["bert.embeddings.LayerNorm.weight"], P["bert.embeddings.LayerNorm.bias"], eps)
     states = [x]
-    pos = torch.arange(T, dtype=torch.float64)
+    pos = torch.arange(T, dtype=dtype)
     dist = (pos[:, None] - pos[None, :]).abs()  # [T, T], symmetric
-    bias = -alibi_slopes(A)[:, None, None] * dist  # [A, T, T]
-    pad = (1.0 - mask.double())[:, None, None, :] * -10000.0  # [B, 1, 1, T]
+    bias = -alibi_slopes(A).to(dtype)[:, None, None] * dist  # [A, T, T]
+    pad = (1.0 - mask.to(dtype))[:, None, None, :] * -10000.0  # [B, 1, 1, T]
     for l in range(L):
         pre = f"bert.encoder.layer.{l}."
         qkv = x @ P[pre + "attention.self.Wqkv.weight"].T + P[pre + "attention.self.Wqkv.bias"]
