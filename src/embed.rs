@@ -51,10 +51,7 @@ pub struct EmbedOptions {
     /// Hugging Face `hidden_states` index: 0 = embedding output, L = last
     /// layer; negative counts from the end (-1 = L). `None` = last.
     pub layer: Option<isize>,
-    /// Most sequences in one batch.
-    pub batch_size: usize,
-    /// Most padded tokens (B x T) in one batch; a longer sequence runs alone.
-    pub max_tokens: usize,
+    pub batching: Batching,
 }
 
 impl Default for EmbedOptions {
@@ -62,8 +59,7 @@ impl Default for EmbedOptions {
         Self {
             pooling: Pooling::Mean,
             layer: None,
-            batch_size: 32,
-            max_tokens: 16384,
+            batching: Batching::default(),
         }
     }
 }
@@ -124,8 +120,19 @@ pub fn plan_batches(lengths: &[usize], batch_size: usize, max_tokens: usize) -> 
 /// How sequences are grouped into batches.
 #[derive(Clone, Copy, Debug)]
 pub struct Batching {
+    /// Most sequences in one batch.
     pub batch_size: usize,
+    /// Most padded tokens (B x T) in one batch; a longer sequence runs alone.
     pub max_tokens: usize,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Self {
+            batch_size: 32,
+            max_tokens: 16384,
+        }
+    }
 }
 
 /// One batch as a head sees it: its sequences, padded length and mask.
@@ -235,17 +242,13 @@ pub async fn embed(
             "--pooling pooler: this model has no pooler (bert.pooler.dense)".into(),
         ));
     }
-    let batching = Batching {
-        batch_size: opts.batch_size,
-        max_tokens: opts.max_tokens,
-    };
     let per_token = opts.pooling == Pooling::None;
     run_batches(
         dev,
         model,
         tokenizer,
         sequences,
-        batching,
+        opts.batching,
         layer,
         per_token,
         |x, batch| pool(dev, model, x, batch, opts.pooling),

@@ -694,3 +694,53 @@ pub async fn check_pool(dev: &Device, lens: &[usize], t: usize, hidden: usize, s
     }
     Ok(())
 }
+
+// ---------------------------------------------------------------- reference fixtures
+
+/// The fixtures `scripts/reference/dnabert2_reference.py` writes next to its
+/// model: `fixtures.json` (the sequences) and `fixtures.safetensors`.
+pub struct ReferenceFixtures {
+    bytes: Vec<u8>,
+    pub sequences: Vec<String>,
+}
+
+impl ReferenceFixtures {
+    pub fn load(dir: &std::path::Path) -> Result<Self, String> {
+        let read = |name: &str| {
+            std::fs::read(dir.join(name))
+                .map_err(|err| format!("{}: {err}", dir.join(name).display()))
+        };
+        let json: serde_json::Value =
+            serde_json::from_slice(&read("fixtures.json")?).map_err(|err| err.to_string())?;
+        let sequences = json["sequences"]
+            .as_array()
+            .ok_or("fixtures.json: no `sequences`")?
+            .iter()
+            .filter_map(|s| s.as_str().map(String::from))
+            .collect();
+        Ok(Self {
+            bytes: read("fixtures.safetensors")?,
+            sequences,
+        })
+    }
+
+    /// Shape and values (f32 or i64 tensors, widened to f64) of `name`.
+    pub fn get(&self, name: &str) -> Option<(Vec<usize>, Vec<f64>)> {
+        let st = safetensors::SafeTensors::deserialize(&self.bytes).ok()?;
+        let v = st.tensor(name).ok()?;
+        let values = match v.dtype() {
+            safetensors::Dtype::F32 => v
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
+                .collect(),
+            safetensors::Dtype::I64 => v
+                .data()
+                .chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f64)
+                .collect(),
+            _ => return None,
+        };
+        Some((v.shape().to_vec(), values))
+    }
+}

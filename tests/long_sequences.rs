@@ -38,7 +38,10 @@ fn a_20000_token_sequence_embeds_whole() {
     assert!(t >= 20_000, "{t} tokens");
     let opts = EmbedOptions {
         pooling: Pooling::Mean,
-        max_tokens: 1024,
+        batching: dnagpu::embed::Batching {
+            batch_size: 1,
+            max_tokens: 1024,
+        },
         ..Default::default()
     };
     let out =

@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use dnagpu::model::{Config, Model, Weights};
-use dnagpu::testing::{check_close, Tol};
+use dnagpu::testing::{check_close, ReferenceFixtures, Tol};
 use dnagpu::tokenize::BpeTokenizer;
 use dnagpu::{ops, Device};
 
@@ -17,44 +17,15 @@ fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny")
 }
 
-struct Fixtures {
-    bytes: Vec<u8>,
-    sequences: Vec<String>,
-}
+struct Fixtures(ReferenceFixtures);
 
 impl Fixtures {
     fn load() -> Self {
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir().join("fixtures.json")).unwrap())
-                .unwrap();
-        let sequences = json["sequences"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap().to_string())
-            .collect();
-        Self {
-            bytes: std::fs::read(dir().join("fixtures.safetensors")).unwrap(),
-            sequences,
-        }
+        Self(ReferenceFixtures::load(&dir()).unwrap())
     }
 
     fn get(&self, name: &str) -> Option<Vec<f64>> {
-        let st = safetensors::SafeTensors::deserialize(&self.bytes).unwrap();
-        let v = st.tensor(name).ok()?;
-        Some(match v.dtype() {
-            safetensors::Dtype::F32 => v
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
-                .collect(),
-            safetensors::Dtype::I64 => v
-                .data()
-                .chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64)
-                .collect(),
-            d => panic!("{name}: unexpected dtype {d:?}"),
-        })
+        self.0.get(name).map(|(_, v)| v)
     }
 }
 
@@ -83,7 +54,7 @@ fn check_alone(dev: &Device) {
     let (cfg, model) = load_model(dev);
     let tok = tokenizer();
     let h = cfg.hidden_size;
-    for (i, seq) in fx.sequences.iter().enumerate() {
+    for (i, seq) in fx.0.sequences.iter().enumerate() {
         let ids = tok.encode(seq).unwrap().ids;
         let want_ids: Vec<u32> = fx
             .get(&format!("{i}.input_ids"))
@@ -168,11 +139,11 @@ fn check_padded_batch(dev: &Device) {
     let (cfg, model) = load_model(dev);
     let tok = tokenizer();
     let h = cfg.hidden_size;
-    let enc: Vec<Vec<u32>> = fx
-        .sequences
-        .iter()
-        .map(|s| tok.encode(s).unwrap().ids)
-        .collect();
+    let enc: Vec<Vec<u32>> =
+        fx.0.sequences
+            .iter()
+            .map(|s| tok.encode(s).unwrap().ids)
+            .collect();
     let t = enc.iter().map(Vec::len).max().unwrap();
     let b = enc.len();
     let mut ids = vec![3u32; b * t]; // [PAD]

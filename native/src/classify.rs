@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use dnagpu::data::{read_path, InvalidPolicy};
-use dnagpu::embed::{classify, Batching};
+use dnagpu::embed::classify;
 
+use crate::input::InputArgs;
 use crate::model_arg::ModelArgs;
 use crate::output::{check_writable, write_atomic};
 use crate::progress::Bar;
@@ -16,21 +16,11 @@ use crate::DeviceArgs;
 pub struct ClassifyArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// FASTA (.fa/.fasta/.fna, optionally .gz), GUE-style CSV, or one sequence per line; `-` = stdin.
-    #[arg(long, default_value = "-")]
-    input: String,
+    #[command(flatten)]
+    input: InputArgs,
     /// A .csv file; CSV on stdout when absent.
     #[arg(long)]
     output: Option<PathBuf>,
-    /// Most sequences per batch.
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
-    /// Most padded tokens per batch.
-    #[arg(long, default_value_t = 16384)]
-    max_tokens: usize,
-    /// Drop records with invalid symbols (counted) instead of stopping.
-    #[arg(long)]
-    skip_invalid: bool,
 }
 
 /// `id,prediction,prob_0,…[,label]`.
@@ -76,15 +66,7 @@ pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
         }
         check_writable(p)?;
     }
-    let policy = if args.skip_invalid {
-        InvalidPolicy::Skip
-    } else {
-        InvalidPolicy::Error
-    };
-    let input = read_path(&args.input, policy)?;
-    for w in &input.warnings {
-        eprintln!("warning: {w}");
-    }
+    let input = args.input.read()?;
     let dev = dev_args.device()?;
     let loaded = args.model.load(&dev)?;
     if loaded.model.classifier.is_none() {
@@ -93,10 +75,7 @@ pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
     let seqs: Vec<&str> = input.records.iter().map(|r| r.seq.as_str()).collect();
     let bar = Bar::new(seqs.len() as u64, "classifying");
     let t0 = std::time::Instant::now();
-    let batching = Batching {
-        batch_size: args.batch_size,
-        max_tokens: args.max_tokens,
-    };
+    let batching = args.input.batching();
     let out = pollster::block_on(classify(
         &dev,
         &loaded.model,

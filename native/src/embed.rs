@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use dnagpu::data::{read_path, InvalidPolicy};
 use dnagpu::embed::{embed, EmbedOptions, Pooling};
 use dnagpu::export;
 
+use crate::input::InputArgs;
 use crate::model_arg::ModelArgs;
 use crate::output::{check_writable, write_atomic};
 use crate::progress::Bar;
@@ -16,9 +16,8 @@ use crate::DeviceArgs;
 pub struct EmbedArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// FASTA (.fa/.fasta/.fna, optionally .gz), GUE-style CSV, or one sequence per line; `-` = stdin.
-    #[arg(long, default_value = "-")]
-    input: String,
+    #[command(flatten)]
+    input: InputArgs,
     /// .npy, .csv, .jsonl or .safetensors; JSON lines on stdout when absent.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -28,15 +27,6 @@ pub struct EmbedArgs {
     /// Hidden state to use: 0 = embedding output, L = last layer (default); negative counts from the end.
     #[arg(long, allow_negative_numbers = true)]
     layer: Option<isize>,
-    /// Most sequences per batch.
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
-    /// Most padded tokens per batch (batch x longest sequence).
-    #[arg(long, default_value_t = 16384)]
-    max_tokens: usize,
-    /// Drop records with invalid symbols (counted) instead of stopping.
-    #[arg(long)]
-    skip_invalid: bool,
 }
 
 enum Sink {
@@ -82,22 +72,13 @@ fn sink(output: &Option<PathBuf>, pooling: Pooling) -> Result<Sink> {
 pub fn run(dev_args: &DeviceArgs, args: &EmbedArgs) -> Result<()> {
     let pooling: Pooling = args.pooling.parse()?;
     let sink = sink(&args.output, pooling)?;
-    let policy = if args.skip_invalid {
-        InvalidPolicy::Skip
-    } else {
-        InvalidPolicy::Error
-    };
-    let input = read_path(&args.input, policy)?;
-    for w in &input.warnings {
-        eprintln!("warning: {w}");
-    }
+    let input = args.input.read()?;
     let dev = dev_args.device()?;
     let loaded = args.model.load(&dev)?;
     let opts = EmbedOptions {
         pooling,
         layer: args.layer,
-        batch_size: args.batch_size,
-        max_tokens: args.max_tokens,
+        batching: args.input.batching(),
     };
     let seqs: Vec<&str> = input.records.iter().map(|r| r.seq.as_str()).collect();
     let bar = Bar::new(seqs.len() as u64, "embedding");

@@ -4,6 +4,7 @@ mod bench;
 mod classify;
 mod embed;
 mod info;
+mod input;
 mod model_arg;
 mod output;
 mod progress;

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use dnagpu::testing::ReferenceFixtures;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -40,39 +42,21 @@ fn dnagpu(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     )
 }
 
-struct Reference {
-    bytes: Vec<u8>,
-    sequences: Vec<String>,
-}
+struct Reference(ReferenceFixtures);
 
 impl Reference {
     fn load() -> Self {
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(model().join("fixtures.json")).unwrap())
-                .unwrap();
-        let sequences = json["sequences"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap().to_string())
-            .collect();
-        Self {
-            bytes: std::fs::read(model().join("fixtures.safetensors")).unwrap(),
-            sequences,
-        }
+        Self(ReferenceFixtures::load(&model()).unwrap())
     }
 
     /// (rows, width, values) of a float fixture.
     fn get(&self, name: &str) -> (usize, usize, Vec<f32>) {
-        let st = safetensors::SafeTensors::deserialize(&self.bytes).unwrap();
-        let v = st.tensor(name).unwrap();
-        let shape = v.shape().to_vec();
-        let vals = v
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-            .collect();
-        (shape[0], *shape.get(1).unwrap_or(&1), vals)
+        let (shape, v) = self.0.get(name).unwrap();
+        (
+            shape[0],
+            *shape.get(1).unwrap_or(&1),
+            v.iter().map(|&x| x as f32).collect(),
+        )
     }
 
     /// Pools reference hidden states of sequence `i` at `layer` over `rows`.
@@ -131,12 +115,12 @@ fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
 
 fn fixture_input(dir: &Path, r: &Reference) -> PathBuf {
     let p = dir.join("seqs.fa");
-    let fasta: String = r
-        .sequences
-        .iter()
-        .enumerate()
-        .map(|(i, s)| format!(">s{i} fixture\n{s}\n"))
-        .collect();
+    let fasta: String =
+        r.0.sequences
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!(">s{i} fixture\n{s}\n"))
+            .collect();
     std::fs::write(&p, fasta).unwrap();
     p
 }
@@ -181,14 +165,14 @@ fn every_pooling_and_layer_matches_the_reference() {
         let (ok, _, err) = dnagpu(&args, None);
         assert!(ok, "{pooling}: {err}");
         let (shape, vals) = read_npy(&out);
-        assert_eq!(shape, vec![r.sequences.len(), 128]);
+        assert_eq!(shape, vec![r.0.sequences.len(), 128]);
         let l = match layer {
             None => last,
             Some("0") => 0,
             Some("-2") => 1,
             _ => unreachable!(),
         };
-        for i in 0..r.sequences.len() {
+        for i in 0..r.0.sequences.len() {
             let t = r.get(&format!("{i}.input_ids")).0;
             let want = r.pooled(i, l, rows_of(t), max);
             assert_close(
@@ -228,7 +212,7 @@ fn output_formats_hold_the_same_embeddings() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), r.sequences.len());
+    assert_eq!(lines.len(), r.0.sequences.len());
     assert_eq!(lines[1]["id"], "s1");
     let row1: Vec<f32> = lines[1]["embedding"]
         .as_array()
