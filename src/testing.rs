@@ -710,8 +710,13 @@ impl ReferenceFixtures {
             std::fs::read(dir.join(name))
                 .map_err(|err| format!("{}: {err}", dir.join(name).display()))
         };
+        Self::from_bytes(&read("fixtures.json")?, read("fixtures.safetensors")?)
+    }
+
+    /// From the two files' bytes (the browser tests embed them).
+    pub fn from_bytes(json: &[u8], safetensors: Vec<u8>) -> Result<Self, String> {
         let json: serde_json::Value =
-            serde_json::from_slice(&read("fixtures.json")?).map_err(|err| err.to_string())?;
+            serde_json::from_slice(json).map_err(|err| err.to_string())?;
         let sequences = json["sequences"]
             .as_array()
             .ok_or("fixtures.json: no `sequences`")?
@@ -719,7 +724,7 @@ impl ReferenceFixtures {
             .filter_map(|s| s.as_str().map(String::from))
             .collect();
         Ok(Self {
-            bytes: read("fixtures.safetensors")?,
+            bytes: safetensors,
             sequences,
         })
     }

@@ -77,3 +77,48 @@ async fn wasm_cpu_backend_matches_f64() {
     ok(t::check_attention(&Device::Cpu, &[20, 5], 20, 3, 8, 2).await);
     ok(t::check_layer_norm(&Device::Cpu, 5, 100, false, 3).await);
 }
+
+/// The fixture model (random DNABERT-2-layout weights) embeds in the browser,
+/// through the web API, on WebGPU and on the WASM CPU backend, and matches
+/// the PyTorch reference's mean pooling.
+#[wasm_bindgen_test]
+async fn the_fixture_model_embeds_in_the_browser_like_the_reference() {
+    console_error_panic_hook::set_once();
+    let fx = t::ReferenceFixtures::from_bytes(
+        include_bytes!("../../tests/fixtures/tiny/fixtures.json"),
+        include_bytes!("../../tests/fixtures/tiny/fixtures.safetensors").to_vec(),
+    )
+    .unwrap();
+    // The three short sequences keep SwiftShader (~0.5 GFLOP/s) quick.
+    let text: String = fx.sequences[..3].iter().map(|s| format!("{s}\n")).collect();
+    for backend in ["gpu", "cpu"] {
+        let rt = dnagpu_web::Runtime::create(backend)
+            .await
+            .map_err(|_| "runtime")
+            .unwrap();
+        let model = dnagpu_web::Model::load(
+            &rt,
+            include_str!("../../tests/fixtures/tiny/config.json"),
+            include_str!("../../tests/fixtures/tiny/tokenizer.json"),
+            include_bytes!("../../tests/fixtures/tiny/model.safetensors"),
+        )
+        .map_err(|_| "load")
+        .unwrap();
+        let h = model.hidden_size();
+        let got = model
+            .embed(&text, "mean")
+            .await
+            .map_err(|_| "embed")
+            .unwrap();
+        assert_eq!(got.len(), 3 * h);
+        for i in 0..3 {
+            let (_, want) = fx.get(&format!("{i}.mean")).unwrap();
+            ok(t::check_close(
+                &format!("{backend}: sequence {i} mean"),
+                &got[i * h..(i + 1) * h],
+                &want,
+                t::Tol::F32,
+            ));
+        }
+    }
+}
