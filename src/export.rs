@@ -59,7 +59,8 @@ pub fn jsonl(ids: &[String], dim: usize, data: &[f32]) -> String {
     let mut out = String::new();
     for (id, row) in ids.iter().zip(data.chunks(dim.max(1))) {
         let id = serde_json::Value::from(id.as_str());
-        let row = serde_json::Value::from(row.to_vec());
+        // Serialised as f32: the shortest text that reads back exactly.
+        let row = serde_json::to_string(row).unwrap_or_default();
         out.push_str(&format!("{{\"id\":{id},\"embedding\":{row}}}\n"));
     }
     out

@@ -61,6 +61,13 @@ impl DeviceArgs {
 }
 
 fn main() -> Result<()> {
+    // Like other Unix tools, end quietly when the reader of stdout goes away
+    // (`dnagpu embed | head`) instead of panicking on the broken pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Info => info::run(&cli.device),
