@@ -54,6 +54,36 @@ pub fn csv(ids: &[String], dim: usize, data: &[f32]) -> String {
     out
 }
 
+/// Classification results: `id,prediction,prob_0,…,prob_{C-1}` and a
+/// `label` column when `labels` are given; the prediction is the most
+/// probable class (the first on ties).
+pub fn predictions_csv(ids: &[String], probs: &[Vec<f32>], labels: Option<&[&str]>) -> String {
+    let c = probs.first().map_or(0, Vec::len);
+    let mut out = String::from("id,prediction");
+    for k in 0..c {
+        out.push_str(&format!(",prob_{k}"));
+    }
+    if labels.is_some() {
+        out.push_str(",label");
+    }
+    out.push('\n');
+    for (r, (id, p)) in ids.iter().zip(probs).enumerate() {
+        let pred = p
+            .iter()
+            .enumerate()
+            .fold(0, |best, (k, &v)| if v > p[best] { k } else { best });
+        out.push_str(&format!("{},{pred}", csv_field(id)));
+        for v in p {
+            out.push_str(&format!(",{v}"));
+        }
+        if let Some(l) = labels {
+            out.push_str(&format!(",{}", csv_field(l[r])));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// One `{"id": …, "embedding": […]}` object per line.
 pub fn jsonl(ids: &[String], dim: usize, data: &[f32]) -> String {
     let mut out = String::new();
@@ -180,6 +210,23 @@ mod tests {
     fn csv_quotes_ids_that_need_it() {
         let s = csv(&["a".into(), "b,\"c\"".into()], 2, &[1.0, 0.5, -2.0, 3.25]);
         assert_eq!(s, "id,e0,e1\na,1,0.5\n\"b,\"\"c\"\"\",-2,3.25\n");
+    }
+
+    #[test]
+    fn predictions_csv_has_argmax_probabilities_and_labels() {
+        let s = predictions_csv(
+            &["a".into(), "b,c".into()],
+            &[vec![0.25, 0.75], vec![0.5, 0.5]],
+            Some(&["1", "0"]),
+        );
+        assert_eq!(
+            s,
+            "id,prediction,prob_0,prob_1,label\na,1,0.25,0.75,1\n\"b,c\",0,0.5,0.5,0\n"
+        );
+        assert_eq!(
+            predictions_csv(&["x".into()], &[vec![1.0]], None),
+            "id,prediction,prob_0\nx,0,1\n"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use dnagpu::embed::classify;
+use dnagpu::export;
 
 use crate::input::InputArgs;
 use crate::model_arg::ModelArgs;
@@ -21,39 +22,6 @@ pub struct ClassifyArgs {
     /// A .csv file; CSV on stdout when absent.
     #[arg(long)]
     output: Option<PathBuf>,
-}
-
-/// `id,prediction,prob_0,…[,label]`.
-fn csv_text(ids: &[String], probs: &[Vec<f32>], labels: Option<Vec<&str>>) -> String {
-    let c = probs.first().map_or(0, Vec::len);
-    let mut out = String::from("id,prediction");
-    for k in 0..c {
-        out.push_str(&format!(",prob_{k}"));
-    }
-    if labels.is_some() {
-        out.push_str(",label");
-    }
-    out.push('\n');
-    for (r, (id, p)) in ids.iter().zip(probs).enumerate() {
-        let pred = p
-            .iter()
-            .enumerate()
-            .fold(0, |best, (k, &v)| if v > p[best] { k } else { best });
-        let id = if id.contains([',', '"', '\n']) {
-            format!("\"{}\"", id.replace('"', "\"\""))
-        } else {
-            id.clone()
-        };
-        out.push_str(&format!("{id},{pred}"));
-        for v in p {
-            out.push_str(&format!(",{v}"));
-        }
-        if let Some(l) = &labels {
-            out.push_str(&format!(",{}", l[r]));
-        }
-        out.push('\n');
-    }
-    out
 }
 
 pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
@@ -94,14 +62,14 @@ pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
     );
     let ids: Vec<String> = input.records.iter().map(|r| r.id.clone()).collect();
     let probs: Vec<Vec<f32>> = out.into_iter().map(|e| e.values).collect();
-    let labels = input.records.iter().all(|r| r.label.is_some()).then(|| {
+    let labels: Option<Vec<&str>> = input.records.iter().all(|r| r.label.is_some()).then(|| {
         input
             .records
             .iter()
             .map(|r| r.label.as_deref().unwrap_or(""))
             .collect()
     });
-    let text = csv_text(&ids, &probs, labels);
+    let text = export::predictions_csv(&ids, &probs, labels.as_deref());
     match &args.output {
         Some(p) => {
             write_atomic(p, text.as_bytes())?;
