@@ -22,6 +22,7 @@ pub mod tensor;
 #[doc(hidden)]
 pub mod testing;
 pub mod tokenize;
+pub mod train;
 
 pub use device::{BackendChoice, Device};
 pub use error::{Error, Result};

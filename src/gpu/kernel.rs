@@ -8,6 +8,8 @@ use std::collections::HashMap;
 pub enum Kernel {
     Matmul,
     FlashAttention,
+    FlashAttentionBackwardQ,
+    FlashAttentionBackwardKv,
     LayerNorm,
     Softmax,
     Unary,
@@ -15,6 +17,15 @@ pub enum Kernel {
     Geglu,
     Embedding,
     Pool,
+    LayerNormBackward,
+    LayerNormParamGrads,
+    SumRows,
+    SumSquares,
+    EmbeddingBackward,
+    CrossEntropy,
+    ActivationBackward,
+    Dropout,
+    AdamW,
 }
 
 /// Kernels that apply GELU get the `gelu.wgsl` snippet prepended (WGSL has
@@ -36,6 +47,8 @@ impl Kernel {
     pub const ALL: &'static [Kernel] = &[
         Kernel::Matmul,
         Kernel::FlashAttention,
+        Kernel::FlashAttentionBackwardQ,
+        Kernel::FlashAttentionBackwardKv,
         Kernel::LayerNorm,
         Kernel::Softmax,
         Kernel::Unary,
@@ -43,6 +56,15 @@ impl Kernel {
         Kernel::Geglu,
         Kernel::Embedding,
         Kernel::Pool,
+        Kernel::LayerNormBackward,
+        Kernel::LayerNormParamGrads,
+        Kernel::SumRows,
+        Kernel::SumSquares,
+        Kernel::EmbeddingBackward,
+        Kernel::CrossEntropy,
+        Kernel::ActivationBackward,
+        Kernel::Dropout,
+        Kernel::AdamW,
     ];
 
     /// The file name under `shaders/`.
@@ -50,6 +72,8 @@ impl Kernel {
         match self {
             Kernel::Matmul => "matmul.wgsl",
             Kernel::FlashAttention => "flash_attention.wgsl",
+            Kernel::FlashAttentionBackwardQ => "flash_attention_backward_q.wgsl",
+            Kernel::FlashAttentionBackwardKv => "flash_attention_backward_kv.wgsl",
             Kernel::LayerNorm => "layer_norm.wgsl",
             Kernel::Softmax => "softmax.wgsl",
             Kernel::Unary => "unary.wgsl",
@@ -57,6 +81,15 @@ impl Kernel {
             Kernel::Geglu => "geglu.wgsl",
             Kernel::Embedding => "embedding.wgsl",
             Kernel::Pool => "pool.wgsl",
+            Kernel::LayerNormBackward => "layer_norm_backward.wgsl",
+            Kernel::LayerNormParamGrads => "layer_norm_param_grads.wgsl",
+            Kernel::SumRows => "sum_rows.wgsl",
+            Kernel::SumSquares => "sum_squares.wgsl",
+            Kernel::EmbeddingBackward => "embedding_backward.wgsl",
+            Kernel::CrossEntropy => "cross_entropy.wgsl",
+            Kernel::ActivationBackward => "activation_backward.wgsl",
+            Kernel::Dropout => "dropout.wgsl",
+            Kernel::AdamW => "adamw.wgsl",
         }
     }
 
@@ -65,11 +98,17 @@ impl Kernel {
     pub fn workgroup(self) -> (u32, u32) {
         match self {
             Kernel::Matmul => (256, 2 * 1024 * 4),
-            Kernel::FlashAttention => (64, 2 * 512 * 16),
+            Kernel::FlashAttention
+            | Kernel::FlashAttentionBackwardQ
+            | Kernel::FlashAttentionBackwardKv => (64, 2 * 512 * 16),
             Kernel::LayerNorm | Kernel::Softmax => (256, 256 * 4),
+            Kernel::LayerNormBackward => (256, 256 * 8),
+            Kernel::SumSquares | Kernel::CrossEntropy => (256, 256 * 4),
+            Kernel::LayerNormParamGrads | Kernel::SumRows | Kernel::EmbeddingBackward => (256, 0),
             Kernel::Unary | Kernel::Binary | Kernel::Geglu | Kernel::Embedding | Kernel::Pool => {
                 (256, 0)
             }
+            Kernel::ActivationBackward | Kernel::Dropout | Kernel::AdamW => (256, 0),
         }
     }
 
@@ -77,6 +116,12 @@ impl Kernel {
         match self {
             Kernel::Matmul => with_gelu!("../../shaders/matmul.wgsl"),
             Kernel::FlashAttention => include_str!("../../shaders/flash_attention.wgsl"),
+            Kernel::FlashAttentionBackwardQ => {
+                include_str!("../../shaders/flash_attention_backward_q.wgsl")
+            }
+            Kernel::FlashAttentionBackwardKv => {
+                include_str!("../../shaders/flash_attention_backward_kv.wgsl")
+            }
             Kernel::LayerNorm => include_str!("../../shaders/layer_norm.wgsl"),
             Kernel::Softmax => include_str!("../../shaders/softmax.wgsl"),
             Kernel::Unary => with_gelu!("../../shaders/unary.wgsl"),
@@ -84,6 +129,17 @@ impl Kernel {
             Kernel::Geglu => with_gelu!("../../shaders/geglu.wgsl"),
             Kernel::Embedding => include_str!("../../shaders/embedding.wgsl"),
             Kernel::Pool => include_str!("../../shaders/pool.wgsl"),
+            Kernel::LayerNormBackward => include_str!("../../shaders/layer_norm_backward.wgsl"),
+            Kernel::LayerNormParamGrads => {
+                include_str!("../../shaders/layer_norm_param_grads.wgsl")
+            }
+            Kernel::SumRows => include_str!("../../shaders/sum_rows.wgsl"),
+            Kernel::SumSquares => include_str!("../../shaders/sum_squares.wgsl"),
+            Kernel::EmbeddingBackward => include_str!("../../shaders/embedding_backward.wgsl"),
+            Kernel::CrossEntropy => include_str!("../../shaders/cross_entropy.wgsl"),
+            Kernel::ActivationBackward => with_gelu!("../../shaders/activation_backward.wgsl"),
+            Kernel::Dropout => include_str!("../../shaders/dropout.wgsl"),
+            Kernel::AdamW => include_str!("../../shaders/adamw.wgsl"),
         }
     }
 }

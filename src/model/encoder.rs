@@ -4,6 +4,7 @@
 //! The math is in the model doc; shapes are in the comments.
 
 use super::config::Config;
+use super::dropout::Dropout;
 use super::layers::{load, LayerNorm, Linear};
 use super::weights::Weights;
 use crate::error::{shape_err, Result};
@@ -15,8 +16,8 @@ use crate::{DType, Device, Tensor};
 pub struct Embeddings {
     /// [V, H]; also the MLM decoder's weight (tied).
     pub word: Tensor,
-    /// Row 0 of `token_type_embeddings` [H] (token types are always 0).
-    pub token_type0: Tensor,
+    /// `token_type_embeddings` [type_vocab, H]; every token uses row 0.
+    pub token_type: Tensor,
     pub norm: LayerNorm,
 }
 
@@ -30,22 +31,102 @@ pub struct Layer {
     pub mlp_norm: LayerNorm,
 }
 
+impl Embeddings {
+    /// `LN(word[ids] + token_type[0])`, then dropout. ids [B, T] -> [B, T, H].
+    pub fn forward(&self, dev: &Device, ids: &Tensor, drop: &Dropout) -> Result<EmbeddingsActs> {
+        let hidden = self.word.dim(1);
+        let e = ops::embedding(dev, ids, &self.word)?;
+        let type0 = ops::embedding(dev, &dev.tensor_u32(&[1], &[0])?, &self.token_type)?;
+        let e = ops::add(dev, &e, &type0.reshape(&[hidden])?)?;
+        let norm = ops::layer_norm(dev, &e, None, &self.norm.weight, &self.norm.bias, self.norm.eps)?;
+        let x = drop.apply(dev, &norm.y, Dropout::EMBEDDINGS)?;
+        Ok(EmbeddingsActs { e, norm, x })
+    }
+}
+
+/// What the embeddings' backward needs.
+pub struct EmbeddingsActs {
+    /// word[ids] + token_type[0], the LayerNorm's input.
+    pub e: Tensor,
+    pub norm: ops::LayerNormOut,
+    /// The output, after dropout.
+    pub x: Tensor,
+}
+
+/// One layer's activations: its output and what its backward needs.
+pub struct LayerActs {
+    /// [B, T, 3H]
+    pub qkv: Tensor,
+    /// The attention context [B, T, H] and its rows' log-sum-exp.
+    pub attn: ops::AttentionOut,
+    /// attention.output.dense's output after dropout.
+    pub proj: Tensor,
+    /// `a = LN1(proj + x)` with its statistics.
+    pub norm1: ops::LayerNormOut,
+    /// gated_layers' output [B, T, 2I].
+    pub g: Tensor,
+    /// `gelu(u) * v` after dropout [B, T, I].
+    pub f: Tensor,
+    /// mlp.wo's output.
+    pub y: Tensor,
+    /// `LN2(y + a)` with its statistics; `norm2.y` is the layer's output.
+    pub norm2: ops::LayerNormOut,
+    /// Same tensor as `norm2.y`.
+    pub out: Tensor,
+}
+
+impl Layer {
+    /// One post-norm layer on x [B, T, H]; `index` picks the dropout streams.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        &self,
+        dev: &Device,
+        x: &Tensor,
+        mask: &Tensor,
+        slopes: &Tensor,
+        heads: usize,
+        drop: &Dropout,
+        index: usize,
+    ) -> Result<LayerActs> {
+        let qkv = self.wqkv.forward(dev, x, Epilogue::None)?; // [B, T, 3H]
+        let attn = ops::attention(dev, &qkv, mask, slopes, heads)?; // [B, T, H]
+        let proj = self.attn_out.forward(dev, &attn.out, Epilogue::None)?;
+        let proj = drop.apply(dev, &proj, Dropout::attention_output(index))?;
+        let n1 = &self.attn_norm;
+        let norm1 = ops::layer_norm(dev, &proj, Some(x), &n1.weight, &n1.bias, n1.eps)?; // a
+        let g = self.gated.forward(dev, &norm1.y, Epilogue::None)?; // [B, T, 2I]
+        let f = ops::geglu(dev, &g)?; // gelu(u) * v: [B, T, I]
+        let f = drop.apply(dev, &f, Dropout::mlp(index))?;
+        let y = self.wo.forward(dev, &f, Epilogue::None)?;
+        let n2 = &self.mlp_norm;
+        let norm2 = ops::layer_norm(dev, &y, Some(&norm1.y), &n2.weight, &n2.bias, n2.eps)?;
+        let out = norm2.y.clone();
+        Ok(LayerActs {
+            qkv,
+            attn,
+            proj,
+            norm1,
+            g,
+            f,
+            y,
+            norm2,
+            out,
+        })
+    }
+}
+
 pub struct Encoder {
     pub config: Config,
     pub embeddings: Embeddings,
     pub layers: Vec<Layer>,
     /// ALiBi slopes [heads].
-    slopes: Tensor,
+    pub(crate) slopes: Tensor,
 }
 
 impl Encoder {
     /// Loads `bert.embeddings.*` and `bert.encoder.layer.*` onto `dev`.
     pub fn load(dev: &Device, cfg: &Config, w: &Weights) -> Result<Self> {
         let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
-        let tt = w.take(
-            "bert.embeddings.token_type_embeddings.weight",
-            &[cfg.type_vocab_size, h],
-        )?;
         let embeddings = Embeddings {
             word: load(
                 dev,
@@ -53,7 +134,12 @@ impl Encoder {
                 "bert.embeddings.word_embeddings.weight",
                 &[cfg.vocab_size, h],
             )?,
-            token_type0: dev.tensor_f32(&[h], &tt.data[..h])?,
+            token_type: load(
+                dev,
+                w,
+                "bert.embeddings.token_type_embeddings.weight",
+                &[cfg.type_vocab_size, h],
+            )?,
             norm: LayerNorm::load(dev, w, "bert.embeddings.LayerNorm", h, eps)?,
         };
         let layers = (0..cfg.num_hidden_layers)
@@ -130,21 +216,14 @@ impl Encoder {
         let mut kept = Vec::new();
 
         // x: [B, T, H]
-        let e = ops::embedding(dev, ids, &self.embeddings.word)?;
-        let e = ops::add(dev, &e, &self.embeddings.token_type0)?;
-        let mut x = self.embeddings.norm.forward(dev, &e, None)?;
+        let mut x = self.embeddings.forward(dev, ids, &Dropout::OFF)?.x;
         if keep(0) && last > 0 {
             kept.push((0, x.clone()));
         }
         for (l, layer) in self.layers.iter().enumerate() {
-            let qkv = layer.wqkv.forward(dev, &x, Epilogue::None)?; // [B, T, 3H]
-            let ctx = ops::attention(dev, &qkv, mask, &self.slopes, heads)?.out; // [B, T, H]
-            let proj = layer.attn_out.forward(dev, &ctx, Epilogue::None)?;
-            let a = layer.attn_norm.forward(dev, &proj, Some(&x))?; // LN1(ctx Wo^T + bo + x)
-            let g = layer.gated.forward(dev, &a, Epilogue::None)?; // [B, T, 2I]
-            let f = ops::geglu(dev, &g)?; // gelu(u) * v: [B, T, I]
-            let y = layer.wo.forward(dev, &f, Epilogue::None)?;
-            x = layer.mlp_norm.forward(dev, &y, Some(&a))?; // LN2(f Wff^T + bff + a)
+            x = layer
+                .forward(dev, &x, mask, &self.slopes, heads, &Dropout::OFF, l)?
+                .out;
             if l + 1 < last && keep(l + 1) {
                 kept.push((l + 1, x.clone()));
             }

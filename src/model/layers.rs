@@ -64,3 +64,4 @@ impl LayerNorm {
         Ok(ops::layer_norm(dev, x, residual, &self.weight, &self.bias, self.eps)?.y)
     }
 }
+

@@ -2,6 +2,7 @@
 
 pub mod classifier;
 pub mod config;
+pub mod dropout;
 pub mod encoder;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod folder;
@@ -9,10 +10,12 @@ pub mod folder;
 pub mod hub;
 pub mod init;
 pub mod layers;
+pub mod layers_backward;
 pub mod torch_bin;
 pub mod weights;
 
 pub use config::Config;
+pub use dropout::Dropout;
 pub use encoder::{Encoder, MlmHead};
 pub use weights::{HostTensor, Weights};
 

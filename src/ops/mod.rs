@@ -3,20 +3,36 @@
 //! both backends (the CPU twin lives in `crate::cpu`). Model code is written
 //! against these functions only.
 
+pub mod activation_backward;
+pub mod adamw;
 pub mod attention;
+pub mod attention_backward;
+pub mod cross_entropy;
+pub mod dropout;
 pub mod elementwise;
 pub mod embedding;
+pub mod embedding_backward;
 pub mod layer_norm;
+pub mod layer_norm_backward;
 pub mod matmul;
 pub mod pool;
+pub mod reduce;
 pub mod softmax;
 
+pub use activation_backward::{geglu_backward, gelu_backward, tanh_backward};
+pub use adamw::{adamw, AdamWState, AdamWStep};
 pub use attention::{alibi_slopes, attention, AttentionOut};
+pub use attention_backward::attention_backward;
+pub use dropout::dropout;
+pub use cross_entropy::{cross_entropy, CrossEntropyOut};
 pub use elementwise::{add, geglu, gelu, tanh};
 pub use embedding::embedding;
+pub use embedding_backward::{embedding_backward, RowIndex};
 pub use layer_norm::{layer_norm, LayerNormOut};
+pub use layer_norm_backward::{layer_norm_backward, LayerNormGrads};
 pub use matmul::{linear, matmul, Epilogue, Matmul};
 pub use pool::{pool, PoolMode};
+pub use reduce::{sum_rows, sum_squares};
 pub use softmax::softmax;
 
 use crate::error::{shape_err, Result};

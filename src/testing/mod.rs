@@ -9,6 +9,10 @@ use crate::{Device, Tensor};
 
 pub use crate::rng::Rng;
 
+pub mod attention_backward;
+pub mod backward_elementwise;
+pub mod backward_rows;
+
 /// `|got - want| <= atol + rtol * |want|` element-wise, with
 /// `atol = atol_rel * max|want|`.
 #[derive(Clone, Copy, Debug)]

@@ -1,6 +1,8 @@
 //! Tokenizers. DNABERT-2's is a Hugging Face BPE (`tokenizer.json`), run
 //! through the `tokenizers` crate so that ids equal the reference's.
 
+pub mod train;
+
 use crate::error::{Error, Result};
 
 /// A tokenized sequence and what the tokenizer could not represent.

@@ -1,0 +1,79 @@
+// layer_norm_backward.wgsl — dx of y = LN(x + residual) * weight + bias, per row:
+//   s = x + residual (residual only when params.has_residual == 1)
+//   xhat = (s - mean[r]) * rstd[r]     (mean, rstd saved by the forward)
+//   g = dy * weight
+//   dx = rstd * (g - mean_j(g) - xhat * mean_j(g * xhat))
+// dx is also the residual's gradient. The weight and bias gradients are
+// column sums, computed by layer_norm_param_grads.wgsl + sum_rows.wgsl.
+// dy, x, residual, dx: [R, H] f32; mean, rstd: [R]; weight: [H].
+// Bindings: 0 dy, 1 x, 2 residual (bind x when unused), 3 mean, 4 rstd,
+//           5 weight, 6 dx, 7 params (rows R, hidden H, has_residual).
+// Grid: one workgroup of 256 per row, rows folded into 2-D:
+//   r = wg.y * num_wg.x + wg.x. Each invocation loops 2 * ceil(H / 256) + 8 times.
+
+struct Params {
+    rows: u32,
+    hidden: u32,
+    has_residual: u32,
+    _p0: u32,
+}
+
+@group(0) @binding(0) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> residual: array<f32>;
+@group(0) @binding(3) var<storage, read> mean: array<f32>;
+@group(0) @binding(4) var<storage, read> rstd: array<f32>;
+@group(0) @binding(5) var<storage, read> weight: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(7) var<uniform> params: Params;
+
+const WG: u32 = 256u;
+var<workgroup> red: array<vec2<f32>, 256>;
+
+fn sum_all(v: vec2<f32>, li: u32) -> vec2<f32> {
+    red[li] = v;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if (li < s) {
+            red[li] = red[li] + red[li + s];
+        }
+        workgroupBarrier();
+    }
+    return red[0];
+}
+
+fn load(i: u32) -> f32 {
+    var v = x[i];
+    if (params.has_residual == 1u) {
+        v += residual[i];
+    }
+    return v;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+    let r = wg.y * nwg.x + wg.x;
+    // No early return: every invocation must reach the barriers.
+    let live = r < params.rows;
+    let h = select(0u, params.hidden, live);
+    let base = r * params.hidden;
+    var mu = 0.0;
+    var rs = 0.0;
+    if (live) {
+        mu = mean[r];
+        rs = rstd[r];
+    }
+    var acc = vec2<f32>(0.0, 0.0);
+    for (var j = li; j < h; j += WG) {
+        let xhat = (load(base + j) - mu) * rs;
+        let g = dy[base + j] * weight[j];
+        acc += vec2<f32>(g, g * xhat);
+    }
+    let m = sum_all(acc, li) / f32(params.hidden);
+    for (var j = li; j < h; j += WG) {
+        let xhat = (load(base + j) - mu) * rs;
+        let g = dy[base + j] * weight[j];
+        dx[base + j] = rs * (g - m.x - xhat * m.y);
+    }
+}

@@ -1,0 +1,134 @@
+//! The model being pretrained (encoder + MLM head) seen as one ordered list
+//! of parameters: the order and names of `model::init::parameter_shapes`,
+//! the tied decoder weight counted once (as the word embeddings). Gradients,
+//! optimizer state and checkpoints all use this order.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+use crate::model::init::parameter_shapes;
+use crate::model::{Config, Encoder, HostTensor, MlmHead, Weights};
+use crate::{Device, Tensor};
+
+pub struct MlmModel {
+    pub config: Config,
+    pub encoder: Encoder,
+    pub head: MlmHead,
+}
+
+impl MlmModel {
+    /// Loads an MLM model; a pooler or classifier in `w` is accepted and left
+    /// out (pretraining does not train them).
+    pub fn load(dev: &Device, cfg: &Config, w: &Weights) -> Result<Self> {
+        if !w.contains("cls.predictions.transform.dense.weight") {
+            return Err(Error::Invalid(format!(
+                "{}: no MLM head (cls.predictions.*): pretraining needs a masked-language model",
+                w.origin()
+            )));
+        }
+        let encoder = Encoder::load(dev, cfg, w)?;
+        let head = MlmHead::load(dev, cfg, w)?;
+        if w.contains("cls.predictions.decoder.weight") {
+            w.take(
+                "cls.predictions.decoder.weight",
+                &[cfg.vocab_size, cfg.hidden_size],
+            )?;
+        }
+        Ok(Self {
+            config: cfg.clone(),
+            encoder,
+            head,
+        })
+    }
+
+    /// Parameter names, in the order of [`MlmModel::params`].
+    pub fn names(&self) -> Vec<String> {
+        parameter_shapes(&self.config)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    }
+
+    /// Every parameter tensor (cheap clones), in the order of [`MlmModel::names`].
+    pub fn params(&mut self) -> Vec<Tensor> {
+        let mut out = Vec::new();
+        self.visit(&mut |t| out.push(t.clone()));
+        out
+    }
+
+    /// Replaces every parameter, in the order of [`MlmModel::names`].
+    pub fn set_params(&mut self, params: Vec<Tensor>) -> Result<()> {
+        let mut it = params.into_iter();
+        let mut err = None;
+        self.visit(&mut |t| match it.next() {
+            Some(p) if p.shape() == t.shape() => *t = p,
+            Some(p) => {
+                err.get_or_insert(format!("parameter {:?} replaced by {:?}", t.shape(), p.shape()));
+            }
+            None => {
+                err.get_or_insert("too few parameters".to_string());
+            }
+        });
+        match (err, it.next()) {
+            (None, None) => Ok(()),
+            (Some(e), _) => Err(Error::Invalid(e)),
+            (None, Some(_)) => Err(Error::Invalid("too many parameters".into())),
+        }
+    }
+
+    /// Reads every parameter back, by name, plus the tied decoder weight
+    /// under its own name (as Hugging Face checkpoints hold it).
+    pub async fn to_host(&mut self, dev: &Device) -> Result<BTreeMap<String, HostTensor>> {
+        let names = self.names();
+        let params = self.params();
+        let mut map = BTreeMap::new();
+        for (name, t) in names.into_iter().zip(params) {
+            let data = dev.read_f32(&t).await?;
+            map.insert(
+                name,
+                HostTensor {
+                    shape: t.shape().to_vec(),
+                    data,
+                },
+            );
+        }
+        let word = map["bert.embeddings.word_embeddings.weight"].clone();
+        map.insert("cls.predictions.decoder.weight".into(), word);
+        Ok(map)
+    }
+
+    /// Visits every parameter in the order of `parameter_shapes`.
+    fn visit(&mut self, f: &mut dyn FnMut(&mut Tensor)) {
+        let e = &mut self.encoder.embeddings;
+        f(&mut e.word);
+        f(&mut e.token_type);
+        f(&mut e.norm.weight);
+        f(&mut e.norm.bias);
+        for l in &mut self.encoder.layers {
+            for lin in [&mut l.wqkv, &mut l.attn_out] {
+                f(&mut lin.weight);
+                if let Some(b) = &mut lin.bias {
+                    f(b);
+                }
+            }
+            f(&mut l.attn_norm.weight);
+            f(&mut l.attn_norm.bias);
+            for lin in [&mut l.gated, &mut l.wo] {
+                f(&mut lin.weight);
+                if let Some(b) = &mut lin.bias {
+                    f(b);
+                }
+            }
+            f(&mut l.mlp_norm.weight);
+            f(&mut l.mlp_norm.bias);
+        }
+        let h = &mut self.head;
+        f(&mut h.transform.weight);
+        if let Some(b) = &mut h.transform.bias {
+            f(b);
+        }
+        f(&mut h.norm.weight);
+        f(&mut h.norm.bias);
+        f(&mut h.decoder_bias);
+    }
+}
