@@ -104,6 +104,13 @@ struct Entry {
 }
 
 fn safetensors_bytes(entries: Vec<(String, Entry)>) -> Result<Vec<u8>> {
+    safetensors_bytes_with(entries, None)
+}
+
+fn safetensors_bytes_with(
+    entries: Vec<(String, Entry)>,
+    metadata: Option<HashMap<String, String>>,
+) -> Result<Vec<u8>> {
     let mut seen = HashMap::new();
     for (name, _) in &entries {
         if seen.insert(name.clone(), ()).is_some() {
@@ -120,8 +127,49 @@ fn safetensors_bytes(entries: Vec<(String, Entry)>) -> Result<Vec<u8>> {
                 .map_err(|err| Error::Invalid(format!("tensor `{n}`: {err}")))
         })
         .collect::<Result<_>>()?;
-    safetensors::serialize(views, None)
+    safetensors::serialize(views, metadata)
         .map_err(|e| Error::Invalid(format!("writing safetensors: {e}")))
+}
+
+/// Storage precision of saved weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    /// Half the size; loaders widen it back to f32.
+    F16,
+}
+
+/// Named tensors (weights, gradients, optimizer moments) as a safetensors
+/// file, names sorted, with `metadata` in the header (Hugging Face writes
+/// `{"format": "pt"}`).
+pub fn safetensors_named<'a>(
+    tensors: impl IntoIterator<Item = (&'a str, &'a [usize], &'a [f32])>,
+    precision: Precision,
+    metadata: Option<HashMap<String, String>>,
+) -> Result<Vec<u8>> {
+    let entries: Vec<(String, Entry)> = tensors
+        .into_iter()
+        .map(|(name, shape, data)| {
+            let (bytes, dtype) = match precision {
+                Precision::F32 => (bytemuck::cast_slice(data).to_vec(), safetensors::Dtype::F32),
+                Precision::F16 => (
+                    data.iter()
+                        .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+                        .collect(),
+                    safetensors::Dtype::F16,
+                ),
+            };
+            (
+                name.to_string(),
+                Entry {
+                    shape: shape.to_vec(),
+                    bytes,
+                    dtype,
+                },
+            )
+        })
+        .collect();
+    safetensors_bytes_with(entries, metadata)
 }
 
 /// Pooled embeddings: one `[H]` float32 tensor per id.

@@ -1,13 +1,18 @@
 //! `dnagpu`: the command-line tool. See README.md for the commands.
 
 mod bench;
+mod checkpoint;
 mod classify;
 mod embed;
+mod grad;
 mod info;
 mod input;
 mod model_arg;
 mod output;
+mod plot;
+mod pretrain;
 mod progress;
+mod tokenizer;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -47,6 +52,12 @@ enum Command {
     Classify(classify::ClassifyArgs),
     /// Throughput benchmarks (tokens/s, GFLOP/s, peak memory).
     Bench(bench::BenchArgs),
+    /// Masked-language-model pretraining from FASTA files, with checkpoints and --resume.
+    Pretrain(pretrain::PretrainArgs),
+    /// The MLM loss and every parameter's gradient for one batch (and optional AdamW steps).
+    Grad(grad::GradArgs),
+    /// Tokenizer tools: `train` learns a DNABERT-2-style BPE vocabulary from FASTA files.
+    Tokenizer(tokenizer::TokenizerArgs),
 }
 
 impl DeviceArgs {
@@ -74,5 +85,8 @@ fn main() -> Result<()> {
         Command::Embed(args) => embed::run(&cli.device, &args),
         Command::Classify(args) => classify::run(&cli.device, &args),
         Command::Bench(args) => bench::run(&cli.device, &args),
+        Command::Tokenizer(args) => tokenizer::run(&args),
+        Command::Pretrain(args) => pretrain::run(&cli.device, &args),
+        Command::Grad(args) => grad::run(&cli.device, &args),
     }
 }

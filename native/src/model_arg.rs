@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use dnagpu::model::folder::ModelFiles;
-use dnagpu::model::{hub, init, Config, Model};
+use dnagpu::model::{hub, init, Config, Model, Weights};
 use dnagpu::tokenize::BpeTokenizer;
 use dnagpu::Device;
 
@@ -22,6 +22,18 @@ pub struct ModelArgs {
     pub seed: u64,
 }
 
+/// A model's files, read and checked, not yet on a device.
+pub struct Source {
+    pub config: Config,
+    pub weights: Weights,
+    pub tokenizer: BpeTokenizer,
+    /// The text of config.json and tokenizer.json, for checkpoints.
+    pub config_json: String,
+    pub tokenizer_json: String,
+    /// Where it came from, for messages.
+    pub source: String,
+}
+
 /// The loaded model and its tokenizer.
 pub struct Loaded {
     pub model: Model,
@@ -33,27 +45,20 @@ pub struct Loaded {
 
 impl ModelArgs {
     pub fn load(&self, dev: &Device) -> Result<Loaded> {
+        let s = self.files()?;
+        let model = Model::load(dev, &s.config, &s.weights)?;
+        Ok(Loaded {
+            model,
+            tokenizer: s.tokenizer,
+            config: s.config,
+            source: s.source,
+        })
+    }
+
+    /// Reads the model's files (or builds the random-init weights).
+    pub fn files(&self) -> Result<Source> {
         if let Some(cfg_path) = &self.random_init {
-            let text = std::fs::read_to_string(cfg_path)
-                .with_context(|| format!("reading {}", cfg_path.display()))?;
-            let config = Config::from_json(&text, &cfg_path.display().to_string())?;
-            let tokenizer = BpeTokenizer::dnabert2();
-            if tokenizer.vocab_size() != config.vocab_size {
-                bail!(
-                    "{}: vocab_size {} does not match the DNABERT-2 tokenizer's {}",
-                    cfg_path.display(),
-                    config.vocab_size,
-                    tokenizer.vocab_size()
-                );
-            }
-            let weights = init::random_weights(&config, self.seed);
-            let model = Model::load(dev, &config, &weights)?;
-            return Ok(Loaded {
-                model,
-                tokenizer,
-                config,
-                source: format!("random init of {} (seed {})", cfg_path.display(), self.seed),
-            });
+            return random_init(cfg_path, self.seed);
         }
         let Some(dir) = &self.model else {
             bail!(
@@ -68,12 +73,38 @@ impl ModelArgs {
             dir.clone()
         };
         let files = ModelFiles::open(&dir)?;
-        let model = Model::load(dev, &files.config, &files.weights)?;
-        Ok(Loaded {
-            model,
-            tokenizer: files.tokenizer,
+        Ok(Source {
             config: files.config,
+            weights: files.weights,
+            tokenizer: files.tokenizer,
+            config_json: files.config_json,
+            tokenizer_json: files.tokenizer_json,
             source: dir.display().to_string(),
         })
     }
+}
+
+/// A new model of the architecture in `cfg_path`, DNABERT-2's tokenizer,
+/// weights initialised as the model doc says.
+pub fn random_init(cfg_path: &std::path::Path, seed: u64) -> Result<Source> {
+    let config_json = std::fs::read_to_string(cfg_path)
+        .with_context(|| format!("reading {}", cfg_path.display()))?;
+    let config = Config::from_json(&config_json, &cfg_path.display().to_string())?;
+    let tokenizer = BpeTokenizer::dnabert2();
+    if tokenizer.vocab_size() != config.vocab_size {
+        bail!(
+            "{}: vocab_size {} does not match the DNABERT-2 tokenizer's {}",
+            cfg_path.display(),
+            config.vocab_size,
+            tokenizer.vocab_size()
+        );
+    }
+    Ok(Source {
+        weights: init::random_weights(&config, seed),
+        config,
+        tokenizer,
+        config_json,
+        tokenizer_json: BpeTokenizer::DNABERT2_JSON.to_string(),
+        source: format!("random init of {} (seed {seed})", cfg_path.display()),
+    })
 }

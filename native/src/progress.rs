@@ -34,3 +34,43 @@ impl Bar {
         self.0.finish_and_clear();
     }
 }
+
+/// The training progress bar: step, loss, tokens/s, validation, ETA.
+pub struct TrainBar(ProgressBar);
+
+impl TrainBar {
+    pub fn new(steps: u64, done: u64) -> Self {
+        let bar = ProgressBar::new(steps);
+        bar.set_style(
+            ProgressStyle::with_template("step {pos}/{len} [{bar:30}] {msg} ({eta} left)")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_position(done);
+        Self(bar)
+    }
+
+    pub fn update(
+        &self,
+        step: u64,
+        loss: f64,
+        tokens_per_s: f64,
+        val: Option<dnagpu::train::trainer::EvalStats>,
+    ) {
+        self.0.set_position(step);
+        let mut msg = format!("loss {loss:.4}, {tokens_per_s:.0} tokens/s");
+        if let Some(v) = val {
+            msg.push_str(&format!(
+                ", val loss {:.4} acc {:.1}%",
+                v.loss,
+                100.0 * v.accuracy
+            ));
+            self.0.println(format!("step {step}: {msg}"));
+        }
+        self.0.set_message(msg);
+    }
+
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}

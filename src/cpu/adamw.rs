@@ -6,8 +6,18 @@ use rayon::prelude::*;
 
 use crate::ops::adamw::AdamWStep;
 
-/// The per-step scalars, computed on the host in f64 and rounded to f32
-/// once, as PyTorch does with its Python-float scalars.
+/// `x` as the f64 of its shortest decimal (0.999f32 -> 0.999): the value a
+/// Python float holds when PyTorch is given the same hyper-parameter. Widening
+/// the f32 itself would be off by its rounding error, which 1 - beta2
+/// magnifies: f32(0.999) = 0.99900001287 makes 1 - beta2 wrong by 1.3e-5
+/// relative, which moves v by ~200 ulp from PyTorch's.
+pub fn decimal_f64(x: f32) -> f64 {
+    format!("{x}").parse().unwrap_or(x as f64)
+}
+
+/// The per-step scalars, computed on the host in f64 (from the
+/// hyper-parameters' decimals, see [`decimal_f64`]) and rounded to f32 once,
+/// as PyTorch does with its Python-float scalars.
 #[derive(Clone, Copy, Debug)]
 pub struct AdamWScalars {
     pub grad_scale: f32,
@@ -26,13 +36,13 @@ pub struct AdamWScalars {
 
 impl AdamWScalars {
     pub fn of(s: &AdamWStep) -> Self {
-        let (lr, b1, b2) = (s.lr as f64, s.beta1 as f64, s.beta2 as f64);
+        let [lr, b1, b2, wd] = [s.lr, s.beta1, s.beta2, s.weight_decay].map(decimal_f64);
         let step = s.step as f64;
         let bc1 = 1.0 - b1.powf(step);
         let bc2 = 1.0 - b2.powf(step);
         Self {
             grad_scale: s.grad_scale,
-            decay: (1.0 - lr * s.weight_decay as f64) as f32,
+            decay: (1.0 - lr * wd) as f32,
             one_minus_beta1: (1.0 - b1) as f32,
             beta2: s.beta2,
             one_minus_beta2: (1.0 - b2) as f32,

@@ -14,6 +14,9 @@ pub struct ModelFiles {
     pub config: Config,
     pub tokenizer: BpeTokenizer,
     pub weights: Weights,
+    /// The files' text, kept for checkpoints that copy them.
+    pub config_json: String,
+    pub tokenizer_json: String,
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -42,10 +45,11 @@ impl ModelFiles {
             }
         };
         let cfg_path = need("config.json")?;
-        let config = Config::from_json(&read(&cfg_path)?, &cfg_path.display().to_string())?;
+        let config_json = read(&cfg_path)?;
+        let config = Config::from_json(&config_json, &cfg_path.display().to_string())?;
         let tok_path = need("tokenizer.json")?;
-        let tokenizer =
-            BpeTokenizer::from_json(&read(&tok_path)?, &tok_path.display().to_string())?;
+        let tokenizer_json = read(&tok_path)?;
+        let tokenizer = BpeTokenizer::from_json(&tokenizer_json, &tok_path.display().to_string())?;
         if tokenizer.vocab_size() != config.vocab_size {
             return Err(Error::Invalid(format!(
                 "{}: tokenizer.json has {} tokens but config.json says vocab_size {}",
@@ -72,6 +76,8 @@ impl ModelFiles {
             config,
             tokenizer,
             weights,
+            config_json,
+            tokenizer_json,
         })
     }
 }

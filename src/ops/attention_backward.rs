@@ -66,7 +66,7 @@ pub fn attention_backward(
         ],
     )?;
     let s = qkv.shape();
-    if s.len() != 3 || heads == 0 || s[2] % (3 * heads) != 0 || s[2] == 0 {
+    if s.len() != 3 || heads == 0 || !s[2].is_multiple_of(3 * heads) || s[2] == 0 {
         return Err(shape_err(
             OP,
             format!("qkv {s:?} must be [B, T, 3 * heads * D] with {heads} heads"),

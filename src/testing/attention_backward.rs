@@ -141,7 +141,7 @@ fn close_f64(what: &str, got: &[f64], want: &[f64], tol: Tol) -> Check {
     let max = want.iter().fold(0f64, |m, v| m.max(v.abs()));
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let err = (g - w).abs();
-        if !(err <= tol.atol_rel * max + tol.rtol * w.abs()) {
+        if err.is_nan() || err > tol.atol_rel * max + tol.rtol * w.abs() {
             return Err(format!(
                 "{what}: element {i} is {g:e} but should be {w:e} (error {err:.3e}; max |want| {max:.3e})"
             ));

@@ -29,13 +29,13 @@ impl BpeTokenizer {
         Ok(Self { inner })
     }
 
-    /// The real DNABERT-2 tokenizer, shipped in the repository.
+    /// The text of the real DNABERT-2 `tokenizer.json`, shipped in the repository.
+    pub const DNABERT2_JSON: &'static str = include_str!("../../assets/dnabert2/tokenizer.json");
+
+    /// The real DNABERT-2 tokenizer.
     pub fn dnabert2() -> Self {
-        Self::from_json(
-            include_str!("../../assets/dnabert2/tokenizer.json"),
-            "assets/dnabert2/tokenizer.json",
-        )
-        .expect("the shipped tokenizer.json parses")
+        Self::from_json(Self::DNABERT2_JSON, "assets/dnabert2/tokenizer.json")
+            .expect("the shipped tokenizer.json parses")
     }
 
     pub fn vocab_size(&self) -> usize {

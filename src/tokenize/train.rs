@@ -11,7 +11,8 @@
 //! boundaries cost a negligible share of the pair counts).
 //!
 //! The trainer keeps one entry per distinct chunk, so its memory grows with
-//! the sample (roughly 40 bytes per base); [`TrainOptions::max_bp`] caps it.
+//! the sample (about 60 bytes per base: 10 Mbp took 0.56 GB and 28 s for 4096
+//! tokens on 2 cores); [`TrainOptions::max_bp`] caps it.
 //! [`FastaSequences`] reads FASTA / FASTA.gz files one record at a time, so
 //! besides the sample only the current record is held.
 //!
@@ -345,9 +346,12 @@ impl<I: Iterator<Item = Result<String>>> Iterator for Chunks<'_, I> {
     }
 }
 
+/// A merge rule: the two tokens joined.
+type Merge = (String, String);
+
 /// The trained vocabulary in id order and the merges in rank order; checks
 /// the fixed ids.
-fn vocab_and_merges(model: &BPE) -> Result<(Vec<String>, Vec<(String, String)>)> {
+fn vocab_and_merges(model: &BPE) -> Result<(Vec<String>, Vec<Merge>)> {
     let bad = |msg: String| Error::Invalid(format!("tokenizer training: {msg}"));
     let map = model.get_vocab();
     let mut vocab = vec![String::new(); map.len()];
@@ -374,7 +378,7 @@ fn vocab_and_merges(model: &BPE) -> Result<(Vec<String>, Vec<(String, String)>)>
 }
 
 /// `tokenizer.json` with exactly the fields, order and values of DNABERT-2's.
-fn to_json(vocab: &[String], merges: &[(String, String)]) -> Result<String> {
+fn to_json(vocab: &[String], merges: &[Merge]) -> Result<String> {
     let added_tokens = SPECIAL_TOKENS
         .iter()
         .enumerate()

@@ -4,9 +4,15 @@
 
 pub mod backward;
 pub mod batch;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod corpus;
+pub mod masking;
 pub mod mlm;
 pub mod optimizer;
 pub mod schedule;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod stream;
+pub mod trainer;
 
 pub use backward::{forward_backward, forward_loss, MlmLoss};
 pub use batch::{HostBatch, MlmBatch};

@@ -1,0 +1,237 @@
+//! Model folders and training checkpoints on disk.
+//!
+//! A model folder is what `embed` and Hugging Face load: `config.json`,
+//! `tokenizer.json`, `model.safetensors` (Hugging Face names, the tied
+//! decoder weight included), each file written atomically.
+//!
+//! A checkpoint is `RUN/checkpoints/step-NNNNNNNN/`: a model folder plus
+//! `optimizer.safetensors` (AdamW moments `m.<name>`, `v.<name>`) and
+//! `state.json` (step, data position, settings). It is written in full
+//! into a temporary folder and renamed into place, so a crash or a full
+//! disk leaves either the whole checkpoint or none; the previous ones are
+//! pruned only after that. Loading takes the newest checkpoint that reads
+//! back whole and says why it skipped any newer one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use dnagpu::export::{safetensors_named, Precision};
+use dnagpu::model::{HostTensor, Weights};
+use serde::{Deserialize, Serialize};
+
+use crate::output::write_atomic;
+
+pub struct ModelFolder<'a> {
+    pub config_json: &'a str,
+    pub tokenizer_json: &'a str,
+    pub tensors: &'a BTreeMap<String, HostTensor>,
+    pub precision: Precision,
+}
+
+fn weights_bytes(m: &ModelFolder) -> Result<Vec<u8>> {
+    let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
+    let named = m
+        .tensors
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.shape.as_slice(), t.data.as_slice()));
+    Ok(safetensors_named(named, m.precision, Some(meta))?)
+}
+
+/// Writes (or replaces, file by file, atomically) a model folder.
+pub fn write_model_folder(dir: &Path, m: &ModelFolder) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    write_atomic(&dir.join("model.safetensors"), &weights_bytes(m)?)?;
+    write_atomic(&dir.join("config.json"), m.config_json.as_bytes())?;
+    write_atomic(&dir.join("tokenizer.json"), m.tokenizer_json.as_bytes())?;
+    Ok(())
+}
+
+/// Where a run stands: enough to continue it exactly.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainerState {
+    pub step: u64,
+    /// Batches taken from the data stream (its position).
+    pub batches: u64,
+    pub epoch: u64,
+    pub tokens: u64,
+    pub elapsed_s: f64,
+    /// The settings that shape the run; a resume must match them.
+    pub settings: serde_json::Value,
+}
+
+/// The AdamW moments, by parameter name.
+pub struct OptimizerState {
+    pub m: BTreeMap<String, HostTensor>,
+    pub v: BTreeMap<String, HostTensor>,
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Saves checkpoint `state.step` under `run` and keeps the newest `keep`.
+pub fn save(
+    run: &Path,
+    model: &ModelFolder,
+    opt: &OptimizerState,
+    state: &TrainerState,
+    keep: usize,
+) -> Result<PathBuf> {
+    let root = run.join("checkpoints");
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    let name = format!("step-{:08}", state.step);
+    let dir = root.join(&name);
+    let tmp = root.join(format!(".tmp-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let written = (|| -> Result<()> {
+        std::fs::create_dir(&tmp)?;
+        write_file(&tmp.join("model.safetensors"), &weights_bytes(model)?)?;
+        write_file(&tmp.join("config.json"), model.config_json.as_bytes())?;
+        write_file(&tmp.join("tokenizer.json"), model.tokenizer_json.as_bytes())?;
+        let moments = opt
+            .m
+            .iter()
+            .map(|(n, t)| (format!("m.{n}"), t))
+            .chain(opt.v.iter().map(|(n, t)| (format!("v.{n}"), t)))
+            .collect::<Vec<_>>();
+        let named = moments
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.shape.as_slice(), t.data.as_slice()));
+        write_file(
+            &tmp.join("optimizer.safetensors"),
+            &safetensors_named(named, Precision::F32, None)?,
+        )?;
+        // Written last: a folder without it is not a checkpoint.
+        write_file(&tmp.join("state.json"), serde_json::to_string_pretty(state)?.as_bytes())?;
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::rename(&tmp, &dir)?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e.context(format!(
+            "writing checkpoint {} (the earlier checkpoints are kept)",
+            dir.display()
+        )));
+    }
+    let mut all = list(&root)?;
+    all.sort();
+    for old in all.iter().rev().skip(keep.max(1)) {
+        let _ = std::fs::remove_dir_all(root.join(format!("step-{old:08}")));
+    }
+    Ok(dir)
+}
+
+fn list(root: &Path) -> Result<Vec<u64>> {
+    let mut steps = Vec::new();
+    if !root.is_dir() {
+        return Ok(steps);
+    }
+    for e in std::fs::read_dir(root)? {
+        let name = e?.file_name().to_string_lossy().to_string();
+        if let Some(n) = name.strip_prefix("step-").and_then(|s| s.parse().ok()) {
+            steps.push(n);
+        }
+    }
+    Ok(steps)
+}
+
+/// A checkpoint read back.
+pub struct Loaded {
+    pub dir: PathBuf,
+    pub state: TrainerState,
+    pub weights: Weights,
+    pub optimizer: OptimizerState,
+    pub config_json: String,
+    pub tokenizer_json: String,
+}
+
+fn load_one(dir: &Path) -> Result<Loaded> {
+    let read = |name: &str| {
+        std::fs::read(dir.join(name)).with_context(|| format!("{name} is missing or unreadable"))
+    };
+    let state: TrainerState = serde_json::from_slice(&read("state.json")?)
+        .context("state.json does not parse")?;
+    let weights = Weights::from_safetensors(
+        &read("model.safetensors")?,
+        &dir.join("model.safetensors").display().to_string(),
+    )?;
+    let opt = Weights::from_safetensors(
+        &read("optimizer.safetensors")?,
+        &dir.join("optimizer.safetensors").display().to_string(),
+    )?;
+    let mut m = BTreeMap::new();
+    let mut v = BTreeMap::new();
+    for name in opt.names().map(String::from).collect::<Vec<_>>() {
+        let shape = opt.shape_of(&name).unwrap_or(&[]).to_vec();
+        let t = opt.take(&name, &shape)?.clone();
+        if let Some(n) = name.strip_prefix("m.") {
+            m.insert(n.to_string(), t);
+        } else if let Some(n) = name.strip_prefix("v.") {
+            v.insert(n.to_string(), t);
+        }
+    }
+    Ok(Loaded {
+        dir: dir.to_path_buf(),
+        state,
+        weights,
+        optimizer: OptimizerState { m, v },
+        config_json: String::from_utf8(read("config.json")?).context("config.json is not UTF-8")?,
+        tokenizer_json: String::from_utf8(read("tokenizer.json")?)
+            .context("tokenizer.json is not UTF-8")?,
+    })
+}
+
+/// The newest checkpoint of `run` that reads back whole, and a warning for
+/// each newer one that did not.
+pub fn load_latest(run: &Path) -> Result<(Option<Loaded>, Vec<String>)> {
+    let root = run.join("checkpoints");
+    let mut steps = list(&root)?;
+    steps.sort_unstable_by(|a, b| b.cmp(a));
+    let mut warnings = Vec::new();
+    for s in steps {
+        let dir = root.join(format!("step-{s:08}"));
+        match load_one(&dir) {
+            Ok(l) if l.state.step == s => return Ok((Some(l), warnings)),
+            Ok(l) => warnings.push(format!(
+                "{}: state.json says step {}, not {s}; skipped",
+                dir.display(),
+                l.state.step
+            )),
+            Err(e) => warnings.push(format!(
+                "{}: incomplete or corrupt ({e:#}); using an earlier checkpoint",
+                dir.display()
+            )),
+        }
+    }
+    Ok((None, warnings))
+}
+
+/// Errors when a resumed run's settings differ from the checkpoint's in a
+/// way that would change the run (data, seed, batching, model shape).
+pub fn check_settings(saved: &serde_json::Value, now: &serde_json::Value) -> Result<()> {
+    let (Some(a), Some(b)) = (saved.as_object(), now.as_object()) else {
+        return Ok(());
+    };
+    let mut diffs = Vec::new();
+    for (k, v) in b {
+        if let Some(old) = a.get(k) {
+            if old != v {
+                diffs.push(format!("{k}: checkpoint {old}, now {v}"));
+            }
+        }
+    }
+    if !diffs.is_empty() {
+        bail!(
+            "--resume with settings that differ from the checkpoint's: {}. Resume with the same settings, or start a new run in another folder",
+            diffs.join("; ")
+        );
+    }
+    Ok(())
+}

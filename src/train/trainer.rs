@@ -1,0 +1,156 @@
+//! One optimisation step over one or more micro-batches (gradient
+//! accumulation), and evaluation. The loss is one mean over every labelled
+//! token of the whole step, as one big batch would give: each micro-batch's
+//! gradient is scaled by 1 / (labelled tokens of the step) and summed.
+
+use super::backward::{forward_backward, forward_loss};
+use super::batch::HostBatch;
+use super::mlm::MlmModel;
+use super::optimizer::{clip_scale, global_norm, AdamW};
+use super::schedule::Schedule;
+use super::stream::derive_seed;
+use crate::error::{Error, Result};
+use crate::model::Dropout;
+use crate::{ops, Device, Tensor};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrainOptions {
+    pub schedule: Schedule,
+    /// Global gradient-norm limit; 0 = no clipping.
+    pub max_grad_norm: f64,
+    /// Dropout probability (the config's hidden_dropout_prob by default).
+    pub dropout: f32,
+    pub seed: u64,
+}
+
+/// What one step did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepStats {
+    /// The step just taken (1-based).
+    pub step: u64,
+    pub loss: f64,
+    pub lr: f64,
+    /// Before clipping.
+    pub grad_norm: f64,
+    /// Real (unpadded) tokens and labelled tokens of the step.
+    pub tokens: u64,
+    pub labelled: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EvalStats {
+    pub loss: f64,
+    /// Fraction of labelled tokens whose highest logit is the label.
+    pub accuracy: f64,
+    pub labelled: u64,
+}
+
+pub struct Trainer {
+    pub model: MlmModel,
+    pub optimizer: AdamW,
+    pub options: TrainOptions,
+}
+
+impl Trainer {
+    /// Steps taken so far.
+    pub fn step(&self) -> u64 {
+        self.optimizer.step as u64
+    }
+
+    /// One step on `micro` (together one batch). A non-finite loss or
+    /// gradient is an error and leaves the model as it was.
+    pub async fn train_step(&mut self, dev: &Device, micro: &[HostBatch]) -> Result<StepStats> {
+        let vocab = self.model.config.vocab_size;
+        let labelled: usize = micro
+            .iter()
+            .map(|b| b.labels.iter().filter(|&&l| l > 0).count())
+            .sum();
+        if labelled == 0 {
+            return Err(Error::Invalid("a training step with no labelled token".into()));
+        }
+        let step = self.step() + 1;
+        let scale = 1.0 / labelled as f32;
+        let mut sum: Option<Vec<Tensor>> = None;
+        let mut rows = Vec::new();
+        let mut tokens = 0u64;
+        for (j, b) in micro.iter().enumerate() {
+            tokens += b.mask.iter().filter(|&&m| m != 0).count() as u64;
+            let batch = b.to_device(dev, vocab)?;
+            let dropout = Dropout {
+                p: self.options.dropout,
+                seed: derive_seed(self.options.seed, 3, step * 1024 + j as u64),
+            };
+            let (loss, grads) = forward_backward(dev, &self.model, &batch, scale, &dropout)?;
+            rows.push(loss.rows);
+            sum = Some(match sum {
+                None => grads,
+                Some(acc) => acc
+                    .iter()
+                    .zip(&grads)
+                    .map(|(a, g)| ops::add(dev, a, g))
+                    .collect::<Result<_>>()?,
+            });
+        }
+        let grads = sum.expect("at least one micro-batch");
+        let mut total = 0f64;
+        for r in &rows {
+            total += dev.read_f32(r).await?.iter().map(|&v| v as f64).sum::<f64>();
+        }
+        let loss = total / labelled as f64;
+        let grad_norm = global_norm(dev, &grads).await?;
+        if !loss.is_finite() || !grad_norm.is_finite() {
+            return Err(Error::Invalid(format!(
+                "step {step}: the loss is {loss} and the gradient norm {grad_norm}: training diverged (try a lower learning rate or --max-grad-norm); the model was not updated"
+            )));
+        }
+        let lr = self.options.schedule.lr(step);
+        let params = self.model.params();
+        let new = self.optimizer.update(
+            dev,
+            params,
+            &grads,
+            lr as f32,
+            clip_scale(grad_norm, self.options.max_grad_norm),
+        )?;
+        self.model.set_params(new)?;
+        Ok(StepStats {
+            step,
+            loss,
+            lr,
+            grad_norm,
+            tokens,
+            labelled: labelled as u64,
+        })
+    }
+}
+
+/// Masked-token loss and accuracy of `model` on `batches`, dropout off.
+pub async fn evaluate(dev: &Device, model: &MlmModel, batches: &[HostBatch]) -> Result<EvalStats> {
+    let vocab = model.config.vocab_size;
+    let (mut loss, mut correct, mut n) = (0f64, 0u64, 0u64);
+    for b in batches {
+        let batch = b.to_device(dev, vocab)?;
+        let out = forward_loss(dev, model, &batch)?;
+        loss += dev
+            .read_f32(&out.rows)
+            .await?
+            .iter()
+            .map(|&v| v as f64)
+            .sum::<f64>();
+        let logits = dev.read_f32(&out.logits).await?;
+        for (row, &label) in logits.chunks_exact(vocab).zip(&batch.labels_host) {
+            let best = row
+                .iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |m, (i, &v)| if v > m.1 { (i, v) } else { m })
+                .0;
+            correct += u64::from(best == label as usize);
+        }
+        n += batch.labelled() as u64;
+    }
+    Ok(EvalStats {
+        loss: loss / n.max(1) as f64,
+        accuracy: correct as f64 / n.max(1) as f64,
+        labelled: n,
+    })
+}

@@ -1,0 +1,143 @@
+//! Attention backward: the f64 reference against finite differences, then
+//! the CPU backend and the GPU (lavapipe in CI) against that reference, on
+//! sizes around the 64-row tiles, padded batches (a sequence of length 0
+//! included), and a long sequence for lavapipe's loop limiter.
+
+mod common;
+
+use common::{gpu, run};
+use dnagpu::testing::attention_backward as ab;
+use dnagpu::Device;
+
+#[test]
+fn reference_backward_matches_finite_differences() {
+    ab::check_reference_backward_by_finite_differences(&[5, 3, 0], 5, 2, 3, 1).unwrap();
+    ab::check_reference_backward_by_finite_differences(&[4], 4, 1, 8, 2).unwrap();
+}
+
+/// (lens, T, heads, D) cases: T around the tiles, head dims 64, 32 and 8,
+/// padded batches with a sequence of length 0.
+fn cases() -> Vec<(Vec<usize>, usize, usize, usize)> {
+    let mut v = Vec::new();
+    for (n, &t) in [1usize, 7, 63, 65, 129].iter().enumerate() {
+        for (m, &d) in [64usize, 32, 8].iter().enumerate() {
+            let lens = match (n + m) % 3 {
+                0 => vec![t, 0, t.div_ceil(2)],
+                1 => vec![t, t.saturating_sub(1), 0],
+                _ => vec![t, 0],
+            };
+            v.push((lens, t, 1 + (n + m) % 3, d));
+        }
+    }
+    v
+}
+
+#[test]
+fn cpu_matches_f64_reference() {
+    for (seed, (lens, t, heads, d)) in cases().into_iter().enumerate() {
+        run(ab::check_attention_backward(
+            &Device::Cpu,
+            &lens,
+            t,
+            heads,
+            d,
+            seed as u64,
+        ));
+    }
+    run(ab::check_attention_backward(
+        &Device::Cpu,
+        &[300, 17],
+        300,
+        2,
+        16,
+        90,
+    ));
+}
+
+#[test]
+fn gpu_matches_f64_reference() {
+    let Some(dev) = gpu() else { return };
+    for (seed, (lens, t, heads, d)) in cases().into_iter().enumerate() {
+        run(ab::check_attention_backward(
+            &dev,
+            &lens,
+            t,
+            heads,
+            d,
+            100 + seed as u64,
+        ));
+    }
+}
+
+#[test]
+fn gpu_matches_f64_reference_at_t300() {
+    let Some(dev) = gpu() else { return };
+    run(ab::check_attention_backward(
+        &dev,
+        &[300, 211],
+        300,
+        2,
+        64,
+        200,
+    ));
+}
+
+/// T = 4096 at D = 8, and the model's head dim at T = 2048: past the 65,535
+/// loop iterations per invocation that lavapipe allows, if a kernel looped
+/// per key and feature with runtime bounds.
+#[test]
+fn gpu_long_sequences_match_cpu() {
+    let Some(dev) = gpu() else { return };
+    run(ab::check_attention_backward_vs_cpu(
+        &dev,
+        &[4096],
+        4096,
+        1,
+        8,
+        300,
+    ));
+    run(ab::check_attention_backward_vs_cpu(
+        &dev,
+        &[2048],
+        2048,
+        1,
+        64,
+        301,
+    ));
+}
+
+#[test]
+fn bad_shapes_are_errors_naming_the_op() {
+    let dev = Device::Cpu;
+    let (b, t, heads, d) = (2, 5, 2, 4);
+    let hid = heads * d;
+    let f = |shape: &[usize]| {
+        dev.tensor_f32(shape, &vec![0.0; shape.iter().product()])
+            .unwrap()
+    };
+    let qkv = f(&[b, t, 3 * hid]);
+    let mask = dev.tensor_u32(&[b, t], &[1; 10]).unwrap();
+    let slopes = f(&[heads]);
+    let (out, lse, dout) = (f(&[b, t, hid]), f(&[b, heads, t]), f(&[b, t, hid]));
+    let bad_mask = f(&[b, t]);
+    let cases = [
+        (&f(&[b, t, 3 * hid + 1]), &mask, &slopes, &out, &lse, &dout),
+        (&qkv, &mask, &f(&[heads + 1]), &out, &lse, &dout),
+        (&qkv, &mask, &slopes, &f(&[b, t, hid + 1]), &lse, &dout),
+        (&qkv, &mask, &slopes, &out, &f(&[b, t, heads]), &dout),
+        (&qkv, &mask, &slopes, &out, &lse, &f(&[b, t + 1, hid])),
+        (&qkv, &bad_mask, &slopes, &out, &lse, &dout),
+    ];
+    for (i, (q, m, s, o, l, g)) in cases.into_iter().enumerate() {
+        let err = dnagpu::ops::attention_backward(&dev, q, m, s, heads, o, l, g)
+            .err()
+            .unwrap_or_else(|| panic!("case {i} was accepted"));
+        assert!(
+            err.to_string().contains("attention_backward"),
+            "case {i}: {err}"
+        );
+    }
+    let fine =
+        dnagpu::ops::attention_backward(&dev, &qkv, &mask, &slopes, heads, &out, &lse, &dout);
+    assert_eq!(fine.unwrap().shape(), [b, t, 3 * hid]);
+}
