@@ -1,11 +1,11 @@
 // activation_backward.wgsl — backward of the element-wise activations.
-// Bindings: 0 a: f32, 1 d: f32, 2 out: f32, 3 params (n, inner).
+// Bindings: 0 a: f32, 1 d: f32, 2 grad_out: f32, 3 params (n, inner).
 // OP (override):
-//   0 = GELU':  a = x [n], d = dy [n] -> out = dx [n], dx = dy * gelu'(x),
+//   0 = GELU':  a = x [n], d = dy [n] -> grad_out = dx [n], dx = dy * gelu'(x),
 //               gelu'(x) = Phi(x) + x phi(x) (exact, erf-based GELU).
 //   1 = tanh':  a = y = tanh(x) [n], d = dy [n] -> dx = dy * (1 - y)(1 + y).
 //   2 = GeGLU:  a = g [R, 2I] (u = g[:, :I], v = g[:, I:]), d = df [R, I]
-//               -> out = dg [R, 2I]: dg[:, :I] = df * v * gelu'(u),
+//               -> grad_out = dg [R, 2I]: dg[:, :I] = df * v * gelu'(u),
 //               dg[:, I:] = df * gelu(u); n = R * I, inner = I.
 // Grid: one invocation per element of d, groups of 256 folded into 2-D:
 //   i = (wg.y * num_wg.x + wg.x) * 256 + lid.
@@ -21,7 +21,7 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> d: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> grad_out: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 
 // gelu'(x) = Phi(x) + x phi(x), Phi through erfc as in gelu().
@@ -43,10 +43,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         return;
     }
     if (OP == 0u) {
-        out[i] = d[i] * gelu_grad(a[i]);
+        grad_out[i] = d[i] * gelu_grad(a[i]);
     } else if (OP == 1u) {
         let y = a[i];
-        out[i] = d[i] * ((1.0 - y) * (1.0 + y));
+        grad_out[i] = d[i] * ((1.0 - y) * (1.0 + y));
     } else {
         let r = i / params.inner;
         let c = i % params.inner;
@@ -54,7 +54,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         let u = a[base + c];
         let v = a[base + params.inner + c];
         let df = d[i];
-        out[base + c] = df * v * gelu_grad(u);
-        out[base + params.inner + c] = df * gelu(u);
+        grad_out[base + c] = df * v * gelu_grad(u);
+        grad_out[base + params.inner + c] = df * gelu(u);
     }
 }

@@ -37,7 +37,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let end = offsets[r + 1u];
     var p = offsets[r];
     var s = 0.0;
-    while (p + 4u <= end && false) {
+    while (p + 4u <= end) {
         s += dy[positions[p] * hid + h];
         s += dy[positions[p + 1u] * hid + h];
         s += dy[positions[p + 2u] * hid + h];

@@ -41,3 +41,12 @@ impl Rng {
         (0..n).map(|_| self.uniform() * scale).collect()
     }
 }
+
+/// A seed for stream `what` at position `n`, decorrelated from `seed`.
+pub fn derive_seed(seed: u64, what: u64, n: u64) -> u64 {
+    let mut r = Rng::new(seed ^ what.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    for _ in 0..2 {
+        r.next_u64();
+    }
+    r.next_u64() ^ n.wrapping_mul(0xD1B5_4A32_D192_ED03)
+}

@@ -14,7 +14,7 @@ use crate::{DType, Device, Tensor};
 
 /// Most positions one row may have in one [`RowIndex`]: one invocation sums
 /// them all, and lavapipe stops loops silently past 65,535 iterations.
-pub const MAX_POSITIONS_PER_ROW: usize = 100_000;
+pub const MAX_POSITIONS_PER_ROW: usize = 65_535;
 
 /// Which rows of a table each position reads, grouped by row (CSR), built on the host from the
 /// ids (the host has them: they come from the tokenizer), so the backward needs no atomics.

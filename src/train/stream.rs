@@ -14,7 +14,7 @@ use super::corpus::{Chunks, CorpusOptions, CorpusStats};
 use super::masking::Masking;
 use super::batch::HostBatch;
 use crate::error::{Error, Result};
-use crate::rng::Rng;
+use crate::rng::{derive_seed, Rng};
 use crate::tokenize::BpeTokenizer;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -31,6 +31,9 @@ pub struct StreamOptions {
     pub seed: u64,
 }
 
+/// Batches' worth of sequences sorted together by length.
+const POOL_BATCHES: usize = 16;
+
 pub struct BatchStream {
     files: Vec<PathBuf>,
     opts: StreamOptions,
@@ -40,20 +43,11 @@ pub struct BatchStream {
     read_in_epoch: u64,
     trained_in_epoch: u64,
     buffer: Vec<Vec<u32>>,
-    pending: Option<Vec<u32>>,
+    ready: std::collections::VecDeque<Vec<Vec<u32>>>,
     rng: Rng,
     pub epoch: u64,
     /// Batches handed out so far (the data position a checkpoint records).
     pub batches: u64,
-}
-
-/// A seed for stream `what` at position `n`, decorrelated from `seed`.
-pub fn derive_seed(seed: u64, what: u64, n: u64) -> u64 {
-    let mut r = Rng::new(seed ^ what.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    for _ in 0..2 {
-        r.next_u64();
-    }
-    r.next_u64() ^ n.wrapping_mul(0xD1B5_4A32_D192_ED03)
 }
 
 impl BatchStream {
@@ -83,7 +77,7 @@ impl BatchStream {
             read_in_epoch: 0,
             trained_in_epoch: 0,
             buffer: Vec::new(),
-            pending: None,
+            ready: Default::default(),
             epoch: 0,
             batches: 0,
         };
@@ -97,9 +91,6 @@ impl BatchStream {
 
     /// The next training sequence, epochs wrapping around.
     fn next_sequence(&mut self) -> Result<Vec<u32>> {
-        if let Some(s) = self.pending.take() {
-            return Ok(s);
-        }
         loop {
             while self.buffer.len() < self.opts.shuffle_buffer.max(1) {
                 match self.chunks.next() {
@@ -132,22 +123,39 @@ impl BatchStream {
         }
     }
 
-    /// The next batch's token ids, unmasked.
+    /// The next batch's token ids, unmasked. Batches are cut from a pool of
+    /// `POOL_BATCHES` batches' worth of sequences sorted by length (so that
+    /// little padding is computed), and the pool's batches are handed out in
+    /// a random order.
     fn next_sequences(&mut self) -> Result<Vec<Vec<u32>>> {
-        let mut seqs: Vec<Vec<u32>> = Vec::new();
-        let mut longest = 0;
-        while seqs.len() < self.opts.batch_size {
-            let s = self.next_sequence()?;
-            let l = longest.max(s.len());
-            if !seqs.is_empty() && l * (seqs.len() + 1) > self.opts.batch_tokens {
-                self.pending = Some(s);
-                break;
+        if self.ready.is_empty() {
+            let mut pool = Vec::new();
+            let budget = POOL_BATCHES * self.opts.batch_size;
+            while pool.len() < budget {
+                pool.push(self.next_sequence()?);
             }
-            longest = l;
-            seqs.push(s);
+            pool.sort_by_key(|s: &Vec<u32>| std::cmp::Reverse(s.len()));
+            let mut batches: Vec<Vec<Vec<u32>>> = Vec::new();
+            let mut cur: Vec<Vec<u32>> = Vec::new();
+            for s in pool {
+                // Sorted longest first: the first sequence sets the padding.
+                let longest = cur.first().map_or(s.len(), Vec::len);
+                if !cur.is_empty()
+                    && (cur.len() == self.opts.batch_size || longest * (cur.len() + 1) > self.opts.batch_tokens)
+                {
+                    batches.push(std::mem::take(&mut cur));
+                }
+                cur.push(s);
+            }
+            batches.push(cur);
+            for i in (1..batches.len()).rev() {
+                let j = self.rng.below(i as u32 + 1) as usize;
+                batches.swap(i, j);
+            }
+            self.ready = batches.into();
         }
         self.batches += 1;
-        Ok(seqs)
+        Ok(self.ready.pop_front().expect("filled above"))
     }
 
     /// The next batch, masked with the batch's own seed.

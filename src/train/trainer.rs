@@ -8,7 +8,7 @@ use super::batch::HostBatch;
 use super::mlm::MlmModel;
 use super::optimizer::{clip_scale, global_norm, AdamW};
 use super::schedule::Schedule;
-use super::stream::derive_seed;
+use crate::rng::derive_seed;
 use crate::error::{Error, Result};
 use crate::model::Dropout;
 use crate::{ops, Device, Tensor};
