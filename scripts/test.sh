@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+# SwiftShader runs ~0.5 GFLOP/s: the browser suite takes ~20 s here, the default limit.
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-120}"
 if [ "${CI:-}" = true ]; then export DNAGPU_REQUIRE_GPU=1; fi
 
 echo "== native tests (lavapipe + CPU backend)"

@@ -65,7 +65,13 @@ impl TrainBar {
                 v.loss,
                 100.0 * v.accuracy
             ));
-            self.0.println(format!("step {step}: {msg}"));
+            let line = format!("step {step}: {msg}");
+            if self.0.is_hidden() {
+                // Logs (no terminal) get the evaluation lines on stderr.
+                eprintln!("{line}");
+            } else {
+                self.0.println(line);
+            }
         }
         self.0.set_message(msg);
     }

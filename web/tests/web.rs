@@ -122,3 +122,30 @@ async fn the_fixture_model_embeds_in_the_browser_like_the_reference() {
         }
     }
 }
+
+#[wasm_bindgen_test]
+async fn backward_kernels_on_webgpu_match() {
+    use dnagpu::ops::AdamWStep;
+    use dnagpu::testing::{attention_backward as ab, backward_elementwise as be, backward_rows as br};
+    let dev = webgpu().await;
+    ok(ab::check_attention_backward(&dev, &[33, 0, 20], 33, 2, 16, 1).await);
+    ok(br::check_layer_norm_backward(&dev, 7, 129, true, 2).await);
+    ok(br::check_sum_rows(&dev, 300, 7, 3).await);
+    ok(br::check_sum_squares(&dev, &[5000], 4).await);
+    ok(br::check_embedding_backward(&dev, &[3, 1, 3, 0, 3], 6, 17, 5).await);
+    ok(br::check_cross_entropy(&dev, 9, 70, 0.25, 6).await);
+    ok(be::check_gelu_backward(&dev, &[3, 77], 7).await);
+    ok(be::check_tanh_backward(&dev, &[300], 8).await);
+    ok(be::check_geglu_backward(&dev, &[5], 33, 9).await);
+    ok(be::check_dropout_matches_cpu(&dev, &[1000], 0.1, 10, 3).await);
+    let step = AdamWStep {
+        lr: 1e-3,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.01,
+        step: 3,
+        grad_scale: 0.5,
+    };
+    ok(be::check_adamw(&dev, 1000, &step, 11).await);
+}
