@@ -135,3 +135,118 @@ fn gpu_adamw_steps_match_pytorch() {
     let Some(dev) = common::gpu() else { return };
     check_adamw(&dev);
 }
+
+/// Central differences of the whole model's loss (CPU backend, f32) at the
+/// largest-gradient entry of every parameter tensor, against the backward
+/// pass. h = 1e-2 keeps f32 rounding of the loss (~1e-6) far below the
+/// derivative; tolerance 2% + 2e-3 absolute.
+#[test]
+fn whole_model_gradient_matches_finite_differences() {
+    let dev = Device::Cpu;
+    let (mut model, batch, _) = setup(&dev);
+    let n = batch.labelled() as f64;
+    let loss_of = |m: &MlmModel| -> f64 {
+        let out = dnagpu::train::forward_loss(&dev, m, &batch).unwrap();
+        let rows = dev.read_f32_blocking(&out.rows).unwrap();
+        rows.iter().map(|&v| v as f64).sum::<f64>() / n
+    };
+    let (_, grads) =
+        forward_backward(&dev, &model, &batch, 1.0 / n as f32, &Dropout::OFF).unwrap();
+    let names = model.names();
+    let mut failures = Vec::new();
+    for (p, name) in names.iter().enumerate() {
+        let g = dev.read_f32_blocking(&grads[p]).unwrap();
+        let (i, &gi) = g
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+            .unwrap();
+        let params = model.params();
+        let base = dev.read_f32_blocking(&params[p]).unwrap();
+        let h = 1e-2f32;
+        let mut at = |delta: f32| {
+            let mut v = base.clone();
+            v[i] += delta;
+            let mut ps = params.clone();
+            ps[p] = dev.tensor_f32(params[p].shape(), &v).unwrap();
+            model.set_params(ps).unwrap();
+            loss_of(&model)
+        };
+        let fd = (at(h) - at(-h)) / (2.0 * h as f64);
+        model.set_params(params).unwrap();
+        if (fd - gi as f64).abs() > 0.02 * fd.abs() + 2e-3 {
+            failures.push(format!("{name}[{i}]: backward {gi}, finite differences {fd}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Gradient accumulation: one step over two micro-batches of one sequence
+/// each equals one step over the batch of two (the loss is one mean over
+/// every labelled token of the step), clipping included.
+#[test]
+fn accumulated_micro_batches_equal_one_big_batch() {
+    use dnagpu::train::schedule::{Decay, Schedule};
+    use dnagpu::train::trainer::{TrainOptions, Trainer};
+    let dev = Device::Cpu;
+    let bytes = std::fs::read(Path::new(DIR).join("batch.safetensors")).unwrap();
+    let whole = HostBatch::from_safetensors(&bytes, "batch").unwrap();
+    let t = whole.seq;
+    let half = |r: usize| HostBatch {
+        batch: 1,
+        seq: t,
+        ids: whole.ids[r * t..(r + 1) * t].to_vec(),
+        mask: whole.mask[r * t..(r + 1) * t].to_vec(),
+        labels: whole.labels[r * t..(r + 1) * t].to_vec(),
+    };
+    let step = |micro: &[HostBatch]| {
+        let (model, _, _) = setup(&dev);
+        let mut model = model;
+        let names = model.names();
+        let optimizer = AdamW::new(&dev, &names, &model.params(), AdamWConfig::default()).unwrap();
+        let mut tr = Trainer {
+            model,
+            optimizer,
+            options: TrainOptions {
+                schedule: Schedule {
+                    peak: 1e-3,
+                    warmup: 0,
+                    total: 10,
+                    decay: Decay::Constant,
+                },
+                max_grad_norm: 1.0,
+                dropout: 0.0,
+                seed: 0,
+            },
+        };
+        let stats = pollster::block_on(tr.train_step(&dev, micro)).unwrap();
+        let params: Vec<Vec<f32>> = tr
+            .model
+            .params()
+            .iter()
+            .map(|p| dev.read_f32_blocking(p).unwrap())
+            .collect();
+        (stats, params)
+    };
+    let (big, p_big) = step(std::slice::from_ref(&whole));
+    let (acc, p_acc) = step(&[half(0), half(1)]);
+    assert!((big.loss - acc.loss).abs() < 1e-6 * big.loss, "{} vs {}", big.loss, acc.loss);
+    assert!((big.grad_norm - acc.grad_norm).abs() < 1e-5 * big.grad_norm);
+    assert_eq!((big.tokens, big.labelled), (acc.tokens, acc.labelled));
+    let names = setup(&dev).0.names();
+    for ((a, b), name) in p_big.iter().zip(&p_acc).zip(&names) {
+        let (mut a, mut b) = (a.clone(), b.clone());
+        if name.ends_with("Wqkv.bias") {
+            // The key bias: zero true gradient, see check_adamw.
+            let h = a.len() / 3;
+            a.drain(h..2 * h);
+            b.drain(h..2 * h);
+        }
+        // Adam's first step divides each gradient by its own magnitude:
+        // where that is near eps (1e-8) the step's size depends on the
+        // summation order. 3% of lr (1e-3) absolute.
+        let want: Vec<f64> = a.iter().map(|&v| v as f64).collect();
+        let max = want.iter().fold(1e-30f64, |m, v| m.max(v.abs()));
+        check_close(name, &b, &want, Tol { rtol: 1e-5, atol_rel: 3e-5 / max }).unwrap();
+    }
+}
