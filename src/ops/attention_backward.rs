@@ -1,5 +1,5 @@
 //! Backward of [`super::attention`] (FlashAttention-2 style, see
-//! docs/backward-attention.md): the gradient w.r.t. the packed QKV input,
+//! docs/backward.md): the gradient w.r.t. the packed QKV input,
 //! with the scores recomputed tile by tile from the forward's log-sum-exp
 //! (memory linear in T, no atomics). Two kernels:
 //! - shaders/flash_attention_backward_q.wgsl: one query row per invocation,

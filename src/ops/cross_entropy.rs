@@ -1,7 +1,7 @@
 //! Softmax + cross-entropy, fused: per-row loss `lse - logits[label]` and the
 //! gradient `(softmax - onehot(label)) * scale` in one pass over the logits,
 //! one workgroup per row, max-subtracted for stability.
-//! Kernel: shaders/cross_entropy.wgsl. Derivation: docs/backward-rows.md.
+//! Kernel: shaders/cross_entropy.wgsl. Derivation: docs/backward.md.
 
 use bytemuck::{Pod, Zeroable};
 

@@ -5,7 +5,7 @@
 //! dx: shaders/layer_norm_backward.wgsl (one workgroup per row). The weight
 //! and bias gradients need no atomics and no [R, H] temporary:
 //! shaders/layer_norm_param_grads.wgsl sums chunks of 256 rows per column,
-//! then `sum_rows` adds the chunks. Derivation: docs/backward-rows.md.
+//! then `sum_rows` adds the chunks. Derivation: docs/backward.md.
 
 use bytemuck::{Pod, Zeroable};
 
