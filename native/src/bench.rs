@@ -1,5 +1,6 @@
-//! `dnagpu bench embed`: encoder throughput on a random-init model of any
-//! config (default: DNABERT-2-117M), tokens/s, GFLOP/s and peak memory.
+//! `dnagpu bench embed` and `dnagpu bench train`: encoder inference and MLM
+//! training-step throughput on a random-init model of any config (default:
+//! DNABERT-2-117M): tokens/s, GFLOP/s and peak memory.
 
 use std::path::PathBuf;
 
@@ -20,6 +21,27 @@ pub struct BenchArgs {
 enum BenchWhat {
     /// Encoder forward throughput (random weights, random tokens).
     Embed(EmbedBench),
+    /// MLM training steps (forward, backward, AdamW) on random tokens, 15% masked.
+    Train(TrainBench),
+}
+
+#[derive(clap::Args)]
+struct TrainBench {
+    /// Model config (default: DNABERT-2-117M).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Tokens per sequence.
+    #[arg(long, default_value_t = 128)]
+    seq: usize,
+    /// Timed steps (after one warm-up step); the mean is reported.
+    #[arg(long, default_value_t = 3)]
+    iters: usize,
+    /// Write the results as JSON here too.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -85,15 +107,22 @@ fn run_once(dev: &Device, model: &Model, b: usize, t: usize, rng: &mut Rng) -> R
     Ok(start.elapsed().as_secs_f64())
 }
 
-pub fn run(dev_args: &DeviceArgs, args: &BenchArgs) -> Result<()> {
-    let BenchWhat::Embed(a) = &args.what;
-    let config = match &a.config {
+fn config_of(path: &Option<PathBuf>) -> Result<Config> {
+    Ok(match path {
         Some(p) => Config::from_json(
             &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
             &p.display().to_string(),
         )?,
         None => Config::dnabert2_117m(),
+    })
+}
+
+pub fn run(dev_args: &DeviceArgs, args: &BenchArgs) -> Result<()> {
+    let a = match &args.what {
+        BenchWhat::Embed(a) => a,
+        BenchWhat::Train(t) => return run_train(dev_args, t),
     };
+    let config = config_of(&a.config)?;
     let dev = dev_args.device()?;
     let model = Model::load(&dev, &config, &init::random_weights(&config, 0))?;
     let mut rng = Rng::new(1);
@@ -130,6 +159,79 @@ pub fn run(dev_args: &DeviceArgs, args: &BenchArgs) -> Result<()> {
     if let Some(p) = &a.json {
         let doc = serde_json::json!({"device": dev.name(), "backend": dev.backend(), "config": {
             "layers": config.num_hidden_layers, "hidden": config.hidden_size, "heads": config.num_attention_heads, "intermediate": config.intermediate_size}, "results": rows});
+        crate::output::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// One training step's FLOPs: forward and backward (2x the forward) of the
+/// encoder on every token, and of the head (transform + decoder) on the
+/// labelled ones.
+fn train_flops(cfg: &Config, b: usize, t: usize, labelled: usize) -> f64 {
+    let (h, v) = (cfg.hidden_size as f64, cfg.vocab_size as f64);
+    3.0 * (flops(cfg, b, t) + 2.0 * labelled as f64 * (h * h + v * h))
+}
+
+fn run_train(dev_args: &DeviceArgs, a: &TrainBench) -> Result<()> {
+    use dnagpu::train::masking::Masking;
+    use dnagpu::train::optimizer::{AdamW, AdamWConfig};
+    use dnagpu::train::schedule::{Decay, Schedule};
+    use dnagpu::train::trainer::{TrainOptions, Trainer};
+    use dnagpu::train::MlmModel;
+
+    let config = config_of(&a.config)?;
+    let dev = dev_args.device()?;
+    let mut model = MlmModel::load(&dev, &config, &init::random_weights(&config, 0))?;
+    let names = model.names();
+    let optimizer = AdamW::new(&dev, &names, &model.params(), AdamWConfig::default())?;
+    let mut trainer = Trainer {
+        model,
+        optimizer,
+        options: TrainOptions {
+            schedule: Schedule { peak: 1e-4, warmup: 0, total: 1000, decay: Decay::Constant },
+            max_grad_norm: 1.0,
+            dropout: config.hidden_dropout_prob as f32,
+            seed: 0,
+        },
+    };
+    let masking = Masking { prob: 0.15, vocab: config.vocab_size as u32 };
+    let mut rng = Rng::new(1);
+    let v = config.vocab_size as u32;
+    let mut batch = || {
+        let seqs: Vec<Vec<u32>> = (0..a.batch)
+            .map(|_| {
+                let mut s: Vec<u32> = (0..a.seq).map(|_| 5 + rng.below(v - 5)).collect();
+                s[0] = 1;
+                s[a.seq - 1] = 2;
+                s
+            })
+            .collect();
+        masking.collate(&seqs, &mut rng)
+    };
+    pollster::block_on(trainer.train_step(&dev, &[batch()]))?; // warm-up
+    println!("device: {}", dev.name());
+    println!(
+        "model: {} layers, hidden {}, {} heads, intermediate {}; {} x {} tokens per step",
+        config.num_hidden_layers, config.hidden_size, config.num_attention_heads, config.intermediate_size, a.batch, a.seq
+    );
+    let (mut secs, mut labelled) = (0.0, 0usize);
+    for _ in 0..a.iters.max(1) {
+        let b = batch();
+        labelled += b.labels.iter().filter(|&&l| l > 0).count();
+        let start = std::time::Instant::now();
+        pollster::block_on(trainer.train_step(&dev, &[b]))?;
+        secs += start.elapsed().as_secs_f64();
+    }
+    let iters = a.iters.max(1) as f64;
+    let step = secs / iters;
+    let tps = (a.batch * a.seq) as f64 / step;
+    let gflops = train_flops(&config, a.batch, a.seq, (labelled as f64 / iters) as usize) / step / 1e9;
+    let peak = peak_bytes(&dev).map_or(f64::NAN, |p| p as f64 / (1u64 << 20) as f64);
+    println!("{:>10} {:>12} {:>10} {:>12}", "s/step", "tokens/s", "GFLOP/s", "peak MiB");
+    println!("{step:>10.3} {tps:>12.0} {gflops:>10.1} {peak:>12.0}");
+    if let Some(p) = &a.json {
+        let doc = serde_json::json!({"device": dev.name(), "backend": dev.backend(), "batch": a.batch, "tokens": a.seq,
+            "seconds_per_step": step, "tokens_per_s": tps, "gflops": gflops, "peak_mib": peak});
         crate::output::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }
     Ok(())
