@@ -12,6 +12,7 @@ use dnagpu::Device;
 pub struct ModelArgs {
     /// A Hugging Face model folder (config.json, tokenizer.json, model.safetensors), or a hub id
     /// (e.g. zhihan1996/DNABERT-2-117M) found in, or downloaded to, the Hugging Face cache.
+    /// Default: the small model shipped in the repository (models/dnabert2-small-gue).
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Build a randomly initialised model from this config.json instead (tests, benchmarks).
@@ -21,6 +22,10 @@ pub struct ModelArgs {
     #[arg(long, default_value_t = 0, requires = "random_init")]
     pub seed: u64,
 }
+
+/// The small model pretrained by dnagpu and shipped in the repository
+/// (models/README.md): what commands use without `--model`.
+pub const SHIPPED_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/dnabert2-small-gue");
 
 /// A model's files, read and checked, not yet on a device.
 pub struct Source {
@@ -60,12 +65,21 @@ impl ModelArgs {
         if let Some(cfg_path) = &self.random_init {
             return random_init(cfg_path, self.seed);
         }
-        let Some(dir) = &self.model else {
-            bail!(
-                "no model given: pass --model DIR (a Hugging Face model folder with config.json, tokenizer.json and model.safetensors), \
-                 or --random-init config.json; dnagpu does not ship a default model yet"
-            );
+        let dir = match &self.model {
+            Some(d) => d.clone(),
+            None => {
+                let shipped = PathBuf::from(SHIPPED_MODEL);
+                if !shipped.join("model.safetensors").is_file() {
+                    bail!(
+                        "no --model given and the shipped model is missing from {} (a partial clone?): \
+                         pass --model DIR (a Hugging Face model folder with config.json, tokenizer.json and model.safetensors)",
+                        shipped.display()
+                    );
+                }
+                shipped
+            }
         };
+        let dir = &dir;
         let text = dir.to_string_lossy();
         let dir = if !dir.exists() && hub::is_hub_id(&text) {
             hub::resolve(&text)?
