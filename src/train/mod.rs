@@ -6,6 +6,7 @@ pub mod backward;
 pub mod batch;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod corpus;
+pub mod encoder_pass;
 pub mod masking;
 pub mod mlm;
 pub mod optimizer;
