@@ -58,22 +58,7 @@ impl MlmModel {
 
     /// Replaces every parameter, in the order of [`MlmModel::names`].
     pub fn set_params(&mut self, params: Vec<Tensor>) -> Result<()> {
-        let mut it = params.into_iter();
-        let mut err = None;
-        self.visit(&mut |t| match it.next() {
-            Some(p) if p.shape() == t.shape() => *t = p,
-            Some(p) => {
-                err.get_or_insert(format!("parameter {:?} replaced by {:?}", t.shape(), p.shape()));
-            }
-            None => {
-                err.get_or_insert("too few parameters".to_string());
-            }
-        });
-        match (err, it.next()) {
-            (None, None) => Ok(()),
-            (Some(e), _) => Err(Error::Invalid(e)),
-            (None, Some(_)) => Err(Error::Invalid("too many parameters".into())),
-        }
+        replace_all(|f| self.visit(f), params)
     }
 
     /// Reads every parameter back, by name, plus the tied decoder weight
@@ -99,29 +84,7 @@ impl MlmModel {
 
     /// Visits every parameter in the order of `parameter_shapes`.
     fn visit(&mut self, f: &mut dyn FnMut(&mut Tensor)) {
-        let e = &mut self.encoder.embeddings;
-        f(&mut e.word);
-        f(&mut e.token_type);
-        f(&mut e.norm.weight);
-        f(&mut e.norm.bias);
-        for l in &mut self.encoder.layers {
-            for lin in [&mut l.wqkv, &mut l.attn_out] {
-                f(&mut lin.weight);
-                if let Some(b) = &mut lin.bias {
-                    f(b);
-                }
-            }
-            f(&mut l.attn_norm.weight);
-            f(&mut l.attn_norm.bias);
-            for lin in [&mut l.gated, &mut l.wo] {
-                f(&mut lin.weight);
-                if let Some(b) = &mut lin.bias {
-                    f(b);
-                }
-            }
-            f(&mut l.mlp_norm.weight);
-            f(&mut l.mlp_norm.bias);
-        }
+        visit_encoder(&mut self.encoder, f);
         let h = &mut self.head;
         f(&mut h.transform.weight);
         if let Some(b) = &mut h.transform.bias {
@@ -130,5 +93,68 @@ impl MlmModel {
         f(&mut h.norm.weight);
         f(&mut h.norm.bias);
         f(&mut h.decoder_bias);
+    }
+}
+
+/// Visits the encoder's parameters (`bert.embeddings.*`, `bert.encoder.*`)
+/// in the order of `parameter_shapes`.
+fn visit_encoder(enc: &mut Encoder, f: &mut dyn FnMut(&mut Tensor)) {
+    let e = &mut enc.embeddings;
+    f(&mut e.word);
+    f(&mut e.token_type);
+    f(&mut e.norm.weight);
+    f(&mut e.norm.bias);
+    for l in &mut enc.layers {
+        for lin in [&mut l.wqkv, &mut l.attn_out] {
+            f(&mut lin.weight);
+            if let Some(b) = &mut lin.bias {
+                f(b);
+            }
+        }
+        f(&mut l.attn_norm.weight);
+        f(&mut l.attn_norm.bias);
+        for lin in [&mut l.gated, &mut l.wo] {
+            f(&mut lin.weight);
+            if let Some(b) = &mut lin.bias {
+                f(b);
+            }
+        }
+        f(&mut l.mlp_norm.weight);
+        f(&mut l.mlp_norm.bias);
+    }
+}
+
+/// The encoder's parameters (cheap clones), in `parameter_shapes` order.
+pub(crate) fn encoder_params(enc: &mut Encoder) -> Vec<Tensor> {
+    let mut out = Vec::new();
+    visit_encoder(enc, &mut |t| out.push(t.clone()));
+    out
+}
+
+/// Replaces the encoder's parameters, in `parameter_shapes` order.
+pub(crate) fn set_encoder_params(enc: &mut Encoder, params: Vec<Tensor>) -> Result<()> {
+    replace_all(|f| visit_encoder(enc, f), params)
+}
+
+/// Feeds `params` to the slots `visit` walks, checking count and shapes.
+fn replace_all(
+    visit: impl FnOnce(&mut dyn FnMut(&mut Tensor)),
+    params: Vec<Tensor>,
+) -> Result<()> {
+    let mut it = params.into_iter();
+    let mut err = None;
+    visit(&mut |t| match it.next() {
+        Some(p) if p.shape() == t.shape() => *t = p,
+        Some(p) => {
+            err.get_or_insert(format!("parameter {:?} replaced by {:?}", t.shape(), p.shape()));
+        }
+        None => {
+            err.get_or_insert("too few parameters".to_string());
+        }
+    });
+    match (err, it.next()) {
+        (None, None) => Ok(()),
+        (Some(e), _) => Err(Error::Invalid(e)),
+        (None, Some(_)) => Err(Error::Invalid("too many parameters".into())),
     }
 }

@@ -4,9 +4,11 @@
 
 pub mod backward;
 pub mod batch;
+pub mod classify;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod corpus;
 pub mod encoder_pass;
+pub mod finetune;
 pub mod masking;
 pub mod mlm;
 pub mod optimizer;

@@ -127,3 +127,33 @@ pub fn clip_scale(norm: f64, max_norm: f64) -> f32 {
     }
     (max_norm / (norm + 1e-6)).min(1.0) as f32
 }
+
+/// What one optimizer update did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Update {
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+}
+
+impl AdamW {
+    /// Clips `grads` to `max_grad_norm` (0 = no clipping) and applies one
+    /// update at `lr`. A non-finite gradient norm is an error and changes
+    /// nothing.
+    pub async fn clip_and_update(
+        &mut self,
+        dev: &Device,
+        params: Vec<Tensor>,
+        grads: &[Tensor],
+        lr: f32,
+        max_grad_norm: f64,
+    ) -> Result<(Vec<Tensor>, Update)> {
+        let grad_norm = global_norm(dev, grads).await?;
+        if !grad_norm.is_finite() {
+            return Err(crate::Error::Invalid(format!(
+                "the gradient norm is {grad_norm}: training diverged (try a lower learning rate); the model was not updated"
+            )));
+        }
+        let new = self.update(dev, params, grads, lr, clip_scale(grad_norm, max_grad_norm))?;
+        Ok((new, Update { grad_norm }))
+    }
+}

@@ -6,7 +6,7 @@
 use super::backward::{forward_backward, forward_loss};
 use super::batch::HostBatch;
 use super::mlm::MlmModel;
-use super::optimizer::{clip_scale, global_norm, AdamW};
+use super::optimizer::AdamW;
 use super::schedule::Schedule;
 use crate::rng::derive_seed;
 use crate::error::{Error, Result};
@@ -97,22 +97,20 @@ impl Trainer {
             total += dev.read_f32(r).await?.iter().map(|&v| v as f64).sum::<f64>();
         }
         let loss = total / labelled as f64;
-        let grad_norm = global_norm(dev, &grads).await?;
-        if !loss.is_finite() || !grad_norm.is_finite() {
+        if !loss.is_finite() {
             return Err(Error::Invalid(format!(
-                "step {step}: the loss is {loss} and the gradient norm {grad_norm}: training diverged (try a lower learning rate or --max-grad-norm); the model was not updated"
+                "step {step}: the loss is {loss}: training diverged (try a lower learning rate or --max-grad-norm); the model was not updated"
             )));
         }
         let lr = self.options.schedule.lr(step);
         let params = self.model.params();
-        let new = self.optimizer.update(
-            dev,
-            params,
-            &grads,
-            lr as f32,
-            clip_scale(grad_norm, self.options.max_grad_norm),
-        )?;
+        let (new, update) = self
+            .optimizer
+            .clip_and_update(dev, params, &grads, lr as f32, self.options.max_grad_norm)
+            .await
+            .map_err(|e| Error::Invalid(format!("step {step}: {e}")))?;
         self.model.set_params(new)?;
+        let grad_norm = update.grad_norm;
         Ok(StepStats {
             step,
             loss,

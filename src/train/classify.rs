@@ -1,0 +1,252 @@
+//! Sequence classification training (BertForSequenceClassification, as GUE
+//! fine-tuning uses): `logits = drop(tanh(x[CLS] Wp^T + bp)) Wc^T + bc`,
+//! cross-entropy over the classes, and its backward into the encoder. A
+//! model saved from MLM pretraining has no pooler or classifier: they start
+//! fresh (N(0, 0.02²) weights, zero biases), as the model doc says.
+
+use crate::error::{Error, Result};
+use crate::model::encoder::Encoder;
+use crate::model::init::parameter_shapes;
+use crate::model::layers::Linear;
+use crate::model::{Classifier, Config, Dropout, Pooler, Weights};
+use crate::ops::{self, Epilogue, RowIndex};
+use crate::rng::Rng;
+use crate::{Device, Tensor};
+
+use super::encoder_pass::{encoder_backward, encoder_forward};
+
+pub struct ClsModel {
+    pub config: Config,
+    pub encoder: Encoder,
+    pub pooler: Pooler,
+    pub classifier: Classifier,
+}
+
+/// A linear layer initialised for training from scratch.
+fn fresh_linear(dev: &Device, out: usize, inp: usize, rng: &mut Rng) -> Result<Linear> {
+    let w: Vec<f32> = (0..out * inp).map(|_| (rng.normal() * 0.02) as f32).collect();
+    Ok(Linear {
+        weight: dev.tensor_f32(&[out, inp], &w)?,
+        bias: Some(dev.tensor_f32(&[out], &vec![0.0; out])?),
+    })
+}
+
+impl ClsModel {
+    /// The encoder of `w` with its pooler and a `classes`-way classifier,
+    /// both loaded when `w` has them with the right shapes, else fresh
+    /// (`seed`). MLM head tensors in `w` are accepted and left out.
+    pub fn load(dev: &Device, cfg: &Config, w: &Weights, classes: usize, seed: u64) -> Result<Self> {
+        if classes < 2 {
+            return Err(Error::Invalid(format!(
+                "a classifier needs at least 2 classes, the data has {classes}"
+            )));
+        }
+        let h = cfg.hidden_size;
+        let encoder = Encoder::load(dev, cfg, w)?;
+        let mut rng = Rng::new(seed ^ 0xC1A5_51F1);
+        let pooler = if w.contains("bert.pooler.dense.weight") {
+            Pooler::load(dev, cfg, w)?
+        } else {
+            Pooler {
+                dense: fresh_linear(dev, h, h, &mut rng)?,
+            }
+        };
+        let keep_head = w.shape_of("classifier.weight") == Some(&[classes, h][..]);
+        let classifier = if keep_head {
+            let mut c = cfg.clone();
+            c.num_labels = Some(classes);
+            c.id2label = None;
+            Classifier::load(dev, &c, w)?
+        } else {
+            Classifier {
+                linear: fresh_linear(dev, classes, h, &mut rng)?,
+                num_labels: classes,
+            }
+        };
+        // The MLM head and a classifier of another size are not used.
+        for name in w.names().map(String::from).collect::<Vec<_>>() {
+            if name.starts_with("cls.") || name.starts_with("classifier.") {
+                let shape = w.shape_of(&name).unwrap_or(&[]).to_vec();
+                w.take(&name, &shape)?;
+            }
+        }
+        w.check_all_taken()?;
+        Ok(Self {
+            config: cfg.clone(),
+            encoder,
+            pooler,
+            classifier,
+        })
+    }
+
+    pub fn classes(&self) -> usize {
+        self.classifier.num_labels
+    }
+
+    /// Parameter names: the encoder's, then the pooler's and classifier's.
+    pub fn names(&self) -> Vec<String> {
+        let mut n: Vec<String> = parameter_shapes(&self.config)
+            .into_iter()
+            .map(|(n, _)| n)
+            .filter(|n| n.starts_with("bert."))
+            .collect();
+        n.extend(
+            [
+                "bert.pooler.dense.weight",
+                "bert.pooler.dense.bias",
+                "classifier.weight",
+                "classifier.bias",
+            ]
+            .map(String::from),
+        );
+        n
+    }
+
+    /// The head's four parameters (pooler, classifier).
+    fn head_mut(&mut self) -> [&mut Tensor; 4] {
+        let p = &mut self.pooler.dense;
+        let c = &mut self.classifier.linear;
+        [
+            &mut p.weight,
+            p.bias.as_mut().expect("pooler bias"),
+            &mut c.weight,
+            c.bias.as_mut().expect("classifier bias"),
+        ]
+    }
+
+    /// Every parameter, in [`ClsModel::names`] order.
+    pub fn params(&mut self) -> Vec<Tensor> {
+        let mut out = super::mlm::encoder_params(&mut self.encoder);
+        out.extend(self.head_mut().into_iter().map(|t| t.clone()));
+        out
+    }
+
+    pub fn set_params(&mut self, params: Vec<Tensor>) -> Result<()> {
+        let n_head = 4;
+        if params.len() < n_head {
+            return Err(Error::Invalid("too few parameters".into()));
+        }
+        let split = params.len() - n_head;
+        let mut params = params;
+        let head = params.split_off(split);
+        super::mlm::set_encoder_params(&mut self.encoder, params)?;
+        for (slot, t) in self.head_mut().into_iter().zip(head) {
+            if slot.shape() != t.shape() {
+                return Err(Error::Invalid(format!(
+                    "head parameter {:?} replaced by {:?}",
+                    slot.shape(),
+                    t.shape()
+                )));
+            }
+            *slot = t;
+        }
+        Ok(())
+    }
+}
+
+/// One classification batch on the device.
+pub struct ClsBatch {
+    pub batch: usize,
+    pub seq: usize,
+    pub ids: Tensor,
+    pub mask: Tensor,
+    pub ids_index: RowIndex,
+    /// Row b * T of each sequence ([CLS]) in the flattened [B * T, H] states.
+    pub cls_rows: Tensor,
+    pub cls_index: RowIndex,
+    /// [B] u32
+    pub labels: Tensor,
+    pub labels_host: Vec<u32>,
+}
+
+impl ClsBatch {
+    /// Pads `seqs` (token ids with [CLS]/[SEP]) into [B, longest].
+    pub fn new(dev: &Device, seqs: &[Vec<u32>], labels: &[u32], vocab: usize) -> Result<Self> {
+        let b = seqs.len();
+        let t = seqs.iter().map(Vec::len).max().unwrap_or(0);
+        if b == 0 || t == 0 || labels.len() != b {
+            return Err(Error::Invalid(format!(
+                "a classification batch of {b} sequences (longest {t} tokens) and {} labels",
+                labels.len()
+            )));
+        }
+        let mut ids = vec![super::masking::PAD; b * t];
+        let mut mask = vec![0u32; b * t];
+        for (i, s) in seqs.iter().enumerate() {
+            ids[i * t..i * t + s.len()].copy_from_slice(s);
+            mask[i * t..i * t + s.len()].iter_mut().for_each(|m| *m = 1);
+        }
+        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= vocab) {
+            return Err(Error::Invalid(format!("token id {bad} is past the vocabulary ({vocab})")));
+        }
+        let cls: Vec<u32> = (0..b).map(|i| (i * t) as u32).collect();
+        Ok(Self {
+            batch: b,
+            seq: t,
+            ids: dev.tensor_u32(&[b, t], &ids)?,
+            mask: dev.tensor_u32(&[b, t], &mask)?,
+            ids_index: RowIndex::new(dev, &ids, vocab)?,
+            cls_rows: dev.tensor_u32(&[b], &cls)?,
+            cls_index: RowIndex::new(dev, &cls, b * t)?,
+            labels: dev.tensor_u32(&[b], labels)?,
+            labels_host: labels.to_vec(),
+        })
+    }
+}
+
+/// The classifier's logits [B, C] (dropout off).
+pub fn cls_logits(dev: &Device, model: &ClsModel, batch: &ClsBatch) -> Result<Tensor> {
+    let states = model.encoder.forward(dev, &batch.ids, &batch.mask, |_| false)?;
+    let x = &states.last().expect("last layer").1;
+    let h = model.config.hidden_size;
+    let cls = ops::embedding(dev, &batch.cls_rows, &x.reshape(&[batch.batch * batch.seq, h])?)?;
+    let pooled = ops::tanh(dev, &model.pooler.dense.forward(dev, &cls, Epilogue::None)?)?;
+    model.classifier.linear.forward(dev, &pooled, Epilogue::None)
+}
+
+/// Loss rows [B] and one gradient per parameter ([`ClsModel::names`]
+/// order) of the summed cross-entropy times `grad_scale`. With
+/// `train_encoder` false only the head's gradients are computed (the
+/// encoder's entries are `None`).
+pub fn cls_forward_backward(
+    dev: &Device,
+    model: &ClsModel,
+    batch: &ClsBatch,
+    grad_scale: f32,
+    dropout: &Dropout,
+    train_encoder: bool,
+) -> Result<(Tensor, Vec<Option<Tensor>>)> {
+    let (b, t, h) = (batch.batch, batch.seq, model.config.hidden_size);
+    let acts = encoder_forward(dev, &model.encoder, &batch.ids, &batch.mask, dropout)?;
+    let cls = ops::embedding(dev, &batch.cls_rows, &acts.last().reshape(&[b * t, h])?)?;
+    let z = model.pooler.dense.forward(dev, &cls, Epilogue::None)?;
+    let pooled = ops::tanh(dev, &z)?;
+    let dropped = dropout.apply(dev, &pooled, Dropout::POOLER)?;
+    let logits = model.classifier.linear.forward(dev, &dropped, Epilogue::None)?;
+    let ce = ops::cross_entropy(dev, &logits, &batch.labels, grad_scale)?;
+
+    let g_c = model.classifier.linear.backward(dev, &dropped, &ce.dlogits)?;
+    let dpooled = dropout.apply(dev, &g_c.dx, Dropout::POOLER)?;
+    let dz = ops::tanh_backward(dev, &pooled, &dpooled)?;
+    let g_p = model.pooler.dense.backward(dev, &cls, &dz)?;
+    let mut grads: Vec<Option<Tensor>> = if train_encoder {
+        let dx = ops::embedding_backward(dev, &batch.cls_index, &g_p.dx)?.reshape(&[b, t, h])?;
+        encoder_backward(dev, &model.encoder, &acts, &batch.ids_index, &batch.mask, dx, dropout)?
+            .into_iter()
+            .map(Some)
+            .collect()
+    } else {
+        let n = parameter_shapes(&model.config)
+            .iter()
+            .filter(|(n, _)| n.starts_with("bert."))
+            .count();
+        vec![None; n]
+    };
+    grads.extend([
+        Some(g_p.dweight),
+        g_p.dbias,
+        Some(g_c.dweight),
+        g_c.dbias,
+    ]);
+    Ok((ce.loss, grads))
+}

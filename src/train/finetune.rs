@@ -1,0 +1,106 @@
+//! Fine-tuning a sequence classifier: one AdamW step per batch (clipped,
+//! scheduled), and evaluation (class probabilities and the mean loss).
+
+use super::classify::{cls_forward_backward, cls_logits, ClsBatch, ClsModel};
+use super::optimizer::{AdamW, AdamWConfig};
+use super::schedule::Schedule;
+use crate::error::{Error, Result};
+use crate::model::Dropout;
+use crate::rng::derive_seed;
+use crate::{ops, Device};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FineTuneOptions {
+    pub schedule: Schedule,
+    pub max_grad_norm: f64,
+    pub dropout: f32,
+    pub seed: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FineTuneStep {
+    pub step: u64,
+    pub loss: f64,
+    pub lr: f64,
+    pub grad_norm: f64,
+}
+
+pub struct FineTuner {
+    pub model: ClsModel,
+    pub optimizer: AdamW,
+    pub options: FineTuneOptions,
+}
+
+impl FineTuner {
+    pub fn new(dev: &Device, mut model: ClsModel, adamw: AdamWConfig, options: FineTuneOptions) -> Result<Self> {
+        let names = model.names();
+        let optimizer = AdamW::new(dev, &names, &model.params(), adamw)?;
+        Ok(Self {
+            model,
+            optimizer,
+            options,
+        })
+    }
+
+    pub fn step(&self) -> u64 {
+        self.optimizer.step as u64
+    }
+
+    /// One step on one batch: the mean cross-entropy over its sequences.
+    pub async fn train_step(&mut self, dev: &Device, seqs: &[Vec<u32>], labels: &[u32]) -> Result<FineTuneStep> {
+        let step = self.step() + 1;
+        let batch = ClsBatch::new(dev, seqs, labels, self.model.config.vocab_size)?;
+        let dropout = Dropout {
+            p: self.options.dropout,
+            seed: derive_seed(self.options.seed, 5, step),
+        };
+        let (rows, grads) =
+            cls_forward_backward(dev, &self.model, &batch, 1.0 / seqs.len() as f32, &dropout, true)?;
+        let loss = dev.read_f32(&rows).await?.iter().map(|&v| v as f64).sum::<f64>() / seqs.len() as f64;
+        if !loss.is_finite() {
+            return Err(Error::Invalid(format!(
+                "step {step}: the loss is {loss}: training diverged (try a lower learning rate)"
+            )));
+        }
+        let grads: Vec<_> = grads.into_iter().map(|g| g.expect("full fine-tuning")).collect();
+        let lr = self.options.schedule.lr(step);
+        let params = self.model.params();
+        let (new, update) = self
+            .optimizer
+            .clip_and_update(dev, params, &grads, lr as f32, self.options.max_grad_norm)
+            .await?;
+        self.model.set_params(new)?;
+        Ok(FineTuneStep {
+            step,
+            loss,
+            lr,
+            grad_norm: update.grad_norm,
+        })
+    }
+}
+
+/// Class probabilities of every sequence, in order, `batch_size` at a time
+/// (dropout off).
+pub async fn predict(dev: &Device, model: &ClsModel, seqs: &[Vec<u32>], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+    let c = model.classes();
+    let mut out = Vec::with_capacity(seqs.len());
+    for chunk in seqs.chunks(batch_size.max(1)) {
+        let labels = vec![0; chunk.len()];
+        let batch = ClsBatch::new(dev, chunk, &labels, model.config.vocab_size)?;
+        let probs = ops::softmax(dev, &cls_logits(dev, model, &batch)?)?;
+        let host = dev.read_f32(&probs).await?;
+        out.extend(host.chunks_exact(c).map(<[f32]>::to_vec));
+    }
+    Ok(out)
+}
+
+/// Mean cross-entropy of `probs` against `labels`.
+pub fn mean_loss(probs: &[Vec<f32>], labels: &[u32]) -> f64 {
+    let n = probs.len().max(1) as f64;
+    probs
+        .iter()
+        .zip(labels)
+        .map(|(p, &l)| -(p[l as usize].max(1e-30) as f64).ln())
+        .sum::<f64>()
+        / n
+}

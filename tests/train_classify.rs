@@ -1,0 +1,65 @@
+//! Sequence-classification fine-tuning's backward pass (pooler, classifier,
+//! cross-entropy over classes, into the encoder) against PyTorch autograd in
+//! f64 (scripts/reference/cls_grad_fixtures.py), CPU backend and GPU.
+
+mod common;
+
+use std::path::Path;
+
+use dnagpu::model::{Config, Dropout, Weights};
+use dnagpu::testing::{check_close, ReferenceFixtures, Tol};
+use dnagpu::train::classify::{cls_forward_backward, ClsBatch, ClsModel};
+use dnagpu::Device;
+
+const DIR: &str = "tests/fixtures/train/cls";
+
+fn check(dev: &Device) {
+    let dir = Path::new(DIR);
+    let cfg = Config::from_json(&std::fs::read_to_string(dir.join("config.json")).unwrap(), "config.json").unwrap();
+    let w = Weights::from_safetensors_file(&dir.join("model.safetensors")).unwrap();
+    let model = ClsModel::load(dev, &cfg, &w, 3, 0).unwrap();
+    let bf = ReferenceFixtures::from_bytes(br#"{"sequences": []}"#, std::fs::read(dir.join("batch.safetensors")).unwrap()).unwrap();
+    let (shape, ids) = bf.get("input_ids").unwrap();
+    let (_, mask) = bf.get("attention_mask").unwrap();
+    let (_, labels) = bf.get("labels").unwrap();
+    let t = shape[1];
+    let seqs: Vec<Vec<u32>> = (0..shape[0])
+        .map(|b| (0..t).filter(|&i| mask[b * t + i] != 0.0).map(|i| ids[b * t + i] as u32).collect())
+        .collect();
+    let labels: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
+    let batch = ClsBatch::new(dev, &seqs, &labels, cfg.vocab_size).unwrap();
+    let (rows, grads) = cls_forward_backward(dev, &model, &batch, 1.0 / 3.0, &Dropout::OFF, true).unwrap();
+    let fx = ReferenceFixtures::from_bytes(br#"{"sequences": []}"#, std::fs::read(dir.join("expected.safetensors")).unwrap()).unwrap();
+    let loss: f64 = dev.read_f32_blocking(&rows).unwrap().iter().map(|&v| v as f64).sum::<f64>() / 3.0;
+    let want = fx.get("loss").unwrap().1[0];
+    assert!((loss - want).abs() < 1e-5 * want, "loss {loss} vs {want}");
+    let tol = Tol { rtol: 1e-3, atol_rel: 1e-4 };
+    let mut failures = Vec::new();
+    for (name, g) in model.names().iter().zip(&grads) {
+        let g = g.as_ref().unwrap();
+        let (_, want) = fx.get(&format!("grad.{name}")).unwrap_or_else(|| panic!("{name}"));
+        if let Err(e) = check_close(name, &dev.read_f32_blocking(g).unwrap(), &want, tol) {
+            failures.push(e);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Head only: the same head gradients, no encoder work.
+    let (_, head) = cls_forward_backward(dev, &model, &batch, 1.0 / 3.0, &Dropout::OFF, false).unwrap();
+    let n = head.len();
+    assert!(head[..n - 4].iter().all(Option::is_none));
+    for (a, b) in head[n - 4..].iter().zip(&grads[n - 4..]) {
+        let want: Vec<f64> = dev.read_f32_blocking(b.as_ref().unwrap()).unwrap().iter().map(|&v| v as f64).collect();
+        check_close("head", &dev.read_f32_blocking(a.as_ref().unwrap()).unwrap(), &want, Tol::F32).unwrap();
+    }
+}
+
+#[test]
+fn cpu_classification_gradients_match_pytorch() {
+    check(&Device::Cpu);
+}
+
+#[test]
+fn gpu_classification_gradients_match_pytorch() {
+    let Some(dev) = common::gpu() else { return };
+    check(&dev);
+}
