@@ -1,13 +1,13 @@
 // unary.wgsl — element-wise y[i] = f(x[i]) for i < n.
 // Bindings: 0 x: [n] f32, 1 y: [n] f32, 2 params.
-// OP (override): 0 = GELU (exact, see gelu.wgsl), 1 = tanh.
+// OP (override): 0 = GELU (exact, see gelu.wgsl), 1 = tanh, 2 = y = s * x.
 // Grid: groups of 256 folded into 2-D: i = (wg.y * num_wg.x + wg.x) * 256 + lid.
 
 override OP: u32 = 0u;
 
 struct Params {
     n: u32,
-    _p0: u32,
+    s: f32,
     _p1: u32,
     _p2: u32,
 }
@@ -26,6 +26,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let v = x[i];
     if (OP == 0u) {
         y[i] = gelu(v);
+    } else if (OP == 2u) {
+        y[i] = params.s * v;
     } else {
         // tanh(15) rounds to 1 in f32; clamping avoids exp overflow in some drivers.
         y[i] = tanh(clamp(v, -15.0, 15.0));

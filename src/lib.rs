@@ -8,6 +8,7 @@
 //! against: one module per operation with its contract, shape checks and the
 //! launch code of both backends.
 
+pub mod baseline;
 pub mod cpu;
 pub mod data;
 pub mod device;
@@ -15,6 +16,7 @@ pub mod embed;
 pub mod error;
 pub mod export;
 pub mod gpu;
+pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod rng;

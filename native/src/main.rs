@@ -4,6 +4,7 @@ mod bench;
 mod checkpoint;
 mod classify;
 mod embed;
+mod finetune;
 mod grad;
 mod info;
 mod input;
@@ -54,6 +55,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Masked-language-model pretraining from FASTA files, with checkpoints and --resume.
     Pretrain(pretrain::PretrainArgs),
+    /// Fine-tunes a sequence classifier on a GUE-style folder (train/dev/test.csv).
+    Finetune(finetune::FinetuneArgs),
     /// The MLM loss and every parameter's gradient for one batch (and optional AdamW steps).
     Grad(grad::GradArgs),
     /// Tokenizer tools: `train` learns a DNABERT-2-style BPE vocabulary from FASTA files.
@@ -88,5 +91,6 @@ fn main() -> Result<()> {
         Command::Tokenizer(args) => tokenizer::run(&args),
         Command::Pretrain(args) => pretrain::run(&cli.device, &args),
         Command::Grad(args) => grad::run(&cli.device, &args),
+        Command::Finetune(args) => finetune::run(&cli.device, &args),
     }
 }

@@ -134,3 +134,50 @@ mod tests {
         assert!(svg.contains("loss &lt;train&gt;") && !svg.contains("NaN"));
     }
 }
+
+/// A confusion matrix as a heat map: rows true class, columns predicted,
+/// each cell's count and share of its row.
+pub fn confusion_matrix(title: &str, c: &dnagpu::metrics::Confusion) -> String {
+    let n = c.classes();
+    let cell = (360.0 / n.max(1) as f64).clamp(28.0, 90.0);
+    let (left, top) = (110.0, 60.0);
+    let size = cell * n as f64;
+    let (w, h) = (left + size + 30.0, top + size + 60.0);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<text x="{}" y="24" text-anchor="middle" font-size="15">{}</text>
+<text x="{}" y="{}" text-anchor="middle">predicted class</text>
+<text transform="translate(20 {}) rotate(-90)" text-anchor="middle">true class</text>"##,
+        w / 2.0,
+        esc(title),
+        left + size / 2.0,
+        top + size + 40.0,
+        top + size / 2.0
+    );
+    for t in 0..n {
+        let row: u64 = (0..n).map(|p| c.counts(t, p)).sum();
+        for p in 0..n {
+            let k = c.counts(t, p);
+            let share = if row == 0 { 0.0 } else { k as f64 / row as f64 };
+            let shade = (255.0 - 200.0 * share) as u8;
+            let (x, y) = (left + p as f64 * cell, top + t as f64 * cell);
+            let ink = if share > 0.6 { "white" } else { "black" };
+            let _ = writeln!(
+                s,
+                r##"<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="rgb({shade},{shade},255)" stroke="#888"/><text x="{}" y="{}" text-anchor="middle" fill="{ink}">{k}</text><text x="{}" y="{}" text-anchor="middle" fill="{ink}" font-size="10">{:.0}%</text>"##,
+                x + cell / 2.0,
+                y + cell / 2.0,
+                x + cell / 2.0,
+                y + cell / 2.0 + 13.0,
+                100.0 * share
+            );
+        }
+        let _ = writeln!(s, r##"<text x="{}" y="{}" text-anchor="end">{t}</text>"##, left - 8.0, top + (t as f64 + 0.5) * cell + 4.0);
+        let _ = writeln!(s, r##"<text x="{}" y="{}" text-anchor="middle">{t}</text>"##, left + (t as f64 + 0.5) * cell, top - 8.0);
+    }
+    s.push_str("</svg>\n");
+    s
+}

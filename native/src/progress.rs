@@ -65,18 +65,29 @@ impl TrainBar {
                 v.loss,
                 100.0 * v.accuracy
             ));
-            let line = format!("step {step}: {msg}");
-            if self.0.is_hidden() {
-                // Logs (no terminal) get the evaluation lines on stderr.
-                eprintln!("{line}");
-            } else {
-                self.0.println(line);
-            }
+            self.note(&format!("step {step}: {msg}"));
         }
         self.0.set_message(msg);
     }
 
     pub fn finish(&self) {
         self.0.finish_and_clear();
+    }
+}
+
+impl TrainBar {
+    /// A line above the bar (on stderr when there is no terminal).
+    pub fn note(&self, line: &str) {
+        if self.0.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.0.println(line);
+        }
+    }
+
+    /// Fine-tuning progress: step, loss, samples/s.
+    pub fn update_fine(&self, step: u64, loss: f64, samples_per_s: f64) {
+        self.0.set_position(step);
+        self.0.set_message(format!("loss {loss:.4}, {samples_per_s:.1} samples/s"));
     }
 }

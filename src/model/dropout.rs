@@ -29,6 +29,11 @@ impl Dropout {
         2 + 2 * layer as u32
     }
 
+    /// LoRA's dropout on the input of adapted linear `k` of a layer.
+    pub fn lora(layer: usize, k: usize) -> u32 {
+        0x4000_0000 + 4 * layer as u32 + k as u32
+    }
+
     /// `x` with this site's mask applied (the same call is its own backward).
     pub fn apply(&self, dev: &Device, x: &Tensor, stream: u32) -> Result<Tensor> {
         if self.p == 0.0 {

@@ -6,6 +6,7 @@
 use super::config::Config;
 use super::dropout::Dropout;
 use super::layers::{load, LayerNorm, Linear};
+use super::lora::{LayerLora, Lora};
 use super::weights::Weights;
 use crate::error::{shape_err, Result};
 use crate::ops::{self, Epilogue};
@@ -87,17 +88,26 @@ impl Layer {
         heads: usize,
         drop: &Dropout,
         index: usize,
+        lora: Option<&LayerLora>,
     ) -> Result<LayerActs> {
-        let qkv = self.wqkv.forward(dev, x, Epilogue::None)?; // [B, T, 3H]
+        // Base output plus target k's LoRA term when adapted.
+        let lin = |k: usize, layer: &Linear, x: &Tensor| -> Result<Tensor> {
+            let y = layer.forward(dev, x, Epilogue::None)?;
+            match lora {
+                Some(l) => l.apply(dev, index, k, x, y),
+                None => Ok(y),
+            }
+        };
+        let qkv = lin(0, &self.wqkv, x)?; // [B, T, 3H]
         let attn = ops::attention(dev, &qkv, mask, slopes, heads)?; // [B, T, H]
-        let proj = self.attn_out.forward(dev, &attn.out, Epilogue::None)?;
+        let proj = lin(1, &self.attn_out, &attn.out)?;
         let proj = drop.apply(dev, &proj, Dropout::attention_output(index))?;
         let n1 = &self.attn_norm;
         let norm1 = ops::layer_norm(dev, &proj, Some(x), &n1.weight, &n1.bias, n1.eps)?; // a
-        let g = self.gated.forward(dev, &norm1.y, Epilogue::None)?; // [B, T, 2I]
+        let g = lin(2, &self.gated, &norm1.y)?; // [B, T, 2I]
         let f = ops::geglu(dev, &g)?; // gelu(u) * v: [B, T, I]
         let f = drop.apply(dev, &f, Dropout::mlp(index))?;
-        let y = self.wo.forward(dev, &f, Epilogue::None)?;
+        let y = lin(3, &self.wo, &f)?;
         let n2 = &self.mlp_norm;
         let norm2 = ops::layer_norm(dev, &y, Some(&norm1.y), &n2.weight, &n2.bias, n2.eps)?;
         let out = norm2.y.clone();
@@ -198,6 +208,18 @@ impl Encoder {
         mask: &Tensor,
         keep: impl Fn(usize) -> bool,
     ) -> Result<Vec<(usize, Tensor)>> {
+        self.forward_lora(dev, ids, mask, keep, None)
+    }
+
+    /// [`Encoder::forward`] with LoRA adapters (inference: no dropout).
+    pub fn forward_lora(
+        &self,
+        dev: &Device,
+        ids: &Tensor,
+        mask: &Tensor,
+        keep: impl Fn(usize) -> bool,
+        lora: Option<&Lora>,
+    ) -> Result<Vec<(usize, Tensor)>> {
         const OP: &str = "encoder";
         ids.check_dtype(OP, "input_ids", DType::U32)?;
         if ids.rank() != 2 || mask.shape() != ids.shape() {
@@ -222,7 +244,16 @@ impl Encoder {
         }
         for (l, layer) in self.layers.iter().enumerate() {
             x = layer
-                .forward(dev, &x, mask, &self.slopes, heads, &Dropout::OFF, l)?
+                .forward(
+                    dev,
+                    &x,
+                    mask,
+                    &self.slopes,
+                    heads,
+                    &Dropout::OFF,
+                    l,
+                    lora.map(|a| a.layer(l, None)).as_ref(),
+                )?
                 .out;
             if l + 1 < last && keep(l + 1) {
                 kept.push((l + 1, x.clone()));

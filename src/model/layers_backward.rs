@@ -50,3 +50,13 @@ impl LayerNorm {
         ops::layer_norm_backward(dev, dy, x, residual, &saved.mean, &saved.rstd, &self.weight)
     }
 }
+
+impl Linear {
+    /// The input's gradient only (a frozen layer): dx = dy W, shaped like `x`.
+    pub fn backward_input(&self, dev: &Device, x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        let (out, inp) = (self.weight.dim(0), self.weight.dim(1));
+        let rows = x.numel() / inp.max(1);
+        ops::matmul(dev, &dy.reshape(&[rows, out])?, &self.weight, None, ops::Matmul::NN)?
+            .reshape(x.shape())
+    }
+}

@@ -1,5 +1,6 @@
 //! DNABERT-2: configuration, checkpoint weights, the encoder and its heads.
 
+pub mod adapter;
 pub mod classifier;
 pub mod config;
 pub mod dropout;
@@ -11,6 +12,7 @@ pub mod hub;
 pub mod init;
 pub mod layers;
 pub mod layers_backward;
+pub mod lora;
 pub mod torch_bin;
 pub mod weights;
 

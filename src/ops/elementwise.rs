@@ -1,4 +1,4 @@
-//! Element-wise ops: GELU (exact), tanh, add with row broadcast, GeGLU.
+//! Element-wise ops: GELU (exact), tanh, scaling, add with row broadcast, GeGLU.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -12,7 +12,9 @@ use crate::{DType, Device, Tensor};
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct UnaryParams {
     n: u32,
-    _p: [u32; 3],
+    /// The factor of `scale`.
+    s: f32,
+    _p: [u32; 2],
 }
 
 fn unary(
@@ -20,7 +22,8 @@ fn unary(
     op: &'static str,
     code: u32,
     x: &Tensor,
-    f: fn(f32) -> f32,
+    s: f32,
+    f: &(dyn Fn(f32) -> f32 + Sync),
 ) -> Result<Tensor> {
     x.check_dtype(op, "x", DType::F32)?;
     dev.check_on(op, &[("x", x)])?;
@@ -31,7 +34,8 @@ fn unary(
             let n = x.numel();
             let params = UnaryParams {
                 n: u32_of(op, "elements", n)?,
-                _p: [0; 3],
+                s,
+                _p: [0; 2],
             };
             g.dispatch(
                 Kernel::Unary,
@@ -47,12 +51,17 @@ fn unary(
 
 /// Exact GELU, 0.5 x (1 + erf(x / sqrt 2)), element-wise. Any shape.
 pub fn gelu(dev: &Device, x: &Tensor) -> Result<Tensor> {
-    unary(dev, "gelu", 0, x, cpu::gelu)
+    unary(dev, "gelu", 0, x, 0.0, &cpu::gelu)
 }
 
 /// tanh, element-wise. Any shape.
 pub fn tanh(dev: &Device, x: &Tensor) -> Result<Tensor> {
-    unary(dev, "tanh", 1, x, f32::tanh)
+    unary(dev, "tanh", 1, x, 0.0, &f32::tanh)
+}
+
+/// `s * x`, element-wise. Any shape.
+pub fn scale(dev: &Device, x: &Tensor, s: f32) -> Result<Tensor> {
+    unary(dev, "scale", 2, x, s, &move |v| v * s)
 }
 
 #[repr(C)]

@@ -25,7 +25,7 @@ pub use attention::{alibi_slopes, attention, AttentionOut};
 pub use attention_backward::attention_backward;
 pub use dropout::dropout;
 pub use cross_entropy::{cross_entropy, CrossEntropyOut};
-pub use elementwise::{add, geglu, gelu, tanh};
+pub use elementwise::{add, geglu, gelu, scale, tanh};
 pub use embedding::embedding;
 pub use embedding_backward::{embedding_backward, RowIndex};
 pub use layer_norm::{layer_norm, LayerNormOut};

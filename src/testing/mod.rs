@@ -567,6 +567,13 @@ pub async fn check_elementwise(dev: &Device, rows: usize, cols: usize, seed: u64
         &x.iter().map(|&v| (v as f64).tanh()).collect::<Vec<_>>(),
         Tol::F32,
     )?;
+    let got = read(dev, &ops::scale(dev, &tx, -0.37).map_err(e)?).await?;
+    check_close(
+        &format!("scale {rows}x{cols} on {on}"),
+        &got,
+        &x.iter().map(|&v| v as f64 * -0.37f32 as f64).collect::<Vec<_>>(),
+        Tol::F32,
+    )?;
     let ty = dev.tensor_f32(&[rows, cols], &y).map_err(e)?;
     let got = read(dev, &ops::add(dev, &tx, &ty).map_err(e)?).await?;
     check_close(

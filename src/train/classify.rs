@@ -8,18 +8,23 @@ use crate::error::{Error, Result};
 use crate::model::encoder::Encoder;
 use crate::model::init::parameter_shapes;
 use crate::model::layers::Linear;
+use crate::model::adapter::Adapter;
+use crate::model::lora::Lora;
 use crate::model::{Classifier, Config, Dropout, Pooler, Weights};
 use crate::ops::{self, Epilogue, RowIndex};
 use crate::rng::Rng;
 use crate::{Device, Tensor};
 
-use super::encoder_pass::{encoder_backward, encoder_forward};
+use super::encoder_pass::{encoder_backward, encoder_backward_lora, encoder_forward_lora};
 
 pub struct ClsModel {
     pub config: Config,
     pub encoder: Encoder,
     pub pooler: Pooler,
     pub classifier: Classifier,
+    /// With adapters, only they and the head are trained (the encoder is
+    /// frozen); without, every parameter is.
+    pub lora: Option<Lora>,
 }
 
 /// A linear layer initialised for training from scratch.
@@ -76,6 +81,54 @@ impl ClsModel {
             encoder,
             pooler,
             classifier,
+            lora: None,
+        })
+    }
+
+    /// The base model `w` with a PEFT adapter: its LoRA weights, and its
+    /// pooler and classifier in place of the base's.
+    pub fn load_with_adapter(dev: &Device, cfg: &Config, w: &Weights, adapter: &Adapter) -> Result<Self> {
+        adapter.check_against(cfg, w)?;
+        let mut map = std::collections::BTreeMap::new();
+        for name in w.names().map(String::from).collect::<Vec<_>>() {
+            let shape = w.shape_of(&name).unwrap_or(&[]).to_vec();
+            map.insert(name.clone(), w.take(&name, &shape)?.clone());
+        }
+        for (n, t) in &adapter.head {
+            map.insert(n.clone(), t.clone());
+        }
+        let classes = map
+            .get("classifier.weight")
+            .map(|t| t.shape[0])
+            .ok_or_else(|| Error::Invalid(format!("{}: neither the adapter nor the model has a classifier", w.origin())))?;
+        let merged = Weights::new(map, w.origin());
+        let mut m = Self::load(dev, cfg, &merged, classes, 0)?;
+        m.lora = Some(Lora::from_adapter(dev, &m.encoder, adapter)?);
+        Ok(m)
+    }
+
+    /// The trained adapter in PEFT's form (LoRA weights + the head under
+    /// `modules_to_save`).
+    pub async fn to_adapter(&mut self, dev: &Device) -> Result<Adapter> {
+        let Some(lora) = &self.lora else {
+            return Err(Error::Invalid("the model has no LoRA adapters".into()));
+        };
+        let config = lora.config.clone();
+        let lora_host = lora.to_host(dev).await?;
+        let mut head = std::collections::BTreeMap::new();
+        for (n, t) in Self::HEAD.iter().zip(self.head_mut().into_iter().map(|t| t.clone()).collect::<Vec<_>>()) {
+            head.insert(
+                n.to_string(),
+                crate::model::HostTensor {
+                    shape: t.shape().to_vec(),
+                    data: dev.read_f32(&t).await?,
+                },
+            );
+        }
+        Ok(Adapter {
+            config,
+            lora: lora_host,
+            head,
         })
     }
 
@@ -90,16 +143,67 @@ impl ClsModel {
             .map(|(n, _)| n)
             .filter(|n| n.starts_with("bert."))
             .collect();
-        n.extend(
-            [
-                "bert.pooler.dense.weight",
-                "bert.pooler.dense.bias",
-                "classifier.weight",
-                "classifier.bias",
-            ]
-            .map(String::from),
-        );
+        n.extend(Self::HEAD.map(String::from));
         n
+    }
+
+    const HEAD: [&'static str; 4] = [
+        "bert.pooler.dense.weight",
+        "bert.pooler.dense.bias",
+        "classifier.weight",
+        "classifier.bias",
+    ];
+
+    /// What training updates: every parameter, or with LoRA the adapters
+    /// (PEFT names without `base_model.model.`) and the head.
+    pub fn trainable_names(&self) -> Vec<String> {
+        match &self.lora {
+            None => self.names(),
+            Some(l) => l
+                .named()
+                .into_iter()
+                .map(|(n, _)| n)
+                .chain(Self::HEAD.map(String::from))
+                .collect(),
+        }
+    }
+
+    pub fn trainable_params(&mut self) -> Vec<Tensor> {
+        match &self.lora {
+            None => self.params(),
+            Some(l) => {
+                let mut out: Vec<Tensor> = l.named().into_iter().map(|(_, t)| t).collect();
+                out.extend(self.head_mut().into_iter().map(|t| t.clone()));
+                out
+            }
+        }
+    }
+
+    pub fn set_trainable(&mut self, params: Vec<Tensor>) -> Result<()> {
+        if self.lora.is_none() {
+            return self.set_params(params);
+        }
+        let mut params = params;
+        if params.len() < 4 {
+            return Err(Error::Invalid("too few parameters".into()));
+        }
+        let head = params.split_off(params.len() - 4);
+        self.lora.as_mut().expect("checked").set(params)?;
+        self.set_head(head)
+    }
+
+    fn set_head(&mut self, head: Vec<Tensor>) -> Result<()> {
+        for (slot, t) in self.head_mut().into_iter().zip(head) {
+            if slot.shape() != t.shape() {
+                return Err(Error::Invalid(format!(
+                    "head parameter {:?} replaced by {:?}",
+                    slot.shape(),
+                    t.shape()
+                )));
+            }
+            *slot = t;
+        }
+        Ok(())
     }
 
     /// The head's four parameters (pooler, classifier).
@@ -130,17 +234,7 @@ impl ClsModel {
         let mut params = params;
         let head = params.split_off(split);
         super::mlm::set_encoder_params(&mut self.encoder, params)?;
-        for (slot, t) in self.head_mut().into_iter().zip(head) {
-            if slot.shape() != t.shape() {
-                return Err(Error::Invalid(format!(
-                    "head parameter {:?} replaced by {:?}",
-                    slot.shape(),
-                    t.shape()
-                )));
-            }
-            *slot = t;
-        }
-        Ok(())
+        self.set_head(head)
     }
 }
 
@@ -196,7 +290,9 @@ impl ClsBatch {
 
 /// The classifier's logits [B, C] (dropout off).
 pub fn cls_logits(dev: &Device, model: &ClsModel, batch: &ClsBatch) -> Result<Tensor> {
-    let states = model.encoder.forward(dev, &batch.ids, &batch.mask, |_| false)?;
+    let states = model
+        .encoder
+        .forward_lora(dev, &batch.ids, &batch.mask, |_| false, model.lora.as_ref())?;
     let x = &states.last().expect("last layer").1;
     let h = model.config.hidden_size;
     let cls = ops::embedding(dev, &batch.cls_rows, &x.reshape(&[batch.batch * batch.seq, h])?)?;
@@ -204,20 +300,20 @@ pub fn cls_logits(dev: &Device, model: &ClsModel, batch: &ClsBatch) -> Result<Te
     model.classifier.linear.forward(dev, &pooled, Epilogue::None)
 }
 
-/// Loss rows [B] and one gradient per parameter ([`ClsModel::names`]
-/// order) of the summed cross-entropy times `grad_scale`. With
-/// `train_encoder` false only the head's gradients are computed (the
-/// encoder's entries are `None`).
+/// Loss rows [B] and the gradient of every trainable parameter
+/// ([`ClsModel::trainable_names`] order) of the summed cross-entropy times
+/// `grad_scale`.
 pub fn cls_forward_backward(
     dev: &Device,
     model: &ClsModel,
     batch: &ClsBatch,
     grad_scale: f32,
     dropout: &Dropout,
-    train_encoder: bool,
-) -> Result<(Tensor, Vec<Option<Tensor>>)> {
+) -> Result<(Tensor, Vec<Tensor>)> {
     let (b, t, h) = (batch.batch, batch.seq, model.config.hidden_size);
-    let acts = encoder_forward(dev, &model.encoder, &batch.ids, &batch.mask, dropout)?;
+    let lora_seed = dropout.seed ^ 0x4C4F_5241;
+    let lora = model.lora.as_ref().map(|l| (l, lora_seed));
+    let acts = encoder_forward_lora(dev, &model.encoder, &batch.ids, &batch.mask, dropout, lora)?;
     let cls = ops::embedding(dev, &batch.cls_rows, &acts.last().reshape(&[b * t, h])?)?;
     let z = model.pooler.dense.forward(dev, &cls, Epilogue::None)?;
     let pooled = ops::tanh(dev, &z)?;
@@ -229,24 +325,16 @@ pub fn cls_forward_backward(
     let dpooled = dropout.apply(dev, &g_c.dx, Dropout::POOLER)?;
     let dz = ops::tanh_backward(dev, &pooled, &dpooled)?;
     let g_p = model.pooler.dense.backward(dev, &cls, &dz)?;
-    let mut grads: Vec<Option<Tensor>> = if train_encoder {
-        let dx = ops::embedding_backward(dev, &batch.cls_index, &g_p.dx)?.reshape(&[b, t, h])?;
-        encoder_backward(dev, &model.encoder, &acts, &batch.ids_index, &batch.mask, dx, dropout)?
-            .into_iter()
-            .map(Some)
-            .collect()
-    } else {
-        let n = parameter_shapes(&model.config)
-            .iter()
-            .filter(|(n, _)| n.starts_with("bert."))
-            .count();
-        vec![None; n]
+    let dx = ops::embedding_backward(dev, &batch.cls_index, &g_p.dx)?.reshape(&[b, t, h])?;
+    let mut grads = match &model.lora {
+        None => encoder_backward(dev, &model.encoder, &acts, &batch.ids_index, &batch.mask, dx, dropout)?,
+        Some(l) => encoder_backward_lora(dev, &model.encoder, &acts, &batch.mask, dx, dropout, l, lora_seed)?,
     };
     grads.extend([
-        Some(g_p.dweight),
-        g_p.dbias,
-        Some(g_c.dweight),
-        g_c.dbias,
+        g_p.dweight,
+        g_p.dbias.expect("pooler bias"),
+        g_c.dweight,
+        g_c.dbias.expect("classifier bias"),
     ]);
     Ok((ce.loss, grads))
 }

@@ -4,6 +4,7 @@
 
 use crate::error::Result;
 use crate::model::encoder::{EmbeddingsActs, LayerActs};
+use crate::model::lora::{lora_backward, Lora};
 use crate::model::{Dropout, Encoder};
 use crate::ops::{self, RowIndex};
 use crate::{Device, Tensor};
@@ -29,12 +30,25 @@ pub fn encoder_forward(
     mask: &Tensor,
     dropout: &Dropout,
 ) -> Result<EncoderActs> {
+    encoder_forward_lora(dev, enc, ids, mask, dropout, None)
+}
+
+/// [`encoder_forward`] with LoRA adapters and the seed of their dropout.
+pub fn encoder_forward_lora(
+    dev: &Device,
+    enc: &Encoder,
+    ids: &Tensor,
+    mask: &Tensor,
+    dropout: &Dropout,
+    lora: Option<(&Lora, u64)>,
+) -> Result<EncoderActs> {
     let heads = enc.config.num_attention_heads;
     let emb = enc.embeddings.forward(dev, ids, dropout)?;
     let mut layers: Vec<LayerActs> = Vec::with_capacity(enc.layers.len());
     for (l, layer) in enc.layers.iter().enumerate() {
         let x = layers.last().map_or(&emb.x, |a| &a.out);
-        layers.push(layer.forward(dev, x, mask, &enc.slopes, heads, dropout, l)?);
+        let ll = lora.map(|(a, seed)| a.layer(l, Some(seed)));
+        layers.push(layer.forward(dev, x, mask, &enc.slopes, heads, dropout, l, ll.as_ref())?);
     }
     Ok(EncoderActs { emb, layers })
 }
@@ -121,4 +135,64 @@ pub fn encoder_backward(
         grads.extend(g);
     }
     Ok(grads)
+}
+
+/// The backward with the base weights frozen and LoRA adapters trained:
+/// only input gradients flow through the base layers (no weight-gradient
+/// products), and each adapter gets (dA, dB). Returns them in
+/// [`Lora::named`] order. The embeddings need no gradient.
+#[allow(clippy::too_many_arguments)]
+pub fn encoder_backward_lora(
+    dev: &Device,
+    enc: &Encoder,
+    acts: &EncoderActs,
+    mask: &Tensor,
+    dx: Tensor,
+    dropout: &Dropout,
+    lora: &Lora,
+    lora_seed: u64,
+) -> Result<Vec<Tensor>> {
+    let heads = enc.config.num_attention_heads;
+    let emb = &acts.emb;
+    let layers = &acts.layers;
+    let mut dx = dx;
+    let mut grads: Vec<Vec<Tensor>> = Vec::with_capacity(layers.len());
+    for (l, layer) in enc.layers.iter().enumerate().rev() {
+        let a = &layers[l];
+        let x_in = if l == 0 { &emb.x } else { &layers[l - 1].out };
+        let ll = lora.layer(l, Some(lora_seed));
+        let mut layer_grads: Vec<(usize, Tensor, Tensor)> = Vec::new();
+        // Gradient of a (frozen) linear's input, plus its adapter's.
+        let mut lin_back = |k: usize, lin: &crate::model::layers::Linear, x: &Tensor, dy: &Tensor| -> Result<Tensor> {
+            let dxb = lin.backward_input(dev, x, dy)?;
+            match &ll.slots[k] {
+                Some(w) => {
+                    let stream = Dropout::lora(l, k);
+                    let xd = ll.dropout.apply(dev, x, stream)?;
+                    let (da, db, dxd) = lora_backward(dev, w, ll.scale, &xd, dy)?;
+                    layer_grads.push((k, da, db));
+                    ops::add(dev, &dxb, &ll.dropout.apply(dev, &dxd, stream)?)
+                }
+                None => Ok(dxb),
+            }
+        };
+        let g2 = layer.mlp_norm.backward(dev, &dx, &a.y, Some(&a.norm1.y), &a.norm2)?;
+        let df = lin_back(3, &layer.wo, &a.f, &g2.dx)?;
+        let df = dropout.apply(dev, &df, Dropout::mlp(l))?;
+        let dg = ops::geglu_backward(dev, &a.g, &df)?;
+        let da1 = ops::add(dev, &g2.dx, &lin_back(2, &layer.gated, &a.norm1.y, &dg)?)?;
+        let g1 = layer.attn_norm.backward(dev, &da1, &a.proj, Some(x_in), &a.norm1)?;
+        let dproj = dropout.apply(dev, &g1.dx, Dropout::attention_output(l))?;
+        let dctx = lin_back(1, &layer.attn_out, &a.attn.out, &dproj)?;
+        let dqkv = ops::attention_backward(
+            dev, &a.qkv, mask, &enc.slopes, heads, &a.attn.out, &a.attn.lse, &dctx,
+        )?;
+        let dx_qkv = lin_back(0, &layer.wqkv, x_in, &dqkv)?;
+        if l > 0 {
+            dx = ops::add(dev, &g1.dx, &dx_qkv)?;
+        }
+        layer_grads.sort_by_key(|g| g.0);
+        grads.push(layer_grads.into_iter().flat_map(|(_, da, db)| [da, db]).collect());
+    }
+    Ok(grads.into_iter().rev().flatten().collect())
 }

@@ -33,8 +33,8 @@ pub struct FineTuner {
 
 impl FineTuner {
     pub fn new(dev: &Device, mut model: ClsModel, adamw: AdamWConfig, options: FineTuneOptions) -> Result<Self> {
-        let names = model.names();
-        let optimizer = AdamW::new(dev, &names, &model.params(), adamw)?;
+        let names = model.trainable_names();
+        let optimizer = AdamW::new(dev, &names, &model.trainable_params(), adamw)?;
         Ok(Self {
             model,
             optimizer,
@@ -55,21 +55,20 @@ impl FineTuner {
             seed: derive_seed(self.options.seed, 5, step),
         };
         let (rows, grads) =
-            cls_forward_backward(dev, &self.model, &batch, 1.0 / seqs.len() as f32, &dropout, true)?;
+            cls_forward_backward(dev, &self.model, &batch, 1.0 / seqs.len() as f32, &dropout)?;
         let loss = dev.read_f32(&rows).await?.iter().map(|&v| v as f64).sum::<f64>() / seqs.len() as f64;
         if !loss.is_finite() {
             return Err(Error::Invalid(format!(
                 "step {step}: the loss is {loss}: training diverged (try a lower learning rate)"
             )));
         }
-        let grads: Vec<_> = grads.into_iter().map(|g| g.expect("full fine-tuning")).collect();
         let lr = self.options.schedule.lr(step);
-        let params = self.model.params();
+        let params = self.model.trainable_params();
         let (new, update) = self
             .optimizer
             .clip_and_update(dev, params, &grads, lr as f32, self.options.max_grad_norm)
             .await?;
-        self.model.set_params(new)?;
+        self.model.set_trainable(new)?;
         Ok(FineTuneStep {
             step,
             loss,

@@ -1,0 +1,317 @@
+//! `dnagpu finetune`: fine-tunes a sequence classifier on a GUE-style folder
+//! (`train.csv`, `dev.csv`, `test.csv`, plain or .gz; `sequence,label`),
+//! keeps the checkpoint with the lowest dev loss, and writes the model,
+//! `metrics.json`, `predictions.csv` and plots into the output folder.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use dnagpu::data::{read_path, InvalidPolicy};
+use dnagpu::export::{predictions_csv, Precision};
+use dnagpu::metrics::{Confusion, Metrics};
+use dnagpu::rng::Rng;
+use dnagpu::tokenize::BpeTokenizer;
+use dnagpu::train::classify::ClsModel;
+use dnagpu::train::finetune::{mean_loss, predict, FineTuneOptions, FineTuner};
+use dnagpu::train::optimizer::AdamWConfig;
+use dnagpu::train::schedule::{Decay, Schedule};
+use serde_json::json;
+
+use crate::checkpoint::{write_model_folder, ModelFolder};
+use crate::model_arg::ModelArgs;
+use crate::output::write_atomic;
+use crate::plot::{confusion_matrix, line_chart, Series};
+use crate::DeviceArgs;
+
+#[derive(clap::Args)]
+pub struct FinetuneArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// A folder with train.csv, dev.csv and test.csv (or .csv.gz), columns sequence,label.
+    #[arg(long)]
+    data: PathBuf,
+    /// Where the fine-tuned model, metrics.json, predictions.csv and plots go.
+    #[arg(long)]
+    output: PathBuf,
+    /// full: train every parameter (the paper's recipe).
+    #[arg(long, value_enum, default_value = "full")]
+    mode: Mode,
+    #[arg(long, default_value_t = 3e-5)]
+    lr: f64,
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f32,
+    #[arg(long, default_value_t = 50)]
+    warmup: u64,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Evaluate on dev every N steps (and at the end); the lowest dev loss is kept.
+    #[arg(long, default_value_t = 200)]
+    eval_every: u64,
+    /// Passes over train.csv; default: the paper's for GUE task folders, else 3.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Stop after this many steps (whatever the epochs).
+    #[arg(long)]
+    max_steps: Option<u64>,
+    /// Longest input in tokens; default: the longest training sequence's.
+    #[arg(long)]
+    max_length: Option<usize>,
+    #[arg(long, default_value_t = 1.0)]
+    max_grad_norm: f64,
+    #[arg(long, default_value_t = 0)]
+    train_seed: u64,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Mode {
+    Full,
+}
+
+/// One labelled CSV, tokenized.
+struct Split {
+    path: PathBuf,
+    ids: Vec<String>,
+    tokens: Vec<Vec<u32>>,
+    labels: Vec<u32>,
+}
+
+fn find(dir: &Path, name: &str) -> Option<PathBuf> {
+    [format!("{name}.csv"), format!("{name}.csv.gz")]
+        .into_iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file())
+}
+
+fn load_split(path: &Path, tok: &BpeTokenizer, max_len: Option<usize>) -> Result<Split> {
+    let out = read_path(&path.to_string_lossy(), InvalidPolicy::Error)?;
+    for w in &out.warnings {
+        eprintln!("warning: {w}");
+    }
+    if out.records.is_empty() {
+        bail!("{}: no sequences", path.display());
+    }
+    let mut s = Split {
+        path: path.to_path_buf(),
+        ids: Vec::new(),
+        tokens: Vec::new(),
+        labels: Vec::new(),
+    };
+    for r in out.records {
+        let label = r.label.as_deref().unwrap_or("").trim();
+        let Ok(l) = label.parse::<u32>() else {
+            bail!(
+                "{}:{}: label `{label}` is not a class number (0, 1, ...)",
+                path.display(),
+                r.line
+            );
+        };
+        let mut ids = tok.encode(&r.seq)?.ids;
+        if let Some(m) = max_len {
+            if ids.len() > m {
+                let sep = *ids.last().expect("non-empty");
+                ids.truncate(m - 1);
+                ids.push(sep);
+            }
+        }
+        s.ids.push(r.id);
+        s.tokens.push(ids);
+        s.labels.push(l);
+    }
+    Ok(s)
+}
+
+/// The paper's epochs per GUE task (model doc), from the folder's path.
+fn paper_epochs(dir: &Path) -> usize {
+    let p = dir.to_string_lossy().replace('\\', "/");
+    let has = |s: &str| p.contains(s);
+    if has("prom_core_tata") || has("prom_300_tata") {
+        10
+    } else if has("prom") {
+        4
+    } else if has("splice") || has("mouse") {
+        5
+    } else if has("covid") {
+        8
+    } else {
+        3
+    }
+}
+
+fn evaluate(dev: &dnagpu::Device, model: &ClsModel, s: &Split, batch: usize) -> Result<(Vec<Vec<f32>>, Metrics, f64, Confusion)> {
+    let probs = pollster::block_on(predict(dev, model, &s.tokens, batch))?;
+    let pred: Vec<usize> = probs
+        .iter()
+        .map(|p| p.iter().enumerate().fold((0, f32::MIN), |m, (i, &v)| if v > m.1 { (i, v) } else { m }).0)
+        .collect();
+    let truth: Vec<usize> = s.labels.iter().map(|&l| l as usize).collect();
+    let conf = Confusion::from_pairs(model.classes(), &truth, &pred)?;
+    let loss = mean_loss(&probs, &s.labels);
+    Ok((probs, Metrics::of(&conf), loss, conf))
+}
+
+pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
+    std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
+    let train_path = find(&args.data, "train")
+        .with_context(|| format!("{}: no train.csv or train.csv.gz", args.data.display()))?;
+    let src = args.model.files()?;
+    let tok = &src.tokenizer;
+    let mut train = load_split(&train_path, tok, args.max_length)?;
+    let max_len = args
+        .max_length
+        .unwrap_or_else(|| train.tokens.iter().map(Vec::len).max().unwrap_or(2));
+    let classes = *train.labels.iter().max().expect("non-empty") as usize + 1;
+    let seen: std::collections::BTreeSet<u32> = train.labels.iter().copied().collect();
+    if seen.len() < 2 {
+        bail!("{}: every label is {}: nothing to learn", train_path.display(), train.labels[0]);
+    }
+    let dev_split = find(&args.data, "dev").map(|p| load_split(&p, tok, Some(max_len))).transpose()?;
+    let test_split = find(&args.data, "test").map(|p| load_split(&p, tok, Some(max_len))).transpose()?;
+    for s in dev_split.iter().chain(&test_split) {
+        if let Some(&bad) = s.labels.iter().find(|&&l| l as usize >= classes) {
+            bail!(
+                "{}: label {bad} is not among the training classes 0..{}",
+                s.path.display(),
+                classes - 1
+            );
+        }
+        let unseen: Vec<u32> = s.labels.iter().copied().filter(|l| !seen.contains(l)).collect();
+        if !unseen.is_empty() {
+            eprintln!("warning: {}: {} sequences have classes never seen in training", s.path.display(), unseen.len());
+        }
+    }
+    let dev = device.device()?;
+    let model = ClsModel::load(&dev, &src.config, &src.weights, classes, args.train_seed)?;
+    let epochs = args.epochs.unwrap_or_else(|| paper_epochs(&args.data));
+    let per_epoch = train.tokens.len().div_ceil(args.batch_size) as u64;
+    let total = args.max_steps.unwrap_or(u64::MAX).min(per_epoch * epochs as u64).max(1);
+    eprintln!(
+        "{}: {} training sequences, {classes} classes, max length {max_len} tokens; {total} steps ({epochs} epochs of {per_epoch})",
+        args.data.display(),
+        train.tokens.len()
+    );
+    let mut tuner = FineTuner::new(
+        &dev,
+        model,
+        AdamWConfig {
+            weight_decay: args.weight_decay,
+            ..AdamWConfig::default()
+        },
+        FineTuneOptions {
+            schedule: Schedule {
+                peak: args.lr,
+                warmup: args.warmup,
+                total,
+                decay: Decay::Linear,
+            },
+            max_grad_norm: args.max_grad_norm,
+            dropout: src.config.hidden_dropout_prob as f32,
+            seed: args.train_seed,
+        },
+    )?;
+
+    let started = Instant::now();
+    let bar = crate::progress::TrainBar::new(total, 0);
+    let mut rng = Rng::new(args.train_seed ^ 0xF1AE);
+    let mut order: Vec<usize> = (0..train.tokens.len()).collect();
+    let mut curve: Vec<(u64, f64, Option<f64>)> = Vec::new();
+    let mut best: Option<(f64, u64, Vec<Vec<f32>>)> = None;
+    let names = tuner.model.names();
+    let mut samples = 0u64;
+    'outer: for _ in 0..epochs {
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i as u32 + 1) as usize);
+        }
+        for chunk in order.chunks(args.batch_size) {
+            let seqs: Vec<Vec<u32>> = chunk.iter().map(|&i| train.tokens[i].clone()).collect();
+            let labels: Vec<u32> = chunk.iter().map(|&i| train.labels[i]).collect();
+            let st = pollster::block_on(tuner.train_step(&dev, &seqs, &labels))?;
+            samples += seqs.len() as u64;
+            let eval_now = st.step % args.eval_every.max(1) == 0 || st.step == total;
+            let mut dev_loss = None;
+            if eval_now {
+                if let Some(d) = &dev_split {
+                    let (_, m, loss, _) = evaluate(&dev, &tuner.model, d, args.batch_size)?;
+                    dev_loss = Some(loss);
+                    bar.note(&format!("step {}: dev loss {loss:.4}, MCC {:.4}, accuracy {:.4}", st.step, m.mcc, m.accuracy));
+                    if best.as_ref().is_none_or(|b| loss < b.0) {
+                        let params = tuner.model.params();
+                        let host = params.iter().map(|p| dev.read_f32_blocking(p)).collect::<dnagpu::Result<Vec<_>>>()?;
+                        best = Some((loss, st.step, host));
+                    }
+                }
+            }
+            curve.push((st.step, st.loss, dev_loss));
+            bar.update_fine(st.step, st.loss, samples as f64 / started.elapsed().as_secs_f64());
+            if st.step >= total {
+                break 'outer;
+            }
+        }
+    }
+    bar.finish();
+    let train_seconds = started.elapsed().as_secs_f64();
+    let best_step = match best {
+        Some((_, step, host)) => {
+            let params = names
+                .iter()
+                .zip(tuner.model.params())
+                .zip(host)
+                .map(|((_, p), h)| dev.tensor_f32(p.shape(), &h))
+                .collect::<dnagpu::Result<Vec<_>>>()?;
+            tuner.model.set_params(params)?;
+            step
+        }
+        None => tuner.step(),
+    };
+
+    let mut metrics = json!({"best_step": best_step, "steps": tuner.step(), "train_seconds": train_seconds,
+        "samples_per_s": samples as f64 / train_seconds, "max_length": max_len, "classes": classes, "device": dev.name()});
+    let mut test_conf = None;
+    for (name, split) in [("dev", &dev_split), ("test", &test_split)] {
+        let Some(s) = split else { continue };
+        let (probs, m, loss, conf) = evaluate(&dev, &tuner.model, s, args.batch_size)?;
+        metrics[name] = json!({"mcc": m.mcc, "f1_macro": m.f1_macro, "accuracy": m.accuracy, "loss": loss});
+        if name == "test" {
+            let labels: Vec<String> = s.labels.iter().map(u32::to_string).collect();
+            let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+            write_atomic(&args.output.join("predictions.csv"), predictions_csv(&s.ids, &probs, Some(&refs)).as_bytes())?;
+            test_conf = Some(conf);
+        }
+    }
+    train.tokens.clear();
+
+    // The fine-tuned model: a folder `classify --model` loads.
+    let tensors = {
+        let mut map = std::collections::BTreeMap::new();
+        for (n, p) in names.iter().zip(tuner.model.params()) {
+            map.insert(n.clone(), dnagpu::model::HostTensor { shape: p.shape().to_vec(), data: dev.read_f32_blocking(&p)? });
+        }
+        map
+    };
+    let mut cfg: serde_json::Value = serde_json::from_str(&src.config_json).context("config.json")?;
+    cfg["num_labels"] = json!(classes);
+    cfg["id2label"] = json!((0..classes).map(|c| (c.to_string(), json!(format!("LABEL_{c}")))).collect::<serde_json::Map<_, _>>());
+    cfg["label2id"] = json!((0..classes).map(|c| (format!("LABEL_{c}"), json!(c))).collect::<serde_json::Map<_, _>>());
+    write_model_folder(
+        &args.output,
+        &ModelFolder {
+            config_json: &serde_json::to_string_pretty(&cfg)?,
+            tokenizer_json: &src.tokenizer_json,
+            tensors: &tensors,
+            precision: Precision::F32,
+        },
+    )?;
+    write_atomic(&args.output.join("metrics.json"), serde_json::to_string_pretty(&metrics)?.as_bytes())?;
+    let train_curve = Series { name: "training loss".into(), points: curve.iter().map(|c| (c.0 as f64, c.1)).collect(), color: "#1f77b4", dots: false };
+    let dev_curve = Series { name: "dev loss".into(), points: curve.iter().filter_map(|c| c.2.map(|d| (c.0 as f64, d))).collect(), color: "#d62728", dots: true };
+    write_atomic(&args.output.join("dev_curve.svg"), line_chart("Fine-tuning", "step", "cross-entropy", &[train_curve, dev_curve]).as_bytes())?;
+    if let Some(conf) = test_conf {
+        write_atomic(&args.output.join("confusion_matrix.svg"), confusion_matrix("Test set", &conf).as_bytes())?;
+    }
+    let test = &metrics["test"];
+    eprintln!(
+        "done in {train_seconds:.0} s (best dev loss at step {best_step}); test MCC {}, F1 {}, accuracy {}; wrote {}",
+        test["mcc"], test["f1_macro"], test["accuracy"], args.output.display()
+    );
+    Ok(())
+}

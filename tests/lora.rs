@@ -1,0 +1,150 @@
+//! LoRA in the model: a PEFT adapter (written by PEFT itself) gives the
+//! reference class probabilities; the LoRA forward equals the merged
+//! model's; LoRA's gradients match finite differences of the loss.
+
+mod common;
+
+use std::path::Path;
+
+use dnagpu::model::adapter::Adapter;
+use dnagpu::model::lora::Lora;
+use dnagpu::model::{Config, Dropout, Weights};
+use dnagpu::testing::{check_close, ReferenceFixtures, Tol};
+use dnagpu::tokenize::BpeTokenizer;
+use dnagpu::train::classify::{cls_forward_backward, cls_logits, ClsBatch, ClsModel};
+use dnagpu::{ops, Device};
+
+fn tiny() -> (Config, Weights, BpeTokenizer) {
+    let dir = Path::new("tests/fixtures/tiny");
+    let cfg = Config::from_json(&std::fs::read_to_string(dir.join("config.json")).unwrap(), "c").unwrap();
+    let w = Weights::from_safetensors_file(&dir.join("model.safetensors")).unwrap();
+    let tok = BpeTokenizer::from_json(&std::fs::read_to_string(dir.join("tokenizer.json")).unwrap(), "t").unwrap();
+    (cfg, w, tok)
+}
+
+fn probs(dev: &Device, m: &ClsModel, seqs: &[Vec<u32>]) -> Vec<f32> {
+    let labels = vec![0; seqs.len()];
+    let b = ClsBatch::new(dev, seqs, &labels, m.config.vocab_size).unwrap();
+    dev.read_f32_blocking(&ops::softmax(dev, &cls_logits(dev, m, &b).unwrap()).unwrap()).unwrap()
+}
+
+fn peft_adapter_gives_the_reference_probabilities(dev: &Device) {
+    let (cfg, w, tok) = tiny();
+    let adapter = Adapter::load(Path::new("tests/fixtures/peft/adapter")).unwrap();
+    let model = ClsModel::load_with_adapter(dev, &cfg, &w, &adapter).unwrap();
+    let fx = ReferenceFixtures::load(Path::new("tests/fixtures/peft")).unwrap_or_else(|_| {
+        ReferenceFixtures::from_bytes(
+            &std::fs::read("tests/fixtures/peft/expected.json").unwrap(),
+            std::fs::read("tests/fixtures/peft/expected.safetensors").unwrap(),
+        )
+        .unwrap()
+    });
+    let mut seqs = Vec::new();
+    for (i, s) in fx.sequences.iter().enumerate() {
+        let ids = tok.encode(s).unwrap().ids;
+        let (_, want_ids) = fx.get(&format!("{i}.input_ids")).unwrap();
+        assert_eq!(ids.iter().map(|&v| v as f64).collect::<Vec<_>>(), want_ids);
+        seqs.push(ids);
+    }
+    // Alone and as one padded batch.
+    for (i, s) in seqs.iter().enumerate() {
+        let got = probs(dev, &model, std::slice::from_ref(s));
+        check_close(&format!("sequence {i}"), &got, &fx.get(&format!("{i}.probs")).unwrap().1, Tol::F32).unwrap();
+    }
+    let all = probs(dev, &model, &seqs);
+    for i in 0..seqs.len() {
+        check_close("padded batch", &all[i * 3..i * 3 + 3], &fx.get(&format!("{i}.probs")).unwrap().1, Tol::F32).unwrap();
+    }
+}
+
+#[test]
+fn cpu_peft_adapter_gives_the_reference_probabilities() {
+    peft_adapter_gives_the_reference_probabilities(&Device::Cpu);
+}
+
+#[test]
+fn gpu_peft_adapter_gives_the_reference_probabilities() {
+    let Some(dev) = common::gpu() else { return };
+    peft_adapter_gives_the_reference_probabilities(&dev);
+}
+
+#[test]
+fn lora_forward_equals_the_merged_model() {
+    let dev = Device::Cpu;
+    let (cfg, w, tok) = tiny();
+    let adapter = Adapter::load(Path::new("tests/fixtures/peft/adapter")).unwrap();
+    let model = ClsModel::load_with_adapter(&dev, &cfg, &w, &adapter).unwrap();
+    let mut base = std::collections::BTreeMap::new();
+    for n in w.names().map(String::from).collect::<Vec<_>>() {
+        let shape = w.shape_of(&n).unwrap().to_vec();
+        base.insert(n.clone(), w.take(&n, &shape).unwrap().clone());
+    }
+    adapter.merge(&mut base).unwrap();
+    let merged = ClsModel::load(&dev, &cfg, &Weights::new(base, "merged"), 3, 0).unwrap();
+    let seqs = vec![tok.encode("ACGTTGCAACGGATTACA").unwrap().ids, tok.encode("GGGCCCATATATAAAC").unwrap().ids];
+    let want: Vec<f64> = probs(&dev, &merged, &seqs).iter().map(|&v| v as f64).collect();
+    check_close("LoRA vs merged", &probs(&dev, &model, &seqs), &want, Tol::F32).unwrap();
+}
+
+/// Central differences of the classification loss (f32, CPU) at the
+/// largest-gradient entry of every A and B and head tensor, with B random
+/// (fresh adapters have B = 0, which would hide A's gradient) and LoRA on
+/// all four targets.
+#[test]
+fn lora_gradients_match_finite_differences() {
+    let dev = Device::Cpu;
+    let dir = Path::new("tests/fixtures/train/cls");
+    let cfg = Config::from_json(&std::fs::read_to_string(dir.join("config.json")).unwrap(), "c").unwrap();
+    let w = Weights::from_safetensors_file(&dir.join("model.safetensors")).unwrap();
+    let mut model = ClsModel::load(&dev, &cfg, &w, 3, 0).unwrap();
+    let mut lcfg = dnagpu::model::adapter::LoraConfig::dnabert2();
+    lcfg.r = 3;
+    lcfg.alpha = 6.0;
+    lcfg.dropout = 0.0;
+    lcfg.target_modules = ["Wqkv", "dense", "gated_layers", "wo"].map(String::from).to_vec();
+    let mut lora = Lora::fresh(&dev, &model.encoder, lcfg, 1).unwrap();
+    let mut rng = dnagpu::rng::Rng::new(9);
+    let randomized: Vec<_> = lora
+        .named()
+        .into_iter()
+        .map(|(_, t)| dev.tensor_f32(t.shape(), &rng.vec(t.numel(), 0.3)).unwrap())
+        .collect();
+    lora.set(randomized).unwrap();
+    model.lora = Some(lora);
+    let tok = BpeTokenizer::dnabert2();
+    let seqs = vec![
+        tok.encode("ACGTTGCAACGGATTACAGGCATTAC").unwrap().ids,
+        tok.encode("GGGCCCATATATAAAC").unwrap().ids,
+    ];
+    let batch = ClsBatch::new(&dev, &seqs, &[2, 0], cfg.vocab_size).unwrap();
+    let loss_of = |m: &ClsModel| -> f64 {
+        let (rows, _) = cls_forward_backward(&dev, m, &batch, 0.5, &Dropout::OFF).unwrap();
+        dev.read_f32_blocking(&rows).unwrap().iter().map(|&v| v as f64).sum::<f64>() / 2.0
+    };
+    let (_, grads) = cls_forward_backward(&dev, &model, &batch, 0.5, &Dropout::OFF).unwrap();
+    let names = model.trainable_names();
+    assert_eq!(names.len(), grads.len());
+    assert_eq!(names.len(), 2 * 4 * 2 + 4);
+    let mut failures = Vec::new();
+    for (p, name) in names.iter().enumerate() {
+        let g = dev.read_f32_blocking(&grads[p]).unwrap();
+        let (i, &gi) = g.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).unwrap();
+        let params = model.trainable_params();
+        let base = dev.read_f32_blocking(&params[p]).unwrap();
+        let h = 1e-2f32;
+        let mut at = |delta: f32| {
+            let mut v = base.clone();
+            v[i] += delta;
+            let mut ps = params.clone();
+            ps[p] = dev.tensor_f32(params[p].shape(), &v).unwrap();
+            model.set_trainable(ps).unwrap();
+            loss_of(&model)
+        };
+        let fd = (at(h) - at(-h)) / (2.0 * h as f64);
+        model.set_trainable(params).unwrap();
+        if (fd - gi as f64).abs() > 0.02 * fd.abs() + 2e-4 {
+            failures.push(format!("{name}[{i}]: backward {gi}, finite differences {fd}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
