@@ -106,12 +106,8 @@ pub fn mcc(c: &Confusion) -> f64 {
     let t = c.true_sums();
     let p = c.pred_sums();
     let s = c.total() as f64;
-    let dot = |a: &[u64], b: &[u64]| -> f64 {
-        a.iter()
-            .zip(b)
-            .map(|(&x, &y)| x as f64 * y as f64)
-            .sum()
-    };
+    let dot =
+        |a: &[u64], b: &[u64]| -> f64 { a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum() };
     let cov_tp = c.correct() as f64 * s - dot(&t, &p);
     let cov_pp = s * s - dot(&p, &p);
     let cov_tt = s * s - dot(&t, &t);

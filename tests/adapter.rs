@@ -389,7 +389,7 @@ fn shape_mismatches_against_the_base_name_both_shapes() {
         "{err}"
     );
 
-    // A classifier for another number of classes.
+    // A classifier whose weight and bias disagree on the class count.
     let mut a = good.clone();
     a.head.insert(
         "classifier.weight".into(),
@@ -400,9 +400,22 @@ fn shape_mismatches_against_the_base_name_both_shapes() {
     );
     let err = err_text(a.check_against(&cfg, &base));
     assert!(
-        err.contains("classifier.weight") && err.contains("[2, 128]") && err.contains("[3, 128]"),
+        err.contains("classifier.bias") && err.contains("[3]") && err.contains("[2]"),
         "{err}"
     );
+    // A whole classifier for another number of classes replaces the base's
+    // (the base may carry another task's head).
+    a.head.insert(
+        "classifier.bias".into(),
+        HostTensor {
+            shape: vec![2],
+            data: vec![0.0; 2],
+        },
+    );
+    let mut cfg2 = cfg.clone();
+    cfg2.num_labels = None;
+    cfg2.id2label = None;
+    a.check_against(&cfg2, &base).unwrap();
 
     // r that disagrees with the config is caught when writing.
     let mut a = good.clone();

@@ -10,7 +10,9 @@ use std::time::Instant;
 const MOTIF: &str = "TATAAA";
 
 fn random_seq(rng: &mut Rng, len: usize) -> String {
-    (0..len).map(|_| b"ACGT"[rng.below(4) as usize] as char).collect()
+    (0..len)
+        .map(|_| b"ACGT"[rng.below(4) as usize] as char)
+        .collect()
 }
 
 /// Balanced data: class 1 has `MOTIF` planted at a random place, class 0 is
@@ -50,7 +52,11 @@ fn feature_layout() {
     let f = kmer_frequencies("ttaGGCATNNacgtacgtaaa", &[3, 4, 5]);
     assert_eq!(f, kmer_frequencies("TTAGGCATNNACGTACGTAAA", &[3, 4, 5]));
     for (lo, hi) in [(0, 64), (64, 64 + 256), (320, 320 + 1024)] {
-        let sum: f32 = f.iter().filter(|(j, _)| (lo..hi).contains(j)).map(|e| e.1).sum();
+        let sum: f32 = f
+            .iter()
+            .filter(|(j, _)| (lo..hi).contains(j))
+            .map(|e| e.1)
+            .sum();
         assert!((sum - 1.0).abs() < 1e-6, "{lo}..{hi}: {sum}");
     }
     // No valid window: shorter than k, only N, or empty.
@@ -67,7 +73,10 @@ fn learns_a_motif_rule() {
     let model = KmerBaseline::train(&train, None, 2, &KmerOptions::default()).unwrap();
     let took = start.elapsed();
     let m = model.evaluate(&test).unwrap();
-    eprintln!("motif rule: {m:?}, {} epochs, trained in {took:.2?}", model.epochs());
+    eprintln!(
+        "motif rule: {m:?}, {} epochs, trained in {took:.2?}",
+        model.epochs()
+    );
     assert!(m.accuracy > 0.95, "{m:?}");
     assert!(took.as_secs_f64() < 5.0, "training took {took:?}");
     // Planting the motif into negatives flips them.
@@ -93,14 +102,26 @@ fn dev_set_picks_l2_deterministically() {
     };
     let a = KmerBaseline::train(&train, Some(&dev), 2, &opts).unwrap();
     // Same seed, one thread: the same model bit for bit.
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     let b = pool.install(|| KmerBaseline::train(&train, Some(&dev), 2, &opts).unwrap());
     assert!(opts.l2_grid.contains(&a.l2()));
     assert_eq!(a.l2(), b.l2());
     assert_eq!(a.dev_metrics(), b.dev_metrics());
     let best = a.dev_metrics().unwrap().mcc;
     for l2 in &opts.l2_grid {
-        let other = KmerBaseline::train(&train, None, 2, &KmerOptions { l2: *l2, ..opts.clone() }).unwrap();
+        let other = KmerBaseline::train(
+            &train,
+            None,
+            2,
+            &KmerOptions {
+                l2: *l2,
+                ..opts.clone()
+            },
+        )
+        .unwrap();
         assert!(other.evaluate(&dev).unwrap().mcc <= best, "l2 {l2}");
     }
     for (s, _) in &test {
@@ -108,7 +129,16 @@ fn dev_set_picks_l2_deterministically() {
     }
     // Another seed shuffles differently: not the same numbers, still learns
     // (less well than with 2,000 rows: about 82-85% here).
-    let c = KmerBaseline::train(&train, None, 2, &KmerOptions { seed: 7, ..opts.clone() }).unwrap();
+    let c = KmerBaseline::train(
+        &train,
+        None,
+        2,
+        &KmerOptions {
+            seed: 7,
+            ..opts.clone()
+        },
+    )
+    .unwrap();
     let d = KmerBaseline::train(&train, None, 2, &opts).unwrap();
     assert_ne!(c.predict(&test[0].0).1, d.predict(&test[0].0).1);
     let acc = c.evaluate(&test).unwrap().accuracy;
@@ -131,11 +161,18 @@ fn handles_n_and_short_sequences() {
         train.push((String::from_utf8(s).unwrap(), i % 2));
     }
     train.push((format!("NN{MOTIF}RYK"), 1));
-    let model = KmerBaseline::train(&train, Some(&train[..50]), 2, &KmerOptions::default()).unwrap();
+    let model =
+        KmerBaseline::train(&train, Some(&train[..50]), 2, &KmerOptions::default()).unwrap();
     for s in ["", "A", "NNNNNN", "ACGTN", "acgtTATAAAggg", "RYSWKMBDHV"] {
         let (class, probs) = model.predict(s);
-        assert!(class < 2 && probs.iter().all(|p| p.is_finite()), "{s}: {probs:?}");
-        assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{s}: {probs:?}");
+        assert!(
+            class < 2 && probs.iter().all(|p| p.is_finite()),
+            "{s}: {probs:?}"
+        );
+        assert!(
+            (probs.iter().sum::<f32>() - 1.0).abs() < 1e-5,
+            "{s}: {probs:?}"
+        );
     }
     // Sequences without any k-mer all get the bias-only prediction.
     assert_eq!(model.predict("").1, model.predict("NNNNNNNN").1);
@@ -180,15 +217,30 @@ fn bad_arguments_are_errors() {
     let msg = err(KmerBaseline::train(&train, Some(&bad), 2, &opts));
     assert!(msg.contains("dev sequence 3"), "{msg}");
     for ks in [vec![], vec![0], vec![9], vec![4, 4]] {
-        let o = KmerOptions { ks: ks.clone(), ..opts.clone() };
+        let o = KmerOptions {
+            ks: ks.clone(),
+            ..opts.clone()
+        };
         let msg = err(KmerBaseline::train(&train, None, 2, &o));
         assert!(msg.contains("k-mer features"), "{ks:?}: {msg}");
     }
     for o in [
-        KmerOptions { batch_size: 0, ..opts.clone() },
-        KmerOptions { learning_rate: f32::NAN, ..opts.clone() },
-        KmerOptions { l2: -1.0, ..opts.clone() },
-        KmerOptions { l2_grid: vec![], ..opts.clone() },
+        KmerOptions {
+            batch_size: 0,
+            ..opts.clone()
+        },
+        KmerOptions {
+            learning_rate: f32::NAN,
+            ..opts.clone()
+        },
+        KmerOptions {
+            l2: -1.0,
+            ..opts.clone()
+        },
+        KmerOptions {
+            l2_grid: vec![],
+            ..opts.clone()
+        },
     ] {
         assert!(KmerBaseline::train(&train, None, 2, &o).is_err(), "{o:?}");
     }
@@ -224,7 +276,8 @@ fn gue_numbers() {
         let test = load(format!("{dir}/test.csv"));
         let classes = 1 + train.iter().map(|r| r.1).max().unwrap();
         let start = Instant::now();
-        let model = KmerBaseline::train(&train, Some(&dev), classes, &KmerOptions::default()).unwrap();
+        let model =
+            KmerBaseline::train(&train, Some(&dev), classes, &KmerOptions::default()).unwrap();
         let took = start.elapsed();
         let m = model.evaluate(&test).unwrap();
         eprintln!(

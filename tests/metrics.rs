@@ -23,7 +23,10 @@ fn close(got: f64, want: f64) -> bool {
 fn assert_metrics(c: &Confusion, want: [f64; 3]) {
     let got = Metrics::of(c);
     let got = [got.mcc, got.f1_macro, got.accuracy];
-    for (name, (g, w)) in ["mcc", "f1_macro", "accuracy"].iter().zip(got.iter().zip(want)) {
+    for (name, (g, w)) in ["mcc", "f1_macro", "accuracy"]
+        .iter()
+        .zip(got.iter().zip(want))
+    {
         assert!(g.is_finite(), "{name} is {g}");
         assert!(close(*g, w), "{name}: got {g}, want {w} ({c:?})");
     }
@@ -115,7 +118,9 @@ fn bad_labels_are_errors() {
     assert!(msg.contains("outside 0..2"), "{msg}");
     assert!(c.add(0, 5).is_err());
     assert_eq!(c.total(), 0);
-    let msg = Confusion::from_pairs(2, &[0, 1], &[0]).unwrap_err().to_string();
+    let msg = Confusion::from_pairs(2, &[0, 1], &[0])
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("2 true labels but 1 predictions"), "{msg}");
 }
 
@@ -131,11 +136,14 @@ fn metrics_serialize() {
 /// zero_division=0)`, `accuracy_score(t, p)`, on labels drawn by
 /// `numpy.random.default_rng(20240607)` (truth uniform, prediction equal to
 /// the truth 60% of the time, else uniform). The third case has 5 classes in
-/// the matrix: class 3 is never predicted and class 4 occurs nowhere.
+/// the matrix and labels 0..4 in the truth, with predictions of 3 turned
+/// into 0: class 3 is never predicted and class 4 occurs nowhere.
 #[test]
 fn matches_scikit_learn() {
+    /// (classes, truth, predictions, [MCC, macro F1, accuracy]).
+    type Case = (usize, &'static [usize], &'static [usize], [f64; 3]);
     #[rustfmt::skip]
-    let cases: [(usize, &[usize], &[usize], [f64; 3]); 3] = [
+    let cases: [Case; 3] = [
         (
             2,
             &[1, 0, 1, 0, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 0, 1, 0, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0],

@@ -22,6 +22,9 @@ pub struct ClassifyArgs {
     /// A .csv file; CSV on stdout when absent.
     #[arg(long)]
     output: Option<PathBuf>,
+    /// A PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors), e.g. from `dnagpu finetune`.
+    #[arg(long)]
+    adapter: Option<PathBuf>,
 }
 
 pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
@@ -36,7 +39,10 @@ pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
     }
     let input = args.input.read()?;
     let dev = dev_args.device()?;
-    let loaded = args.model.load(&dev)?;
+    let loaded = match &args.adapter {
+        Some(a) => args.model.load_with_adapter(&dev, a)?,
+        None => args.model.load(&dev)?,
+    };
     if loaded.model.classifier.is_none() {
         bail!("{}: this model has no classification head (bert.pooler.dense + classifier weights): classify needs a fine-tuned model", loaded.source);
     }

@@ -10,6 +10,8 @@ use anyhow::{bail, Context, Result};
 use dnagpu::data::{read_path, InvalidPolicy};
 use dnagpu::export::{predictions_csv, Precision};
 use dnagpu::metrics::{Confusion, Metrics};
+use dnagpu::model::adapter::LoraConfig;
+use dnagpu::model::lora::Lora;
 use dnagpu::rng::Rng;
 use dnagpu::tokenize::BpeTokenizer;
 use dnagpu::train::classify::ClsModel;
@@ -34,11 +36,26 @@ pub struct FinetuneArgs {
     /// Where the fine-tuned model, metrics.json, predictions.csv and plots go.
     #[arg(long)]
     output: PathBuf,
-    /// full: train every parameter (the paper's recipe).
-    #[arg(long, value_enum, default_value = "full")]
+    /// lora: train LoRA adapters and the head, the encoder frozen (writes a PEFT adapter);
+    /// full: train every parameter (the paper's recipe; writes a model folder).
+    #[arg(long, value_enum, default_value = "lora")]
     mode: Mode,
-    #[arg(long, default_value_t = 3e-5)]
-    lr: f64,
+    /// Peak learning rate; default 1e-3 for lora, 3e-5 (the paper's) for full.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// LoRA rank.
+    #[arg(long, default_value_t = 8)]
+    lora_r: usize,
+    #[arg(long, default_value_t = 32.0)]
+    lora_alpha: f64,
+    #[arg(long, default_value_t = 0.05)]
+    lora_dropout: f64,
+    /// Linear layers to adapt: any of Wqkv, dense, gated_layers, wo, comma-separated.
+    #[arg(long, default_value = "Wqkv", value_delimiter = ',')]
+    lora_targets: Vec<String>,
+    /// With --mode lora, also write the model with the adapter folded in (a plain model folder).
+    #[arg(long)]
+    merge: bool,
     #[arg(long, default_value_t = 0.01)]
     weight_decay: f32,
     #[arg(long, default_value_t = 50)]
@@ -65,6 +82,7 @@ pub struct FinetuneArgs {
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Mode {
+    Lora,
     Full,
 }
 
@@ -181,7 +199,20 @@ pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
         }
     }
     let dev = device.device()?;
-    let model = ClsModel::load(&dev, &src.config, &src.weights, classes, args.train_seed)?;
+    let mut model = ClsModel::load(&dev, &src.config, &src.weights, classes, args.train_seed)?;
+    if let Mode::Lora = args.mode {
+        let mut lcfg = LoraConfig::dnabert2();
+        lcfg.r = args.lora_r;
+        lcfg.alpha = args.lora_alpha;
+        lcfg.dropout = args.lora_dropout;
+        lcfg.target_modules = args.lora_targets.clone();
+        lcfg.base_model = Some(src.source.clone());
+        model.lora = Some(Lora::fresh(&dev, &model.encoder, lcfg, args.train_seed)?);
+    }
+    let lr = args.lr.unwrap_or(match args.mode {
+        Mode::Lora => 1e-3,
+        Mode::Full => 3e-5,
+    });
     let epochs = args.epochs.unwrap_or_else(|| paper_epochs(&args.data));
     let per_epoch = train.tokens.len().div_ceil(args.batch_size) as u64;
     let total = args.max_steps.unwrap_or(u64::MAX).min(per_epoch * epochs as u64).max(1);
@@ -199,7 +230,7 @@ pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
         },
         FineTuneOptions {
             schedule: Schedule {
-                peak: args.lr,
+                peak: lr,
                 warmup: args.warmup,
                 total,
                 decay: Decay::Linear,
@@ -216,7 +247,6 @@ pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
     let mut order: Vec<usize> = (0..train.tokens.len()).collect();
     let mut curve: Vec<(u64, f64, Option<f64>)> = Vec::new();
     let mut best: Option<(f64, u64, Vec<Vec<f32>>)> = None;
-    let names = tuner.model.names();
     let mut samples = 0u64;
     'outer: for _ in 0..epochs {
         for i in (1..order.len()).rev() {
@@ -235,7 +265,7 @@ pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
                     dev_loss = Some(loss);
                     bar.note(&format!("step {}: dev loss {loss:.4}, MCC {:.4}, accuracy {:.4}", st.step, m.mcc, m.accuracy));
                     if best.as_ref().is_none_or(|b| loss < b.0) {
-                        let params = tuner.model.params();
+                        let params = tuner.model.trainable_params();
                         let host = params.iter().map(|p| dev.read_f32_blocking(p)).collect::<dnagpu::Result<Vec<_>>>()?;
                         best = Some((loss, st.step, host));
                     }
@@ -252,19 +282,24 @@ pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
     let train_seconds = started.elapsed().as_secs_f64();
     let best_step = match best {
         Some((_, step, host)) => {
-            let params = names
+            let params = tuner
+                .model
+                .trainable_params()
                 .iter()
-                .zip(tuner.model.params())
                 .zip(host)
-                .map(|((_, p), h)| dev.tensor_f32(p.shape(), &h))
+                .map(|(p, h)| dev.tensor_f32(p.shape(), &h))
                 .collect::<dnagpu::Result<Vec<_>>>()?;
-            tuner.model.set_params(params)?;
+            tuner.model.set_trainable(params)?;
             step
         }
         None => tuner.step(),
     };
 
-    let mut metrics = json!({"best_step": best_step, "steps": tuner.step(), "train_seconds": train_seconds,
+    let mode = match args.mode {
+        Mode::Lora => "lora",
+        Mode::Full => "full",
+    };
+    let mut metrics = json!({"mode": mode, "lr": lr, "best_step": best_step, "steps": tuner.step(), "train_seconds": train_seconds,
         "samples_per_s": samples as f64 / train_seconds, "max_length": max_len, "classes": classes, "device": dev.name()});
     let mut test_conf = None;
     for (name, split) in [("dev", &dev_split), ("test", &test_split)] {
@@ -280,27 +315,44 @@ pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
     }
     train.tokens.clear();
 
-    // The fine-tuned model: a folder `classify --model` loads.
-    let tensors = {
+    // LoRA: a PEFT adapter (and with --merge the merged model); full: the
+    // model. Either way `classify` loads the result.
+    let mut model_tensors = None;
+    if tuner.model.lora.is_some() {
+        let adapter = pollster::block_on(tuner.model.to_adapter(&dev))?;
+        adapter.save(&args.output)?;
+        if args.merge {
+            let mut map = std::collections::BTreeMap::new();
+            for name in src.weights.names().map(String::from).collect::<Vec<_>>() {
+                let shape = src.weights.shape_of(&name).unwrap_or(&[]).to_vec();
+                map.insert(name.clone(), src.weights.take(&name, &shape)?.clone());
+            }
+            adapter.merge(&mut map)?;
+            model_tensors = Some(map);
+        }
+    } else {
         let mut map = std::collections::BTreeMap::new();
+        let names = tuner.model.names();
         for (n, p) in names.iter().zip(tuner.model.params()) {
             map.insert(n.clone(), dnagpu::model::HostTensor { shape: p.shape().to_vec(), data: dev.read_f32_blocking(&p)? });
         }
-        map
-    };
-    let mut cfg: serde_json::Value = serde_json::from_str(&src.config_json).context("config.json")?;
-    cfg["num_labels"] = json!(classes);
-    cfg["id2label"] = json!((0..classes).map(|c| (c.to_string(), json!(format!("LABEL_{c}")))).collect::<serde_json::Map<_, _>>());
-    cfg["label2id"] = json!((0..classes).map(|c| (format!("LABEL_{c}"), json!(c))).collect::<serde_json::Map<_, _>>());
-    write_model_folder(
-        &args.output,
-        &ModelFolder {
-            config_json: &serde_json::to_string_pretty(&cfg)?,
-            tokenizer_json: &src.tokenizer_json,
-            tensors: &tensors,
-            precision: Precision::F32,
-        },
-    )?;
+        model_tensors = Some(map);
+    }
+    if let Some(tensors) = model_tensors {
+        let mut cfg: serde_json::Value = serde_json::from_str(&src.config_json).context("config.json")?;
+        cfg["num_labels"] = json!(classes);
+        cfg["id2label"] = json!((0..classes).map(|c| (c.to_string(), json!(format!("LABEL_{c}")))).collect::<serde_json::Map<_, _>>());
+        cfg["label2id"] = json!((0..classes).map(|c| (format!("LABEL_{c}"), json!(c))).collect::<serde_json::Map<_, _>>());
+        write_model_folder(
+            &args.output,
+            &ModelFolder {
+                config_json: &serde_json::to_string_pretty(&cfg)?,
+                tokenizer_json: &src.tokenizer_json,
+                tensors: &tensors,
+                precision: Precision::F32,
+            },
+        )?;
+    }
     write_atomic(&args.output.join("metrics.json"), serde_json::to_string_pretty(&metrics)?.as_bytes())?;
     let train_curve = Series { name: "training loss".into(), points: curve.iter().map(|c| (c.0 as f64, c.1)).collect(), color: "#1f77b4", dots: false };
     let dev_curve = Series { name: "dev loss".into(), points: curve.iter().filter_map(|c| c.2.map(|d| (c.0 as f64, d))).collect(), color: "#d62728", dots: true };

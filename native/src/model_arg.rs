@@ -60,6 +60,35 @@ impl ModelArgs {
         })
     }
 
+    /// Loads the model with a PEFT LoRA adapter folded in (W + s B A, and
+    /// the adapter's pooler and classifier): the same numbers as running
+    /// the adapters beside the frozen weights, at the base model's speed.
+    pub fn load_with_adapter(&self, dev: &Device, adapter_dir: &std::path::Path) -> Result<Loaded> {
+        let s = self.files()?;
+        let adapter = dnagpu::model::adapter::Adapter::load(adapter_dir)?;
+        adapter
+            .check_against(&s.config, &s.weights)
+            .with_context(|| format!("{} does not fit {}", adapter_dir.display(), s.source))?;
+        let mut map = std::collections::BTreeMap::new();
+        for name in s.weights.names().map(String::from).collect::<Vec<_>>() {
+            let shape = s.weights.shape_of(&name).unwrap_or(&[]).to_vec();
+            map.insert(name.clone(), s.weights.take(&name, &shape)?.clone());
+        }
+        adapter.merge(&mut map)?;
+        let mut config = s.config.clone();
+        if let Some(c) = map.get("classifier.weight") {
+            config.num_labels = Some(c.shape[0]);
+            config.id2label = None;
+        }
+        let model = Model::load(dev, &config, &Weights::new(map, s.source.clone()))?;
+        Ok(Loaded {
+            model,
+            tokenizer: s.tokenizer,
+            config,
+            source: format!("{} + adapter {}", s.source, adapter_dir.display()),
+        })
+    }
+
     /// Reads the model's files (or builds the random-init weights).
     pub fn files(&self) -> Result<Source> {
         if let Some(cfg_path) = &self.random_init {

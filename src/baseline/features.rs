@@ -164,7 +164,11 @@ impl Standardizer {
             // Relative threshold: a constant feature leaves rounding noise.
             let constant = var <= 1e-12 * (s2 / n).max(f64::MIN_POSITIVE);
             mean.push(m as f32);
-            inv_std.push(if constant { 1.0 } else { (1.0 / var.sqrt()) as f32 });
+            inv_std.push(if constant {
+                1.0
+            } else {
+                (1.0 / var.sqrt()) as f32
+            });
         }
         Self { mean, inv_std }
     }

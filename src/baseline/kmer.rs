@@ -187,7 +187,10 @@ fn check_options(opts: &KmerOptions, classes: usize) -> Result<()> {
         ));
     }
     if !(opts.learning_rate > 0.0 && opts.learning_rate.is_finite()) {
-        return bad(format!("learning_rate {} must be positive", opts.learning_rate));
+        return bad(format!(
+            "learning_rate {} must be positive",
+            opts.learning_rate
+        ));
     }
     if !(opts.tolerance >= 0.0 && opts.tolerance.is_finite()) {
         return bad(format!("tolerance {} must be >= 0", opts.tolerance));

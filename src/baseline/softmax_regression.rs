@@ -174,7 +174,11 @@ pub fn train(rows: &SparseRows, labels: &[usize], std: &Standardizer, cfg: &Trai
                 }
             }
             let scale = 1.0 / batch.len() as f32;
-            for (j, (gw, wj)) in grad_w.chunks_exact_mut(c).zip(w.chunks_exact(c)).enumerate() {
+            for (j, (gw, wj)) in grad_w
+                .chunks_exact_mut(c)
+                .zip(w.chunks_exact(c))
+                .enumerate()
+            {
                 let (mean, inv) = (std.mean[j], std.inv_std[j]);
                 for k in 0..c {
                     gw[k] = inv * (gw[k] - mean * grad_b[k]) * scale + cfg.l2 * wj[k];
@@ -189,7 +193,8 @@ pub fn train(rows: &SparseRows, labels: &[usize], std: &Standardizer, cfg: &Trai
             adam_w.step(&mut w, &grad_w, lr, step);
             adam_b.step(&mut b, &grad_b, lr, step);
         }
-        let penalty: f64 = w.iter().map(|&x| x as f64 * x as f64).sum::<f64>() * cfg.l2 as f64 / 2.0;
+        let penalty: f64 =
+            w.iter().map(|&x| x as f64 * x as f64).sum::<f64>() * cfg.l2 as f64 / 2.0;
         let objective = loss_sum / n as f64 + penalty;
         // `best` starts infinite: the first epoch always counts as progress.
         if objective < best - cfg.tolerance as f64 * best.abs().min(f64::MAX) {

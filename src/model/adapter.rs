@@ -559,18 +559,19 @@ impl Adapter {
             }
         }
         let h = cfg.hidden_size;
-        let classes = cfg
-            .labels()
-            .or_else(|| base.base_shape("classifier.weight").map(|s| s[0]))
-            .or_else(|| {
-                self.head
-                    .get("classifier.weight")
-                    .and_then(|t| t.shape.first().copied())
-            });
+        // The adapter's classifier replaces the base's: its class count is
+        // the adapter's own (a base may carry another task's head).
+        let classes = self
+            .head
+            .get("classifier.weight")
+            .and_then(|t| t.shape.first().copied())
+            .or_else(|| cfg.labels())
+            .or_else(|| base.base_shape("classifier.weight").map(|s| s[0]));
         for (name, t) in &self.head {
+            let is_classifier = name.starts_with("classifier.");
             let want: Vec<usize> = match base.base_shape(name) {
-                Some(s) => s.to_vec(),
-                None => match (name.as_str(), classes) {
+                Some(s) if !is_classifier => s.to_vec(),
+                _ => match (name.as_str(), classes) {
                     ("bert.pooler.dense.weight", _) => vec![h, h],
                     ("bert.pooler.dense.bias", _) => vec![h],
                     ("classifier.weight", Some(c)) => vec![c, h],
