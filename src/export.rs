@@ -28,7 +28,7 @@ pub fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
 }
 
 /// RFC 4180 quoting where a field needs it.
-fn csv_field(s: &str) -> String {
+pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

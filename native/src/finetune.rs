@@ -36,6 +36,13 @@ pub struct FinetuneArgs {
     /// Where the fine-tuned model, metrics.json, predictions.csv and plots go.
     #[arg(long)]
     output: PathBuf,
+    #[command(flatten)]
+    opts: TuneOptions,
+}
+
+/// The fine-tuning recipe (shared with `dnagpu gue`).
+#[derive(clap::Args, Clone)]
+pub struct TuneOptions {
     /// lora: train LoRA adapters and the head, the encoder frozen (writes a PEFT adapter);
     /// full: train every parameter (the paper's recipe; writes a model folder).
     #[arg(long, value_enum, default_value = "lora")]
@@ -81,9 +88,18 @@ pub struct FinetuneArgs {
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
-enum Mode {
+pub enum Mode {
     Lora,
     Full,
+}
+
+impl TuneOptions {
+    pub fn mode_name(&self) -> &'static str {
+        match self.mode {
+            Mode::Lora => "lora",
+            Mode::Full => "full",
+        }
+    }
 }
 
 /// One labelled CSV, tokenized.
@@ -169,10 +185,22 @@ fn evaluate(dev: &dnagpu::Device, model: &ClsModel, s: &Split, batch: usize) -> 
 }
 
 pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
-    std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
-    let train_path = find(&args.data, "train")
-        .with_context(|| format!("{}: no train.csv or train.csv.gz", args.data.display()))?;
+    let dev = device.device()?;
     let src = args.model.files()?;
+    run_task(&dev, &src, &args.data, &args.output, &args.opts).map(|_| ())
+}
+
+/// Fine-tunes `src` on the folder `data` into `output`; returns metrics.json.
+pub fn run_task(
+    dev: &dnagpu::Device,
+    src: &crate::model_arg::Source,
+    data: &Path,
+    output: &Path,
+    args: &TuneOptions,
+) -> Result<serde_json::Value> {
+    std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
+    let train_path = find(data, "train")
+        .with_context(|| format!("{}: no train.csv or train.csv.gz", data.display()))?;
     let tok = &src.tokenizer;
     let mut train = load_split(&train_path, tok, args.max_length)?;
     let max_len = args
@@ -183,8 +211,8 @@ pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
     if seen.len() < 2 {
         bail!("{}: every label is {}: nothing to learn", train_path.display(), train.labels[0]);
     }
-    let dev_split = find(&args.data, "dev").map(|p| load_split(&p, tok, Some(max_len))).transpose()?;
-    let test_split = find(&args.data, "test").map(|p| load_split(&p, tok, Some(max_len))).transpose()?;
+    let dev_split = find(data, "dev").map(|p| load_split(&p, tok, Some(max_len))).transpose()?;
+    let test_split = find(data, "test").map(|p| load_split(&p, tok, Some(max_len))).transpose()?;
     for s in dev_split.iter().chain(&test_split) {
         if let Some(&bad) = s.labels.iter().find(|&&l| l as usize >= classes) {
             bail!(
@@ -198,8 +226,7 @@ pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
             eprintln!("warning: {}: {} sequences have classes never seen in training", s.path.display(), unseen.len());
         }
     }
-    let dev = device.device()?;
-    let mut model = ClsModel::load(&dev, &src.config, &src.weights, classes, args.train_seed)?;
+    let mut model = ClsModel::load(dev, &src.config, &src.weights, classes, args.train_seed)?;
     if let Mode::Lora = args.mode {
         let mut lcfg = LoraConfig::dnabert2();
         lcfg.r = args.lora_r;
@@ -207,22 +234,22 @@ pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
         lcfg.dropout = args.lora_dropout;
         lcfg.target_modules = args.lora_targets.clone();
         lcfg.base_model = Some(src.source.clone());
-        model.lora = Some(Lora::fresh(&dev, &model.encoder, lcfg, args.train_seed)?);
+        model.lora = Some(Lora::fresh(dev, &model.encoder, lcfg, args.train_seed)?);
     }
     let lr = args.lr.unwrap_or(match args.mode {
         Mode::Lora => 1e-3,
         Mode::Full => 3e-5,
     });
-    let epochs = args.epochs.unwrap_or_else(|| paper_epochs(&args.data));
+    let epochs = args.epochs.unwrap_or_else(|| paper_epochs(data));
     let per_epoch = train.tokens.len().div_ceil(args.batch_size) as u64;
     let total = args.max_steps.unwrap_or(u64::MAX).min(per_epoch * epochs as u64).max(1);
     eprintln!(
         "{}: {} training sequences, {classes} classes, max length {max_len} tokens; {total} steps ({epochs} epochs of {per_epoch})",
-        args.data.display(),
+        data.display(),
         train.tokens.len()
     );
     let mut tuner = FineTuner::new(
-        &dev,
+        dev,
         model,
         AdamWConfig {
             weight_decay: args.weight_decay,
@@ -255,13 +282,13 @@ pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
         for chunk in order.chunks(args.batch_size) {
             let seqs: Vec<Vec<u32>> = chunk.iter().map(|&i| train.tokens[i].clone()).collect();
             let labels: Vec<u32> = chunk.iter().map(|&i| train.labels[i]).collect();
-            let st = pollster::block_on(tuner.train_step(&dev, &seqs, &labels))?;
+            let st = pollster::block_on(tuner.train_step(dev, &seqs, &labels))?;
             samples += seqs.len() as u64;
             let eval_now = st.step % args.eval_every.max(1) == 0 || st.step == total;
             let mut dev_loss = None;
             if eval_now {
                 if let Some(d) = &dev_split {
-                    let (_, m, loss, _) = evaluate(&dev, &tuner.model, d, args.batch_size)?;
+                    let (_, m, loss, _) = evaluate(dev, &tuner.model, d, args.batch_size)?;
                     dev_loss = Some(loss);
                     bar.note(&format!("step {}: dev loss {loss:.4}, MCC {:.4}, accuracy {:.4}", st.step, m.mcc, m.accuracy));
                     if best.as_ref().is_none_or(|b| loss < b.0) {
@@ -304,12 +331,12 @@ pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
     let mut test_conf = None;
     for (name, split) in [("dev", &dev_split), ("test", &test_split)] {
         let Some(s) = split else { continue };
-        let (probs, m, loss, conf) = evaluate(&dev, &tuner.model, s, args.batch_size)?;
+        let (probs, m, loss, conf) = evaluate(dev, &tuner.model, s, args.batch_size)?;
         metrics[name] = json!({"mcc": m.mcc, "f1_macro": m.f1_macro, "accuracy": m.accuracy, "loss": loss});
         if name == "test" {
             let labels: Vec<String> = s.labels.iter().map(u32::to_string).collect();
             let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
-            write_atomic(&args.output.join("predictions.csv"), predictions_csv(&s.ids, &probs, Some(&refs)).as_bytes())?;
+            write_atomic(&output.join("predictions.csv"), predictions_csv(&s.ids, &probs, Some(&refs)).as_bytes())?;
             test_conf = Some(conf);
         }
     }
@@ -319,8 +346,8 @@ pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
     // model. Either way `classify` loads the result.
     let mut model_tensors = None;
     if tuner.model.lora.is_some() {
-        let adapter = pollster::block_on(tuner.model.to_adapter(&dev))?;
-        adapter.save(&args.output)?;
+        let adapter = pollster::block_on(tuner.model.to_adapter(dev))?;
+        adapter.save(output)?;
         if args.merge {
             let mut map = std::collections::BTreeMap::new();
             for name in src.weights.names().map(String::from).collect::<Vec<_>>() {
@@ -344,7 +371,7 @@ pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
         cfg["id2label"] = json!((0..classes).map(|c| (c.to_string(), json!(format!("LABEL_{c}")))).collect::<serde_json::Map<_, _>>());
         cfg["label2id"] = json!((0..classes).map(|c| (format!("LABEL_{c}"), json!(c))).collect::<serde_json::Map<_, _>>());
         write_model_folder(
-            &args.output,
+            output,
             &ModelFolder {
                 config_json: &serde_json::to_string_pretty(&cfg)?,
                 tokenizer_json: &src.tokenizer_json,
@@ -353,17 +380,17 @@ pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
             },
         )?;
     }
-    write_atomic(&args.output.join("metrics.json"), serde_json::to_string_pretty(&metrics)?.as_bytes())?;
+    write_atomic(&output.join("metrics.json"), serde_json::to_string_pretty(&metrics)?.as_bytes())?;
     let train_curve = Series { name: "training loss".into(), points: curve.iter().map(|c| (c.0 as f64, c.1)).collect(), color: "#1f77b4", dots: false };
     let dev_curve = Series { name: "dev loss".into(), points: curve.iter().filter_map(|c| c.2.map(|d| (c.0 as f64, d))).collect(), color: "#d62728", dots: true };
-    write_atomic(&args.output.join("dev_curve.svg"), line_chart("Fine-tuning", "step", "cross-entropy", &[train_curve, dev_curve]).as_bytes())?;
+    write_atomic(&output.join("dev_curve.svg"), line_chart("Fine-tuning", "step", "cross-entropy", &[train_curve, dev_curve]).as_bytes())?;
     if let Some(conf) = test_conf {
-        write_atomic(&args.output.join("confusion_matrix.svg"), confusion_matrix("Test set", &conf).as_bytes())?;
+        write_atomic(&output.join("confusion_matrix.svg"), confusion_matrix("Test set", &conf).as_bytes())?;
     }
     let test = &metrics["test"];
     eprintln!(
         "done in {train_seconds:.0} s (best dev loss at step {best_step}); test MCC {}, F1 {}, accuracy {}; wrote {}",
-        test["mcc"], test["f1_macro"], test["accuracy"], args.output.display()
+        test["mcc"], test["f1_macro"], test["accuracy"], output.display()
     );
-    Ok(())
+    Ok(metrics)
 }

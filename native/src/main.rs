@@ -6,6 +6,7 @@ mod classify;
 mod embed;
 mod finetune;
 mod grad;
+mod gue;
 mod info;
 mod input;
 mod model_arg;
@@ -57,6 +58,8 @@ enum Command {
     Pretrain(pretrain::PretrainArgs),
     /// Fine-tunes a sequence classifier on a GUE-style folder (train/dev/test.csv).
     Finetune(finetune::FinetuneArgs),
+    /// Fine-tunes and evaluates on every GUE subset present; writes results.csv/.md and a chart.
+    Gue(gue::GueArgs),
     /// The MLM loss and every parameter's gradient for one batch (and optional AdamW steps).
     Grad(grad::GradArgs),
     /// Tokenizer tools: `train` learns a DNABERT-2-style BPE vocabulary from FASTA files.
@@ -92,5 +95,6 @@ fn main() -> Result<()> {
         Command::Pretrain(args) => pretrain::run(&cli.device, &args),
         Command::Grad(args) => grad::run(&cli.device, &args),
         Command::Finetune(args) => finetune::run(&cli.device, &args),
+        Command::Gue(args) => gue::run(&cli.device, &args),
     }
 }

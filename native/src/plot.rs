@@ -181,3 +181,51 @@ pub fn confusion_matrix(title: &str, c: &dnagpu::metrics::Confusion) -> String {
     s.push_str("</svg>\n");
     s
 }
+
+/// A horizontal bar chart of `values` (e.g. MCC per task), one group of
+/// bars per row label, one colour per series.
+pub fn bar_chart(title: &str, x_label: &str, rows: &[String], series: &[(String, Vec<f64>)]) -> String {
+    const COLORS: [&str; 6] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+    let bar = 14.0;
+    let group = bar * series.len().max(1) as f64 + 10.0;
+    let (left, top, width) = (170.0, 50.0, 420.0);
+    let h = top + group * rows.len() as f64 + 60.0 + 18.0 * series.len() as f64;
+    let w = left + width + 60.0;
+    let all = series.iter().flat_map(|s| s.1.iter()).filter(|v| v.is_finite());
+    let lo = all.clone().fold(0f64, |m, &v| m.min(v));
+    let hi = all.fold(1e-9f64, |m, &v| m.max(v));
+    let sx = |v: f64| left + (v - lo) / (hi - lo) * width;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<text x="{}" y="24" text-anchor="middle" font-size="15">{}</text>"##,
+        w / 2.0,
+        esc(title)
+    );
+    let bottom = top + group * rows.len() as f64;
+    for v in ticks(lo, hi) {
+        let x = sx(v);
+        let _ = writeln!(s, r##"<line x1="{x:.1}" x2="{x:.1}" y1="{top}" y2="{bottom}" stroke="#e4e4e4"/><text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"##, bottom + 16.0, label(v));
+    }
+    let _ = writeln!(s, r##"<text x="{}" y="{}" text-anchor="middle">{}</text>"##, left + width / 2.0, bottom + 36.0, esc(x_label));
+    for (r, name) in rows.iter().enumerate() {
+        let y0 = top + group * r as f64;
+        let _ = writeln!(s, r##"<text x="{}" y="{}" text-anchor="end">{}</text>"##, left - 8.0, y0 + group / 2.0 + 4.0, esc(name));
+        for (k, (_, vals)) in series.iter().enumerate() {
+            let v = vals.get(r).copied().unwrap_or(f64::NAN);
+            if !v.is_finite() {
+                continue;
+            }
+            let (a, b) = (sx(v.min(0.0)), sx(v.max(0.0)));
+            let _ = writeln!(s, r##"<rect x="{a:.1}" y="{:.1}" width="{:.1}" height="{bar}" fill="{}"><title>{v:.4}</title></rect>"##, y0 + 5.0 + bar * k as f64, (b - a).max(0.5), COLORS[k % COLORS.len()]);
+        }
+    }
+    for (k, (name, _)) in series.iter().enumerate() {
+        let y = bottom + 52.0 + 18.0 * k as f64;
+        let _ = writeln!(s, r##"<rect x="{left}" y="{}" width="12" height="12" fill="{}"/><text x="{}" y="{y}">{}</text>"##, y - 10.0, COLORS[k % COLORS.len()], left + 18.0, esc(name));
+    }
+    s.push_str("</svg>\n");
+    s
+}
