@@ -9,6 +9,7 @@ use std::path::Path;
 use dnagpu::model::adapter::Adapter;
 use dnagpu::model::lora::Lora;
 use dnagpu::model::{Config, Dropout, Weights};
+use dnagpu::testing::finite_differences::check_largest_entries;
 use dnagpu::testing::{check_close, ReferenceFixtures, Tol};
 use dnagpu::tokenize::BpeTokenizer;
 use dnagpu::train::classify::{cls_forward_backward, cls_logits, ClsBatch, ClsModel};
@@ -125,26 +126,16 @@ fn lora_gradients_match_finite_differences() {
     let names = model.trainable_names();
     assert_eq!(names.len(), grads.len());
     assert_eq!(names.len(), 2 * 4 * 2 + 4);
-    let mut failures = Vec::new();
-    for (p, name) in names.iter().enumerate() {
-        let g = dev.read_f32_blocking(&grads[p]).unwrap();
-        let (i, &gi) = g.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).unwrap();
-        let params = model.trainable_params();
-        let base = dev.read_f32_blocking(&params[p]).unwrap();
-        let h = 1e-2f32;
-        let mut at = |delta: f32| {
-            let mut v = base.clone();
-            v[i] += delta;
-            let mut ps = params.clone();
-            ps[p] = dev.tensor_f32(params[p].shape(), &v).unwrap();
-            model.set_trainable(ps).unwrap();
-            loss_of(&model)
-        };
-        let fd = (at(h) - at(-h)) / (2.0 * h as f64);
-        model.set_trainable(params).unwrap();
-        if (fd - gi as f64).abs() > 0.02 * fd.abs() + 2e-4 {
-            failures.push(format!("{name}[{i}]: backward {gi}, finite differences {fd}"));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let params = model.trainable_params();
+    let host = |ts: &[dnagpu::Tensor]| -> Vec<Vec<f32>> {
+        ts.iter().map(|t| dev.read_f32_blocking(t).unwrap()).collect()
+    };
+    let (values, grads) = (host(&params), host(&grads));
+    check_largest_entries(&names, &values, &grads, 1e-2, 0.02, 2e-4, |p, v| {
+        let mut ps = params.clone();
+        ps[p] = dev.tensor_f32(params[p].shape(), v).unwrap();
+        model.set_trainable(ps).unwrap();
+        loss_of(&model)
+    })
+    .unwrap();
 }

@@ -9,6 +9,7 @@ mod common;
 use std::path::Path;
 
 use dnagpu::model::{Config, Dropout, Weights};
+use dnagpu::testing::finite_differences::check_largest_entries;
 use dnagpu::testing::{check_close, ReferenceFixtures, Tol};
 use dnagpu::train::optimizer::{AdamW, AdamWConfig};
 use dnagpu::train::{forward_backward, HostBatch, MlmModel};
@@ -153,32 +154,18 @@ fn whole_model_gradient_matches_finite_differences() {
     let (_, grads) =
         forward_backward(&dev, &model, &batch, 1.0 / n as f32, &Dropout::OFF).unwrap();
     let names = model.names();
-    let mut failures = Vec::new();
-    for (p, name) in names.iter().enumerate() {
-        let g = dev.read_f32_blocking(&grads[p]).unwrap();
-        let (i, &gi) = g
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
-            .unwrap();
-        let params = model.params();
-        let base = dev.read_f32_blocking(&params[p]).unwrap();
-        let h = 1e-2f32;
-        let mut at = |delta: f32| {
-            let mut v = base.clone();
-            v[i] += delta;
-            let mut ps = params.clone();
-            ps[p] = dev.tensor_f32(params[p].shape(), &v).unwrap();
-            model.set_params(ps).unwrap();
-            loss_of(&model)
-        };
-        let fd = (at(h) - at(-h)) / (2.0 * h as f64);
-        model.set_params(params).unwrap();
-        if (fd - gi as f64).abs() > 0.02 * fd.abs() + 2e-3 {
-            failures.push(format!("{name}[{i}]: backward {gi}, finite differences {fd}"));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let params = model.params();
+    let host = |ts: &[dnagpu::Tensor]| -> Vec<Vec<f32>> {
+        ts.iter().map(|t| dev.read_f32_blocking(t).unwrap()).collect()
+    };
+    let (values, grads) = (host(&params), host(&grads));
+    check_largest_entries(&names, &values, &grads, 1e-2, 0.02, 2e-3, |p, v| {
+        let mut ps = params.clone();
+        ps[p] = dev.tensor_f32(params[p].shape(), v).unwrap();
+        model.set_params(ps).unwrap();
+        loss_of(&model)
+    })
+    .unwrap();
 }
 
 /// Gradient accumulation: one step over two micro-batches of one sequence

@@ -1,21 +1,11 @@
 //! The `dnagpu` binary end to end.
 
-use std::process::Command;
+mod common;
 
-fn dnagpu() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_dnagpu"));
-    c.env_remove("DNAGPU_BACKEND");
-    c
-}
+use common::{dnagpu, run};
 
-fn run(c: &mut Command) -> (bool, String, String) {
-    let out = c.output().expect("the dnagpu binary runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+
+
 
 #[test]
 fn info_lists_adapters_and_the_chosen_backend() {

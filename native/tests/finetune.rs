@@ -1,29 +1,16 @@
 //! `dnagpu finetune` and `classify --adapter` end to end on a synthetic
 //! rule (GC-rich vs AT-rich sequences), and bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use common::{dnagpu, run, tmp};
+
+use std::path::Path;
 
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/train/config.json");
 
-fn dnagpu() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_dnagpu"));
-    c.env_remove("DNAGPU_BACKEND");
-    c.env("RUST_BACKTRACE", "0");
-    c
-}
 
-fn run(c: &mut Command) -> (bool, String, String) {
-    let out = c.output().expect("the dnagpu binary runs");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dnagpu-ft-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// Class 1: 75% G/C; class 0: 25% G/C; 60 bp.
 fn gc_task(dir: &Path) {

@@ -2,32 +2,16 @@
 //! against the PyTorch fixtures, a tiny model overfitting a small FASTA,
 //! exact resume, and bad input.
 
+mod common;
+
+use common::{dnagpu, run, tmp};
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/train");
 
-fn dnagpu() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_dnagpu"));
-    c.env_remove("DNAGPU_BACKEND");
-    c
-}
 
-fn run(c: &mut Command) -> (bool, String, String) {
-    let out = c.output().expect("the dnagpu binary runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dnagpu-train-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn tensors(path: &Path) -> std::collections::HashMap<String, Vec<f32>> {
     let bytes = std::fs::read(path).unwrap();

@@ -12,6 +12,7 @@ pub use crate::rng::Rng;
 pub mod attention_backward;
 pub mod backward_elementwise;
 pub mod backward_rows;
+pub mod finite_differences;
 
 /// `|got - want| <= atol + rtol * |want|` element-wise, with
 /// `atol = atol_rel * max|want|`.

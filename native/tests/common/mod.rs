@@ -1,0 +1,32 @@
+//! Shared by the CLI tests: the `dnagpu` binary and running it.
+
+#![allow(dead_code)]
+
+use std::process::Command;
+
+/// The binary under test, with the environment's backend choice and
+/// backtraces cleared so that messages are what a user sees.
+pub fn dnagpu() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dnagpu"));
+    c.env_remove("DNAGPU_BACKEND");
+    c.env("RUST_BACKTRACE", "0");
+    c
+}
+
+/// Runs it: (success, stdout, stderr).
+pub fn run(c: &mut Command) -> (bool, String, String) {
+    let out = c.output().expect("the dnagpu binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// A fresh temporary folder for one test.
+pub fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("dnagpu-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
