@@ -246,3 +246,42 @@ fn pretrain_runs_on_the_gpu() {
     assert!(err.contains("using GPU"), "{err}");
     assert_eq!(losses(&out).len(), 3);
 }
+
+/// Ctrl-C (SIGINT) mid-run writes a checkpoint and exits cleanly; --resume
+/// continues from it.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_resume_continues() {
+    use std::io::{BufRead, BufReader};
+    let dir = tmp("sigint");
+    let data = small_fasta(&dir);
+    let out = dir.join("run");
+    let mut child = dnagpu()
+        .args(["--backend", "cpu", "pretrain", "--config"])
+        .arg(format!("{FIXTURE}/config.json"))
+        .arg("--data").arg(&data).arg("--output").arg(&out)
+        .args(["--steps", "1000000", "--batch-size", "4", "--max-length", "32", "--val-sequences", "4", "--save-every", "1000000"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("training steps") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "pretrain ended early");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{rest}");
+    assert!(rest.contains("stopped at step") && rest.contains("--resume"), "{rest}");
+    let steps = losses(&out).len();
+    assert!(steps > 0);
+    let saved = std::fs::read_dir(out.join("checkpoints")).unwrap().count();
+    assert_eq!(saved, 1);
+    let (ok, _, err) = pretrain(&data, &out, steps as u32 + 2, &["--batch-size", "4", "--val-sequences", "4", "--save-every", "1000000", "--resume"]);
+    assert!(!ok && err.contains("steps"), "changing --steps is a settings change: {err}");
+}
