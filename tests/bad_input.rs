@@ -116,7 +116,7 @@ fn requests_over_a_device_limit_are_errors() {
         &["matmul.wgsl", "device limit", "split"],
     );
     // A buffer larger than the device allows.
-    let limit = g.limits().max_storage_buffer_binding_size as u64;
+    let limit = g.limits().max_storage_buffer_binding_size;
     if limit < (1 << 34) {
         let big = (limit / 4 + 1) as usize;
         let x = dev.tensor_f32(&[1], &[0.0]).unwrap();

@@ -17,16 +17,25 @@ use dnagpu::{ops, Device};
 
 fn tiny() -> (Config, Weights, BpeTokenizer) {
     let dir = Path::new("tests/fixtures/tiny");
-    let cfg = Config::from_json(&std::fs::read_to_string(dir.join("config.json")).unwrap(), "c").unwrap();
+    let cfg = Config::from_json(
+        &std::fs::read_to_string(dir.join("config.json")).unwrap(),
+        "c",
+    )
+    .unwrap();
     let w = Weights::from_safetensors_file(&dir.join("model.safetensors")).unwrap();
-    let tok = BpeTokenizer::from_json(&std::fs::read_to_string(dir.join("tokenizer.json")).unwrap(), "t").unwrap();
+    let tok = BpeTokenizer::from_json(
+        &std::fs::read_to_string(dir.join("tokenizer.json")).unwrap(),
+        "t",
+    )
+    .unwrap();
     (cfg, w, tok)
 }
 
 fn probs(dev: &Device, m: &ClsModel, seqs: &[Vec<u32>]) -> Vec<f32> {
     let labels = vec![0; seqs.len()];
     let b = ClsBatch::new(dev, seqs, &labels, m.config.vocab_size).unwrap();
-    dev.read_f32_blocking(&ops::softmax(dev, &cls_logits(dev, m, &b).unwrap()).unwrap()).unwrap()
+    dev.read_f32_blocking(&ops::softmax(dev, &cls_logits(dev, m, &b).unwrap()).unwrap())
+        .unwrap()
 }
 
 fn peft_adapter_gives_the_reference_probabilities(dev: &Device) {
@@ -50,11 +59,23 @@ fn peft_adapter_gives_the_reference_probabilities(dev: &Device) {
     // Alone and as one padded batch.
     for (i, s) in seqs.iter().enumerate() {
         let got = probs(dev, &model, std::slice::from_ref(s));
-        check_close(&format!("sequence {i}"), &got, &fx.get(&format!("{i}.probs")).unwrap().1, Tol::F32).unwrap();
+        check_close(
+            &format!("sequence {i}"),
+            &got,
+            &fx.get(&format!("{i}.probs")).unwrap().1,
+            Tol::F32,
+        )
+        .unwrap();
     }
     let all = probs(dev, &model, &seqs);
     for i in 0..seqs.len() {
-        check_close("padded batch", &all[i * 3..i * 3 + 3], &fx.get(&format!("{i}.probs")).unwrap().1, Tol::F32).unwrap();
+        check_close(
+            "padded batch",
+            &all[i * 3..i * 3 + 3],
+            &fx.get(&format!("{i}.probs")).unwrap().1,
+            Tol::F32,
+        )
+        .unwrap();
     }
 }
 
@@ -82,9 +103,21 @@ fn lora_forward_equals_the_merged_model() {
     }
     adapter.merge(&mut base).unwrap();
     let merged = ClsModel::load(&dev, &cfg, &Weights::new(base, "merged"), 3, 0).unwrap();
-    let seqs = vec![tok.encode("ACGTTGCAACGGATTACA").unwrap().ids, tok.encode("GGGCCCATATATAAAC").unwrap().ids];
-    let want: Vec<f64> = probs(&dev, &merged, &seqs).iter().map(|&v| v as f64).collect();
-    check_close("LoRA vs merged", &probs(&dev, &model, &seqs), &want, Tol::F32).unwrap();
+    let seqs = vec![
+        tok.encode("ACGTTGCAACGGATTACA").unwrap().ids,
+        tok.encode("GGGCCCATATATAAAC").unwrap().ids,
+    ];
+    let want: Vec<f64> = probs(&dev, &merged, &seqs)
+        .iter()
+        .map(|&v| v as f64)
+        .collect();
+    check_close(
+        "LoRA vs merged",
+        &probs(&dev, &model, &seqs),
+        &want,
+        Tol::F32,
+    )
+    .unwrap();
 }
 
 /// Central differences of the classification loss (f32, CPU) at the
@@ -95,14 +128,20 @@ fn lora_forward_equals_the_merged_model() {
 fn lora_gradients_match_finite_differences() {
     let dev = Device::Cpu;
     let dir = Path::new("tests/fixtures/train/cls");
-    let cfg = Config::from_json(&std::fs::read_to_string(dir.join("config.json")).unwrap(), "c").unwrap();
+    let cfg = Config::from_json(
+        &std::fs::read_to_string(dir.join("config.json")).unwrap(),
+        "c",
+    )
+    .unwrap();
     let w = Weights::from_safetensors_file(&dir.join("model.safetensors")).unwrap();
     let mut model = ClsModel::load(&dev, &cfg, &w, 3, 0).unwrap();
     let mut lcfg = dnagpu::model::adapter::LoraConfig::dnabert2();
     lcfg.r = 3;
     lcfg.alpha = 6.0;
     lcfg.dropout = 0.0;
-    lcfg.target_modules = ["Wqkv", "dense", "gated_layers", "wo"].map(String::from).to_vec();
+    lcfg.target_modules = ["Wqkv", "dense", "gated_layers", "wo"]
+        .map(String::from)
+        .to_vec();
     let mut lora = Lora::fresh(&dev, &model.encoder, lcfg, 1).unwrap();
     let mut rng = dnagpu::rng::Rng::new(9);
     let randomized: Vec<_> = lora
@@ -120,7 +159,12 @@ fn lora_gradients_match_finite_differences() {
     let batch = ClsBatch::new(&dev, &seqs, &[2, 0], cfg.vocab_size).unwrap();
     let loss_of = |m: &ClsModel| -> f64 {
         let (rows, _) = cls_forward_backward(&dev, m, &batch, 0.5, &Dropout::OFF).unwrap();
-        dev.read_f32_blocking(&rows).unwrap().iter().map(|&v| v as f64).sum::<f64>() / 2.0
+        dev.read_f32_blocking(&rows)
+            .unwrap()
+            .iter()
+            .map(|&v| v as f64)
+            .sum::<f64>()
+            / 2.0
     };
     let (_, grads) = cls_forward_backward(&dev, &model, &batch, 0.5, &Dropout::OFF).unwrap();
     let names = model.trainable_names();
@@ -128,7 +172,9 @@ fn lora_gradients_match_finite_differences() {
     assert_eq!(names.len(), 2 * 4 * 2 + 4);
     let params = model.trainable_params();
     let host = |ts: &[dnagpu::Tensor]| -> Vec<Vec<f32>> {
-        ts.iter().map(|t| dev.read_f32_blocking(t).unwrap()).collect()
+        ts.iter()
+            .map(|t| dev.read_f32_blocking(t).unwrap())
+            .collect()
     };
     let (values, grads) = (host(&params), host(&grads));
     check_largest_entries(&names, &values, &grads, 1e-2, 0.02, 2e-4, |p, v| {

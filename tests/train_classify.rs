@@ -15,28 +15,57 @@ const DIR: &str = "tests/fixtures/train/cls";
 
 fn check(dev: &Device) {
     let dir = Path::new(DIR);
-    let cfg = Config::from_json(&std::fs::read_to_string(dir.join("config.json")).unwrap(), "config.json").unwrap();
+    let cfg = Config::from_json(
+        &std::fs::read_to_string(dir.join("config.json")).unwrap(),
+        "config.json",
+    )
+    .unwrap();
     let w = Weights::from_safetensors_file(&dir.join("model.safetensors")).unwrap();
     let model = ClsModel::load(dev, &cfg, &w, 3, 0).unwrap();
-    let bf = ReferenceFixtures::from_bytes(br#"{"sequences": []}"#, std::fs::read(dir.join("batch.safetensors")).unwrap()).unwrap();
+    let bf = ReferenceFixtures::from_bytes(
+        br#"{"sequences": []}"#,
+        std::fs::read(dir.join("batch.safetensors")).unwrap(),
+    )
+    .unwrap();
     let (shape, ids) = bf.get("input_ids").unwrap();
     let (_, mask) = bf.get("attention_mask").unwrap();
     let (_, labels) = bf.get("labels").unwrap();
     let t = shape[1];
     let seqs: Vec<Vec<u32>> = (0..shape[0])
-        .map(|b| (0..t).filter(|&i| mask[b * t + i] != 0.0).map(|i| ids[b * t + i] as u32).collect())
+        .map(|b| {
+            (0..t)
+                .filter(|&i| mask[b * t + i] != 0.0)
+                .map(|i| ids[b * t + i] as u32)
+                .collect()
+        })
         .collect();
     let labels: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
     let batch = ClsBatch::new(dev, &seqs, &labels, cfg.vocab_size).unwrap();
-    let (rows, grads) = cls_forward_backward(dev, &model, &batch, 1.0 / 3.0, &Dropout::OFF).unwrap();
-    let fx = ReferenceFixtures::from_bytes(br#"{"sequences": []}"#, std::fs::read(dir.join("expected.safetensors")).unwrap()).unwrap();
-    let loss: f64 = dev.read_f32_blocking(&rows).unwrap().iter().map(|&v| v as f64).sum::<f64>() / 3.0;
+    let (rows, grads) =
+        cls_forward_backward(dev, &model, &batch, 1.0 / 3.0, &Dropout::OFF).unwrap();
+    let fx = ReferenceFixtures::from_bytes(
+        br#"{"sequences": []}"#,
+        std::fs::read(dir.join("expected.safetensors")).unwrap(),
+    )
+    .unwrap();
+    let loss: f64 = dev
+        .read_f32_blocking(&rows)
+        .unwrap()
+        .iter()
+        .map(|&v| v as f64)
+        .sum::<f64>()
+        / 3.0;
     let want = fx.get("loss").unwrap().1[0];
     assert!((loss - want).abs() < 1e-5 * want, "loss {loss} vs {want}");
-    let tol = Tol { rtol: 1e-3, atol_rel: 1e-4 };
+    let tol = Tol {
+        rtol: 1e-3,
+        atol_rel: 1e-4,
+    };
     let mut failures = Vec::new();
     for (name, g) in model.names().iter().zip(&grads) {
-        let (_, want) = fx.get(&format!("grad.{name}")).unwrap_or_else(|| panic!("{name}"));
+        let (_, want) = fx
+            .get(&format!("grad.{name}"))
+            .unwrap_or_else(|| panic!("{name}"));
         if let Err(e) = check_close(name, &dev.read_f32_blocking(g).unwrap(), &want, tol) {
             failures.push(e);
         }

@@ -51,7 +51,10 @@ fn check_grads(dev: &Device) {
     let rows = dev.read_f32_blocking(&loss.rows).unwrap();
     let loss = rows.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
     let want = fx.get("loss").unwrap().1[0];
-    assert!((loss - want).abs() <= 1e-5 * want.abs(), "loss {loss} vs {want}");
+    assert!(
+        (loss - want).abs() <= 1e-5 * want.abs(),
+        "loss {loss} vs {want}"
+    );
     let mut failures = Vec::new();
     for (name, g) in model.names().iter().zip(&grads) {
         let (shape, want) = fx.get(&format!("grad.{name}")).unwrap();
@@ -151,12 +154,13 @@ fn whole_model_gradient_matches_finite_differences() {
         let rows = dev.read_f32_blocking(&out.rows).unwrap();
         rows.iter().map(|&v| v as f64).sum::<f64>() / n
     };
-    let (_, grads) =
-        forward_backward(&dev, &model, &batch, 1.0 / n as f32, &Dropout::OFF).unwrap();
+    let (_, grads) = forward_backward(&dev, &model, &batch, 1.0 / n as f32, &Dropout::OFF).unwrap();
     let names = model.names();
     let params = model.params();
     let host = |ts: &[dnagpu::Tensor]| -> Vec<Vec<f32>> {
-        ts.iter().map(|t| dev.read_f32_blocking(t).unwrap()).collect()
+        ts.iter()
+            .map(|t| dev.read_f32_blocking(t).unwrap())
+            .collect()
     };
     let (values, grads) = (host(&params), host(&grads));
     check_largest_entries(&names, &values, &grads, 1e-2, 0.02, 2e-3, |p, v| {
@@ -217,7 +221,12 @@ fn accumulated_micro_batches_equal_one_big_batch() {
     };
     let (big, p_big) = step(std::slice::from_ref(&whole));
     let (acc, p_acc) = step(&[half(0), half(1)]);
-    assert!((big.loss - acc.loss).abs() < 1e-6 * big.loss, "{} vs {}", big.loss, acc.loss);
+    assert!(
+        (big.loss - acc.loss).abs() < 1e-6 * big.loss,
+        "{} vs {}",
+        big.loss,
+        acc.loss
+    );
     assert!((big.grad_norm - acc.grad_norm).abs() < 1e-5 * big.grad_norm);
     assert_eq!((big.tokens, big.labelled), (acc.tokens, acc.labelled));
     let names = setup(&dev).0.names();
@@ -234,6 +243,15 @@ fn accumulated_micro_batches_equal_one_big_batch() {
         // summation order. 3% of lr (1e-3) absolute.
         let want: Vec<f64> = a.iter().map(|&v| v as f64).collect();
         let max = want.iter().fold(1e-30f64, |m, v| m.max(v.abs()));
-        check_close(name, &b, &want, Tol { rtol: 1e-5, atol_rel: 3e-5 / max }).unwrap();
+        check_close(
+            name,
+            &b,
+            &want,
+            Tol {
+                rtol: 1e-5,
+                atol_rel: 3e-5 / max,
+            },
+        )
+        .unwrap();
     }
 }

@@ -188,13 +188,21 @@ fn run_train(dev_args: &DeviceArgs, a: &TrainBench) -> Result<()> {
         model,
         optimizer,
         options: TrainOptions {
-            schedule: Schedule { peak: 1e-4, warmup: 0, total: 1000, decay: Decay::Constant },
+            schedule: Schedule {
+                peak: 1e-4,
+                warmup: 0,
+                total: 1000,
+                decay: Decay::Constant,
+            },
             max_grad_norm: 1.0,
             dropout: config.hidden_dropout_prob as f32,
             seed: 0,
         },
     };
-    let masking = Masking { prob: 0.15, vocab: config.vocab_size as u32 };
+    let masking = Masking {
+        prob: 0.15,
+        vocab: config.vocab_size as u32,
+    };
     let mut rng = Rng::new(1);
     let v = config.vocab_size as u32;
     let mut batch = || {
@@ -212,7 +220,12 @@ fn run_train(dev_args: &DeviceArgs, a: &TrainBench) -> Result<()> {
     println!("device: {}", dev.name());
     println!(
         "model: {} layers, hidden {}, {} heads, intermediate {}; {} x {} tokens per step",
-        config.num_hidden_layers, config.hidden_size, config.num_attention_heads, config.intermediate_size, a.batch, a.seq
+        config.num_hidden_layers,
+        config.hidden_size,
+        config.num_attention_heads,
+        config.intermediate_size,
+        a.batch,
+        a.seq
     );
     let (mut secs, mut labelled) = (0.0, 0usize);
     for _ in 0..a.iters.max(1) {
@@ -225,9 +238,13 @@ fn run_train(dev_args: &DeviceArgs, a: &TrainBench) -> Result<()> {
     let iters = a.iters.max(1) as f64;
     let step = secs / iters;
     let tps = (a.batch * a.seq) as f64 / step;
-    let gflops = train_flops(&config, a.batch, a.seq, (labelled as f64 / iters) as usize) / step / 1e9;
+    let gflops =
+        train_flops(&config, a.batch, a.seq, (labelled as f64 / iters) as usize) / step / 1e9;
     let peak = peak_bytes(&dev).map_or(f64::NAN, |p| p as f64 / (1u64 << 20) as f64);
-    println!("{:>10} {:>12} {:>10} {:>12}", "s/step", "tokens/s", "GFLOP/s", "peak MiB");
+    println!(
+        "{:>10} {:>12} {:>10} {:>12}",
+        "s/step", "tokens/s", "GFLOP/s", "peak MiB"
+    );
     println!("{step:>10.3} {tps:>12.0} {gflops:>10.1} {peak:>12.0}");
     if let Some(p) = &a.json {
         let doc = serde_json::json!({"device": dev.name(), "backend": dev.backend(), "batch": a.batch, "tokens": a.seq,

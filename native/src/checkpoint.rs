@@ -106,7 +106,10 @@ pub fn save(
             &safetensors_named(named, Precision::F32, None)?,
         )?;
         // Written last: a folder without it is not a checkpoint.
-        write_file(&tmp.join("state.json"), serde_json::to_string_pretty(state)?.as_bytes())?;
+        write_file(
+            &tmp.join("state.json"),
+            serde_json::to_string_pretty(state)?.as_bytes(),
+        )?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
@@ -156,8 +159,8 @@ fn load_one(dir: &Path) -> Result<Loaded> {
     let read = |name: &str| {
         std::fs::read(dir.join(name)).with_context(|| format!("{name} is missing or unreadable"))
     };
-    let state: TrainerState = serde_json::from_slice(&read("state.json")?)
-        .context("state.json does not parse")?;
+    let state: TrainerState =
+        serde_json::from_slice(&read("state.json")?).context("state.json does not parse")?;
     let weights = Weights::from_safetensors(
         &read("model.safetensors")?,
         &dir.join("model.safetensors").display().to_string(),

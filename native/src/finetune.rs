@@ -172,11 +172,21 @@ fn paper_epochs(dir: &Path) -> usize {
     }
 }
 
-fn evaluate(dev: &dnagpu::Device, model: &ClsModel, s: &Split, batch: usize) -> Result<(Vec<Vec<f32>>, Metrics, f64, Confusion)> {
+fn evaluate(
+    dev: &dnagpu::Device,
+    model: &ClsModel,
+    s: &Split,
+    batch: usize,
+) -> Result<(Vec<Vec<f32>>, Metrics, f64, Confusion)> {
     let probs = pollster::block_on(predict(dev, model, &s.tokens, batch))?;
     let pred: Vec<usize> = probs
         .iter()
-        .map(|p| p.iter().enumerate().fold((0, f32::MIN), |m, (i, &v)| if v > m.1 { (i, v) } else { m }).0)
+        .map(|p| {
+            p.iter()
+                .enumerate()
+                .fold((0, f32::MIN), |m, (i, &v)| if v > m.1 { (i, v) } else { m })
+                .0
+        })
         .collect();
     let truth: Vec<usize> = s.labels.iter().map(|&l| l as usize).collect();
     let conf = Confusion::from_pairs(model.classes(), &truth, &pred)?;
@@ -209,10 +219,18 @@ pub fn run_task(
     let classes = *train.labels.iter().max().expect("non-empty") as usize + 1;
     let seen: std::collections::BTreeSet<u32> = train.labels.iter().copied().collect();
     if seen.len() < 2 {
-        bail!("{}: every label is {}: nothing to learn", train_path.display(), train.labels[0]);
+        bail!(
+            "{}: every label is {}: nothing to learn",
+            train_path.display(),
+            train.labels[0]
+        );
     }
-    let dev_split = find(data, "dev").map(|p| load_split(&p, tok, Some(max_len))).transpose()?;
-    let test_split = find(data, "test").map(|p| load_split(&p, tok, Some(max_len))).transpose()?;
+    let dev_split = find(data, "dev")
+        .map(|p| load_split(&p, tok, Some(max_len)))
+        .transpose()?;
+    let test_split = find(data, "test")
+        .map(|p| load_split(&p, tok, Some(max_len)))
+        .transpose()?;
     for s in dev_split.iter().chain(&test_split) {
         if let Some(&bad) = s.labels.iter().find(|&&l| l as usize >= classes) {
             bail!(
@@ -221,9 +239,18 @@ pub fn run_task(
                 classes - 1
             );
         }
-        let unseen: Vec<u32> = s.labels.iter().copied().filter(|l| !seen.contains(l)).collect();
+        let unseen: Vec<u32> = s
+            .labels
+            .iter()
+            .copied()
+            .filter(|l| !seen.contains(l))
+            .collect();
         if !unseen.is_empty() {
-            eprintln!("warning: {}: {} sequences have classes never seen in training", s.path.display(), unseen.len());
+            eprintln!(
+                "warning: {}: {} sequences have classes never seen in training",
+                s.path.display(),
+                unseen.len()
+            );
         }
     }
     let mut model = ClsModel::load(dev, &src.config, &src.weights, classes, args.train_seed)?;
@@ -242,7 +269,11 @@ pub fn run_task(
     });
     let epochs = args.epochs.unwrap_or_else(|| paper_epochs(data));
     let per_epoch = train.tokens.len().div_ceil(args.batch_size) as u64;
-    let total = args.max_steps.unwrap_or(u64::MAX).min(per_epoch * epochs as u64).max(1);
+    let total = args
+        .max_steps
+        .unwrap_or(u64::MAX)
+        .min(per_epoch * epochs as u64)
+        .max(1);
     eprintln!(
         "{}: {} training sequences, {classes} classes, max length {max_len} tokens; {total} steps ({epochs} epochs of {per_epoch})",
         data.display(),
@@ -290,16 +321,26 @@ pub fn run_task(
                 if let Some(d) = &dev_split {
                     let (_, m, loss, _) = evaluate(dev, &tuner.model, d, args.batch_size)?;
                     dev_loss = Some(loss);
-                    bar.note(&format!("step {}: dev loss {loss:.4}, MCC {:.4}, accuracy {:.4}", st.step, m.mcc, m.accuracy));
+                    bar.note(&format!(
+                        "step {}: dev loss {loss:.4}, MCC {:.4}, accuracy {:.4}",
+                        st.step, m.mcc, m.accuracy
+                    ));
                     if best.as_ref().is_none_or(|b| loss < b.0) {
                         let params = tuner.model.trainable_params();
-                        let host = params.iter().map(|p| dev.read_f32_blocking(p)).collect::<dnagpu::Result<Vec<_>>>()?;
+                        let host = params
+                            .iter()
+                            .map(|p| dev.read_f32_blocking(p))
+                            .collect::<dnagpu::Result<Vec<_>>>()?;
                         best = Some((loss, st.step, host));
                     }
                 }
             }
             curve.push((st.step, st.loss, dev_loss));
-            bar.update_fine(st.step, st.loss, samples as f64 / started.elapsed().as_secs_f64());
+            bar.update_fine(
+                st.step,
+                st.loss,
+                samples as f64 / started.elapsed().as_secs_f64(),
+            );
             if st.step >= total {
                 break 'outer;
             }
@@ -332,11 +373,15 @@ pub fn run_task(
     for (name, split) in [("dev", &dev_split), ("test", &test_split)] {
         let Some(s) = split else { continue };
         let (probs, m, loss, conf) = evaluate(dev, &tuner.model, s, args.batch_size)?;
-        metrics[name] = json!({"mcc": m.mcc, "f1_macro": m.f1_macro, "accuracy": m.accuracy, "loss": loss});
+        metrics[name] =
+            json!({"mcc": m.mcc, "f1_macro": m.f1_macro, "accuracy": m.accuracy, "loss": loss});
         if name == "test" {
             let labels: Vec<String> = s.labels.iter().map(u32::to_string).collect();
             let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
-            write_atomic(&output.join("predictions.csv"), predictions_csv(&s.ids, &probs, Some(&refs)).as_bytes())?;
+            write_atomic(
+                &output.join("predictions.csv"),
+                predictions_csv(&s.ids, &probs, Some(&refs)).as_bytes(),
+            )?;
             test_conf = Some(conf);
         }
     }
@@ -361,15 +406,26 @@ pub fn run_task(
         let mut map = std::collections::BTreeMap::new();
         let names = tuner.model.names();
         for (n, p) in names.iter().zip(tuner.model.params()) {
-            map.insert(n.clone(), dnagpu::model::HostTensor { shape: p.shape().to_vec(), data: dev.read_f32_blocking(&p)? });
+            map.insert(
+                n.clone(),
+                dnagpu::model::HostTensor {
+                    shape: p.shape().to_vec(),
+                    data: dev.read_f32_blocking(&p)?,
+                },
+            );
         }
         model_tensors = Some(map);
     }
     if let Some(tensors) = model_tensors {
-        let mut cfg: serde_json::Value = serde_json::from_str(&src.config_json).context("config.json")?;
+        let mut cfg: serde_json::Value =
+            serde_json::from_str(&src.config_json).context("config.json")?;
         cfg["num_labels"] = json!(classes);
-        cfg["id2label"] = json!((0..classes).map(|c| (c.to_string(), json!(format!("LABEL_{c}")))).collect::<serde_json::Map<_, _>>());
-        cfg["label2id"] = json!((0..classes).map(|c| (format!("LABEL_{c}"), json!(c))).collect::<serde_json::Map<_, _>>());
+        cfg["id2label"] = json!((0..classes)
+            .map(|c| (c.to_string(), json!(format!("LABEL_{c}"))))
+            .collect::<serde_json::Map<_, _>>());
+        cfg["label2id"] = json!((0..classes)
+            .map(|c| (format!("LABEL_{c}"), json!(c)))
+            .collect::<serde_json::Map<_, _>>());
         write_model_folder(
             output,
             &ModelFolder {
@@ -380,12 +436,40 @@ pub fn run_task(
             },
         )?;
     }
-    write_atomic(&output.join("metrics.json"), serde_json::to_string_pretty(&metrics)?.as_bytes())?;
-    let train_curve = Series { name: "training loss".into(), points: curve.iter().map(|c| (c.0 as f64, c.1)).collect(), color: "#1f77b4", dots: false };
-    let dev_curve = Series { name: "dev loss".into(), points: curve.iter().filter_map(|c| c.2.map(|d| (c.0 as f64, d))).collect(), color: "#d62728", dots: true };
-    write_atomic(&output.join("dev_curve.svg"), line_chart("Fine-tuning", "step", "cross-entropy", &[train_curve, dev_curve]).as_bytes())?;
+    write_atomic(
+        &output.join("metrics.json"),
+        serde_json::to_string_pretty(&metrics)?.as_bytes(),
+    )?;
+    let train_curve = Series {
+        name: "training loss".into(),
+        points: curve.iter().map(|c| (c.0 as f64, c.1)).collect(),
+        color: "#1f77b4",
+        dots: false,
+    };
+    let dev_curve = Series {
+        name: "dev loss".into(),
+        points: curve
+            .iter()
+            .filter_map(|c| c.2.map(|d| (c.0 as f64, d)))
+            .collect(),
+        color: "#d62728",
+        dots: true,
+    };
+    write_atomic(
+        &output.join("dev_curve.svg"),
+        line_chart(
+            "Fine-tuning",
+            "step",
+            "cross-entropy",
+            &[train_curve, dev_curve],
+        )
+        .as_bytes(),
+    )?;
     if let Some(conf) = test_conf {
-        write_atomic(&output.join("confusion_matrix.svg"), confusion_matrix("Test set", &conf).as_bytes())?;
+        write_atomic(
+            &output.join("confusion_matrix.svg"),
+            confusion_matrix("Test set", &conf).as_bytes(),
+        )?;
     }
     let test = &metrics["test"];
     eprintln!(

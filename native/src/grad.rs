@@ -75,8 +75,8 @@ pub fn run(device: &DeviceArgs, args: &GradArgs) -> Result<()> {
     }
     let dev = device.device()?;
     let src = args.model.files()?;
-    let bytes = std::fs::read(&args.batch)
-        .with_context(|| format!("reading {}", args.batch.display()))?;
+    let bytes =
+        std::fs::read(&args.batch).with_context(|| format!("reading {}", args.batch.display()))?;
     let host = HostBatch::from_safetensors(&bytes, &args.batch.display().to_string())?;
     let batch = host.to_device(&dev, src.config.vocab_size)?;
     let mut model = MlmModel::load(&dev, &src.config, &src.weights)?;
@@ -98,7 +98,10 @@ pub fn run(device: &DeviceArgs, args: &GradArgs) -> Result<()> {
         .zip(&grads)
         .zip(&host_grads)
         .map(|((n, g), d)| (n.as_str(), g.shape(), d.as_slice()));
-    write_atomic(&args.output, &safetensors_named(named, Precision::F32, None)?)?;
+    write_atomic(
+        &args.output,
+        &safetensors_named(named, Precision::F32, None)?,
+    )?;
 
     if args.steps == 0 {
         return Ok(());

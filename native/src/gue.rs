@@ -53,7 +53,11 @@ fn subsets(gue: &Path) -> Result<Vec<String>> {
         for sub in std::fs::read_dir(&task)? {
             let sub = sub?.path();
             if sub.join("test.csv").is_file() || sub.join("test.csv.gz").is_file() {
-                let rel = sub.strip_prefix(gue).unwrap_or(&sub).to_string_lossy().replace('\\', "/");
+                let rel = sub
+                    .strip_prefix(gue)
+                    .unwrap_or(&sub)
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 out.push(rel);
             }
         }
@@ -78,7 +82,11 @@ fn labelled(dir: &Path, name: &str) -> Result<Vec<(String, usize)>> {
         .map(|r| {
             let l = r.label.as_deref().unwrap_or("").trim().to_string();
             let c = l.parse::<usize>().with_context(|| {
-                format!("{}:{}: label `{l}` is not a class number", path.display(), r.line)
+                format!(
+                    "{}:{}: label `{l}` is not a class number",
+                    path.display(),
+                    r.line
+                )
             })?;
             Ok((r.seq, c))
         })
@@ -88,7 +96,11 @@ fn labelled(dir: &Path, name: &str) -> Result<Vec<(String, usize)>> {
 fn kmer_task(dir: &Path) -> Result<serde_json::Value> {
     let start = Instant::now();
     let train = labelled(dir, "train")?;
-    let dev = if has(dir, "dev") { Some(labelled(dir, "dev")?) } else { None };
+    let dev = if has(dir, "dev") {
+        Some(labelled(dir, "dev")?)
+    } else {
+        None
+    };
     let test = labelled(dir, "test")?;
     let classes = train.iter().chain(&test).map(|x| x.1).max().unwrap_or(0) + 1;
     let model = KmerBaseline::train(&train, dev.as_deref(), classes, &KmerOptions::default())?;
@@ -99,17 +111,25 @@ fn kmer_task(dir: &Path) -> Result<serde_json::Value> {
 }
 
 pub fn run(device: &DeviceArgs, args: &GueArgs) -> Result<()> {
-    std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("creating {}", args.output.display()))?;
     let all = subsets(&args.gue)?;
     if all.is_empty() {
-        anyhow::bail!("{}: no GUE subsets (expected <task>/<subset>/test.csv)", args.gue.display());
+        anyhow::bail!(
+            "{}: no GUE subsets (expected <task>/<subset>/test.csv)",
+            args.gue.display()
+        );
     }
     let chosen: Vec<String> = if args.tasks.is_empty() {
         all.clone()
     } else {
         for t in &args.tasks {
             if !all.contains(t) {
-                anyhow::bail!("--tasks {t}: no such subset in {} (present: {})", args.gue.display(), all.join(", "));
+                anyhow::bail!(
+                    "--tasks {t}: no such subset in {} (present: {})",
+                    args.gue.display(),
+                    all.join(", ")
+                );
             }
         }
         args.tasks.clone()
@@ -135,7 +155,8 @@ pub fn run(device: &DeviceArgs, args: &GueArgs) -> Result<()> {
         let done = out.join("metrics.json");
         let metrics: serde_json::Value = if done.is_file() {
             eprintln!("{task}: done before, reusing {}", done.display());
-            serde_json::from_str(&std::fs::read_to_string(&done)?).with_context(|| format!("{}", done.display()))?
+            serde_json::from_str(&std::fs::read_to_string(&done)?)
+                .with_context(|| format!("{}", done.display()))?
         } else {
             eprintln!("== {task}");
             let m = match (&dev, &src) {
@@ -150,13 +171,27 @@ pub fn run(device: &DeviceArgs, args: &GueArgs) -> Result<()> {
             m
         };
         let t = &metrics["test"];
-        rows.push((task.clone(), t["mcc"].as_f64().unwrap_or(f64::NAN), t["f1_macro"].as_f64().unwrap_or(f64::NAN), t["accuracy"].as_f64().unwrap_or(f64::NAN), metrics["train_seconds"].as_f64().unwrap_or(f64::NAN)));
+        rows.push((
+            task.clone(),
+            t["mcc"].as_f64().unwrap_or(f64::NAN),
+            t["f1_macro"].as_f64().unwrap_or(f64::NAN),
+            t["accuracy"].as_f64().unwrap_or(f64::NAN),
+            metrics["train_seconds"].as_f64().unwrap_or(f64::NAN),
+        ));
     }
     let mut csv = String::from("model,mode,task,mcc,f1_macro,accuracy,train_seconds\n");
     let mut md = format!("# GUE results: {model_name} ({mode})\n\n| task | MCC | F1 (macro) | accuracy | train s |\n|---|---:|---:|---:|---:|\n");
     for (task, mcc, f1, acc, secs) in &rows {
-        csv.push_str(&format!("{},{mode},{task},{mcc:.6},{f1:.6},{acc:.6},{secs:.1}\n", dnagpu::export::csv_field(&model_name)));
-        md.push_str(&format!("| {task} | {:.2} | {:.2} | {:.2} | {secs:.0} |\n", 100.0 * mcc, 100.0 * f1, 100.0 * acc));
+        csv.push_str(&format!(
+            "{},{mode},{task},{mcc:.6},{f1:.6},{acc:.6},{secs:.1}\n",
+            dnagpu::export::csv_field(&model_name)
+        ));
+        md.push_str(&format!(
+            "| {task} | {:.2} | {:.2} | {:.2} | {secs:.0} |\n",
+            100.0 * mcc,
+            100.0 * f1,
+            100.0 * acc
+        ));
     }
     let n = rows.len().max(1) as f64;
     let avg = |f: fn(&(String, f64, f64, f64, f64)) -> f64| rows.iter().map(f).sum::<f64>() / n;
@@ -175,7 +210,12 @@ pub fn run(device: &DeviceArgs, args: &GueArgs) -> Result<()> {
     write_atomic(&args.output.join("results.csv"), csv.as_bytes())?;
     write_atomic(&args.output.join("results.md"), md.as_bytes())?;
     let names: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
-    let chart = bar_chart(&format!("GUE test MCC: {model_name} ({mode})"), "MCC", &names, &[(mode.to_string(), rows.iter().map(|r| r.1).collect())]);
+    let chart = bar_chart(
+        &format!("GUE test MCC: {model_name} ({mode})"),
+        "MCC",
+        &names,
+        &[(mode.to_string(), rows.iter().map(|r| r.1).collect())],
+    );
     write_atomic(&args.output.join("results.svg"), chart.as_bytes())?;
     print!("{md}");
     Ok(())

@@ -25,7 +25,8 @@ pub struct ModelArgs {
 
 /// The small model pretrained by dnagpu and shipped in the repository
 /// (models/README.md): what commands use without `--model`.
-pub const SHIPPED_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/dnabert2-small-gue");
+pub const SHIPPED_MODEL: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../models/dnabert2-small-gue");
 
 /// A model's files, read and checked, not yet on a device.
 pub struct Source {

@@ -48,7 +48,12 @@ fn label(v: f64) -> String {
 
 /// A line chart of `series` (non-finite points are left out).
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
-    let pts = || series.iter().flat_map(|s| s.points.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
+    let pts = || {
+        series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+    };
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in pts() {
         x0 = x0.min(x);
@@ -78,61 +83,93 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
     );
     for v in ticks(y0, y1) {
         let y = sy(v);
-        let _ = writeln!(s, r##"<line x1="{L}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e4e4e4"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##, W - R, L - 6.0, y + 4.0, label(v));
+        let _ = writeln!(
+            s,
+            r##"<line x1="{L}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e4e4e4"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            W - R,
+            L - 6.0,
+            y + 4.0,
+            label(v)
+        );
     }
     for v in ticks(x0, x1) {
         let x = sx(v);
-        let _ = writeln!(s, r##"<line x1="{x:.1}" x2="{x:.1}" y1="{T}" y2="{}" stroke="#f0f0f0"/><text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"##, H - B, H - B + 16.0, label(v));
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{T}" y2="{}" stroke="#f0f0f0"/><text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"##,
+            H - B,
+            H - B + 16.0,
+            label(v)
+        );
     }
-    let _ = writeln!(s, r##"<rect x="{L}" y="{T}" width="{}" height="{}" fill="none" stroke="#444"/>"##, W - L - R, H - T - B);
-    let _ = writeln!(s, r##"<text x="{}" y="{}" text-anchor="middle">{}</text>"##, (L + W - R) / 2.0, H - 12.0, esc(x_label));
-    let _ = writeln!(s, r##"<text transform="translate(16 {}) rotate(-90)" text-anchor="middle">{}</text>"##, (T + H - B) / 2.0, esc(y_label));
+    let _ = writeln!(
+        s,
+        r##"<rect x="{L}" y="{T}" width="{}" height="{}" fill="none" stroke="#444"/>"##,
+        W - L - R,
+        H - T - B
+    );
+    let _ = writeln!(
+        s,
+        r##"<text x="{}" y="{}" text-anchor="middle">{}</text>"##,
+        (L + W - R) / 2.0,
+        H - 12.0,
+        esc(x_label)
+    );
+    let _ = writeln!(
+        s,
+        r##"<text transform="translate(16 {}) rotate(-90)" text-anchor="middle">{}</text>"##,
+        (T + H - B) / 2.0,
+        esc(y_label)
+    );
     for (i, ser) in series.iter().enumerate() {
-        let p: Vec<(f64, f64)> = ser.points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+        let p: Vec<(f64, f64)> = ser
+            .points
+            .iter()
+            .copied()
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .collect();
         if ser.dots {
             for (x, y) in &p {
-                let _ = writeln!(s, r##"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{}"/>"##, sx(*x), sy(*y), ser.color);
+                let _ = writeln!(
+                    s,
+                    r##"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{}"/>"##,
+                    sx(*x),
+                    sy(*y),
+                    ser.color
+                );
             }
         } else if !p.is_empty() {
-            let d: Vec<String> = p.iter().map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y))).collect();
-            let _ = writeln!(s, r##"<polyline fill="none" stroke="{}" stroke-width="1.5" points="{}"/>"##, ser.color, d.join(" "));
+            let d: Vec<String> = p
+                .iter()
+                .map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y)))
+                .collect();
+            let _ = writeln!(
+                s,
+                r##"<polyline fill="none" stroke="{}" stroke-width="1.5" points="{}"/>"##,
+                ser.color,
+                d.join(" ")
+            );
         }
         let ly = T + 16.0 + 18.0 * i as f64;
-        let _ = writeln!(s, r##"<rect x="{}" y="{}" width="12" height="12" fill="{}"/><text x="{}" y="{}">{}</text>"##, W - R - 170.0, ly - 10.0, ser.color, W - R - 152.0, ly, esc(&ser.name));
+        let _ = writeln!(
+            s,
+            r##"<rect x="{}" y="{}" width="12" height="12" fill="{}"/><text x="{}" y="{}">{}</text>"##,
+            W - R - 170.0,
+            ly - 10.0,
+            ser.color,
+            W - R - 152.0,
+            ly,
+            esc(&ser.name)
+        );
     }
     s.push_str("</svg>\n");
     s
 }
 
 fn esc(t: &str) -> String {
-    t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ticks_are_round_and_cover_the_range() {
-        assert_eq!(ticks(0.0, 10.0), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
-        let t = ticks(3.17, 8.4);
-        assert!(t[0] >= 3.17 && *t.last().unwrap() <= 8.4 && t.len() >= 3);
-    }
-
-    #[test]
-    fn a_chart_has_every_series_and_escapes_text() {
-        let svg = line_chart(
-            "loss <train>",
-            "step",
-            "loss",
-            &[
-                Series { name: "train".into(), points: vec![(1.0, 8.0), (2.0, f64::NAN), (3.0, 6.0)], color: "#1f77b4", dots: false },
-                Series { name: "validation".into(), points: vec![(3.0, 6.5)], color: "#d62728", dots: true },
-            ],
-        );
-        assert!(svg.starts_with("<svg") && svg.contains("polyline") && svg.contains("circle"));
-        assert!(svg.contains("loss &lt;train&gt;") && !svg.contains("NaN"));
-    }
+    t.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// A confusion matrix as a heat map: rows true class, columns predicted,
@@ -175,8 +212,18 @@ pub fn confusion_matrix(title: &str, c: &dnagpu::metrics::Confusion) -> String {
                 100.0 * share
             );
         }
-        let _ = writeln!(s, r##"<text x="{}" y="{}" text-anchor="end">{t}</text>"##, left - 8.0, top + (t as f64 + 0.5) * cell + 4.0);
-        let _ = writeln!(s, r##"<text x="{}" y="{}" text-anchor="middle">{t}</text>"##, left + (t as f64 + 0.5) * cell, top - 8.0);
+        let _ = writeln!(
+            s,
+            r##"<text x="{}" y="{}" text-anchor="end">{t}</text>"##,
+            left - 8.0,
+            top + (t as f64 + 0.5) * cell + 4.0
+        );
+        let _ = writeln!(
+            s,
+            r##"<text x="{}" y="{}" text-anchor="middle">{t}</text>"##,
+            left + (t as f64 + 0.5) * cell,
+            top - 8.0
+        );
     }
     s.push_str("</svg>\n");
     s
@@ -184,14 +231,24 @@ pub fn confusion_matrix(title: &str, c: &dnagpu::metrics::Confusion) -> String {
 
 /// A horizontal bar chart of `values` (e.g. MCC per task), one group of
 /// bars per row label, one colour per series.
-pub fn bar_chart(title: &str, x_label: &str, rows: &[String], series: &[(String, Vec<f64>)]) -> String {
-    const COLORS: [&str; 6] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+pub fn bar_chart(
+    title: &str,
+    x_label: &str,
+    rows: &[String],
+    series: &[(String, Vec<f64>)],
+) -> String {
+    const COLORS: [&str; 6] = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+    ];
     let bar = 14.0;
     let group = bar * series.len().max(1) as f64 + 10.0;
     let (left, top, width) = (170.0, 50.0, 420.0);
     let h = top + group * rows.len() as f64 + 60.0 + 18.0 * series.len() as f64;
     let w = left + width + 60.0;
-    let all = series.iter().flat_map(|s| s.1.iter()).filter(|v| v.is_finite());
+    let all = series
+        .iter()
+        .flat_map(|s| s.1.iter())
+        .filter(|v| v.is_finite());
     let lo = all.clone().fold(0f64, |m, &v| m.min(v));
     let hi = all.fold(1e-9f64, |m, &v| m.max(v));
     let sx = |v: f64| left + (v - lo) / (hi - lo) * width;
@@ -207,25 +264,92 @@ pub fn bar_chart(title: &str, x_label: &str, rows: &[String], series: &[(String,
     let bottom = top + group * rows.len() as f64;
     for v in ticks(lo, hi) {
         let x = sx(v);
-        let _ = writeln!(s, r##"<line x1="{x:.1}" x2="{x:.1}" y1="{top}" y2="{bottom}" stroke="#e4e4e4"/><text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"##, bottom + 16.0, label(v));
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{top}" y2="{bottom}" stroke="#e4e4e4"/><text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"##,
+            bottom + 16.0,
+            label(v)
+        );
     }
-    let _ = writeln!(s, r##"<text x="{}" y="{}" text-anchor="middle">{}</text>"##, left + width / 2.0, bottom + 36.0, esc(x_label));
+    let _ = writeln!(
+        s,
+        r##"<text x="{}" y="{}" text-anchor="middle">{}</text>"##,
+        left + width / 2.0,
+        bottom + 36.0,
+        esc(x_label)
+    );
     for (r, name) in rows.iter().enumerate() {
         let y0 = top + group * r as f64;
-        let _ = writeln!(s, r##"<text x="{}" y="{}" text-anchor="end">{}</text>"##, left - 8.0, y0 + group / 2.0 + 4.0, esc(name));
+        let _ = writeln!(
+            s,
+            r##"<text x="{}" y="{}" text-anchor="end">{}</text>"##,
+            left - 8.0,
+            y0 + group / 2.0 + 4.0,
+            esc(name)
+        );
         for (k, (_, vals)) in series.iter().enumerate() {
             let v = vals.get(r).copied().unwrap_or(f64::NAN);
             if !v.is_finite() {
                 continue;
             }
             let (a, b) = (sx(v.min(0.0)), sx(v.max(0.0)));
-            let _ = writeln!(s, r##"<rect x="{a:.1}" y="{:.1}" width="{:.1}" height="{bar}" fill="{}"><title>{v:.4}</title></rect>"##, y0 + 5.0 + bar * k as f64, (b - a).max(0.5), COLORS[k % COLORS.len()]);
+            let _ = writeln!(
+                s,
+                r##"<rect x="{a:.1}" y="{:.1}" width="{:.1}" height="{bar}" fill="{}"><title>{v:.4}</title></rect>"##,
+                y0 + 5.0 + bar * k as f64,
+                (b - a).max(0.5),
+                COLORS[k % COLORS.len()]
+            );
         }
     }
     for (k, (name, _)) in series.iter().enumerate() {
         let y = bottom + 52.0 + 18.0 * k as f64;
-        let _ = writeln!(s, r##"<rect x="{left}" y="{}" width="12" height="12" fill="{}"/><text x="{}" y="{y}">{}</text>"##, y - 10.0, COLORS[k % COLORS.len()], left + 18.0, esc(name));
+        let _ = writeln!(
+            s,
+            r##"<rect x="{left}" y="{}" width="12" height="12" fill="{}"/><text x="{}" y="{y}">{}</text>"##,
+            y - 10.0,
+            COLORS[k % COLORS.len()],
+            left + 18.0,
+            esc(name)
+        );
     }
     s.push_str("</svg>\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_round_and_cover_the_range() {
+        assert_eq!(ticks(0.0, 10.0), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+        let t = ticks(3.17, 8.4);
+        assert!(t[0] >= 3.17 && *t.last().unwrap() <= 8.4 && t.len() >= 3);
+    }
+
+    #[test]
+    fn a_chart_has_every_series_and_escapes_text() {
+        let svg = line_chart(
+            "loss <train>",
+            "step",
+            "loss",
+            &[
+                Series {
+                    name: "train".into(),
+                    points: vec![(1.0, 8.0), (2.0, f64::NAN), (3.0, 6.0)],
+                    color: "#1f77b4",
+                    dots: false,
+                },
+                Series {
+                    name: "validation".into(),
+                    points: vec![(3.0, 6.5)],
+                    color: "#d62728",
+                    dots: true,
+                },
+            ],
+        );
+        assert!(svg.starts_with("<svg") && svg.contains("polyline") && svg.contains("circle"));
+        assert!(svg.contains("loss &lt;train&gt;") && !svg.contains("NaN"));
+    }
 }

@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use dnagpu::export::Precision;
 use dnagpu::model::{Config, Weights};
+use dnagpu::rng::derive_seed;
 use dnagpu::rng::Rng;
 use dnagpu::tokenize::BpeTokenizer;
 use dnagpu::train::batch::HostBatch;
@@ -17,7 +18,6 @@ use dnagpu::train::corpus::CorpusOptions;
 use dnagpu::train::masking::Masking;
 use dnagpu::train::optimizer::{AdamW, AdamWConfig};
 use dnagpu::train::schedule::{Decay, Schedule};
-use dnagpu::rng::derive_seed;
 use dnagpu::train::stream::{BatchStream, StreamOptions};
 use dnagpu::train::trainer::{evaluate, EvalStats, StepStats, TrainOptions, Trainer};
 use dnagpu::train::MlmModel;
@@ -223,7 +223,8 @@ impl PretrainArgs {
     }
 
     fn batch_tokens(&self) -> usize {
-        self.batch_tokens.unwrap_or(self.batch_size * self.max_length)
+        self.batch_tokens
+            .unwrap_or(self.batch_size * self.max_length)
     }
 
     fn chunk_bp(&self) -> usize {
@@ -242,11 +243,18 @@ impl PretrainArgs {
                 eprintln!("warning: {w}");
             }
             let Some(c) = loaded else {
-                bail!("--resume: {} holds no complete checkpoint", self.output.display());
+                bail!(
+                    "--resume: {} holds no complete checkpoint",
+                    self.output.display()
+                );
             };
-            let config = Config::from_json(&c.config_json, &c.dir.join("config.json").display().to_string())?;
+            let config = Config::from_json(
+                &c.config_json,
+                &c.dir.join("config.json").display().to_string(),
+            )?;
             if let Some(p) = &self.config {
-                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
                 let given = Config::from_json(&text, &p.display().to_string())?;
                 if given != config {
                     bail!(
@@ -291,11 +299,14 @@ impl PretrainArgs {
                 seed: 0,
             }
             .files()?,
-            _ => bail!("pass --config config.json (a new model) or --model M (continued pretraining)"),
+            _ => bail!(
+                "pass --config config.json (a new model) or --model M (continued pretraining)"
+            ),
         };
         let (tokenizer_json, _) = match &self.tokenizer {
             Some(p) => {
-                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
                 let tok = BpeTokenizer::from_json(&text, &p.display().to_string())?;
                 if tok.vocab_size() != src.config.vocab_size {
                     bail!(
@@ -348,7 +359,11 @@ fn baseline(val: &[HostBatch]) -> (f64, f64) {
     (top as f64 / n.max(1) as f64, entropy)
 }
 
-async fn host_state(dev: &Device, names: &[String], t: &[dnagpu::Tensor]) -> Result<std::collections::BTreeMap<String, dnagpu::model::HostTensor>> {
+async fn host_state(
+    dev: &Device,
+    names: &[String],
+    t: &[dnagpu::Tensor],
+) -> Result<std::collections::BTreeMap<String, dnagpu::model::HostTensor>> {
     let mut out = std::collections::BTreeMap::new();
     for (n, t) in names.iter().zip(t) {
         out.insert(
@@ -378,29 +393,47 @@ fn write_log(run: &Path, rows: &[LogRow]) -> Result<()> {
     };
     let val = Series {
         name: "validation loss".into(),
-        points: rows.iter().filter_map(|r| r.val.map(|v| (r.step as f64, v.loss))).collect(),
+        points: rows
+            .iter()
+            .filter_map(|r| r.val.map(|v| (r.step as f64, v.loss)))
+            .collect(),
         color: "#d62728",
         dots: true,
     };
-    let svg = line_chart("MLM pretraining", "step", "masked-token cross-entropy", &[train, val]);
+    let svg = line_chart(
+        "MLM pretraining",
+        "step",
+        "masked-token cross-entropy",
+        &[train, val],
+    );
     write_atomic(&run.join("loss.svg"), svg.as_bytes())
 }
 
 fn read_log(run: &Path, upto: u64) -> Vec<LogRow> {
     std::fs::read_to_string(run.join("log.csv"))
-        .map(|s| s.lines().skip(1).filter_map(LogRow::parse).filter(|r| r.step <= upto).collect())
+        .map(|s| {
+            s.lines()
+                .skip(1)
+                .filter_map(LogRow::parse)
+                .filter(|r| r.step <= upto)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
-    std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("creating {}", args.output.display()))?;
     let start = args.start()?;
     let cfg = start.config.clone();
     let settings = args.settings(&cfg);
     if let Some(c) = &start.resume {
         checkpoint::check_settings(&c.state.settings, &settings)?;
     }
-    let tokenizer = Arc::new(BpeTokenizer::from_json(&start.tokenizer_json, "tokenizer.json")?);
+    let tokenizer = Arc::new(BpeTokenizer::from_json(
+        &start.tokenizer_json,
+        "tokenizer.json",
+    )?);
     let dev = device.device()?;
 
     let masking = Masking {
@@ -455,12 +488,18 @@ pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
             names
                 .iter()
                 .map(|n| {
-                    let t = map.get(n).with_context(|| format!("{}: optimizer state has no `{n}`", c.dir.display()))?;
+                    let t = map.get(n).with_context(|| {
+                        format!("{}: optimizer state has no `{n}`", c.dir.display())
+                    })?;
                     Ok(dev.tensor_f32(&t.shape, &t.data)?)
                 })
                 .collect::<Result<Vec<_>>>()
         };
-        optimizer = optimizer.with_state(c.state.step as u32, load(&c.optimizer.m)?, load(&c.optimizer.v)?);
+        optimizer = optimizer.with_state(
+            c.state.step as u32,
+            load(&c.optimizer.m)?,
+            load(&c.optimizer.v)?,
+        );
         state = c.state.clone();
         state.settings = settings.clone();
         stream.skip(state.batches)?;
@@ -535,7 +574,10 @@ pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
             Err(e) => {
                 bar.finish();
                 write_log(&args.output, &log)?;
-                bail!("{e}. The newest checkpoint in {} is the last good state", args.output.join("checkpoints").display());
+                bail!(
+                    "{e}. The newest checkpoint in {} is the last good state",
+                    args.output.join("checkpoints").display()
+                );
             }
         };
         state.step = stats.step;
@@ -543,7 +585,8 @@ pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
         state.epoch = stream.epoch;
         state.tokens += stats.tokens;
         state.elapsed_s = already + began.elapsed().as_secs_f64();
-        let val_now = !val.is_empty() && (state.step % args.eval_every.max(1) == 0 || state.step == args.steps);
+        let val_now = !val.is_empty()
+            && (state.step.is_multiple_of(args.eval_every.max(1)) || state.step == args.steps);
         let val_stats = if val_now {
             Some(pollster::block_on(evaluate(&dev, &trainer.model, &val))?)
         } else {
@@ -559,9 +602,14 @@ pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
             val: val_stats,
         });
         let secs = began.elapsed().as_secs_f64().max(1e-9);
-        bar.update(state.step, stats.loss, (state.tokens - tokens_before) as f64 / secs, val_stats);
+        bar.update(
+            state.step,
+            stats.loss,
+            (state.tokens - tokens_before) as f64 / secs,
+            val_stats,
+        );
         let stop = interrupted.load(Ordering::SeqCst);
-        if state.step % args.save_every.max(1) == 0 || state.step == args.steps || stop {
+        if state.step.is_multiple_of(args.save_every.max(1)) || state.step == args.steps || stop {
             save(&mut trainer, &state, &log)?;
             last_saved = state.step;
         }
@@ -605,9 +653,20 @@ pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
         "baseline_label_frequency_loss": unigram,
         "device": dev.name(),
     });
-    write_atomic(&args.output.join("metrics.json"), serde_json::to_string_pretty(&metrics)?.as_bytes())?;
+    write_atomic(
+        &args.output.join("metrics.json"),
+        serde_json::to_string_pretty(&metrics)?.as_bytes(),
+    )?;
     write_log(&args.output, &log)?;
-    let v = last_val.map(|v| format!(", validation loss {:.4}, masked-token accuracy {:.2}%", v.loss, 100.0 * v.accuracy)).unwrap_or_default();
+    let v = last_val
+        .map(|v| {
+            format!(
+                ", validation loss {:.4}, masked-token accuracy {:.2}%",
+                v.loss,
+                100.0 * v.accuracy
+            )
+        })
+        .unwrap_or_default();
     eprintln!(
         "done: {} steps, {} tokens in {:.0} s{v}; model in {}",
         state.step,

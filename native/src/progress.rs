@@ -88,6 +88,7 @@ impl TrainBar {
     /// Fine-tuning progress: step, loss, samples/s.
     pub fn update_fine(&self, step: u64, loss: f64, samples_per_s: f64) {
         self.0.set_position(step);
-        self.0.set_message(format!("loss {loss:.4}, {samples_per_s:.1} samples/s"));
+        self.0
+            .set_message(format!("loss {loss:.4}, {samples_per_s:.1} samples/s"));
     }
 }

@@ -4,9 +4,6 @@ mod common;
 
 use common::{dnagpu, run};
 
-
-
-
 #[test]
 fn info_lists_adapters_and_the_chosen_backend() {
     let (ok, out, err) = run(dnagpu().args(["info"]));

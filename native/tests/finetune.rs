@@ -7,16 +7,18 @@ use common::{dnagpu, run, tmp};
 
 use std::path::Path;
 
-const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/train/config.json");
-
-
-
+const CONFIG: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/train/config.json"
+);
 
 /// Class 1: 75% G/C; class 0: 25% G/C; 60 bp.
 fn gc_task(dir: &Path) {
     let mut x: u64 = 11;
     let mut next = || {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (x >> 33) as f64 / (1u64 << 31) as f64
     };
     for (name, n) in [("train", 600), ("dev", 100), ("test", 200)] {
@@ -27,7 +29,12 @@ fn gc_task(dir: &Path) {
             for _ in 0..60 {
                 let gc = next() < p;
                 let two = next() < 0.5;
-                s.push(match (gc, two) { (true, true) => 'G', (true, false) => 'C', (false, true) => 'A', (false, false) => 'T' });
+                s.push(match (gc, two) {
+                    (true, true) => 'G',
+                    (true, false) => 'C',
+                    (false, true) => 'A',
+                    (false, false) => 'T',
+                });
             }
             s.push_str(&format!(",{label}\r\n"));
         }
@@ -37,7 +44,14 @@ fn gc_task(dir: &Path) {
 
 fn finetune(data: &Path, out: &Path, extra: &[&str]) -> (bool, String, String) {
     run(dnagpu()
-        .args(["--backend", "cpu", "finetune", "--random-init", CONFIG, "--data"])
+        .args([
+            "--backend",
+            "cpu",
+            "finetune",
+            "--random-init",
+            CONFIG,
+            "--data",
+        ])
         .arg(data)
         .arg("--output")
         .arg(out)
@@ -54,21 +68,43 @@ fn full_fine_tuning_learns_a_rule_and_writes_a_model_classify_loads() {
     let dir = tmp("full");
     gc_task(&dir);
     let out = dir.join("out");
-    let (ok, _, err) = finetune(&dir, &out, &["--mode", "full", "--lr", "2e-3", "--epochs", "3"]);
+    let (ok, _, err) = finetune(
+        &dir,
+        &out,
+        &["--mode", "full", "--lr", "2e-3", "--epochs", "3"],
+    );
     assert!(ok, "{err}");
     let m = metrics(&out);
     assert!(m["test"]["accuracy"].as_f64().unwrap() >= 0.95, "{m}");
     assert!(m["test"]["mcc"].as_f64().unwrap() >= 0.9, "{m}");
-    for f in ["config.json", "tokenizer.json", "model.safetensors", "predictions.csv", "dev_curve.svg", "confusion_matrix.svg"] {
+    for f in [
+        "config.json",
+        "tokenizer.json",
+        "model.safetensors",
+        "predictions.csv",
+        "dev_curve.svg",
+        "confusion_matrix.svg",
+    ] {
         assert!(out.join(f).is_file(), "{f}");
     }
     let p = dir.join("p.csv");
-    let (ok, _, err) = run(dnagpu().args(["--backend", "cpu", "classify", "--model"]).arg(&out).arg("--input").arg(dir.join("test.csv")).arg("--output").arg(&p));
+    let (ok, _, err) = run(dnagpu()
+        .args(["--backend", "cpu", "classify", "--model"])
+        .arg(&out)
+        .arg("--input")
+        .arg(dir.join("test.csv"))
+        .arg("--output")
+        .arg(&p));
     assert!(ok, "{err}");
     // classify reproduces finetune's test predictions.
     let a = std::fs::read_to_string(&p).unwrap();
     let b = std::fs::read_to_string(out.join("predictions.csv")).unwrap();
-    let preds = |t: &str| t.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().to_string()).collect::<Vec<_>>();
+    let preds = |t: &str| {
+        t.lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(preds(&a), preds(&b));
 }
 
@@ -77,34 +113,91 @@ fn lora_writes_a_peft_adapter_classify_uses() {
     let dir = tmp("lora");
     gc_task(&dir);
     let out = dir.join("out");
-    let (ok, _, err) = finetune(&dir, &out, &["--mode", "lora", "--lr", "1e-2", "--epochs", "6", "--lora-targets", "Wqkv,wo", "--merge"]);
+    let (ok, _, err) = finetune(
+        &dir,
+        &out,
+        &[
+            "--mode",
+            "lora",
+            "--lr",
+            "1e-2",
+            "--epochs",
+            "6",
+            "--lora-targets",
+            "Wqkv,wo",
+            "--merge",
+        ],
+    );
     assert!(ok, "{err}");
     let m = metrics(&out);
     assert_eq!(m["mode"], "lora");
     assert!(m["test"]["accuracy"].as_f64().unwrap() > 0.7, "{m}");
-    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("adapter_config.json")).unwrap()).unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("adapter_config.json")).unwrap())
+            .unwrap();
     assert_eq!(cfg["peft_type"], "LORA");
     assert_eq!(cfg["r"], 8);
     // --random-init builds the same base again (same seed): the adapter fits it.
     let p = dir.join("p.csv");
-    let (ok, _, err) = run(dnagpu().args(["--backend", "cpu", "classify", "--random-init", CONFIG, "--adapter"]).arg(&out).arg("--input").arg(dir.join("test.csv")).arg("--output").arg(&p));
+    let (ok, _, err) = run(dnagpu()
+        .args([
+            "--backend",
+            "cpu",
+            "classify",
+            "--random-init",
+            CONFIG,
+            "--adapter",
+        ])
+        .arg(&out)
+        .arg("--input")
+        .arg(dir.join("test.csv"))
+        .arg("--output")
+        .arg(&p));
     assert!(ok, "{err}");
-    let preds = |t: String| t.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().to_string()).collect::<Vec<_>>();
-    assert_eq!(preds(std::fs::read_to_string(&p).unwrap()), preds(std::fs::read_to_string(out.join("predictions.csv")).unwrap()));
+    let preds = |t: String| {
+        t.lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        preds(std::fs::read_to_string(&p).unwrap()),
+        preds(std::fs::read_to_string(out.join("predictions.csv")).unwrap())
+    );
     // --merge: the merged model folder gives the same predictions.
     let q = dir.join("q.csv");
-    let (ok, _, err) = run(dnagpu().args(["--backend", "cpu", "classify", "--model"]).arg(&out).arg("--input").arg(dir.join("test.csv")).arg("--output").arg(&q));
+    let (ok, _, err) = run(dnagpu()
+        .args(["--backend", "cpu", "classify", "--model"])
+        .arg(&out)
+        .arg("--input")
+        .arg(dir.join("test.csv"))
+        .arg("--output")
+        .arg(&q));
     assert!(ok, "{err}");
-    assert_eq!(preds(std::fs::read_to_string(&q).unwrap()), preds(std::fs::read_to_string(&p).unwrap()));
+    assert_eq!(
+        preds(std::fs::read_to_string(&q).unwrap()),
+        preds(std::fs::read_to_string(&p).unwrap())
+    );
 }
 
 #[test]
 fn bad_labels_and_missing_splits_are_named() {
     let dir = tmp("bad");
-    std::fs::write(dir.join("train.csv"), "sequence,label\nACGTACGT,0\nACGTTTGA,one\n").unwrap();
+    std::fs::write(
+        dir.join("train.csv"),
+        "sequence,label\nACGTACGT,0\nACGTTTGA,one\n",
+    )
+    .unwrap();
     let (ok, _, err) = finetune(&dir, &dir.join("o"), &[]);
-    assert!(!ok && err.contains("train.csv:3") && err.contains("one"), "{err}");
-    std::fs::write(dir.join("train.csv"), "sequence,label\nACGTACGT,1\nACGTTTGA,1\n").unwrap();
+    assert!(
+        !ok && err.contains("train.csv:3") && err.contains("one"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.join("train.csv"),
+        "sequence,label\nACGTACGT,1\nACGTTTGA,1\n",
+    )
+    .unwrap();
     let (ok, _, err) = finetune(&dir, &dir.join("o"), &[]);
     assert!(!ok && err.contains("nothing to learn"), "{err}");
     let empty = tmp("empty");

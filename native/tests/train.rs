@@ -10,9 +10,6 @@ use std::path::{Path, PathBuf};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/train");
 
-
-
-
 fn tensors(path: &Path) -> std::collections::HashMap<String, Vec<f32>> {
     let bytes = std::fs::read(path).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -20,7 +17,13 @@ fn tensors(path: &Path) -> std::collections::HashMap<String, Vec<f32>> {
         .into_iter()
         .map(|(n, v)| {
             assert_eq!(v.dtype(), safetensors::Dtype::F32, "{n}");
-            (n, v.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+            (
+                n,
+                v.data()
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                    .collect(),
+            )
         })
         .collect()
 }
@@ -41,7 +44,15 @@ fn close(what: &str, got: &[f32], want: &[f32], rtol: f32, atol_rel: f32) {
 fn grad_writes_pytorch_gradients_and_adamw_steps() {
     let dir = tmp("grad");
     let (g, m) = (dir.join("grads.safetensors"), dir.join("model"));
-    let (ok, out, err) = run(dnagpu().args(["--backend", "cpu", "grad", "--model", FIXTURE]).arg("--batch").arg(format!("{FIXTURE}/batch.safetensors")).arg("--output").arg(&g).args(["--steps", "10", "--lr", "1e-3", "--weight-decay", "0.01"]).arg("--output-model").arg(&m));
+    let (ok, out, err) = run(dnagpu()
+        .args(["--backend", "cpu", "grad", "--model", FIXTURE])
+        .arg("--batch")
+        .arg(format!("{FIXTURE}/batch.safetensors"))
+        .arg("--output")
+        .arg(&g)
+        .args(["--steps", "10", "--lr", "1e-3", "--weight-decay", "0.01"])
+        .arg("--output-model")
+        .arg(&m));
     assert!(ok, "{err}");
     let expected = tensors(&PathBuf::from(format!("{FIXTURE}/expected.safetensors")));
     let first = out.lines().next().unwrap();
@@ -80,8 +91,16 @@ fn grad_rejects_a_bad_batch_with_a_clear_error() {
     let dir = tmp("badbatch");
     let bad = dir.join("b.safetensors");
     std::fs::write(&bad, b"not safetensors").unwrap();
-    let (ok, _, err) = run(dnagpu().args(["--backend", "cpu", "grad", "--model", FIXTURE]).arg("--batch").arg(&bad).arg("--output").arg(dir.join("g.safetensors")));
-    assert!(!ok && err.contains("b.safetensors") && err.contains("safetensors"), "{err}");
+    let (ok, _, err) = run(dnagpu()
+        .args(["--backend", "cpu", "grad", "--model", FIXTURE])
+        .arg("--batch")
+        .arg(&bad)
+        .arg("--output")
+        .arg(dir.join("g.safetensors")));
+    assert!(
+        !ok && err.contains("b.safetensors") && err.contains("safetensors"),
+        "{err}"
+    );
     assert!(!dir.join("g.safetensors").exists());
 }
 
@@ -95,7 +114,9 @@ fn small_fasta(dir: &Path) -> PathBuf {
         }
         s.push_str(&format!(">s{i}\n"));
         for _ in 0..90 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             s.push(b"ACGT"[(x >> 62) as usize] as char);
         }
         s.push('\n');
@@ -167,8 +188,18 @@ fn pretrain_overfits_resumes_exactly_and_embeds() {
     let loss = |l: &String| l.split(',').nth(1).unwrap().parse::<f64>().unwrap();
     let first = loss(&full[0]);
     let last: f64 = full[95..].iter().map(loss).sum::<f64>() / 5.0;
-    assert!(last < 0.6 * first, "the loss fell from {first} only to {last}");
-    for f in ["config.json", "tokenizer.json", "model.safetensors", "log.csv", "loss.svg", "metrics.json"] {
+    assert!(
+        last < 0.6 * first,
+        "the loss fell from {first} only to {last}"
+    );
+    for f in [
+        "config.json",
+        "tokenizer.json",
+        "model.safetensors",
+        "log.csv",
+        "loss.svg",
+        "metrics.json",
+    ] {
         assert!(out.join(f).is_file(), "{f}");
     }
 
@@ -176,20 +207,36 @@ fn pretrain_overfits_resumes_exactly_and_embeds() {
     std::fs::remove_dir_all(out.join("checkpoints/step-00000100")).unwrap();
     let (ok, _, err) = pretrain(&data, &out, 100, &["--resume"]);
     assert!(ok, "{err}");
-    assert!(err.contains("resuming from") && err.contains("step-00000080"), "{err}");
+    assert!(
+        err.contains("resuming from") && err.contains("step-00000080"),
+        "{err}"
+    );
     assert_eq!(losses(&out), full);
 
     // A corrupt newest checkpoint: the previous one is used, with a warning.
-    std::fs::write(out.join("checkpoints/step-00000100/model.safetensors"), b"garbage").unwrap();
+    std::fs::write(
+        out.join("checkpoints/step-00000100/model.safetensors"),
+        b"garbage",
+    )
+    .unwrap();
     std::fs::remove_dir_all(out.join("checkpoints/step-00000080")).unwrap();
     let (ok, _, err) = pretrain(&data, &out, 100, &["--resume"]);
     assert!(ok, "{err}");
-    assert!(err.contains("step-00000100") && err.contains("corrupt") && err.contains("step-00000060"), "{err}");
+    assert!(
+        err.contains("step-00000100") && err.contains("corrupt") && err.contains("step-00000060"),
+        "{err}"
+    );
     assert_eq!(losses(&out), full);
 
     // The run folder is a model folder `embed` loads.
     let npy = dir.join("e.npy");
-    let (ok, _, err) = run(dnagpu().args(["--backend", "cpu", "embed", "--model"]).arg(&out).arg("--input").arg(&data).arg("--output").arg(&npy));
+    let (ok, _, err) = run(dnagpu()
+        .args(["--backend", "cpu", "embed", "--model"])
+        .arg(&out)
+        .arg("--input")
+        .arg(&data)
+        .arg("--output")
+        .arg(&npy));
     assert!(ok, "{err}");
     assert!(std::fs::metadata(&npy).unwrap().len() > 72 * 32 * 4);
 }
@@ -203,25 +250,55 @@ fn pretrain_refuses_what_would_lose_or_mix_runs() {
     assert!(ok, "{err}");
     // An existing run is not overwritten.
     let (ok, _, err) = pretrain(&data, &out, 2, &[]);
-    assert!(!ok && err.contains("already holds a run") && err.contains("--resume"), "{err}");
+    assert!(
+        !ok && err.contains("already holds a run") && err.contains("--resume"),
+        "{err}"
+    );
     // Resuming with another model or other data settings is an error.
     let other = dir.join("other.json");
     let cfg = std::fs::read_to_string(format!("{FIXTURE}/config.json")).unwrap();
-    std::fs::write(&other, cfg.replace("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 3")).unwrap();
-    let (ok, _, err) = run(dnagpu().args(["--backend", "cpu", "pretrain", "--resume", "--config"]).arg(&other).arg("--data").arg(&data).arg("--output").arg(&out));
+    std::fs::write(
+        &other,
+        cfg.replace("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 3"),
+    )
+    .unwrap();
+    let (ok, _, err) = run(dnagpu()
+        .args(["--backend", "cpu", "pretrain", "--resume", "--config"])
+        .arg(&other)
+        .arg("--data")
+        .arg(&data)
+        .arg("--output")
+        .arg(&out));
     assert!(!ok && err.contains("another model"), "{err}");
     let (ok, _, err) = pretrain(&data, &out, 2, &["--seed", "5", "--resume"]);
     assert!(!ok && err.contains("seed"), "{err}");
     // A diverging run stops with a message and keeps its checkpoints.
     let div = dir.join("div");
-    let (ok, _, err) = pretrain(&data, &div, 3, &["--lr", "1e30", "--warmup", "0", "--max-grad-norm", "0", "--save-every", "1"]);
+    let (ok, _, err) = pretrain(
+        &data,
+        &div,
+        3,
+        &[
+            "--lr",
+            "1e30",
+            "--warmup",
+            "0",
+            "--max-grad-norm",
+            "0",
+            "--save-every",
+            "1",
+        ],
+    );
     assert!(!ok && err.contains("diverged"), "{err}");
     assert!(div.join("checkpoints").read_dir().unwrap().count() >= 1);
     // Bad FASTA: named file, line, record.
     let bad = dir.join("bad.fa");
     std::fs::write(&bad, ">r1\nACGT\nAC*T\n").unwrap();
     let (ok, _, err) = pretrain(&bad, &dir.join("b"), 2, &[]);
-    assert!(!ok && err.contains("bad.fa:3") && err.contains("r1"), "{err}");
+    assert!(
+        !ok && err.contains("bad.fa:3") && err.contains("r1"),
+        "{err}"
+    );
     let empty = dir.join("empty.fa");
     std::fs::write(&empty, "").unwrap();
     let (ok, _, err) = pretrain(&empty, &dir.join("c"), 2, &[]);
@@ -236,8 +313,22 @@ fn pretrain_runs_on_the_gpu() {
     let (ok, _, err) = run(dnagpu()
         .args(["--backend", "gpu", "pretrain", "--config"])
         .arg(format!("{FIXTURE}/config.json"))
-        .arg("--data").arg(&data).arg("--output").arg(&out)
-        .args(["--steps", "3", "--batch-size", "4", "--max-length", "32", "--val-sequences", "4", "--eval-every", "3"]));
+        .arg("--data")
+        .arg(&data)
+        .arg("--output")
+        .arg(&out)
+        .args([
+            "--steps",
+            "3",
+            "--batch-size",
+            "4",
+            "--max-length",
+            "32",
+            "--val-sequences",
+            "4",
+            "--eval-every",
+            "3",
+        ]));
     if err.contains("no adapter") && std::env::var("DNAGPU_REQUIRE_GPU").as_deref() != Ok("1") {
         eprintln!("SKIPPED: {err}");
         return;
@@ -259,8 +350,22 @@ fn ctrl_c_saves_a_checkpoint_and_resume_continues() {
     let mut child = dnagpu()
         .args(["--backend", "cpu", "pretrain", "--config"])
         .arg(format!("{FIXTURE}/config.json"))
-        .arg("--data").arg(&data).arg("--output").arg(&out)
-        .args(["--steps", "1000000", "--batch-size", "4", "--max-length", "32", "--val-sequences", "4", "--save-every", "1000000"])
+        .arg("--data")
+        .arg(&data)
+        .arg("--output")
+        .arg(&out)
+        .args([
+            "--steps",
+            "1000000",
+            "--batch-size",
+            "4",
+            "--max-length",
+            "32",
+            "--val-sequences",
+            "4",
+            "--save-every",
+            "1000000",
+        ])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -268,7 +373,10 @@ fn ctrl_c_saves_a_checkpoint_and_resume_continues() {
     let mut line = String::new();
     while !line.contains("training steps") {
         line.clear();
-        assert!(err.read_line(&mut line).unwrap() > 0, "pretrain ended early");
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "pretrain ended early"
+        );
     }
     std::thread::sleep(std::time::Duration::from_millis(500));
     // SAFETY: sending SIGINT to our own child process.
@@ -277,11 +385,30 @@ fn ctrl_c_saves_a_checkpoint_and_resume_continues() {
     std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "{rest}");
-    assert!(rest.contains("stopped at step") && rest.contains("--resume"), "{rest}");
+    assert!(
+        rest.contains("stopped at step") && rest.contains("--resume"),
+        "{rest}"
+    );
     let steps = losses(&out).len();
     assert!(steps > 0);
     let saved = std::fs::read_dir(out.join("checkpoints")).unwrap().count();
     assert_eq!(saved, 1);
-    let (ok, _, err) = pretrain(&data, &out, steps as u32 + 2, &["--batch-size", "4", "--val-sequences", "4", "--save-every", "1000000", "--resume"]);
-    assert!(!ok && err.contains("steps"), "changing --steps is a settings change: {err}");
+    let (ok, _, err) = pretrain(
+        &data,
+        &out,
+        steps as u32 + 2,
+        &[
+            "--batch-size",
+            "4",
+            "--val-sequences",
+            "4",
+            "--save-every",
+            "1000000",
+            "--resume",
+        ],
+    );
+    assert!(
+        !ok && err.contains("steps"),
+        "changing --steps is a settings change: {err}"
+    );
 }

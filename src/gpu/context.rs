@@ -58,7 +58,7 @@ impl AdapterSummary {
             is_software: info.device_type == wgpu::DeviceType::Cpu,
             features,
             max_buffer_size: limits.max_buffer_size,
-            max_storage_binding_size: limits.max_storage_buffer_binding_size as u64,
+            max_storage_binding_size: limits.max_storage_buffer_binding_size,
             max_workgroup_storage_bytes: limits.max_compute_workgroup_storage_size,
             max_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
             max_storage_buffers_per_stage: limits.max_storage_buffers_per_shader_stage,

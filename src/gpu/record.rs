@@ -34,7 +34,7 @@ impl GpuDevice {
         let limit = self
             .limits
             .max_buffer_size
-            .min(self.limits.max_storage_buffer_binding_size as u64);
+            .min(self.limits.max_storage_buffer_binding_size);
         if bytes > limit {
             return Err(self.limit_err(format!("buffer for {what}"), bytes, limit));
         }
@@ -63,7 +63,7 @@ impl GpuDevice {
         let limit = self
             .limits
             .max_buffer_size
-            .min(self.limits.max_storage_buffer_binding_size as u64);
+            .min(self.limits.max_storage_buffer_binding_size);
         if bytes > limit {
             return Err(self.limit_err(format!("upload of {what}"), bytes, limit));
         }

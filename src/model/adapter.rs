@@ -187,12 +187,14 @@ fn parse_config(text: &str, origin: &str) -> Result<(LoraConfig, bool)> {
         match get(pattern) {
             None => {}
             Some(Value::Object(m)) if m.is_empty() => {}
-            Some(_) => return Err(bad(
-                origin,
-                format_args!(
+            Some(_) => {
+                return Err(bad(
+                    origin,
+                    format_args!(
                     "`{pattern}` is not empty: dnagpu supports one rank and alpha for every module"
                 ),
-            )),
+                ))
+            }
         }
     }
 

@@ -39,7 +39,14 @@ impl Embeddings {
         let e = ops::embedding(dev, ids, &self.word)?;
         let type0 = ops::embedding(dev, &dev.tensor_u32(&[1], &[0])?, &self.token_type)?;
         let e = ops::add(dev, &e, &type0.reshape(&[hidden])?)?;
-        let norm = ops::layer_norm(dev, &e, None, &self.norm.weight, &self.norm.bias, self.norm.eps)?;
+        let norm = ops::layer_norm(
+            dev,
+            &e,
+            None,
+            &self.norm.weight,
+            &self.norm.bias,
+            self.norm.eps,
+        )?;
         let x = drop.apply(dev, &norm.y, Dropout::EMBEDDINGS)?;
         Ok(EmbeddingsActs { e, norm, x })
     }

@@ -64,4 +64,3 @@ impl LayerNorm {
         Ok(ops::layer_norm(dev, x, residual, &self.weight, &self.bias, self.eps)?.y)
     }
 }
-

@@ -28,11 +28,7 @@ impl Linear {
             None => None,
         };
         let dx = ops::matmul(dev, &dy2, &self.weight, None, ops::Matmul::NN)?.reshape(x.shape())?;
-        Ok(LinearGrads {
-            dx,
-            dweight,
-            dbias,
-        })
+        Ok(LinearGrads { dx, dweight, dbias })
     }
 }
 
@@ -56,7 +52,13 @@ impl Linear {
     pub fn backward_input(&self, dev: &Device, x: &Tensor, dy: &Tensor) -> Result<Tensor> {
         let (out, inp) = (self.weight.dim(0), self.weight.dim(1));
         let rows = x.numel() / inp.max(1);
-        ops::matmul(dev, &dy.reshape(&[rows, out])?, &self.weight, None, ops::Matmul::NN)?
-            .reshape(x.shape())
+        ops::matmul(
+            dev,
+            &dy.reshape(&[rows, out])?,
+            &self.weight,
+            None,
+            ops::Matmul::NN,
+        )?
+        .reshape(x.shape())
     }
 }

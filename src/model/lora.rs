@@ -19,7 +19,12 @@ pub const TARGETS: [&str; 4] = ["Wqkv", "dense", "gated_layers", "wo"];
 
 /// Module path of target `k` in layer `l`.
 pub fn module_path(l: usize, k: usize) -> String {
-    let m = ["attention.self.Wqkv", "attention.output.dense", "mlp.gated_layers", "mlp.wo"][k];
+    let m = [
+        "attention.self.Wqkv",
+        "attention.output.dense",
+        "mlp.gated_layers",
+        "mlp.wo",
+    ][k];
     format!("bert.encoder.layer.{l}.{m}")
 }
 
@@ -85,7 +90,9 @@ impl Lora {
                 .flat_map(|l| (0..4).map(move |k| (l, k)))
                 .find(|&(l, k)| module_path(l, k) == *path)
                 .ok_or_else(|| {
-                    Error::Invalid(format!("adapter module `{path}` is not a linear layer LoRA can adapt"))
+                    Error::Invalid(format!(
+                        "adapter module `{path}` is not a linear layer LoRA can adapt"
+                    ))
                 })?;
             layers[l][k] = Some(LoraWeights {
                 a: dev.tensor_f32(&a.shape, &a.data)?,
@@ -129,7 +136,11 @@ impl Lora {
                         w.a = a;
                         w.b = b;
                     }
-                    _ => return Err(Error::Invalid("LoRA parameters do not match the adapters".into())),
+                    _ => {
+                        return Err(Error::Invalid(
+                            "LoRA parameters do not match the adapters".into(),
+                        ))
+                    }
                 }
             }
         }
@@ -137,7 +148,10 @@ impl Lora {
     }
 
     /// The adapters read back, by module path.
-    pub async fn to_host(&self, dev: &Device) -> Result<BTreeMap<String, (HostTensor, HostTensor)>> {
+    pub async fn to_host(
+        &self,
+        dev: &Device,
+    ) -> Result<BTreeMap<String, (HostTensor, HostTensor)>> {
         let mut out = BTreeMap::new();
         for (l, slots) in self.layers.iter().enumerate() {
             for (k, s) in slots.iter().enumerate() {
@@ -160,7 +174,13 @@ impl Lora {
 
 /// The LoRA term's forward, added to the base output `y`: returns
 /// `y + s (drop(x) A^T) B^T`.
-pub fn lora_forward(dev: &Device, w: &LoraWeights, s: f32, xd: &Tensor, y: Tensor) -> Result<Tensor> {
+pub fn lora_forward(
+    dev: &Device,
+    w: &LoraWeights,
+    s: f32,
+    xd: &Tensor,
+    y: Tensor,
+) -> Result<Tensor> {
     let u = ops::linear(dev, xd, &w.a, None, Epilogue::None)?;
     let v = ops::linear(dev, &u, &w.b, None, Epilogue::None)?;
     ops::add(dev, &y, &ops::scale(dev, &v, s)?)
@@ -169,7 +189,13 @@ pub fn lora_forward(dev: &Device, w: &LoraWeights, s: f32, xd: &Tensor, y: Tenso
 /// Gradients of the LoRA term given dy (gradient of the layer's output) and
 /// the dropped-out input xd: (dA, dB, dxd), dxd before the dropout's
 /// backward.
-pub fn lora_backward(dev: &Device, w: &LoraWeights, s: f32, xd: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+pub fn lora_backward(
+    dev: &Device,
+    w: &LoraWeights,
+    s: f32,
+    xd: &Tensor,
+    dy: &Tensor,
+) -> Result<(Tensor, Tensor, Tensor)> {
     let (out, r) = (w.b.dim(0), w.b.dim(1));
     let inp = w.a.dim(1);
     let rows = xd.numel() / inp.max(1);
@@ -213,7 +239,14 @@ impl Lora {
 
 impl LayerLora<'_> {
     /// Adds target `k`'s LoRA term to `y`, the base output for input `x`.
-    pub fn apply(&self, dev: &Device, layer: usize, k: usize, x: &Tensor, y: Tensor) -> Result<Tensor> {
+    pub fn apply(
+        &self,
+        dev: &Device,
+        layer: usize,
+        k: usize,
+        x: &Tensor,
+        y: Tensor,
+    ) -> Result<Tensor> {
         match &self.slots[k] {
             Some(w) => {
                 let xd = self.dropout.apply(dev, x, super::Dropout::lora(layer, k))?;

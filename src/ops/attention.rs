@@ -77,7 +77,7 @@ pub fn attention(
     slopes.check_dtype(OP, "slopes", DType::F32)?;
     dev.check_on(OP, &[("qkv", qkv), ("mask", mask), ("slopes", slopes)])?;
     let s = qkv.shape();
-    if s.len() != 3 || heads == 0 || s[2] % (3 * heads) != 0 || s[2] == 0 {
+    if s.len() != 3 || heads == 0 || !s[2].is_multiple_of(3 * heads) || s[2] == 0 {
         return Err(shape_err(
             OP,
             format!("qkv {s:?} must be [B, T, 3 * heads * D] with {heads} heads"),

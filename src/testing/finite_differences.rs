@@ -31,7 +31,9 @@ pub fn check_largest_entries(
         loss_with(p, &params[p]);
         let fd = (plus - minus) / (2.0 * h as f64);
         if (fd - g as f64).abs() > rtol * fd.abs() + atol {
-            failures.push(format!("{name}[{i}]: backward {g}, finite differences {fd}"));
+            failures.push(format!(
+                "{name}[{i}]: backward {g}, finite differences {fd}"
+            ));
         }
     }
     if failures.is_empty() {

@@ -291,10 +291,10 @@ pub async fn check_attention(
     // Only rows of real tokens are defined by the model.
     let valid_rows = |v: &[f32], width: usize, per_head: bool| -> Vec<f32> {
         let mut r = Vec::new();
-        for bi in 0..b {
+        for (bi, &len) in lens.iter().enumerate().take(b) {
             let hs = if per_head { heads } else { 1 };
             for h in 0..hs {
-                for i in 0..lens[bi] {
+                for i in 0..len {
                     let row = if per_head {
                         (bi * heads + h) * t + i
                     } else {
@@ -572,7 +572,9 @@ pub async fn check_elementwise(dev: &Device, rows: usize, cols: usize, seed: u64
     check_close(
         &format!("scale {rows}x{cols} on {on}"),
         &got,
-        &x.iter().map(|&v| v as f64 * -0.37f32 as f64).collect::<Vec<_>>(),
+        &x.iter()
+            .map(|&v| v as f64 * -0.37f32 as f64)
+            .collect::<Vec<_>>(),
         Tol::F32,
     )?;
     let ty = dev.tensor_f32(&[rows, cols], &y).map_err(e)?;
@@ -599,7 +601,7 @@ pub async fn check_elementwise(dev: &Device, rows: usize, cols: usize, seed: u64
         &want,
         Tol::F32,
     )?;
-    if cols % 2 == 0 {
+    if cols.is_multiple_of(2) {
         let inner = cols / 2;
         let got = read(dev, &ops::geglu(dev, &tx).map_err(e)?).await?;
         let want: Vec<f64> = (0..rows * inner)

@@ -63,7 +63,9 @@ fn head_forward(dev: &Device, model: &MlmModel, batch: &MlmBatch, x: &Tensor) ->
 
 /// The loss of `batch` with dropout off (evaluation).
 pub fn forward_loss(dev: &Device, model: &MlmModel, batch: &MlmBatch) -> Result<MlmLoss> {
-    let states = model.encoder.forward(dev, &batch.ids, &batch.mask, |_| false)?;
+    let states = model
+        .encoder
+        .forward(dev, &batch.ids, &batch.mask, |_| false)?;
     let x = &states.last().expect("the last layer is always returned").1;
     let head = head_forward(dev, model, batch, x)?;
     let ce = ops::cross_entropy(dev, &head.logits, &batch.labels, 0.0)?;

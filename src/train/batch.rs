@@ -117,9 +117,11 @@ impl HostBatch {
         let st = safetensors::SafeTensors::deserialize(bytes)
             .map_err(|e| bad(format!("not a readable safetensors file ({e})")))?;
         let read = |name: &str| -> Result<(Vec<usize>, Vec<i64>)> {
-            let v = st
-                .tensor(name)
-                .map_err(|_| bad(format!("no tensor `{name}` (expected input_ids, attention_mask, labels)")))?;
+            let v = st.tensor(name).map_err(|_| {
+                bad(format!(
+                    "no tensor `{name}` (expected input_ids, attention_mask, labels)"
+                ))
+            })?;
             let d = v.data();
             let vals: Vec<i64> = match v.dtype() {
                 safetensors::Dtype::I64 => d
@@ -143,14 +145,18 @@ impl HostBatch {
         };
         let (shape, ids) = read("input_ids")?;
         if shape.len() != 2 {
-            return Err(bad(format!("input_ids has shape {shape:?}; expected [B, T]")));
+            return Err(bad(format!(
+                "input_ids has shape {shape:?}; expected [B, T]"
+            )));
         }
         let (b, t) = (shape[0], shape[1]);
         let (mshape, mask) = read("attention_mask")?;
         let (lshape, labels) = read("labels")?;
         for (name, s) in [("attention_mask", &mshape), ("labels", &lshape)] {
             if *s != shape {
-                return Err(bad(format!("{name} has shape {s:?} but input_ids {shape:?}")));
+                return Err(bad(format!(
+                    "{name} has shape {s:?} but input_ids {shape:?}"
+                )));
             }
         }
         let ids = ids
@@ -158,7 +164,11 @@ impl HostBatch {
             .enumerate()
             .map(|(i, &v)| {
                 u32::try_from(v).map_err(|_| {
-                    bad(format!("input_ids at sequence {}, position {} is {v}", i / t.max(1), i % t.max(1)))
+                    bad(format!(
+                        "input_ids at sequence {}, position {} is {v}",
+                        i / t.max(1),
+                        i % t.max(1)
+                    ))
                 })
             })
             .collect::<Result<Vec<u32>>>()?;
@@ -174,6 +184,14 @@ impl HostBatch {
 
     /// The batch on `dev`, checked against a vocabulary of `vocab` tokens.
     pub fn to_device(&self, dev: &Device, vocab: usize) -> Result<MlmBatch> {
-        MlmBatch::new(dev, &self.ids, &self.mask, &self.labels, self.batch, self.seq, vocab)
+        MlmBatch::new(
+            dev,
+            &self.ids,
+            &self.mask,
+            &self.labels,
+            self.batch,
+            self.seq,
+            vocab,
+        )
     }
 }

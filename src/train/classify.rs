@@ -5,10 +5,10 @@
 //! fresh (N(0, 0.02²) weights, zero biases), as the model doc says.
 
 use crate::error::{Error, Result};
+use crate::model::adapter::Adapter;
 use crate::model::encoder::Encoder;
 use crate::model::init::parameter_shapes;
 use crate::model::layers::Linear;
-use crate::model::adapter::Adapter;
 use crate::model::lora::Lora;
 use crate::model::{Classifier, Config, Dropout, Pooler, Weights};
 use crate::ops::{self, Epilogue, RowIndex};
@@ -29,7 +29,9 @@ pub struct ClsModel {
 
 /// A linear layer initialised for training from scratch.
 fn fresh_linear(dev: &Device, out: usize, inp: usize, rng: &mut Rng) -> Result<Linear> {
-    let w: Vec<f32> = (0..out * inp).map(|_| (rng.normal() * 0.02) as f32).collect();
+    let w: Vec<f32> = (0..out * inp)
+        .map(|_| (rng.normal() * 0.02) as f32)
+        .collect();
     Ok(Linear {
         weight: dev.tensor_f32(&[out, inp], &w)?,
         bias: Some(dev.tensor_f32(&[out], &vec![0.0; out])?),
@@ -40,7 +42,13 @@ impl ClsModel {
     /// The encoder of `w` with its pooler and a `classes`-way classifier,
     /// both loaded when `w` has them with the right shapes, else fresh
     /// (`seed`). MLM head tensors in `w` are accepted and left out.
-    pub fn load(dev: &Device, cfg: &Config, w: &Weights, classes: usize, seed: u64) -> Result<Self> {
+    pub fn load(
+        dev: &Device,
+        cfg: &Config,
+        w: &Weights,
+        classes: usize,
+        seed: u64,
+    ) -> Result<Self> {
         if classes < 2 {
             return Err(Error::Invalid(format!(
                 "a classifier needs at least 2 classes, the data has {classes}"
@@ -87,7 +95,12 @@ impl ClsModel {
 
     /// The base model `w` with a PEFT adapter: its LoRA weights, and its
     /// pooler and classifier in place of the base's.
-    pub fn load_with_adapter(dev: &Device, cfg: &Config, w: &Weights, adapter: &Adapter) -> Result<Self> {
+    pub fn load_with_adapter(
+        dev: &Device,
+        cfg: &Config,
+        w: &Weights,
+        adapter: &Adapter,
+    ) -> Result<Self> {
         adapter.check_against(cfg, w)?;
         let mut map = std::collections::BTreeMap::new();
         for name in w.names().map(String::from).collect::<Vec<_>>() {
@@ -100,7 +113,12 @@ impl ClsModel {
         let classes = map
             .get("classifier.weight")
             .map(|t| t.shape[0])
-            .ok_or_else(|| Error::Invalid(format!("{}: neither the adapter nor the model has a classifier", w.origin())))?;
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{}: neither the adapter nor the model has a classifier",
+                    w.origin()
+                ))
+            })?;
         let merged = Weights::new(map, w.origin());
         let mut m = Self::load(dev, cfg, &merged, classes, 0)?;
         m.lora = Some(Lora::from_adapter(dev, &m.encoder, adapter)?);
@@ -116,7 +134,12 @@ impl ClsModel {
         let config = lora.config.clone();
         let lora_host = lora.to_host(dev).await?;
         let mut head = std::collections::BTreeMap::new();
-        for (n, t) in Self::HEAD.iter().zip(self.head_mut().into_iter().map(|t| t.clone()).collect::<Vec<_>>()) {
+        for (n, t) in Self::HEAD.iter().zip(
+            self.head_mut()
+                .into_iter()
+                .map(|t| t.clone())
+                .collect::<Vec<_>>(),
+        ) {
             head.insert(
                 n.to_string(),
                 crate::model::HostTensor {
@@ -271,7 +294,9 @@ impl ClsBatch {
             mask[i * t..i * t + s.len()].iter_mut().for_each(|m| *m = 1);
         }
         if let Some(&bad) = ids.iter().find(|&&id| id as usize >= vocab) {
-            return Err(Error::Invalid(format!("token id {bad} is past the vocabulary ({vocab})")));
+            return Err(Error::Invalid(format!(
+                "token id {bad} is past the vocabulary ({vocab})"
+            )));
         }
         let cls: Vec<u32> = (0..b).map(|i| (i * t) as u32).collect();
         Ok(Self {
@@ -290,14 +315,22 @@ impl ClsBatch {
 
 /// The classifier's logits [B, C] (dropout off).
 pub fn cls_logits(dev: &Device, model: &ClsModel, batch: &ClsBatch) -> Result<Tensor> {
-    let states = model
-        .encoder
-        .forward_lora(dev, &batch.ids, &batch.mask, |_| false, model.lora.as_ref())?;
+    let states =
+        model
+            .encoder
+            .forward_lora(dev, &batch.ids, &batch.mask, |_| false, model.lora.as_ref())?;
     let x = &states.last().expect("last layer").1;
     let h = model.config.hidden_size;
-    let cls = ops::embedding(dev, &batch.cls_rows, &x.reshape(&[batch.batch * batch.seq, h])?)?;
+    let cls = ops::embedding(
+        dev,
+        &batch.cls_rows,
+        &x.reshape(&[batch.batch * batch.seq, h])?,
+    )?;
     let pooled = ops::tanh(dev, &model.pooler.dense.forward(dev, &cls, Epilogue::None)?)?;
-    model.classifier.linear.forward(dev, &pooled, Epilogue::None)
+    model
+        .classifier
+        .linear
+        .forward(dev, &pooled, Epilogue::None)
 }
 
 /// Loss rows [B] and the gradient of every trainable parameter
@@ -318,17 +351,40 @@ pub fn cls_forward_backward(
     let z = model.pooler.dense.forward(dev, &cls, Epilogue::None)?;
     let pooled = ops::tanh(dev, &z)?;
     let dropped = dropout.apply(dev, &pooled, Dropout::POOLER)?;
-    let logits = model.classifier.linear.forward(dev, &dropped, Epilogue::None)?;
+    let logits = model
+        .classifier
+        .linear
+        .forward(dev, &dropped, Epilogue::None)?;
     let ce = ops::cross_entropy(dev, &logits, &batch.labels, grad_scale)?;
 
-    let g_c = model.classifier.linear.backward(dev, &dropped, &ce.dlogits)?;
+    let g_c = model
+        .classifier
+        .linear
+        .backward(dev, &dropped, &ce.dlogits)?;
     let dpooled = dropout.apply(dev, &g_c.dx, Dropout::POOLER)?;
     let dz = ops::tanh_backward(dev, &pooled, &dpooled)?;
     let g_p = model.pooler.dense.backward(dev, &cls, &dz)?;
     let dx = ops::embedding_backward(dev, &batch.cls_index, &g_p.dx)?.reshape(&[b, t, h])?;
     let mut grads = match &model.lora {
-        None => encoder_backward(dev, &model.encoder, &acts, &batch.ids_index, &batch.mask, dx, dropout)?,
-        Some(l) => encoder_backward_lora(dev, &model.encoder, &acts, &batch.mask, dx, dropout, l, lora_seed)?,
+        None => encoder_backward(
+            dev,
+            &model.encoder,
+            &acts,
+            &batch.ids_index,
+            &batch.mask,
+            dx,
+            dropout,
+        )?,
+        Some(l) => encoder_backward_lora(
+            dev,
+            &model.encoder,
+            &acts,
+            &batch.mask,
+            dx,
+            dropout,
+            l,
+            lora_seed,
+        )?,
     };
     grads.extend([
         g_p.dweight,

@@ -236,14 +236,23 @@ mod tests {
     use super::*;
 
     fn read_all(files: &[PathBuf], chunk: usize, min: usize) -> Result<(Vec<String>, CorpusStats)> {
-        let mut c = Chunks::new(files, CorpusOptions { chunk_bp: chunk, min_bp: min })?;
+        let mut c = Chunks::new(
+            files,
+            CorpusOptions {
+                chunk_bp: chunk,
+                min_bp: min,
+            },
+        )?;
         let v = c.by_ref().collect::<Result<Vec<_>>>()?;
         Ok((v, c.stats))
     }
 
     #[test]
     fn cuts_records_into_pieces_and_splits_at_ambiguity_codes() {
-        let a = write_tmp("a.fa", b">r1 desc\nACGTAC\ngtacgt\n>r2\nAAAANNNNCCCCCCC\n\n>r3\nAC\n");
+        let a = write_tmp(
+            "a.fa",
+            b">r1 desc\nACGTAC\ngtacgt\n>r2\nAAAANNNNCCCCCCC\n\n>r3\nAC\n",
+        );
         let (v, s) = read_all(&[a], 5, 3).unwrap();
         assert_eq!(v, ["ACGTA", "CGTAC", "AAAA", "CCCCC"]);
         assert_eq!(s.records, 3);
@@ -266,12 +275,27 @@ mod tests {
     fn bad_input_is_named() {
         let bad = write_tmp("bad.fa", b">r1\nACGT\nAC*T\n");
         let e = read_all(&[bad], 100, 1).unwrap_err().to_string();
-        assert!(e.contains("bad.fa:3") && e.contains("r1") && e.contains("`*`") && e.contains("column 3"), "{e}");
+        assert!(
+            e.contains("bad.fa:3")
+                && e.contains("r1")
+                && e.contains("`*`")
+                && e.contains("column 3"),
+            "{e}"
+        );
         let empty = write_tmp("empty.fa", b"\n\n");
-        assert!(read_all(&[empty], 100, 1).unwrap_err().to_string().contains("empty file"));
+        assert!(read_all(&[empty], 100, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("empty file"));
         let csv = write_tmp("x.csv", b"sequence,label\n");
-        assert!(read_all(&[csv], 100, 1).unwrap_err().to_string().contains("not FASTA"));
+        assert!(read_all(&[csv], 100, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("not FASTA"));
         let missing = PathBuf::from("/nonexistent/x.fa");
-        assert!(read_all(&[missing], 100, 1).unwrap_err().to_string().contains("/nonexistent/x.fa"));
+        assert!(read_all(&[missing], 100, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("/nonexistent/x.fa"));
     }
 }

@@ -163,7 +163,11 @@ pub fn encoder_backward_lora(
         let ll = lora.layer(l, Some(lora_seed));
         let mut layer_grads: Vec<(usize, Tensor, Tensor)> = Vec::new();
         // Gradient of a (frozen) linear's input, plus its adapter's.
-        let mut lin_back = |k: usize, lin: &crate::model::layers::Linear, x: &Tensor, dy: &Tensor| -> Result<Tensor> {
+        let mut lin_back = |k: usize,
+                            lin: &crate::model::layers::Linear,
+                            x: &Tensor,
+                            dy: &Tensor|
+         -> Result<Tensor> {
             let dxb = lin.backward_input(dev, x, dy)?;
             match &ll.slots[k] {
                 Some(w) => {
@@ -176,23 +180,39 @@ pub fn encoder_backward_lora(
                 None => Ok(dxb),
             }
         };
-        let g2 = layer.mlp_norm.backward(dev, &dx, &a.y, Some(&a.norm1.y), &a.norm2)?;
+        let g2 = layer
+            .mlp_norm
+            .backward(dev, &dx, &a.y, Some(&a.norm1.y), &a.norm2)?;
         let df = lin_back(3, &layer.wo, &a.f, &g2.dx)?;
         let df = dropout.apply(dev, &df, Dropout::mlp(l))?;
         let dg = ops::geglu_backward(dev, &a.g, &df)?;
         let da1 = ops::add(dev, &g2.dx, &lin_back(2, &layer.gated, &a.norm1.y, &dg)?)?;
-        let g1 = layer.attn_norm.backward(dev, &da1, &a.proj, Some(x_in), &a.norm1)?;
+        let g1 = layer
+            .attn_norm
+            .backward(dev, &da1, &a.proj, Some(x_in), &a.norm1)?;
         let dproj = dropout.apply(dev, &g1.dx, Dropout::attention_output(l))?;
         let dctx = lin_back(1, &layer.attn_out, &a.attn.out, &dproj)?;
         let dqkv = ops::attention_backward(
-            dev, &a.qkv, mask, &enc.slopes, heads, &a.attn.out, &a.attn.lse, &dctx,
+            dev,
+            &a.qkv,
+            mask,
+            &enc.slopes,
+            heads,
+            &a.attn.out,
+            &a.attn.lse,
+            &dctx,
         )?;
         let dx_qkv = lin_back(0, &layer.wqkv, x_in, &dqkv)?;
         if l > 0 {
             dx = ops::add(dev, &g1.dx, &dx_qkv)?;
         }
         layer_grads.sort_by_key(|g| g.0);
-        grads.push(layer_grads.into_iter().flat_map(|(_, da, db)| [da, db]).collect());
+        grads.push(
+            layer_grads
+                .into_iter()
+                .flat_map(|(_, da, db)| [da, db])
+                .collect(),
+        );
     }
     Ok(grads.into_iter().rev().flatten().collect())
 }

@@ -32,7 +32,12 @@ pub struct FineTuner {
 }
 
 impl FineTuner {
-    pub fn new(dev: &Device, mut model: ClsModel, adamw: AdamWConfig, options: FineTuneOptions) -> Result<Self> {
+    pub fn new(
+        dev: &Device,
+        mut model: ClsModel,
+        adamw: AdamWConfig,
+        options: FineTuneOptions,
+    ) -> Result<Self> {
         let names = model.trainable_names();
         let optimizer = AdamW::new(dev, &names, &model.trainable_params(), adamw)?;
         Ok(Self {
@@ -47,7 +52,12 @@ impl FineTuner {
     }
 
     /// One step on one batch: the mean cross-entropy over its sequences.
-    pub async fn train_step(&mut self, dev: &Device, seqs: &[Vec<u32>], labels: &[u32]) -> Result<FineTuneStep> {
+    pub async fn train_step(
+        &mut self,
+        dev: &Device,
+        seqs: &[Vec<u32>],
+        labels: &[u32],
+    ) -> Result<FineTuneStep> {
         let step = self.step() + 1;
         let batch = ClsBatch::new(dev, seqs, labels, self.model.config.vocab_size)?;
         let dropout = Dropout {
@@ -56,7 +66,13 @@ impl FineTuner {
         };
         let (rows, grads) =
             cls_forward_backward(dev, &self.model, &batch, 1.0 / seqs.len() as f32, &dropout)?;
-        let loss = dev.read_f32(&rows).await?.iter().map(|&v| v as f64).sum::<f64>() / seqs.len() as f64;
+        let loss = dev
+            .read_f32(&rows)
+            .await?
+            .iter()
+            .map(|&v| v as f64)
+            .sum::<f64>()
+            / seqs.len() as f64;
         if !loss.is_finite() {
             return Err(Error::Invalid(format!(
                 "step {step}: the loss is {loss}: training diverged (try a lower learning rate)"
@@ -80,7 +96,12 @@ impl FineTuner {
 
 /// Class probabilities of every sequence, in order, `batch_size` at a time
 /// (dropout off).
-pub async fn predict(dev: &Device, model: &ClsModel, seqs: &[Vec<u32>], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+pub async fn predict(
+    dev: &Device,
+    model: &ClsModel,
+    seqs: &[Vec<u32>],
+    batch_size: usize,
+) -> Result<Vec<Vec<f32>>> {
     let c = model.classes();
     let mut out = Vec::with_capacity(seqs.len());
     for chunk in seqs.chunks(batch_size.max(1)) {

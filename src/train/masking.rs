@@ -91,17 +91,26 @@ mod tests {
             vocab: 4096,
         };
         let mut rng = Rng::new(3);
-        let orig: Vec<u32> = (0..200_000).map(|i| [1, 2, 0, 4][i % 4].max((i % 4000) as u32)).collect();
+        let orig: Vec<u32> = (0..200_000)
+            .map(|i| [1, 2, 0, 4][i % 4].max((i % 4000) as u32))
+            .collect();
         let mut ids = orig.clone();
         let labels = m.apply(&mut ids, &mut rng);
         let regular = orig.iter().filter(|&&i| i >= FIRST_REGULAR).count() as f64;
         let chosen: Vec<usize> = (0..ids.len()).filter(|&i| labels[i] > 0).collect();
         let frac = chosen.len() as f64 / regular;
         assert!((frac - 0.15).abs() < 0.005, "{frac}");
-        assert!(chosen.iter().all(|&i| orig[i] >= FIRST_REGULAR && labels[i] == orig[i] as i64));
-        let masked = chosen.iter().filter(|&&i| ids[i] == MASK).count() as f64 / chosen.len() as f64;
-        let kept = chosen.iter().filter(|&&i| ids[i] == orig[i]).count() as f64 / chosen.len() as f64;
-        assert!((masked - 0.8).abs() < 0.01 && (kept - 0.1).abs() < 0.01, "{masked} {kept}");
+        assert!(chosen
+            .iter()
+            .all(|&i| orig[i] >= FIRST_REGULAR && labels[i] == orig[i] as i64));
+        let masked =
+            chosen.iter().filter(|&&i| ids[i] == MASK).count() as f64 / chosen.len() as f64;
+        let kept =
+            chosen.iter().filter(|&&i| ids[i] == orig[i]).count() as f64 / chosen.len() as f64;
+        assert!(
+            (masked - 0.8).abs() < 0.01 && (kept - 0.1).abs() < 0.01,
+            "{masked} {kept}"
+        );
         assert!((0..ids.len()).all(|i| labels[i] > 0 || ids[i] == orig[i]));
         assert!(ids.iter().all(|&i| i < 4096));
     }

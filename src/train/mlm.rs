@@ -137,16 +137,17 @@ pub(crate) fn set_encoder_params(enc: &mut Encoder, params: Vec<Tensor>) -> Resu
 }
 
 /// Feeds `params` to the slots `visit` walks, checking count and shapes.
-fn replace_all(
-    visit: impl FnOnce(&mut dyn FnMut(&mut Tensor)),
-    params: Vec<Tensor>,
-) -> Result<()> {
+fn replace_all(visit: impl FnOnce(&mut dyn FnMut(&mut Tensor)), params: Vec<Tensor>) -> Result<()> {
     let mut it = params.into_iter();
     let mut err = None;
     visit(&mut |t| match it.next() {
         Some(p) if p.shape() == t.shape() => *t = p,
         Some(p) => {
-            err.get_or_insert(format!("parameter {:?} replaced by {:?}", t.shape(), p.shape()));
+            err.get_or_insert(format!(
+                "parameter {:?} replaced by {:?}",
+                t.shape(),
+                p.shape()
+            ));
         }
         None => {
             err.get_or_insert("too few parameters".to_string());

@@ -49,7 +49,12 @@ pub struct AdamW {
 
 impl AdamW {
     /// Zero moments for `params` (named `names`, same order).
-    pub fn new(dev: &Device, names: &[String], params: &[Tensor], config: AdamWConfig) -> Result<Self> {
+    pub fn new(
+        dev: &Device,
+        names: &[String],
+        params: &[Tensor],
+        config: AdamWConfig,
+    ) -> Result<Self> {
         let zeros = |t: &Tensor| dev.tensor_f32(t.shape(), &vec![0.0; t.numel()]);
         Ok(Self {
             config,

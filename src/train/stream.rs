@@ -10,9 +10,9 @@
 
 use std::path::PathBuf;
 
+use super::batch::HostBatch;
 use super::corpus::{Chunks, CorpusOptions, CorpusStats};
 use super::masking::Masking;
-use super::batch::HostBatch;
 use crate::error::{Error, Result};
 use crate::rng::{derive_seed, Rng};
 use crate::tokenize::BpeTokenizer;
@@ -100,7 +100,8 @@ impl BatchStream {
                         if self.read_in_epoch <= self.opts.val_sequences as u64 {
                             continue;
                         }
-                        self.buffer.push(tokenize(&self.tokenizer, &piece, self.opts.max_tokens)?);
+                        self.buffer
+                            .push(tokenize(&self.tokenizer, &piece, self.opts.max_tokens)?);
                     }
                     None => break,
                 }
@@ -141,7 +142,8 @@ impl BatchStream {
                 // Sorted longest first: the first sequence sets the padding.
                 let longest = cur.first().map_or(s.len(), Vec::len);
                 if !cur.is_empty()
-                    && (cur.len() == self.opts.batch_size || longest * (cur.len() + 1) > self.opts.batch_tokens)
+                    && (cur.len() == self.opts.batch_size
+                        || longest * (cur.len() + 1) > self.opts.batch_tokens)
                 {
                     batches.push(std::mem::take(&mut cur));
                 }

@@ -8,9 +8,9 @@ use super::batch::HostBatch;
 use super::mlm::MlmModel;
 use super::optimizer::AdamW;
 use super::schedule::Schedule;
-use crate::rng::derive_seed;
 use crate::error::{Error, Result};
 use crate::model::Dropout;
+use crate::rng::derive_seed;
 use crate::{ops, Device, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -66,7 +66,9 @@ impl Trainer {
             .map(|b| b.labels.iter().filter(|&&l| l > 0).count())
             .sum();
         if labelled == 0 {
-            return Err(Error::Invalid("a training step with no labelled token".into()));
+            return Err(Error::Invalid(
+                "a training step with no labelled token".into(),
+            ));
         }
         let step = self.step() + 1;
         let scale = 1.0 / labelled as f32;
@@ -94,7 +96,12 @@ impl Trainer {
         let grads = sum.expect("at least one micro-batch");
         let mut total = 0f64;
         for r in &rows {
-            total += dev.read_f32(r).await?.iter().map(|&v| v as f64).sum::<f64>();
+            total += dev
+                .read_f32(r)
+                .await?
+                .iter()
+                .map(|&v| v as f64)
+                .sum::<f64>();
         }
         let loss = total / labelled as f64;
         if !loss.is_finite() {
@@ -140,7 +147,10 @@ pub async fn evaluate(dev: &Device, model: &MlmModel, batches: &[HostBatch]) -> 
             let best = row
                 .iter()
                 .enumerate()
-                .fold((0, f32::NEG_INFINITY), |m, (i, &v)| if v > m.1 { (i, v) } else { m })
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |m, (i, &v)| if v > m.1 { (i, v) } else { m },
+                )
                 .0;
             correct += u64::from(best == label as usize);
         }

@@ -126,7 +126,9 @@ async fn the_fixture_model_embeds_in_the_browser_like_the_reference() {
 #[wasm_bindgen_test]
 async fn backward_kernels_on_webgpu_match() {
     use dnagpu::ops::AdamWStep;
-    use dnagpu::testing::{attention_backward as ab, backward_elementwise as be, backward_rows as br};
+    use dnagpu::testing::{
+        attention_backward as ab, backward_elementwise as be, backward_rows as br,
+    };
     let dev = webgpu().await;
     ok(ab::check_attention_backward(&dev, &[33, 0, 20], 33, 2, 16, 1).await);
     ok(br::check_layer_norm_backward(&dev, 7, 129, true, 2).await);
