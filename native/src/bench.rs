@@ -23,6 +23,26 @@ enum BenchWhat {
     Embed(EmbedBench),
     /// MLM training steps (forward, backward, AdamW) on random tokens, 15% masked.
     Train(TrainBench),
+    /// Sequence-classification fine-tuning steps, LoRA or full, on random tokens.
+    Finetune(FinetuneBench),
+}
+
+#[derive(clap::Args)]
+struct FinetuneBench {
+    /// Model config (default: DNABERT-2-117M).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// lora (rank 8 on every Wqkv, the encoder frozen) or full.
+    #[arg(long, default_value = "lora")]
+    mode: String,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    #[arg(long, default_value_t = 128)]
+    seq: usize,
+    #[arg(long, default_value_t = 3)]
+    iters: usize,
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -121,6 +141,7 @@ pub fn run(dev_args: &DeviceArgs, args: &BenchArgs) -> Result<()> {
     let a = match &args.what {
         BenchWhat::Embed(a) => a,
         BenchWhat::Train(t) => return run_train(dev_args, t),
+        BenchWhat::Finetune(f) => return run_finetune(dev_args, f),
     };
     let config = config_of(&a.config)?;
     let dev = dev_args.device()?;
@@ -249,6 +270,93 @@ fn run_train(dev_args: &DeviceArgs, a: &TrainBench) -> Result<()> {
     if let Some(p) = &a.json {
         let doc = serde_json::json!({"device": dev.name(), "backend": dev.backend(), "batch": a.batch, "tokens": a.seq,
             "seconds_per_step": step, "tokens_per_s": tps, "gflops": gflops, "peak_mib": peak});
+        crate::output::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn run_finetune(dev_args: &DeviceArgs, a: &FinetuneBench) -> Result<()> {
+    use dnagpu::model::adapter::LoraConfig;
+    use dnagpu::model::lora::Lora;
+    use dnagpu::train::classify::ClsModel;
+    use dnagpu::train::finetune::{FineTuneOptions, FineTuner};
+    use dnagpu::train::optimizer::AdamWConfig;
+    use dnagpu::train::schedule::{Decay, Schedule};
+
+    let config = config_of(&a.config)?;
+    let dev = dev_args.device()?;
+    let mut model = ClsModel::load(&dev, &config, &init::random_weights(&config, 0), 2, 0)?;
+    match a.mode.as_str() {
+        "lora" => {
+            model.lora = Some(Lora::fresh(
+                &dev,
+                &model.encoder,
+                LoraConfig::dnabert2(),
+                0,
+            )?)
+        }
+        "full" => {}
+        other => anyhow::bail!("--mode {other}: expected lora or full"),
+    }
+    let trainable: usize = model.trainable_params().iter().map(|t| t.numel()).sum();
+    let mut tuner = FineTuner::new(
+        &dev,
+        model,
+        AdamWConfig::default(),
+        FineTuneOptions {
+            schedule: Schedule {
+                peak: 1e-4,
+                warmup: 0,
+                total: 1000,
+                decay: Decay::Constant,
+            },
+            max_grad_norm: 1.0,
+            dropout: config.hidden_dropout_prob as f32,
+            seed: 0,
+        },
+    )?;
+    let mut rng = Rng::new(2);
+    let v = config.vocab_size as u32;
+    let mut batch = || {
+        let seqs: Vec<Vec<u32>> = (0..a.batch)
+            .map(|_| {
+                let mut s: Vec<u32> = (0..a.seq).map(|_| 5 + rng.below(v - 5)).collect();
+                s[0] = 1;
+                s[a.seq - 1] = 2;
+                s
+            })
+            .collect();
+        let labels: Vec<u32> = (0..a.batch).map(|_| rng.below(2)).collect();
+        (seqs, labels)
+    };
+    let (s, l) = batch();
+    pollster::block_on(tuner.train_step(&dev, &s, &l))?; // warm-up
+    println!("device: {}", dev.name());
+    println!(
+        "model: {} layers, hidden {}; mode {}, {trainable} trainable parameters; {} x {} tokens per step",
+        config.num_hidden_layers, config.hidden_size, a.mode, a.batch, a.seq
+    );
+    let mut secs = 0.0;
+    for _ in 0..a.iters.max(1) {
+        let (s, l) = batch();
+        let start = std::time::Instant::now();
+        pollster::block_on(tuner.train_step(&dev, &s, &l))?;
+        secs += start.elapsed().as_secs_f64();
+    }
+    let step = secs / a.iters.max(1) as f64;
+    let sps = a.batch as f64 / step;
+    let peak = peak_bytes(&dev).map_or(f64::NAN, |p| p as f64 / (1u64 << 20) as f64);
+    println!(
+        "{:>10} {:>12} {:>12} {:>12}",
+        "s/step", "samples/s", "tokens/s", "peak MiB"
+    );
+    println!(
+        "{step:>10.3} {sps:>12.1} {:>12.0} {peak:>12.0}",
+        sps * a.seq as f64
+    );
+    if let Some(p) = &a.json {
+        let doc = serde_json::json!({"device": dev.name(), "mode": a.mode, "trainable": trainable, "batch": a.batch,
+            "tokens": a.seq, "seconds_per_step": step, "samples_per_s": sps, "peak_mib": peak});
         crate::output::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }
     Ok(())
