@@ -39,7 +39,18 @@ pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
     }
     let input = args.input.read()?;
     let dev = dev_args.device()?;
-    let loaded = match &args.adapter {
+    let demo = std::path::Path::new(crate::model_arg::SHIPPED_ADAPTER);
+    let adapter = match &args.adapter {
+        Some(a) => Some(a.as_path()),
+        // The shipped model has no classifier of its own: it classifies
+        // with its demo adapter (promoter or not).
+        None if args.model.is_default() && demo.join("adapter_config.json").is_file() => {
+            eprintln!("no --model: the shipped model with its demo adapter (promoter = 1, GUE prom_core_all)");
+            Some(demo)
+        }
+        None => None,
+    };
+    let loaded = match adapter {
         Some(a) => args.model.load_with_adapter(&dev, a)?,
         None => args.model.load(&dev)?,
     };

@@ -28,6 +28,10 @@ pub struct ModelArgs {
 pub const SHIPPED_MODEL: &str =
     concat!(env!("CARGO_MANIFEST_DIR"), "/../models/dnabert2-small-gue");
 
+/// The demo LoRA adapter shipped with it (is this a promoter? GUE
+/// prom_core_all): what `classify` uses without `--model` or `--adapter`.
+pub const SHIPPED_ADAPTER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/dnabert2-small-gue-promoter-lora");
+
 /// A model's files, read and checked, not yet on a device.
 pub struct Source {
     pub config: Config,
@@ -50,6 +54,11 @@ pub struct Loaded {
 }
 
 impl ModelArgs {
+    /// Whether the user named no model (the shipped one is used).
+    pub fn is_default(&self) -> bool {
+        self.model.is_none() && self.random_init.is_none()
+    }
+
     pub fn load(&self, dev: &Device) -> Result<Loaded> {
         let s = self.files()?;
         let model = Model::load(dev, &s.config, &s.weights)?;
@@ -106,7 +115,7 @@ impl ModelArgs {
                         shipped.display()
                     );
                 }
-                shipped
+                shipped.canonicalize().unwrap_or(shipped)
             }
         };
         let dir = &dir;

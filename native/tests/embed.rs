@@ -314,8 +314,9 @@ fn bad_input_is_a_clear_error_and_leaves_existing_output_alone() {
             "a failed run must not touch the output"
         );
     }
-    let (ok, _, err) = dnagpu(&["embed", "--input", "-"], Some("ACGT\n"));
-    assert!(!ok && err.contains("no model given"), "{err}");
+    // Without --model: the shipped model.
+    let (ok, out, err) = dnagpu(&["embed", "--input", "-"], Some("ACGT\n"));
+    assert!(ok && out.starts_with("{\"id\"") && err.contains("dnabert2-small-gue"), "{err}");
     let missing = dir.join("no/such/dir/e.npy");
     let (ok, _, err) = dnagpu(
         &[
