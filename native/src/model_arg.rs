@@ -132,7 +132,11 @@ impl ModelArgs {
             tokenizer: files.tokenizer,
             config_json: files.config_json,
             tokenizer_json: files.tokenizer_json,
-            source: dir.display().to_string(),
+            source: if self.is_default() {
+                "models/dnabert2-small-gue (shipped)".to_string()
+            } else {
+                dir.display().to_string()
+            },
         })
     }
 }
