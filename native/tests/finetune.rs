@@ -204,3 +204,20 @@ fn bad_labels_and_missing_splits_are_named() {
     let (ok, _, err) = finetune(&empty, &empty.join("o"), &[]);
     assert!(!ok && err.contains("no train.csv"), "{err}");
 }
+
+#[test]
+fn classify_without_a_model_uses_the_shipped_model_and_demo_adapter() {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/gue_sample.csv");
+    let (ok, out, err) = run(dnagpu().args(["--backend", "cpu", "classify", "--input", sample]));
+    assert!(ok, "{err}");
+    assert!(err.contains("demo adapter"), "{err}");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("id,prediction,prob_0,prob_1,label"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 20);
+    for r in rows {
+        let f: Vec<&str> = r.split(',').collect();
+        let (p0, p1): (f32, f32) = (f[2].parse().unwrap(), f[3].parse().unwrap());
+        assert!((p0 + p1 - 1.0).abs() < 1e-5, "{r}");
+    }
+}
