@@ -30,7 +30,10 @@ pub const SHIPPED_MODEL: &str =
 
 /// The demo LoRA adapter shipped with it (is this a promoter? GUE
 /// prom_core_all): what `classify` uses without `--model` or `--adapter`.
-pub const SHIPPED_ADAPTER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/dnabert2-small-gue-promoter-lora");
+pub const SHIPPED_ADAPTER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../models/dnabert2-small-gue-promoter-lora"
+);
 
 /// A model's files, read and checked, not yet on a device.
 pub struct Source {

@@ -316,7 +316,10 @@ fn bad_input_is_a_clear_error_and_leaves_existing_output_alone() {
     }
     // Without --model: the shipped model.
     let (ok, out, err) = dnagpu(&["embed", "--input", "-"], Some("ACGT\n"));
-    assert!(ok && out.starts_with("{\"id\"") && err.contains("dnabert2-small-gue (shipped)"), "{err}");
+    assert!(
+        ok && out.starts_with("{\"id\"") && err.contains("dnabert2-small-gue (shipped)"),
+        "{err}"
+    );
     let missing = dir.join("no/such/dir/e.npy");
     let (ok, _, err) = dnagpu(
         &[

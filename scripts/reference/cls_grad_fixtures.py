@@ -8,7 +8,10 @@ Writes into --out: config.json, tokenizer.json, model.safetensors (the
 H=32 model of grad_fixtures.py plus a random pooler and 3-class
 classifier), batch.safetensors (input_ids, attention_mask [3, T] int64,
 labels [3] int64; padded) and expected.safetensors (loss [1], grad.<name>
-for every encoder, pooler and classifier parameter), dropout off.
+for every encoder, pooler and classifier parameter), dropout off; and
+lora.safetensors: LoRA r=2, alpha 4 on every Wqkv with random A and B
+(<module>.lora_A.weight [2, in], .lora_B.weight [out, 2]), with
+lora_loss [1] and grad.<name> for every A, B and the head, the base frozen.
 """
 import argparse
 import json
@@ -59,6 +62,33 @@ def main():
     for k, v in p64.items():
         out["grad." + k] = v.grad.float().contiguous()
     save_file(out, os.path.join(args.out, "expected.safetensors"))
+
+    # LoRA on Wqkv: y = x W^T + b + (alpha / r) (x A^T) B^T, base frozen.
+    r, alpha = 2, 4.0
+    gen = torch.Generator().manual_seed(args.seed + 1)
+    lora = {}
+    for l in range(cfg["num_hidden_layers"]):
+        m = f"bert.encoder.layer.{l}.attention.self.Wqkv"
+        H = cfg["hidden_size"]
+        lora[m + ".lora_A.weight"] = (torch.randn(r, H, generator=gen) * 0.3).double().requires_grad_(True)
+        lora[m + ".lora_B.weight"] = (torch.randn(3 * H, r, generator=gen) * 0.3).double().requires_grad_(True)
+    base = {k: v.double() for k, v in params.items()}
+    head = {k: base[k].clone().requires_grad_(True) for k in ["bert.pooler.dense.weight", "bert.pooler.dense.bias", "classifier.weight", "classifier.bias"]}
+    merged = dict(base)
+    for l in range(cfg["num_hidden_layers"]):
+        m = f"bert.encoder.layer.{l}.attention.self.Wqkv"
+        merged[m + ".weight"] = base[m + ".weight"] + (alpha / r) * lora[m + ".lora_B.weight"] @ lora[m + ".lora_A.weight"]
+    merged.update(head)
+    x = encoder(merged, cfg, ids, mask)[-1]
+    pooled = torch.tanh(x[:, 0] @ merged["bert.pooler.dense.weight"].T + merged["bert.pooler.dense.bias"])
+    logits = pooled @ merged["classifier.weight"].T + merged["classifier.bias"]
+    lloss = torch.nn.functional.cross_entropy(logits, labels)
+    lloss.backward()
+    lout = {"lora_loss": lloss.detach().reshape(1).float()}
+    for k, v in list(lora.items()) + list(head.items()):
+        lout[k] = v.detach().float().contiguous()
+        lout["grad." + k] = v.grad.float().contiguous()
+    save_file(lout, os.path.join(args.out, "lora.safetensors"))
     print(f"wrote {args.out}: T={T}, loss {loss.item():.9g}")
 
 
