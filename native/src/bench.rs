@@ -111,13 +111,20 @@ fn peak_bytes(dev: &Device) -> Option<u64> {
     }
 }
 
+/// `b` random sequences of `t` tokens: [CLS], regular tokens, [SEP].
+fn random_sequences(rng: &mut Rng, b: usize, t: usize, vocab: usize) -> Vec<Vec<u32>> {
+    (0..b)
+        .map(|_| {
+            let mut s: Vec<u32> = (0..t).map(|_| 5 + rng.below(vocab as u32 - 5)).collect();
+            s[0] = 1;
+            s[t - 1] = 2;
+            s
+        })
+        .collect()
+}
+
 fn run_once(dev: &Device, model: &Model, b: usize, t: usize, rng: &mut Rng) -> Result<f64> {
-    let v = model.encoder.config.vocab_size as u32;
-    let mut ids: Vec<u32> = (0..b * t).map(|_| 5 + rng.below(v - 5)).collect();
-    for r in 0..b {
-        ids[r * t] = 1;
-        ids[r * t + t - 1] = 2;
-    }
+    let ids: Vec<u32> = random_sequences(rng, b, t, model.encoder.config.vocab_size).concat();
     let start = std::time::Instant::now();
     let tid = dev.tensor_u32(&[b, t], &ids)?;
     let mask = dev.tensor_u32(&[b, t], &vec![1; b * t])?;
@@ -225,16 +232,8 @@ fn run_train(dev_args: &DeviceArgs, a: &TrainBench) -> Result<()> {
         vocab: config.vocab_size as u32,
     };
     let mut rng = Rng::new(1);
-    let v = config.vocab_size as u32;
     let mut batch = || {
-        let seqs: Vec<Vec<u32>> = (0..a.batch)
-            .map(|_| {
-                let mut s: Vec<u32> = (0..a.seq).map(|_| 5 + rng.below(v - 5)).collect();
-                s[0] = 1;
-                s[a.seq - 1] = 2;
-                s
-            })
-            .collect();
+        let seqs = random_sequences(&mut rng, a.batch, a.seq, config.vocab_size);
         masking.collate(&seqs, &mut rng)
     };
     pollster::block_on(trainer.train_step(&dev, &[batch()]))?; // warm-up
@@ -316,16 +315,8 @@ fn run_finetune(dev_args: &DeviceArgs, a: &FinetuneBench) -> Result<()> {
         },
     )?;
     let mut rng = Rng::new(2);
-    let v = config.vocab_size as u32;
     let mut batch = || {
-        let seqs: Vec<Vec<u32>> = (0..a.batch)
-            .map(|_| {
-                let mut s: Vec<u32> = (0..a.seq).map(|_| 5 + rng.below(v - 5)).collect();
-                s[0] = 1;
-                s[a.seq - 1] = 2;
-                s
-            })
-            .collect();
+        let seqs = random_sequences(&mut rng, a.batch, a.seq, config.vocab_size);
         let labels: Vec<u32> = (0..a.batch).map(|_| rng.below(2)).collect();
         (seqs, labels)
     };
