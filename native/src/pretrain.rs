@@ -554,12 +554,16 @@ pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
         Ok(dir)
     };
 
-    eprintln!(
-        "training steps {}..{} on {} (Ctrl-C saves a checkpoint and stops)",
-        state.step + 1,
-        args.steps,
-        dev.name()
-    );
+    if state.step >= args.steps {
+        eprintln!("the run already has all its {} steps: writing its final files", args.steps);
+    } else {
+        eprintln!(
+            "training steps {}..{} on {} (Ctrl-C saves a checkpoint and stops)",
+            state.step + 1,
+            args.steps,
+            dev.name()
+        );
+    }
     let bar = crate::progress::TrainBar::new(args.steps, state.step);
     let began = Instant::now();
     let already = state.elapsed_s;
