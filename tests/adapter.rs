@@ -32,16 +32,7 @@ fn tiny_base() -> BTreeMap<String, HostTensor> {
 }
 
 fn tensors_of(path: &Path) -> BTreeMap<String, HostTensor> {
-    let w = Weights::from_safetensors_file(path).unwrap();
-    let names: Vec<String> = w.names().map(str::to_string).collect();
-    names
-        .into_iter()
-        .map(|n| {
-            let shape = w.shape_of(&n).unwrap().to_vec();
-            let t = w.take(&n, &shape).unwrap().clone();
-            (n, t)
-        })
-        .collect()
+    Weights::from_safetensors_file(path).unwrap().take_all()
 }
 
 fn fixture_files() -> (String, Vec<u8>) {

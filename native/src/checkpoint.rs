@@ -171,9 +171,7 @@ fn load_one(dir: &Path) -> Result<Loaded> {
     )?;
     let mut m = BTreeMap::new();
     let mut v = BTreeMap::new();
-    for name in opt.names().map(String::from).collect::<Vec<_>>() {
-        let shape = opt.shape_of(&name).unwrap_or(&[]).to_vec();
-        let t = opt.take(&name, &shape)?.clone();
+    for (name, t) in opt.take_all() {
         if let Some(n) = name.strip_prefix("m.") {
             m.insert(n.to_string(), t);
         } else if let Some(n) = name.strip_prefix("v.") {

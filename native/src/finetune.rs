@@ -17,6 +17,7 @@ use dnagpu::tokenize::BpeTokenizer;
 use dnagpu::train::classify::ClsModel;
 use dnagpu::train::finetune::{mean_loss, predict, FineTuneOptions, FineTuner};
 use dnagpu::train::optimizer::AdamWConfig;
+use dnagpu::train::read_named;
 use dnagpu::train::schedule::{Decay, Schedule};
 use serde_json::json;
 
@@ -394,27 +395,14 @@ pub fn run_task(
         let adapter = pollster::block_on(tuner.model.to_adapter(dev))?;
         adapter.save(output)?;
         if args.merge {
-            let mut map = std::collections::BTreeMap::new();
-            for name in src.weights.names().map(String::from).collect::<Vec<_>>() {
-                let shape = src.weights.shape_of(&name).unwrap_or(&[]).to_vec();
-                map.insert(name.clone(), src.weights.take(&name, &shape)?.clone());
-            }
+            let mut map = src.weights.take_all();
             adapter.merge(&mut map)?;
             model_tensors = Some(map);
         }
     } else {
-        let mut map = std::collections::BTreeMap::new();
+        let params = tuner.model.params();
         let names = tuner.model.names();
-        for (n, p) in names.iter().zip(tuner.model.params()) {
-            map.insert(
-                n.clone(),
-                dnagpu::model::HostTensor {
-                    shape: p.shape().to_vec(),
-                    data: dev.read_f32_blocking(&p)?,
-                },
-            );
-        }
-        model_tensors = Some(map);
+        model_tensors = Some(pollster::block_on(read_named(dev, &names, &params))?);
     }
     if let Some(tensors) = model_tensors {
         let mut cfg: serde_json::Value =

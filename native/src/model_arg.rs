@@ -82,11 +82,7 @@ impl ModelArgs {
         adapter
             .check_against(&s.config, &s.weights)
             .with_context(|| format!("{} does not fit {}", adapter_dir.display(), s.source))?;
-        let mut map = std::collections::BTreeMap::new();
-        for name in s.weights.names().map(String::from).collect::<Vec<_>>() {
-            let shape = s.weights.shape_of(&name).unwrap_or(&[]).to_vec();
-            map.insert(name.clone(), s.weights.take(&name, &shape)?.clone());
-        }
+        let mut map = s.weights.take_all();
         adapter.merge(&mut map)?;
         let mut config = s.config.clone();
         if let Some(c) = map.get("classifier.weight") {

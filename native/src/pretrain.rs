@@ -20,8 +20,7 @@ use dnagpu::train::optimizer::{AdamW, AdamWConfig};
 use dnagpu::train::schedule::{Decay, Schedule};
 use dnagpu::train::stream::{BatchStream, StreamOptions};
 use dnagpu::train::trainer::{evaluate, EvalStats, StepStats, TrainOptions, Trainer};
-use dnagpu::train::MlmModel;
-use dnagpu::Device;
+use dnagpu::train::{read_named, MlmModel};
 use serde_json::json;
 
 use crate::checkpoint::{self, ModelFolder, OptimizerState, TrainerState};
@@ -359,24 +358,6 @@ fn baseline(val: &[HostBatch]) -> (f64, f64) {
     (top as f64 / n.max(1) as f64, entropy)
 }
 
-async fn host_state(
-    dev: &Device,
-    names: &[String],
-    t: &[dnagpu::Tensor],
-) -> Result<std::collections::BTreeMap<String, dnagpu::model::HostTensor>> {
-    let mut out = std::collections::BTreeMap::new();
-    for (n, t) in names.iter().zip(t) {
-        out.insert(
-            n.clone(),
-            dnagpu::model::HostTensor {
-                shape: t.shape().to_vec(),
-                data: dev.read_f32(t).await?,
-            },
-        );
-    }
-    Ok(out)
-}
-
 fn write_log(run: &Path, rows: &[LogRow]) -> Result<()> {
     let mut s = String::from(LOG_HEADER);
     s.push('\n');
@@ -540,8 +521,8 @@ pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
     let save = |trainer: &mut Trainer, state: &TrainerState, log: &[LogRow]| -> Result<PathBuf> {
         let tensors = pollster::block_on(trainer.model.to_host(&dev))?;
         let opt = OptimizerState {
-            m: pollster::block_on(host_state(&dev, &names, &trainer.optimizer.m))?,
-            v: pollster::block_on(host_state(&dev, &names, &trainer.optimizer.v))?,
+            m: pollster::block_on(read_named(&dev, &names, &trainer.optimizer.m))?,
+            v: pollster::block_on(read_named(&dev, &names, &trainer.optimizer.v))?,
         };
         let folder = ModelFolder {
             config_json: &start.config_json,
@@ -555,7 +536,10 @@ pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
     };
 
     if state.step >= args.steps {
-        eprintln!("the run already has all its {} steps: writing its final files", args.steps);
+        eprintln!(
+            "the run already has all its {} steps: writing its final files",
+            args.steps
+        );
     } else {
         eprintln!(
             "training steps {}..{} on {} (Ctrl-C saves a checkpoint and stops)",

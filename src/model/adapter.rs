@@ -335,13 +335,7 @@ impl Adapter {
     pub fn from_bytes(config_json: &str, safetensors: &[u8], origin: &str) -> Result<Self> {
         let st_origin = format!("{origin}/adapter_model.safetensors");
         let w = Weights::from_safetensors(safetensors, &st_origin)?;
-        let mut tensors = BTreeMap::new();
-        let names: Vec<String> = w.names().map(str::to_string).collect();
-        for name in names {
-            let shape = w.shape_of(&name).expect("listed").to_vec();
-            tensors.insert(name.clone(), w.take(&name, &shape)?.clone());
-        }
-        Self::from_tensors(config_json, tensors, origin)
+        Self::from_tensors(config_json, w.take_all(), origin)
     }
 
     /// Builds an adapter from the config text and PEFT's key → tensor map.

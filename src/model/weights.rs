@@ -97,6 +97,19 @@ impl Weights {
         self.tensors.contains_key(&alias).then_some(alias)
     }
 
+    /// Every tensor, by its stored name, all marked taken: merging,
+    /// copying a checkpoint whole.
+    pub fn take_all(&self) -> BTreeMap<String, HostTensor> {
+        let mut taken = self.taken.borrow_mut();
+        self.tensors
+            .iter()
+            .map(|(k, t)| {
+                taken.insert(k.clone());
+                (k.clone(), t.clone())
+            })
+            .collect()
+    }
+
     /// The stored shape of `name`, if present.
     pub fn shape_of(&self, name: &str) -> Option<&[usize]> {
         self.resolve(name)

@@ -102,11 +102,7 @@ impl ClsModel {
         adapter: &Adapter,
     ) -> Result<Self> {
         adapter.check_against(cfg, w)?;
-        let mut map = std::collections::BTreeMap::new();
-        for name in w.names().map(String::from).collect::<Vec<_>>() {
-            let shape = w.shape_of(&name).unwrap_or(&[]).to_vec();
-            map.insert(name.clone(), w.take(&name, &shape)?.clone());
-        }
+        let mut map = w.take_all();
         for (n, t) in &adapter.head {
             map.insert(n.clone(), t.clone());
         }
@@ -133,21 +129,8 @@ impl ClsModel {
         };
         let config = lora.config.clone();
         let lora_host = lora.to_host(dev).await?;
-        let mut head = std::collections::BTreeMap::new();
-        for (n, t) in Self::HEAD.iter().zip(
-            self.head_mut()
-                .into_iter()
-                .map(|t| t.clone())
-                .collect::<Vec<_>>(),
-        ) {
-            head.insert(
-                n.to_string(),
-                crate::model::HostTensor {
-                    shape: t.shape().to_vec(),
-                    data: dev.read_f32(&t).await?,
-                },
-            );
-        }
+        let head_params: Vec<Tensor> = self.head_mut().into_iter().map(|t| t.clone()).collect();
+        let head = super::read_named(dev, &Self::HEAD.map(String::from), &head_params).await?;
         Ok(Adapter {
             config,
             lora: lora_host,

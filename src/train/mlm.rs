@@ -64,19 +64,8 @@ impl MlmModel {
     /// Reads every parameter back, by name, plus the tied decoder weight
     /// under its own name (as Hugging Face checkpoints hold it).
     pub async fn to_host(&mut self, dev: &Device) -> Result<BTreeMap<String, HostTensor>> {
-        let names = self.names();
         let params = self.params();
-        let mut map = BTreeMap::new();
-        for (name, t) in names.into_iter().zip(params) {
-            let data = dev.read_f32(&t).await?;
-            map.insert(
-                name,
-                HostTensor {
-                    shape: t.shape().to_vec(),
-                    data,
-                },
-            );
-        }
+        let mut map = super::read_named(dev, &self.names(), &params).await?;
         let word = map["bert.embeddings.word_embeddings.weight"].clone();
         map.insert("cls.predictions.decoder.weight".into(), word);
         Ok(map)

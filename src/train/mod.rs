@@ -20,3 +20,28 @@ pub mod trainer;
 pub use backward::{forward_backward, forward_loss, MlmLoss};
 pub use batch::{HostBatch, MlmBatch};
 pub use mlm::MlmModel;
+
+use std::collections::BTreeMap;
+
+use crate::model::HostTensor;
+use crate::{Device, Result, Tensor};
+
+/// Reads tensors back to the host, by name (checkpoints, adapters, the
+/// best fine-tuning state).
+pub async fn read_named(
+    dev: &Device,
+    names: &[String],
+    tensors: &[Tensor],
+) -> Result<BTreeMap<String, HostTensor>> {
+    let mut out = BTreeMap::new();
+    for (n, t) in names.iter().zip(tensors) {
+        out.insert(
+            n.clone(),
+            HostTensor {
+                shape: t.shape().to_vec(),
+                data: dev.read_f32(t).await?,
+            },
+        );
+    }
+    Ok(out)
+}
