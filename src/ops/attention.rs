@@ -51,9 +51,84 @@ pub fn alibi_slopes(heads: usize) -> Vec<f32> {
     s.into_iter().map(|v| v as f32).collect()
 }
 
+impl AttentionDims {
+    /// Checks what the forward and the backward share (dtypes, backend,
+    /// the shapes of qkv, mask and slopes) and works out the sizes.
+    pub(crate) fn check(
+        op: &'static str,
+        dev: &Device,
+        qkv: &Tensor,
+        mask: &Tensor,
+        slopes: &Tensor,
+        heads: usize,
+    ) -> Result<Self> {
+        qkv.check_dtype(op, "qkv", DType::F32)?;
+        mask.check_dtype(op, "mask", DType::U32)?;
+        slopes.check_dtype(op, "slopes", DType::F32)?;
+        dev.check_on(op, &[("qkv", qkv), ("mask", mask), ("slopes", slopes)])?;
+        let s = qkv.shape();
+        if s.len() != 3 || heads == 0 || !s[2].is_multiple_of(3 * heads) || s[2] == 0 {
+            return Err(shape_err(
+                op,
+                format!("qkv {s:?} must be [B, T, 3 * heads * D] with {heads} heads"),
+            ));
+        }
+        let (batch, seq) = (s[0], s[1]);
+        let head_dim = s[2] / (3 * heads);
+        if head_dim > MAX_HEAD_DIM {
+            return Err(shape_err(
+                op,
+                format!("head dim {head_dim} is over the kernel's limit of {MAX_HEAD_DIM}"),
+            ));
+        }
+        if mask.shape() != [batch, seq] {
+            return Err(shape_err(
+                op,
+                format!("mask {:?} must be [B, T] = [{batch}, {seq}]", mask.shape()),
+            ));
+        }
+        if slopes.shape() != [heads] {
+            return Err(shape_err(
+                op,
+                format!("slopes {:?} must be [heads] = [{heads}]", slopes.shape()),
+            ));
+        }
+        Ok(AttentionDims {
+            batch,
+            seq,
+            heads,
+            head_dim,
+            scale: 1.0 / (head_dim as f32).sqrt(),
+        })
+    }
+
+    pub(crate) fn params(&self) -> Params {
+        Params {
+            batch: self.batch as u32,
+            seq: self.seq as u32,
+            heads: self.heads as u32,
+            head_dim: self.head_dim as u32,
+            scale: self.scale,
+            _p: [0; 3],
+        }
+    }
+
+    /// The kernels' override constants: head dim, its vec4 count and the
+    /// key/query tile width (constant trip counts: lavapipe's loop limit).
+    pub(crate) fn constants(&self) -> [(&'static str, u32); 3] {
+        let d4 = self.head_dim.div_ceil(4) as u32;
+        [
+            ("D", self.head_dim as u32),
+            ("D4", d4),
+            ("BC", (512 / d4).min(64)),
+        ]
+    }
+}
+
+/// The uniform both attention directions' kernels take.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
+pub(crate) struct Params {
     batch: u32,
     seq: u32,
     heads: u32,
@@ -72,44 +147,8 @@ pub fn attention(
     heads: usize,
 ) -> Result<AttentionOut> {
     const OP: &str = "attention";
-    qkv.check_dtype(OP, "qkv", DType::F32)?;
-    mask.check_dtype(OP, "mask", DType::U32)?;
-    slopes.check_dtype(OP, "slopes", DType::F32)?;
-    dev.check_on(OP, &[("qkv", qkv), ("mask", mask), ("slopes", slopes)])?;
-    let s = qkv.shape();
-    if s.len() != 3 || heads == 0 || !s[2].is_multiple_of(3 * heads) || s[2] == 0 {
-        return Err(shape_err(
-            OP,
-            format!("qkv {s:?} must be [B, T, 3 * heads * D] with {heads} heads"),
-        ));
-    }
-    let (batch, seq) = (s[0], s[1]);
-    let head_dim = s[2] / (3 * heads);
-    if head_dim > MAX_HEAD_DIM {
-        return Err(shape_err(
-            OP,
-            format!("head dim {head_dim} is over the kernel's limit of {MAX_HEAD_DIM}"),
-        ));
-    }
-    if mask.shape() != [batch, seq] {
-        return Err(shape_err(
-            OP,
-            format!("mask {:?} must be [B, T] = [{batch}, {seq}]", mask.shape()),
-        ));
-    }
-    if slopes.shape() != [heads] {
-        return Err(shape_err(
-            OP,
-            format!("slopes {:?} must be [heads] = [{heads}]", slopes.shape()),
-        ));
-    }
-    let d = AttentionDims {
-        batch,
-        seq,
-        heads,
-        head_dim,
-        scale: 1.0 / (head_dim as f32).sqrt(),
-    };
+    let d = AttentionDims::check(OP, dev, qkv, mask, slopes, heads)?;
+    let (batch, seq, head_dim) = (d.batch, d.seq, d.head_dim);
     let hid = heads * head_dim;
     match dev {
         Device::Cpu => {
@@ -128,14 +167,6 @@ pub fn attention(
             u32_of(OP, "qkv size", qkv.numel())?;
             let out = dev.output_f32(OP, &[batch, seq, hid], Vec::new())?;
             let lse = dev.output_f32(OP, &[batch, heads, seq], Vec::new())?;
-            let params = Params {
-                batch: batch as u32,
-                seq: seq as u32,
-                heads: heads as u32,
-                head_dim: head_dim as u32,
-                scale: d.scale,
-                _p: [0; 3],
-            };
             let groups = [
                 seq.div_ceil(64) as u32,
                 u32_of(OP, "B * heads", batch * heads)?,
@@ -148,13 +179,13 @@ pub fn attention(
                 out.gpu_buffer(),
                 lse.gpu_buffer(),
             ];
-            let d4 = head_dim.div_ceil(4) as u32;
-            let consts = [
-                ("D", head_dim as u32),
-                ("D4", d4),
-                ("BC", (512 / d4).min(64)),
-            ];
-            g.dispatch(Kernel::FlashAttention, &consts, &bufs, &params, groups)?;
+            g.dispatch(
+                Kernel::FlashAttention,
+                &d.constants(),
+                &bufs,
+                &d.params(),
+                groups,
+            )?;
             Ok(AttentionOut { out, lse })
         }
     }
