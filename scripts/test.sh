@@ -13,7 +13,11 @@ export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 # SwiftShader runs ~0.5 GFLOP/s: the browser suite takes ~20 s here, the default limit.
 export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-120}"
-if [ "${CI:-}" = true ]; then export DNAGPU_REQUIRE_GPU=1; fi
+if [ "${CI:-}" = true ]; then
+  export DNAGPU_REQUIRE_GPU=1
+  # A one-off build gains nothing from incremental state but its disk space.
+  export CARGO_INCREMENTAL=0
+fi
 
 echo "== native tests (lavapipe + CPU backend)"
 cargo test --workspace --exclude dnagpu-web
