@@ -37,6 +37,13 @@ impl Rng {
         (self.next_u64() % n as u64) as u32
     }
 
+    /// Fisher-Yates shuffle in place.
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, self.below(i as u32 + 1) as usize);
+        }
+    }
+
     pub fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
         (0..n).map(|_| self.uniform() * scale).collect()
     }

@@ -6,16 +6,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use dnagpu::data::{read_path, InvalidPolicy};
 use dnagpu::export::{predictions_csv, Precision};
-use dnagpu::metrics::{Confusion, Metrics};
 use dnagpu::model::adapter::LoraConfig;
 use dnagpu::model::lora::Lora;
 use dnagpu::rng::Rng;
 use dnagpu::tokenize::BpeTokenizer;
 use dnagpu::train::classify::ClsModel;
-use dnagpu::train::finetune::{mean_loss, predict, FineTuneOptions, FineTuner};
+use dnagpu::train::finetune::{self, Evaluation, FineTuneOptions, FineTuner};
+use dnagpu::train::labelled::LabelledSet;
 use dnagpu::train::optimizer::AdamWConfig;
 use dnagpu::train::read_named;
 use dnagpu::train::schedule::{Decay, Schedule};
@@ -103,14 +103,6 @@ impl TuneOptions {
     }
 }
 
-/// One labelled CSV, tokenized.
-struct Split {
-    path: PathBuf,
-    ids: Vec<String>,
-    tokens: Vec<Vec<u32>>,
-    labels: Vec<u32>,
-}
-
 fn find(dir: &Path, name: &str) -> Option<PathBuf> {
     [format!("{name}.csv"), format!("{name}.csv.gz")]
         .into_iter()
@@ -118,42 +110,17 @@ fn find(dir: &Path, name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn load_split(path: &Path, tok: &BpeTokenizer, max_len: Option<usize>) -> Result<Split> {
+fn load_split(path: &Path, tok: &BpeTokenizer, max_len: Option<usize>) -> Result<LabelledSet> {
     let out = read_path(&path.to_string_lossy(), InvalidPolicy::Error)?;
     for w in &out.warnings {
         eprintln!("warning: {w}");
     }
-    if out.records.is_empty() {
-        bail!("{}: no sequences", path.display());
-    }
-    let mut s = Split {
-        path: path.to_path_buf(),
-        ids: Vec::new(),
-        tokens: Vec::new(),
-        labels: Vec::new(),
-    };
-    for r in out.records {
-        let label = r.label.as_deref().unwrap_or("").trim();
-        let Ok(l) = label.parse::<u32>() else {
-            bail!(
-                "{}:{}: label `{label}` is not a class number (0, 1, ...)",
-                path.display(),
-                r.line
-            );
-        };
-        let mut ids = tok.encode(&r.seq)?.ids;
-        if let Some(m) = max_len {
-            if ids.len() > m {
-                let sep = *ids.last().expect("non-empty");
-                ids.truncate(m - 1);
-                ids.push(sep);
-            }
-        }
-        s.ids.push(r.id);
-        s.tokens.push(ids);
-        s.labels.push(l);
-    }
-    Ok(s)
+    Ok(LabelledSet::from_records(
+        out.records,
+        tok,
+        max_len,
+        &path.display().to_string(),
+    )?)
 }
 
 /// The paper's epochs per GUE task (model doc), from the folder's path.
@@ -176,23 +143,16 @@ fn paper_epochs(dir: &Path) -> usize {
 fn evaluate(
     dev: &dnagpu::Device,
     model: &ClsModel,
-    s: &Split,
+    s: &LabelledSet,
     batch: usize,
-) -> Result<(Vec<Vec<f32>>, Metrics, f64, Confusion)> {
-    let probs = pollster::block_on(predict(dev, model, &s.tokens, batch))?;
-    let pred: Vec<usize> = probs
-        .iter()
-        .map(|p| {
-            p.iter()
-                .enumerate()
-                .fold((0, f32::MIN), |m, (i, &v)| if v > m.1 { (i, v) } else { m })
-                .0
-        })
-        .collect();
-    let truth: Vec<usize> = s.labels.iter().map(|&l| l as usize).collect();
-    let conf = Confusion::from_pairs(model.classes(), &truth, &pred)?;
-    let loss = mean_loss(&probs, &s.labels);
-    Ok((probs, Metrics::of(&conf), loss, conf))
+) -> Result<Evaluation> {
+    Ok(pollster::block_on(finetune::evaluate(
+        dev,
+        model,
+        s,
+        batch,
+        |_, _| {},
+    ))?)
 }
 
 pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
@@ -214,18 +174,9 @@ pub fn run_task(
         .with_context(|| format!("{}: no train.csv or train.csv.gz", data.display()))?;
     let tok = &src.tokenizer;
     let mut train = load_split(&train_path, tok, args.max_length)?;
-    let max_len = args
-        .max_length
-        .unwrap_or_else(|| train.tokens.iter().map(Vec::len).max().unwrap_or(2));
-    let classes = *train.labels.iter().max().expect("non-empty") as usize + 1;
+    let max_len = args.max_length.unwrap_or_else(|| train.max_tokens());
+    let classes = train.training_classes()?;
     let seen: std::collections::BTreeSet<u32> = train.labels.iter().copied().collect();
-    if seen.len() < 2 {
-        bail!(
-            "{}: every label is {}: nothing to learn",
-            train_path.display(),
-            train.labels[0]
-        );
-    }
     let dev_split = find(data, "dev")
         .map(|p| load_split(&p, tok, Some(max_len)))
         .transpose()?;
@@ -233,24 +184,12 @@ pub fn run_task(
         .map(|p| load_split(&p, tok, Some(max_len)))
         .transpose()?;
     for s in dev_split.iter().chain(&test_split) {
-        if let Some(&bad) = s.labels.iter().find(|&&l| l as usize >= classes) {
-            bail!(
-                "{}: label {bad} is not among the training classes 0..{}",
-                s.path.display(),
-                classes - 1
-            );
-        }
-        let unseen: Vec<u32> = s
-            .labels
-            .iter()
-            .copied()
-            .filter(|l| !seen.contains(l))
-            .collect();
-        if !unseen.is_empty() {
+        s.check_classes(classes)?;
+        let unseen = s.labels.iter().filter(|l| !seen.contains(l)).count();
+        if unseen > 0 {
             eprintln!(
-                "warning: {}: {} sequences have classes never seen in training",
-                s.path.display(),
-                unseen.len()
+                "warning: {}: {unseen} sequences have classes never seen in training",
+                s.origin
             );
         }
     }
@@ -308,9 +247,7 @@ pub fn run_task(
     let mut best: Option<(f64, u64, Vec<Vec<f32>>)> = None;
     let mut samples = 0u64;
     'outer: for _ in 0..epochs {
-        for i in (1..order.len()).rev() {
-            order.swap(i, rng.below(i as u32 + 1) as usize);
-        }
+        rng.shuffle(&mut order);
         for chunk in order.chunks(args.batch_size) {
             let seqs: Vec<Vec<u32>> = chunk.iter().map(|&i| train.tokens[i].clone()).collect();
             let labels: Vec<u32> = chunk.iter().map(|&i| train.labels[i]).collect();
@@ -320,7 +257,8 @@ pub fn run_task(
             let mut dev_loss = None;
             if eval_now {
                 if let Some(d) = &dev_split {
-                    let (_, m, loss, _) = evaluate(dev, &tuner.model, d, args.batch_size)?;
+                    let e = evaluate(dev, &tuner.model, d, args.batch_size)?;
+                    let (m, loss) = (e.metrics, e.loss);
                     dev_loss = Some(loss);
                     bar.note(&format!(
                         "step {}: dev loss {loss:.4}, MCC {:.4}, accuracy {:.4}",
@@ -373,7 +311,12 @@ pub fn run_task(
     let mut test_conf = None;
     for (name, split) in [("dev", &dev_split), ("test", &test_split)] {
         let Some(s) = split else { continue };
-        let (probs, m, loss, conf) = evaluate(dev, &tuner.model, s, args.batch_size)?;
+        let Evaluation {
+            probs,
+            metrics: m,
+            loss,
+            confusion: conf,
+        } = evaluate(dev, &tuner.model, s, args.batch_size)?;
         metrics[name] =
             json!({"mcc": m.mcc, "f1_macro": m.f1_macro, "accuracy": m.accuracy, "loss": loss});
         if name == "test" {

@@ -14,6 +14,7 @@ mod output;
 mod plot;
 mod pretrain;
 mod progress;
+mod serve;
 mod tokenizer;
 
 use anyhow::Result;
@@ -62,6 +63,8 @@ enum Command {
     Gue(gue::GueArgs),
     /// The MLM loss and every parameter's gradient for one batch (and optional AdamW steps).
     Grad(grad::GradArgs),
+    /// Serves the browser page (web/dist, built by scripts/build-web.sh) on localhost.
+    Serve(serve::ServeArgs),
     /// Tokenizer tools: `train` learns a DNABERT-2-style BPE vocabulary from FASTA files.
     Tokenizer(tokenizer::TokenizerArgs),
 }
@@ -96,5 +99,6 @@ fn main() -> Result<()> {
         Command::Grad(args) => grad::run(&cli.device, &args),
         Command::Finetune(args) => finetune::run(&cli.device, &args),
         Command::Gue(args) => gue::run(&cli.device, &args),
+        Command::Serve(args) => serve::run(&args),
     }
 }

@@ -268,6 +268,14 @@ impl BaseShapes for Weights {
     }
 }
 
+/// Shapes alone, for a base whose host tensors are gone (the browser keeps
+/// only its device copy).
+impl BaseShapes for BTreeMap<String, Vec<usize>> {
+    fn base_shape(&self, name: &str) -> Option<&[usize]> {
+        self.get(name).map(Vec::as_slice)
+    }
+}
+
 impl BaseShapes for BTreeMap<String, HostTensor> {
     fn base_shape(&self, name: &str) -> Option<&[usize]> {
         self.get(name).map(|t| t.shape.as_slice())

@@ -10,6 +10,7 @@ use crate::ops::{self, Epilogue};
 use crate::{Device, Tensor};
 
 /// `bert.pooler.dense`: tanh of a linear map of the [CLS] row.
+#[derive(Clone)]
 pub struct Pooler {
     pub dense: Linear,
 }
@@ -38,6 +39,7 @@ pub fn cls_rows(dev: &Device, x: &Tensor) -> Result<Tensor> {
 }
 
 /// The `classifier` linear layer on the pooler's output.
+#[derive(Clone)]
 pub struct Classifier {
     pub linear: Linear,
     pub num_labels: usize,

@@ -14,6 +14,7 @@ use crate::{DType, Device, Tensor};
 
 /// `bert.embeddings`: word embedding + token type 0, then LayerNorm (no
 /// position embedding: position enters through ALiBi).
+#[derive(Clone)]
 pub struct Embeddings {
     /// [V, H]; also the MLM decoder's weight (tied).
     pub word: Tensor,
@@ -23,6 +24,7 @@ pub struct Embeddings {
 }
 
 /// One `bert.encoder.layer.N`.
+#[derive(Clone)]
 pub struct Layer {
     pub wqkv: Linear,
     pub attn_out: Linear,
@@ -132,6 +134,7 @@ impl Layer {
     }
 }
 
+#[derive(Clone)]
 pub struct Encoder {
     pub config: Config,
     pub embeddings: Embeddings,
@@ -274,6 +277,7 @@ impl Encoder {
 
 /// `cls.predictions`: `LN(gelu(x Wt^T + bt)) E^T + b_dec`, the decoder tied
 /// to the word embeddings. The LayerNorm's eps is 1e-12 whatever the config.
+#[derive(Clone)]
 pub struct MlmHead {
     pub transform: Linear,
     pub norm: LayerNorm,

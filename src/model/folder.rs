@@ -1,7 +1,8 @@
-//! A Hugging Face model folder on disk: `config.json`, `tokenizer.json`,
-//! and `model.safetensors` (or else `pytorch_model.bin`, read without Python
-//! by `torch_bin`).
+//! A Hugging Face model folder: `config.json`, `tokenizer.json`, and
+//! `model.safetensors` (or else `pytorch_model.bin`, read without Python by
+//! `torch_bin`), from disk or (in the browser) from the files' contents.
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::path::{Path, PathBuf};
 
 use super::config::Config;
@@ -19,12 +20,14 @@ pub struct ModelFiles {
     pub tokenizer_json: String,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
 }
 
 impl ModelFiles {
     /// Reads the folder `dir`; each missing file is an error naming it.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn open(dir: &Path) -> Result<Self> {
         if !dir.is_dir() {
             return Err(Error::Invalid(format!(
@@ -45,19 +48,7 @@ impl ModelFiles {
             }
         };
         let cfg_path = need("config.json")?;
-        let config_json = read(&cfg_path)?;
-        let config = Config::from_json(&config_json, &cfg_path.display().to_string())?;
         let tok_path = need("tokenizer.json")?;
-        let tokenizer_json = read(&tok_path)?;
-        let tokenizer = BpeTokenizer::from_json(&tokenizer_json, &tok_path.display().to_string())?;
-        if tokenizer.vocab_size() != config.vocab_size {
-            return Err(Error::Invalid(format!(
-                "{}: tokenizer.json has {} tokens but config.json says vocab_size {}",
-                dir.display(),
-                tokenizer.vocab_size(),
-                config.vocab_size
-            )));
-        }
         let weights = if file("model.safetensors").is_file() {
             Weights::from_safetensors_file(&file("model.safetensors"))?
         } else if file("pytorch_model.bin").is_file() {
@@ -65,13 +56,39 @@ impl ModelFiles {
             let origin = path.display().to_string();
             let bytes =
                 std::fs::read(&path).map_err(|e| Error::Invalid(format!("{origin}: {e}")))?;
-            Weights::new(super::torch_bin::read_state_dict(&bytes, &origin)?, origin)
+            Weights::from_bytes(&bytes, "pytorch_model.bin", &origin)?
         } else {
             return Err(Error::Invalid(format!(
                 "{}: the model folder has no model.safetensors or pytorch_model.bin",
                 dir.display()
             )));
         };
+        Self::from_parts(
+            read(&cfg_path)?,
+            read(&tok_path)?,
+            weights,
+            &dir.display().to_string(),
+        )
+    }
+
+    /// A model from its files' contents (the browser's way in); `origin`
+    /// names the folder in messages.
+    pub fn from_parts(
+        config_json: String,
+        tokenizer_json: String,
+        weights: Weights,
+        origin: &str,
+    ) -> Result<Self> {
+        let config = Config::from_json(&config_json, &format!("{origin}/config.json"))?;
+        let tokenizer =
+            BpeTokenizer::from_json(&tokenizer_json, &format!("{origin}/tokenizer.json"))?;
+        if tokenizer.vocab_size() != config.vocab_size {
+            return Err(Error::Invalid(format!(
+                "{origin}: tokenizer.json has {} tokens but config.json says vocab_size {}",
+                tokenizer.vocab_size(),
+                config.vocab_size
+            )));
+        }
         Ok(Self {
             config,
             tokenizer,

@@ -13,6 +13,7 @@ pub(crate) fn load(dev: &Device, w: &Weights, name: &str, shape: &[usize]) -> Re
 }
 
 /// `y = x W^T (+ b)`, W stored [out, in].
+#[derive(Clone)]
 pub struct Linear {
     pub weight: Tensor,
     pub bias: Option<Tensor>,
@@ -44,6 +45,7 @@ impl Linear {
 }
 
 /// LayerNorm over the last dimension, optionally after a residual add.
+#[derive(Clone)]
 pub struct LayerNorm {
     pub weight: Tensor,
     pub bias: Tensor,

@@ -5,7 +5,6 @@ pub mod classifier;
 pub mod config;
 pub mod dropout;
 pub mod encoder;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod folder;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod hub;

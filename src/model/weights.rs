@@ -68,6 +68,27 @@ impl Weights {
         Self::from_safetensors(&map, &origin)
     }
 
+    /// A checkpoint's bytes, read by its file name: `*.safetensors` or a
+    /// PyTorch `*.bin` / `*.pt` / `*.pth` (zip `torch.save` format).
+    pub fn from_bytes(bytes: &[u8], file_name: &str, origin: &str) -> Result<Self> {
+        let lower = file_name.to_ascii_lowercase();
+        if lower.ends_with(".safetensors") {
+            Self::from_safetensors(bytes, origin)
+        } else if [".bin", ".pt", ".pth"].iter().any(|e| lower.ends_with(e)) {
+            Ok(Self::new(
+                super::torch_bin::read_state_dict(bytes, origin)?,
+                origin,
+            ))
+        } else {
+            Err(bad(
+                origin,
+                format_args!(
+                    "`{file_name}` is not a checkpoint file: expected model.safetensors or pytorch_model.bin"
+                ),
+            ))
+        }
+    }
+
     pub fn origin(&self) -> &str {
         &self.origin
     }

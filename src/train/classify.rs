@@ -27,6 +27,9 @@ pub struct ClsModel {
     pub lora: Option<Lora>,
 }
 
+/// Tensors outside the encoder: the pooler, the classifier and the MLM head.
+pub const HEAD_PREFIXES: [&str; 3] = ["bert.pooler.", "classifier.", "cls."];
+
 /// A linear layer initialised for training from scratch.
 fn fresh_linear(dev: &Device, out: usize, inp: usize, rng: &mut Rng) -> Result<Linear> {
     let w: Vec<f32> = (0..out * inp)
@@ -49,41 +52,57 @@ impl ClsModel {
         classes: usize,
         seed: u64,
     ) -> Result<Self> {
+        let encoder = Encoder::load(dev, cfg, w)?;
+        let model = Self::on_encoder(dev, cfg, encoder, w, classes, seed)?;
+        // The MLM head and a classifier of another size are not used.
+        for name in w.names().map(String::from).collect::<Vec<_>>() {
+            if HEAD_PREFIXES.iter().any(|p| name.starts_with(p)) {
+                let shape = w.shape_of(&name).unwrap_or(&[]).to_vec();
+                w.take(&name, &shape)?;
+            }
+        }
+        w.check_all_taken()?;
+        Ok(model)
+    }
+
+    /// A classifier on an encoder already on the device (shared, not
+    /// copied: the browser keeps one encoder for embedding, classifying
+    /// and fine-tuning). The pooler and classifier come from `head` when it
+    /// has them with the right shapes, else start fresh (`seed`).
+    pub fn on_encoder(
+        dev: &Device,
+        cfg: &Config,
+        encoder: Encoder,
+        head: &Weights,
+        classes: usize,
+        seed: u64,
+    ) -> Result<Self> {
         if classes < 2 {
             return Err(Error::Invalid(format!(
                 "a classifier needs at least 2 classes, the data has {classes}"
             )));
         }
         let h = cfg.hidden_size;
-        let encoder = Encoder::load(dev, cfg, w)?;
         let mut rng = Rng::new(seed ^ 0xC1A5_51F1);
-        let pooler = if w.contains("bert.pooler.dense.weight") {
-            Pooler::load(dev, cfg, w)?
+        let pooler = if head.contains("bert.pooler.dense.weight") {
+            Pooler::load(dev, cfg, head)?
         } else {
             Pooler {
                 dense: fresh_linear(dev, h, h, &mut rng)?,
             }
         };
-        let keep_head = w.shape_of("classifier.weight") == Some(&[classes, h][..]);
+        let keep_head = head.shape_of("classifier.weight") == Some(&[classes, h][..]);
         let classifier = if keep_head {
             let mut c = cfg.clone();
             c.num_labels = Some(classes);
             c.id2label = None;
-            Classifier::load(dev, &c, w)?
+            Classifier::load(dev, &c, head)?
         } else {
             Classifier {
                 linear: fresh_linear(dev, classes, h, &mut rng)?,
                 num_labels: classes,
             }
         };
-        // The MLM head and a classifier of another size are not used.
-        for name in w.names().map(String::from).collect::<Vec<_>>() {
-            if name.starts_with("cls.") || name.starts_with("classifier.") {
-                let shape = w.shape_of(&name).unwrap_or(&[]).to_vec();
-                w.take(&name, &shape)?;
-            }
-        }
-        w.check_all_taken()?;
         Ok(Self {
             config: cfg.clone(),
             encoder,
@@ -102,7 +121,36 @@ impl ClsModel {
         adapter: &Adapter,
     ) -> Result<Self> {
         adapter.check_against(cfg, w)?;
-        let mut map = w.take_all();
+        let encoder = Encoder::load(dev, cfg, w)?;
+        let model = Self::on_encoder_with_adapter(dev, cfg, encoder, w, adapter)?;
+        for name in w.names().map(String::from).collect::<Vec<_>>() {
+            if HEAD_PREFIXES.iter().any(|p| name.starts_with(p)) {
+                let shape = w.shape_of(&name).unwrap_or(&[]).to_vec();
+                w.take(&name, &shape)?;
+            }
+        }
+        w.check_all_taken()?;
+        Ok(model)
+    }
+
+    /// `encoder` (already on the device; see [`Self::on_encoder`]) with a
+    /// PEFT adapter (checked against the base by the caller): its LoRA
+    /// weights, and its pooler and classifier in place of those in
+    /// `base_head`, the base model's head tensors (if any).
+    pub fn on_encoder_with_adapter(
+        dev: &Device,
+        cfg: &Config,
+        encoder: Encoder,
+        base_head: &Weights,
+        adapter: &Adapter,
+    ) -> Result<Self> {
+        let mut map = std::collections::BTreeMap::new();
+        for name in base_head.names() {
+            if HEAD_PREFIXES.iter().any(|p| name.starts_with(p)) {
+                let shape = base_head.shape_of(name).unwrap_or(&[]).to_vec();
+                map.insert(name.to_string(), base_head.take(name, &shape)?.clone());
+            }
+        }
         for (n, t) in &adapter.head {
             map.insert(n.clone(), t.clone());
         }
@@ -112,11 +160,11 @@ impl ClsModel {
             .ok_or_else(|| {
                 Error::Invalid(format!(
                     "{}: neither the adapter nor the model has a classifier",
-                    w.origin()
+                    base_head.origin()
                 ))
             })?;
-        let merged = Weights::new(map, w.origin());
-        let mut m = Self::load(dev, cfg, &merged, classes, 0)?;
+        let head = Weights::new(map, base_head.origin());
+        let mut m = Self::on_encoder(dev, cfg, encoder, &head, classes, 0)?;
         m.lora = Some(Lora::from_adapter(dev, &m.encoder, adapter)?);
         Ok(m)
     }

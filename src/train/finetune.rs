@@ -2,9 +2,11 @@
 //! scheduled), and evaluation (class probabilities and the mean loss).
 
 use super::classify::{cls_forward_backward, cls_logits, ClsBatch, ClsModel};
+use super::labelled::LabelledSet;
 use super::optimizer::{AdamW, AdamWConfig};
 use super::schedule::Schedule;
 use crate::error::{Error, Result};
+use crate::metrics::{Confusion, Metrics};
 use crate::model::Dropout;
 use crate::rng::derive_seed;
 use crate::{ops, Device};
@@ -95,12 +97,13 @@ impl FineTuner {
 }
 
 /// Class probabilities of every sequence, in order, `batch_size` at a time
-/// (dropout off).
+/// (dropout off); `progress(done, total)` after each batch.
 pub async fn predict(
     dev: &Device,
     model: &ClsModel,
     seqs: &[Vec<u32>],
     batch_size: usize,
+    mut progress: impl FnMut(usize, usize),
 ) -> Result<Vec<Vec<f32>>> {
     let c = model.classes();
     let mut out = Vec::with_capacity(seqs.len());
@@ -110,8 +113,49 @@ pub async fn predict(
         let probs = ops::softmax(dev, &cls_logits(dev, model, &batch)?)?;
         let host = dev.read_f32(&probs).await?;
         out.extend(host.chunks_exact(c).map(<[f32]>::to_vec));
+        progress(out.len(), seqs.len());
     }
     Ok(out)
+}
+
+/// A classifier's scores on a labelled set.
+pub struct Evaluation {
+    /// Class probabilities per sequence, in order.
+    pub probs: Vec<Vec<f32>>,
+    pub metrics: Metrics,
+    /// Mean cross-entropy.
+    pub loss: f64,
+    pub confusion: Confusion,
+}
+
+/// Predicts every sequence of `set` and scores the predictions (the most
+/// probable class, ties to the lower class).
+pub async fn evaluate(
+    dev: &Device,
+    model: &ClsModel,
+    set: &LabelledSet,
+    batch_size: usize,
+    progress: impl FnMut(usize, usize),
+) -> Result<Evaluation> {
+    set.check_classes(model.classes())?;
+    let probs = predict(dev, model, &set.tokens, batch_size, progress).await?;
+    let pred: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
+    let truth: Vec<usize> = set.labels.iter().map(|&l| l as usize).collect();
+    let confusion = Confusion::from_pairs(model.classes(), &truth, &pred)?;
+    Ok(Evaluation {
+        loss: mean_loss(&probs, &set.labels),
+        metrics: Metrics::of(&confusion),
+        probs,
+        confusion,
+    })
+}
+
+/// Index of the largest value (the first of equals).
+pub fn argmax(v: &[f32]) -> usize {
+    v.iter()
+        .enumerate()
+        .fold((0, f32::MIN), |m, (i, &x)| if x > m.1 { (i, x) } else { m })
+        .0
 }
 
 /// Mean cross-entropy of `probs` against `labels`.

@@ -9,6 +9,7 @@ pub mod classify;
 pub mod corpus;
 pub mod encoder_pass;
 pub mod finetune;
+pub mod labelled;
 pub mod masking;
 pub mod mlm;
 pub mod optimizer;

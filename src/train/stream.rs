@@ -150,10 +150,7 @@ impl BatchStream {
                 cur.push(s);
             }
             batches.push(cur);
-            for i in (1..batches.len()).rev() {
-                let j = self.rng.below(i as u32 + 1) as usize;
-                batches.swap(i, j);
-            }
+            self.rng.shuffle(&mut batches);
             self.ready = batches.into();
         }
         self.batches += 1;

@@ -1,0 +1,219 @@
+//! `dnagpu serve`: serves the built browser page (`web/dist`, made by
+//! `scripts/build-web.sh`) on localhost, with the headers the page needs:
+//! its Content Security Policy (also for the worker, which a `<meta>` tag
+//! does not reach), cross-origin isolation (COOP/COEP, for threaded WASM),
+//! and `application/wasm` for the module.
+
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Port on 127.0.0.1; 0 picks a free one (printed).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Address to listen on; other machines reach the page only if this is not loopback.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// The built page; default web/dist in the current folder, else in the dnagpu checkout.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+const BUILD: &str = "scripts/build-web.sh";
+
+fn default_dir() -> PathBuf {
+    let here = PathBuf::from("web/dist");
+    if here.join("index.html").is_file() {
+        return here;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist")
+}
+
+/// The policy of the page's `<meta http-equiv="Content-Security-Policy">`,
+/// so the header and the tag can never disagree.
+pub fn page_csp(index_html: &str) -> Option<String> {
+    let at = index_html.find("http-equiv=\"Content-Security-Policy\"")?;
+    let tag_end = at + index_html[at..].find('>')?;
+    let tag = &index_html[..tag_end];
+    let tag_start = tag.rfind('<')?;
+    let tag = &tag[tag_start..];
+    let c = tag.find("content=\"")? + "content=\"".len();
+    let end = c + tag[c..].find('"')?;
+    Some(tag[c..end].to_string())
+}
+
+fn mime(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "wasm" => "application/wasm",
+        "json" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "csv" | "fa" | "fasta" | "txt" | "md" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The file under `root` that `url` names (`/` = index.html), or `None`
+/// for anything that would leave `root`.
+pub fn resolve(root: &Path, url: &str) -> Option<PathBuf> {
+    let path = url.split(['?', '#']).next().unwrap_or("");
+    let decoded = percent_decode(path)?;
+    let rel = Path::new(decoded.trim_start_matches('/'));
+    if rel
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return None;
+    }
+    let mut p = root.join(rel);
+    if p.is_dir() {
+        p = p.join("index.html");
+    }
+    Some(p)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn header(name: &str, value: &str) -> tiny_http::Header {
+    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("ASCII header")
+}
+
+pub fn run(args: &ServeArgs) -> Result<()> {
+    let root = args.dir.clone().unwrap_or_else(default_dir);
+    let index = root.join("index.html");
+    if !index.is_file() {
+        bail!(
+            "{}: the browser page is not built (no index.html); build it with `{BUILD}` (needs the wasm32 target and wasm-bindgen-cli: scripts/setup.sh installs them), then run `dnagpu serve` again",
+            root.display()
+        );
+    }
+    let html = std::fs::read_to_string(&index).with_context(|| index.display().to_string())?;
+    let csp = page_csp(&html).with_context(|| {
+        format!(
+            "{}: no Content-Security-Policy meta tag; the page must declare its policy",
+            index.display()
+        )
+    })?;
+    let server = tiny_http::Server::http((args.host.as_str(), args.port))
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", args.host, args.port))?;
+    let addr = server
+        .server_addr()
+        .to_ip()
+        .context("the server has no IP address")?;
+    // The tests read this line for the port.
+    println!(
+        "serving {} at http://{addr}/ (Ctrl-C to stop)",
+        root.display()
+    );
+    use std::io::Write;
+    std::io::stdout().flush().ok();
+    for request in server.incoming_requests() {
+        let method = request.method().clone();
+        let url = request.url().to_string();
+        let common = [
+            header("Content-Security-Policy", &csp),
+            header("Cross-Origin-Opener-Policy", "same-origin"),
+            header("Cross-Origin-Embedder-Policy", "require-corp"),
+            header("X-Content-Type-Options", "nosniff"),
+            header("Referrer-Policy", "no-referrer"),
+            header("Cache-Control", "no-cache"),
+        ];
+        let respond = |r: tiny_http::Response<Box<dyn std::io::Read + Send>>| {
+            let mut r = r;
+            for h in &common {
+                r.add_header(h.clone());
+            }
+            r
+        };
+        let response = if !matches!(method, tiny_http::Method::Get | tiny_http::Method::Head) {
+            tiny_http::Response::from_string("only GET and HEAD\n")
+                .with_status_code(405)
+                .boxed()
+        } else {
+            match resolve(&root, &url).map(|p| (std::fs::File::open(&p), p)) {
+                Some((Ok(file), p)) if p.is_file() => {
+                    let len = file.metadata().map(|m| m.len() as usize).ok();
+                    // Identity, not chunked: the page shows download
+                    // progress from Content-Length.
+                    tiny_http::Response::new(
+                        200.into(),
+                        vec![header("Content-Type", mime(&p))],
+                        Box::new(file) as Box<dyn std::io::Read + Send>,
+                        len,
+                        None,
+                    )
+                    .with_chunked_threshold(usize::MAX)
+                }
+                _ => tiny_http::Response::from_string("not found\n")
+                    .with_status_code(404)
+                    .boxed(),
+            }
+        };
+        let status = response.status_code().0;
+        if status != 200 {
+            eprintln!("{method} {url}: {status}");
+        }
+        // A client that went away is not the server's problem.
+        let _ = request.respond(respond(response));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_under_the_root() {
+        let root = Path::new("/srv/page");
+        assert_eq!(resolve(root, "/app.js?v=1"), Some(root.join("app.js")));
+        assert_eq!(
+            resolve(root, "/models/a%20b/config.json"),
+            Some(root.join("models/a b/config.json"))
+        );
+        for bad in [
+            "/../etc/passwd",
+            "/a/../../x",
+            "/%2e%2e/x",
+            "/%zz",
+            "//etc/passwd",
+        ] {
+            let r = resolve(root, bad);
+            assert!(
+                r.is_none() || r.as_ref().unwrap().starts_with(root),
+                "{bad}: {r:?}"
+            );
+        }
+        assert_eq!(resolve(root, "/%2e%2e/x"), None);
+    }
+
+    #[test]
+    fn the_header_policy_is_the_page_policy() {
+        let html = r#"<head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="default-src 'self'; connect-src 'self' https://huggingface.co"></head>"#;
+        assert_eq!(
+            page_csp(html).as_deref(),
+            Some("default-src 'self'; connect-src 'self' https://huggingface.co")
+        );
+        assert_eq!(page_csp("<html></html>"), None);
+    }
+}

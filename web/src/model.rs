@@ -1,0 +1,261 @@
+//! `Model`: a Hugging Face model folder's files loaded onto the runtime's
+//! device, with an optional PEFT adapter; embeds, classifies and evaluates.
+//! One encoder on the device serves all three (and fine-tuning).
+
+use std::collections::BTreeMap;
+
+use dnagpu::embed::{Batching, EmbedOptions, Pooling};
+use dnagpu::model::adapter::Adapter;
+use dnagpu::model::folder::ModelFiles;
+use dnagpu::model::{Config, HostTensor, Weights};
+use dnagpu::tokenize::BpeTokenizer;
+use dnagpu::train::classify::{ClsModel, HEAD_PREFIXES};
+use dnagpu::train::finetune::{self, predict};
+use dnagpu::train::labelled::LabelledSet;
+use dnagpu::Device;
+use wasm_bindgen::prelude::*;
+
+use crate::results::{Classified, Embeddings, Evaluation, Rows};
+use crate::runtime::Runtime;
+use crate::{js, read_input, report};
+
+#[wasm_bindgen]
+pub struct Model {
+    pub(crate) device: Device,
+    pub(crate) config: Config,
+    pub(crate) tokenizer: BpeTokenizer,
+    pub(crate) model: dnagpu::model::Model,
+    /// The base's pooler and classifier tensors (host copies: small), for
+    /// building classifiers on the shared encoder.
+    pub(crate) base_head: BTreeMap<String, HostTensor>,
+    /// Every base tensor's shape, to check adapters against.
+    base_shapes: BTreeMap<String, Vec<usize>>,
+    parameters: usize,
+    /// The classifier: the adapter's, else the base model's own head.
+    cls: Option<ClsModel>,
+}
+
+fn batching(batch_size: usize) -> Batching {
+    Batching {
+        batch_size: batch_size.max(1),
+        ..Batching::default()
+    }
+}
+
+#[wasm_bindgen]
+impl Model {
+    /// Loads `config.json` and `tokenizer.json` (text) and the weights
+    /// (bytes of `model.safetensors` or `pytorch_model.bin`, named by
+    /// `weightsName`) onto `runtime`'s device.
+    pub fn load(
+        runtime: &Runtime,
+        config_json: String,
+        tokenizer_json: String,
+        weights: &[u8],
+        weights_name: &str,
+    ) -> Result<Model, JsError> {
+        let w = Weights::from_bytes(weights, weights_name, weights_name).map_err(js)?;
+        let files = ModelFiles::from_parts(config_json, tokenizer_json, w, "model").map_err(js)?;
+        let dev = runtime.device.clone();
+        let model = dnagpu::model::Model::load(&dev, &files.config, &files.weights).map_err(js)?;
+        let w = &files.weights;
+        let mut base_head = BTreeMap::new();
+        let mut base_shapes = BTreeMap::new();
+        let mut parameters = 0;
+        for name in w.names() {
+            let shape = w.shape_of(name).unwrap_or(&[]).to_vec();
+            // The MLM decoder is tied to the word embeddings: counted once.
+            if name != "cls.predictions.decoder.weight" {
+                parameters += shape.iter().product::<usize>();
+            }
+            if HEAD_PREFIXES[..2].iter().any(|p| name.starts_with(p)) {
+                base_head.insert(name.to_string(), w.take(name, &shape).map_err(js)?.clone());
+            }
+            base_shapes.insert(name.to_string(), shape);
+        }
+        let mut m = Model {
+            device: dev,
+            config: files.config,
+            tokenizer: files.tokenizer,
+            model,
+            base_head,
+            base_shapes,
+            parameters,
+            cls: None,
+        };
+        m.clear_adapter()?;
+        Ok(m)
+    }
+
+    #[wasm_bindgen(getter, js_name = hiddenSize)]
+    pub fn hidden_size(&self) -> usize {
+        self.config.hidden_size
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn layers(&self) -> usize {
+        self.config.num_hidden_layers
+    }
+
+    /// Number of weights in the checkpoint.
+    #[wasm_bindgen(getter)]
+    pub fn parameters(&self) -> usize {
+        self.parameters
+    }
+
+    #[wasm_bindgen(getter, js_name = hasClassifier)]
+    pub fn has_classifier(&self) -> bool {
+        self.cls.is_some()
+    }
+
+    /// Classes of the classifier (0 without one).
+    #[wasm_bindgen(getter)]
+    pub fn classes(&self) -> usize {
+        self.cls.as_ref().map_or(0, ClsModel::classes)
+    }
+
+    /// Classifies with a PEFT LoRA adapter (`adapter_config.json` text and
+    /// `adapter_model.safetensors` bytes) from now on.
+    #[wasm_bindgen(js_name = setAdapter)]
+    pub fn set_adapter(&mut self, config_json: &str, weights: &[u8]) -> Result<(), JsError> {
+        let adapter = Adapter::from_bytes(config_json, weights, "adapter").map_err(js)?;
+        adapter
+            .check_against(&self.config, &self.base_shapes)
+            .map_err(js)?;
+        self.cls = Some(
+            ClsModel::on_encoder_with_adapter(
+                &self.device,
+                &self.config,
+                self.model.encoder.clone(),
+                &self.head_weights(),
+                &adapter,
+            )
+            .map_err(js)?,
+        );
+        Ok(())
+    }
+
+    /// Back to the base model's own classifier (none if it has no head).
+    #[wasm_bindgen(js_name = clearAdapter)]
+    pub fn clear_adapter(&mut self) -> Result<(), JsError> {
+        self.cls = match self.base_head.get("classifier.weight") {
+            Some(c) if self.base_head.contains_key("bert.pooler.dense.weight") => Some(
+                ClsModel::on_encoder(
+                    &self.device,
+                    &self.config,
+                    self.model.encoder.clone(),
+                    &self.head_weights(),
+                    c.shape[0],
+                    0,
+                )
+                .map_err(js)?,
+            ),
+            _ => None,
+        };
+        Ok(())
+    }
+
+    /// Embeds `text` (FASTA, GUE CSV or one sequence per line) with
+    /// `pooling` ("mean", "mean-nospecial", "cls", "max", "pooler") from
+    /// hidden state `layer` (`undefined` = last; negative counts from the
+    /// end), `batchSize` sequences at a time; `onProgress(done, total)`.
+    pub async fn embed(
+        &self,
+        text: &str,
+        pooling: &str,
+        layer: Option<i32>,
+        batch_size: usize,
+        on_progress: Option<js_sys::Function>,
+    ) -> Result<Embeddings, JsError> {
+        let pooling: Pooling = pooling.parse().map_err(js)?;
+        if pooling == Pooling::None {
+            return Err(JsError::new(
+                "per-token output is not offered here: choose a pooling",
+            ));
+        }
+        let input = read_input(text, "input")?;
+        let seqs: Vec<&str> = input.records.iter().map(|r| r.seq.as_str()).collect();
+        let opts = EmbedOptions {
+            pooling,
+            layer: layer.map(|l| l as isize),
+            batching: batching(batch_size),
+        };
+        let out = dnagpu::embed::embed(
+            &self.device,
+            &self.model,
+            &self.tokenizer,
+            &seqs,
+            &opts,
+            |p| report(on_progress.as_ref(), p.sequences, p.total_sequences),
+        )
+        .await
+        .map_err(js)?;
+        Ok(Embeddings {
+            rows: Rows::of(&input.records),
+            hidden: self.config.hidden_size,
+            values: out.into_iter().flat_map(|e| e.values).collect(),
+        })
+    }
+
+    /// Class probabilities of every sequence in `text`.
+    pub async fn classify(
+        &self,
+        text: &str,
+        batch_size: usize,
+        on_progress: Option<js_sys::Function>,
+    ) -> Result<Classified, JsError> {
+        let cls = self.classifier()?;
+        let input = read_input(text, "input")?;
+        let tokens = input
+            .records
+            .iter()
+            .map(|r| self.tokenizer.encode(&r.seq).map(|e| e.ids))
+            .collect::<dnagpu::Result<Vec<_>>>()
+            .map_err(js)?;
+        let probs = predict(&self.device, cls, &tokens, batch_size, |d, t| {
+            report(on_progress.as_ref(), d, t)
+        })
+        .await
+        .map_err(js)?;
+        Ok(Classified {
+            rows: Rows::of(&input.records),
+            classes: cls.classes(),
+            probs: probs.concat(),
+        })
+    }
+
+    /// MCC, macro F1, accuracy and the confusion matrix on a labelled CSV
+    /// (`sequence,label`, labels 0..classes-1).
+    pub async fn evaluate(
+        &self,
+        csv: &str,
+        batch_size: usize,
+        on_progress: Option<js_sys::Function>,
+    ) -> Result<Evaluation, JsError> {
+        let cls = self.classifier()?;
+        let input = read_input(csv, "evaluation file")?;
+        let set =
+            LabelledSet::from_records(input.records, &self.tokenizer, None, "evaluation file")
+                .map_err(js)?;
+        let inner = finetune::evaluate(&self.device, cls, &set, batch_size, |d, t| {
+            report(on_progress.as_ref(), d, t)
+        })
+        .await
+        .map_err(js)?;
+        Ok(Evaluation { inner })
+    }
+}
+
+impl Model {
+    fn classifier(&self) -> Result<&ClsModel, JsError> {
+        self.cls.as_ref().ok_or_else(|| {
+            JsError::new(
+                "this model has no classification head: load a fine-tuned model or a LoRA adapter (adapter_config.json + adapter_model.safetensors), or fine-tune one below",
+            )
+        })
+    }
+
+    pub(crate) fn head_weights(&self) -> Weights {
+        Weights::new(self.base_head.clone(), "model")
+    }
+}

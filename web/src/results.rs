@@ -1,0 +1,124 @@
+//! What `Model`'s calls return to JS: rows of floats with their record ids
+//! and labels, and evaluation scores.
+
+use wasm_bindgen::prelude::*;
+
+/// Ids and labels ('' where none) of the input records, in input order.
+pub(crate) struct Rows {
+    pub ids: Vec<String>,
+    pub labels: Vec<String>,
+}
+
+impl Rows {
+    pub fn of(records: &[dnagpu::data::Record]) -> Self {
+        Self {
+            ids: records.iter().map(|r| r.id.clone()).collect(),
+            labels: records
+                .iter()
+                .map(|r| r.label.clone().unwrap_or_default())
+                .collect(),
+        }
+    }
+}
+
+/// Pooled embeddings, [rows, hidden] row-major.
+#[wasm_bindgen]
+pub struct Embeddings {
+    pub(crate) rows: Rows,
+    pub(crate) hidden: usize,
+    pub(crate) values: Vec<f32>,
+}
+
+#[wasm_bindgen]
+impl Embeddings {
+    #[wasm_bindgen(getter)]
+    pub fn rows(&self) -> usize {
+        self.rows.ids.len()
+    }
+    #[wasm_bindgen(getter)]
+    pub fn hidden(&self) -> usize {
+        self.hidden
+    }
+    pub fn ids(&self) -> Vec<String> {
+        self.rows.ids.clone()
+    }
+    pub fn labels(&self) -> Vec<String> {
+        self.rows.labels.clone()
+    }
+    pub fn values(&self) -> Vec<f32> {
+        self.values.clone()
+    }
+}
+
+/// Class probabilities, [rows, classes] row-major.
+#[wasm_bindgen]
+pub struct Classified {
+    pub(crate) rows: Rows,
+    pub(crate) classes: usize,
+    pub(crate) probs: Vec<f32>,
+}
+
+#[wasm_bindgen]
+impl Classified {
+    #[wasm_bindgen(getter)]
+    pub fn rows(&self) -> usize {
+        self.rows.ids.len()
+    }
+    #[wasm_bindgen(getter)]
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+    pub fn ids(&self) -> Vec<String> {
+        self.rows.ids.clone()
+    }
+    pub fn labels(&self) -> Vec<String> {
+        self.rows.labels.clone()
+    }
+    pub fn probs(&self) -> Vec<f32> {
+        self.probs.clone()
+    }
+}
+
+/// A classifier's scores on a labelled CSV.
+#[wasm_bindgen]
+pub struct Evaluation {
+    pub(crate) inner: dnagpu::train::finetune::Evaluation,
+}
+
+#[wasm_bindgen]
+impl Evaluation {
+    #[wasm_bindgen(getter)]
+    pub fn n(&self) -> usize {
+        self.inner.probs.len()
+    }
+    #[wasm_bindgen(getter)]
+    pub fn classes(&self) -> usize {
+        self.inner.confusion.classes()
+    }
+    #[wasm_bindgen(getter)]
+    pub fn mcc(&self) -> f64 {
+        self.inner.metrics.mcc
+    }
+    #[wasm_bindgen(getter)]
+    pub fn f1(&self) -> f64 {
+        self.inner.metrics.f1_macro
+    }
+    #[wasm_bindgen(getter)]
+    pub fn accuracy(&self) -> f64 {
+        self.inner.metrics.accuracy
+    }
+    #[wasm_bindgen(getter)]
+    pub fn loss(&self) -> f64 {
+        self.inner.loss
+    }
+    /// [classes, classes] counts, row = true class, column = predicted.
+    pub fn confusion(&self) -> Vec<u32> {
+        let c = self.classes();
+        (0..c * c)
+            .map(|i| self.inner.confusion.counts(i / c, i % c) as u32)
+            .collect()
+    }
+    pub fn probs(&self) -> Vec<f32> {
+        self.inner.probs.concat()
+    }
+}

@@ -1,0 +1,225 @@
+// Job: the module Web Worker that owns the dnagpu wasm runtime, model and fine-tuning session, answering client.js's requests one at a time.
+
+import init, { Runtime, Model, FineTune } from './pkg/dnagpu_web.js';
+
+let wasmReady = null;
+let runtime = null;
+let model = null;
+let fineTune = null;
+
+const free = (x) => {
+  try {
+    x?.free?.();
+  } catch {
+    // Already freed or poisoned by an earlier panic: nothing to release.
+  }
+};
+
+/** A typed array that owns its whole buffer (so the buffer can be transferred). */
+function owned(typed) {
+  const shared = typeof SharedArrayBuffer !== 'undefined' && typed.buffer instanceof SharedArrayBuffer;
+  return !shared && typed.byteOffset === 0 && typed.byteLength === typed.buffer.byteLength ? typed : typed.slice();
+}
+
+/**
+ * "WebGPU: <vendor> <architecture>" from the adapter's GPUAdapterInfo:
+ * wgpu reports only its description, which browsers leave empty unless
+ * developer features are on.
+ */
+async function webGpuName(fallback) {
+  try {
+    const adapter = await navigator.gpu?.requestAdapter();
+    const info = adapter?.info;
+    if (!info) return fallback;
+    const parts = [info.description || [info.vendor, info.architecture].filter(Boolean).join(' ')];
+    if (adapter.isFallbackAdapter ?? info.isFallbackAdapter) parts.push('(software)');
+    const name = parts.filter(Boolean).join(' ');
+    return name ? `WebGPU: ${name}` : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+function needModel() {
+  if (!model) throw new Error('No model is loaded.');
+  return model;
+}
+
+function modelInfo() {
+  const m = needModel();
+  return {
+    hiddenSize: m.hiddenSize,
+    layers: m.layers,
+    parameters: m.parameters,
+    hasClassifier: m.hasClassifier,
+    classes: m.classes,
+  };
+}
+
+function checkBatch(batchSize) {
+  const b = Number(batchSize);
+  if (!Number.isInteger(b) || b < 1) throw new Error(`The batch size must be a whole number ≥ 1, not "${batchSize}".`);
+  return b;
+}
+
+const commands = {
+  async init({ backend = 'auto' } = {}) {
+    wasmReady ??= init();
+    await wasmReady;
+    // A model lives on its runtime's device: a new runtime drops both.
+    free(fineTune);
+    fineTune = null;
+    free(model);
+    model = null;
+    free(runtime);
+    runtime = null;
+    runtime = await Runtime.create(backend);
+    const isGpu = Boolean(runtime.isGpu);
+    return { name: isGpu ? await webGpuName(runtime.name) : runtime.name, notice: runtime.notice, isGpu };
+  },
+
+  async load(files, progress) {
+    if (!runtime) throw new Error('The runtime is not started (call init first).');
+    free(fineTune);
+    fineTune = null;
+    free(model);
+    model = null;
+    progress(0, 1, 'uploading weights');
+    model = Model.load(runtime, files.config, files.tokenizer, new Uint8Array(files.weights), files.weightsName);
+    progress(1, 1, 'uploading weights');
+    let adapter = false;
+    let adapterError = null;
+    if (files.adapterConfig && files.adapterWeights) {
+      try {
+        model.setAdapter(files.adapterConfig, new Uint8Array(files.adapterWeights));
+        adapter = true;
+      } catch (e) {
+        adapterError = errorMessage(e);
+      }
+    }
+    return { ...modelInfo(), adapter, adapterError };
+  },
+
+  async setAdapter({ config, weights }) {
+    needModel().setAdapter(config, new Uint8Array(weights));
+    return modelInfo();
+  },
+
+  async clearAdapter() {
+    needModel().clearAdapter();
+    return modelInfo();
+  },
+
+  async embed({ text, pooling = 'mean', layer, batchSize = 8 }, progress) {
+    const m = needModel();
+    const layerArg = layer === null || layer === undefined || layer === '' ? undefined : Number(layer);
+    const e = await m.embed(text, pooling, layerArg, checkBatch(batchSize), (done, total) => progress(done, total, 'embedding'));
+    try {
+      const values = owned(e.values());
+      return {
+        value: { rows: e.rows, hidden: e.hidden, ids: e.ids(), labels: e.labels(), values: values.buffer },
+        transfer: [values.buffer],
+      };
+    } finally {
+      free(e);
+    }
+  },
+
+  async classify({ text, batchSize = 8 }, progress) {
+    const c = await needModel().classify(text, checkBatch(batchSize), (done, total) => progress(done, total, 'classifying'));
+    try {
+      const probs = owned(c.probs());
+      return {
+        value: { rows: c.rows, classes: c.classes, ids: c.ids(), labels: c.labels(), probs: probs.buffer },
+        transfer: [probs.buffer],
+      };
+    } finally {
+      free(c);
+    }
+  },
+
+  async evaluate({ text, batchSize = 8 }, progress) {
+    const ev = await needModel().evaluate(text, checkBatch(batchSize), (done, total) => progress(done, total, 'evaluating'));
+    try {
+      const confusion = owned(ev.confusion());
+      const probs = owned(ev.probs());
+      return {
+        value: {
+          n: ev.n,
+          classes: ev.classes,
+          mcc: ev.mcc,
+          f1: ev.f1,
+          accuracy: ev.accuracy,
+          loss: ev.loss,
+          confusion: confusion.buffer,
+          probs: probs.buffer,
+        },
+        transfer: [confusion.buffer, probs.buffer],
+      };
+    } finally {
+      free(ev);
+    }
+  },
+
+  async finetuneStart({ trainCsv, options = {} }) {
+    free(fineTune);
+    fineTune = null;
+    fineTune = FineTune.create(needModel(), trainCsv, JSON.stringify(options));
+    return {
+      totalSteps: fineTune.totalSteps,
+      rows: fineTune.rows,
+      rowsInFile: fineTune.rowsInFile,
+      maxRows: fineTune.maxRows,
+      classes: fineTune.classes,
+    };
+  },
+
+  async finetuneStep() {
+    if (!fineTune) throw new Error('No fine-tuning run is in progress.');
+    const loss = await fineTune.trainStep();
+    return { step: fineTune.step, totalSteps: fineTune.totalSteps, loss };
+  },
+
+  async finetuneAdapter() {
+    if (!fineTune) throw new Error('No fine-tuning run is in progress.');
+    const config = fineTune.adapterConfig();
+    const weights = owned(await fineTune.adapterWeights());
+    return { value: { config, weights: weights.buffer }, transfer: [weights.buffer] };
+  },
+
+  async finetuneEnd() {
+    free(fineTune);
+    fineTune = null;
+    return true;
+  },
+};
+
+function errorMessage(e) {
+  if (e instanceof Error) return e.message || e.name;
+  return String(e);
+}
+
+async function handle({ id, cmd, args }) {
+  const progress = (done, total, stage) => postMessage({ id, type: 'progress', done, total, stage });
+  try {
+    const run = commands[cmd];
+    if (!run) throw new Error(`unknown command "${cmd}"`);
+    const out = await run(args ?? {}, progress);
+    // Commands that hand back buffers return {value, transfer}.
+    if (out && typeof out === 'object' && 'transfer' in out && 'value' in out) {
+      postMessage({ id, type: 'result', value: out.value }, out.transfer);
+    } else {
+      postMessage({ id, type: 'result', value: out });
+    }
+  } catch (e) {
+    // A wasm trap (panic) leaves the module unusable: say so.
+    const trapped = e instanceof WebAssembly.RuntimeError;
+    postMessage({ id, type: 'error', message: errorMessage(e), name: e?.name ?? 'Error', fatal: trapped });
+  }
+}
+
+// One request at a time, in order: the model and the device are not shared.
+let queue = Promise.resolve();
+self.onmessage = (event) => {
+  queue = queue.then(() => handle(event.data));
+};
