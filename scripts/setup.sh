@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what dnagpu's tests need on a fresh Debian/Ubuntu machine with a
 # Rust toolchain (rustup): Mesa's lavapipe (Vulkan on the CPU), Chromium and
-# ChromeDriver (browser tests on WebGPU/SwiftShader), the wasm32 target and
-# wasm-bindgen-cli at the version Cargo.lock pins. Safe to run again: what is
+# ChromeDriver (browser tests on WebGPU/SwiftShader), the wasm32 target,
+# wasm-bindgen-cli at the version Cargo.lock pins, and playwright-core for
+# the page test (npm; Node.js must be present). Safe to run again: what is
 # already there is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,7 @@ need=()
 for pkg in mesa-vulkan-drivers libvulkan1 chromium chromium-driver; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   sudo_if_needed apt-get update -qq
@@ -26,5 +28,11 @@ have=$(wasm-bindgen-test-runner --version 2>/dev/null | awk '{print $2}' || true
 if [ "$have" != "$want" ]; then
   echo "setup: installing wasm-bindgen-cli $want (found: ${have:-none})"
   cargo install wasm-bindgen-cli --version "$want" --quiet
+fi
+# The page test drives Chromium with Playwright (playwright-core only: it
+# uses the system Chromium and downloads no browser).
+if [ ! -d web/e2e/node_modules/playwright-core ]; then
+  echo "setup: installing playwright-core (web/e2e)"
+  (cd web/e2e && npm ci --no-audit --no-fund --silent)
 fi
 echo "setup: done"

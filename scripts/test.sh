@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
-# SwiftShader runs ~0.5 GFLOP/s: the browser suite takes ~20 s here, the default limit.
-export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-120}"
+# SwiftShader runs ~0.5 GFLOP/s: the browser suite takes ~80 s here (the default limit is 20 s).
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-300}"
 if [ "${CI:-}" = true ]; then
   export DNAGPU_REQUIRE_GPU=1
   # A one-off build gains nothing from incremental state but its disk space.
@@ -25,6 +25,9 @@ cargo test --workspace --exclude dnagpu-web
 echo "== browser tests (headless Chromium, WebGPU)"
 if [ -x "$CHROMEDRIVER" ] || [ "${CI:-}" = true ]; then
   cargo test -p dnagpu-web --target wasm32-unknown-unknown
+  echo "== page test (dnagpu serve + the built page in headless Chromium, against the native CLI)"
+  scripts/build-web.sh
+  DNAGPU_BIN="$PWD/target/debug/dnagpu" node web/e2e/page.test.mjs
 else
   echo "SKIPPED: no chromedriver at $CHROMEDRIVER (scripts/setup.sh installs it)"
 fi

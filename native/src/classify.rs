@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use dnagpu::embed::classify;
 use dnagpu::export;
+use dnagpu::metrics::{Confusion, Metrics};
+use dnagpu::train::finetune::argmax;
 
 use crate::input::InputArgs;
 use crate::model_arg::ModelArgs;
@@ -86,6 +88,9 @@ pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
             .map(|r| r.label.as_deref().unwrap_or(""))
             .collect()
     });
+    if let Some(labels) = &labels {
+        report_scores(labels, &probs)?;
+    }
     let text = export::predictions_csv(&ids, &probs, labels.as_deref());
     match &args.output {
         Some(p) => {
@@ -94,5 +99,32 @@ pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
         }
         None => print!("{text}"),
     }
+    Ok(())
+}
+
+/// With class-number labels (a GUE `test.csv`), prints the scores
+/// `dnagpu finetune` reports, so a file can be scored without re-training.
+fn report_scores(labels: &[&str], probs: &[Vec<f32>]) -> Result<()> {
+    let classes = probs.first().map_or(0, Vec::len);
+    let truth: Option<Vec<usize>> = labels
+        .iter()
+        .map(|l| l.trim().parse::<usize>().ok().filter(|&c| c < classes))
+        .collect();
+    let Some(truth) = truth else {
+        eprintln!(
+            "(labels are not all class numbers 0..{}: no scores)",
+            classes.max(1) - 1
+        );
+        return Ok(());
+    };
+    let pred: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
+    let m = Metrics::of(&Confusion::from_pairs(classes, &truth, &pred)?);
+    eprintln!(
+        "scores on {} labelled sequences: MCC {:.6}, macro F1 {:.6}, accuracy {:.6}",
+        truth.len(),
+        m.mcc,
+        m.f1_macro,
+        m.accuracy
+    );
     Ok(())
 }

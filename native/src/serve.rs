@@ -19,6 +19,9 @@ pub struct ServeArgs {
     /// The built page; default web/dist in the current folder, else in the dnagpu checkout.
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Log every request to stderr.
+    #[arg(long)]
+    verbose: bool,
 }
 
 const BUILD: &str = "scripts/build-web.sh";
@@ -98,6 +101,58 @@ fn header(name: &str, value: &str) -> tiny_http::Header {
     tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("ASCII header")
 }
 
+fn serve_one(request: tiny_http::Request, root: &Path, csp: &str, verbose: bool) {
+    let method = request.method().clone();
+    let url = request.url().to_string();
+    let common = [
+        header("Content-Security-Policy", csp),
+        header("Cross-Origin-Opener-Policy", "same-origin"),
+        header("Cross-Origin-Embedder-Policy", "require-corp"),
+        header("X-Content-Type-Options", "nosniff"),
+        header("Referrer-Policy", "no-referrer"),
+        header("Cache-Control", "no-cache"),
+    ];
+    let mut response = if !matches!(method, tiny_http::Method::Get | tiny_http::Method::Head) {
+        tiny_http::Response::from_string("only GET and HEAD\n")
+            .with_status_code(405)
+            .boxed()
+    } else {
+        match resolve(root, &url).map(|p| (std::fs::File::open(&p), p)) {
+            Some((Ok(file), p)) if p.is_file() => {
+                let len = file.metadata().map(|m| m.len() as usize).ok();
+                // Identity, not chunked: the page shows download progress
+                // from Content-Length.
+                tiny_http::Response::new(
+                    200.into(),
+                    vec![header("Content-Type", mime(&p))],
+                    Box::new(file) as Box<dyn std::io::Read + Send>,
+                    len,
+                    None,
+                )
+                .with_chunked_threshold(usize::MAX)
+            }
+            _ => tiny_http::Response::from_string("not found\n")
+                .with_status_code(404)
+                .boxed(),
+        }
+    };
+    for h in common {
+        response.add_header(h);
+    }
+    let status = response.status_code().0;
+    // A client that went away is not the server's problem.
+    let sent = request.respond(response);
+    if status != 200 || verbose || sent.is_err() {
+        eprintln!(
+            "{method} {url}: {status}{}",
+            match sent {
+                Ok(()) => String::new(),
+                Err(e) => format!(" (not sent: {e})"),
+            }
+        );
+    }
+}
+
 pub fn run(args: &ServeArgs) -> Result<()> {
     let root = args.dir.clone().unwrap_or_else(default_dir);
     let index = root.join("index.html");
@@ -127,54 +182,12 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     );
     use std::io::Write;
     std::io::stdout().flush().ok();
+    let csp: std::sync::Arc<str> = csp.into();
     for request in server.incoming_requests() {
-        let method = request.method().clone();
-        let url = request.url().to_string();
-        let common = [
-            header("Content-Security-Policy", &csp),
-            header("Cross-Origin-Opener-Policy", "same-origin"),
-            header("Cross-Origin-Embedder-Policy", "require-corp"),
-            header("X-Content-Type-Options", "nosniff"),
-            header("Referrer-Policy", "no-referrer"),
-            header("Cache-Control", "no-cache"),
-        ];
-        let respond = |r: tiny_http::Response<Box<dyn std::io::Read + Send>>| {
-            let mut r = r;
-            for h in &common {
-                r.add_header(h.clone());
-            }
-            r
-        };
-        let response = if !matches!(method, tiny_http::Method::Get | tiny_http::Method::Head) {
-            tiny_http::Response::from_string("only GET and HEAD\n")
-                .with_status_code(405)
-                .boxed()
-        } else {
-            match resolve(&root, &url).map(|p| (std::fs::File::open(&p), p)) {
-                Some((Ok(file), p)) if p.is_file() => {
-                    let len = file.metadata().map(|m| m.len() as usize).ok();
-                    // Identity, not chunked: the page shows download
-                    // progress from Content-Length.
-                    tiny_http::Response::new(
-                        200.into(),
-                        vec![header("Content-Type", mime(&p))],
-                        Box::new(file) as Box<dyn std::io::Read + Send>,
-                        len,
-                        None,
-                    )
-                    .with_chunked_threshold(usize::MAX)
-                }
-                _ => tiny_http::Response::from_string("not found\n")
-                    .with_status_code(404)
-                    .boxed(),
-            }
-        };
-        let status = response.status_code().0;
-        if status != 200 {
-            eprintln!("{method} {url}: {status}");
-        }
-        // A client that went away is not the server's problem.
-        let _ = request.respond(respond(response));
+        // One thread per request: a client that stops reading (a cancelled
+        // download, a busy tab) must not hold up the others.
+        let (root, csp, verbose) = (root.clone(), csp.clone(), args.verbose);
+        std::thread::spawn(move || serve_one(request, &root, &csp, verbose));
     }
     Ok(())
 }

@@ -98,18 +98,20 @@ async fn the_fixture_model_embeds_in_the_browser_like_the_reference() {
             .unwrap();
         let model = dnagpu_web::Model::load(
             &rt,
-            include_str!("../../tests/fixtures/tiny/config.json"),
-            include_str!("../../tests/fixtures/tiny/tokenizer.json"),
+            include_str!("../../tests/fixtures/tiny/config.json").into(),
+            include_str!("../../tests/fixtures/tiny/tokenizer.json").into(),
             include_bytes!("../../tests/fixtures/tiny/model.safetensors"),
+            "model.safetensors",
         )
         .map_err(|_| "load")
         .unwrap();
         let h = model.hidden_size();
         let got = model
-            .embed(&text, "mean")
+            .embed(&text, "mean", None, 8, None)
             .await
             .map_err(|_| "embed")
-            .unwrap();
+            .unwrap()
+            .values();
         assert_eq!(got.len(), 3 * h);
         for i in 0..3 {
             let (_, want) = fx.get(&format!("{i}.mean")).unwrap();
@@ -150,4 +152,114 @@ async fn backward_kernels_on_webgpu_match() {
         grad_scale: 0.5,
     };
     ok(be::check_adamw(&dev, 1000, &step, 11).await);
+}
+
+/// The shipped model and its demo adapter through the page's API: classify,
+/// evaluate a labelled CSV, fine-tune two LoRA steps and classify with the
+/// result. (The page test compares the numbers with the native CLI.)
+#[wasm_bindgen_test]
+async fn the_shipped_model_classifies_evaluates_and_fine_tunes() {
+    console_error_panic_hook::set_once();
+    let rt = dnagpu_web::Runtime::create("gpu")
+        .await
+        .map_err(|_| "runtime")
+        .unwrap();
+    let mut model = dnagpu_web::Model::load(
+        &rt,
+        include_str!("../../models/dnabert2-small-gue/config.json").into(),
+        include_str!("../../models/dnabert2-small-gue/tokenizer.json").into(),
+        include_bytes!("../../models/dnabert2-small-gue/model.safetensors"),
+        "model.safetensors",
+    )
+    .map_err(|_| "load")
+    .unwrap();
+    assert!(!model.has_classifier(), "the base model has no head");
+    assert_eq!(model.parameters(), 5_323_520);
+    let sample = include_str!("../../examples/sample.fa");
+    assert!(
+        model.classify(sample, 4, None).await.is_err(),
+        "no head: an error"
+    );
+    model
+        .set_adapter(
+            include_str!("../../models/dnabert2-small-gue-promoter-lora/adapter_config.json"),
+            include_bytes!(
+                "../../models/dnabert2-small-gue-promoter-lora/adapter_model.safetensors"
+            ),
+        )
+        .map_err(|_| "adapter")
+        .unwrap();
+    assert_eq!(model.classes(), 2);
+    let c = model
+        .classify(sample, 4, None)
+        .await
+        .map_err(|_| "classify")
+        .unwrap();
+    let probs = c.probs();
+    assert_eq!(probs.len(), c.rows() * 2);
+    for row in probs.chunks(2) {
+        assert!((row[0] + row[1] - 1.0).abs() < 1e-5, "{row:?}");
+    }
+    let rows: Vec<&str> = include_str!("../www/data/prom_core_all_test.csv")
+        .lines()
+        .take(25)
+        .collect();
+    let csv = rows.join("\n");
+    let e = model
+        .evaluate(&csv, 8, None)
+        .await
+        .map_err(|_| "evaluate")
+        .unwrap();
+    assert_eq!(e.n(), 24);
+    let confusion = e.confusion();
+    assert_eq!(confusion.iter().sum::<u32>(), 24);
+    let correct = (confusion[0] + confusion[3]) as f64 / 24.0;
+    assert!((e.accuracy() - correct).abs() < 1e-12);
+    assert!(
+        e.mcc() > 0.0,
+        "the demo adapter beats chance: MCC {}",
+        e.mcc()
+    );
+
+    let mut ft = dnagpu_web::FineTune::create(
+        &model,
+        &csv,
+        r#"{"steps": 2, "batchSize": 8, "maxRows": 16}"#,
+    )
+    .map_err(|_| "finetune")
+    .unwrap();
+    assert_eq!(
+        (ft.rows(), ft.rows_in_file(), ft.total_steps()),
+        (16, 24, 2.0)
+    );
+    for _ in 0..2 {
+        let loss = ft.train_step().await.map_err(|_| "step").unwrap();
+        assert!(loss.is_finite() && loss > 0.0);
+    }
+    assert!(
+        ft.train_step().await.is_err(),
+        "past the last step: an error"
+    );
+    let weights = ft.adapter_weights().await.map_err(|_| "weights").unwrap();
+    model
+        .set_adapter(
+            &ft.adapter_config().map_err(|_| "config").unwrap(),
+            &weights,
+        )
+        .map_err(|_| "own adapter")
+        .unwrap();
+    let again = model
+        .classify(sample, 4, None)
+        .await
+        .map_err(|_| "classify")
+        .unwrap();
+    assert_eq!(again.rows(), c.rows());
+
+    // Bad input is an error, not a panic.
+    assert!(model
+        .evaluate("sequence,label\nACGT,x\n", 8, None)
+        .await
+        .is_err());
+    assert!(dnagpu_web::FineTune::create(&model, &csv, r#"{"stepz": 2}"#).is_err());
+    assert!(dnagpu_web::Model::load(&rt, "{}".into(), "{}".into(), b"", "weights.txt").is_err());
 }

@@ -1,0 +1,87 @@
+//! `dnagpu serve`: what it says without a built page, the headers the page
+//! needs, and that it never serves a file outside its folder.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::Stdio;
+
+use common::{dnagpu, run, tmp};
+
+const CSP: &str = "default-src 'self'; connect-src 'self' https://huggingface.co";
+
+fn get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn without_a_built_page_it_says_how_to_build_one() {
+    let dir = tmp("serve-empty");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ok, _, err) = run(dnagpu().args(["serve", "--port", "0", "--dir"]).arg(&dir));
+    assert!(!ok);
+    assert!(err.contains("scripts/build-web.sh"), "{err}");
+}
+
+#[test]
+fn serves_the_page_with_its_policy_and_nothing_outside_it() {
+    let dir = tmp("serve-page").join("page");
+    std::fs::create_dir_all(dir.join("pkg")).unwrap();
+    std::fs::write(
+        dir.join("index.html"),
+        format!("<html><head><meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\"></head></html>"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("pkg/m.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(dir.parent().unwrap().join("secret.txt"), b"secret").unwrap();
+    let mut child = dnagpu()
+        .args(["serve", "--port", "0", "--dir"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+
+    let index = get(&addr, "/");
+    assert!(index.starts_with("HTTP/1.1 200"), "{index}");
+    for h in [
+        format!("Content-Security-Policy: {CSP}"),
+        "Cross-Origin-Opener-Policy: same-origin".into(),
+        "Cross-Origin-Embedder-Policy: require-corp".into(),
+        "Content-Type: text/html".into(),
+    ] {
+        assert!(index.contains(&h), "missing {h}:\n{index}");
+    }
+    let wasm = get(&addr, "/pkg/m.wasm");
+    assert!(wasm.contains("Content-Type: application/wasm"), "{wasm}");
+    assert!(wasm.contains("Content-Length: 8"), "{wasm}");
+    for bad in ["/../secret.txt", "/%2e%2e/secret.txt", "/nothing.js"] {
+        let r = get(&addr, bad);
+        assert!(r.starts_with("HTTP/1.1 404"), "{bad}: {r}");
+        assert!(
+            !r.contains("secret\n") && !r.ends_with("secret"),
+            "{bad}: {r}"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

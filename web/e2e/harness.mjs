@@ -1,0 +1,77 @@
+// Shared by the page test and the page benchmark: paths, `dnagpu serve`
+// on a free port, Chromium launched through playwright-core (with WebGPU on
+// SwiftShader, or with WebGPU disabled), and driving the page's controls
+// through its test hook (window.dnagpuPage, body[data-state]).
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import readline from 'node:readline';
+
+export const root = path.resolve(import.meta.dirname, '../..');
+export const bin = process.env.DNAGPU_BIN ?? path.join(root, 'target/debug/dnagpu');
+export const dist = path.join(root, 'web/dist');
+export const out = process.env.DNAGPU_E2E_OUT ?? path.join(root, 'target/e2e');
+const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+export const TIMEOUT = Number(process.env.E2E_TIMEOUT ?? 300_000);
+
+export function step(msg) {
+  console.log(`e2e: ${msg}`);
+}
+
+/** Starts `dnagpu serve` on a free port: { base, origin, server }. */
+export async function serve() {
+  const server = spawn(bin, ['serve', '--port', '0', '--dir', dist, ...(process.env.E2E_VERBOSE ? ['--verbose'] : [])], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const base = await new Promise((resolve, reject) => {
+    const lines = readline.createInterface({ input: server.stdout });
+    lines.once('line', (line) => {
+      const m = /(http:\/\/[\d.]+:\d+\/)/.exec(line);
+      m ? resolve(m[1]) : reject(new Error(`dnagpu serve printed: ${line}`));
+    });
+    server.once('exit', (code) => reject(new Error(`dnagpu serve exited with ${code}`)));
+  });
+  return { base, origin: new URL(base).origin, server };
+}
+
+const QUIET = [
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-sandbox',
+];
+
+/** Headless Chromium with WebGPU on SwiftShader (`gpu`), or with WebGPU disabled. */
+export function launch(gpu) {
+  const args = gpu ? ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'] : ['--disable-features=WebGPU'];
+  return chromium.launch({ executablePath: chromiumPath, args: [...args, ...QUIET] });
+}
+
+/** Waits until the page is idle; throws the page's message if it shows an error. */
+export async function idle(page) {
+  await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state), null, { timeout: TIMEOUT });
+  const state = await page.evaluate(() => document.body.dataset.state);
+  if (state === 'error') {
+    const msg = await page.evaluate(() => window.dnagpuPage.lastError);
+    throw new Error(`the page reports an error: ${msg}`);
+  }
+}
+
+/** Clicks `button` and returns the page's new `window.dnagpuPage[field]`. */
+export async function run(page, button, field) {
+  await page.evaluate((f) => {
+    window.dnagpuPage[f] = null;
+  }, field);
+  await page.click(button);
+  await page.waitForFunction((f) => window.dnagpuPage[f] !== null || document.body.dataset.state === 'error', field, {
+    timeout: TIMEOUT,
+  });
+  await idle(page);
+  return page.evaluate((f) => {
+    const v = window.dnagpuPage[f];
+    return { ...v, values: v.values && Array.from(v.values), probs: v.probs && Array.from(v.probs) };
+  }, field);
+}
