@@ -30,6 +30,18 @@ pub struct ClsModel {
 /// Tensors outside the encoder: the pooler, the classifier and the MLM head.
 pub const HEAD_PREFIXES: [&str; 3] = ["bert.pooler.", "classifier.", "cls."];
 
+/// Accepts the head tensors the classifier did not use (the MLM head, a
+/// classifier of another size); any other tensor left in `w` is an error.
+fn check_only_heads_left(w: &Weights) -> Result<()> {
+    for name in w.names().map(String::from).collect::<Vec<_>>() {
+        if HEAD_PREFIXES.iter().any(|p| name.starts_with(p)) {
+            let shape = w.shape_of(&name).unwrap_or(&[]).to_vec();
+            w.take(&name, &shape)?;
+        }
+    }
+    w.check_all_taken()
+}
+
 /// A linear layer initialised for training from scratch.
 fn fresh_linear(dev: &Device, out: usize, inp: usize, rng: &mut Rng) -> Result<Linear> {
     let w: Vec<f32> = (0..out * inp)
@@ -55,13 +67,7 @@ impl ClsModel {
         let encoder = Encoder::load(dev, cfg, w)?;
         let model = Self::on_encoder(dev, cfg, encoder, w, classes, seed)?;
         // The MLM head and a classifier of another size are not used.
-        for name in w.names().map(String::from).collect::<Vec<_>>() {
-            if HEAD_PREFIXES.iter().any(|p| name.starts_with(p)) {
-                let shape = w.shape_of(&name).unwrap_or(&[]).to_vec();
-                w.take(&name, &shape)?;
-            }
-        }
-        w.check_all_taken()?;
+        check_only_heads_left(w)?;
         Ok(model)
     }
 
@@ -123,13 +129,7 @@ impl ClsModel {
         adapter.check_against(cfg, w)?;
         let encoder = Encoder::load(dev, cfg, w)?;
         let model = Self::on_encoder_with_adapter(dev, cfg, encoder, w, adapter)?;
-        for name in w.names().map(String::from).collect::<Vec<_>>() {
-            if HEAD_PREFIXES.iter().any(|p| name.starts_with(p)) {
-                let shape = w.shape_of(&name).unwrap_or(&[]).to_vec();
-                w.take(&name, &shape)?;
-            }
-        }
-        w.check_all_taken()?;
+        check_only_heads_left(w)?;
         Ok(model)
     }
 
