@@ -1,9 +1,12 @@
 //! `dnagpu serve`: serves the built browser page (`web/dist`, made by
-//! `scripts/build-web.sh`) on localhost, with the headers the page needs:
+//! `scripts/build-web.sh`) on localhost (a few lines of std HTTP/1.1: GET
+//! and HEAD of static files), with the headers the page needs:
 //! its Content Security Policy (also for the worker, which a `<meta>` tag
 //! does not reach), cross-origin isolation (COOP/COEP, for threaded WASM),
 //! and `application/wasm` for the module.
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -97,59 +100,60 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn header(name: &str, value: &str) -> tiny_http::Header {
-    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("ASCII header")
+/// Reads a request head (up to the blank line): (method, target).
+fn read_head(stream: &mut TcpStream) -> Option<(String, String)> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut byte).ok()?;
+        if n == 0 || head.len() > 64 * 1024 {
+            return None;
+        }
+        head.extend_from_slice(&byte[..n]);
+    }
+    let text = String::from_utf8_lossy(&head);
+    let mut first = text.lines().next()?.split_whitespace();
+    Some((first.next()?.to_string(), first.next()?.to_string()))
 }
 
-fn serve_one(request: tiny_http::Request, root: &Path, csp: &str, verbose: bool) {
-    let method = request.method().clone();
-    let url = request.url().to_string();
-    let common = [
-        header("Content-Security-Policy", csp),
-        header("Cross-Origin-Opener-Policy", "same-origin"),
-        header("Cross-Origin-Embedder-Policy", "require-corp"),
-        header("X-Content-Type-Options", "nosniff"),
-        header("Referrer-Policy", "no-referrer"),
-        header("Cache-Control", "no-cache"),
-    ];
-    let mut response = if !matches!(method, tiny_http::Method::Get | tiny_http::Method::Head) {
-        tiny_http::Response::from_string("only GET and HEAD\n")
-            .with_status_code(405)
-            .boxed()
-    } else {
-        match resolve(root, &url).map(|p| (std::fs::File::open(&p), p)) {
-            Some((Ok(file), p)) if p.is_file() => {
-                let len = file.metadata().map(|m| m.len() as usize).ok();
-                // Identity, not chunked: the page shows download progress
-                // from Content-Length.
-                tiny_http::Response::new(
-                    200.into(),
-                    vec![header("Content-Type", mime(&p))],
-                    Box::new(file) as Box<dyn std::io::Read + Send>,
-                    len,
-                    None,
-                )
-                .with_chunked_threshold(usize::MAX)
-            }
-            _ => tiny_http::Response::from_string("not found\n")
-                .with_status_code(404)
-                .boxed(),
-        }
+/// Answers one connection: one request, then `Connection: close` (a page
+/// on localhost loses nothing by it, and every response stands alone).
+fn serve_one(mut stream: TcpStream, root: &Path, csp: &str, verbose: bool) {
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+    let Some((method, url)) = read_head(&mut stream) else {
+        return;
     };
-    for h in common {
-        response.add_header(h);
+    let file = resolve(root, &url)
+        .filter(|p| p.is_file())
+        .and_then(|p| std::fs::File::open(&p).ok().map(|f| (f, p)));
+    let (status, kind, body): (&str, &str, Option<(std::fs::File, u64)>) =
+        if method != "GET" && method != "HEAD" {
+            ("405 Method Not Allowed", "text/plain; charset=utf-8", None)
+        } else if let Some((f, p)) = file {
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            ("200 OK", mime(&p), Some((f, len)))
+        } else {
+            ("404 Not Found", "text/plain; charset=utf-8", None)
+        };
+    let len = body.as_ref().map_or(0, |b| b.1);
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {len}\r\n\
+         Content-Security-Policy: {csp}\r\nCross-Origin-Opener-Policy: same-origin\r\n\
+         Cross-Origin-Embedder-Policy: require-corp\r\nX-Content-Type-Options: nosniff\r\n\
+         Referrer-Policy: no-referrer\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n"
+    );
+    let mut sent = stream.write_all(head.as_bytes());
+    if let (Ok(()), Some((mut f, _)), true) = (&sent, body, method == "GET") {
+        sent = std::io::copy(&mut f, &mut stream).map(|_| ());
     }
-    let status = response.status_code().0;
-    // A client that went away is not the server's problem.
-    let sent = request.respond(response);
-    if status != 200 || verbose || sent.is_err() {
-        eprintln!(
-            "{method} {url}: {status}{}",
-            match sent {
-                Ok(()) => String::new(),
-                Err(e) => format!(" (not sent: {e})"),
-            }
-        );
+    let _ = stream.flush();
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    if !status.starts_with("200") || verbose || sent.is_err() {
+        // A client that went away is not the server's problem: noted only.
+        match sent {
+            Ok(()) => eprintln!("{method} {url}: {status}"),
+            Err(e) => eprintln!("{method} {url}: {status} (not sent: {e})"),
+        }
     }
 }
 
@@ -169,25 +173,22 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             index.display()
         )
     })?;
-    let server = tiny_http::Server::http((args.host.as_str(), args.port))
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", args.host, args.port))?;
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .context("the server has no IP address")?;
+    let listener = TcpListener::bind((args.host.as_str(), args.port))
+        .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+    let addr = listener.local_addr()?;
     // The tests read this line for the port.
     println!(
         "serving {} at http://{addr}/ (Ctrl-C to stop)",
         root.display()
     );
-    use std::io::Write;
     std::io::stdout().flush().ok();
     let csp: std::sync::Arc<str> = csp.into();
-    for request in server.incoming_requests() {
-        // One thread per request: a client that stops reading (a cancelled
-        // download, a busy tab) must not hold up the others.
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        // One thread per connection: a client that stops reading (a
+        // cancelled download, a busy tab) must not hold up the others.
         let (root, csp, verbose) = (root.clone(), csp.clone(), args.verbose);
-        std::thread::spawn(move || serve_one(request, &root, &csp, verbose));
+        std::thread::spawn(move || serve_one(stream, &root, &csp, verbose));
     }
     Ok(())
 }

@@ -166,6 +166,20 @@ try {
   assert.equal(cpuReady.backend.isGpu, false);
   step(`without WebGPU: ready on ${cpuReady.backend.name} (${cpuReady.backend.notice})`);
   await embedAndClassify(cpuPage, 'CPU (WASM)');
+
+  // What the reader notices is shown; bad input is a clear error, and the page stays usable.
+  await cpuPage.fill('#input', '>ambiguous\nACGTNNACGTACGT\n');
+  await run(cpuPage, '#embed-run', 'lastEmbeddings');
+  const noted = await cpuPage.textContent('#embed-status');
+  assert.match(noted, /Note: .*ambiguous/i, `the ambiguous-base warning is shown: ${noted}`);
+  await cpuPage.fill('#input', '>ok\nACGTACGT\n>bad\nACGT!ACGT\n');
+  await cpuPage.click('#embed-run');
+  await cpuPage.waitForFunction(() => document.body.dataset.state === 'error', null, { timeout: TIMEOUT });
+  const message = await cpuPage.textContent('#embed-status');
+  assert.match(message, /^input: record "bad" \(line 3\): invalid symbol/, `the error names the record: ${message}`);
+  step(`bad input: "${message.trim()}"`);
+  await cpuPage.fill('#input', sampleFa);
+  await run(cpuPage, '#embed-run', 'lastEmbeddings');
   await cpuContext.close();
 
   assert.deepEqual(foreign, [], 'requests outside the page origin');

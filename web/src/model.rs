@@ -191,7 +191,7 @@ impl Model {
         .await
         .map_err(js)?;
         Ok(Embeddings {
-            rows: Rows::of(&input.records),
+            rows: Rows::of(&input),
             hidden: self.config.hidden_size,
             values: out.into_iter().flat_map(|e| e.values).collect(),
         })
@@ -218,7 +218,7 @@ impl Model {
         .await
         .map_err(js)?;
         Ok(Classified {
-            rows: Rows::of(&input.records),
+            rows: Rows::of(&input),
             classes: cls.classes(),
             probs: probs.concat(),
         })

@@ -3,20 +3,24 @@
 
 use wasm_bindgen::prelude::*;
 
-/// Ids and labels ('' where none) of the input records, in input order.
+/// Ids and labels ('' where none) of the input records, in input order,
+/// and what the reader noticed (ambiguous bases, renamed duplicate ids).
 pub(crate) struct Rows {
     pub ids: Vec<String>,
     pub labels: Vec<String>,
+    pub warnings: Vec<String>,
 }
 
 impl Rows {
-    pub fn of(records: &[dnagpu::data::Record]) -> Self {
+    pub fn of(input: &dnagpu::data::ReadOutput) -> Self {
         Self {
-            ids: records.iter().map(|r| r.id.clone()).collect(),
-            labels: records
+            ids: input.records.iter().map(|r| r.id.clone()).collect(),
+            labels: input
+                .records
                 .iter()
                 .map(|r| r.label.clone().unwrap_or_default())
                 .collect(),
+            warnings: input.warnings.clone(),
         }
     }
 }
@@ -44,6 +48,9 @@ impl Embeddings {
     }
     pub fn labels(&self) -> Vec<String> {
         self.rows.labels.clone()
+    }
+    pub fn warnings(&self) -> Vec<String> {
+        self.rows.warnings.clone()
     }
     pub fn values(&self) -> Vec<f32> {
         self.values.clone()
@@ -73,6 +80,9 @@ impl Classified {
     }
     pub fn labels(&self) -> Vec<String> {
         self.rows.labels.clone()
+    }
+    pub fn warnings(&self) -> Vec<String> {
+        self.rows.warnings.clone()
     }
     pub fn probs(&self) -> Vec<f32> {
         self.probs.clone()

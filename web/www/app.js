@@ -431,7 +431,7 @@ async function runEmbed() {
   const values = new Float32Array(result.values);
   const { rows, hidden, ids, labels } = result;
   page.lastEmbeddings = { ids, labels, rows, hidden, values };
-  say('embed-status', `${formatCount(rows)} sequences → ${formatCount(rows)} × ${hidden} embeddings (${pooling} pooling, layer ${layer}) in ${seconds.toFixed(1)} s.`, 'ok');
+  say('embed-status', `${formatCount(rows)} sequences → ${formatCount(rows)} × ${hidden} embeddings (${pooling} pooling, layer ${layer}) in ${seconds.toFixed(1)} s.${notes(result.warnings)}`, 'ok');
   offerDownload('embed-npy', new Blob([npyFloat32(values, rows, hidden)], { type: 'application/octet-stream' }), 'embeddings.npy');
   offerDownload('embed-csv', new Blob([embeddingsCsv(ids, values, hidden)], { type: 'text/csv' }), 'embeddings.csv');
   if (rows >= 2) drawPca(values, rows, hidden, ids, labels);
@@ -470,6 +470,9 @@ function drawPca(values, rows, hidden, ids, labels) {
 
 const className = (k) => state.classNames?.[k] ?? String(k);
 
+/** What the reader noticed about the input (ambiguous bases, repeated ids), as a sentence. */
+const notes = (warnings) => (warnings?.length ? ` Note: ${warnings.join('; ')}.` : '');
+
 async function runClassify() {
   const text = inputText();
   const batchSize = readBatch();
@@ -487,7 +490,7 @@ async function runClassify() {
   const counts = new Array(classes).fill(0);
   for (const p of predictions) counts[p]++;
   const summary = counts.map((c, k) => `${className(k)}: ${formatCount(c)}`).join(', ');
-  say('classify-status', `${formatCount(rows)} sequences classified in ${seconds.toFixed(1)} s. Predicted ${summary}.`, 'ok');
+  say('classify-status', `${formatCount(rows)} sequences classified in ${seconds.toFixed(1)} s. Predicted ${summary}.${notes(result.warnings)}`, 'ok');
   offerDownload('classify-csv', new Blob([predictionsCsv(ids, probs, classes, labels)], { type: 'text/csv' }), 'predictions.csv');
   $('classify-table').replaceChildren(predictionsTable(result, probs, predictions));
 }

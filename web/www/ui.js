@@ -104,5 +104,6 @@ export function explain(error, source = '') {
   if (/navigator\.gpu/i.test(message)) return NO_WEBGPU;
   if (/\blost\b/i.test(message)) return LOST_DEVICE;
   if (error?.name === 'RangeError' || /out of memory|memory|allocation/i.test(message)) return OUT_OF_MEMORY;
-  return source ? `${source}: ${message}` : message;
+  // The library's messages already name their source ("input: record …").
+  return source && !message.startsWith(`${source}:`) ? `${source}: ${message}` : message;
 }

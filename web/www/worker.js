@@ -117,7 +117,7 @@ const commands = {
     try {
       const values = owned(e.values());
       return {
-        value: { rows: e.rows, hidden: e.hidden, ids: e.ids(), labels: e.labels(), values: values.buffer },
+        value: { rows: e.rows, hidden: e.hidden, ids: e.ids(), labels: e.labels(), warnings: e.warnings(), values: values.buffer },
         transfer: [values.buffer],
       };
     } finally {
@@ -130,7 +130,7 @@ const commands = {
     try {
       const probs = owned(c.probs());
       return {
-        value: { rows: c.rows, classes: c.classes, ids: c.ids(), labels: c.labels(), probs: probs.buffer },
+        value: { rows: c.rows, classes: c.classes, ids: c.ids(), labels: c.labels(), warnings: c.warnings(), probs: probs.buffer },
         transfer: [probs.buffer],
       };
     } finally {
