@@ -176,6 +176,14 @@ async fn the_shipped_model_classifies_evaluates_and_fine_tunes() {
     assert!(!model.has_classifier(), "the base model has no head");
     assert_eq!(model.parameters(), 5_323_520);
     let sample = include_str!("../../examples/sample.fa");
+    let e = model
+        .embed(sample, "mean", Some(-1), 4, None)
+        .await
+        .map_err(|_| "embed")
+        .unwrap();
+    assert_eq!((e.rows(), e.hidden()), (8, 256));
+    assert!(e.values().iter().all(|v| v.is_finite()));
+    assert_eq!(e.ids()[0], "prom_core_0");
     assert!(
         model.classify(sample, 4, None).await.is_err(),
         "no head: an error"
