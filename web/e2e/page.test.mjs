@@ -150,6 +150,18 @@ try {
   assert.deepEqual(refetched, [], 'the second visit downloads no model file');
   step('second visit: model loaded from Cache Storage');
 
+  // Keyboard: Tab alone reaches every run button.
+  await page.evaluate(() => document.activeElement?.blur());
+  const reached = new Set();
+  for (let i = 0; i < 80; i++) {
+    await page.keyboard.press('Tab');
+    reached.add(await page.evaluate(() => document.activeElement?.id ?? ''));
+  }
+  for (const id of ['backend', 'input', 'embed-run', 'classify-run', 'eval-run', 'ft-run']) {
+    assert.ok(reached.has(id), `Tab never reaches #${id}`);
+  }
+  step('keyboard: Tab reaches every control that runs something');
+
   // Phone width: nothing wider than the screen.
   await page.setViewportSize({ width: 390, height: 844 });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
