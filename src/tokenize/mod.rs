@@ -1,7 +1,14 @@
 //! Tokenizers. DNABERT-2's is a Hugging Face BPE (`tokenizer.json`), run
-//! through the `tokenizers` crate so that ids equal the reference's.
+//! through the `tokenizers` crate so that ids equal the reference's;
+//! DNABERT's overlapping k-mers (`kmer`) and the Nucleotide Transformer's
+//! 6-mers (`nt`) are written here, checked against the Hugging Face classes.
 
+pub mod kmer;
+pub mod nt;
 pub mod train;
+
+pub use kmer::KmerTokenizer;
+pub use nt::NtTokenizer;
 
 use crate::error::{Error, Result};
 
@@ -13,6 +20,33 @@ pub struct Encoded {
     /// Symbols other than A, C, G, T (after upper-casing): they reach the
     /// model as `[UNK]`, and callers warn about them per record.
     pub unknown_symbols: usize,
+}
+
+/// The tokens of a `vocab.txt` (one per line, id = line number; a final
+/// newline is not a token). Empty lines and repeated tokens are errors.
+pub(crate) fn read_vocab_txt(text: &str, origin: &str) -> Result<Vec<String>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut tokens = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_end_matches('\r');
+        if t.is_empty() {
+            return Err(Error::Invalid(format!(
+                "{origin}:{}: empty line in vocab.txt",
+                i + 1
+            )));
+        }
+        if !seen.insert(t) {
+            return Err(Error::Invalid(format!(
+                "{origin}:{}: token `{t}` appears twice",
+                i + 1
+            )));
+        }
+        tokens.push(t.to_string());
+    }
+    if tokens.is_empty() {
+        return Err(Error::Invalid(format!("{origin}: vocab.txt is empty")));
+    }
+    Ok(tokens)
 }
 
 /// DNABERT-2's BPE tokenizer.

@@ -1,0 +1,109 @@
+//! DNABERT's tokenizer: overlapping k-mers (stride 1, k = 3..6) looked up in
+//! its `vocab.txt`, as DNABERT's `seq2kmer` + Hugging Face `BertTokenizer`
+//! (`do_lower_case` false) give them: `[CLS] kmer_0 … kmer_{n-k} [SEP]`,
+//! any k-mer that is not in the vocabulary (N, lower case, IUPAC codes) one
+//! `[UNK]`. Ids are checked against that class (tests/other_tokenizers.rs).
+
+use std::collections::HashMap;
+
+use super::{read_vocab_txt, Encoded};
+use crate::error::{Error, Result};
+
+pub struct KmerTokenizer {
+    k: usize,
+    ids: HashMap<String, u32>,
+    vocab_size: usize,
+    unk: u32,
+    cls: u32,
+    sep: u32,
+}
+
+impl KmerTokenizer {
+    /// Reads DNABERT's `vocab.txt` (one token per line, id = line number):
+    /// the five BERT specials and every k-mer of one length k.
+    pub fn from_vocab_txt(text: &str, origin: &str) -> Result<Self> {
+        let tokens = read_vocab_txt(text, origin)?;
+        let ids: HashMap<String, u32> = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i as u32))
+            .collect();
+        let special = |name: &str| {
+            ids.get(name).copied().ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{origin}: no `{name}` token: not a DNABERT (BERT) vocab.txt"
+                ))
+            })
+        };
+        let (unk, cls, sep) = (special("[UNK]")?, special("[CLS]")?, special("[SEP]")?);
+        special("[PAD]")?;
+        special("[MASK]")?;
+        let kmers: Vec<(usize, &String)> = tokens
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.starts_with('['))
+            .collect();
+        let k = kmers.first().map_or(0, |(_, t)| t.len());
+        if !(3..=6).contains(&k) {
+            return Err(Error::Invalid(format!(
+                "{origin}: the first k-mer has length {k}: DNABERT vocabularies have k = 3..6"
+            )));
+        }
+        for &(line, t) in &kmers {
+            if t.len() != k || !t.bytes().all(|b| b"ACGT".contains(&b)) {
+                return Err(Error::Invalid(format!(
+                    "{origin}:{}: token `{t}` is not a {k}-mer of A, C, G, T (the vocabulary's k, from its first k-mer, is {k})",
+                    line + 1
+                )));
+            }
+        }
+        if kmers.len() != 4usize.pow(k as u32) {
+            return Err(Error::Invalid(format!(
+                "{origin}: {} {k}-mers, but a k = {k} vocabulary has all 4^{k} = {}",
+                kmers.len(),
+                4usize.pow(k as u32)
+            )));
+        }
+        Ok(Self {
+            k,
+            vocab_size: tokens.len(),
+            ids,
+            unk,
+            cls,
+            sep,
+        })
+    }
+
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+
+    /// `seq` as ids. Only letters: whitespace and punctuation would be
+    /// split by BERT's pre-tokenizer into several tokens, which DNABERT
+    /// never does, so they are an error here.
+    pub fn encode(&self, seq: &str) -> Result<Encoded> {
+        if let Some(c) = seq.chars().find(|c| !c.is_ascii_alphabetic()) {
+            return Err(Error::Invalid(format!(
+                "symbol {c:?} in a sequence: DNABERT's tokenizer takes letters only"
+            )));
+        }
+        let b = seq.as_bytes();
+        let mut ids = Vec::with_capacity(b.len().saturating_sub(self.k) + 3);
+        ids.push(self.cls);
+        if b.len() >= self.k {
+            for w in b.windows(self.k) {
+                let kmer = std::str::from_utf8(w).expect("ASCII");
+                ids.push(self.ids.get(kmer).copied().unwrap_or(self.unk));
+            }
+        }
+        ids.push(self.sep);
+        Ok(Encoded {
+            ids,
+            unknown_symbols: b.iter().filter(|c| !b"ACGT".contains(c)).count(),
+        })
+    }
+}
