@@ -97,3 +97,41 @@ fn bad_vocabularies_and_input_are_clear_errors() {
         .to_string()
         .contains("letters only"));
 }
+
+#[test]
+fn folders_of_other_families_are_named_in_the_error() {
+    let root = std::env::temp_dir().join(format!("dnagpu-families-{}", std::process::id()));
+    for (vocab, want) in [
+        (
+            "dnabert6_vocab.txt",
+            "a DNABERT-6 (overlapping 6-mer) model",
+        ),
+        ("nt_v2_vocab.txt", "a Nucleotide Transformer model"),
+    ] {
+        let dir = root.join(vocab);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.json"), r#"{"model_type": "bert"}"#).unwrap();
+        std::fs::write(dir.join("vocab.txt"), read(vocab)).unwrap();
+        let err = dnagpu::model::folder::ModelFiles::open(&dir)
+            .err()
+            .expect("an error")
+            .to_string();
+        assert!(
+            err.contains(want) && err.contains("does not run this architecture yet"),
+            "{err}"
+        );
+    }
+    let dir = root.join("other");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.json"), "{}").unwrap();
+    std::fs::write(dir.join("vocab.txt"), "hello\nworld\n").unwrap();
+    let err = dnagpu::model::folder::ModelFiles::open(&dir)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("not a model dnagpu recognises") && err.contains("hello"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}

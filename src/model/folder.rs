@@ -25,6 +25,30 @@ fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
 }
 
+/// The error for a folder of another model family (a `vocab.txt`, no
+/// `tokenizer.json`): which family it is, and that only its tokenizer is
+/// read so far.
+#[cfg(not(target_arch = "wasm32"))]
+fn other_family(dir: &Path, vocab: &str) -> Error {
+    use crate::tokenize::{KmerTokenizer, NtTokenizer};
+    let origin = dir.join("vocab.txt").display().to_string();
+    let family = if let Ok(t) = KmerTokenizer::from_vocab_txt(vocab, &origin) {
+        format!("a DNABERT-{} (overlapping {}-mer) model", t.k(), t.k())
+    } else if NtTokenizer::from_vocab_txt(vocab, &origin).is_ok() {
+        "a Nucleotide Transformer model".to_string()
+    } else {
+        let first: Vec<&str> = vocab.lines().take(6).collect();
+        return Error::Invalid(format!(
+            "{}: no tokenizer.json, and vocab.txt (starting {first:?}) is neither DNABERT's k-mer nor the Nucleotide Transformer's vocabulary: not a model dnagpu recognises",
+            dir.display()
+        ));
+    };
+    Error::Invalid(format!(
+        "{}: {family} (vocab.txt, no tokenizer.json): dnagpu reads its tokenizer but does not run this architecture yet; it runs DNABERT-2-architecture folders (config.json, tokenizer.json, model.safetensors or pytorch_model.bin)",
+        dir.display()
+    ))
+}
+
 impl ModelFiles {
     /// Reads the folder `dir`; each missing file is an error naming it.
     #[cfg(not(target_arch = "wasm32"))]
@@ -48,6 +72,9 @@ impl ModelFiles {
             }
         };
         let cfg_path = need("config.json")?;
+        if !file("tokenizer.json").is_file() && file("vocab.txt").is_file() {
+            return Err(other_family(dir, &read(&file("vocab.txt"))?));
+        }
         let tok_path = need("tokenizer.json")?;
         let weights = if file("model.safetensors").is_file() {
             Weights::from_safetensors_file(&file("model.safetensors"))?
