@@ -30,9 +30,10 @@ if [ "$have" != "$want" ]; then
   cargo install wasm-bindgen-cli --version "$want" --quiet
 fi
 # The page test drives Chromium with Playwright (playwright-core only: it
-# uses the system Chromium and downloads no browser).
-if [ ! -d web/e2e/node_modules/playwright-core ]; then
-  echo "setup: installing playwright-core (web/e2e)"
+# uses the system Chromium and downloads no browser); eslint checks the
+# page's modules for undefined names.
+if [ ! -d web/e2e/node_modules/playwright-core ] || [ ! -d web/e2e/node_modules/eslint ]; then
+  echo "setup: installing playwright-core and eslint (web/e2e)"
   (cd web/e2e && npm ci --no-audit --no-fund --silent)
 fi
 echo "setup: done"

@@ -25,6 +25,8 @@ cargo test --workspace --exclude dnagpu-web
 echo "== browser tests (headless Chromium, WebGPU)"
 if [ -x "$CHROMEDRIVER" ] || [ "${CI:-}" = true ]; then
   cargo test -p dnagpu-web --target wasm32-unknown-unknown
+  echo "== page lint (undefined names in web/www are errors)"
+  (cd web && e2e/node_modules/.bin/eslint -c eslint.config.mjs www e2e)
   echo "== page test (dnagpu serve + the built page in headless Chromium, against the native CLI)"
   scripts/build-web.sh
   DNAGPU_BIN="$PWD/target/debug/dnagpu" node web/e2e/page.test.mjs

@@ -130,7 +130,7 @@ async function fetchCached(url, name, { optional = false, maxBytes = 0, onProgre
   let response;
   try {
     response = await fetch(url, { credentials: 'omit' });
-  } catch (e) {
+  } catch {
     const hub = host === 'huggingface.co'
       ? ' The hub serves large files from its CDN (another host), which this page\'s privacy policy ' +
         '(connect-src \'self\' https://huggingface.co) does not allow:'
