@@ -11,6 +11,6 @@ export default [
       sourceType: 'module',
       globals: { ...globals.browser, ...globals.worker, ...globals.node },
     },
-    rules: { 'no-undef': 'error', 'no-unused-vars': 'error' },
+    rules: { 'no-undef': 'error', 'no-unused-vars': 'error', 'no-import-assign': 'error' },
   },
 ];

@@ -1,0 +1,93 @@
+// Job: reading the page's inputs: the sequence text or held file, numbers, bundled and uploaded CSVs, the fine-tuning row cap.
+
+import { UserError, formatBytes, readTextFile } from './files.js';
+import { $, formatCount } from './ui.js';
+import { FT_MAX_ROWS, LARGE_INPUT_BYTES, state } from './page-state.js';
+
+// ---------------------------------------------------------------- inputs
+
+export function inputText() {
+  const text = state.heldInput ? state.heldInput.text : $('input').value;
+  if (!text.trim()) throw new UserError('There is no input: paste sequences, open a file, or press “Load example”.');
+  return text;
+}
+
+export const inputSource = () => state.heldInput?.name || state.inputName || 'input';
+
+export function readInteger(id, what, { min = -Infinity, max = Infinity, optional = false } = {}) {
+  const raw = $(id).value.trim();
+  if (raw === '' && optional) return null;
+  const n = Number(raw);
+  if (raw === '' || !Number.isInteger(n) || n < min || n > max) {
+    const range = Number.isFinite(max) ? ` from ${min} to ${max}` : Number.isFinite(min) ? ` ≥ ${min}` : '';
+    throw new UserError(`${what} must be a whole number${range}, not “${raw}”.`);
+  }
+  return n;
+}
+
+export function readLayer() {
+  const layers = state.model.layers;
+  return readInteger('layer', `The layer (-1 = last; this model has ${layers} layers)`, { min: -(layers + 1), max: layers });
+}
+
+export const readBatch = () => readInteger('batch', 'The batch size', { min: 1, max: 4096 });
+
+export async function setInputFile(file) {
+  const text = await readTextFile(file);
+  const input = $('input');
+  if (file.size > LARGE_INPUT_BYTES) {
+    state.heldInput = { name: file.name, text };
+    input.value = '';
+    input.placeholder = `Using ${file.name} (${formatBytes(file.size)}, not shown). Type or paste here to use that text instead.`;
+    $('input-note').textContent = `Input: ${file.name}, ${formatBytes(file.size)} (too large to show).`;
+  } else {
+    state.heldInput = null;
+    input.value = text;
+    $('input-note').textContent = `Input: ${file.name}.`;
+  }
+  state.inputName = file.name;
+}
+
+export async function fetchText(url, what) {
+  if (state.textCache.has(url)) return state.textCache.get(url);
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new UserError(`Could not fetch ${what}: ${error.message}`);
+  }
+  if (!response.ok) throw new UserError(`Could not fetch ${what} (${url}): HTTP ${response.status}.`);
+  const text = await response.text();
+  state.textCache.set(url, text);
+  return text;
+}
+
+/** The CSV chosen by a bundled-file select and a file input pair: {text, name}. */
+export async function chosenCsv(selectId, fileId, what) {
+  const select = $(selectId);
+  if (select.value === 'upload') {
+    const file = $(fileId).files[0];
+    if (!file) throw new UserError(`Choose your ${what} file first (or pick a bundled one).`);
+    return { text: await readTextFile(file), name: file.name };
+  }
+  const label = select.selectedOptions[0]?.textContent ?? select.value;
+  return { text: await fetchText(select.value, label), name: select.value.split('/').pop() };
+}
+
+export function countCsvRows(text) {
+  let rows = 0;
+  for (const line of text.split('\n')) if (line.trim()) rows++;
+  return Math.max(0, rows - 1); // minus the header
+}
+
+export async function updateFtCap() {
+  try {
+    const { text, name } = await chosenCsv('ft-bundled', 'ft-file', 'train.csv');
+    const rows = countCsvRows(text);
+    $('ft-cap').textContent = rows > FT_MAX_ROWS
+      ? `Uses the first ${formatCount(FT_MAX_ROWS)} rows; ${name} has ${formatCount(rows)}.`
+      : `${name} has ${formatCount(rows)} rows; all are used (at most ${formatCount(FT_MAX_ROWS)}).`;
+  } catch (error) {
+    $('ft-cap').textContent = error instanceof UserError ? error.message : '';
+  }
+}

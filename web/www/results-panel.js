@@ -1,0 +1,159 @@
+// Job: the Embed, Classify and Evaluate panels: run, show, plot and offer downloads.
+
+import { argmax, embeddingsCsv, npyFloat32, predictionsCsv } from './npy.js';
+import { pca2, project } from './pca.js';
+import { confusionTable, scatterChart } from './charts.js';
+import { $, formatCount, hideProgress, metric, offerDownload, progressReporter, say, withdrawDownload } from './ui.js';
+import { PCA_FIT_ROWS, TABLE_ROWS, page, state } from './page-state.js';
+import { chosenCsv, inputText, readBatch, readLayer } from './inputs.js';
+
+// ---------------------------------------------------------------- embed
+
+export async function runEmbed() {
+  const text = inputText();
+  const pooling = $('pooling').value;
+  const layer = readLayer();
+  const batchSize = readBatch();
+  withdrawDownload('embed-npy');
+  withdrawDownload('embed-csv');
+  $('embed-figure').hidden = true;
+  const started = performance.now();
+  const result = await state.client.call('embed', { text, pooling, layer, batchSize }, {
+    onProgress: progressReporter('embed-progress', 'embed-status', (done, total) => `Embedding: ${formatCount(done)} of ${formatCount(total)} sequences…`),
+  }).finally(() => hideProgress('embed-progress'));
+  const seconds = (performance.now() - started) / 1000;
+  const values = new Float32Array(result.values);
+  const { rows, hidden, ids, labels } = result;
+  page.lastEmbeddings = { ids, labels, rows, hidden, values };
+  say('embed-status', `${formatCount(rows)} sequences → ${formatCount(rows)} × ${hidden} embeddings (${pooling} pooling, layer ${layer}) in ${seconds.toFixed(1)} s.${notes(result.warnings)}`, 'ok');
+  offerDownload('embed-npy', new Blob([npyFloat32(values, rows, hidden)], { type: 'application/octet-stream' }), 'embeddings.npy');
+  offerDownload('embed-csv', new Blob([embeddingsCsv(ids, values, hidden)], { type: 'text/csv' }), 'embeddings.csv');
+  if (rows >= 2) drawPca(values, rows, hidden, ids, labels);
+}
+
+export function drawPca(values, rows, hidden, ids, labels) {
+  let fitValues = values;
+  let fitRows = rows;
+  if (rows > PCA_FIT_ROWS) {
+    // Fit on evenly spaced rows (deterministic), project every row.
+    fitRows = PCA_FIT_ROWS;
+    fitValues = new Float32Array(fitRows * hidden);
+    for (let i = 0; i < fitRows; i++) {
+      const r = Math.floor((i * rows) / fitRows);
+      fitValues.set(values.subarray(r * hidden, (r + 1) * hidden), i * hidden);
+    }
+  }
+  const fit = pca2(fitValues, fitRows, hidden);
+  const coords = fitRows === rows ? fit.coords : project(values, rows, hidden, fit);
+  const hasLabels = labels.some((l) => l !== '');
+  const pct = (x) => `${(x * 100).toFixed(1)}%`;
+  scatterChart($('embed-plot'), coords, {
+    ids,
+    labels: hasLabels ? labels : null,
+    xLabel: `PC 1 (${pct(fit.explained[0])})`,
+    yLabel: `PC 2 (${pct(fit.explained[1])})`,
+    title: 'PCA of the embeddings',
+  });
+  $('embed-caption').textContent =
+    `PCA of the ${formatCount(rows)} embeddings: PC 1 explains ${pct(fit.explained[0])} and PC 2 ${pct(fit.explained[1])} of the variance` +
+    `${hasLabels ? '; colours are the input labels' : ''}${fitRows < rows ? `; components fitted on ${formatCount(fitRows)} evenly spaced rows` : ''}.`;
+  $('embed-figure').hidden = false;
+}
+
+// ---------------------------------------------------------------- classify
+
+export const className = (k) => state.classNames?.[k] ?? String(k);
+
+/** What the reader noticed about the input (ambiguous bases, repeated ids), as a sentence. */
+export const notes = (warnings) => (warnings?.length ? ` Note: ${warnings.join('; ')}.` : '');
+
+export async function runClassify() {
+  const text = inputText();
+  const batchSize = readBatch();
+  withdrawDownload('classify-csv');
+  $('classify-table').replaceChildren();
+  const started = performance.now();
+  const result = await state.client.call('classify', { text, batchSize }, {
+    onProgress: progressReporter('classify-progress', 'classify-status', (done, total) => `Classifying: ${formatCount(done)} of ${formatCount(total)} sequences…`),
+  }).finally(() => hideProgress('classify-progress'));
+  const seconds = (performance.now() - started) / 1000;
+  const probs = new Float32Array(result.probs);
+  const { rows, classes, ids, labels } = result;
+  const predictions = Array.from({ length: rows }, (_, r) => argmax(probs.subarray(r * classes, (r + 1) * classes)));
+  page.lastClassified = { ids, labels, rows, classes, probs, predictions };
+  const counts = new Array(classes).fill(0);
+  for (const p of predictions) counts[p]++;
+  const summary = counts.map((c, k) => `${className(k)}: ${formatCount(c)}`).join(', ');
+  say('classify-status', `${formatCount(rows)} sequences classified in ${seconds.toFixed(1)} s. Predicted ${summary}.${notes(result.warnings)}`, 'ok');
+  offerDownload('classify-csv', new Blob([predictionsCsv(ids, probs, classes, labels)], { type: 'text/csv' }), 'predictions.csv');
+  $('classify-table').replaceChildren(predictionsTable(result, probs, predictions));
+}
+
+export function predictionsTable({ rows, classes, ids, labels }, probs, predictions) {
+  const withLabels = labels.some((l) => l !== '');
+  const table = document.createElement('table');
+  const caption = document.createElement('caption');
+  caption.textContent = rows > TABLE_ROWS
+    ? `Predictions (the first ${formatCount(TABLE_ROWS)} of ${formatCount(rows)}; the CSV has all)`
+    : 'Predictions';
+  table.append(caption);
+  const head = table.createTHead().insertRow();
+  const headers = ['id', ...(withLabels ? ['label'] : []), 'predicted', ...Array.from({ length: classes }, (_, k) => `prob ${className(k)}`)];
+  headers.forEach((h, i) => {
+    const th = document.createElement('th');
+    th.scope = 'col';
+    th.textContent = h;
+    if (i === 0) th.className = 'id';
+    head.append(th);
+  });
+  const body = table.createTBody();
+  for (let r = 0; r < Math.min(rows, TABLE_ROWS); r++) {
+    const row = body.insertRow();
+    const id = document.createElement('th');
+    id.scope = 'row';
+    id.className = 'id';
+    id.textContent = ids[r];
+    row.append(id);
+    if (withLabels) row.insertCell().textContent = labels[r];
+    row.insertCell().textContent = className(predictions[r]);
+    for (let k = 0; k < classes; k++) row.insertCell().textContent = probs[r * classes + k].toFixed(3);
+  }
+  const box = document.createElement('div');
+  box.className = 'table-box scroll';
+  box.tabIndex = 0; // scrollable region reachable by keyboard
+  box.setAttribute('role', 'region');
+  box.setAttribute('aria-label', 'Predictions table');
+  box.append(table);
+  return box;
+}
+
+// ---------------------------------------------------------------- evaluate
+
+let evalSourceName = '';
+/** The file the last evaluation read, for its error messages. */
+export const evalSource = () => evalSourceName;
+
+export async function runEvaluate() {
+  const batchSize = readBatch();
+  const { text, name } = await chosenCsv('eval-bundled', 'eval-file', 'test.csv');
+  evalSourceName = name;
+  $('eval-results').hidden = true;
+  $('eval-confusion').replaceChildren();
+  const started = performance.now();
+  const result = await state.client.call('evaluate', { text, batchSize }, {
+    onProgress: progressReporter('eval-progress', 'eval-status', (done, total) => `Evaluating: ${formatCount(done)} of ${formatCount(total)} rows…`),
+  }).finally(() => hideProgress('eval-progress'));
+  const seconds = (performance.now() - started) / 1000;
+  const confusion = new Uint32Array(result.confusion);
+  const { n, classes, mcc, f1, accuracy, loss } = result;
+  const matrix = Array.from({ length: classes }, (_, t) => Array.from(confusion.subarray(t * classes, (t + 1) * classes)));
+  page.lastEvaluation = { n, classes, mcc, f1, accuracy, loss, confusion: matrix, probs: new Float32Array(result.probs), file: name };
+  $('eval-mcc').textContent = metric(mcc);
+  $('eval-f1').textContent = metric(f1);
+  $('eval-accuracy').textContent = metric(accuracy);
+  $('eval-loss').textContent = metric(loss);
+  $('eval-n').textContent = formatCount(n);
+  $('eval-results').hidden = false;
+  confusionTable($('eval-confusion'), confusion, classes, state.classNames);
+  say('eval-status', `${name}: ${formatCount(n)} rows evaluated in ${seconds.toFixed(1)} s.`, 'ok');
+}
