@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::{read_vocab_txt, Encoded};
+use super::{Encoded, Vocab};
 use crate::error::{Error, Result};
 
 pub struct KmerTokenizer {
@@ -22,23 +22,13 @@ impl KmerTokenizer {
     /// Reads DNABERT's `vocab.txt` (one token per line, id = line number):
     /// the five BERT specials and every k-mer of one length k.
     pub fn from_vocab_txt(text: &str, origin: &str) -> Result<Self> {
-        let tokens = read_vocab_txt(text, origin)?;
-        let ids: HashMap<String, u32> = tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.clone(), i as u32))
-            .collect();
-        let special = |name: &str| {
-            ids.get(name).copied().ok_or_else(|| {
-                Error::Invalid(format!(
-                    "{origin}: no `{name}` token: not a DNABERT (BERT) vocab.txt"
-                ))
-            })
-        };
+        let vocab = Vocab::read(text, origin)?;
+        let special = |name: &str| vocab.require(name, "DNABERT (BERT)");
         let (unk, cls, sep) = (special("[UNK]")?, special("[CLS]")?, special("[SEP]")?);
         special("[PAD]")?;
         special("[MASK]")?;
-        let kmers: Vec<(usize, &String)> = tokens
+        let kmers: Vec<(usize, &String)> = vocab
+            .tokens
             .iter()
             .enumerate()
             .filter(|(_, t)| !t.starts_with('['))
@@ -66,8 +56,8 @@ impl KmerTokenizer {
         }
         Ok(Self {
             k,
-            vocab_size: tokens.len(),
-            ids,
+            vocab_size: vocab.tokens.len(),
+            ids: vocab.ids,
             unk,
             cls,
             sep,

@@ -22,31 +22,53 @@ pub struct Encoded {
     pub unknown_symbols: usize,
 }
 
-/// The tokens of a `vocab.txt` (one per line, id = line number; a final
-/// newline is not a token). Empty lines and repeated tokens are errors.
-pub(crate) fn read_vocab_txt(text: &str, origin: &str) -> Result<Vec<String>> {
-    let mut seen = std::collections::HashSet::new();
-    let mut tokens = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim_end_matches('\r');
-        if t.is_empty() {
-            return Err(Error::Invalid(format!(
-                "{origin}:{}: empty line in vocab.txt",
-                i + 1
-            )));
+/// A `vocab.txt`: one token per line, id = line number (a final newline is
+/// not a token). Empty lines and repeated tokens are errors.
+pub(crate) struct Vocab {
+    pub tokens: Vec<String>,
+    pub ids: std::collections::HashMap<String, u32>,
+    origin: String,
+}
+
+impl Vocab {
+    pub fn read(text: &str, origin: &str) -> Result<Self> {
+        let mut ids = std::collections::HashMap::new();
+        let mut tokens = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let t = line.trim_end_matches('\r');
+            if t.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "{origin}:{}: empty line in vocab.txt",
+                    i + 1
+                )));
+            }
+            if ids.insert(t.to_string(), i as u32).is_some() {
+                return Err(Error::Invalid(format!(
+                    "{origin}:{}: token `{t}` appears twice",
+                    i + 1
+                )));
+            }
+            tokens.push(t.to_string());
         }
-        if !seen.insert(t) {
-            return Err(Error::Invalid(format!(
-                "{origin}:{}: token `{t}` appears twice",
-                i + 1
-            )));
+        if tokens.is_empty() {
+            return Err(Error::Invalid(format!("{origin}: vocab.txt is empty")));
         }
-        tokens.push(t.to_string());
+        Ok(Self {
+            tokens,
+            ids,
+            origin: origin.to_string(),
+        })
     }
-    if tokens.is_empty() {
-        return Err(Error::Invalid(format!("{origin}: vocab.txt is empty")));
+
+    /// The id of `name`, which a `family` vocabulary must have.
+    pub fn require(&self, name: &str, family: &str) -> Result<u32> {
+        self.ids.get(name).copied().ok_or_else(|| {
+            Error::Invalid(format!(
+                "{}: no `{name}` token: not a {family} vocab.txt",
+                self.origin
+            ))
+        })
     }
-    Ok(tokens)
 }
 
 /// DNABERT-2's BPE tokenizer.

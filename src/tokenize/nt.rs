@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::{read_vocab_txt, Encoded};
+use super::{Encoded, Vocab};
 use crate::error::{Error, Result};
 
 pub struct NtTokenizer {
@@ -25,23 +25,13 @@ impl NtTokenizer {
     /// <mask> <cls>`, all 4,096 6-mers and the single tokens A T C G N
     /// (v1 and v2 differ in where they put `<eos>`/`<bos>`).
     pub fn from_vocab_txt(text: &str, origin: &str) -> Result<Self> {
-        let tokens = read_vocab_txt(text, origin)?;
-        let ids: HashMap<String, u32> = tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.clone(), i as u32))
-            .collect();
-        let id = |name: &str| {
-            ids.get(name).copied().ok_or_else(|| {
-                Error::Invalid(format!(
-                    "{origin}: no `{name}` token: not a Nucleotide Transformer vocab.txt"
-                ))
-            })
-        };
+        let vocab = Vocab::read(text, origin)?;
+        let id = |name: &str| vocab.require(name, "Nucleotide Transformer");
         for name in SPECIALS.iter().copied().chain(["A", "C", "G", "T", "N"]) {
             id(name)?;
         }
-        let sixmers = tokens
+        let sixmers = vocab
+            .tokens
             .iter()
             .filter(|t| t.len() == 6 && t.bytes().all(|b| b"ACGT".contains(&b)))
             .count();
@@ -51,11 +41,11 @@ impl NtTokenizer {
             )));
         }
         Ok(Self {
-            vocab_size: tokens.len(),
+            vocab_size: vocab.tokens.len(),
             unk: id("<unk>")?,
             cls: id("<cls>")?,
             mask: id("<mask>")?,
-            ids,
+            ids: vocab.ids,
         })
     }
 
