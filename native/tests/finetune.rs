@@ -203,6 +203,23 @@ fn bad_labels_and_missing_splits_are_named() {
     let empty = tmp("empty");
     let (ok, _, err) = finetune(&empty, &empty.join("o"), &[]);
     assert!(!ok && err.contains("no train.csv"), "{err}");
+    // Options out of range are errors before any training.
+    std::fs::write(
+        dir.join("train.csv"),
+        "sequence,label\nACGTACGT,0\nACGTTTGA,1\n",
+    )
+    .unwrap();
+    for (args, want) in [
+        (&["--lora-r", "0"][..], "`r` must be positive"),
+        (&["--lora-alpha=-2"][..], "`lora_alpha` -2 must be positive"),
+        (
+            &["--lr", "0"][..],
+            "learning rate 0: it must be a positive number",
+        ),
+    ] {
+        let (ok, _, err) = finetune(&dir, &dir.join("o"), args);
+        assert!(!ok && err.contains(want), "{args:?}: {err}");
+    }
 }
 
 #[test]

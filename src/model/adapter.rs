@@ -113,14 +113,15 @@ impl LoraConfig {
         serde_json::to_string_pretty(&v).expect("a JSON value always serializes")
     }
 
-    fn validate(&self, origin: &str) -> Result<()> {
+    /// Rank, alpha and dropout in range; `origin` names the source in errors.
+    pub fn validate(&self, origin: &str) -> Result<()> {
         if self.r == 0 {
             return Err(bad(origin, "`r` must be positive"));
         }
-        if !self.alpha.is_finite() {
+        if !(self.alpha.is_finite() && self.alpha > 0.0) {
             return Err(bad(
                 origin,
-                format_args!("`lora_alpha` {} is not finite", self.alpha),
+                format_args!("`lora_alpha` {} must be positive", self.alpha),
             ));
         }
         if !(0.0..1.0).contains(&self.dropout) {

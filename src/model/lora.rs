@@ -49,6 +49,7 @@ impl Lora {
     /// PEFT initialises it (bound 1 / sqrt(in)), B = 0, so the model starts
     /// as the base.
     pub fn fresh(dev: &Device, enc: &Encoder, config: LoraConfig, seed: u64) -> Result<Self> {
+        config.validate("LoRA options")?;
         for t in &config.target_modules {
             if !TARGETS.contains(&t.as_str()) {
                 return Err(Error::Invalid(format!(

@@ -40,6 +40,12 @@ impl FineTuner {
         adamw: AdamWConfig,
         options: FineTuneOptions,
     ) -> Result<Self> {
+        let peak = options.schedule.peak;
+        if !(peak.is_finite() && peak > 0.0) {
+            return Err(Error::Invalid(format!(
+                "learning rate {peak}: it must be a positive number"
+            )));
+        }
         let names = model.trainable_names();
         let optimizer = AdamW::new(dev, &names, &model.trainable_params(), adamw)?;
         Ok(Self {
