@@ -50,6 +50,26 @@ pub fn page_csp(index_html: &str) -> Option<String> {
     Some(tag[c..end].to_string())
 }
 
+/// A page source file (web/www beside web/dist, in a checkout) changed
+/// after the page was built, if any: serving a stale build is confusing.
+fn newer_source(dist: &Path) -> Option<PathBuf> {
+    let built = std::fs::metadata(dist.join("index.html"))
+        .ok()?
+        .modified()
+        .ok()?;
+    let www = dist.parent()?.join("www");
+    std::fs::read_dir(www)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .find(|p| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t > built)
+        })
+}
+
 fn mime(path: &Path) -> &'static str {
     match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
         "html" => "text/html; charset=utf-8",
@@ -163,6 +183,13 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     if !index.is_file() {
         bail!(
             "{}: the browser page is not built (no index.html); build it with `{BUILD}` (needs the wasm32 target and wasm-bindgen-cli: scripts/setup.sh installs them), then run `dnagpu serve` again",
+            root.display()
+        );
+    }
+    if let Some(newer) = newer_source(&root) {
+        eprintln!(
+            "warning: {} is newer than the built page in {}: run `{BUILD}` to include it",
+            newer.display(),
             root.display()
         );
     }

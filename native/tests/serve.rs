@@ -85,3 +85,48 @@ fn serves_the_page_with_its_policy_and_nothing_outside_it() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn a_page_source_newer_than_the_build_is_pointed_out() {
+    let root = tmp("serve-stale");
+    let dist = root.join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::create_dir_all(root.join("www")).unwrap();
+    std::fs::write(
+        dist.join("index.html"),
+        format!("<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">"),
+    )
+    .unwrap();
+    // An hour old: whatever the file system's timestamp resolution.
+    std::fs::File::options()
+        .write(true)
+        .open(dist.join("index.html"))
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+    std::fs::write(root.join("www/app.js"), "// edited after the build").unwrap();
+    let mut child = dnagpu()
+        .args(["serve", "--port", "0", "--dir"])
+        .arg(&dist)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    child.kill().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    child.wait().unwrap();
+    assert!(
+        err.contains("app.js is newer than the built page") && err.contains("scripts/build-web.sh"),
+        "{err}"
+    );
+}
