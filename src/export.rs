@@ -68,10 +68,7 @@ pub fn predictions_csv(ids: &[String], probs: &[Vec<f32>], labels: Option<&[&str
     }
     out.push('\n');
     for (r, (id, p)) in ids.iter().zip(probs).enumerate() {
-        let pred = p
-            .iter()
-            .enumerate()
-            .fold(0, |best, (k, &v)| if v > p[best] { k } else { best });
+        let pred = crate::metrics::argmax(p);
         out.push_str(&format!("{},{pred}", csv_field(id)));
         for v in p {
             out.push_str(&format!(",{v}"));

@@ -10,6 +10,15 @@
 use crate::error::{Error, Result};
 use serde::Serialize;
 
+/// The predicted class of a row of scores: the index of the largest value
+/// (the first of equals).
+pub fn argmax(scores: &[f32]) -> usize {
+    scores
+        .iter()
+        .enumerate()
+        .fold(0, |best, (k, &v)| if v > scores[best] { k } else { best })
+}
+
 /// Counts of (true class, predicted class) pairs over `classes` classes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confusion {

@@ -7,10 +7,19 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use dnagpu::model::{init, Config, Model};
 use dnagpu::rng::Rng;
+use dnagpu::train::schedule::{Decay, Schedule};
 use dnagpu::Device;
 
 use crate::DeviceArgs;
 
+/// The training benchmarks' learning rate: constant, as the rate does not
+/// change a step's cost.
+const BENCH_SCHEDULE: Schedule = Schedule {
+    peak: 1e-4,
+    warmup: 0,
+    total: 1000,
+    decay: Decay::Constant,
+};
 #[derive(clap::Args)]
 pub struct BenchArgs {
     #[command(subcommand)]
@@ -203,7 +212,6 @@ fn train_flops(cfg: &Config, b: usize, t: usize, labelled: usize) -> f64 {
 fn run_train(dev_args: &DeviceArgs, a: &TrainBench) -> Result<()> {
     use dnagpu::train::masking::Masking;
     use dnagpu::train::optimizer::{AdamW, AdamWConfig};
-    use dnagpu::train::schedule::{Decay, Schedule};
     use dnagpu::train::trainer::{TrainOptions, Trainer};
     use dnagpu::train::MlmModel;
 
@@ -216,12 +224,7 @@ fn run_train(dev_args: &DeviceArgs, a: &TrainBench) -> Result<()> {
         model,
         optimizer,
         options: TrainOptions {
-            schedule: Schedule {
-                peak: 1e-4,
-                warmup: 0,
-                total: 1000,
-                decay: Decay::Constant,
-            },
+            schedule: BENCH_SCHEDULE,
             max_grad_norm: 1.0,
             dropout: config.hidden_dropout_prob as f32,
             seed: 0,
@@ -280,7 +283,6 @@ fn run_finetune(dev_args: &DeviceArgs, a: &FinetuneBench) -> Result<()> {
     use dnagpu::train::classify::ClsModel;
     use dnagpu::train::finetune::{FineTuneOptions, FineTuner};
     use dnagpu::train::optimizer::AdamWConfig;
-    use dnagpu::train::schedule::{Decay, Schedule};
 
     let config = config_of(&a.config)?;
     let dev = dev_args.device()?;
@@ -303,12 +305,7 @@ fn run_finetune(dev_args: &DeviceArgs, a: &FinetuneBench) -> Result<()> {
         model,
         AdamWConfig::default(),
         FineTuneOptions {
-            schedule: Schedule {
-                peak: 1e-4,
-                warmup: 0,
-                total: 1000,
-                decay: Decay::Constant,
-            },
+            schedule: BENCH_SCHEDULE,
             max_grad_norm: 1.0,
             dropout: config.hidden_dropout_prob as f32,
             seed: 0,

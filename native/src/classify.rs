@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use dnagpu::embed::classify;
 use dnagpu::export;
-use dnagpu::metrics::{Confusion, Metrics};
-use dnagpu::train::finetune::argmax;
+use dnagpu::metrics::Metrics;
+use dnagpu::train::finetune::confusion_of;
 
 use crate::input::InputArgs;
 use crate::model_arg::ModelArgs;
@@ -117,8 +117,7 @@ fn report_scores(labels: &[&str], probs: &[Vec<f32>]) -> Result<()> {
         );
         return Ok(());
     };
-    let pred: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
-    let m = Metrics::of(&Confusion::from_pairs(classes, &truth, &pred)?);
+    let m = Metrics::of(&confusion_of(probs, &truth, classes)?);
     eprintln!(
         "scores on {} labelled sequences: MCC {:.6}, macro F1 {:.6}, accuracy {:.6}",
         truth.len(),

@@ -11,11 +11,10 @@ use dnagpu::data::{read_path, InvalidPolicy};
 use dnagpu::export::{predictions_csv, Precision};
 use dnagpu::model::adapter::LoraConfig;
 use dnagpu::model::lora::Lora;
-use dnagpu::rng::Rng;
 use dnagpu::tokenize::BpeTokenizer;
 use dnagpu::train::classify::ClsModel;
 use dnagpu::train::finetune::{self, Evaluation, FineTuneOptions, FineTuner};
-use dnagpu::train::labelled::LabelledSet;
+use dnagpu::train::labelled::{EpochBatches, LabelledSet};
 use dnagpu::train::optimizer::AdamWConfig;
 use dnagpu::train::read_named;
 use dnagpu::train::schedule::{Decay, Schedule};
@@ -241,48 +240,46 @@ pub fn run_task(
 
     let started = Instant::now();
     let bar = crate::progress::TrainBar::new(total, 0);
-    let mut rng = Rng::new(args.train_seed ^ 0xF1AE);
-    let mut order: Vec<usize> = (0..train.tokens.len()).collect();
+    let mut batches = EpochBatches::new(train.len(), args.batch_size, args.train_seed);
     let mut curve: Vec<(u64, f64, Option<f64>)> = Vec::new();
     let mut best: Option<(f64, u64, Vec<Vec<f32>>)> = None;
     let mut samples = 0u64;
-    'outer: for _ in 0..epochs {
-        rng.shuffle(&mut order);
-        for chunk in order.chunks(args.batch_size) {
-            let seqs: Vec<Vec<u32>> = chunk.iter().map(|&i| train.tokens[i].clone()).collect();
-            let labels: Vec<u32> = chunk.iter().map(|&i| train.labels[i]).collect();
-            let st = pollster::block_on(tuner.train_step(dev, &seqs, &labels))?;
-            samples += seqs.len() as u64;
-            let eval_now = st.step % args.eval_every.max(1) == 0 || st.step == total;
-            let mut dev_loss = None;
-            if eval_now {
-                if let Some(d) = &dev_split {
-                    let e = evaluate(dev, &tuner.model, d, args.batch_size)?;
-                    let (m, loss) = (e.metrics, e.loss);
-                    dev_loss = Some(loss);
-                    bar.note(&format!(
-                        "step {}: dev loss {loss:.4}, MCC {:.4}, accuracy {:.4}",
-                        st.step, m.mcc, m.accuracy
-                    ));
-                    if best.as_ref().is_none_or(|b| loss < b.0) {
-                        let params = tuner.model.trainable_params();
-                        let host = params
-                            .iter()
-                            .map(|p| dev.read_f32_blocking(p))
-                            .collect::<dnagpu::Result<Vec<_>>>()?;
-                        best = Some((loss, st.step, host));
-                    }
+    // `total` is at most `epochs` passes: the loop ends there.
+    loop {
+        let chunk = batches.next_batch();
+        let seqs: Vec<Vec<u32>> = chunk.iter().map(|&i| train.tokens[i].clone()).collect();
+        let labels: Vec<u32> = chunk.iter().map(|&i| train.labels[i]).collect();
+        let st = pollster::block_on(tuner.train_step(dev, &seqs, &labels))?;
+        samples += seqs.len() as u64;
+        let eval_now = st.step % args.eval_every.max(1) == 0 || st.step == total;
+        let mut dev_loss = None;
+        if eval_now {
+            if let Some(d) = &dev_split {
+                let e = evaluate(dev, &tuner.model, d, args.batch_size)?;
+                let (m, loss) = (e.metrics, e.loss);
+                dev_loss = Some(loss);
+                bar.note(&format!(
+                    "step {}: dev loss {loss:.4}, MCC {:.4}, accuracy {:.4}",
+                    st.step, m.mcc, m.accuracy
+                ));
+                if best.as_ref().is_none_or(|b| loss < b.0) {
+                    let params = tuner.model.trainable_params();
+                    let host = params
+                        .iter()
+                        .map(|p| dev.read_f32_blocking(p))
+                        .collect::<dnagpu::Result<Vec<_>>>()?;
+                    best = Some((loss, st.step, host));
                 }
             }
-            curve.push((st.step, st.loss, dev_loss));
-            bar.update_fine(
-                st.step,
-                st.loss,
-                samples as f64 / started.elapsed().as_secs_f64(),
-            );
-            if st.step >= total {
-                break 'outer;
-            }
+        }
+        curve.push((st.step, st.loss, dev_loss));
+        bar.update_fine(
+            st.step,
+            st.loss,
+            samples as f64 / started.elapsed().as_secs_f64(),
+        );
+        if st.step >= total {
+            break;
         }
     }
     bar.finish();

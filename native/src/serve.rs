@@ -88,7 +88,9 @@ fn mime(path: &Path) -> &'static str {
 /// for anything that would leave `root`.
 pub fn resolve(root: &Path, url: &str) -> Option<PathBuf> {
     let path = url.split(['?', '#']).next().unwrap_or("");
-    let decoded = percent_decode(path)?;
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?;
     let rel = Path::new(decoded.trim_start_matches('/'));
     if rel
         .components()
@@ -101,23 +103,6 @@ pub fn resolve(root: &Path, url: &str) -> Option<PathBuf> {
         p = p.join("index.html");
     }
     Some(p)
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// Reads a request head (up to the blank line): (method, target).

@@ -59,6 +59,19 @@ fn finetune(data: &Path, out: &Path, extra: &[&str]) -> (bool, String, String) {
         .args(extra))
 }
 
+/// `dnagpu classify` with `model` (its model options) on the folder's
+/// test.csv, into `output`; it must succeed.
+fn classify_test_csv(dir: &Path, model: &[&std::ffi::OsStr], output: &Path) {
+    let (ok, _, err) = run(dnagpu()
+        .args(["--backend", "cpu", "classify"])
+        .args(model)
+        .arg("--input")
+        .arg(dir.join("test.csv"))
+        .arg("--output")
+        .arg(output));
+    assert!(ok, "{err}");
+}
+
 fn metrics(out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap()
 }
@@ -88,14 +101,7 @@ fn full_fine_tuning_learns_a_rule_and_writes_a_model_classify_loads() {
         assert!(out.join(f).is_file(), "{f}");
     }
     let p = dir.join("p.csv");
-    let (ok, _, err) = run(dnagpu()
-        .args(["--backend", "cpu", "classify", "--model"])
-        .arg(&out)
-        .arg("--input")
-        .arg(dir.join("test.csv"))
-        .arg("--output")
-        .arg(&p));
-    assert!(ok, "{err}");
+    classify_test_csv(&dir, &["--model".as_ref(), out.as_os_str()], &p);
     // classify reproduces finetune's test predictions.
     let a = std::fs::read_to_string(&p).unwrap();
     let b = std::fs::read_to_string(out.join("predictions.csv")).unwrap();
@@ -139,21 +145,16 @@ fn lora_writes_a_peft_adapter_classify_uses() {
     assert_eq!(cfg["r"], 8);
     // --random-init builds the same base again (same seed): the adapter fits it.
     let p = dir.join("p.csv");
-    let (ok, _, err) = run(dnagpu()
-        .args([
-            "--backend",
-            "cpu",
-            "classify",
-            "--random-init",
-            CONFIG,
-            "--adapter",
-        ])
-        .arg(&out)
-        .arg("--input")
-        .arg(dir.join("test.csv"))
-        .arg("--output")
-        .arg(&p));
-    assert!(ok, "{err}");
+    classify_test_csv(
+        &dir,
+        &[
+            "--random-init".as_ref(),
+            CONFIG.as_ref(),
+            "--adapter".as_ref(),
+            out.as_os_str(),
+        ],
+        &p,
+    );
     let preds = |t: String| {
         t.lines()
             .skip(1)
@@ -166,14 +167,7 @@ fn lora_writes_a_peft_adapter_classify_uses() {
     );
     // --merge: the merged model folder gives the same predictions.
     let q = dir.join("q.csv");
-    let (ok, _, err) = run(dnagpu()
-        .args(["--backend", "cpu", "classify", "--model"])
-        .arg(&out)
-        .arg("--input")
-        .arg(dir.join("test.csv"))
-        .arg("--output")
-        .arg(&q));
-    assert!(ok, "{err}");
+    classify_test_csv(&dir, &["--model".as_ref(), out.as_os_str()], &q);
     assert_eq!(
         preds(std::fs::read_to_string(&q).unwrap()),
         preds(std::fs::read_to_string(&p).unwrap())

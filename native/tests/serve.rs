@@ -23,31 +23,24 @@ fn get(addr: &str, path: &str) -> String {
     out
 }
 
-#[test]
-fn without_a_built_page_it_says_how_to_build_one() {
-    let dir = tmp("serve-empty");
-    std::fs::create_dir_all(&dir).unwrap();
-    let (ok, _, err) = run(dnagpu().args(["serve", "--port", "0", "--dir"]).arg(&dir));
-    assert!(!ok);
-    assert!(err.contains("scripts/build-web.sh"), "{err}");
-}
-
-#[test]
-fn serves_the_page_with_its_policy_and_nothing_outside_it() {
-    let dir = tmp("serve-page").join("page");
-    std::fs::create_dir_all(dir.join("pkg")).unwrap();
+/// A built page in `dir`: an index.html declaring [`CSP`].
+fn write_page(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).unwrap();
     std::fs::write(
         dir.join("index.html"),
         format!("<html><head><meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\"></head></html>"),
     )
     .unwrap();
-    std::fs::write(dir.join("pkg/m.wasm"), b"\0asm\x01\0\0\0").unwrap();
-    std::fs::write(dir.parent().unwrap().join("secret.txt"), b"secret").unwrap();
+}
+
+/// `dnagpu serve` on a free port for `dir`, once it listens: the child
+/// (stderr piped) and its address.
+fn start(dir: &std::path::Path) -> (std::process::Child, String) {
     let mut child = dnagpu()
         .args(["serve", "--port", "0", "--dir"])
-        .arg(&dir)
+        .arg(dir)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -60,6 +53,26 @@ fn serves_the_page_with_its_policy_and_nothing_outside_it() {
         .and_then(|r| r.split('/').next())
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_string();
+    (child, addr)
+}
+
+#[test]
+fn without_a_built_page_it_says_how_to_build_one() {
+    let dir = tmp("serve-empty");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ok, _, err) = run(dnagpu().args(["serve", "--port", "0", "--dir"]).arg(&dir));
+    assert!(!ok);
+    assert!(err.contains("scripts/build-web.sh"), "{err}");
+}
+
+#[test]
+fn serves_the_page_with_its_policy_and_nothing_outside_it() {
+    let dir = tmp("serve-page").join("page");
+    write_page(&dir);
+    std::fs::create_dir_all(dir.join("pkg")).unwrap();
+    std::fs::write(dir.join("pkg/m.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(dir.parent().unwrap().join("secret.txt"), b"secret").unwrap();
+    let (mut child, addr) = start(&dir);
 
     let index = get(&addr, "/");
     assert!(index.starts_with("HTTP/1.1 200"), "{index}");
@@ -90,13 +103,8 @@ fn serves_the_page_with_its_policy_and_nothing_outside_it() {
 fn a_page_source_newer_than_the_build_is_pointed_out() {
     let root = tmp("serve-stale");
     let dist = root.join("dist");
-    std::fs::create_dir_all(&dist).unwrap();
+    write_page(&dist);
     std::fs::create_dir_all(root.join("www")).unwrap();
-    std::fs::write(
-        dist.join("index.html"),
-        format!("<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">"),
-    )
-    .unwrap();
     // An hour old: whatever the file system's timestamp resolution.
     std::fs::File::options()
         .write(true)
@@ -105,17 +113,7 @@ fn a_page_source_newer_than_the_build_is_pointed_out() {
         .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
         .unwrap();
     std::fs::write(root.join("www/app.js"), "// edited after the build").unwrap();
-    let mut child = dnagpu()
-        .args(["serve", "--port", "0", "--dir"])
-        .arg(&dist)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (mut child, _) = start(&dist);
     child.kill().unwrap();
     let mut err = String::new();
     child

@@ -27,8 +27,10 @@ pub struct ClsModel {
     pub lora: Option<Lora>,
 }
 
-/// Tensors outside the encoder: the pooler, the classifier and the MLM head.
-pub const HEAD_PREFIXES: [&str; 3] = ["bert.pooler.", "classifier.", "cls."];
+/// The classification head's tensors: the pooler and the classifier.
+pub const CLASSIFIER_PREFIXES: [&str; 2] = ["bert.pooler.", "classifier."];
+/// Tensors outside the encoder: the classification head and the MLM head.
+const HEAD_PREFIXES: [&str; 3] = ["bert.pooler.", "classifier.", "cls."];
 
 /// Accepts the head tensors the classifier did not use (the MLM head, a
 /// classifier of another size); any other tensor left in `w` is an error.
@@ -146,7 +148,7 @@ impl ClsModel {
     ) -> Result<Self> {
         let mut map = std::collections::BTreeMap::new();
         for name in base_head.names() {
-            if HEAD_PREFIXES.iter().any(|p| name.starts_with(p)) {
+            if CLASSIFIER_PREFIXES.iter().any(|p| name.starts_with(p)) {
                 let shape = base_head.shape_of(name).unwrap_or(&[]).to_vec();
                 map.insert(name.to_string(), base_head.take(name, &shape)?.clone());
             }

@@ -6,7 +6,7 @@ use super::labelled::LabelledSet;
 use super::optimizer::{AdamW, AdamWConfig};
 use super::schedule::Schedule;
 use crate::error::{Error, Result};
-use crate::metrics::{Confusion, Metrics};
+use crate::metrics::{argmax, Confusion, Metrics};
 use crate::model::Dropout;
 use crate::rng::derive_seed;
 use crate::{ops, Device};
@@ -145,9 +145,8 @@ pub async fn evaluate(
 ) -> Result<Evaluation> {
     set.check_classes(model.classes())?;
     let probs = predict(dev, model, &set.tokens, batch_size, progress).await?;
-    let pred: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
     let truth: Vec<usize> = set.labels.iter().map(|&l| l as usize).collect();
-    let confusion = Confusion::from_pairs(model.classes(), &truth, &pred)?;
+    let confusion = confusion_of(&probs, &truth, model.classes())?;
     Ok(Evaluation {
         loss: mean_loss(&probs, &set.labels),
         metrics: Metrics::of(&confusion),
@@ -156,12 +155,11 @@ pub async fn evaluate(
     })
 }
 
-/// Index of the largest value (the first of equals).
-pub fn argmax(v: &[f32]) -> usize {
-    v.iter()
-        .enumerate()
-        .fold((0, f32::MIN), |m, (i, &x)| if x > m.1 { (i, x) } else { m })
-        .0
+/// The confusion matrix of the most probable class of each row of `probs`
+/// (ties to the lower class) against `truth`.
+pub fn confusion_of(probs: &[Vec<f32>], truth: &[usize], classes: usize) -> Result<Confusion> {
+    let pred: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
+    Confusion::from_pairs(classes, truth, &pred)
 }
 
 /// Mean cross-entropy of `probs` against `labels`.

@@ -3,10 +3,9 @@
 
 use dnagpu::model::adapter::LoraConfig;
 use dnagpu::model::lora::Lora;
-use dnagpu::rng::Rng;
 use dnagpu::train::classify::ClsModel;
 use dnagpu::train::finetune::{FineTuneOptions, FineTuner};
-use dnagpu::train::labelled::LabelledSet;
+use dnagpu::train::labelled::{EpochBatches, LabelledSet};
 use dnagpu::train::optimizer::AdamWConfig;
 use dnagpu::train::schedule::{Decay, Schedule};
 use dnagpu::Device;
@@ -60,12 +59,8 @@ pub struct FineTune {
     set: LabelledSet,
     rows_in_file: usize,
     max_rows: usize,
-    batch_size: usize,
     total: u64,
-    order: Vec<usize>,
-    /// Next position in `order`.
-    next: usize,
-    rng: Rng,
+    batches: EpochBatches,
 }
 
 #[wasm_bindgen]
@@ -135,12 +130,9 @@ impl FineTune {
         Ok(FineTune {
             device: dev,
             tuner,
-            order: Vec::new(),
-            next: 0,
-            rng: Rng::new(o.seed ^ 0xF1AE),
+            batches: EpochBatches::new(set.len(), o.batch_size, o.seed),
             rows_in_file,
             max_rows: o.max_rows,
-            batch_size: o.batch_size,
             total,
             set,
         })
@@ -178,8 +170,8 @@ impl FineTune {
         self.tuner.model.classes()
     }
 
-    /// One optimizer step on the next batch (reshuffled every epoch, as
-    /// `dnagpu finetune` does); returns its mean loss.
+    /// One optimizer step on the next batch (in `dnagpu finetune`'s order
+    /// for the same seed); returns its mean loss.
     #[wasm_bindgen(js_name = trainStep)]
     pub async fn train_step(&mut self) -> Result<f64, JsError> {
         if self.tuner.step() >= self.total {
@@ -188,14 +180,7 @@ impl FineTune {
                 self.total
             )));
         }
-        if self.next >= self.order.len() {
-            self.order = (0..self.set.len()).collect();
-            self.rng.shuffle(&mut self.order);
-            self.next = 0;
-        }
-        let end = (self.next + self.batch_size).min(self.order.len());
-        let rows = &self.order[self.next..end];
-        self.next = end;
+        let rows = self.batches.next_batch();
         let seqs: Vec<Vec<u32>> = rows.iter().map(|&i| self.set.tokens[i].clone()).collect();
         let labels: Vec<u32> = rows.iter().map(|&i| self.set.labels[i]).collect();
         let st = self

@@ -9,7 +9,7 @@ use dnagpu::model::adapter::Adapter;
 use dnagpu::model::folder::ModelFiles;
 use dnagpu::model::{Config, HostTensor, Weights};
 use dnagpu::tokenize::BpeTokenizer;
-use dnagpu::train::classify::{ClsModel, HEAD_PREFIXES};
+use dnagpu::train::classify::{ClsModel, CLASSIFIER_PREFIXES};
 use dnagpu::train::finetune::{self, predict};
 use dnagpu::train::labelled::LabelledSet;
 use dnagpu::Device;
@@ -68,7 +68,7 @@ impl Model {
             if name != "cls.predictions.decoder.weight" {
                 parameters += shape.iter().product::<usize>();
             }
-            if HEAD_PREFIXES[..2].iter().any(|p| name.starts_with(p)) {
+            if CLASSIFIER_PREFIXES.iter().any(|p| name.starts_with(p)) {
                 base_head.insert(name.to_string(), w.take(name, &shape).map_err(js)?.clone());
             }
             base_shapes.insert(name.to_string(), shape);
