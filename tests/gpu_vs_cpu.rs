@@ -1,11 +1,11 @@
 //! Every op on the GPU (lavapipe in CI) against the CPU backend, on random
-//! inputs with sizes that are not multiples of the tiles (64 for matmul and
-//! attention rows, 256 for element-wise and row kernels).
+//! inputs with sizes that are not multiples of the tiles (64 and 128 for the
+//! matmuls, 64 for attention rows, 256 for element-wise and row kernels).
 
 mod common;
 
 use common::{gpu, run};
-use dnagpu::ops::{Epilogue, Matmul};
+use dnagpu::ops::{Epilogue, Matmul, MatmulKernel};
 use dnagpu::testing as t;
 
 const ODD: [usize; 6] = [1, 7, 63, 65, 127, 129];
@@ -73,6 +73,70 @@ fn matmul_batched_bias_and_gelu() {
             300 + i as u64,
         ));
     }
+}
+
+/// The tiled kernel (vec4 operands) on every layout, at multiples of 4 that
+/// are not multiples of its 128 x 128 x 8 tile, one below, one above.
+#[test]
+fn tiled_matmul_all_layouts_and_partial_tiles() {
+    let Some(dev) = gpu() else { return };
+    let specs = [
+        Matmul::NN,
+        Matmul::NT,
+        Matmul::TN,
+        Matmul {
+            trans_a: true,
+            trans_b: true,
+            epilogue: Epilogue::None,
+        },
+    ];
+    let tiled = Some(MatmulKernel::Tiled);
+    let mut seed = 400;
+    for spec in specs {
+        for &(m, n, k) in &[(4, 4, 4), (132, 124, 12), (128, 256, 8), (260, 132, 36)] {
+            seed += 1;
+            run(t::check_matmul_on(
+                &dev, tiled, None, m, n, k, spec, false, seed,
+            ));
+        }
+    }
+    for (i, spec) in [Matmul::NN, Matmul::NT, Matmul::TN].into_iter().enumerate() {
+        let gelu = Matmul {
+            epilogue: Epilogue::Gelu,
+            ..spec
+        };
+        let seed = 500 + i as u64;
+        run(t::check_matmul_on(
+            &dev, tiled, Some(3), 68, 136, 20, spec, true, seed,
+        ));
+        run(t::check_matmul_on(
+            &dev, tiled, Some(2), 132, 8, 44, gelu, true, seed,
+        ));
+        run(t::check_matmul_on(
+            &dev, tiled, None, 8, 132, 1028, gelu, false, seed,
+        ));
+    }
+}
+
+/// What `matmul` picks on its own gives the same results, and sizes the
+/// tiled kernel cannot take are refused when it is asked for.
+#[test]
+fn tiled_matmul_chosen_and_refused() {
+    let Some(dev) = gpu() else { return };
+    assert_eq!(
+        MatmulKernel::pick(
+            &dnagpu::ops::matmul::MatmulDims::of(&[256, 64], &[128, 64], Matmul::NT).unwrap(),
+            Matmul::NT
+        ),
+        MatmulKernel::Tiled
+    );
+    run(t::check_matmul(&dev, None, 256, 132, 64, Matmul::NT, true, 600));
+    let a = dev.tensor_f32(&[8, 6], &[0.0; 48]).unwrap();
+    let b = dev.tensor_f32(&[6, 8], &[0.0; 48]).unwrap();
+    let err = dnagpu::ops::matmul_with(&dev, &a, &b, None, Matmul::NN, Some(MatmulKernel::Tiled))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("multiples of 4"), "{err}");
 }
 
 #[test]

@@ -34,6 +34,8 @@ enum BenchWhat {
     Train(TrainBench),
     /// Sequence-classification fine-tuning steps, LoRA or full, on random tokens.
     Finetune(FinetuneBench),
+    /// GFLOP/s of each matmul kernel and of flash attention, forward and backward.
+    Kernels(crate::bench_kernels::KernelBench),
 }
 
 #[derive(clap::Args)]
@@ -158,6 +160,7 @@ pub fn run(dev_args: &DeviceArgs, args: &BenchArgs) -> Result<()> {
         BenchWhat::Embed(a) => a,
         BenchWhat::Train(t) => return run_train(dev_args, t),
         BenchWhat::Finetune(f) => return run_finetune(dev_args, f),
+        BenchWhat::Kernels(k) => return crate::bench_kernels::run(dev_args, k),
     };
     let config = config_of(&a.config)?;
     let dev = dev_args.device()?;

@@ -1,6 +1,7 @@
 //! `dnagpu`: the command-line tool. See README.md for the commands.
 
 mod bench;
+mod bench_kernels;
 mod checkpoint;
 mod classify;
 mod embed;

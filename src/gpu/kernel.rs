@@ -7,6 +7,7 @@ use std::collections::HashMap;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
     Matmul,
+    MatmulTiled,
     FlashAttention,
     FlashAttentionBackwardQ,
     FlashAttentionBackwardKv,
@@ -46,6 +47,7 @@ pub const SNIPPETS: &[&str] = &["gelu.wgsl"];
 impl Kernel {
     pub const ALL: &'static [Kernel] = &[
         Kernel::Matmul,
+        Kernel::MatmulTiled,
         Kernel::FlashAttention,
         Kernel::FlashAttentionBackwardQ,
         Kernel::FlashAttentionBackwardKv,
@@ -71,6 +73,7 @@ impl Kernel {
     pub fn file(self) -> &'static str {
         match self {
             Kernel::Matmul => "matmul.wgsl",
+            Kernel::MatmulTiled => "matmul_tiled.wgsl",
             Kernel::FlashAttention => "flash_attention.wgsl",
             Kernel::FlashAttentionBackwardQ => "flash_attention_backward_q.wgsl",
             Kernel::FlashAttentionBackwardKv => "flash_attention_backward_kv.wgsl",
@@ -98,6 +101,7 @@ impl Kernel {
     pub fn workgroup(self) -> (u32, u32) {
         match self {
             Kernel::Matmul => (256, 2 * 1024 * 4),
+            Kernel::MatmulTiled => (256, 2 * 264 * 16),
             Kernel::FlashAttention
             | Kernel::FlashAttentionBackwardQ
             | Kernel::FlashAttentionBackwardKv => (64, 2 * 512 * 16),
@@ -115,6 +119,7 @@ impl Kernel {
     pub fn source(self) -> &'static str {
         match self {
             Kernel::Matmul => with_gelu!("../../shaders/matmul.wgsl"),
+            Kernel::MatmulTiled => with_gelu!("../../shaders/matmul_tiled.wgsl"),
             Kernel::FlashAttention => include_str!("../../shaders/flash_attention.wgsl"),
             Kernel::FlashAttentionBackwardQ => {
                 include_str!("../../shaders/flash_attention_backward_q.wgsl")

@@ -161,6 +161,19 @@ pub fn matmul(
     bias: Option<&Tensor>,
     spec: Matmul,
 ) -> Result<Tensor> {
+    matmul_with(dev, a, b, bias, spec, None)
+}
+
+/// [`matmul`] on a chosen GPU kernel (`None`: [`MatmulKernel::pick`]), for
+/// tests and benchmarks that compare the kernels. The CPU backend ignores it.
+pub fn matmul_with(
+    dev: &Device,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    spec: Matmul,
+    kernel: Option<MatmulKernel>,
+) -> Result<Tensor> {
     const OP: &str = "matmul";
     a.check_dtype(OP, "a", DType::F32)?;
     b.check_dtype(OP, "b", DType::F32)?;
@@ -205,35 +218,117 @@ pub fn matmul(
             ] {
                 u32_of(OP, what, v)?;
             }
-            let params = Params {
-                m: d.m as u32,
-                n: d.n as u32,
-                k: d.k as u32,
-                flags: u32::from(bias.is_some()) | (u32::from(gelu) << 1),
-                a_batch: d.a_batch as u32,
-                a_rs: d.a_rs as u32,
-                a_cs: d.a_cs as u32,
-                b_batch: d.b_batch as u32,
-                b_rs: d.b_rs as u32,
-                b_cs: d.b_cs as u32,
-                _p: [0; 2],
-            };
             let bias_buf = bias.map(|t| t.gpu_buffer()).unwrap_or(a.gpu_buffer());
-            let groups = [
-                d.n.div_ceil(64) as u32,
-                d.m.div_ceil(64) as u32,
-                d.batch as u32,
-            ];
-            g.dispatch(
-                Kernel::Matmul,
-                &[],
-                &[a.gpu_buffer(), b.gpu_buffer(), bias_buf, c.gpu_buffer()],
-                &params,
-                groups,
-            )?;
+            let buffers = [a.gpu_buffer(), b.gpu_buffer(), bias_buf, c.gpu_buffer()];
+            let kernel = match kernel {
+                Some(MatmulKernel::Tiled) if !tiled_fits(&d, spec) => {
+                    return Err(shape_err(
+                        OP,
+                        format!(
+                            "the tiled kernel needs N and each operand's contiguous dimension to be multiples of 4 (M {}, N {}, K {})",
+                            d.m, d.n, d.k
+                        ),
+                    ))
+                }
+                Some(k) => k,
+                None => MatmulKernel::pick(&d, spec),
+            };
+            match kernel {
+                MatmulKernel::Tiled => {
+                    let params = TiledParams {
+                        m: d.m as u32,
+                        n: d.n as u32,
+                        k: d.k as u32,
+                        a_batch: d.a_batch as u32,
+                        b_batch: d.b_batch as u32,
+                        _p: [0; 3],
+                    };
+                    let groups = [
+                        d.n.div_ceil(128) as u32,
+                        d.m.div_ceil(128) as u32,
+                        d.batch as u32,
+                    ];
+                    g.dispatch(
+                        Kernel::MatmulTiled,
+                        &[
+                            ("TRANS_A", u32::from(spec.trans_a)),
+                            ("TRANS_B", u32::from(spec.trans_b)),
+                            ("BIAS", u32::from(bias.is_some())),
+                            ("GELU", u32::from(gelu)),
+                        ],
+                        &buffers,
+                        &params,
+                        groups,
+                    )?;
+                }
+                MatmulKernel::Basic => {
+                    let params = Params {
+                        m: d.m as u32,
+                        n: d.n as u32,
+                        k: d.k as u32,
+                        flags: u32::from(bias.is_some()) | (u32::from(gelu) << 1),
+                        a_batch: d.a_batch as u32,
+                        a_rs: d.a_rs as u32,
+                        a_cs: d.a_cs as u32,
+                        b_batch: d.b_batch as u32,
+                        b_rs: d.b_rs as u32,
+                        b_cs: d.b_cs as u32,
+                        _p: [0; 2],
+                    };
+                    let groups = [
+                        d.n.div_ceil(64) as u32,
+                        d.m.div_ceil(64) as u32,
+                        d.batch as u32,
+                    ];
+                    g.dispatch(Kernel::Matmul, &[], &buffers, &params, groups)?;
+                }
+            }
             Ok(c)
         }
     }
+}
+
+/// Which GPU kernel runs a product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulKernel {
+    /// `matmul.wgsl`: any sizes and strides, 64 x 64 tiles, 4 x 4 outputs
+    /// per invocation.
+    Basic,
+    /// `matmul_tiled.wgsl`: 128 x 128 tiles, 8 x 8 outputs per invocation,
+    /// vec4 loads; N and each operand's contiguous dimension multiples of 4.
+    Tiled,
+}
+
+impl MatmulKernel {
+    /// The kernel for a product: the tiled one whenever its layout
+    /// constraints hold and C has at least one full tile's worth of rows
+    /// and columns, where its larger tile pays off.
+    pub fn pick(d: &MatmulDims, spec: Matmul) -> Self {
+        if tiled_fits(d, spec) && d.m >= 128 && d.n >= 128 {
+            MatmulKernel::Tiled
+        } else {
+            MatmulKernel::Basic
+        }
+    }
+}
+
+/// Whether `matmul_tiled.wgsl` can run the product: every vec4 it loads or
+/// stores must lie wholly inside its operand.
+pub fn tiled_fits(d: &MatmulDims, spec: Matmul) -> bool {
+    let a_contig = if spec.trans_a { d.m } else { d.k };
+    let b_contig = if spec.trans_b { d.k } else { d.n };
+    d.n % 4 == 0 && a_contig % 4 == 0 && b_contig % 4 == 0
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct TiledParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    a_batch: u32,
+    b_batch: u32,
+    _p: [u32; 3],
 }
 
 /// A linear layer, `x W^T + b`: x [.., in], w [out, in] (PyTorch layout),

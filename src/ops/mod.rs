@@ -30,7 +30,7 @@ pub use embedding::embedding;
 pub use embedding_backward::{embedding_backward, RowIndex};
 pub use layer_norm::{layer_norm, LayerNormOut};
 pub use layer_norm_backward::{layer_norm_backward, LayerNormGrads};
-pub use matmul::{linear, matmul, Epilogue, Matmul};
+pub use matmul::{linear, matmul, matmul_with, Epilogue, Matmul, MatmulKernel};
 pub use pool::{pool, PoolMode};
 pub use reduce::{sum_rows, sum_squares};
 pub use softmax::softmax;

@@ -222,6 +222,22 @@ pub async fn check_matmul(
     bias: bool,
     seed: u64,
 ) -> Check {
+    check_matmul_on(dev, None, batch, m, n, k, spec, bias, seed).await
+}
+
+/// [`check_matmul`] on a chosen GPU kernel (`None`: the one `matmul` picks).
+#[allow(clippy::too_many_arguments)]
+pub async fn check_matmul_on(
+    dev: &Device,
+    kernel: Option<ops::MatmulKernel>,
+    batch: Option<usize>,
+    m: usize,
+    n: usize,
+    k: usize,
+    spec: Matmul,
+    bias: bool,
+    seed: u64,
+) -> Check {
     let mut rng = Rng::new(seed);
     let a_shape = |b: Option<usize>| {
         let mk = if spec.trans_a { [k, m] } else { [m, k] };
@@ -233,14 +249,14 @@ pub async fn check_matmul(
     let b = rng.vec(sb.iter().product(), 1.0);
     let bias_v = rng.vec(n, 1.0);
     let what = format!(
-        "matmul {spec:?} batch {batch:?} M {m} N {n} K {k} bias {bias} on {}",
+        "matmul {spec:?} batch {batch:?} M {m} N {n} K {k} bias {bias} kernel {kernel:?} on {}",
         dev.name()
     );
     let run = |d: &Device| -> Result<Tensor, String> {
         let ta = d.tensor_f32(&sa, &a).map_err(e)?;
         let tb = d.tensor_f32(&sb, &b).map_err(e)?;
         let tbias = d.tensor_f32(&[n], &bias_v).map_err(e)?;
-        ops::matmul(d, &ta, &tb, bias.then_some(&tbias), spec).map_err(e)
+        ops::matmul_with(d, &ta, &tb, bias.then_some(&tbias), spec, kernel).map_err(e)
     };
     let got = read(dev, &run(dev)?).await?;
     let want = read(&Device::Cpu, &run(&Device::Cpu)?).await?;

@@ -1,0 +1,159 @@
+//! `dnagpu bench kernels`: GFLOP/s of the matmul kernels (each variant on the
+//! same shapes, so they compare in one run) and of flash attention forward
+//! and backward at T = 512..4096. Software adapters get small shapes.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use dnagpu::ops::{self, Matmul, MatmulKernel};
+use dnagpu::{Device, Tensor};
+
+use crate::DeviceArgs;
+
+#[derive(clap::Args)]
+pub struct KernelBench {
+    /// Timed repetitions per case, recorded back to back (mean reported).
+    #[arg(long, default_value_t = 10)]
+    iters: usize,
+    /// Small shapes only (the default on software adapters and the CPU).
+    #[arg(long)]
+    small: bool,
+    /// Skip attention.
+    #[arg(long)]
+    no_attention: bool,
+    /// Write the results as JSON here too.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// (name, M, N, K, layout): square, then DNABERT-2-117M's products at
+/// 32 x 512 tokens: the forward's linears (A · W^T), the backward's input
+/// gradient (dY · W) and weight gradient (dY^T · X).
+const FULL: &[(&str, usize, usize, usize, Matmul)] = &[
+    ("square 2048", 2048, 2048, 2048, Matmul::NN),
+    ("Wqkv fwd", 16384, 2304, 768, Matmul::NT),
+    ("gated MLP fwd", 16384, 6144, 768, Matmul::NT),
+    ("mlp.wo fwd", 16384, 768, 3072, Matmul::NT),
+    ("Wqkv dX", 16384, 768, 2304, Matmul::NN),
+    ("gated MLP dW", 6144, 768, 16384, Matmul::TN),
+];
+const SMALL: &[(&str, usize, usize, usize, Matmul)] = &[
+    ("square 256", 256, 256, 256, Matmul::NN),
+    ("Wqkv fwd", 256, 2304, 768, Matmul::NT),
+    ("mlp.wo fwd", 256, 768, 3072, Matmul::NT),
+    ("gated MLP dW", 768, 768, 256, Matmul::TN),
+];
+
+fn data(n: usize, seed: u64) -> Vec<f32> {
+    dnagpu::rng::Rng::new(seed).vec(n, 1.0)
+}
+
+/// Mean seconds of `f` over `iters` runs recorded back to back, after one
+/// warm-up (which also compiles the pipeline).
+fn time(dev: &Device, iters: usize, mut f: impl FnMut() -> Result<Vec<Tensor>>) -> Result<f64> {
+    drop(f()?);
+    dev.synchronize()?;
+    let start = Instant::now();
+    let mut keep = Vec::new();
+    for _ in 0..iters {
+        // Dropping outputs as we go lets the pool reuse their buffers.
+        keep = f()?;
+    }
+    dev.synchronize()?;
+    drop(keep);
+    Ok(start.elapsed().as_secs_f64() / iters as f64)
+}
+
+pub fn run(dev_args: &DeviceArgs, a: &KernelBench) -> Result<()> {
+    let dev = dev_args.device()?;
+    let software = match &dev {
+        Device::Gpu(g) => g.summary().is_software,
+        Device::Cpu => true,
+    };
+    let small = a.small || software;
+    let iters = a.iters.max(1);
+    println!("device: {}", dev.name());
+    let mut rows = Vec::new();
+    println!(
+        "{:<14} {:>22} {:>7} {:>9} {:>10}",
+        "matmul", "M x N x K", "layout", "kernel", "GFLOP/s"
+    );
+    for &(name, m, n, k, spec) in if small { SMALL } else { FULL } {
+        let sa = if spec.trans_a { [k, m] } else { [m, k] };
+        let sb = if spec.trans_b { [n, k] } else { [k, n] };
+        let x = dev.tensor_f32(&sa, &data(m * k, 1))?;
+        let w = dev.tensor_f32(&sb, &data(n * k, 2))?;
+        let d = ops::matmul::MatmulDims::of(&sa, &sb, spec)?;
+        let layout = format!(
+            "{}{}",
+            if spec.trans_a { "T" } else { "N" },
+            if spec.trans_b { "T" } else { "N" }
+        );
+        let kernels: &[Option<MatmulKernel>] = if dev.is_gpu() {
+            &[Some(MatmulKernel::Basic), Some(MatmulKernel::Tiled)]
+        } else {
+            &[None]
+        };
+        for &kernel in kernels {
+            if kernel == Some(MatmulKernel::Tiled) && !ops::matmul::tiled_fits(&d, spec) {
+                continue;
+            }
+            let secs = time(&dev, iters, || {
+                Ok(vec![ops::matmul_with(&dev, &x, &w, None, spec, kernel)?])
+            })?;
+            let gflops = d.flops() / secs / 1e9;
+            let kname = kernel.map_or("cpu".to_string(), |k| format!("{k:?}").to_lowercase());
+            println!(
+                "{name:<14} {:>22} {layout:>7} {kname:>9} {gflops:>10.1}",
+                format!("{m} x {n} x {k}")
+            );
+            rows.push(serde_json::json!({"op": "matmul", "case": name, "m": m, "n": n, "k": k,
+                "layout": layout, "kernel": kname, "seconds": secs, "gflops": gflops}));
+        }
+    }
+    if !a.no_attention {
+        attention(&dev, small, iters, &mut rows)?;
+    }
+    if let Some(p) = &a.json {
+        let doc = serde_json::json!({"device": dev.name(), "backend": dev.backend(), "results": rows});
+        crate::output::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Flash attention, 12 heads of 64 (DNABERT-2-117M), B x T = 16,384 tokens
+/// (small: 1 x 256). FLOPs: forward 4 T² D per head and sequence (q·k and
+/// p·v); backward 10 T² D (scores recomputed, dP, dV, dQ, dK).
+fn attention(dev: &Device, small: bool, iters: usize, rows: &mut Vec<serde_json::Value>) -> Result<()> {
+    let (heads, hd) = (12usize, 64usize);
+    let lengths: &[usize] = if small { &[256] } else { &[512, 1024, 2048, 4096] };
+    println!(
+        "{:<14} {:>8} {:>6} {:>12} {:>12}",
+        "attention", "T", "batch", "fwd GFLOP/s", "bwd GFLOP/s"
+    );
+    let slopes = dev.tensor_f32(&[heads], &ops::alibi_slopes(heads))?;
+    for &t in lengths {
+        let b = if small { 1 } else { (16384 / t).max(1) };
+        let h = heads * hd;
+        let qkv = dev.tensor_f32(&[b, t, 3 * h], &data(b * t * 3 * h, 3))?;
+        let mask = dev.tensor_u32(&[b, t], &vec![1; b * t])?;
+        let dout = dev.tensor_f32(&[b, t, h], &data(b * t * h, 4))?;
+        let per = (b * heads * t * t * hd) as f64;
+        let fwd = time(dev, iters, || {
+            let o = ops::attention(dev, &qkv, &mask, &slopes, heads)?;
+            Ok(vec![o.out, o.lse])
+        })?;
+        let o = ops::attention(dev, &qkv, &mask, &slopes, heads)?;
+        let bwd = time(dev, iters, || {
+            Ok(vec![ops::attention_backward(
+                dev, &qkv, &mask, &slopes, heads, &o.out, &o.lse, &dout,
+            )?])
+        })?;
+        let (gf, gb) = (4.0 * per / fwd / 1e9, 10.0 * per / bwd / 1e9);
+        println!("{:<14} {t:>8} {b:>6} {gf:>12.1} {gb:>12.1}", "flash");
+        rows.push(serde_json::json!({"op": "attention", "t": t, "batch": b, "heads": heads, "head_dim": hd,
+            "forward_seconds": fwd, "forward_gflops": gf, "backward_seconds": bwd, "backward_gflops": gb}));
+    }
+    Ok(())
+}

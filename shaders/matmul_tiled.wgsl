@@ -1,0 +1,180 @@
+// matmul_tiled.wgsl — batched C = op(A) · op(B) (+ bias) (then GELU), f32,
+// the fast path for operands whose contiguous dimensions are multiples of 4.
+//   For each batch z: C[z] (M x N, row-major) = sum_k A(z, m, k) * B(z, k, n)
+//   A is [M, K] row-major, or [K, M] when TRANS_A = 1 (A^T stored);
+//   B is [K, N] row-major, or [N, K] when TRANS_B = 1 (a Linear weight).
+//   a_batch / b_batch: elements between batches (0 broadcasts one matrix).
+//   Requires N % 4 == 0, and the contiguous dimension of each operand (K or
+//   M for A, N or K for B) % 4 == 0: every vec4 is wholly inside or outside.
+//   BIAS = 1 adds bias[n] ([N]); GELU = 1 applies exact GELU after it.
+// Bindings: 0 a, 1 b, 2 bias (bind a when unused), 3 c: [batch, M, N], 4 params.
+// Tiling: a 16 x 16 workgroup computes a 128 x 128 tile of C, 8 x 8 outputs
+// per invocation (rows ty*4 + {0..3} + {0, 64}, columns likewise with tx),
+// over K in steps of 8. Each step's A and B slices are staged k-major in
+// workgroup memory (rows padded to 132 floats against bank conflicts); the
+// next step's slices are loaded into registers while this one is computed.
+// Any M, N, K (within the multiples above): out-of-range vec4s read 0 and are
+// not stored. Grid: (ceil(N / 128), ceil(M / 128), batch).
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    a_batch: u32,
+    b_batch: u32,
+    _p0: u32,
+    _p1: u32,
+    _p2: u32,
+}
+
+override TRANS_A: u32 = 0u;
+override TRANS_B: u32 = 0u;
+override BIAS: u32 = 0u;
+override GELU: u32 = 0u;
+
+@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(4) var<uniform> params: Params;
+
+const BM: u32 = 128u;
+const BN: u32 = 128u;
+const BK: u32 = 8u;
+// Padded row length (floats) of the staged slices, a multiple of 4.
+const STRIDE: u32 = 132u;
+const STRIDE4: u32 = 33u;
+
+var<workgroup> as4: array<vec4<f32>, 264>; // BK * STRIDE / 4
+var<workgroup> bs4: array<vec4<f32>, 264>;
+
+// One vec4 of this invocation's share of the A slice at k0 (zero outside).
+fn load_a(li: u32, row0: u32, k0: u32, base: u32) -> vec4<f32> {
+    let p = params;
+    if (TRANS_A == 0u) {
+        // 128 rows x 2 vec4 along k.
+        let r = li >> 1u;
+        let kv = (li & 1u) * 4u;
+        if (row0 + r < p.m && k0 + kv < p.k) {
+            return a[(base + (row0 + r) * p.k + k0 + kv) >> 2u];
+        }
+    } else {
+        // 8 k-rows x 32 vec4 along m.
+        let kk = li >> 5u;
+        let mv = (li & 31u) * 4u;
+        if (k0 + kk < p.k && row0 + mv < p.m) {
+            return a[(base + (k0 + kk) * p.m + row0 + mv) >> 2u];
+        }
+    }
+    return vec4<f32>(0.0);
+}
+
+fn store_a(li: u32, v: vec4<f32>) {
+    if (TRANS_A == 0u) {
+        let r = li >> 1u;
+        let kv = (li & 1u) * 4u;
+        for (var q = 0u; q < 4u; q++) {
+            let at = (kv + q) * STRIDE + r;
+            as4[at >> 2u][at & 3u] = v[q];
+        }
+    } else {
+        as4[(li >> 5u) * STRIDE4 + (li & 31u)] = v;
+    }
+}
+
+fn load_b(li: u32, col0: u32, k0: u32, base: u32) -> vec4<f32> {
+    let p = params;
+    if (TRANS_B == 1u) {
+        // 128 columns (rows of the stored [N, K]) x 2 vec4 along k.
+        let cidx = li >> 1u;
+        let kv = (li & 1u) * 4u;
+        if (col0 + cidx < p.n && k0 + kv < p.k) {
+            return b[(base + (col0 + cidx) * p.k + k0 + kv) >> 2u];
+        }
+    } else {
+        // 8 k-rows x 32 vec4 along n.
+        let kk = li >> 5u;
+        let nv = (li & 31u) * 4u;
+        if (k0 + kk < p.k && col0 + nv < p.n) {
+            return b[(base + (k0 + kk) * p.n + col0 + nv) >> 2u];
+        }
+    }
+    return vec4<f32>(0.0);
+}
+
+fn store_b(li: u32, v: vec4<f32>) {
+    if (TRANS_B == 1u) {
+        let cidx = li >> 1u;
+        let kv = (li & 1u) * 4u;
+        for (var q = 0u; q < 4u; q++) {
+            let at = (kv + q) * STRIDE + cidx;
+            bs4[at >> 2u][at & 3u] = v[q];
+        }
+    } else {
+        bs4[(li >> 5u) * STRIDE4 + (li & 31u)] = v;
+    }
+}
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+    let p = params;
+    let z = wg.z;
+    let row0 = wg.y * BM;
+    let col0 = wg.x * BN;
+    let a0 = z * p.a_batch;
+    let b0 = z * p.b_batch;
+    let tx = lid.x;
+    let ty = lid.y;
+
+    // acc[(i * 4 + r) * 2 + j]: row ty*4 + r + 64 i, columns tx*4 + 64 j + {0..3}.
+    var acc: array<vec4<f32>, 16>;
+    for (var i = 0u; i < 16u; i++) {
+        acc[i] = vec4<f32>(0.0);
+    }
+
+    var ra = load_a(li, row0, 0u, a0);
+    var rb = load_b(li, col0, 0u, b0);
+    for (var k0 = 0u; k0 < p.k; k0 += BK) {
+        store_a(li, ra);
+        store_b(li, rb);
+        workgroupBarrier();
+        if (k0 + BK < p.k) {
+            ra = load_a(li, row0, k0 + BK, a0);
+            rb = load_b(li, col0, k0 + BK, b0);
+        }
+        for (var kk = 0u; kk < BK; kk++) {
+            let fa0 = as4[kk * STRIDE4 + ty];
+            let fa1 = as4[kk * STRIDE4 + 16u + ty];
+            let fb0 = bs4[kk * STRIDE4 + tx];
+            let fb1 = bs4[kk * STRIDE4 + 16u + tx];
+            for (var r = 0u; r < 4u; r++) {
+                acc[r * 2u] = fma(vec4<f32>(fa0[r]), fb0, acc[r * 2u]);
+                acc[r * 2u + 1u] = fma(vec4<f32>(fa0[r]), fb1, acc[r * 2u + 1u]);
+                acc[(4u + r) * 2u] = fma(vec4<f32>(fa1[r]), fb0, acc[(4u + r) * 2u]);
+                acc[(4u + r) * 2u + 1u] = fma(vec4<f32>(fa1[r]), fb1, acc[(4u + r) * 2u + 1u]);
+            }
+        }
+        workgroupBarrier();
+    }
+
+    let c0 = z * p.m * p.n;
+    for (var i = 0u; i < 2u; i++) {
+        for (var r = 0u; r < 4u; r++) {
+            let row = row0 + ty * 4u + r + 64u * i;
+            for (var j = 0u; j < 2u; j++) {
+                let col = col0 + tx * 4u + 64u * j;
+                if (row < p.m && col < p.n) {
+                    var v = acc[(i * 4u + r) * 2u + j];
+                    if (BIAS == 1u) {
+                        v += bias[col >> 2u];
+                    }
+                    if (GELU == 1u) {
+                        v = vec4<f32>(gelu(v.x), gelu(v.y), gelu(v.z), gelu(v.w));
+                    }
+                    c[(c0 + row * p.n + col) >> 2u] = v;
+                }
+            }
+        }
+    }
+}
