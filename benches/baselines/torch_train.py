@@ -21,13 +21,25 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--batch", type=int, default=32)
 ap.add_argument("--seq", type=int, default=128)
 ap.add_argument("--threads", type=int, default=2)
+ap.add_argument("--device", default="cpu", help="cpu or cuda (TF32 off: PyTorch f32 eager)")
 ap.add_argument("--iters", type=int, default=3)
 args = ap.parse_args()
 torch.set_num_threads(args.threads)
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+
+
+def sync():
+    if args.device != "cpu":
+        torch.cuda.synchronize()
+
+
 cfg = dict(vocab_size=4096, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
            intermediate_size=3072, layer_norm_eps=1e-12, num_labels=2)
-params = {k: v.clone().requires_grad_(True) for k, v in random_params(cfg, torch.Generator().manual_seed(0)).items()
+params = {k: v.to(args.device).requires_grad_(True)
+          for k, v in random_params(cfg, torch.Generator().manual_seed(0)).items()
           if not k.startswith(("bert.pooler", "classifier"))}
+torch.set_default_device(args.device)
 opt = torch.optim.AdamW(list(params.values()), lr=1e-4)
 
 
@@ -55,9 +67,11 @@ def mlm_logits_f32(x):
 
 
 step()  # warm-up
+sync()
 t0 = time.perf_counter()
 for _ in range(args.iters):
     step()
+sync()
 secs = (time.perf_counter() - t0) / args.iters
-print(json.dumps({"torch": torch.__version__, "threads": args.threads, "batch": args.batch, "tokens": args.seq,
+print(json.dumps({"torch": torch.__version__, "device": args.device, "threads": args.threads, "batch": args.batch, "tokens": args.seq,
                   "seconds_per_step": secs, "tokens_per_s": args.batch * args.seq / secs}))

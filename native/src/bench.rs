@@ -70,6 +70,9 @@ struct TrainBench {
     /// Timed steps (after one warm-up step); the mean is reported.
     #[arg(long, default_value_t = 3)]
     iters: usize,
+    /// Then time each kernel of one more step (GPU; see `profile_once`).
+    #[arg(long)]
+    profile: bool,
     /// Write the results as JSON here too.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -92,6 +95,9 @@ struct EmbedBench {
     /// Timed repetitions (the best is reported).
     #[arg(long, default_value_t = 1)]
     iters: usize,
+    /// Then time each kernel of one more forward (GPU; see `profile_once`).
+    #[arg(long)]
+    profile: bool,
     /// Write the results as JSON here too.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -120,6 +126,31 @@ fn peak_bytes(dev: &Device) -> Option<u64> {
             Some(kb * 1024)
         }
     }
+}
+
+/// Runs `f` once with per-kernel timing on (each dispatch submitted alone and
+/// waited for: the total exceeds a normal run by the launch latencies) and
+/// prints each kernel's share. Nothing on the CPU backend.
+fn profile_once(dev: &Device, f: impl FnOnce() -> Result<()>) -> Result<serde_json::Value> {
+    let Device::Gpu(g) = dev else {
+        println!("--profile: per-kernel times need a GPU backend");
+        return Ok(serde_json::Value::Null);
+    };
+    g.set_profiling(true);
+    let run = f();
+    let rows = g.profile_rows();
+    g.set_profiling(false);
+    run?;
+    let total: f64 = rows.iter().map(|r| r.2).sum();
+    println!("per kernel (one run, each dispatch synchronised; total {total:.4} s):");
+    println!("{:<36} {:>10} {:>10} {:>7}", "kernel", "dispatches", "ms", "share");
+    for (k, n, s) in &rows {
+        println!("{k:<36} {n:>10} {:>10.3} {:>6.1}%", s * 1e3, 100.0 * s / total);
+    }
+    Ok(serde_json::json!(rows
+        .iter()
+        .map(|(k, n, s)| serde_json::json!({"kernel": k, "dispatches": n, "seconds": s}))
+        .collect::<Vec<_>>()))
 }
 
 /// `b` random sequences of `t` tokens: [CLS], regular tokens, [SEP].
@@ -196,9 +227,14 @@ pub fn run(dev_args: &DeviceArgs, args: &BenchArgs) -> Result<()> {
         println!("{b:>6} {t:>7} {best:>10.3} {tps:>12.0} {gflops:>10.1} {peak:>12.0}");
         rows.push(serde_json::json!({"batch": b, "tokens": t, "seconds": best, "tokens_per_s": tps, "gflops": gflops, "peak_mib": peak}));
     }
+    let profile = if a.profile {
+        profile_once(&dev, || run_once(&dev, &model, a.batch, a.seq, &mut rng).map(|_| ()))?
+    } else {
+        serde_json::Value::Null
+    };
     if let Some(p) = &a.json {
         let doc = serde_json::json!({"device": dev.name(), "backend": dev.backend(), "config": {
-            "layers": config.num_hidden_layers, "hidden": config.hidden_size, "heads": config.num_attention_heads, "intermediate": config.intermediate_size}, "results": rows});
+            "layers": config.num_hidden_layers, "hidden": config.hidden_size, "heads": config.num_attention_heads, "intermediate": config.intermediate_size}, "results": rows, "profile": profile});
         crate::output::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }
     Ok(())
@@ -272,9 +308,18 @@ fn run_train(dev_args: &DeviceArgs, a: &TrainBench) -> Result<()> {
         "s/step", "tokens/s", "GFLOP/s", "peak MiB"
     );
     println!("{step:>10.3} {tps:>12.0} {gflops:>10.1} {peak:>12.0}");
+    let profile = if a.profile {
+        let b = batch();
+        profile_once(&dev, || {
+            pollster::block_on(trainer.train_step(&dev, &[b]))?;
+            Ok(())
+        })?
+    } else {
+        serde_json::Value::Null
+    };
     if let Some(p) = &a.json {
         let doc = serde_json::json!({"device": dev.name(), "backend": dev.backend(), "batch": a.batch, "tokens": a.seq,
-            "seconds_per_step": step, "tokens_per_s": tps, "gflops": gflops, "peak_mib": peak});
+            "seconds_per_step": step, "tokens_per_s": tps, "gflops": gflops, "peak_mib": peak, "profile": profile});
         crate::output::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }
     Ok(())

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::kernel::PipelineCache;
+use super::kernel::{PipelineCache, ShaderChecks};
 use super::pool::PoolState;
 use super::record::Recording;
 use crate::error::{Error, Result};
@@ -134,6 +134,7 @@ pub struct GpuDevice {
     pub(crate) pool: Arc<Mutex<PoolState>>,
     pub(crate) pipelines: Mutex<PipelineCache>,
     pub(crate) recording: Mutex<Option<Recording>>,
+    pub(crate) profile: Mutex<super::profile::Profile>,
     /// First error wgpu reported since it was last checked.
     pub(crate) error: Arc<Mutex<Option<String>>>,
 }
@@ -177,8 +178,9 @@ impl GpuDevice {
             limits,
             features,
             pool: Arc::default(),
-            pipelines: Mutex::default(),
+            pipelines: Mutex::new(PipelineCache::new(ShaderChecks::from_env())),
             recording: Mutex::new(None),
+            profile: Mutex::default(),
             error,
         })
     }
@@ -202,6 +204,22 @@ impl GpuDevice {
     /// Pipelines compiled so far (one per kernel and specialisation).
     pub fn pipeline_count(&self) -> usize {
         self.pipelines.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
+    /// Starts (clearing earlier totals) or stops per-kernel timing; see
+    /// [`super::profile`].
+    pub fn set_profiling(&self, on: bool) {
+        if let Ok(mut p) = self.profile.lock() {
+            *p = super::profile::Profile {
+                enabled: on,
+                ..Default::default()
+            };
+        }
+    }
+
+    /// (kernel file, dispatches, seconds) since profiling started, slowest first.
+    pub fn profile_rows(&self) -> Vec<(&'static str, u32, f64)> {
+        self.profile.lock().map(|p| p.rows()).unwrap_or_default()
     }
 
     /// Frees pooled buffers no tensor uses.

@@ -156,14 +156,59 @@ pub struct PipelineKey {
     pub constants: Vec<(&'static str, u32)>,
 }
 
+/// Which of wgpu's shader runtime checks apply (`DNAGPU_SHADER_CHECKS`, for
+/// measuring what they cost; native only, browsers always check).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ShaderChecks {
+    /// Everything wgpu injects: bounds clamps, loop bounding, guarded division.
+    #[default]
+    Full,
+    /// Bounds checks only: every loop has a constant or uniform bound and
+    /// every divisor is a nonzero constant or a checked size.
+    Bounds,
+    /// None: the kernels' own range checks alone keep accesses in bounds.
+    Off,
+}
+
+impl ShaderChecks {
+    pub fn from_env() -> Self {
+        match std::env::var("DNAGPU_SHADER_CHECKS").as_deref() {
+            Ok("bounds") => ShaderChecks::Bounds,
+            Ok("off") => ShaderChecks::Off,
+            _ => ShaderChecks::Full,
+        }
+    }
+
+    fn runtime_checks(self) -> wgpu::ShaderRuntimeChecks {
+        match self {
+            ShaderChecks::Full => wgpu::ShaderRuntimeChecks::checked(),
+            ShaderChecks::Bounds => {
+                let mut c = wgpu::ShaderRuntimeChecks::checked();
+                c.force_loop_bounding = false;
+                c.int_div_checks = false;
+                c
+            }
+            ShaderChecks::Off => wgpu::ShaderRuntimeChecks::unchecked(),
+        }
+    }
+}
+
 /// Get-or-create pools of shader modules and pipelines for one device.
 #[derive(Default)]
 pub(crate) struct PipelineCache {
     modules: HashMap<Kernel, wgpu::ShaderModule>,
     pipelines: HashMap<PipelineKey, wgpu::ComputePipeline>,
+    checks: ShaderChecks,
 }
 
 impl PipelineCache {
+    pub(crate) fn new(checks: ShaderChecks) -> Self {
+        Self {
+            checks,
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.pipelines.len()
     }
@@ -180,10 +225,20 @@ impl PipelineCache {
             .modules
             .entry(key.kernel)
             .or_insert_with(|| {
-                device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                let desc = wgpu::ShaderModuleDescriptor {
                     label: Some(key.kernel.file()),
                     source: wgpu::ShaderSource::Wgsl(key.kernel.source().into()),
-                })
+                };
+                match self.checks {
+                    ShaderChecks::Full => device.create_shader_module(desc),
+                    // SAFETY: every kernel bounds its loops by constants or
+                    // uniforms, divides by nonzero values, and (for `Off`)
+                    // range-checks each storage access itself; tests run the
+                    // kernels at sizes that are not multiples of their tiles.
+                    checks => unsafe {
+                        device.create_shader_module_trusted(desc, checks.runtime_checks())
+                    },
+                }
             })
             .clone();
         let constants: Vec<(&str, f64)> =

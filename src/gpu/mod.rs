@@ -5,6 +5,7 @@
 pub mod context;
 pub mod kernel;
 pub mod pool;
+pub mod profile;
 pub mod readback;
 pub mod record;
 

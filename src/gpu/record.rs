@@ -175,9 +175,22 @@ impl GpuDevice {
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         }
         r.dispatches += 1;
-        if r.dispatches >= MAX_DISPATCHES_PER_SUBMIT {
+        let profiling = self.profile.lock().map(|p| p.enabled).unwrap_or(false);
+        if r.dispatches >= MAX_DISPATCHES_PER_SUBMIT || profiling {
             let r = rec.take().expect("recording present");
+            drop(rec);
+            #[cfg(not(target_arch = "wasm32"))]
+            let start = std::time::Instant::now();
             self.queue.submit([r.encoder.finish()]);
+            #[cfg(not(target_arch = "wasm32"))]
+            if profiling {
+                self.device
+                    .poll(wgpu::PollType::wait_indefinitely())
+                    .map_err(|e| crate::Error::Gpu(format!("waiting for the GPU: {e}")))?;
+                if let Ok(mut p) = self.profile.lock() {
+                    p.add(kernel, start.elapsed());
+                }
+            }
         }
         Ok(())
     }

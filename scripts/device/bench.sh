@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Benchmarks on a lent GPU machine (see docs/benchmarks.md): carried release
+# binary in dist/, the Vulkan loader's .deb in .gl/. Results under $OUT.
+# Usage there: scripts/device/bench.sh [quick]
+set -u
+for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
+export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
+[ -f "$VK_DRIVER_FILES" ] || unset VK_DRIVER_FILES
+B=./dist/dnagpu
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv | tee "$OUT/gpu.txt"
+$B info 2>&1 | tee "$OUT/info.txt"
+step() { echo "== $*"; timeout 150 "$@" 2>&1; echo "(rc $?)"; }
+for c in ${CHECKS:-full off}; do
+  DNAGPU_SHADER_CHECKS=$c step $B --backend gpu bench kernels --json "$OUT/kernels_$c.json"
+done
+step $B --backend gpu bench embed --batch 32 --seq 512 --iters 3 --profile --json "$OUT/embed.json"
+step $B --backend gpu bench train --batch 32 --seq 128 --iters 5 --profile --json "$OUT/train.json"
+if [ "${1:-}" != quick ]; then
+  step python3 benches/baselines/torch_matmul.py
+  step python3 benches/baselines/torch_encoder.py --batch 32 --seq 512 --device cuda --iters 3
+  step python3 benches/baselines/torch_train.py --batch 32 --seq 128 --device cuda --iters 5
+fi
