@@ -7,6 +7,9 @@
 //   Requires N % 4 == 0, and the contiguous dimension of each operand (K or
 //   M for A, N or K for B) % 4 == 0: every vec4 is wholly inside or outside.
 //   BIAS = 1 adds bias[n] ([N]); GELU = 1 applies exact GELU after it.
+// Split K: with splits = S > 1 (batch 1, no epilogue), workgroup layer z
+//   sums k in [z * k_chunk, min(K, (z + 1) * k_chunk)) into c[z] ([S, M, N]);
+//   the caller adds the S partial products. k_chunk is a multiple of 8.
 // Bindings: 0 a, 1 b, 2 bias (bind a when unused), 3 c: [batch, M, N], 4 params.
 // Tiling: a 16 x 16 workgroup computes a 128 x 128 tile of C, 8 x 8 outputs
 // per invocation (rows ty*4 + {0..3} + {0, 64}, columns likewise with tx),
@@ -14,7 +17,7 @@
 // workgroup memory (rows padded to 132 floats against bank conflicts); the
 // next step's slices are loaded into registers while this one is computed.
 // Any M, N, K (within the multiples above): out-of-range vec4s read 0 and are
-// not stored. Grid: (ceil(N / 128), ceil(M / 128), batch).
+// not stored. Grid: (ceil(N / 128), ceil(M / 128), batch * S).
 
 struct Params {
     m: u32,
@@ -22,9 +25,9 @@ struct Params {
     k: u32,
     a_batch: u32,
     b_batch: u32,
+    splits: u32,
+    k_chunk: u32,
     _p0: u32,
-    _p1: u32,
-    _p2: u32,
 }
 
 override TRANS_A: u32 = 0u;
@@ -49,20 +52,21 @@ var<workgroup> as4: array<vec4<f32>, 264>; // BK * STRIDE / 4
 var<workgroup> bs4: array<vec4<f32>, 264>;
 
 // One vec4 of this invocation's share of the A slice at k0 (zero outside).
-fn load_a(li: u32, row0: u32, k0: u32, base: u32) -> vec4<f32> {
+// ke: the end of this workgroup's range of k.
+fn load_a(li: u32, row0: u32, k0: u32, ke: u32, base: u32) -> vec4<f32> {
     let p = params;
     if (TRANS_A == 0u) {
         // 128 rows x 2 vec4 along k.
         let r = li >> 1u;
         let kv = (li & 1u) * 4u;
-        if (row0 + r < p.m && k0 + kv < p.k) {
+        if (row0 + r < p.m && k0 + kv < ke) {
             return a[(base + (row0 + r) * p.k + k0 + kv) >> 2u];
         }
     } else {
         // 8 k-rows x 32 vec4 along m.
         let kk = li >> 5u;
         let mv = (li & 31u) * 4u;
-        if (k0 + kk < p.k && row0 + mv < p.m) {
+        if (k0 + kk < ke && row0 + mv < p.m) {
             return a[(base + (k0 + kk) * p.m + row0 + mv) >> 2u];
         }
     }
@@ -82,20 +86,20 @@ fn store_a(li: u32, v: vec4<f32>) {
     }
 }
 
-fn load_b(li: u32, col0: u32, k0: u32, base: u32) -> vec4<f32> {
+fn load_b(li: u32, col0: u32, k0: u32, ke: u32, base: u32) -> vec4<f32> {
     let p = params;
     if (TRANS_B == 1u) {
         // 128 columns (rows of the stored [N, K]) x 2 vec4 along k.
         let cidx = li >> 1u;
         let kv = (li & 1u) * 4u;
-        if (col0 + cidx < p.n && k0 + kv < p.k) {
+        if (col0 + cidx < p.n && k0 + kv < ke) {
             return b[(base + (col0 + cidx) * p.k + k0 + kv) >> 2u];
         }
     } else {
         // 8 k-rows x 32 vec4 along n.
         let kk = li >> 5u;
         let nv = (li & 31u) * 4u;
-        if (k0 + kk < p.k && col0 + nv < p.n) {
+        if (k0 + kk < ke && col0 + nv < p.n) {
             return b[(base + (k0 + kk) * p.n + col0 + nv) >> 2u];
         }
     }
@@ -119,7 +123,9 @@ fn store_b(li: u32, v: vec4<f32>) {
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
     let p = params;
-    let z = wg.z;
+    let z = wg.z / p.splits;
+    let kb = (wg.z % p.splits) * p.k_chunk;
+    let ke = min(p.k, kb + p.k_chunk);
     let row0 = wg.y * BM;
     let col0 = wg.x * BN;
     let a0 = z * p.a_batch;
@@ -133,15 +139,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         acc[i] = vec4<f32>(0.0);
     }
 
-    var ra = load_a(li, row0, 0u, a0);
-    var rb = load_b(li, col0, 0u, b0);
-    for (var k0 = 0u; k0 < p.k; k0 += BK) {
+    var ra = load_a(li, row0, kb, ke, a0);
+    var rb = load_b(li, col0, kb, ke, b0);
+    for (var k0 = kb; k0 < ke; k0 += BK) {
         store_a(li, ra);
         store_b(li, rb);
         workgroupBarrier();
-        if (k0 + BK < p.k) {
-            ra = load_a(li, row0, k0 + BK, a0);
-            rb = load_b(li, col0, k0 + BK, b0);
+        if (k0 + BK < ke) {
+            ra = load_a(li, row0, k0 + BK, ke, a0);
+            rb = load_b(li, col0, k0 + BK, ke, b0);
         }
         for (var kk = 0u; kk < BK; kk++) {
             let fa0 = as4[kk * STRIDE4 + ty];
@@ -158,7 +164,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         workgroupBarrier();
     }
 
-    let c0 = z * p.m * p.n;
+    let c0 = wg.z * p.m * p.n;
     for (var i = 0u; i < 2u; i++) {
         for (var r = 0u; r < 4u; r++) {
             let row = row0 + ty * 4u + r + 64u * i;

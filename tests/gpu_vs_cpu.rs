@@ -118,6 +118,26 @@ fn tiled_matmul_all_layouts_and_partial_tiles() {
     }
 }
 
+/// Few output tiles and a long K: the tiled kernel splits K into ranges and
+/// sums the partial products (weight gradients), on every layout, with a
+/// last range shorter than the others.
+#[test]
+fn tiled_matmul_split_k() {
+    let Some(dev) = gpu() else { return };
+    let d = dnagpu::ops::matmul::MatmulDims::of(&[2052, 132], &[2052, 124], Matmul::TN).unwrap();
+    assert_eq!(dnagpu::ops::matmul::split_k(&d), 4);
+    let tiled = Some(MatmulKernel::Tiled);
+    for (i, spec) in [Matmul::NN, Matmul::NT, Matmul::TN].into_iter().enumerate() {
+        run(t::check_matmul_on(
+            &dev, tiled, None, 132, 124, 2052, spec, false, 700 + i as u64,
+        ));
+    }
+    // With a bias the product is not split (the epilogue needs the full sum).
+    run(t::check_matmul_on(
+        &dev, tiled, None, 132, 124, 2052, Matmul::NT, true, 710,
+    ));
+}
+
 /// What `matmul` picks on its own gives the same results, and sizes the
 /// tiled kernel cannot take are refused when it is asked for.
 #[test]

@@ -19,6 +19,7 @@ CASES = [
     ("mlp.wo fwd", 16384, 768, 3072, "NT"),
     ("Wqkv dX", 16384, 768, 2304, "NN"),
     ("gated MLP dW", 6144, 768, 16384, "TN"),
+    ("Wqkv dW 32x128", 2304, 768, 4096, "TN"),
 ]
 rows = []
 for name, m, n, k, layout in CASES:

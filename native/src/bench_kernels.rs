@@ -29,7 +29,8 @@ pub struct KernelBench {
 
 /// (name, M, N, K, layout): square, then DNABERT-2-117M's products at
 /// 32 x 512 tokens: the forward's linears (A · W^T), the backward's input
-/// gradient (dY · W) and weight gradient (dY^T · X).
+/// gradient (dY · W) and weight gradient (dY^T · X), and a weight gradient
+/// of a 32 x 128-token training step (few tiles: split K).
 const FULL: &[(&str, usize, usize, usize, Matmul)] = &[
     ("square 2048", 2048, 2048, 2048, Matmul::NN),
     ("Wqkv fwd", 16384, 2304, 768, Matmul::NT),
@@ -37,6 +38,7 @@ const FULL: &[(&str, usize, usize, usize, Matmul)] = &[
     ("mlp.wo fwd", 16384, 768, 3072, Matmul::NT),
     ("Wqkv dX", 16384, 768, 2304, Matmul::NN),
     ("gated MLP dW", 6144, 768, 16384, Matmul::TN),
+    ("Wqkv dW 32x128", 2304, 768, 4096, Matmul::TN),
 ];
 const SMALL: &[(&str, usize, usize, usize, Matmul)] = &[
     ("square 256", 256, 256, 256, Matmul::NN),

@@ -12,8 +12,10 @@ mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv | tee "$OUT/gpu.txt"
 $B info 2>&1 | tee "$OUT/info.txt"
 step() { echo "== $*"; timeout 150 "$@" 2>&1; echo "(rc $?)"; }
-for c in ${CHECKS:-full off}; do
-  DNAGPU_SHADER_CHECKS=$c step $B --backend gpu bench kernels --json "$OUT/kernels_$c.json"
+# The default shader checks (bounds), then the others' matmuls for comparison.
+step $B --backend gpu bench kernels --json "$OUT/kernels.json"
+for c in ${CHECKS:-off}; do
+  DNAGPU_SHADER_CHECKS=$c step $B --backend gpu bench kernels --no-attention --json "$OUT/kernels_$c.json"
 done
 step $B --backend gpu bench embed --batch 32 --seq 512 --iters 3 --profile --json "$OUT/embed.json"
 step $B --backend gpu bench train --batch 32 --seq 128 --iters 5 --profile --json "$OUT/train.json"

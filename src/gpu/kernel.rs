@@ -156,15 +156,21 @@ pub struct PipelineKey {
     pub constants: Vec<(&'static str, u32)>,
 }
 
-/// Which of wgpu's shader runtime checks apply (`DNAGPU_SHADER_CHECKS`, for
-/// measuring what they cost; native only, browsers always check).
+/// Which of wgpu's shader runtime checks wrap the kernels. Native default:
+/// `Bounds`. wgpu's loop bounding (a counter in every loop, which keeps
+/// drivers from unrolling the kernels' constant-trip loops) made every
+/// kernel 3-14x slower on an NVIDIA H200 (docs/benchmarks.md). Browsers
+/// apply their own checks whatever this says. `DNAGPU_SHADER_CHECKS=full|
+/// bounds|off` overrides it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ShaderChecks {
     /// Everything wgpu injects: bounds clamps, loop bounding, guarded division.
-    #[default]
     Full,
-    /// Bounds checks only: every loop has a constant or uniform bound and
-    /// every divisor is a nonzero constant or a checked size.
+    /// Bounds checks only. Sound for dnagpu's kernels: every loop is bounded
+    /// by constants or by sizes in its uniform, and every integer divisor is
+    /// a nonzero constant or a size of a non-empty tensor (empty dispatches
+    /// are skipped).
+    #[default]
     Bounds,
     /// None: the kernels' own range checks alone keep accesses in bounds.
     Off,
@@ -173,9 +179,9 @@ pub enum ShaderChecks {
 impl ShaderChecks {
     pub fn from_env() -> Self {
         match std::env::var("DNAGPU_SHADER_CHECKS").as_deref() {
-            Ok("bounds") => ShaderChecks::Bounds,
+            Ok("full") => ShaderChecks::Full,
             Ok("off") => ShaderChecks::Off,
-            _ => ShaderChecks::Full,
+            _ => ShaderChecks::Bounds,
         }
     }
 
@@ -231,10 +237,10 @@ impl PipelineCache {
                 };
                 match self.checks {
                     ShaderChecks::Full => device.create_shader_module(desc),
-                    // SAFETY: every kernel bounds its loops by constants or
-                    // uniforms, divides by nonzero values, and (for `Off`)
-                    // range-checks each storage access itself; tests run the
-                    // kernels at sizes that are not multiples of their tiles.
+                    // SAFETY: see `ShaderChecks::Bounds` for loops and
+                    // divisors; for `Off`, every kernel range-checks its
+                    // storage accesses itself (tested at sizes that are not
+                    // multiples of the tiles).
                     checks => unsafe {
                         device.create_shader_module_trusted(desc, checks.runtime_checks())
                     },

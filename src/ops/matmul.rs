@@ -235,31 +235,42 @@ pub fn matmul_with(
             };
             match kernel {
                 MatmulKernel::Tiled => {
+                    let splits = if bias.is_none() && !gelu {
+                        split_k(&d)
+                    } else {
+                        1
+                    };
+                    let k_chunk = d.k.div_ceil(splits).next_multiple_of(8);
+                    let splits = d.k.div_ceil(k_chunk).max(1);
                     let params = TiledParams {
                         m: d.m as u32,
                         n: d.n as u32,
                         k: d.k as u32,
                         a_batch: d.a_batch as u32,
                         b_batch: d.b_batch as u32,
-                        _p: [0; 3],
+                        splits: splits as u32,
+                        k_chunk: if splits > 1 { k_chunk } else { d.k.max(1) } as u32,
+                        _p: 0,
                     };
                     let groups = [
                         d.n.div_ceil(128) as u32,
                         d.m.div_ceil(128) as u32,
-                        d.batch as u32,
+                        (d.batch * splits) as u32,
                     ];
-                    g.dispatch(
-                        Kernel::MatmulTiled,
-                        &[
-                            ("TRANS_A", u32::from(spec.trans_a)),
-                            ("TRANS_B", u32::from(spec.trans_b)),
-                            ("BIAS", u32::from(bias.is_some())),
-                            ("GELU", u32::from(gelu)),
-                        ],
-                        &buffers,
-                        &params,
-                        groups,
-                    )?;
+                    let constants = [
+                        ("TRANS_A", u32::from(spec.trans_a)),
+                        ("TRANS_B", u32::from(spec.trans_b)),
+                        ("BIAS", u32::from(bias.is_some())),
+                        ("GELU", u32::from(gelu)),
+                    ];
+                    if splits > 1 {
+                        // Partial products of each range of k, then their sum.
+                        let partial = dev.output_f32(OP, &[splits, d.m * d.n], Vec::new())?;
+                        let buffers = [a.gpu_buffer(), b.gpu_buffer(), bias_buf, partial.gpu_buffer()];
+                        g.dispatch(Kernel::MatmulTiled, &constants, &buffers, &params, groups)?;
+                        return super::sum_rows(dev, &partial)?.reshape(&out_shape);
+                    }
+                    g.dispatch(Kernel::MatmulTiled, &constants, &buffers, &params, groups)?;
                 }
                 MatmulKernel::Basic => {
                     let params = Params {
@@ -312,6 +323,18 @@ impl MatmulKernel {
     }
 }
 
+/// How many ranges of k the tiled kernel splits a product into: enough
+/// workgroups to fill a large GPU (~256 tiles) when C has few tiles and K is
+/// long (weight gradients: M x N = a weight, K = tokens), at least 512 of k
+/// per range. Unbatched products only.
+pub fn split_k(d: &MatmulDims) -> usize {
+    let tiles = d.m.div_ceil(128) * d.n.div_ceil(128);
+    if d.batch != 1 || tiles >= 192 || d.k < 1024 {
+        return 1;
+    }
+    (256 / tiles).clamp(1, 16).min(d.k / 512)
+}
+
 /// Whether `matmul_tiled.wgsl` can run the product: every vec4 it loads or
 /// stores must lie wholly inside its operand.
 pub fn tiled_fits(d: &MatmulDims, spec: Matmul) -> bool {
@@ -328,7 +351,9 @@ struct TiledParams {
     k: u32,
     a_batch: u32,
     b_batch: u32,
-    _p: [u32; 3],
+    splits: u32,
+    k_chunk: u32,
+    _p: u32,
 }
 
 /// A linear layer, `x W^T + b`: x [.., in], w [out, in] (PyTorch layout),
