@@ -128,21 +128,26 @@ fn peak_bytes(dev: &Device) -> Option<u64> {
     }
 }
 
-/// Runs `f` once with per-kernel timing on (each dispatch submitted alone and
-/// waited for: the total exceeds a normal run by the launch latencies) and
-/// prints each kernel's share. Nothing on the CPU backend.
+/// Runs `f` once with per-kernel timing on (GPU timestamps where the adapter
+/// has them; see `dnagpu::gpu::profile`) and prints each kernel's share.
+/// Nothing on the CPU backend.
 fn profile_once(dev: &Device, f: impl FnOnce() -> Result<()>) -> Result<serde_json::Value> {
     let Device::Gpu(g) = dev else {
         println!("--profile: per-kernel times need a GPU backend");
         return Ok(serde_json::Value::Null);
     };
-    g.set_profiling(true);
+    g.set_profiling(true)?;
     let run = f();
-    let rows = g.profile_rows();
-    g.set_profiling(false);
+    let (rows, timestamps) = g.profile_rows()?;
+    g.set_profiling(false)?;
     run?;
     let total: f64 = rows.iter().map(|r| r.2).sum();
-    println!("per kernel (one run, each dispatch synchronised; total {total:.4} s):");
+    let how = if timestamps {
+        "GPU timestamps"
+    } else {
+        "no timestamp queries: each dispatch synchronised, launch latency included"
+    };
+    println!("per kernel (one run; {how}; total {total:.4} s):");
     println!("{:<36} {:>10} {:>10} {:>7}", "kernel", "dispatches", "ms", "share");
     for (k, n, s) in &rows {
         println!("{k:<36} {n:>10} {:>10.3} {:>6.1}%", s * 1e3, 100.0 * s / total);

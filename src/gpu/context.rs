@@ -206,22 +206,6 @@ impl GpuDevice {
         self.pipelines.lock().map(|p| p.len()).unwrap_or(0)
     }
 
-    /// Starts (clearing earlier totals) or stops per-kernel timing; see
-    /// [`super::profile`].
-    pub fn set_profiling(&self, on: bool) {
-        if let Ok(mut p) = self.profile.lock() {
-            *p = super::profile::Profile {
-                enabled: on,
-                ..Default::default()
-            };
-        }
-    }
-
-    /// (kernel file, dispatches, seconds) since profiling started, slowest first.
-    pub fn profile_rows(&self) -> Vec<(&'static str, u32, f64)> {
-        self.profile.lock().map(|p| p.rows()).unwrap_or_default()
-    }
-
     /// Frees pooled buffers no tensor uses.
     pub fn trim(&self) {
         if let Ok(mut p) = self.pool.lock() {

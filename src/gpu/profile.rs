@@ -1,20 +1,34 @@
-//! Per-kernel GPU time for `dnagpu bench --profile`: while profiling, every
-//! dispatch is submitted alone and waited for, and its wall time is added to
-//! its kernel's total. Synchronising each dispatch adds its launch latency,
-//! so the totals are upper bounds; large kernels dominate them (native only).
+//! Per-kernel GPU time for `dnagpu bench --profile`. Where the adapter has
+//! timestamp queries, each dispatch's compute pass writes a begin and end
+//! timestamp (GPU time only, nothing synchronised); elsewhere each dispatch
+//! is submitted alone and waited for, which adds its launch latency to its
+//! wall time (upper bounds). Native only.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use super::Kernel;
+#[cfg(not(target_arch = "wasm32"))]
+use super::context::GpuDevice;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::error::{Error, Result};
+
+/// Dispatches timed before the timestamps are read back and the set reused.
+const CAPACITY: u32 = 1024;
 
 /// Accumulated time and dispatch count per kernel.
 #[derive(Default)]
 pub struct Profile {
     pub enabled: bool,
     pub per_kernel: HashMap<Kernel, (u32, Duration)>,
+    /// The query set and the kernels whose timestamps it holds, in order.
+    pub(crate) queries: Option<wgpu::QuerySet>,
+    pub(crate) pending: Vec<Kernel>,
+    /// Whether the times come from GPU timestamps (else synchronised wall time).
+    pub timestamps: bool,
 }
 
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 impl Profile {
     pub(crate) fn add(&mut self, kernel: Kernel, took: Duration) {
         let e = self.per_kernel.entry(kernel).or_default();
@@ -31,5 +45,101 @@ impl Profile {
             .collect();
         v.sort_by(|a, b| b.2.total_cmp(&a.2));
         v
+    }
+
+    /// The timestamp slots for the next dispatch of `kernel`, if timing by
+    /// timestamps and a slot is free.
+    pub(crate) fn next_slots(&mut self, kernel: Kernel) -> Option<(wgpu::QuerySet, u32)> {
+        let qs = self.queries.clone()?;
+        let i = self.pending.len() as u32;
+        if i >= CAPACITY {
+            return None;
+        }
+        self.pending.push(kernel);
+        Some((qs, 2 * i))
+    }
+
+    pub(crate) fn full(&self) -> bool {
+        self.pending.len() as u32 >= CAPACITY
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl GpuDevice {
+    /// Starts (clearing earlier totals) or stops per-kernel timing.
+    pub fn set_profiling(&self, on: bool) -> Result<()> {
+        if !on {
+            self.collect_timestamps()?;
+        }
+        let queries = (on && self.has_feature(wgpu::Features::TIMESTAMP_QUERY)).then(|| {
+            self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("dnagpu profile"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2 * CAPACITY,
+            })
+        });
+        let mut p = self.profile.lock().map_err(|_| Error::Gpu("profile lock".into()))?;
+        *p = Profile {
+            enabled: on,
+            timestamps: queries.is_some(),
+            queries,
+            ..Default::default()
+        };
+        Ok(())
+    }
+
+    /// (kernel file, dispatches, seconds) since profiling started, slowest
+    /// first, and whether they are GPU timestamps.
+    pub fn profile_rows(&self) -> Result<(Vec<(&'static str, u32, f64)>, bool)> {
+        self.collect_timestamps()?;
+        let p = self.profile.lock().map_err(|_| Error::Gpu("profile lock".into()))?;
+        Ok((p.rows(), p.timestamps))
+    }
+
+    /// Reads the pending dispatches' timestamps and adds them to the totals.
+    pub(crate) fn collect_timestamps(&self) -> Result<()> {
+        let (qs, kernels) = {
+            let mut p = self.profile.lock().map_err(|_| Error::Gpu("profile lock".into()))?;
+            match &p.queries {
+                Some(qs) if !p.pending.is_empty() => (qs.clone(), std::mem::take(&mut p.pending)),
+                _ => return Ok(()),
+            }
+        };
+        let n = 2 * kernels.len() as u64;
+        let resolve = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dnagpu timestamps"),
+            size: n * 8,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dnagpu timestamps readback"),
+            size: n * 8,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.take_encoder()?;
+        enc.resolve_query_set(&qs, 0..n as u32, &resolve, 0);
+        enc.copy_buffer_to_buffer(&resolve, 0, &staging, 0, n * 8);
+        self.queue.submit([enc.finish()]);
+        let slice = staging.slice(..);
+        slice.map_async(wgpu::MapMode::Read, |_| {});
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        let ticks: Vec<u64> = {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| Error::Gpu(format!("reading timestamps: {e:?}")))?;
+            bytemuck::pod_collect_to_vec(&view[..])
+        };
+        staging.unmap();
+        let period = self.queue.get_timestamp_period() as f64;
+        let mut p = self.profile.lock().map_err(|_| Error::Gpu("profile lock".into()))?;
+        for (i, k) in kernels.into_iter().enumerate() {
+            let ns = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period;
+            p.add(k, Duration::from_nanos(ns as u64));
+        }
+        Ok(())
     }
 }

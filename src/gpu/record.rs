@@ -9,9 +9,11 @@ use super::kernel::{Kernel, PipelineKey};
 use super::pool::{size_class, GpuBuffer, USAGE};
 use crate::error::Result;
 
-/// Dispatches after which a recording is submitted even without a readback,
-/// so the per-dispatch uniforms of a very long run do not pile up.
-const MAX_DISPATCHES_PER_SUBMIT: u32 = 1024;
+/// Dispatches after which a recording is submitted even without a readback:
+/// the GPU starts on them while the rest of a long run (a training step is
+/// ~1,000 dispatches) is recorded, and their per-dispatch uniforms do not
+/// pile up. A forward pass of DNABERT-2-117M (~115) stays one submission.
+const MAX_DISPATCHES_PER_SUBMIT: u32 = 128;
 
 pub(crate) struct Recording {
     encoder: wgpu::CommandEncoder,
@@ -160,30 +162,39 @@ impl GpuDevice {
             entries: &entries,
         });
 
+        let (profiling, slots) = match self.profile.lock() {
+            Ok(mut p) if p.enabled => (true, p.next_slots(kernel)),
+            _ => (false, None),
+        };
         let mut rec = self.recording.lock().map_err(|_| poisoned())?;
         let r = rec.get_or_insert_with(|| Recording {
             encoder: self.device.create_command_encoder(&Default::default()),
             dispatches: 0,
         });
         {
+            let timestamp_writes = slots.as_ref().map(|(qs, i)| wgpu::ComputePassTimestampWrites {
+                query_set: qs,
+                beginning_of_pass_write_index: Some(*i),
+                end_of_pass_write_index: Some(i + 1),
+            });
             let mut pass = r.encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(kernel.file()),
-                timestamp_writes: None,
+                timestamp_writes,
             });
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         }
         r.dispatches += 1;
-        let profiling = self.profile.lock().map(|p| p.enabled).unwrap_or(false);
-        if r.dispatches >= MAX_DISPATCHES_PER_SUBMIT || profiling {
+        let wall_clock = profiling && slots.is_none();
+        if r.dispatches >= MAX_DISPATCHES_PER_SUBMIT || wall_clock {
             let r = rec.take().expect("recording present");
             drop(rec);
             #[cfg(not(target_arch = "wasm32"))]
             let start = std::time::Instant::now();
             self.queue.submit([r.encoder.finish()]);
             #[cfg(not(target_arch = "wasm32"))]
-            if profiling {
+            if wall_clock {
                 self.device
                     .poll(wgpu::PollType::wait_indefinitely())
                     .map_err(|e| crate::Error::Gpu(format!("waiting for the GPU: {e}")))?;
@@ -191,6 +202,12 @@ impl GpuDevice {
                     p.add(kernel, start.elapsed());
                 }
             }
+        } else {
+            drop(rec);
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        if slots.is_some() && self.profile.lock().map(|p| p.full()).unwrap_or(false) {
+            self.collect_timestamps()?;
         }
         Ok(())
     }
