@@ -14,11 +14,14 @@ $B info 2>&1 | tee "$OUT/info.txt"
 step() { echo "== $*"; timeout 150 "$@" 2>&1; echo "(rc $?)"; }
 # The default shader checks (bounds), then the others' matmuls for comparison.
 step $B --backend gpu bench kernels --json "$OUT/kernels.json"
-for c in ${CHECKS:-off}; do
+for c in ${CHECKS:-}; do
   DNAGPU_SHADER_CHECKS=$c step $B --backend gpu bench kernels --no-attention --json "$OUT/kernels_$c.json"
 done
-step $B --backend gpu bench embed --batch 32 --seq 512 --iters 3 --profile --json "$OUT/embed.json"
+step $B --backend gpu bench embed --batch 32 --seq 512 --long 16384 --iters 3 --profile --json "$OUT/embed.json"
 step $B --backend gpu bench train --batch 32 --seq 128 --iters 5 --profile --json "$OUT/train.json"
+for m in lora full; do
+  step $B --backend gpu bench finetune --mode $m --batch 32 --seq 128 --iters 5 --json "$OUT/finetune_$m.json"
+done
 if [ "${1:-}" != quick ]; then
   step python3 benches/baselines/torch_matmul.py
   step python3 benches/baselines/torch_encoder.py --batch 32 --seq 512 --device cuda --iters 3
