@@ -9,11 +9,12 @@
 //   BIAS = 1 adds bias[n] ([N]); GELU = 1 applies exact GELU after it.
 // Split K: with splits = S > 1 (batch 1, no epilogue), workgroup layer z
 //   sums k in [z * k_chunk, min(K, (z + 1) * k_chunk)) into c[z] ([S, M, N]);
-//   the caller adds the S partial products. k_chunk is a multiple of 8.
+//   the caller adds the S partial products. k_chunk is a multiple of BK.
 // Bindings: 0 a, 1 b, 2 bias (bind a when unused), 3 c: [batch, M, N], 4 params.
 // Tiling: a 16 x 16 workgroup computes a 128 x 128 tile of C, 8 x 8 outputs
 // per invocation (rows ty*4 + {0..3} + {0, 64}, columns likewise with tx),
-// over K in steps of 8. Each step's A and B slices are staged k-major in
+// over K in steps of BK (8, or 16 where workgroup memory allows: 2 x BK x
+// 528 bytes). Each step's A and B slices are staged k-major in
 // workgroup memory (rows padded to 132 floats against bank conflicts); the
 // next step's slices are loaded into registers while this one is computed.
 // Any M, N, K (within the multiples above): out-of-range vec4s read 0 and are
@@ -43,29 +44,32 @@ override GELU: u32 = 0u;
 
 const BM: u32 = 128u;
 const BN: u32 = 128u;
-const BK: u32 = 8u;
+override BK: u32 = 8u;
 // Padded row length (floats) of the staged slices, a multiple of 4.
 const STRIDE: u32 = 132u;
 const STRIDE4: u32 = 33u;
 
-var<workgroup> as4: array<vec4<f32>, 264>; // BK * STRIDE / 4
-var<workgroup> bs4: array<vec4<f32>, 264>;
+var<workgroup> as4: array<vec4<f32>, BK * STRIDE4>;
+var<workgroup> bs4: array<vec4<f32>, BK * STRIDE4>;
 
-// One vec4 of this invocation's share of the A slice at k0 (zero outside).
-// ke: the end of this workgroup's range of k.
-fn load_a(li: u32, row0: u32, k0: u32, ke: u32, base: u32) -> vec4<f32> {
+// Vec4s of the A and B slices each invocation stages per step.
+const LOADS_MAX: u32 = 2u;
+
+// Vec4 `e` (0 .. 256 * LOADS) of the A slice at k0, zero outside; ke: the
+// end of this workgroup's range of k.
+fn load_a(e: u32, row0: u32, k0: u32, ke: u32, base: u32) -> vec4<f32> {
     let p = params;
     if (TRANS_A == 0u) {
-        // 128 rows x 2 vec4 along k.
-        let r = li >> 1u;
-        let kv = (li & 1u) * 4u;
+        // 128 rows x BK / 4 vec4 along k.
+        let r = e / (BK / 4u);
+        let kv = (e % (BK / 4u)) * 4u;
         if (row0 + r < p.m && k0 + kv < ke) {
             return a[(base + (row0 + r) * p.k + k0 + kv) >> 2u];
         }
     } else {
-        // 8 k-rows x 32 vec4 along m.
-        let kk = li >> 5u;
-        let mv = (li & 31u) * 4u;
+        // BK k-rows x 32 vec4 along m.
+        let kk = e >> 5u;
+        let mv = (e & 31u) * 4u;
         if (k0 + kk < ke && row0 + mv < p.m) {
             return a[(base + (k0 + kk) * p.m + row0 + mv) >> 2u];
         }
@@ -73,32 +77,32 @@ fn load_a(li: u32, row0: u32, k0: u32, ke: u32, base: u32) -> vec4<f32> {
     return vec4<f32>(0.0);
 }
 
-fn store_a(li: u32, v: vec4<f32>) {
+fn store_a(e: u32, v: vec4<f32>) {
     if (TRANS_A == 0u) {
-        let r = li >> 1u;
-        let kv = (li & 1u) * 4u;
+        let r = e / (BK / 4u);
+        let kv = (e % (BK / 4u)) * 4u;
         for (var q = 0u; q < 4u; q++) {
             let at = (kv + q) * STRIDE + r;
             as4[at >> 2u][at & 3u] = v[q];
         }
     } else {
-        as4[(li >> 5u) * STRIDE4 + (li & 31u)] = v;
+        as4[(e >> 5u) * STRIDE4 + (e & 31u)] = v;
     }
 }
 
-fn load_b(li: u32, col0: u32, k0: u32, ke: u32, base: u32) -> vec4<f32> {
+fn load_b(e: u32, col0: u32, k0: u32, ke: u32, base: u32) -> vec4<f32> {
     let p = params;
     if (TRANS_B == 1u) {
-        // 128 columns (rows of the stored [N, K]) x 2 vec4 along k.
-        let cidx = li >> 1u;
-        let kv = (li & 1u) * 4u;
+        // 128 columns (rows of the stored [N, K]) x BK / 4 vec4 along k.
+        let cidx = e / (BK / 4u);
+        let kv = (e % (BK / 4u)) * 4u;
         if (col0 + cidx < p.n && k0 + kv < ke) {
             return b[(base + (col0 + cidx) * p.k + k0 + kv) >> 2u];
         }
     } else {
-        // 8 k-rows x 32 vec4 along n.
-        let kk = li >> 5u;
-        let nv = (li & 31u) * 4u;
+        // BK k-rows x 32 vec4 along n.
+        let kk = e >> 5u;
+        let nv = (e & 31u) * 4u;
         if (k0 + kk < ke && col0 + nv < p.n) {
             return b[(base + (k0 + kk) * p.n + col0 + nv) >> 2u];
         }
@@ -106,16 +110,16 @@ fn load_b(li: u32, col0: u32, k0: u32, ke: u32, base: u32) -> vec4<f32> {
     return vec4<f32>(0.0);
 }
 
-fn store_b(li: u32, v: vec4<f32>) {
+fn store_b(e: u32, v: vec4<f32>) {
     if (TRANS_B == 1u) {
-        let cidx = li >> 1u;
-        let kv = (li & 1u) * 4u;
+        let cidx = e / (BK / 4u);
+        let kv = (e % (BK / 4u)) * 4u;
         for (var q = 0u; q < 4u; q++) {
             let at = (kv + q) * STRIDE + cidx;
             bs4[at >> 2u][at & 3u] = v[q];
         }
     } else {
-        bs4[(li >> 5u) * STRIDE4 + (li & 31u)] = v;
+        bs4[(e >> 5u) * STRIDE4 + (e & 31u)] = v;
     }
 }
 
@@ -139,15 +143,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         acc[i] = vec4<f32>(0.0);
     }
 
-    var ra = load_a(li, row0, kb, ke, a0);
-    var rb = load_b(li, col0, kb, ke, b0);
+    var ra: array<vec4<f32>, LOADS_MAX>;
+    var rb: array<vec4<f32>, LOADS_MAX>;
+    for (var q = 0u; q < BK / 8u; q++) {
+        ra[q] = load_a(li + 256u * q, row0, kb, ke, a0);
+        rb[q] = load_b(li + 256u * q, col0, kb, ke, b0);
+    }
     for (var k0 = kb; k0 < ke; k0 += BK) {
-        store_a(li, ra);
-        store_b(li, rb);
+        for (var q = 0u; q < BK / 8u; q++) {
+            store_a(li + 256u * q, ra[q]);
+            store_b(li + 256u * q, rb[q]);
+        }
         workgroupBarrier();
         if (k0 + BK < ke) {
-            ra = load_a(li, row0, k0 + BK, ke, a0);
-            rb = load_b(li, col0, k0 + BK, ke, b0);
+            for (var q = 0u; q < BK / 8u; q++) {
+                ra[q] = load_a(li + 256u * q, row0, k0 + BK, ke, a0);
+                rb[q] = load_b(li + 256u * q, col0, k0 + BK, ke, b0);
+            }
         }
         for (var kk = 0u; kk < BK; kk++) {
             let fa0 = as4[kk * STRIDE4 + ty];

@@ -90,16 +90,19 @@ fn tiled_matmul_all_layouts_and_partial_tiles() {
             epilogue: Epilogue::None,
         },
     ];
-    let tiled = Some(MatmulKernel::Tiled);
     let mut seed = 400;
-    for spec in specs {
-        for &(m, n, k) in &[(4, 4, 4), (132, 124, 12), (128, 256, 8), (260, 132, 36)] {
-            seed += 1;
-            run(t::check_matmul_on(
-                &dev, tiled, None, m, n, k, spec, false, seed,
-            ));
+    for bk in [8, 16] {
+        let tiled = Some(MatmulKernel::Tiled { bk });
+        for spec in specs {
+            for &(m, n, k) in &[(4, 4, 4), (132, 124, 12), (128, 256, 8), (260, 132, 36)] {
+                seed += 1;
+                run(t::check_matmul_on(
+                    &dev, tiled, None, m, n, k, spec, false, seed,
+                ));
+            }
         }
     }
+    let tiled = Some(MatmulKernel::TILED);
     for (i, spec) in [Matmul::NN, Matmul::NT, Matmul::TN].into_iter().enumerate() {
         let gelu = Matmul {
             epilogue: Epilogue::Gelu,
@@ -126,12 +129,22 @@ fn tiled_matmul_split_k() {
     let Some(dev) = gpu() else { return };
     let d = dnagpu::ops::matmul::MatmulDims::of(&[2052, 132], &[2052, 124], Matmul::TN).unwrap();
     assert_eq!(dnagpu::ops::matmul::split_k(&d), 4);
-    let tiled = Some(MatmulKernel::Tiled);
     for (i, spec) in [Matmul::NN, Matmul::NT, Matmul::TN].into_iter().enumerate() {
-        run(t::check_matmul_on(
-            &dev, tiled, None, 132, 124, 2052, spec, false, 700 + i as u64,
-        ));
+        for bk in [8, 16] {
+            run(t::check_matmul_on(
+                &dev,
+                Some(MatmulKernel::Tiled { bk }),
+                None,
+                132,
+                124,
+                2052,
+                spec,
+                false,
+                700 + i as u64,
+            ));
+        }
     }
+    let tiled = Some(MatmulKernel::TILED);
     // With a bias the product is not split (the epilogue needs the full sum).
     run(t::check_matmul_on(
         &dev, tiled, None, 132, 124, 2052, Matmul::NT, true, 710,
@@ -143,17 +156,16 @@ fn tiled_matmul_split_k() {
 #[test]
 fn tiled_matmul_chosen_and_refused() {
     let Some(dev) = gpu() else { return };
+    let d = dnagpu::ops::matmul::MatmulDims::of(&[256, 64], &[128, 64], Matmul::NT).unwrap();
+    assert_eq!(MatmulKernel::pick(&d, Matmul::NT, 16384), MatmulKernel::TILED);
     assert_eq!(
-        MatmulKernel::pick(
-            &dnagpu::ops::matmul::MatmulDims::of(&[256, 64], &[128, 64], Matmul::NT).unwrap(),
-            Matmul::NT
-        ),
-        MatmulKernel::Tiled
+        MatmulKernel::pick(&d, Matmul::NT, 32768),
+        MatmulKernel::Tiled { bk: 16 }
     );
     run(t::check_matmul(&dev, None, 256, 132, 64, Matmul::NT, true, 600));
     let a = dev.tensor_f32(&[8, 6], &[0.0; 48]).unwrap();
     let b = dev.tensor_f32(&[6, 8], &[0.0; 48]).unwrap();
-    let err = dnagpu::ops::matmul_with(&dev, &a, &b, None, Matmul::NN, Some(MatmulKernel::Tiled))
+    let err = dnagpu::ops::matmul_with(&dev, &a, &b, None, Matmul::NN, Some(MatmulKernel::TILED))
         .unwrap_err()
         .to_string();
     assert!(err.contains("multiples of 4"), "{err}");

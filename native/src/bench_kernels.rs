@@ -93,19 +93,27 @@ pub fn run(dev_args: &DeviceArgs, a: &KernelBench) -> Result<()> {
             if spec.trans_b { "T" } else { "N" }
         );
         let kernels: &[Option<MatmulKernel>] = if dev.is_gpu() {
-            &[Some(MatmulKernel::Basic), Some(MatmulKernel::Tiled)]
+            &[
+                Some(MatmulKernel::Basic),
+                Some(MatmulKernel::Tiled { bk: 8 }),
+                Some(MatmulKernel::Tiled { bk: 16 }),
+            ]
         } else {
             &[None]
         };
         for &kernel in kernels {
-            if kernel == Some(MatmulKernel::Tiled) && !ops::matmul::tiled_fits(&d, spec) {
+            if matches!(kernel, Some(MatmulKernel::Tiled { .. })) && !ops::matmul::tiled_fits(&d, spec) {
                 continue;
             }
             let secs = time(&dev, iters, || {
                 Ok(vec![ops::matmul_with(&dev, &x, &w, None, spec, kernel)?])
             })?;
             let gflops = d.flops() / secs / 1e9;
-            let kname = kernel.map_or("cpu".to_string(), |k| format!("{k:?}").to_lowercase());
+            let kname = match kernel {
+                None => "cpu".to_string(),
+                Some(MatmulKernel::Basic) => "basic".to_string(),
+                Some(MatmulKernel::Tiled { bk }) => format!("tiled{bk}"),
+            };
             println!(
                 "{name:<14} {:>22} {layout:>7} {kname:>9} {gflops:>10.1}",
                 format!("{m} x {n} x {k}")

@@ -116,6 +116,21 @@ impl Kernel {
         }
     }
 
+    /// [`Kernel::workgroup`] for given override constants: the tiled
+    /// matmul's workgroup memory grows with its k step `BK`.
+    pub fn workgroup_with(self, constants: &[(&str, u32)]) -> (u32, u32) {
+        match self {
+            Kernel::MatmulTiled => {
+                let bk = constants
+                    .iter()
+                    .find(|c| c.0 == "BK")
+                    .map_or(8, |c| c.1);
+                (256, 2 * bk * 33 * 16)
+            }
+            k => k.workgroup(),
+        }
+    }
+
     pub fn source(self) -> &'static str {
         match self {
             Kernel::Matmul => with_gelu!("../../shaders/matmul.wgsl"),

@@ -108,7 +108,7 @@ impl GpuDevice {
                 max as u64,
             ));
         }
-        let (invocations, shared) = kernel.workgroup();
+        let (invocations, shared) = kernel.workgroup_with(constants);
         if invocations > self.limits.max_compute_invocations_per_workgroup {
             let limit = self.limits.max_compute_invocations_per_workgroup;
             return Err(self.limit_err(

@@ -221,7 +221,7 @@ pub fn matmul_with(
             let bias_buf = bias.map(|t| t.gpu_buffer()).unwrap_or(a.gpu_buffer());
             let buffers = [a.gpu_buffer(), b.gpu_buffer(), bias_buf, c.gpu_buffer()];
             let kernel = match kernel {
-                Some(MatmulKernel::Tiled) if !tiled_fits(&d, spec) => {
+                Some(MatmulKernel::Tiled { .. }) if !tiled_fits(&d, spec) => {
                     return Err(shape_err(
                         OP,
                         format!(
@@ -231,16 +231,19 @@ pub fn matmul_with(
                     ))
                 }
                 Some(k) => k,
-                None => MatmulKernel::pick(&d, spec),
+                None => MatmulKernel::pick(&d, spec, g.limits().max_compute_workgroup_storage_size),
             };
             match kernel {
-                MatmulKernel::Tiled => {
+                MatmulKernel::Tiled { bk } => {
+                    if bk != 8 && bk != 16 {
+                        return Err(shape_err(OP, format!("tiled k step {bk}: expected 8 or 16")));
+                    }
                     let splits = if bias.is_none() && !gelu {
                         split_k(&d)
                     } else {
                         1
                     };
-                    let k_chunk = d.k.div_ceil(splits).next_multiple_of(8);
+                    let k_chunk = d.k.div_ceil(splits).next_multiple_of(bk as usize);
                     let splits = d.k.div_ceil(k_chunk).max(1);
                     let params = TiledParams {
                         m: d.m as u32,
@@ -262,6 +265,7 @@ pub fn matmul_with(
                         ("TRANS_B", u32::from(spec.trans_b)),
                         ("BIAS", u32::from(bias.is_some())),
                         ("GELU", u32::from(gelu)),
+                        ("BK", bk),
                     ];
                     if splits > 1 {
                         // Partial products of each range of k, then their sum.
@@ -306,19 +310,35 @@ pub enum MatmulKernel {
     /// per invocation.
     Basic,
     /// `matmul_tiled.wgsl`: 128 x 128 tiles, 8 x 8 outputs per invocation,
-    /// vec4 loads; N and each operand's contiguous dimension multiples of 4.
-    Tiled,
+    /// vec4 loads, k in steps of `bk` (8 or 16); N and each operand's
+    /// contiguous dimension multiples of 4.
+    Tiled { bk: u32 },
 }
 
 impl MatmulKernel {
+    /// The tiled kernel with its smallest k step (8.4 KB of workgroup memory).
+    pub const TILED: MatmulKernel = MatmulKernel::Tiled { bk: 8 };
+
     /// The kernel for a product: the tiled one whenever its layout
     /// constraints hold and C has at least one full tile's worth of rows
-    /// and columns, where its larger tile pays off.
-    pub fn pick(d: &MatmulDims, spec: Matmul) -> Self {
-        if tiled_fits(d, spec) && d.m >= 128 && d.n >= 128 {
-            MatmulKernel::Tiled
+    /// and columns, where its larger tile pays off; with k steps of 16
+    /// where the device's workgroup memory holds them.
+    pub fn pick(d: &MatmulDims, spec: Matmul, workgroup_bytes: u32) -> Self {
+        if !(tiled_fits(d, spec) && d.m >= 128 && d.n >= 128) {
+            return MatmulKernel::Basic;
+        }
+        let wide = MatmulKernel::Tiled { bk: 16 };
+        if Kernel::MatmulTiled.workgroup_with(&wide.constants()).1 <= workgroup_bytes {
+            wide
         } else {
-            MatmulKernel::Basic
+            MatmulKernel::TILED
+        }
+    }
+
+    fn constants(self) -> Vec<(&'static str, u32)> {
+        match self {
+            MatmulKernel::Tiled { bk } => vec![("BK", bk)],
+            MatmulKernel::Basic => Vec::new(),
         }
     }
 }
