@@ -231,7 +231,7 @@ pub fn matmul_with(
                     ))
                 }
                 Some(k) => k,
-                None => MatmulKernel::pick(&d, spec, g.limits().max_compute_workgroup_storage_size),
+                None => MatmulKernel::pick(&d, spec),
             };
             match kernel {
                 MatmulKernel::Tiled { bk } => {
@@ -319,26 +319,15 @@ impl MatmulKernel {
     /// The tiled kernel with its smallest k step (8.4 KB of workgroup memory).
     pub const TILED: MatmulKernel = MatmulKernel::Tiled { bk: 8 };
 
-    /// The kernel for a product: the tiled one whenever its layout
-    /// constraints hold and C has at least one full tile's worth of rows
-    /// and columns, where its larger tile pays off; with k steps of 16
-    /// where the device's workgroup memory holds them.
-    pub fn pick(d: &MatmulDims, spec: Matmul, workgroup_bytes: u32) -> Self {
-        if !(tiled_fits(d, spec) && d.m >= 128 && d.n >= 128) {
-            return MatmulKernel::Basic;
-        }
-        let wide = MatmulKernel::Tiled { bk: 16 };
-        if Kernel::MatmulTiled.workgroup_with(&wide.constants()).1 <= workgroup_bytes {
-            wide
-        } else {
+    /// The kernel for a product: the tiled one (k step 8) whenever its
+    /// layout constraints hold and C has at least one full tile's worth of
+    /// rows and columns, where its larger tile pays off. A k step of 16 was
+    /// 13-16% slower on an H200 (docs/benchmarks.md).
+    pub fn pick(d: &MatmulDims, spec: Matmul) -> Self {
+        if tiled_fits(d, spec) && d.m >= 128 && d.n >= 128 {
             MatmulKernel::TILED
-        }
-    }
-
-    fn constants(self) -> Vec<(&'static str, u32)> {
-        match self {
-            MatmulKernel::Tiled { bk } => vec![("BK", bk)],
-            MatmulKernel::Basic => Vec::new(),
+        } else {
+            MatmulKernel::Basic
         }
     }
 }
