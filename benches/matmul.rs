@@ -2,12 +2,13 @@
 //! 512/1024/2048 and DNABERT-2's shapes at 32 x 128 tokens (Wqkv 768 -> 2304,
 //! the gated MLP 768 -> 6144, mlp.wo 3072 -> 768), as linear layers (A · W^T).
 //! Full set on the CPU backend and hardware GPUs; small shapes on software
-//! adapters.
+//! adapters. On a GPU each shape runs on both kernels (basic, then tiled),
+//! so the tuned variant is reported next to the previous one.
 
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use dnagpu::ops::{self, Matmul};
+use dnagpu::ops::{self, Matmul, MatmulKernel};
 
 fn bench(c: &mut Criterion) {
     // (name, M, N, K, layout)
@@ -34,13 +35,28 @@ fn bench(c: &mut Criterion) {
             let b_shape = if spec.trans_b { [n, k] } else { [k, n] };
             let b = dev.tensor_f32(&b_shape, &common::data(n * k)).unwrap();
             g.throughput(Throughput::Elements((2 * m * n * k) as u64));
-            g.bench_function(name, |bench| {
-                bench.iter(|| {
-                    let c = ops::matmul(dev, &a, &b, None, spec).unwrap();
-                    dev.synchronize().unwrap();
-                    c
-                })
-            });
+            let kernels: &[(&str, Option<MatmulKernel>)] = if dev.is_gpu() {
+                &[
+                    ("basic", Some(MatmulKernel::Basic)),
+                    ("tiled", Some(MatmulKernel::TILED)),
+                ]
+            } else {
+                &[("", None)]
+            };
+            for &(kname, kernel) in kernels {
+                let id = if kname.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{name}/{kname}")
+                };
+                g.bench_function(id, |bench| {
+                    bench.iter(|| {
+                        let c = ops::matmul_with(dev, &a, &b, None, spec, kernel).unwrap();
+                        dev.synchronize().unwrap();
+                        c
+                    })
+                });
+            }
         }
         g.finish();
     }
