@@ -5,7 +5,7 @@
 mod common;
 
 use common::{gpu, run};
-use dnagpu::ops::{Epilogue, Matmul, MatmulKernel};
+use dnagpu::ops::{AttentionKernel, Epilogue, Matmul, MatmulKernel};
 use dnagpu::testing as t;
 
 const ODD: [usize; 6] = [1, 7, 63, 65, 127, 129];
@@ -185,6 +185,35 @@ fn attention_padded_batches_and_head_counts() {
     {
         let lens = t::random_lengths(&mut rng, b, tt, true);
         run(t::check_attention(&dev, &lens, tt, heads, d, seed as u64));
+    }
+}
+
+/// Both forward kernels at the model's head dim: padded batches (a row of
+/// only padding included), lengths that are not multiples of the 64-row and
+/// 32-key tiles, several heads.
+#[test]
+fn attention_kernels_at_head_dim_64() {
+    let Some(dev) = gpu() else { return };
+    for kernel in [AttentionKernel::Rows, AttentionKernel::Tiled] {
+        for (seed, (lens, tt, heads)) in [
+            (vec![1], 1, 1),
+            (vec![5, 3], 5, 2),
+            (vec![97, 40, 0], 97, 3),
+            (vec![130, 129], 130, 12),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            run(t::check_attention_on(
+                &dev,
+                Some(kernel),
+                &lens,
+                tt,
+                heads,
+                64,
+                80 + seed as u64,
+            ));
+        }
     }
 }
 

@@ -55,8 +55,6 @@ fn every_shader_file_is_a_kernel_or_a_snippet_and_states_its_contract() {
     );
 }
 
-/// `Kernel::workgroup()` (what dispatch checks against device limits) must
-/// match the WGSL: invocations per workgroup and workgroup memory bytes.
 /// The WGSL with each `override` fixed to `values` (else its default), so
 /// that naga's layouter can size override-sized workgroup arrays.
 fn with_overrides(src: &str, values: &[(&str, u32)]) -> String {
@@ -75,6 +73,8 @@ fn with_overrides(src: &str, values: &[(&str, u32)]) -> String {
         .join("\n")
 }
 
+/// `Kernel::workgroup_with()` (what dispatch checks against device limits)
+/// must match the WGSL: invocations per workgroup and workgroup memory bytes.
 #[test]
 fn declared_workgroup_sizes_match_the_shaders() {
     for &k in Kernel::ALL {
@@ -107,8 +107,11 @@ fn workgroup_size_matches(k: Kernel, constants: &[(&str, u32)]) {
             "{} {constants:?}: Kernel::workgroup_with() disagrees with the WGSL",
             k.file()
         );
+        // Kernels past the default run only where the device allows more,
+        // and have a fallback within it.
+        let larger_with_fallback = [Kernel::FlashAttentionTiled];
         assert!(
-            !constants.is_empty() || shared <= 16384,
+            !constants.is_empty() || larger_with_fallback.contains(&k) || shared <= 16384,
             "{} uses {shared} bytes of workgroup memory, over WebGPU's default 16 KiB",
             k.file()
         );

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
-use dnagpu::ops::{self, Matmul, MatmulKernel};
+use dnagpu::ops::{self, AttentionKernel, Matmul, MatmulKernel};
 use dnagpu::{Device, Tensor};
 
 use crate::DeviceArgs;
@@ -139,8 +139,8 @@ fn attention(dev: &Device, small: bool, iters: usize, rows: &mut Vec<serde_json:
     let (heads, hd) = (12usize, 64usize);
     let lengths: &[usize] = if small { &[256] } else { &[512, 1024, 2048, 4096] };
     println!(
-        "{:<14} {:>8} {:>6} {:>12} {:>12}",
-        "attention", "T", "batch", "fwd GFLOP/s", "bwd GFLOP/s"
+        "{:<14} {:>8} {:>6} {:>12} {:>12} {:>12}",
+        "attention", "T", "batch", "fwd rows", "fwd tiled", "bwd GFLOP/s"
     );
     let slopes = dev.tensor_f32(&[heads], &ops::alibi_slopes(heads))?;
     for &t in lengths {
@@ -150,20 +150,29 @@ fn attention(dev: &Device, small: bool, iters: usize, rows: &mut Vec<serde_json:
         let mask = dev.tensor_u32(&[b, t], &vec![1; b * t])?;
         let dout = dev.tensor_f32(&[b, t, h], &data(b * t * h, 4))?;
         let per = (b * heads * t * t * hd) as f64;
-        let fwd = time(dev, iters, || {
-            let o = ops::attention(dev, &qkv, &mask, &slopes, heads)?;
-            Ok(vec![o.out, o.lse])
-        })?;
+        let fwd_with = |kernel| {
+            time(dev, iters, || {
+                let o = ops::attention_with(dev, &qkv, &mask, &slopes, heads, Some(kernel))?;
+                Ok(vec![o.out, o.lse])
+            })
+        };
+        let fwd_rows = fwd_with(AttentionKernel::Rows)?;
+        let fwd = if dev.is_gpu() {
+            fwd_with(AttentionKernel::Tiled)?
+        } else {
+            fwd_rows
+        };
         let o = ops::attention(dev, &qkv, &mask, &slopes, heads)?;
         let bwd = time(dev, iters, || {
             Ok(vec![ops::attention_backward(
                 dev, &qkv, &mask, &slopes, heads, &o.out, &o.lse, &dout,
             )?])
         })?;
-        let (gf, gb) = (4.0 * per / fwd / 1e9, 10.0 * per / bwd / 1e9);
-        println!("{:<14} {t:>8} {b:>6} {gf:>12.1} {gb:>12.1}", "flash");
+        let (gr, gf, gb) = (4.0 * per / fwd_rows / 1e9, 4.0 * per / fwd / 1e9, 10.0 * per / bwd / 1e9);
+        println!("{:<14} {t:>8} {b:>6} {gr:>12.1} {gf:>12.1} {gb:>12.1}", "flash");
         rows.push(serde_json::json!({"op": "attention", "t": t, "batch": b, "heads": heads, "head_dim": hd,
-            "forward_seconds": fwd, "forward_gflops": gf, "backward_seconds": bwd, "backward_gflops": gb}));
+            "forward_rows_gflops": gr, "forward_seconds": fwd, "forward_gflops": gf,
+            "backward_seconds": bwd, "backward_gflops": gb}));
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ pub enum Kernel {
     Matmul,
     MatmulTiled,
     FlashAttention,
+    FlashAttentionTiled,
     FlashAttentionBackwardQ,
     FlashAttentionBackwardKv,
     LayerNorm,
@@ -49,6 +50,7 @@ impl Kernel {
         Kernel::Matmul,
         Kernel::MatmulTiled,
         Kernel::FlashAttention,
+        Kernel::FlashAttentionTiled,
         Kernel::FlashAttentionBackwardQ,
         Kernel::FlashAttentionBackwardKv,
         Kernel::LayerNorm,
@@ -75,6 +77,7 @@ impl Kernel {
             Kernel::Matmul => "matmul.wgsl",
             Kernel::MatmulTiled => "matmul_tiled.wgsl",
             Kernel::FlashAttention => "flash_attention.wgsl",
+            Kernel::FlashAttentionTiled => "flash_attention_tiled.wgsl",
             Kernel::FlashAttentionBackwardQ => "flash_attention_backward_q.wgsl",
             Kernel::FlashAttentionBackwardKv => "flash_attention_backward_kv.wgsl",
             Kernel::LayerNorm => "layer_norm.wgsl",
@@ -105,6 +108,7 @@ impl Kernel {
             Kernel::FlashAttention
             | Kernel::FlashAttentionBackwardQ
             | Kernel::FlashAttentionBackwardKv => (64, 2 * 512 * 16),
+            Kernel::FlashAttentionTiled => (256, 4096 * 4 + 2 * 512 * 16),
             Kernel::LayerNorm | Kernel::Softmax => (256, 256 * 4),
             Kernel::LayerNormBackward => (256, 256 * 8),
             Kernel::SumSquares | Kernel::CrossEntropy => (256, 256 * 4),
@@ -136,6 +140,7 @@ impl Kernel {
             Kernel::Matmul => with_gelu!("../../shaders/matmul.wgsl"),
             Kernel::MatmulTiled => with_gelu!("../../shaders/matmul_tiled.wgsl"),
             Kernel::FlashAttention => include_str!("../../shaders/flash_attention.wgsl"),
+            Kernel::FlashAttentionTiled => include_str!("../../shaders/flash_attention_tiled.wgsl"),
             Kernel::FlashAttentionBackwardQ => {
                 include_str!("../../shaders/flash_attention_backward_q.wgsl")
             }

@@ -137,6 +137,29 @@ pub(crate) struct Params {
     _p: [u32; 3],
 }
 
+/// Which GPU kernel runs the forward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttentionKernel {
+    /// `flash_attention.wgsl`: one query row per invocation, any head dim
+    /// up to 128, 16 KiB of workgroup memory.
+    Rows,
+    /// `flash_attention_tiled.wgsl`: 64 query rows x 32 keys per workgroup
+    /// of 256, head dim 64, 32 KiB of workgroup memory.
+    Tiled,
+}
+
+impl AttentionKernel {
+    /// The tiled kernel where the head dim is 64 and the device has the
+    /// workgroup memory for it, else the row kernel.
+    pub fn pick(head_dim: usize, workgroup_bytes: u32) -> Self {
+        if head_dim == 64 && Kernel::FlashAttentionTiled.workgroup().1 <= workgroup_bytes {
+            AttentionKernel::Tiled
+        } else {
+            AttentionKernel::Rows
+        }
+    }
+}
+
 /// Attention over packed `qkv` with `heads` heads; scores are scaled by
 /// 1 / sqrt(head_dim).
 pub fn attention(
@@ -145,6 +168,19 @@ pub fn attention(
     mask: &Tensor,
     slopes: &Tensor,
     heads: usize,
+) -> Result<AttentionOut> {
+    attention_with(dev, qkv, mask, slopes, heads, None)
+}
+
+/// [`attention`] on a chosen GPU kernel (`None`: [`AttentionKernel::pick`]),
+/// for tests and benchmarks. The CPU backend ignores it.
+pub fn attention_with(
+    dev: &Device,
+    qkv: &Tensor,
+    mask: &Tensor,
+    slopes: &Tensor,
+    heads: usize,
+    kernel: Option<AttentionKernel>,
 ) -> Result<AttentionOut> {
     const OP: &str = "attention";
     let d = AttentionDims::check(OP, dev, qkv, mask, slopes, heads)?;
@@ -179,13 +215,25 @@ pub fn attention(
                 out.gpu_buffer(),
                 lse.gpu_buffer(),
             ];
-            g.dispatch(
-                Kernel::FlashAttention,
-                &d.constants(),
-                &bufs,
-                &d.params(),
-                groups,
-            )?;
+            let limit = g.limits().max_compute_workgroup_storage_size;
+            match kernel.unwrap_or_else(|| AttentionKernel::pick(head_dim, limit)) {
+                AttentionKernel::Tiled => {
+                    if head_dim != 64 {
+                        return Err(shape_err(
+                            OP,
+                            format!("the tiled kernel needs head dim 64, not {head_dim}"),
+                        ));
+                    }
+                    g.dispatch(Kernel::FlashAttentionTiled, &[], &bufs, &d.params(), groups)?
+                }
+                AttentionKernel::Rows => g.dispatch(
+                    Kernel::FlashAttention,
+                    &d.constants(),
+                    &bufs,
+                    &d.params(),
+                    groups,
+                )?,
+            }
             Ok(AttentionOut { out, lse })
         }
     }

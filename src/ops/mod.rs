@@ -21,7 +21,7 @@ pub mod softmax;
 
 pub use activation_backward::{geglu_backward, gelu_backward, tanh_backward};
 pub use adamw::{adamw, AdamWState, AdamWStep};
-pub use attention::{alibi_slopes, attention, AttentionOut};
+pub use attention::{alibi_slopes, attention, attention_with, AttentionKernel, AttentionOut};
 pub use attention_backward::attention_backward;
 pub use cross_entropy::{cross_entropy, CrossEntropyOut};
 pub use dropout::dropout;

@@ -287,20 +287,33 @@ pub async fn check_attention(
     d: usize,
     seed: u64,
 ) -> Check {
+    check_attention_on(dev, None, lens, t, heads, d, seed).await
+}
+
+/// [`check_attention`] on a chosen GPU kernel (`None`: the one picked).
+pub async fn check_attention_on(
+    dev: &Device,
+    kernel: Option<ops::AttentionKernel>,
+    lens: &[usize],
+    t: usize,
+    heads: usize,
+    d: usize,
+    seed: u64,
+) -> Check {
     let mut rng = Rng::new(seed);
     let b = lens.len();
     let qkv = rng.vec(b * t * 3 * heads * d, 2.0);
     let mask = mask_from_lengths(lens, t);
     let slopes = ops::alibi_slopes(heads);
     let what = format!(
-        "attention lens {lens:?} T {t} heads {heads} D {d} on {}",
+        "attention lens {lens:?} T {t} heads {heads} D {d} kernel {kernel:?} on {}",
         dev.name()
     );
     let run = |dv: &Device| -> Result<ops::AttentionOut, String> {
         let q = dv.tensor_f32(&[b, t, 3 * heads * d], &qkv).map_err(e)?;
         let mk = dv.tensor_u32(&[b, t], &mask).map_err(e)?;
         let sl = dv.tensor_f32(&[heads], &slopes).map_err(e)?;
-        ops::attention(dv, &q, &mk, &sl, heads).map_err(e)
+        ops::attention_with(dv, &q, &mk, &sl, heads, kernel).map_err(e)
     };
     let g = run(dev)?;
     let (out, lse) = (read(dev, &g.out).await?, read(dev, &g.lse).await?);
