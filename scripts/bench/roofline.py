@@ -35,12 +35,13 @@ for r in kern["results"]:
     if r["op"] == "matmul" and r["kernel"] in ("tiled8", "basic"):
         colour = "#1f77b4" if r["kernel"] == "tiled8" else "#aec7e8"
         points.append((f'{r["case"]} ({r["kernel"]})', matmul_intensity(r["m"], r["n"], r["k"]), r["gflops"], colour))
-att = load("kernels_attention.json") or kern
-for r in att["results"]:
+for r in kern["results"]:
     if r["op"] == "attention":
         t, b, h, d = r["t"], r["batch"], r["heads"], r["head_dim"]
         qkv_out = 4 * b * t * h * d * 4  # q, k, v and out, f32
         points.append((f'attention fwd T={t}', 4 * b * h * t * t * d / qkv_out, r["forward_gflops"], "#d62728"))
+        if "forward_rows_gflops" in r:
+            points.append((f'attention fwd T={t} (row kernel)', 4 * b * h * t * t * d / qkv_out, r["forward_rows_gflops"], "#f7b6d2"))
         points.append((f'attention bwd T={t}', 10 * b * h * t * t * d / (2 * qkv_out), r["backward_gflops"], "#ff9896"))
 torch = load("torch_matmul.json")
 if torch:
@@ -82,7 +83,8 @@ svg.append(f'<text x="{X(3)}" y="{Y(bw * 3) - 8}" transform="rotate(-33 {X(3)} {
 for i, (label, ai, g, colour) in enumerate(points):
     svg.append(f'<circle cx="{X(ai):.1f}" cy="{Y(g):.1f}" r="5" fill="{colour}" fill-opacity="0.85"><title>{label}: {g / 1000:.1f} TFLOP/s</title></circle>')
 legend = [("#1f77b4", "matmul, tiled kernel"), ("#aec7e8", "matmul, basic kernel"), ("#2ca02c", "PyTorch cuBLAS f32, same shapes"),
-          ("#d62728", "flash attention forward"), ("#ff9896", "flash attention backward")]
+          ("#d62728", "flash attention forward, tiled"), ("#f7b6d2", "flash attention forward, row kernel"),
+          ("#ff9896", "flash attention backward")]
 for i, (c, text) in enumerate(legend):
     y = T + 20 + 22 * i
     svg.append(f'<circle cx="{W - R + 20}" cy="{y}" r="5" fill="{c}"/><text x="{W - R + 32}" y="{y + 4}">{text}</text>')
