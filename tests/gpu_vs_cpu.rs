@@ -110,10 +110,26 @@ fn tiled_matmul_all_layouts_and_partial_tiles() {
         };
         let seed = 500 + i as u64;
         run(t::check_matmul_on(
-            &dev, tiled, Some(3), 68, 136, 20, spec, true, seed,
+            &dev,
+            tiled,
+            Some(3),
+            68,
+            136,
+            20,
+            spec,
+            true,
+            seed,
         ));
         run(t::check_matmul_on(
-            &dev, tiled, Some(2), 132, 8, 44, gelu, true, seed,
+            &dev,
+            tiled,
+            Some(2),
+            132,
+            8,
+            44,
+            gelu,
+            true,
+            seed,
         ));
         run(t::check_matmul_on(
             &dev, tiled, None, 8, 132, 1028, gelu, false, seed,
@@ -147,7 +163,15 @@ fn tiled_matmul_split_k() {
     let tiled = Some(MatmulKernel::TILED);
     // With a bias the product is not split (the epilogue needs the full sum).
     run(t::check_matmul_on(
-        &dev, tiled, None, 132, 124, 2052, Matmul::NT, true, 710,
+        &dev,
+        tiled,
+        None,
+        132,
+        124,
+        2052,
+        Matmul::NT,
+        true,
+        710,
     ));
 }
 
@@ -158,7 +182,16 @@ fn tiled_matmul_chosen_and_refused() {
     let Some(dev) = gpu() else { return };
     let d = dnagpu::ops::matmul::MatmulDims::of(&[256, 64], &[128, 64], Matmul::NT).unwrap();
     assert_eq!(MatmulKernel::pick(&d, Matmul::NT), MatmulKernel::TILED);
-    run(t::check_matmul(&dev, None, 256, 132, 64, Matmul::NT, true, 600));
+    run(t::check_matmul(
+        &dev,
+        None,
+        256,
+        132,
+        64,
+        Matmul::NT,
+        true,
+        600,
+    ));
     let a = dev.tensor_f32(&[8, 6], &[0.0; 48]).unwrap();
     let b = dev.tensor_f32(&[6, 8], &[0.0; 48]).unwrap();
     let err = dnagpu::ops::matmul_with(&dev, &a, &b, None, Matmul::NN, Some(MatmulKernel::TILED))

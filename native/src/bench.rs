@@ -148,9 +148,16 @@ fn profile_once(dev: &Device, f: impl FnOnce() -> Result<()>) -> Result<serde_js
         "no timestamp queries: each dispatch synchronised, launch latency included"
     };
     println!("per kernel (one run; {how}; total {total:.4} s):");
-    println!("{:<36} {:>10} {:>10} {:>7}", "kernel", "dispatches", "ms", "share");
+    println!(
+        "{:<36} {:>10} {:>10} {:>7}",
+        "kernel", "dispatches", "ms", "share"
+    );
     for (k, n, s) in &rows {
-        println!("{k:<36} {n:>10} {:>10.3} {:>6.1}%", s * 1e3, 100.0 * s / total);
+        println!(
+            "{k:<36} {n:>10} {:>10.3} {:>6.1}%",
+            s * 1e3,
+            100.0 * s / total
+        );
     }
     Ok(serde_json::json!(rows
         .iter()
@@ -233,7 +240,9 @@ pub fn run(dev_args: &DeviceArgs, args: &BenchArgs) -> Result<()> {
         rows.push(serde_json::json!({"batch": b, "tokens": t, "seconds": best, "tokens_per_s": tps, "gflops": gflops, "peak_mib": peak}));
     }
     let profile = if a.profile {
-        profile_once(&dev, || run_once(&dev, &model, a.batch, a.seq, &mut rng).map(|_| ()))?
+        profile_once(&dev, || {
+            run_once(&dev, &model, a.batch, a.seq, &mut rng).map(|_| ())
+        })?
     } else {
         serde_json::Value::Null
     };

@@ -102,7 +102,9 @@ pub fn run(dev_args: &DeviceArgs, a: &KernelBench) -> Result<()> {
             &[None]
         };
         for &kernel in kernels {
-            if matches!(kernel, Some(MatmulKernel::Tiled { .. })) && !ops::matmul::tiled_fits(&d, spec) {
+            if matches!(kernel, Some(MatmulKernel::Tiled { .. }))
+                && !ops::matmul::tiled_fits(&d, spec)
+            {
                 continue;
             }
             let secs = time(&dev, iters, || {
@@ -118,15 +120,18 @@ pub fn run(dev_args: &DeviceArgs, a: &KernelBench) -> Result<()> {
                 "{name:<14} {:>22} {layout:>7} {kname:>9} {gflops:>10.1}",
                 format!("{m} x {n} x {k}")
             );
-            rows.push(serde_json::json!({"op": "matmul", "case": name, "m": m, "n": n, "k": k,
-                "layout": layout, "kernel": kname, "seconds": secs, "gflops": gflops}));
+            rows.push(
+                serde_json::json!({"op": "matmul", "case": name, "m": m, "n": n, "k": k,
+                "layout": layout, "kernel": kname, "seconds": secs, "gflops": gflops}),
+            );
         }
     }
     if !a.no_attention {
         attention(&dev, small, iters, &mut rows)?;
     }
     if let Some(p) = &a.json {
-        let doc = serde_json::json!({"device": dev.name(), "backend": dev.backend(), "results": rows});
+        let doc =
+            serde_json::json!({"device": dev.name(), "backend": dev.backend(), "results": rows});
         crate::output::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }
     Ok(())
@@ -135,9 +140,18 @@ pub fn run(dev_args: &DeviceArgs, a: &KernelBench) -> Result<()> {
 /// Flash attention, 12 heads of 64 (DNABERT-2-117M), B x T = 16,384 tokens
 /// (small: 1 x 256). FLOPs: forward 4 T² D per head and sequence (q·k and
 /// p·v); backward 10 T² D (scores recomputed, dP, dV, dQ, dK).
-fn attention(dev: &Device, small: bool, iters: usize, rows: &mut Vec<serde_json::Value>) -> Result<()> {
+fn attention(
+    dev: &Device,
+    small: bool,
+    iters: usize,
+    rows: &mut Vec<serde_json::Value>,
+) -> Result<()> {
     let (heads, hd) = (12usize, 64usize);
-    let lengths: &[usize] = if small { &[256] } else { &[512, 1024, 2048, 4096] };
+    let lengths: &[usize] = if small {
+        &[256]
+    } else {
+        &[512, 1024, 2048, 4096]
+    };
     println!(
         "{:<14} {:>8} {:>6} {:>12} {:>12} {:>12}",
         "attention", "T", "batch", "fwd rows", "fwd tiled", "bwd GFLOP/s"
@@ -168,8 +182,15 @@ fn attention(dev: &Device, small: bool, iters: usize, rows: &mut Vec<serde_json:
                 dev, &qkv, &mask, &slopes, heads, &o.out, &o.lse, &dout,
             )?])
         })?;
-        let (gr, gf, gb) = (4.0 * per / fwd_rows / 1e9, 4.0 * per / fwd / 1e9, 10.0 * per / bwd / 1e9);
-        println!("{:<14} {t:>8} {b:>6} {gr:>12.1} {gf:>12.1} {gb:>12.1}", "flash");
+        let (gr, gf, gb) = (
+            4.0 * per / fwd_rows / 1e9,
+            4.0 * per / fwd / 1e9,
+            10.0 * per / bwd / 1e9,
+        );
+        println!(
+            "{:<14} {t:>8} {b:>6} {gr:>12.1} {gf:>12.1} {gb:>12.1}",
+            "flash"
+        );
         rows.push(serde_json::json!({"op": "attention", "t": t, "batch": b, "heads": heads, "head_dim": hd,
             "forward_rows_gflops": gr, "forward_seconds": fwd, "forward_gflops": gf,
             "backward_seconds": bwd, "backward_gflops": gb}));

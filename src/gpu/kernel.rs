@@ -125,10 +125,7 @@ impl Kernel {
     pub fn workgroup_with(self, constants: &[(&str, u32)]) -> (u32, u32) {
         match self {
             Kernel::MatmulTiled => {
-                let bk = constants
-                    .iter()
-                    .find(|c| c.0 == "BK")
-                    .map_or(8, |c| c.1);
+                let bk = constants.iter().find(|c| c.0 == "BK").map_or(8, |c| c.1);
                 (256, 2 * bk * 33 * 16)
             }
             k => k.workgroup(),

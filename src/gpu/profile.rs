@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::Kernel;
 #[cfg(not(target_arch = "wasm32"))]
 use super::context::GpuDevice;
+use super::Kernel;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::error::{Error, Result};
 
@@ -78,7 +78,10 @@ impl GpuDevice {
                 count: 2 * CAPACITY,
             })
         });
-        let mut p = self.profile.lock().map_err(|_| Error::Gpu("profile lock".into()))?;
+        let mut p = self
+            .profile
+            .lock()
+            .map_err(|_| Error::Gpu("profile lock".into()))?;
         *p = Profile {
             enabled: on,
             timestamps: queries.is_some(),
@@ -92,14 +95,20 @@ impl GpuDevice {
     /// first, and whether they are GPU timestamps.
     pub fn profile_rows(&self) -> Result<(Vec<(&'static str, u32, f64)>, bool)> {
         self.collect_timestamps()?;
-        let p = self.profile.lock().map_err(|_| Error::Gpu("profile lock".into()))?;
+        let p = self
+            .profile
+            .lock()
+            .map_err(|_| Error::Gpu("profile lock".into()))?;
         Ok((p.rows(), p.timestamps))
     }
 
     /// Reads the pending dispatches' timestamps and adds them to the totals.
     pub(crate) fn collect_timestamps(&self) -> Result<()> {
         let (qs, kernels) = {
-            let mut p = self.profile.lock().map_err(|_| Error::Gpu("profile lock".into()))?;
+            let mut p = self
+                .profile
+                .lock()
+                .map_err(|_| Error::Gpu("profile lock".into()))?;
             match &p.queries {
                 Some(qs) if !p.pending.is_empty() => (qs.clone(), std::mem::take(&mut p.pending)),
                 _ => return Ok(()),
@@ -135,7 +144,10 @@ impl GpuDevice {
         };
         staging.unmap();
         let period = self.queue.get_timestamp_period() as f64;
-        let mut p = self.profile.lock().map_err(|_| Error::Gpu("profile lock".into()))?;
+        let mut p = self
+            .profile
+            .lock()
+            .map_err(|_| Error::Gpu("profile lock".into()))?;
         for (i, k) in kernels.into_iter().enumerate() {
             let ns = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period;
             p.add(k, Duration::from_nanos(ns as u64));

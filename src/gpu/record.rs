@@ -172,11 +172,13 @@ impl GpuDevice {
             dispatches: 0,
         });
         {
-            let timestamp_writes = slots.as_ref().map(|(qs, i)| wgpu::ComputePassTimestampWrites {
-                query_set: qs,
-                beginning_of_pass_write_index: Some(*i),
-                end_of_pass_write_index: Some(i + 1),
-            });
+            let timestamp_writes = slots
+                .as_ref()
+                .map(|(qs, i)| wgpu::ComputePassTimestampWrites {
+                    query_set: qs,
+                    beginning_of_pass_write_index: Some(*i),
+                    end_of_pass_write_index: Some(i + 1),
+                });
             let mut pass = r.encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(kernel.file()),
                 timestamp_writes,

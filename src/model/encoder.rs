@@ -1,7 +1,9 @@
-//! The DNABERT-2 encoder (`bert.embeddings` + `bert.encoder`): embeddings,
-//! then post-norm layers of fused-QKV ALiBi attention and a GeGLU MLP.
-//! Written once against `ops`, so it runs on the GPU and the CPU backend.
-//! The math is in the model doc; shapes are in the comments.
+//! The post-norm BERT encoders (`bert.embeddings` + `bert.encoder`):
+//! DNABERT-2 (fused QKV, ALiBi attention, a GeGLU MLP) and the original BERT
+//! of DNABERT (learned positions, separate Q/K/V, which are fused into one
+//! Wqkv at load, no positional bias, a GELU MLP with biases). Written once
+//! against `ops`, so it runs on the GPU and the CPU backend. The math is in
+//! the model docs; shapes are in the comments.
 
 use super::config::Config;
 use super::dropout::Dropout;
@@ -12,15 +14,28 @@ use crate::error::{shape_err, Result};
 use crate::ops::{self, Epilogue};
 use crate::{DType, Device, Tensor};
 
-/// `bert.embeddings`: word embedding + token type 0, then LayerNorm (no
-/// position embedding: position enters through ALiBi).
+/// `bert.embeddings`: word embedding + token type 0 (+ learned position in
+/// BERT), then LayerNorm. DNABERT-2 has no position table: position enters
+/// through ALiBi.
 #[derive(Clone)]
 pub struct Embeddings {
     /// [V, H]; also the MLM decoder's weight (tied).
     pub word: Tensor,
     /// `token_type_embeddings` [type_vocab, H]; every token uses row 0.
     pub token_type: Tensor,
+    /// `position_embeddings` [max_positions, H] (BERT only).
+    pub position: Option<Tensor>,
     pub norm: LayerNorm,
+}
+
+/// The feed-forward block of a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ffn {
+    /// DNABERT-2: `gated` [2I, H] without bias, `gelu(u) * v`, then `wo`.
+    GeGlu,
+    /// BERT: `gated` is `intermediate.dense` [I, H] with bias, GELU, then
+    /// `wo` (`output.dense`).
+    Gelu,
 }
 
 /// One `bert.encoder.layer.N`.
@@ -30,17 +45,31 @@ pub struct Layer {
     pub attn_out: Linear,
     pub attn_norm: LayerNorm,
     pub gated: Linear,
+    pub ffn: Ffn,
     pub wo: Linear,
     pub mlp_norm: LayerNorm,
 }
 
 impl Embeddings {
-    /// `LN(word[ids] + token_type[0])`, then dropout. ids [B, T] -> [B, T, H].
+    /// `LN(word[ids] + token_type[0] (+ position[t]))`, then dropout. ids
+    /// [B, T] -> [B, T, H].
     pub fn forward(&self, dev: &Device, ids: &Tensor, drop: &Dropout) -> Result<EmbeddingsActs> {
         let hidden = self.word.dim(1);
         let e = ops::embedding(dev, ids, &self.word)?;
         let type0 = ops::embedding(dev, &dev.tensor_u32(&[1], &[0])?, &self.token_type)?;
-        let e = ops::add(dev, &e, &type0.reshape(&[hidden])?)?;
+        let mut e = ops::add(dev, &e, &type0.reshape(&[hidden])?)?;
+        if let Some(table) = &self.position {
+            let t = ids.dim(1);
+            if t > table.dim(0) {
+                return Err(crate::Error::Invalid(format!(
+                    "a sequence of {t} tokens is longer than the model's {} positions (BERT's learned position table): cut the input (embed --max-tokens) or split it",
+                    table.dim(0)
+                )));
+            }
+            let positions: Vec<u32> = (0..t as u32).collect();
+            let pos = ops::embedding(dev, &dev.tensor_u32(&[t], &positions)?, table)?; // [T, H]
+            e = ops::add(dev, &e, &pos)?;
+        }
         let norm = ops::layer_norm(
             dev,
             &e,
@@ -73,9 +102,9 @@ pub struct LayerActs {
     pub proj: Tensor,
     /// `a = LN1(proj + x)` with its statistics.
     pub norm1: ops::LayerNormOut,
-    /// gated_layers' output [B, T, 2I].
+    /// gated_layers' output [B, T, 2I] (BERT: intermediate.dense's, [B, T, I]).
     pub g: Tensor,
-    /// `gelu(u) * v` after dropout [B, T, I].
+    /// `gelu(u) * v` (BERT: `gelu(g)`) after dropout [B, T, I].
     pub f: Tensor,
     /// mlp.wo's output.
     pub y: Tensor,
@@ -113,8 +142,11 @@ impl Layer {
         let proj = drop.apply(dev, &proj, Dropout::attention_output(index))?;
         let n1 = &self.attn_norm;
         let norm1 = ops::layer_norm(dev, &proj, Some(x), &n1.weight, &n1.bias, n1.eps)?; // a
-        let g = lin(2, &self.gated, &norm1.y)?; // [B, T, 2I]
-        let f = ops::geglu(dev, &g)?; // gelu(u) * v: [B, T, I]
+        let g = lin(2, &self.gated, &norm1.y)?; // [B, T, 2I] (GeGLU) or [B, T, I]
+        let f = match self.ffn {
+            Ffn::GeGlu => ops::geglu(dev, &g)?, // gelu(u) * v: [B, T, I]
+            Ffn::Gelu => ops::gelu(dev, &g)?,
+        };
         let f = drop.apply(dev, &f, Dropout::mlp(index))?;
         let y = lin(3, &self.wo, &f)?;
         let n2 = &self.mlp_norm;
@@ -144,9 +176,25 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// Loads `bert.embeddings.*` and `bert.encoder.layer.*` onto `dev`.
+    /// Loads `bert.embeddings.*` and `bert.encoder.layer.*` onto `dev`:
+    /// DNABERT-2's layout, or BERT's (DNABERT) when the checkpoint has
+    /// separate `attention.self.query` weights.
     pub fn load(dev: &Device, cfg: &Config, w: &Weights) -> Result<Self> {
         let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
+        let bert = w.contains("bert.encoder.layer.0.attention.self.query.weight");
+        let position = if bert {
+            let rows = w
+                .shape_of("bert.embeddings.position_embeddings.weight")
+                .map_or(0, |s| s[0]);
+            Some(load(
+                dev,
+                w,
+                "bert.embeddings.position_embeddings.weight",
+                &[rows, h],
+            )?)
+        } else {
+            None
+        };
         let embeddings = Embeddings {
             word: load(
                 dev,
@@ -160,51 +208,91 @@ impl Encoder {
                 "bert.embeddings.token_type_embeddings.weight",
                 &[cfg.type_vocab_size, h],
             )?,
+            position,
             norm: LayerNorm::load(dev, w, "bert.embeddings.LayerNorm", h, eps)?,
         };
         let layers = (0..cfg.num_hidden_layers)
             .map(|l| {
                 let p = format!("bert.encoder.layer.{l}");
-                Ok(Layer {
-                    wqkv: Linear::load(
-                        dev,
-                        w,
-                        &format!("{p}.attention.self.Wqkv"),
-                        3 * h,
-                        h,
-                        true,
-                    )?,
-                    attn_out: Linear::load(
-                        dev,
-                        w,
-                        &format!("{p}.attention.output.dense"),
-                        h,
-                        h,
-                        true,
-                    )?,
-                    attn_norm: LayerNorm::load(
-                        dev,
-                        w,
-                        &format!("{p}.attention.output.LayerNorm"),
-                        h,
-                        eps,
-                    )?,
-                    gated: Linear::load(dev, w, &format!("{p}.mlp.gated_layers"), 2 * i, h, false)?,
-                    wo: Linear::load(dev, w, &format!("{p}.mlp.wo"), h, i, true)?,
-                    mlp_norm: LayerNorm::load(dev, w, &format!("{p}.mlp.layernorm"), h, eps)?,
+                let attn_out =
+                    Linear::load(dev, w, &format!("{p}.attention.output.dense"), h, h, true)?;
+                let attn_norm =
+                    LayerNorm::load(dev, w, &format!("{p}.attention.output.LayerNorm"), h, eps)?;
+                Ok(if bert {
+                    Layer {
+                        wqkv: Linear::load_concat(
+                            dev,
+                            w,
+                            &["query", "key", "value"].map(|n| format!("{p}.attention.self.{n}")),
+                            h,
+                            h,
+                        )?,
+                        attn_out,
+                        attn_norm,
+                        gated: Linear::load(
+                            dev,
+                            w,
+                            &format!("{p}.intermediate.dense"),
+                            i,
+                            h,
+                            true,
+                        )?,
+                        ffn: Ffn::Gelu,
+                        wo: Linear::load(dev, w, &format!("{p}.output.dense"), h, i, true)?,
+                        mlp_norm: LayerNorm::load(
+                            dev,
+                            w,
+                            &format!("{p}.output.LayerNorm"),
+                            h,
+                            eps,
+                        )?,
+                    }
+                } else {
+                    Layer {
+                        wqkv: Linear::load(
+                            dev,
+                            w,
+                            &format!("{p}.attention.self.Wqkv"),
+                            3 * h,
+                            h,
+                            true,
+                        )?,
+                        attn_out,
+                        attn_norm,
+                        gated: Linear::load(
+                            dev,
+                            w,
+                            &format!("{p}.mlp.gated_layers"),
+                            2 * i,
+                            h,
+                            false,
+                        )?,
+                        ffn: Ffn::GeGlu,
+                        wo: Linear::load(dev, w, &format!("{p}.mlp.wo"), h, i, true)?,
+                        mlp_norm: LayerNorm::load(dev, w, &format!("{p}.mlp.layernorm"), h, eps)?,
+                    }
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let slopes = dev.tensor_f32(
-            &[cfg.num_attention_heads],
-            &ops::alibi_slopes(cfg.num_attention_heads),
-        )?;
+        // BERT has no positional bias in attention: zero slopes.
+        let heads = cfg.num_attention_heads;
+        let slopes = if bert {
+            vec![0.0; heads]
+        } else {
+            ops::alibi_slopes(heads)
+        };
+        let slopes = dev.tensor_f32(&[heads], &slopes)?;
         Ok(Self {
             config: cfg.clone(),
             embeddings,
             layers,
             slopes,
         })
+    }
+
+    /// Whether this is BERT's layout (DNABERT) rather than DNABERT-2's.
+    pub fn is_bert(&self) -> bool {
+        self.embeddings.position.is_some()
     }
 
     /// Runs the encoder on `ids` [B, T] (u32) with `mask` [B, T] (u32, 1 =

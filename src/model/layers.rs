@@ -39,6 +39,28 @@ impl Linear {
         })
     }
 
+    /// One layer from several stored side by side along `out` (BERT's
+    /// query, key and value become one fused [3H, H] Wqkv): each
+    /// `{prefix}.weight` [out, inp] and `{prefix}.bias` [out].
+    pub fn load_concat(
+        dev: &Device,
+        w: &Weights,
+        prefixes: &[String],
+        out: usize,
+        inp: usize,
+    ) -> Result<Self> {
+        let (mut weight, mut bias) = (Vec::new(), Vec::new());
+        for p in prefixes {
+            weight.extend_from_slice(&w.take(&format!("{p}.weight"), &[out, inp])?.data);
+            bias.extend_from_slice(&w.take(&format!("{p}.bias"), &[out])?.data);
+        }
+        let n = prefixes.len() * out;
+        Ok(Self {
+            weight: dev.tensor_f32(&[n, inp], &weight)?,
+            bias: Some(dev.tensor_f32(&[n], &bias)?),
+        })
+    }
+
     pub fn forward(&self, dev: &Device, x: &Tensor, epilogue: Epilogue) -> Result<Tensor> {
         ops::linear(dev, x, &self.weight, self.bias.as_ref(), epilogue)
     }

@@ -43,6 +43,10 @@ impl Model {
         } else {
             None
         };
+        if w.contains("cls.predictions.bias") {
+            // BERT stores the decoder's bias under both names (tied).
+            w.take("cls.predictions.bias", &[cfg.vocab_size])?;
+        }
         if w.contains("cls.predictions.decoder.weight") {
             // Tied to the word embeddings: only its shape is checked.
             w.take(

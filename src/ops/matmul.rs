@@ -236,7 +236,10 @@ pub fn matmul_with(
             match kernel {
                 MatmulKernel::Tiled { bk } => {
                     if bk != 8 && bk != 16 {
-                        return Err(shape_err(OP, format!("tiled k step {bk}: expected 8 or 16")));
+                        return Err(shape_err(
+                            OP,
+                            format!("tiled k step {bk}: expected 8 or 16"),
+                        ));
                     }
                     let splits = if bias.is_none() && !gelu {
                         split_k(&d)
@@ -270,7 +273,12 @@ pub fn matmul_with(
                     if splits > 1 {
                         // Partial products of each range of k, then their sum.
                         let partial = dev.output_f32(OP, &[splits, d.m * d.n], Vec::new())?;
-                        let buffers = [a.gpu_buffer(), b.gpu_buffer(), bias_buf, partial.gpu_buffer()];
+                        let buffers = [
+                            a.gpu_buffer(),
+                            b.gpu_buffer(),
+                            bias_buf,
+                            partial.gpu_buffer(),
+                        ];
                         g.dispatch(Kernel::MatmulTiled, &constants, &buffers, &params, groups)?;
                         return super::sum_rows(dev, &partial)?.reshape(&out_shape);
                     }

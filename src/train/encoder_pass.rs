@@ -3,7 +3,7 @@
 //! pretraining, sequence classification). Derivations in docs/backward.md.
 
 use crate::error::Result;
-use crate::model::encoder::{EmbeddingsActs, LayerActs};
+use crate::model::encoder::{EmbeddingsActs, Ffn, Layer, LayerActs};
 use crate::model::lora::{lora_backward, Lora};
 use crate::model::{Dropout, Encoder};
 use crate::ops::{self, RowIndex};
@@ -53,6 +53,27 @@ pub fn encoder_forward_lora(
     Ok(EncoderActs { emb, layers })
 }
 
+/// Training covers DNABERT-2's layout only so far: BERT's (DNABERT) would
+/// also need the position table's gradient, and its checkpoints and PEFT
+/// adapters name separate query/key/value modules.
+fn trainable(enc: &Encoder) -> Result<()> {
+    if enc.is_bert() {
+        return Err(crate::Error::Invalid(
+            "training and fine-tuning DNABERT (k-mer BERT) checkpoints is not supported yet: dnagpu embeds and classifies with them; it trains DNABERT-2-architecture models".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The gradient of the feed-forward block's pre-activation `g` from that of
+/// its output `f`.
+fn ffn_backward(dev: &Device, layer: &Layer, g: &Tensor, df: &Tensor) -> Result<Tensor> {
+    match layer.ffn {
+        Ffn::GeGlu => ops::geglu_backward(dev, g, df),
+        Ffn::Gelu => ops::gelu_backward(dev, g, df),
+    }
+}
+
 /// Gradients of the encoder's parameters (`bert.embeddings.*` then each
 /// layer's, in `model::init::parameter_shapes` order) given `dx`, the
 /// gradient of the last hidden states [B, T, H]. `ids_index` groups the
@@ -66,6 +87,7 @@ pub fn encoder_backward(
     dx: Tensor,
     dropout: &Dropout,
 ) -> Result<Vec<Tensor>> {
+    trainable(enc)?;
     let cfg = &enc.config;
     let heads = cfg.num_attention_heads;
     let hidden = cfg.hidden_size;
@@ -84,7 +106,7 @@ pub fn encoder_backward(
             .backward(dev, &dx, &a.y, Some(&a.norm1.y), &a.norm2)?;
         let g_wo = layer.wo.backward(dev, &a.f, &g2.dx)?;
         let df = dropout.apply(dev, &g_wo.dx, Dropout::mlp(l))?;
-        let dg = ops::geglu_backward(dev, &a.g, &df)?;
+        let dg = ffn_backward(dev, layer, &a.g, &df)?;
         let g_gated = layer.gated.backward(dev, &a.norm1.y, &dg)?;
         let da1 = ops::add(dev, &g2.dx, &g_gated.dx)?;
         // a1 = LN1(proj + x_in), proj = drop(ctx Wo^T + bo), ctx = attention(x_in Wqkv^T + bqkv).
@@ -152,6 +174,7 @@ pub fn encoder_backward_lora(
     lora: &Lora,
     lora_seed: u64,
 ) -> Result<Vec<Tensor>> {
+    trainable(enc)?;
     let heads = enc.config.num_attention_heads;
     let emb = &acts.emb;
     let layers = &acts.layers;
@@ -185,7 +208,7 @@ pub fn encoder_backward_lora(
             .backward(dev, &dx, &a.y, Some(&a.norm1.y), &a.norm2)?;
         let df = lin_back(3, &layer.wo, &a.f, &g2.dx)?;
         let df = dropout.apply(dev, &df, Dropout::mlp(l))?;
-        let dg = ops::geglu_backward(dev, &a.g, &df)?;
+        let dg = ffn_backward(dev, layer, &a.g, &df)?;
         let da1 = ops::add(dev, &g2.dx, &lin_back(2, &layer.gated, &a.norm1.y, &dg)?)?;
         let g1 = layer
             .attn_norm

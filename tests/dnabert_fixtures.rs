@@ -1,0 +1,174 @@
+//! DNABERT (k-mer BERT) against fixtures written by Hugging Face
+//! `transformers` itself (scripts/reference/bert_fixtures.py: a small random
+//! BertForMaskedLM with a pooler, k = 3): token ids from its `vocab.txt`,
+//! hidden states of every layer, mean pooling, the pooler and MLM logits, on
+//! the GPU (lavapipe) and on the CPU backend, alone and in a padded batch;
+//! and a sequence longer than the position table is a clear error.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use dnagpu::model::{Config, Model, Weights};
+use dnagpu::testing::{check_close, ReferenceFixtures, Tol};
+use dnagpu::tokenize::KmerTokenizer;
+use dnagpu::{ops, Device};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dnabert_tiny")
+}
+
+fn load(dev: &Device) -> (Config, Model, KmerTokenizer, ReferenceFixtures) {
+    let read = |name: &str| std::fs::read_to_string(dir().join(name)).unwrap();
+    let cfg = Config::from_json(&read("config.json"), "config.json").unwrap();
+    let w = Weights::from_safetensors_file(&dir().join("model.safetensors")).unwrap();
+    let model = Model::load(dev, &cfg, &w).unwrap();
+    let tok = KmerTokenizer::from_vocab_txt(&read("vocab.txt"), "vocab.txt").unwrap();
+    (cfg, model, tok, ReferenceFixtures::load(&dir()).unwrap())
+}
+
+fn want(fx: &ReferenceFixtures, name: &str) -> Vec<f64> {
+    fx.get(name).unwrap_or_else(|| panic!("fixture {name}")).1
+}
+
+fn check_alone(dev: &Device) {
+    let (cfg, model, tok, fx) = load(dev);
+    assert!(model.encoder.is_bert());
+    let h = cfg.hidden_size;
+    for (i, seq) in fx.sequences.iter().enumerate() {
+        let ids = tok.encode(seq).unwrap().ids;
+        let want_ids: Vec<u32> = want(&fx, &format!("{i}.input_ids"))
+            .iter()
+            .map(|&v| v as u32)
+            .collect();
+        assert_eq!(
+            ids, want_ids,
+            "sequence {i}: ids differ from BertTokenizer's"
+        );
+        let t = ids.len();
+        let tid = dev.tensor_u32(&[1, t], &ids).unwrap();
+        let mask = dev.tensor_u32(&[1, t], &vec![1; t]).unwrap();
+        let states = model.encoder.forward(dev, &tid, &mask, |_| true).unwrap();
+        assert_eq!(states.len(), cfg.num_hidden_layers + 1);
+        let what = |x: &str| format!("sequence {i} ({t} tokens) {x} on {}", dev.name());
+        for (l, x) in &states {
+            let got = dev.read_f32_blocking(x).unwrap();
+            check_close(
+                &what(&format!("hidden state {l}")),
+                &got,
+                &want(&fx, &format!("{i}.hidden.{l}")),
+                Tol::F32,
+            )
+            .unwrap();
+        }
+        let last = &states.last().unwrap().1;
+        let mean = ops::pool(dev, last, &mask, ops::PoolMode::Mean).unwrap();
+        let got = dev.read_f32_blocking(&mean).unwrap();
+        check_close(
+            &what("mean"),
+            &got,
+            &want(&fx, &format!("{i}.mean")),
+            Tol::F32,
+        )
+        .unwrap();
+        let pooled = model.pooler.as_ref().unwrap().forward(dev, last).unwrap();
+        let got = dev.read_f32_blocking(&pooled).unwrap();
+        check_close(
+            &what("pooler"),
+            &got,
+            &want(&fx, &format!("{i}.pooler")),
+            Tol::F32,
+        )
+        .unwrap();
+        let logits = model
+            .mlm
+            .as_ref()
+            .unwrap()
+            .forward(
+                dev,
+                &last.reshape(&[t, h]).unwrap(),
+                &model.encoder.embeddings.word,
+            )
+            .unwrap();
+        let got = dev.read_f32_blocking(&logits).unwrap();
+        check_close(
+            &what("MLM logits"),
+            &got,
+            &want(&fx, &format!("{i}.mlm_logits")),
+            Tol::F32,
+        )
+        .unwrap();
+    }
+}
+
+fn check_padded_batch(dev: &Device) {
+    let (cfg, model, tok, fx) = load(dev);
+    let h = cfg.hidden_size;
+    let enc: Vec<Vec<u32>> = fx
+        .sequences
+        .iter()
+        .map(|s| tok.encode(s).unwrap().ids)
+        .collect();
+    let t = enc.iter().map(Vec::len).max().unwrap();
+    let b = enc.len();
+    let mut ids = vec![0u32; b * t]; // [PAD]
+    let mut mask = vec![0u32; b * t];
+    for (r, e) in enc.iter().enumerate() {
+        ids[r * t..r * t + e.len()].copy_from_slice(e);
+        mask[r * t..r * t + e.len()].fill(1);
+    }
+    let states = model
+        .encoder
+        .forward(
+            dev,
+            &dev.tensor_u32(&[b, t], &ids).unwrap(),
+            &dev.tensor_u32(&[b, t], &mask).unwrap(),
+            |_| false,
+        )
+        .unwrap();
+    let got = dev.read_f32_blocking(&states.last().unwrap().1).unwrap();
+    for (r, e) in enc.iter().enumerate() {
+        check_close(
+            &format!(
+                "sequence {r} in a padded batch of {b} x {t} on {}",
+                dev.name()
+            ),
+            &got[r * t * h..(r * t + e.len()) * h],
+            &want(&fx, &format!("{r}.hidden.{}", cfg.num_hidden_layers)),
+            Tol::F32,
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn cpu_backend_matches_transformers() {
+    check_alone(&Device::Cpu);
+    check_padded_batch(&Device::Cpu);
+}
+
+#[test]
+fn gpu_matches_transformers() {
+    let Some(dev) = common::gpu() else { return };
+    check_alone(&dev);
+    check_padded_batch(&dev);
+}
+
+#[test]
+fn longer_than_the_position_table_is_an_error() {
+    let (_, model, _, _) = load(&Device::Cpu);
+    let t = 65; // the fixture model has 64 positions
+    let dev = Device::Cpu;
+    let ids = dev.tensor_u32(&[1, t], &vec![5; t]).unwrap();
+    let mask = dev.tensor_u32(&[1, t], &vec![1; t]).unwrap();
+    let err = model
+        .encoder
+        .forward(&dev, &ids, &mask, |_| false)
+        .err()
+        .expect("65 tokens on 64 positions")
+        .to_string();
+    assert!(
+        err.contains("65 tokens") && err.contains("64 positions"),
+        "{err}"
+    );
+}
