@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::model::classifier::cls_rows;
 use crate::model::Model;
 use crate::ops::{self, PoolMode};
-use crate::tokenize::BpeTokenizer;
+use crate::tokenize::Tokenizer;
 use crate::{Device, Tensor};
 
 /// How a sequence's `[T, H]` states become one vector.
@@ -155,7 +155,7 @@ pub struct Batch<'a> {
 pub async fn run_batches(
     dev: &Device,
     model: &Model,
-    tokenizer: &BpeTokenizer,
+    tokenizer: &Tokenizer,
     sequences: &[&str],
     batching: Batching,
     layer: usize,
@@ -168,6 +168,16 @@ pub async fn run_batches(
         .map(|s| tokenizer.encode(s).map(|e| e.ids))
         .collect::<Result<_>>()?;
     let lengths: Vec<usize> = encoded.iter().map(Vec::len).collect();
+    if let Some(max) = model.encoder.max_positions() {
+        if let Some(i) = lengths.iter().position(|&n| n > max) {
+            return Err(crate::Error::Invalid(format!(
+                "input sequence {} ({} bp) is {} tokens, over the model's {max} positions (a learned position table): cut or split it",
+                i + 1,
+                sequences[i].len(),
+                lengths[i]
+            )));
+        }
+    }
     let total_tokens = lengths.iter().sum();
     let mut out: Vec<Option<Embedding>> = vec![None; sequences.len()];
     let mut done = Progress {
@@ -231,7 +241,7 @@ pub async fn run_batches(
 pub async fn embed(
     dev: &Device,
     model: &Model,
-    tokenizer: &BpeTokenizer,
+    tokenizer: &Tokenizer,
     sequences: &[&str],
     opts: &EmbedOptions,
     progress: impl FnMut(Progress),
@@ -292,7 +302,7 @@ fn pool(
 pub async fn classify(
     dev: &Device,
     model: &Model,
-    tokenizer: &BpeTokenizer,
+    tokenizer: &Tokenizer,
     sequences: &[&str],
     batching: Batching,
     progress: impl FnMut(Progress),

@@ -8,7 +8,7 @@ mod common;
 use common::run;
 use dnagpu::embed::{embed, EmbedOptions, Pooling};
 use dnagpu::model::{init, Config, Model};
-use dnagpu::tokenize::BpeTokenizer;
+use dnagpu::tokenize::{BpeTokenizer, Tokenizer};
 use dnagpu::Device;
 
 #[test]
@@ -28,7 +28,7 @@ fn a_20000_token_sequence_embeds_whole() {
     let text = r#"{"vocab_size": 4096, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}"#;
     let cfg = Config::from_json(text, "test config").unwrap();
     let model = Model::load(&Device::Cpu, &cfg, &init::random_weights(&cfg, 1)).unwrap();
-    let tok = BpeTokenizer::dnabert2();
+    let tok: Tokenizer = BpeTokenizer::dnabert2().into();
     let mut rng = dnagpu::rng::Rng::new(2);
     // Random DNA tokenizes to about 4.5-5 bp per token.
     let seq: String = (0..110_000)

@@ -101,13 +101,21 @@ fn bad_vocabularies_and_input_are_clear_errors() {
 #[test]
 fn folders_of_other_families_are_named_in_the_error() {
     let root = std::env::temp_dir().join(format!("dnagpu-families-{}", std::process::id()));
-    for (vocab, want) in [
-        (
-            "dnabert6_vocab.txt",
-            "a DNABERT-6 (overlapping 6-mer) model",
-        ),
-        ("nt_v2_vocab.txt", "a Nucleotide Transformer model"),
-    ] {
+    // A DNABERT folder is read (tests/dnabert_fixtures.rs runs one): here it
+    // lacks weights, and the error says so.
+    let dir = root.join("dnabert6");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.json"), r#"{"model_type": "bert"}"#).unwrap();
+    std::fs::write(dir.join("vocab.txt"), read("dnabert6_vocab.txt")).unwrap();
+    let err = dnagpu::model::folder::ModelFiles::open(&dir)
+        .err()
+        .expect("an error")
+        .to_string();
+    assert!(
+        err.contains("no model.safetensors or pytorch_model.bin"),
+        "{err}"
+    );
+    for (vocab, want) in [("nt_v2_vocab.txt", "a Nucleotide Transformer model")] {
         let dir = root.join(vocab);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("config.json"), r#"{"model_type": "bert"}"#).unwrap();

@@ -25,7 +25,8 @@ use crate::output::write_atomic;
 
 pub struct ModelFolder<'a> {
     pub config_json: &'a str,
-    pub tokenizer_json: &'a str,
+    /// The tokenizer's file name (`tokenizer.json`, `vocab.txt`) and text.
+    pub tokenizer: (&'a str, &'a str),
     pub tensors: &'a BTreeMap<String, HostTensor>,
     pub precision: Precision,
 }
@@ -44,7 +45,7 @@ pub fn write_model_folder(dir: &Path, m: &ModelFolder) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     write_atomic(&dir.join("model.safetensors"), &weights_bytes(m)?)?;
     write_atomic(&dir.join("config.json"), m.config_json.as_bytes())?;
-    write_atomic(&dir.join("tokenizer.json"), m.tokenizer_json.as_bytes())?;
+    write_atomic(&dir.join(m.tokenizer.0), m.tokenizer.1.as_bytes())?;
     Ok(())
 }
 
@@ -91,7 +92,7 @@ pub fn save(
         std::fs::create_dir(&tmp)?;
         write_file(&tmp.join("model.safetensors"), &weights_bytes(model)?)?;
         write_file(&tmp.join("config.json"), model.config_json.as_bytes())?;
-        write_file(&tmp.join("tokenizer.json"), model.tokenizer_json.as_bytes())?;
+        write_file(&tmp.join(model.tokenizer.0), model.tokenizer.1.as_bytes())?;
         let moments = opt
             .m
             .iter()

@@ -11,7 +11,7 @@ use dnagpu::data::{read_path, InvalidPolicy};
 use dnagpu::export::{predictions_csv, Precision};
 use dnagpu::model::adapter::LoraConfig;
 use dnagpu::model::lora::Lora;
-use dnagpu::tokenize::BpeTokenizer;
+use dnagpu::tokenize::Tokenizer;
 use dnagpu::train::classify::ClsModel;
 use dnagpu::train::finetune::{self, Evaluation, FineTuneOptions, FineTuner};
 use dnagpu::train::labelled::{EpochBatches, LabelledSet};
@@ -109,7 +109,7 @@ fn find(dir: &Path, name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn load_split(path: &Path, tok: &BpeTokenizer, max_len: Option<usize>) -> Result<LabelledSet> {
+fn load_split(path: &Path, tok: &Tokenizer, max_len: Option<usize>) -> Result<LabelledSet> {
     let out = read_path(&path.to_string_lossy(), InvalidPolicy::Error)?;
     for w in &out.warnings {
         eprintln!("warning: {w}");
@@ -358,7 +358,7 @@ pub fn run_task(
             output,
             &ModelFolder {
                 config_json: &serde_json::to_string_pretty(&cfg)?,
-                tokenizer_json: &src.tokenizer_json,
+                tokenizer: (src.tokenizer.file_name(), &src.tokenizer_file),
                 tensors: &tensors,
                 precision: Precision::F32,
             },

@@ -132,7 +132,7 @@ pub fn run(device: &DeviceArgs, args: &GradArgs) -> Result<()> {
             dir,
             &ModelFolder {
                 config_json: &src.config_json,
-                tokenizer_json: &src.tokenizer_json,
+                tokenizer: (src.tokenizer.file_name(), &src.tokenizer_file),
                 tensors: &tensors,
                 precision: Precision::F32,
             },

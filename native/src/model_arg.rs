@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use dnagpu::model::folder::ModelFiles;
 use dnagpu::model::{hub, init, Config, Model, Weights};
-use dnagpu::tokenize::BpeTokenizer;
+use dnagpu::tokenize::{BpeTokenizer, Tokenizer};
 use dnagpu::Device;
 
 #[derive(clap::Args, Clone)]
@@ -39,10 +39,11 @@ pub const SHIPPED_ADAPTER: &str = concat!(
 pub struct Source {
     pub config: Config,
     pub weights: Weights,
-    pub tokenizer: BpeTokenizer,
-    /// The text of config.json and tokenizer.json, for checkpoints.
+    pub tokenizer: Tokenizer,
+    /// The text of config.json and of the tokenizer's file
+    /// (`tokenizer.file_name()`), for checkpoints.
     pub config_json: String,
-    pub tokenizer_json: String,
+    pub tokenizer_file: String,
     /// Where it came from, for messages.
     pub source: String,
 }
@@ -50,7 +51,7 @@ pub struct Source {
 /// The loaded model and its tokenizer.
 pub struct Loaded {
     pub model: Model,
-    pub tokenizer: BpeTokenizer,
+    pub tokenizer: Tokenizer,
     pub config: Config,
     /// Where it came from, for messages.
     pub source: String,
@@ -130,7 +131,7 @@ impl ModelArgs {
             weights: files.weights,
             tokenizer: files.tokenizer,
             config_json: files.config_json,
-            tokenizer_json: files.tokenizer_json,
+            tokenizer_file: files.tokenizer_file,
             source: if self.is_default() {
                 "models/dnabert2-small-gue (shipped)".to_string()
             } else {
@@ -158,9 +159,9 @@ pub fn random_init(cfg_path: &std::path::Path, seed: u64) -> Result<Source> {
     Ok(Source {
         weights: init::random_weights(&config, seed),
         config,
-        tokenizer,
+        tokenizer: tokenizer.into(),
         config_json,
-        tokenizer_json: BpeTokenizer::DNABERT2_JSON.to_string(),
+        tokenizer_file: BpeTokenizer::DNABERT2_JSON.to_string(),
         source: format!("random init of {} (seed {seed})", cfg_path.display()),
     })
 }

@@ -317,7 +317,16 @@ impl PretrainArgs {
                 }
                 (text, ())
             }
-            None => (src.tokenizer_json.clone(), ()),
+            None => {
+                if src.tokenizer.bpe().is_none() {
+                    bail!(
+                        "{}: pretraining runs DNABERT-2-architecture models (BPE tokenizer.json); this model's tokenizer is a {}",
+                        src.source,
+                        src.tokenizer.file_name()
+                    );
+                }
+                (src.tokenizer_file.clone(), ())
+            }
         };
         Ok(Start {
             config: src.config,
@@ -526,7 +535,7 @@ pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
         };
         let folder = ModelFolder {
             config_json: &start.config_json,
-            tokenizer_json: &start.tokenizer_json,
+            tokenizer: ("tokenizer.json", &start.tokenizer_json),
             tensors: &tensors,
             precision: Precision::F32,
         };
@@ -621,7 +630,7 @@ pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
         &args.output,
         &ModelFolder {
             config_json: &start.config_json,
-            tokenizer_json: &start.tokenizer_json,
+            tokenizer: ("tokenizer.json", &start.tokenizer_json),
             tensors: &tensors,
             precision: match args.precision {
                 PrecisionArg::F32 => Precision::F32,

@@ -541,3 +541,64 @@ fn hub_ids_resolve_through_the_hugging_face_cache_offline() {
         "{err}"
     );
 }
+
+/// A DNABERT (k-mer BERT) folder (tests/fixtures/dnabert_tiny, written by
+/// transformers) embeds from the CLI: mean and pooler match transformers'
+/// outputs, lower case is read as upper case, and a sequence over the
+/// position table is an error naming it.
+#[test]
+fn a_dnabert_kmer_folder_embeds_like_transformers() {
+    let folder = root().join("tests/fixtures/dnabert_tiny");
+    let r = Reference(ReferenceFixtures::load(&folder).unwrap());
+    let dir = tmp("dnabert");
+    let input = dir.join("seqs.fa");
+    let fasta: String =
+        r.0.sequences
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let s = if i == 1 { s.to_lowercase() } else { s.clone() };
+                format!(">s{i}\n{s}\n")
+            })
+            .collect();
+    std::fs::write(&input, fasta).unwrap();
+    for (pooling, fixture) in [("mean", "mean"), ("pooler", "pooler")] {
+        let out = dir.join(format!("{pooling}.npy"));
+        let (ok, _, err) = dnagpu(
+            &[
+                "embed",
+                "--model",
+                folder.to_str().unwrap(),
+                "--input",
+                input.to_str().unwrap(),
+                "--output",
+                out.to_str().unwrap(),
+                "--pooling",
+                pooling,
+                "--batch-size",
+                "3",
+            ],
+            None,
+        );
+        assert!(ok, "{pooling}: {err}");
+        let (shape, vals) = read_npy(&out);
+        assert_eq!(shape, vec![r.0.sequences.len(), 64]);
+        for i in 0..r.0.sequences.len() {
+            let (_, _, want) = r.get(&format!("{i}.{fixture}"));
+            assert_close(
+                &format!("DNABERT {pooling}, sequence {i}"),
+                &vals[i * 64..(i + 1) * 64],
+                &want,
+            );
+        }
+    }
+    let long = "ACGT".repeat(20); // 78 k-mers + 2 > 64 positions
+    let (ok, _, err) = dnagpu(
+        &["embed", "--model", folder.to_str().unwrap()],
+        Some(&format!("ACGTACGT\n{long}\n")),
+    );
+    assert!(
+        !ok && err.contains("input sequence 2") && err.contains("64 positions"),
+        "{err}"
+    );
+}

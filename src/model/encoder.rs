@@ -62,7 +62,7 @@ impl Embeddings {
             let t = ids.dim(1);
             if t > table.dim(0) {
                 return Err(crate::Error::Invalid(format!(
-                    "a sequence of {t} tokens is longer than the model's {} positions (BERT's learned position table): cut the input (embed --max-tokens) or split it",
+                    "a sequence of {t} tokens is longer than the model's {} positions (BERT's learned position table): cut or split it",
                     table.dim(0)
                 )));
             }
@@ -288,6 +288,11 @@ impl Encoder {
             layers,
             slopes,
         })
+    }
+
+    /// The most tokens a sequence may have (BERT's position table), if any.
+    pub fn max_positions(&self) -> Option<usize> {
+        self.embeddings.position.as_ref().map(|t| t.dim(0))
     }
 
     /// Whether this is BERT's layout (DNABERT) rather than DNABERT-2's.

@@ -1,4 +1,5 @@
-//! A Hugging Face model folder: `config.json`, `tokenizer.json`, and
+//! A Hugging Face model folder: `config.json`, the tokenizer
+//! (`tokenizer.json` for DNABERT-2, `vocab.txt` for DNABERT's k-mers), and
 //! `model.safetensors` (or else `pytorch_model.bin`, read without Python by
 //! `torch_bin`), from disk or (in the browser) from the files' contents.
 
@@ -8,16 +9,17 @@ use std::path::{Path, PathBuf};
 use super::config::Config;
 use super::weights::Weights;
 use crate::error::{Error, Result};
-use crate::tokenize::BpeTokenizer;
+use crate::tokenize::{BpeTokenizer, KmerTokenizer, NtTokenizer, Tokenizer};
 
 /// What a model folder holds, read and checked.
 pub struct ModelFiles {
     pub config: Config,
-    pub tokenizer: BpeTokenizer,
+    pub tokenizer: Tokenizer,
     pub weights: Weights,
-    /// The files' text, kept for checkpoints that copy them.
+    /// The files' text, kept for checkpoints that copy them: config.json and
+    /// the tokenizer's file (`tokenizer.file_name()`).
     pub config_json: String,
-    pub tokenizer_json: String,
+    pub tokenizer_file: String,
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -25,28 +27,22 @@ fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
 }
 
-/// The error for a folder of another model family (a `vocab.txt`, no
-/// `tokenizer.json`): which family it is, and that only its tokenizer is
-/// read so far.
-#[cfg(not(target_arch = "wasm32"))]
-fn other_family(dir: &Path, vocab: &str) -> Error {
-    use crate::tokenize::{KmerTokenizer, NtTokenizer};
-    let origin = dir.join("vocab.txt").display().to_string();
-    let family = if let Ok(t) = KmerTokenizer::from_vocab_txt(vocab, &origin) {
-        format!("a DNABERT-{} (overlapping {}-mer) model", t.k(), t.k())
-    } else if NtTokenizer::from_vocab_txt(vocab, &origin).is_ok() {
-        "a Nucleotide Transformer model".to_string()
-    } else {
-        let first: Vec<&str> = vocab.lines().take(6).collect();
-        return Error::Invalid(format!(
-            "{}: no tokenizer.json, and vocab.txt (starting {first:?}) is neither DNABERT's k-mer nor the Nucleotide Transformer's vocabulary: not a model dnagpu recognises",
-            dir.display()
-        ));
-    };
-    Error::Invalid(format!(
-        "{}: {family} (vocab.txt, no tokenizer.json): dnagpu reads its tokenizer but does not run this architecture yet; it runs DNABERT-2-architecture folders (config.json, tokenizer.json, model.safetensors or pytorch_model.bin)",
-        dir.display()
-    ))
+/// The tokenizer of a `vocab.txt`: DNABERT's k-mers, or an error naming
+/// what it is (the Nucleotide Transformer's is read but its architecture is
+/// not run yet) or that it is neither.
+fn vocab_tokenizer(vocab: &str, origin: &str) -> Result<Tokenizer> {
+    if let Ok(t) = KmerTokenizer::from_vocab_txt(vocab, origin) {
+        return Ok(Tokenizer::Kmer(t));
+    }
+    if NtTokenizer::from_vocab_txt(vocab, origin).is_ok() {
+        return Err(Error::Invalid(format!(
+            "{origin}: a Nucleotide Transformer model: dnagpu reads its tokenizer but does not run this architecture yet; it runs DNABERT-2 (tokenizer.json) and DNABERT k-mer (vocab.txt) folders"
+        )));
+    }
+    let first: Vec<&str> = vocab.lines().take(6).collect();
+    Err(Error::Invalid(format!(
+        "{origin} (starting {first:?}) is neither DNABERT's k-mer nor the Nucleotide Transformer's vocabulary, and the folder has no tokenizer.json: not a model dnagpu recognises"
+    )))
 }
 
 impl ModelFiles {
@@ -72,10 +68,17 @@ impl ModelFiles {
             }
         };
         let cfg_path = need("config.json")?;
-        if !file("tokenizer.json").is_file() && file("vocab.txt").is_file() {
-            return Err(other_family(dir, &read(&file("vocab.txt"))?));
+        let tok_name = if !file("tokenizer.json").is_file() && file("vocab.txt").is_file() {
+            "vocab.txt"
+        } else {
+            "tokenizer.json"
+        };
+        let tok_path = need(tok_name)?;
+        let tok_text = read(&tok_path)?;
+        // Recognise the family before reading weights (an error says which).
+        if tok_name == "vocab.txt" {
+            vocab_tokenizer(&tok_text, &tok_path.display().to_string())?;
         }
-        let tok_path = need("tokenizer.json")?;
         let weights = if file("model.safetensors").is_file() {
             Weights::from_safetensors_file(&file("model.safetensors"))?
         } else if file("pytorch_model.bin").is_file() {
@@ -92,26 +95,37 @@ impl ModelFiles {
         };
         Self::from_parts(
             read(&cfg_path)?,
-            read(&tok_path)?,
+            tok_name,
+            tok_text,
             weights,
             &dir.display().to_string(),
         )
     }
 
-    /// A model from its files' contents (the browser's way in); `origin`
-    /// names the folder in messages.
+    /// A model from its files' contents (the browser's way in):
+    /// `tokenizer_name` is `tokenizer.json` or `vocab.txt`; `origin` names
+    /// the folder in messages.
     pub fn from_parts(
         config_json: String,
-        tokenizer_json: String,
+        tokenizer_name: &str,
+        tokenizer_file: String,
         weights: Weights,
         origin: &str,
     ) -> Result<Self> {
         let config = Config::from_json(&config_json, &format!("{origin}/config.json"))?;
-        let tokenizer =
-            BpeTokenizer::from_json(&tokenizer_json, &format!("{origin}/tokenizer.json"))?;
+        let tok_origin = format!("{origin}/{tokenizer_name}");
+        let tokenizer = match tokenizer_name {
+            "tokenizer.json" => BpeTokenizer::from_json(&tokenizer_file, &tok_origin)?.into(),
+            "vocab.txt" => vocab_tokenizer(&tokenizer_file, &tok_origin)?,
+            other => {
+                return Err(Error::Invalid(format!(
+                    "{origin}: {other} is not a tokenizer file dnagpu reads (tokenizer.json or vocab.txt)"
+                )))
+            }
+        };
         if tokenizer.vocab_size() != config.vocab_size {
             return Err(Error::Invalid(format!(
-                "{origin}: tokenizer.json has {} tokens but config.json says vocab_size {}",
+                "{origin}: {tokenizer_name} has {} tokens but config.json says vocab_size {}",
                 tokenizer.vocab_size(),
                 config.vocab_size
             )));
@@ -121,7 +135,7 @@ impl ModelFiles {
             tokenizer,
             weights,
             config_json,
-            tokenizer_json,
+            tokenizer_file,
         })
     }
 }

@@ -71,6 +71,58 @@ impl Vocab {
     }
 }
 
+/// The tokenizer a model folder names: DNABERT-2's BPE (`tokenizer.json`),
+/// DNABERT's overlapping k-mers or the Nucleotide Transformer's 6-mers
+/// (`vocab.txt`).
+pub enum Tokenizer {
+    Bpe(BpeTokenizer),
+    Kmer(KmerTokenizer),
+    Nt(NtTokenizer),
+}
+
+impl Tokenizer {
+    /// Upper-cases `seq` (the k-mer vocabularies have upper case only, as
+    /// the model cards say to feed them) and encodes it with the model's
+    /// special tokens.
+    pub fn encode(&self, seq: &str) -> Result<Encoded> {
+        match self {
+            Tokenizer::Bpe(t) => t.encode(seq),
+            Tokenizer::Kmer(t) => t.encode(&seq.to_ascii_uppercase()),
+            Tokenizer::Nt(t) => t.encode(&seq.to_ascii_uppercase()),
+        }
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            Tokenizer::Bpe(t) => t.vocab_size(),
+            Tokenizer::Kmer(t) => t.vocab_size(),
+            Tokenizer::Nt(t) => t.vocab_size(),
+        }
+    }
+
+    /// The tokenizer's file in a model folder.
+    pub fn file_name(&self) -> &'static str {
+        match self {
+            Tokenizer::Bpe(_) => "tokenizer.json",
+            Tokenizer::Kmer(_) | Tokenizer::Nt(_) => "vocab.txt",
+        }
+    }
+
+    /// The BPE tokenizer, for what only DNABERT-2's models do (pretraining).
+    pub fn bpe(&self) -> Option<&BpeTokenizer> {
+        match self {
+            Tokenizer::Bpe(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+impl From<BpeTokenizer> for Tokenizer {
+    fn from(t: BpeTokenizer) -> Self {
+        Tokenizer::Bpe(t)
+    }
+}
+
 /// DNABERT-2's BPE tokenizer.
 pub struct BpeTokenizer {
     inner: tokenizers::Tokenizer,

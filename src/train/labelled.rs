@@ -5,7 +5,7 @@
 use crate::data::Record;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
-use crate::tokenize::BpeTokenizer;
+use crate::tokenize::Tokenizer;
 
 pub struct LabelledSet {
     /// Where the records came from, for messages.
@@ -21,7 +21,7 @@ impl LabelledSet {
     /// (keeping `[SEP]` last). Every record needs a class number label.
     pub fn from_records(
         records: Vec<Record>,
-        tokenizer: &BpeTokenizer,
+        tokenizer: &Tokenizer,
         max_len: Option<usize>,
         origin: &str,
     ) -> Result<Self> {

@@ -8,7 +8,7 @@ use dnagpu::embed::{Batching, EmbedOptions, Pooling};
 use dnagpu::model::adapter::Adapter;
 use dnagpu::model::folder::ModelFiles;
 use dnagpu::model::{Config, HostTensor, Weights};
-use dnagpu::tokenize::BpeTokenizer;
+use dnagpu::tokenize::Tokenizer;
 use dnagpu::train::classify::{ClsModel, CLASSIFIER_PREFIXES};
 use dnagpu::train::finetune::{self, predict};
 use dnagpu::train::labelled::LabelledSet;
@@ -23,7 +23,7 @@ use crate::{js, read_input, report};
 pub struct Model {
     pub(crate) device: Device,
     pub(crate) config: Config,
-    pub(crate) tokenizer: BpeTokenizer,
+    pub(crate) tokenizer: Tokenizer,
     pub(crate) model: dnagpu::model::Model,
     /// The base's pooler and classifier tensors (host copies: small), for
     /// building classifiers on the shared encoder.
@@ -55,7 +55,9 @@ impl Model {
         weights_name: &str,
     ) -> Result<Model, JsError> {
         let w = Weights::from_bytes(weights, weights_name, weights_name).map_err(js)?;
-        let files = ModelFiles::from_parts(config_json, tokenizer_json, w, "model").map_err(js)?;
+        let files =
+            ModelFiles::from_parts(config_json, "tokenizer.json", tokenizer_json, w, "model")
+                .map_err(js)?;
         let dev = runtime.device.clone();
         let model = dnagpu::model::Model::load(&dev, &files.config, &files.weights).map_err(js)?;
         let w = &files.weights;
