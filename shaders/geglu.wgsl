@@ -1,5 +1,7 @@
-// geglu.wgsl — the gated MLP activation of DNABERT-2:
-//   g: [R, 2I] f32 (u = g[:, :I], v = g[:, I:]) -> y: [R, I], y = gelu(u) * v.
+// geglu.wgsl — gated MLP activations: DNABERT-2's GeGLU and the Nucleotide
+// Transformer v2's SwiGLU:
+//   g: [R, 2I] f32 (u = g[:, :I], v = g[:, I:]) -> y: [R, I], y = act(u) * v,
+//   act = exact GELU (ACT = 0) or SiLU, u * sigmoid(u) (ACT = 1).
 // Bindings: 0 g, 1 y, 2 params (rows R, inner I).
 // Grid: one invocation per output element, groups of 256 folded into 2-D.
 
@@ -9,6 +11,8 @@ struct Params {
     _p0: u32,
     _p1: u32,
 }
+
+override ACT: u32 = 0u;
 
 @group(0) @binding(0) var<storage, read> g: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
@@ -24,5 +28,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let r = i / params.inner;
     let c = i % params.inner;
     let base = r * 2u * params.inner;
-    y[i] = gelu(g[base + c]) * g[base + params.inner + c];
+    let u = g[base + c];
+    var a: f32;
+    if (ACT == 0u) {
+        a = gelu(u);
+    } else {
+        a = u / (1.0 + exp(-u));
+    }
+    y[i] = a * g[base + params.inner + c];
 }

@@ -40,6 +40,16 @@ pub fn add(a: &[f32], b: &[f32]) -> Vec<f32> {
 
 /// g: [R, 2I] -> [R, I], gelu(u) * v.
 pub fn geglu(g: &[f32], inner: usize) -> Vec<f32> {
+    glu(g, inner, gelu)
+}
+
+/// `u * sigmoid(u)`.
+pub fn silu(u: f32) -> f32 {
+    u / (1.0 + (-u).exp())
+}
+
+/// `act(g[.., :I]) * g[.., I:]` row by row.
+pub fn glu(g: &[f32], inner: usize, act: fn(f32) -> f32) -> Vec<f32> {
     let rows = g.len() / (2 * inner).max(1);
     let mut y = vec![0f32; rows * inner];
     y.par_chunks_mut(inner.max(1))
@@ -47,7 +57,7 @@ pub fn geglu(g: &[f32], inner: usize) -> Vec<f32> {
         .for_each(|(y, g)| {
             let (u, v) = g.split_at(inner);
             for ((y, &u), &v) in y.iter_mut().zip(u).zip(v) {
-                *y = gelu(u) * v;
+                *y = act(u) * v;
             }
         });
     y

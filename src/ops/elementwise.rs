@@ -119,6 +119,22 @@ struct GegluParams {
 
 /// GeGLU: g [.., 2I] -> [.., I], `gelu(g[.., :I]) * g[.., I:]`.
 pub fn geglu(dev: &Device, g_in: &Tensor) -> Result<Tensor> {
+    glu(dev, g_in, Glu::Gelu)
+}
+
+/// SwiGLU (the Nucleotide Transformer v2): `silu(g[.., :I]) * g[.., I:]`.
+pub fn swiglu(dev: &Device, g_in: &Tensor) -> Result<Tensor> {
+    glu(dev, g_in, Glu::Silu)
+}
+
+/// The activation of a gated linear unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Glu {
+    Gelu,
+    Silu,
+}
+
+fn glu(dev: &Device, g_in: &Tensor, act: Glu) -> Result<Tensor> {
     const OP: &str = "geglu";
     g_in.check_dtype(OP, "g", DType::F32)?;
     dev.check_on(OP, &[("g", g_in)])?;
@@ -134,7 +150,13 @@ pub fn geglu(dev: &Device, g_in: &Tensor) -> Result<Tensor> {
     *shape.last_mut().expect("rank checked") = inner;
     let rows = g_in.numel() / two_i;
     match dev {
-        Device::Cpu => dev.output_f32(OP, &shape, cpu::geglu(g_in.cpu_f32(), inner)),
+        Device::Cpu => {
+            let f = match act {
+                Glu::Gelu => cpu::gelu,
+                Glu::Silu => cpu::silu,
+            };
+            dev.output_f32(OP, &shape, cpu::glu(g_in.cpu_f32(), inner, f))
+        }
         Device::Gpu(g) => {
             let y = dev.output_f32(OP, &shape, Vec::new())?;
             let params = GegluParams {
@@ -145,7 +167,7 @@ pub fn geglu(dev: &Device, g_in: &Tensor) -> Result<Tensor> {
             u32_of(OP, "elements", rows * inner)?;
             g.dispatch(
                 Kernel::Geglu,
-                &[],
+                &[("ACT", u32::from(act == Glu::Silu))],
                 &[g_in.gpu_buffer(), y.gpu_buffer()],
                 &params,
                 grid_items(g, rows * inner),

@@ -25,7 +25,7 @@ pub use attention::{alibi_slopes, attention, attention_with, AttentionKernel, At
 pub use attention_backward::attention_backward;
 pub use cross_entropy::{cross_entropy, CrossEntropyOut};
 pub use dropout::dropout;
-pub use elementwise::{add, geglu, gelu, scale, tanh};
+pub use elementwise::{add, geglu, gelu, scale, swiglu, tanh, Glu};
 pub use embedding::embedding;
 pub use embedding_backward::{embedding_backward, RowIndex};
 pub use layer_norm::{layer_norm, LayerNormOut};

@@ -645,6 +645,20 @@ pub async fn check_elementwise(dev: &Device, rows: usize, cols: usize, seed: u64
             &want,
             Tol::F32,
         )?;
+        let got = read(dev, &ops::swiglu(dev, &tx).map_err(e)?).await?;
+        let want: Vec<f64> = (0..rows * inner)
+            .map(|i| {
+                let (r, c) = (i / inner, i % inner);
+                let u = x[r * cols + c] as f64;
+                u / (1.0 + (-u).exp()) * x[r * cols + inner + c] as f64
+            })
+            .collect();
+        check_close(
+            &format!("swiglu {rows}x{cols} on {on}"),
+            &got,
+            &want,
+            Tol::F32,
+        )?;
     }
     Ok(())
 }
