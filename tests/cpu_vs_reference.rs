@@ -95,3 +95,17 @@ fn other_ops_match_f64() {
     run(t::check_embedding(&Device::Cpu, 40, 100, 17, 3));
     run(t::check_pool(&Device::Cpu, &[4, 0, 9], 9, 33, 4));
 }
+
+#[test]
+fn rotary_matches_f64() {
+    for (seed, &(b, tt, heads, d)) in [(1, 5, 2, 4), (2, 130, 3, 64)].iter().enumerate() {
+        run(t::check_rotary(
+            &Device::Cpu,
+            b,
+            tt,
+            heads,
+            d,
+            95 + seed as u64,
+        ));
+    }
+}

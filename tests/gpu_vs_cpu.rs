@@ -251,6 +251,22 @@ fn attention_kernels_at_head_dim_64() {
 }
 
 #[test]
+fn rotary_on_packed_qkv() {
+    let Some(dev) = gpu() else { return };
+    for (seed, &(b, tt, heads, d)) in [
+        (1, 1, 1, 2),
+        (2, 7, 3, 8),
+        (3, 300, 2, 64),
+        (1, 2048, 1, 16),
+    ]
+    .iter()
+    .enumerate()
+    {
+        run(t::check_rotary(&dev, b, tt, heads, d, 90 + seed as u64));
+    }
+}
+
+#[test]
 fn attention_long_sequences() {
     let Some(dev) = gpu() else { return };
     for (seed, &tt) in [1000usize, 4096].iter().enumerate() {

@@ -15,6 +15,7 @@ pub mod matmul;
 pub mod norm;
 pub mod norm_backward;
 pub mod reduce;
+pub mod rotary;
 
 /// Rows per rayon task for row-wise kernels: enough work to amortise the split.
 pub(crate) fn rows_per_task(row_len: usize) -> usize {

@@ -17,6 +17,7 @@ pub enum Kernel {
     Unary,
     Binary,
     Geglu,
+    Rotary,
     Embedding,
     Pool,
     LayerNormBackward,
@@ -58,6 +59,7 @@ impl Kernel {
         Kernel::Unary,
         Kernel::Binary,
         Kernel::Geglu,
+        Kernel::Rotary,
         Kernel::Embedding,
         Kernel::Pool,
         Kernel::LayerNormBackward,
@@ -85,6 +87,7 @@ impl Kernel {
             Kernel::Unary => "unary.wgsl",
             Kernel::Binary => "binary.wgsl",
             Kernel::Geglu => "geglu.wgsl",
+            Kernel::Rotary => "rotary.wgsl",
             Kernel::Embedding => "embedding.wgsl",
             Kernel::Pool => "pool.wgsl",
             Kernel::LayerNormBackward => "layer_norm_backward.wgsl",
@@ -113,9 +116,12 @@ impl Kernel {
             Kernel::LayerNormBackward => (256, 256 * 8),
             Kernel::SumSquares | Kernel::CrossEntropy => (256, 256 * 4),
             Kernel::LayerNormParamGrads | Kernel::SumRows | Kernel::EmbeddingBackward => (256, 0),
-            Kernel::Unary | Kernel::Binary | Kernel::Geglu | Kernel::Embedding | Kernel::Pool => {
-                (256, 0)
-            }
+            Kernel::Unary
+            | Kernel::Binary
+            | Kernel::Geglu
+            | Kernel::Rotary
+            | Kernel::Embedding
+            | Kernel::Pool => (256, 0),
             Kernel::ActivationBackward | Kernel::Dropout | Kernel::AdamW => (256, 0),
         }
     }
@@ -149,6 +155,7 @@ impl Kernel {
             Kernel::Unary => with_gelu!("../../shaders/unary.wgsl"),
             Kernel::Binary => include_str!("../../shaders/binary.wgsl"),
             Kernel::Geglu => with_gelu!("../../shaders/geglu.wgsl"),
+            Kernel::Rotary => include_str!("../../shaders/rotary.wgsl"),
             Kernel::Embedding => include_str!("../../shaders/embedding.wgsl"),
             Kernel::Pool => include_str!("../../shaders/pool.wgsl"),
             Kernel::LayerNormBackward => include_str!("../../shaders/layer_norm_backward.wgsl"),

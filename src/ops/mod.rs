@@ -17,6 +17,7 @@ pub mod layer_norm_backward;
 pub mod matmul;
 pub mod pool;
 pub mod reduce;
+pub mod rotary;
 pub mod softmax;
 
 pub use activation_backward::{geglu_backward, gelu_backward, tanh_backward};
@@ -33,6 +34,7 @@ pub use layer_norm_backward::{layer_norm_backward, LayerNormGrads};
 pub use matmul::{linear, matmul, matmul_with, Epilogue, Matmul, MatmulKernel};
 pub use pool::{pool, PoolMode};
 pub use reduce::{sum_rows, sum_squares};
+pub use rotary::rotary;
 pub use softmax::softmax;
 
 use crate::error::{shape_err, Result};

@@ -663,6 +663,44 @@ pub async fn check_elementwise(dev: &Device, rows: usize, cols: usize, seed: u64
     Ok(())
 }
 
+/// Rotary embedding of packed QKV [B, T, 3H] on `dev` against an f64
+/// rotation of each head's halves (angles formed in f32 as PyTorch does).
+pub async fn check_rotary(
+    dev: &Device,
+    b: usize,
+    t: usize,
+    heads: usize,
+    d: usize,
+    seed: u64,
+) -> Check {
+    let mut rng = Rng::new(seed);
+    let hidden = heads * d;
+    let x = rng.vec(b * t * 3 * hidden, 2.0);
+    let tx = dev.tensor_f32(&[b, t, 3 * hidden], &x).map_err(e)?;
+    let got = read(dev, &ops::rotary(dev, &tx, heads).map_err(e)?).await?;
+    let half = d / 2;
+    let mut want: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    for row in 0..b * t {
+        let pos = (row % t) as f32;
+        for vec in 0..2 * heads {
+            let base = row * 3 * hidden + vec * d;
+            for j in 0..half {
+                let inv = 1.0 / 10000f32.powf((2 * j) as f32 / d as f32);
+                let theta = (pos * inv) as f64;
+                let (u1, u2) = (x[base + j] as f64, x[base + j + half] as f64);
+                want[base + j] = u1 * theta.cos() - u2 * theta.sin();
+                want[base + j + half] = u2 * theta.cos() + u1 * theta.sin();
+            }
+        }
+    }
+    check_close(
+        &format!("rotary B {b} T {t} heads {heads} D {d} on {}", dev.name()),
+        &got,
+        &want,
+        Tol::F32,
+    )
+}
+
 /// Embedding gather (including out-of-range ids, which give zero rows) on `dev`.
 pub async fn check_embedding(
     dev: &Device,
