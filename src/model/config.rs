@@ -4,8 +4,8 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
-/// DNABERT-2's configuration. Unknown keys are ignored; a missing required
-/// key is an error naming it.
+/// A model's configuration (DNABERT-2, BERT, ESM keys). Unknown keys are
+/// ignored; a missing required key is an error naming it.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct Config {
     pub vocab_size: usize,
@@ -26,6 +26,14 @@ pub struct Config {
     pub num_labels: Option<usize>,
     #[serde(default)]
     pub id2label: Option<std::collections::BTreeMap<String, String>>,
+    /// ESM: "absolute" (NT v1) or "rotary" (NT v2).
+    #[serde(default)]
+    pub position_embedding_type: Option<String>,
+    /// ESM: token dropout (NT v1), which scales embeddings at inference too.
+    #[serde(default)]
+    pub token_dropout: Option<bool>,
+    #[serde(default)]
+    pub max_position_embeddings: Option<usize>,
 }
 
 fn two() -> usize {
@@ -53,6 +61,9 @@ impl Config {
             attention_probs_dropout_prob: 0.0,
             num_labels: None,
             id2label: None,
+            position_embedding_type: None,
+            token_dropout: None,
+            max_position_embeddings: None,
         }
     }
 
@@ -115,6 +126,8 @@ mod tests {
         let mut want = Config::dnabert2_117m();
         want.num_labels = cfg.num_labels;
         want.id2label = cfg.id2label.clone();
+        want.position_embedding_type = cfg.position_embedding_type.clone();
+        want.max_position_embeddings = cfg.max_position_embeddings;
         assert_eq!(cfg, want);
     }
 

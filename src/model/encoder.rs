@@ -16,16 +16,24 @@ use crate::{DType, Device, Tensor};
 
 /// `bert.embeddings`: word embedding + token type 0 (+ learned position in
 /// BERT), then LayerNorm. DNABERT-2 has no position table: position enters
-/// through ALiBi.
+/// through ALiBi. The Nucleotide Transformer's (`esm.embeddings`): word
+/// embedding (scaled by 0.88 in v1: ESM's token dropout at inference), plus
+/// a learned position from row 2 on (v1), no LayerNorm.
 #[derive(Clone)]
 pub struct Embeddings {
-    /// [V, H]; also the MLM decoder's weight (tied).
+    /// [V, H]; also the MLM decoder's weight (tied) in the BERT family.
     pub word: Tensor,
-    /// `token_type_embeddings` [type_vocab, H]; every token uses row 0.
-    pub token_type: Tensor,
-    /// `position_embeddings` [max_positions, H] (BERT only).
+    /// `token_type_embeddings` [type_vocab, H]; every token uses row 0
+    /// (BERT family).
+    pub token_type: Option<Tensor>,
+    /// `position_embeddings` [rows, H] (BERT, NT v1); token t takes row
+    /// `position_offset + t`.
     pub position: Option<Tensor>,
-    pub norm: LayerNorm,
+    pub position_offset: usize,
+    /// Multiplies the word embeddings (NT v1: 1 - 0.15 * 0.8).
+    pub word_scale: f32,
+    /// The BERT family's LayerNorm; ESM has none.
+    pub norm: Option<LayerNorm>,
 }
 
 /// The feed-forward block of a layer.
@@ -36,6 +44,20 @@ pub enum Ffn {
     /// BERT: `gated` is `intermediate.dense` [I, H] with bias, GELU, then
     /// `wo` (`output.dense`).
     Gelu,
+    /// NT v2: `gated` [2I, H] without bias, `silu(u) * v`, then `wo`
+    /// without bias.
+    SwiGlu,
+}
+
+impl Ffn {
+    /// The activation of the first linear's output g: [.., I].
+    pub fn apply(self, dev: &Device, g: &Tensor) -> Result<Tensor> {
+        match self {
+            Ffn::GeGlu => ops::geglu(dev, g),
+            Ffn::Gelu => ops::gelu(dev, g),
+            Ffn::SwiGlu => ops::swiglu(dev, g),
+        }
+    }
 }
 
 /// One `bert.encoder.layer.N`.
@@ -55,31 +77,45 @@ impl Embeddings {
     /// [B, T] -> [B, T, H].
     pub fn forward(&self, dev: &Device, ids: &Tensor, drop: &Dropout) -> Result<EmbeddingsActs> {
         let hidden = self.word.dim(1);
-        let e = ops::embedding(dev, ids, &self.word)?;
-        let type0 = ops::embedding(dev, &dev.tensor_u32(&[1], &[0])?, &self.token_type)?;
-        let mut e = ops::add(dev, &e, &type0.reshape(&[hidden])?)?;
+        let mut e = ops::embedding(dev, ids, &self.word)?;
+        if self.word_scale != 1.0 {
+            e = ops::scale(dev, &e, self.word_scale)?;
+        }
+        if let Some(types) = &self.token_type {
+            let type0 = ops::embedding(dev, &dev.tensor_u32(&[1], &[0])?, types)?;
+            e = ops::add(dev, &e, &type0.reshape(&[hidden])?)?;
+        }
         if let Some(table) = &self.position {
             let t = ids.dim(1);
-            if t > table.dim(0) {
+            if t > self.max_positions().unwrap_or(0) {
                 return Err(crate::Error::Invalid(format!(
-                    "a sequence of {t} tokens is longer than the model's {} positions (BERT's learned position table): cut or split it",
-                    table.dim(0)
+                    "a sequence of {t} tokens is longer than the model's {} positions (a learned position table): cut or split it",
+                    self.max_positions().unwrap_or(0)
                 )));
             }
-            let positions: Vec<u32> = (0..t as u32).collect();
+            let positions: Vec<u32> = (0..t as u32)
+                .map(|p| p + self.position_offset as u32)
+                .collect();
             let pos = ops::embedding(dev, &dev.tensor_u32(&[t], &positions)?, table)?; // [T, H]
             e = ops::add(dev, &e, &pos)?;
         }
-        let norm = ops::layer_norm(
-            dev,
-            &e,
-            None,
-            &self.norm.weight,
-            &self.norm.bias,
-            self.norm.eps,
-        )?;
-        let x = drop.apply(dev, &norm.y, Dropout::EMBEDDINGS)?;
+        let (norm, y) = match &self.norm {
+            Some(n) => {
+                let out = ops::layer_norm(dev, &e, None, &n.weight, &n.bias, n.eps)?;
+                let y = out.y.clone();
+                (Some(out), y)
+            }
+            None => (None, e.clone()),
+        };
+        let x = drop.apply(dev, &y, Dropout::EMBEDDINGS)?;
         Ok(EmbeddingsActs { e, norm, x })
+    }
+
+    /// The most tokens a sequence may have (a learned position table).
+    pub fn max_positions(&self) -> Option<usize> {
+        self.position
+            .as_ref()
+            .map(|t| t.dim(0).saturating_sub(self.position_offset))
     }
 }
 
@@ -87,7 +123,8 @@ impl Embeddings {
 pub struct EmbeddingsActs {
     /// word[ids] + token_type[0], the LayerNorm's input.
     pub e: Tensor,
-    pub norm: ops::LayerNormOut,
+    /// The LayerNorm's output and statistics (BERT family).
+    pub norm: Option<ops::LayerNormOut>,
     /// The output, after dropout.
     pub x: Tensor,
 }
@@ -143,10 +180,7 @@ impl Layer {
         let n1 = &self.attn_norm;
         let norm1 = ops::layer_norm(dev, &proj, Some(x), &n1.weight, &n1.bias, n1.eps)?; // a
         let g = lin(2, &self.gated, &norm1.y)?; // [B, T, 2I] (GeGLU) or [B, T, I]
-        let f = match self.ffn {
-            Ffn::GeGlu => ops::geglu(dev, &g)?, // gelu(u) * v: [B, T, I]
-            Ffn::Gelu => ops::gelu(dev, &g)?,
-        };
+        let f = self.ffn.apply(dev, &g)?; // [B, T, I]
         let f = drop.apply(dev, &f, Dropout::mlp(index))?;
         let y = lin(3, &self.wo, &f)?;
         let n2 = &self.mlp_norm;
@@ -166,20 +200,41 @@ impl Layer {
     }
 }
 
+/// Which checkpoint layout an encoder was loaded from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// DNABERT-2 (MosaicBERT: ALiBi, fused Wqkv, GeGLU).
+    Dnabert2,
+    /// BERT (DNABERT k-mer models).
+    Bert,
+    /// ESM (Nucleotide Transformer v1 and v2): pre-LN layers.
+    Esm,
+}
+
 #[derive(Clone)]
 pub struct Encoder {
     pub config: Config,
+    pub family: Family,
     pub embeddings: Embeddings,
     pub layers: Vec<Layer>,
-    /// ALiBi slopes [heads].
+    /// ALiBi slopes [heads] (zeros: no positional bias).
     pub(crate) slopes: Tensor,
+    /// ESM's `emb_layer_norm_after`: with it the layers are pre-LN and it
+    /// normalises the last layer's output.
+    pub final_norm: Option<LayerNorm>,
+    /// Rotary positions on q and k (NT v2).
+    pub rotary: bool,
 }
 
 impl Encoder {
     /// Loads `bert.embeddings.*` and `bert.encoder.layer.*` onto `dev`:
     /// DNABERT-2's layout, or BERT's (DNABERT) when the checkpoint has
-    /// separate `attention.self.query` weights.
+    /// separate `attention.self.query` weights; an `esm.*` checkpoint (the
+    /// Nucleotide Transformer) through [`Encoder::load_esm`].
     pub fn load(dev: &Device, cfg: &Config, w: &Weights) -> Result<Self> {
+        if w.contains("esm.embeddings.word_embeddings.weight") {
+            return Self::load_esm(dev, cfg, w);
+        }
         let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
         let bert = w.contains("bert.encoder.layer.0.attention.self.query.weight");
         let position = if bert {
@@ -202,14 +257,22 @@ impl Encoder {
                 "bert.embeddings.word_embeddings.weight",
                 &[cfg.vocab_size, h],
             )?,
-            token_type: load(
+            token_type: Some(load(
                 dev,
                 w,
                 "bert.embeddings.token_type_embeddings.weight",
                 &[cfg.type_vocab_size, h],
-            )?,
+            )?),
             position,
-            norm: LayerNorm::load(dev, w, "bert.embeddings.LayerNorm", h, eps)?,
+            position_offset: 0,
+            word_scale: 1.0,
+            norm: Some(LayerNorm::load(
+                dev,
+                w,
+                "bert.embeddings.LayerNorm",
+                h,
+                eps,
+            )?),
         };
         let layers = (0..cfg.num_hidden_layers)
             .map(|l| {
@@ -284,20 +347,23 @@ impl Encoder {
         let slopes = dev.tensor_f32(&[heads], &slopes)?;
         Ok(Self {
             config: cfg.clone(),
+            family: if bert { Family::Bert } else { Family::Dnabert2 },
             embeddings,
             layers,
             slopes,
+            final_norm: None,
+            rotary: false,
         })
     }
 
-    /// The most tokens a sequence may have (BERT's position table), if any.
+    /// The most tokens a sequence may have (a learned position table), if any.
     pub fn max_positions(&self) -> Option<usize> {
-        self.embeddings.position.as_ref().map(|t| t.dim(0))
+        self.embeddings.max_positions()
     }
 
-    /// Whether this is BERT's layout (DNABERT) rather than DNABERT-2's.
-    pub fn is_bert(&self) -> bool {
-        self.embeddings.position.is_some()
+    /// Whether this is DNABERT-2's layout (the one dnagpu trains).
+    pub fn is_dnabert2(&self) -> bool {
+        self.family == Family::Dnabert2
     }
 
     /// Runs the encoder on `ids` [B, T] (u32) with `mask` [B, T] (u32, 1 =
@@ -346,21 +412,31 @@ impl Encoder {
             kept.push((0, x.clone()));
         }
         for (l, layer) in self.layers.iter().enumerate() {
-            x = layer
-                .forward(
-                    dev,
-                    &x,
-                    mask,
-                    &self.slopes,
-                    heads,
-                    &Dropout::OFF,
-                    l,
-                    lora.map(|a| a.layer(l, None)).as_ref(),
-                )?
-                .out;
+            let adapters = lora.map(|a| a.layer(l, None));
+            x = if self.final_norm.is_some() {
+                layer.forward_pre_norm(dev, &x, mask, self, l, adapters.as_ref())?
+            } else {
+                layer
+                    .forward(
+                        dev,
+                        &x,
+                        mask,
+                        &self.slopes,
+                        heads,
+                        &Dropout::OFF,
+                        l,
+                        adapters.as_ref(),
+                    )?
+                    .out
+            };
             if l + 1 < last && keep(l + 1) {
                 kept.push((l + 1, x.clone()));
             }
+        }
+        // ESM: the last hidden state is the final LayerNorm's output (the
+        // earlier ones are the raw residual stream, as Hugging Face gives them).
+        if let Some(n) = &self.final_norm {
+            x = n.forward(dev, &x, None)?;
         }
         debug_assert_eq!(x.shape(), [b, t, h]);
         kept.push((last, x));
@@ -370,12 +446,15 @@ impl Encoder {
 
 /// `cls.predictions`: `LN(gelu(x Wt^T + bt)) E^T + b_dec`, the decoder tied
 /// to the word embeddings. The LayerNorm's eps is 1e-12 whatever the config.
+/// ESM's `lm_head` is the same math with its own decoder weight.
 #[derive(Clone)]
 pub struct MlmHead {
     pub transform: Linear,
     pub norm: LayerNorm,
     /// [V]
     pub decoder_bias: Tensor,
+    /// [V, H] when not tied to the word embeddings (ESM).
+    pub decoder: Option<Tensor>,
 }
 
 impl MlmHead {
@@ -385,6 +464,18 @@ impl MlmHead {
             transform: Linear::load(dev, w, "cls.predictions.transform.dense", h, h, true)?,
             norm: LayerNorm::load(dev, w, "cls.predictions.transform.LayerNorm", h, 1e-12)?,
             decoder_bias: load(dev, w, "cls.predictions.decoder.bias", &[cfg.vocab_size])?,
+            decoder: None,
+        })
+    }
+
+    /// ESM's `lm_head.*` (the Nucleotide Transformer).
+    pub fn load_esm(dev: &Device, cfg: &Config, w: &Weights) -> Result<Self> {
+        let (h, v) = (cfg.hidden_size, cfg.vocab_size);
+        Ok(Self {
+            transform: Linear::load(dev, w, "lm_head.dense", h, h, true)?,
+            norm: LayerNorm::load(dev, w, "lm_head.layer_norm", h, cfg.layer_norm_eps)?,
+            decoder_bias: load(dev, w, "lm_head.bias", &[v])?,
+            decoder: Some(load(dev, w, "lm_head.decoder.weight", &[v, h])?),
         })
     }
 
@@ -395,7 +486,7 @@ impl MlmHead {
         ops::linear(
             dev,
             &t,
-            word_embeddings,
+            self.decoder.as_ref().unwrap_or(word_embeddings),
             Some(&self.decoder_bias),
             Epilogue::None,
         )

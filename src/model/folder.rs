@@ -27,17 +27,14 @@ fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
 }
 
-/// The tokenizer of a `vocab.txt`: DNABERT's k-mers, or an error naming
-/// what it is (the Nucleotide Transformer's is read but its architecture is
-/// not run yet) or that it is neither.
+/// The tokenizer of a `vocab.txt`: DNABERT's k-mers or the Nucleotide
+/// Transformer's 6-mers, else an error showing what the file starts with.
 fn vocab_tokenizer(vocab: &str, origin: &str) -> Result<Tokenizer> {
     if let Ok(t) = KmerTokenizer::from_vocab_txt(vocab, origin) {
         return Ok(Tokenizer::Kmer(t));
     }
-    if NtTokenizer::from_vocab_txt(vocab, origin).is_ok() {
-        return Err(Error::Invalid(format!(
-            "{origin}: a Nucleotide Transformer model: dnagpu reads its tokenizer but does not run this architecture yet; it runs DNABERT-2 (tokenizer.json) and DNABERT k-mer (vocab.txt) folders"
-        )));
+    if let Ok(t) = NtTokenizer::from_vocab_txt(vocab, origin) {
+        return Ok(Tokenizer::Nt(t));
     }
     let first: Vec<&str> = vocab.lines().take(6).collect();
     Err(Error::Invalid(format!(
@@ -123,7 +120,12 @@ impl ModelFiles {
                 )))
             }
         };
-        if tokenizer.vocab_size() != config.vocab_size {
+        let fits = match &tokenizer {
+            // NT v1 lists <eos>/<bos> past its table; they are never emitted.
+            Tokenizer::Nt(_) => tokenizer.table_rows_needed() <= config.vocab_size,
+            _ => tokenizer.vocab_size() == config.vocab_size,
+        };
+        if !fits {
             return Err(Error::Invalid(format!(
                 "{origin}: {tokenizer_name} has {} tokens but config.json says vocab_size {}",
                 tokenizer.vocab_size(),

@@ -5,6 +5,7 @@ pub mod classifier;
 pub mod config;
 pub mod dropout;
 pub mod encoder;
+pub mod esm;
 pub mod folder;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod hub;
@@ -40,6 +41,8 @@ impl Model {
         let encoder = Encoder::load(dev, cfg, w)?;
         let mlm = if w.contains("cls.predictions.transform.dense.weight") {
             Some(MlmHead::load(dev, cfg, w)?)
+        } else if w.contains("lm_head.dense.weight") {
+            Some(MlmHead::load_esm(dev, cfg, w)?)
         } else {
             None
         };

@@ -100,6 +100,14 @@ impl Tokenizer {
         }
     }
 
+    /// How many rows of the model's embedding table the ids can reach.
+    pub fn table_rows_needed(&self) -> usize {
+        match self {
+            Tokenizer::Nt(t) => t.max_id() as usize + 1,
+            t => t.vocab_size(),
+        }
+    }
+
     /// The tokenizer's file in a model folder.
     pub fn file_name(&self) -> &'static str {
         match self {

@@ -13,6 +13,9 @@ use crate::error::{Error, Result};
 pub struct NtTokenizer {
     ids: HashMap<String, u32>,
     vocab_size: usize,
+    /// The largest id `encode` can emit (v1's vocab.txt lists `<eos>` and
+    /// `<bos>` past its 4,105-row embedding table; they are never emitted).
+    max_id: u32,
     unk: u32,
     cls: u32,
     mask: u32,
@@ -40,7 +43,20 @@ impl NtTokenizer {
                 "{origin}: {sixmers} 6-mers, but a Nucleotide Transformer vocabulary has all 4,096"
             )));
         }
+        let max_id = SPECIALS
+            .iter()
+            .map(|s| vocab.ids[*s])
+            .chain(
+                vocab
+                    .tokens
+                    .iter()
+                    .filter(|t| t.bytes().all(|b| b"ACGTN".contains(&b)))
+                    .map(|t| vocab.ids[t]),
+            )
+            .max()
+            .unwrap_or(0);
         Ok(Self {
+            max_id,
             vocab_size: vocab.tokens.len(),
             unk: id("<unk>")?,
             cls: id("<cls>")?,
@@ -51,6 +67,11 @@ impl NtTokenizer {
 
     pub fn vocab_size(&self) -> usize {
         self.vocab_size
+    }
+
+    /// The largest id [`NtTokenizer::encode`] emits.
+    pub fn max_id(&self) -> u32 {
+        self.max_id
     }
 
     pub fn encode(&self, seq: &str) -> Result<Encoded> {

@@ -57,9 +57,9 @@ pub fn encoder_forward_lora(
 /// also need the position table's gradient, and its checkpoints and PEFT
 /// adapters name separate query/key/value modules.
 fn trainable(enc: &Encoder) -> Result<()> {
-    if enc.is_bert() {
+    if !enc.is_dnabert2() {
         return Err(crate::Error::Invalid(
-            "training and fine-tuning DNABERT (k-mer BERT) checkpoints is not supported yet: dnagpu embeds and classifies with them; it trains DNABERT-2-architecture models".into(),
+            "training and fine-tuning DNABERT (k-mer BERT) and Nucleotide Transformer checkpoints is not supported yet: dnagpu embeds with them; it trains DNABERT-2-architecture models".into(),
         ));
     }
     Ok(())
@@ -71,6 +71,10 @@ fn ffn_backward(dev: &Device, layer: &Layer, g: &Tensor, df: &Tensor) -> Result<
     match layer.ffn {
         Ffn::GeGlu => ops::geglu_backward(dev, g, df),
         Ffn::Gelu => ops::gelu_backward(dev, g, df),
+        Ffn::SwiGlu => Err(crate::Error::Invalid(
+            "SwiGLU's backward is not built: the Nucleotide Transformer v2 is not trained yet"
+                .into(),
+        )),
     }
 }
 
@@ -144,10 +148,14 @@ pub fn encoder_backward(
 
     // Embeddings: x0 = drop(LN(word[ids] + token_type[0])).
     let dn = dropout.apply(dev, &dx, Dropout::EMBEDDINGS)?;
-    let g_emb = enc
-        .embeddings
-        .norm
-        .backward(dev, &dn, &emb.e, None, &emb.norm)?;
+    let (Some(norm), Some(norm_acts), Some(_)) =
+        (&enc.embeddings.norm, &emb.norm, &enc.embeddings.token_type)
+    else {
+        return trainable(enc).and(Err(crate::Error::Invalid(
+            "the embeddings have no LayerNorm or token types to train".into(),
+        )));
+    };
+    let g_emb = norm.backward(dev, &dn, &emb.e, None, norm_acts)?;
     let d_word = ops::embedding_backward(dev, ids_index, &g_emb.dx)?;
     let d_type0 = ops::sum_rows(dev, &g_emb.dx)?.reshape(&[1, hidden])?;
     let type_rows = RowIndex::new(dev, &[0], cfg.type_vocab_size)?;

@@ -90,9 +90,14 @@ impl MlmModel {
 fn visit_encoder(enc: &mut Encoder, f: &mut dyn FnMut(&mut Tensor)) {
     let e = &mut enc.embeddings;
     f(&mut e.word);
-    f(&mut e.token_type);
-    f(&mut e.norm.weight);
-    f(&mut e.norm.bias);
+    // DNABERT-2 layouts (the trained ones) have both.
+    if let Some(t) = &mut e.token_type {
+        f(t);
+    }
+    if let Some(n) = &mut e.norm {
+        f(&mut n.weight);
+        f(&mut n.bias);
+    }
     for l in &mut enc.layers {
         for lin in [&mut l.wqkv, &mut l.attn_out] {
             f(&mut lin.weight);

@@ -1,39 +1,53 @@
-//! DNABERT (k-mer BERT) against fixtures written by Hugging Face
-//! `transformers` itself (scripts/reference/bert_fixtures.py: a small random
-//! BertForMaskedLM with a pooler, k = 3): token ids from its `vocab.txt`,
-//! hidden states of every layer, mean pooling, the pooler and MLM logits, on
-//! the GPU (lavapipe) and on the CPU backend, alone and in a padded batch;
-//! and a sequence longer than the position table is a clear error.
+//! The other model families against fixtures written by Hugging Face
+//! `transformers` itself, each a small random model saved as a folder:
+//! DNABERT (`BertForMaskedLM` with a pooler, k = 3;
+//! scripts/reference/bert_fixtures.py) and the Nucleotide Transformer v1
+//! (`EsmForMaskedLM`) and v2 (ESM with rotary positions and SwiGLU, as its
+//! checkpoints define it; scripts/reference/esm_fixtures.py). Token ids from
+//! the folder's `vocab.txt`, hidden states of every layer, mean pooling, the
+//! pooler (DNABERT) and MLM logits, on the GPU (lavapipe) and on the CPU
+//! backend, alone and in a padded batch; a sequence longer than the position
+//! table is a clear error.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
-use dnagpu::model::{Config, Model, Weights};
+use dnagpu::model::encoder::Family;
+use dnagpu::model::folder::ModelFiles;
+use dnagpu::model::{Config, Model};
 use dnagpu::testing::{check_close, ReferenceFixtures, Tol};
-use dnagpu::tokenize::KmerTokenizer;
+use dnagpu::tokenize::Tokenizer;
 use dnagpu::{ops, Device};
 
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dnabert_tiny")
+const DNABERT: &str = "dnabert_tiny";
+const NT_V1: &str = "nt_v1_tiny";
+const NT_V2: &str = "nt_v2_tiny";
+
+fn dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
-fn load(dev: &Device) -> (Config, Model, KmerTokenizer, ReferenceFixtures) {
-    let read = |name: &str| std::fs::read_to_string(dir().join(name)).unwrap();
-    let cfg = Config::from_json(&read("config.json"), "config.json").unwrap();
-    let w = Weights::from_safetensors_file(&dir().join("model.safetensors")).unwrap();
-    let model = Model::load(dev, &cfg, &w).unwrap();
-    let tok = KmerTokenizer::from_vocab_txt(&read("vocab.txt"), "vocab.txt").unwrap();
-    (cfg, model, tok, ReferenceFixtures::load(&dir()).unwrap())
+fn load(dev: &Device, name: &str) -> (Config, Model, Tokenizer, ReferenceFixtures) {
+    let files = ModelFiles::open(&dir(name)).unwrap();
+    let model = Model::load(dev, &files.config, &files.weights).unwrap();
+    (
+        files.config,
+        model,
+        files.tokenizer,
+        ReferenceFixtures::load(&dir(name)).unwrap(),
+    )
 }
 
 fn want(fx: &ReferenceFixtures, name: &str) -> Vec<f64> {
     fx.get(name).unwrap_or_else(|| panic!("fixture {name}")).1
 }
 
-fn check_alone(dev: &Device) {
-    let (cfg, model, tok, fx) = load(dev);
-    assert!(model.encoder.is_bert());
+fn check_alone(dev: &Device, name: &str, family: Family) {
+    let (cfg, model, tok, fx) = load(dev, name);
+    assert_eq!(model.encoder.family, family);
     let h = cfg.hidden_size;
     for (i, seq) in fx.sequences.iter().enumerate() {
         let ids = tok.encode(seq).unwrap().ids;
@@ -50,7 +64,7 @@ fn check_alone(dev: &Device) {
         let mask = dev.tensor_u32(&[1, t], &vec![1; t]).unwrap();
         let states = model.encoder.forward(dev, &tid, &mask, |_| true).unwrap();
         assert_eq!(states.len(), cfg.num_hidden_layers + 1);
-        let what = |x: &str| format!("sequence {i} ({t} tokens) {x} on {}", dev.name());
+        let what = |x: &str| format!("{name} sequence {i} ({t} tokens) {x} on {}", dev.name());
         for (l, x) in &states {
             let got = dev.read_f32_blocking(x).unwrap();
             check_close(
@@ -71,15 +85,18 @@ fn check_alone(dev: &Device) {
             Tol::F32,
         )
         .unwrap();
-        let pooled = model.pooler.as_ref().unwrap().forward(dev, last).unwrap();
-        let got = dev.read_f32_blocking(&pooled).unwrap();
-        check_close(
-            &what("pooler"),
-            &got,
-            &want(&fx, &format!("{i}.pooler")),
-            Tol::F32,
-        )
-        .unwrap();
+        if let Some(pooler) = &model.pooler {
+            let got = dev
+                .read_f32_blocking(&pooler.forward(dev, last).unwrap())
+                .unwrap();
+            check_close(
+                &what("pooler"),
+                &got,
+                &want(&fx, &format!("{i}.pooler")),
+                Tol::F32,
+            )
+            .unwrap();
+        }
         let logits = model
             .mlm
             .as_ref()
@@ -101,8 +118,8 @@ fn check_alone(dev: &Device) {
     }
 }
 
-fn check_padded_batch(dev: &Device) {
-    let (cfg, model, tok, fx) = load(dev);
+fn check_padded_batch(dev: &Device, name: &str) {
+    let (cfg, model, tok, fx) = load(dev, name);
     let h = cfg.hidden_size;
     let enc: Vec<Vec<u32>> = fx
         .sequences
@@ -141,22 +158,32 @@ fn check_padded_batch(dev: &Device) {
     }
 }
 
+const MODELS: [(&str, Family); 3] = [
+    (DNABERT, Family::Bert),
+    (NT_V1, Family::Esm),
+    (NT_V2, Family::Esm),
+];
+
 #[test]
 fn cpu_backend_matches_transformers() {
-    check_alone(&Device::Cpu);
-    check_padded_batch(&Device::Cpu);
+    for (name, family) in MODELS {
+        check_alone(&Device::Cpu, name, family);
+        check_padded_batch(&Device::Cpu, name);
+    }
 }
 
 #[test]
 fn gpu_matches_transformers() {
     let Some(dev) = common::gpu() else { return };
-    check_alone(&dev);
-    check_padded_batch(&dev);
+    for (name, family) in MODELS {
+        check_alone(&dev, name, family);
+        check_padded_batch(&dev, name);
+    }
 }
 
 #[test]
 fn longer_than_the_position_table_is_an_error() {
-    let (_, model, _, _) = load(&Device::Cpu);
+    let (_, model, _, _) = load(&Device::Cpu, DNABERT);
     let t = 65; // the fixture model has 64 positions
     let dev = Device::Cpu;
     let ids = dev.tensor_u32(&[1, t], &vec![5; t]).unwrap();

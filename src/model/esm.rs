@@ -1,0 +1,166 @@
+//! The Nucleotide Transformer's encoder (`esm.*`, Hugging Face's ESM):
+//! pre-LayerNorm layers and a final LayerNorm, on the same `Encoder` and
+//! ops as DNABERT-2. v1: learned positions from row 2 on (ESM's offset) and
+//! word embeddings scaled by 0.88 (token dropout, applied at inference too),
+//! a GELU feed-forward with biases. v2: rotary positions on q and k, a
+//! SwiGLU feed-forward without biases. Q/K/V are fused into one Wqkv at load.
+//! The math is in ../shared/docs/other-models.md, section 3.
+
+use super::config::Config;
+use super::encoder::{Embeddings, Encoder, Family, Ffn, Layer};
+use super::layers::{load, LayerNorm, Linear};
+use super::lora::LayerLora;
+use super::weights::Weights;
+use crate::error::Result;
+use crate::ops::{self, Epilogue};
+use crate::{Device, Tensor};
+
+/// ESM's position ids start after the padding id (1): row 2 for token 0.
+const POSITION_OFFSET: usize = 2;
+/// Token dropout's inference scale, 1 - 0.15 * 0.8, for inputs without
+/// `<mask>` tokens (the FASTA readers admit no `<`, so none reach here).
+const TOKEN_DROPOUT_SCALE: f32 = 1.0 - 0.15 * 0.8;
+
+impl Encoder {
+    /// Loads `esm.embeddings.*` and `esm.encoder.*`; v1 or v2 from the
+    /// config's `position_embedding_type`, the feed-forward from the
+    /// tensors' shapes.
+    pub(super) fn load_esm(dev: &Device, cfg: &Config, w: &Weights) -> Result<Self> {
+        let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
+        let rotary = cfg.position_embedding_type.as_deref() == Some("rotary");
+        let table = "esm.embeddings.position_embeddings.weight";
+        let rows = w.shape_of(table).map(|s| s[0]);
+        let position = match (rotary, rows) {
+            (false, Some(r)) => Some(load(dev, w, table, &[r, h])?),
+            (false, None) => Some(load(
+                dev,
+                w,
+                table,
+                &[cfg.max_position_embeddings.unwrap_or(0), h],
+            )?),
+            (true, Some(r)) => {
+                w.take(table, &[r, h])?; // stored by v2 checkpoints, unused
+                None
+            }
+            (true, None) => None,
+        };
+        let embeddings = Embeddings {
+            word: load(
+                dev,
+                w,
+                "esm.embeddings.word_embeddings.weight",
+                &[cfg.vocab_size, h],
+            )?,
+            token_type: None,
+            position,
+            position_offset: POSITION_OFFSET,
+            word_scale: if cfg.token_dropout.unwrap_or(false) {
+                TOKEN_DROPOUT_SCALE
+            } else {
+                1.0
+            },
+            norm: None,
+        };
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|l| {
+                let p = format!("esm.encoder.layer.{l}");
+                let inter = format!("{p}.intermediate.dense");
+                let swiglu = w.shape_of(&format!("{inter}.weight")) == Some(&[2 * i, h][..]);
+                let biased = w.contains(&format!("{inter}.bias"));
+                // Rotary's inverse frequencies, when stored, are recomputed.
+                let inv_freq = format!("{p}.attention.self.rotary_embeddings.inv_freq");
+                if let Some(s) = w.shape_of(&inv_freq).map(<[usize]>::to_vec) {
+                    w.take(&inv_freq, &s)?;
+                }
+                Ok(Layer {
+                    wqkv: Linear::load_concat(
+                        dev,
+                        w,
+                        &["query", "key", "value"].map(|n| format!("{p}.attention.self.{n}")),
+                        h,
+                        h,
+                    )?,
+                    attn_out: Linear::load(
+                        dev,
+                        w,
+                        &format!("{p}.attention.output.dense"),
+                        h,
+                        h,
+                        true,
+                    )?,
+                    attn_norm: LayerNorm::load(
+                        dev,
+                        w,
+                        &format!("{p}.attention.LayerNorm"),
+                        h,
+                        eps,
+                    )?,
+                    gated: Linear::load(dev, w, &inter, if swiglu { 2 * i } else { i }, h, biased)?,
+                    ffn: if swiglu { Ffn::SwiGlu } else { Ffn::Gelu },
+                    wo: Linear::load(dev, w, &format!("{p}.output.dense"), h, i, biased)?,
+                    mlp_norm: LayerNorm::load(dev, w, &format!("{p}.LayerNorm"), h, eps)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for name in [
+            "esm.rotary_embeddings.inv_freq",
+            "esm.contact_head.regression.weight",
+            "esm.contact_head.regression.bias",
+        ] {
+            // Not part of the encoder's math (the protein contact head,
+            // recomputed frequencies): checked present, not used.
+            if let Some(s) = w.shape_of(name).map(<[usize]>::to_vec) {
+                w.take(name, &s)?;
+            }
+        }
+        let heads = cfg.num_attention_heads;
+        Ok(Encoder {
+            config: cfg.clone(),
+            family: Family::Esm,
+            embeddings,
+            layers,
+            slopes: dev.tensor_f32(&[heads], &vec![0.0; heads])?,
+            final_norm: Some(LayerNorm::load(
+                dev,
+                w,
+                "esm.encoder.emb_layer_norm_after",
+                h,
+                eps,
+            )?),
+            rotary,
+        })
+    }
+}
+
+impl Layer {
+    /// One pre-LN layer (inference): `x + attn(LN(x))`, then
+    /// `x + ffn(LN(x))`.
+    pub(super) fn forward_pre_norm(
+        &self,
+        dev: &Device,
+        x: &Tensor,
+        mask: &Tensor,
+        enc: &Encoder,
+        index: usize,
+        lora: Option<&LayerLora>,
+    ) -> Result<Tensor> {
+        let lin = |k: usize, layer: &Linear, x: &Tensor| -> Result<Tensor> {
+            let y = layer.forward(dev, x, Epilogue::None)?;
+            match lora {
+                Some(l) => l.apply(dev, index, k, x, y),
+                None => Ok(y),
+            }
+        };
+        let heads = enc.config.num_attention_heads;
+        let h = self.attn_norm.forward(dev, x, None)?;
+        let mut qkv = lin(0, &self.wqkv, &h)?; // [B, T, 3H]
+        if enc.rotary {
+            qkv = ops::rotary(dev, &qkv, heads)?;
+        }
+        let attn = ops::attention(dev, &qkv, mask, &enc.slopes, heads)?;
+        let x = ops::add(dev, x, &lin(1, &self.attn_out, &attn.out)?)?;
+        let g = lin(2, &self.gated, &self.mlp_norm.forward(dev, &x, None)?)?;
+        let f = self.ffn.apply(dev, &g)?;
+        ops::add(dev, &x, &lin(3, &self.wo, &f)?)
+    }
+}
