@@ -602,3 +602,49 @@ fn a_dnabert_kmer_folder_embeds_like_transformers() {
         "{err}"
     );
 }
+
+/// Nucleotide Transformer v1 and v2 folders (tests/fixtures/nt_v*_tiny,
+/// written by transformers' ESM) embed from the CLI: the model cards' mean
+/// over all tokens, `<cls>` included, matches transformers.
+#[test]
+fn nucleotide_transformer_folders_embed_like_transformers() {
+    for name in ["nt_v1_tiny", "nt_v2_tiny"] {
+        let folder = root().join("tests/fixtures").join(name);
+        let r = Reference(ReferenceFixtures::load(&folder).unwrap());
+        let dir = tmp(name);
+        let input = dir.join("seqs.fa");
+        let fasta: String =
+            r.0.sequences
+                .iter()
+                .enumerate()
+                .map(|(i, s)| format!(">s{i}\n{s}\n"))
+                .collect();
+        std::fs::write(&input, fasta).unwrap();
+        let out = dir.join("mean.npy");
+        let (ok, _, err) = dnagpu(
+            &[
+                "embed",
+                "--model",
+                folder.to_str().unwrap(),
+                "--input",
+                input.to_str().unwrap(),
+                "--output",
+                out.to_str().unwrap(),
+                "--batch-size",
+                "3",
+            ],
+            None,
+        );
+        assert!(ok, "{name}: {err}");
+        let (shape, vals) = read_npy(&out);
+        assert_eq!(shape, vec![r.0.sequences.len(), 32]);
+        for i in 0..r.0.sequences.len() {
+            let (_, _, want) = r.get(&format!("{i}.mean"));
+            assert_close(
+                &format!("{name} mean, sequence {i}"),
+                &vals[i * 32..(i + 1) * 32],
+                &want,
+            );
+        }
+    }
+}

@@ -38,7 +38,7 @@ mod tests {
         assert_eq!(got, [("0", "ACGT", 1), ("2", "GGNC", 3), ("3", "TTTT", 4)]);
         assert_eq!(
             out.warnings,
-            ["record 2 (s.txt line 3): 1 ambiguous base (N) becomes [UNK]"]
+            ["record 2 (s.txt line 3): 1 ambiguous base (N) becomes [UNK] (Nucleotide Transformer: N stays N, others <unk>)"]
         );
     }
 

@@ -7,7 +7,8 @@ use super::{InvalidPolicy, ReadOutput, Record};
 use crate::error::{Error, Result};
 use std::collections::{HashMap, HashSet};
 
-/// The IUPAC ambiguity codes kept in sequences (the tokenizer maps them to [UNK]).
+/// The IUPAC ambiguity codes kept in sequences (the tokenizers map them to
+/// [UNK]; the Nucleotide Transformer's has a token for N).
 const AMBIGUOUS: &[u8; 11] = b"NRYSWKMBDHV";
 
 /// The input without a leading UTF-8 byte-order mark.
@@ -115,7 +116,7 @@ impl Collector {
                         ("bases", "become")
                     };
                     self.out.warnings.push(format!(
-                        "record {id} ({} line {line}): {ambiguous} ambiguous {noun} ({}) {verb} [UNK]",
+                        "record {id} ({} line {line}): {ambiguous} ambiguous {noun} ({}) {verb} [UNK] (Nucleotide Transformer: N stays N, others <unk>)",
                         self.origin,
                         codes.join(", ")
                     ));
@@ -233,8 +234,8 @@ mod tests {
         assert_eq!(
             out.warnings,
             [
-                "record chr1 (reads.fa line 3): 3 ambiguous bases (N, R) become [UNK]",
-                "record b (reads.fa line 5): 1 ambiguous base (N) becomes [UNK]",
+                "record chr1 (reads.fa line 3): 3 ambiguous bases (N, R) become [UNK] (Nucleotide Transformer: N stays N, others <unk>)",
+                "record b (reads.fa line 5): 1 ambiguous base (N) becomes [UNK] (Nucleotide Transformer: N stays N, others <unk>)",
             ]
         );
         let all = collect(&[("x", "NRYSWKMBDHVnrysw")], InvalidPolicy::Error).unwrap();
