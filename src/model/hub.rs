@@ -21,6 +21,8 @@ use crate::error::{Error, Result};
 
 const CONFIG: &str = "config.json";
 const TOKENIZER: &str = "tokenizer.json";
+/// DNABERT's and the Nucleotide Transformer's tokenizer file.
+const VOCAB: &str = "vocab.txt";
 const SAFETENSORS: &str = "model.safetensors";
 const PYTORCH: &str = "pytorch_model.bin";
 const DEFAULT_REVISION: &str = "main";
@@ -132,6 +134,8 @@ fn is_commit_hash(s: &str) -> bool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Need {
     File(&'static str),
+    /// `tokenizer.json` (DNABERT-2), or else `vocab.txt` (DNABERT, NT).
+    Tokenizer,
     /// `model.safetensors`, or else `pytorch_model.bin`.
     Weights,
 }
@@ -140,6 +144,7 @@ impl std::fmt::Display for Need {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Need::File(name) => f.write_str(name),
+            Need::Tokenizer => write!(f, "{TOKENIZER} (or {VOCAB})"),
             Need::Weights => write!(f, "{SAFETENSORS} (or {PYTORCH})"),
         }
     }
@@ -159,11 +164,14 @@ enum Local {
 
 fn missing_files(snapshot: &Path) -> Vec<Need> {
     let has = |name: &str| snapshot.join(name).is_file();
-    let mut missing: Vec<Need> = [CONFIG, TOKENIZER]
+    let mut missing: Vec<Need> = [CONFIG]
         .into_iter()
         .filter(|f| !has(f))
         .map(Need::File)
         .collect();
+    if !has(TOKENIZER) && !has(VOCAB) {
+        missing.push(Need::Tokenizer);
+    }
     if !has(SAFETENSORS) && !has(PYTORCH) {
         missing.push(Need::Weights);
     }
@@ -243,7 +251,8 @@ fn locate(repo_dir: &Path, revision: &str) -> Local {
 /// Resolves `id` (optional `@revision`, default "main") to the snapshot folder
 /// holding its files, downloading the files dnagpu needs when they are missing
 /// and the network allows (`HF_HUB_OFFLINE=1` forbids it). Files needed:
-/// config.json, tokenizer.json, and model.safetensors or else pytorch_model.bin.
+/// config.json, tokenizer.json or else vocab.txt (DNABERT, the Nucleotide
+/// Transformer), and model.safetensors or else pytorch_model.bin.
 pub fn resolve(id: &str) -> Result<PathBuf> {
     resolve_in(&cache_dir(), id, !env_is_true("HF_HUB_OFFLINE"))
 }
@@ -358,12 +367,25 @@ fn download(
             Local::Snapshot(dir, missing) if missing.is_empty() => return Ok(dir),
             Local::Snapshot(_, missing) => missing,
             Local::NotCached | Local::NoRevision(_) => {
-                vec![Need::File(CONFIG), Need::File(TOKENIZER), Need::Weights]
+                vec![Need::File(CONFIG), Need::Tokenizer, Need::Weights]
             }
         };
         for n in need {
             match n {
                 Need::File(name) => fetch(name).map_err(FetchError::into_reason)?,
+                Need::Tokenizer => match fetch(TOKENIZER) {
+                    Ok(()) => {}
+                    Err(FetchError::NotFound(_)) => match fetch(VOCAB) {
+                        Ok(()) => {}
+                        Err(FetchError::NotFound(_)) => {
+                            return Err(format!(
+                                "the repository has neither {TOKENIZER} nor {VOCAB}"
+                            ))
+                        }
+                        Err(e) => return Err(e.into_reason()),
+                    },
+                    Err(e) => return Err(e.into_reason()),
+                },
                 Need::Weights => match fetch(SAFETENSORS) {
                     Ok(()) => {}
                     Err(FetchError::NotFound(_)) => match fetch(PYTORCH) {
@@ -584,6 +606,15 @@ mod tests {
     }
 
     #[test]
+    fn a_vocab_txt_folder_is_complete() {
+        // DNABERT's and the Nucleotide Transformer's repositories.
+        let tmp = TempDir::new("vocab");
+        let snap = snapshot(&tmp.0, ID, HASH, &[CONFIG, VOCAB, PYTORCH]);
+        set_ref(&tmp.0, ID, "main", HASH);
+        assert_eq!(resolve_in(&tmp.0, ID, false).unwrap(), snap);
+    }
+
+    #[test]
     fn resolves_main() {
         let tmp = TempDir::new("main");
         let snap = snapshot(&tmp.0, ID, HASH, ALL);
@@ -689,7 +720,9 @@ mod tests {
         std::fs::remove_file(snap.join(TOKENIZER)).unwrap();
         let e = err(resolve_in(&tmp.0, ID, false));
         assert!(
-            e.contains("has no tokenizer.json, model.safetensors (or pytorch_model.bin)"),
+            e.contains(
+                "has no tokenizer.json (or vocab.txt), model.safetensors (or pytorch_model.bin)"
+            ),
             "{e}"
         );
     }
