@@ -48,6 +48,12 @@ fn want(fx: &ReferenceFixtures, name: &str) -> Vec<f64> {
 fn check_alone(dev: &Device, name: &str, family: Family) {
     let (cfg, model, tok, fx) = load(dev, name);
     assert_eq!(model.encoder.family, family);
+    assert_eq!(
+        model.classifier.is_some(),
+        fx.get("0.probs").is_some(),
+        "{name}: a classification head where the fixtures have probabilities"
+    );
+    assert_eq!(model.pooler.is_some(), name != NT_V2, "{name}: pooler");
     let h = cfg.hidden_size;
     for (i, seq) in fx.sequences.iter().enumerate() {
         let ids = tok.encode(seq).unwrap().ids;
@@ -86,16 +92,18 @@ fn check_alone(dev: &Device, name: &str, family: Family) {
         )
         .unwrap();
         if let Some(pooler) = &model.pooler {
-            let got = dev
-                .read_f32_blocking(&pooler.forward(dev, last).unwrap())
-                .unwrap();
-            check_close(
-                &what("pooler"),
-                &got,
-                &want(&fx, &format!("{i}.pooler")),
-                Tol::F32,
-            )
-            .unwrap();
+            let pooled = pooler.forward(dev, last).unwrap();
+            if let Some(w) = fx.get(&format!("{i}.pooler")) {
+                let got = dev.read_f32_blocking(&pooled).unwrap();
+                check_close(&what("pooler"), &got, &w.1, Tol::F32).unwrap();
+            }
+            // NT v1 carries an EsmForSequenceClassification head.
+            if let (Some(c), Some(w)) = (&model.classifier, fx.get(&format!("{i}.probs"))) {
+                let got = dev
+                    .read_f32_blocking(&c.probabilities(dev, &pooled).unwrap())
+                    .unwrap();
+                check_close(&what("class probabilities"), &got, &w.1, Tol::F32).unwrap();
+            }
         }
         let logits = model
             .mlm

@@ -5,7 +5,9 @@ as model folders, and their outputs for a few sequences.
     python3 scripts/reference/esm_fixtures.py --out tests/fixtures
 
 - nt_v1_tiny: EsmForMaskedLM as NT v1 configures it (learned positions with
-  ESM's offset, token dropout's 0.88 scale, GELU feed-forward with biases).
+  ESM's offset, token dropout's 0.88 scale, GELU feed-forward with biases),
+  plus an EsmForSequenceClassification head (3 classes) on the same encoder:
+  s.probs [3] are its class probabilities.
 - nt_v2_tiny: the architecture NT v2's checkpoints define (their remote
   modeling_esm.py): rotary positions, and a SwiGLU feed-forward without
   biases (intermediate [2I, H], silu on the first half), built here by
@@ -24,7 +26,7 @@ import shutil
 
 import torch
 from safetensors.torch import save_file
-from transformers import EsmConfig, EsmForMaskedLM, EsmTokenizer
+from transformers import EsmConfig, EsmForMaskedLM, EsmForSequenceClassification, EsmTokenizer
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--out", required=True)
@@ -74,6 +76,16 @@ def build(version, out):
             else:
                 p.copy_(0.3 * torch.randn_like(p))
     state = {k: v.clone().contiguous() for k, v in model.state_dict().items() if not k.endswith("position_ids")}
+    cls = None
+    if v1:
+        cfg.num_labels = 3
+        cls = EsmForSequenceClassification(cfg).eval()
+        cls.esm.load_state_dict(model.esm.state_dict())
+        with torch.no_grad():
+            for name, p in cls.classifier.named_parameters():
+                p.copy_((0.1 if name.endswith("bias") else 0.3) * torch.randn_like(p))
+        for k, v in cls.classifier.state_dict().items():
+            state[f"classifier.{k}"] = v.clone().contiguous()
     save_file(state, os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
     config = cfg.to_dict()
     config["architectures"] = ["EsmForMaskedLM"]
@@ -97,6 +109,10 @@ def build(version, out):
             fixtures[f"{i}.hidden.{l}"] = h[0].float().contiguous()
         fixtures[f"{i}.mean"] = o.hidden_states[-1][0].mean(0).contiguous()
         fixtures[f"{i}.mlm_logits"] = o.logits[0].contiguous()
+        if cls is not None:
+            with torch.no_grad():
+                logits = cls(input_ids=x, attention_mask=torch.ones_like(x)).logits[0]
+            fixtures[f"{i}.probs"] = torch.softmax(logits, -1).contiguous()
     save_file(fixtures, os.path.join(out, "fixtures.safetensors"))
     json.dump({"sequences": SEQUENCES, "version": version}, open(os.path.join(out, "fixtures.json"), "w"), indent=1)
     print(f"wrote {out}: {len(state)} tensors")

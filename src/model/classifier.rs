@@ -1,6 +1,9 @@
 //! Sequence classification (BertForSequenceClassification, as GUE uses):
 //! `pooled = tanh(x[CLS] Wp^T + bp)` (`bert.pooler.dense`), then
 //! `logits = pooled Wc^T + bc` (`classifier`). Dropout is training-only.
+//! EsmForSequenceClassification's head is the same math under other names
+//! (`classifier.dense`, then `classifier.out_proj`), loaded into the same
+//! two parts.
 
 use super::config::Config;
 use super::layers::Linear;
@@ -17,9 +20,14 @@ pub struct Pooler {
 
 impl Pooler {
     pub fn load(dev: &Device, cfg: &Config, w: &Weights) -> Result<Self> {
+        Self::load_from(dev, cfg, w, "bert.pooler.dense")
+    }
+
+    /// The pooler stored under `prefix` (ESM's head: `classifier.dense`).
+    pub fn load_from(dev: &Device, cfg: &Config, w: &Weights, prefix: &str) -> Result<Self> {
         let h = cfg.hidden_size;
         Ok(Self {
-            dense: Linear::load(dev, w, "bert.pooler.dense", h, h, true)?,
+            dense: Linear::load(dev, w, prefix, h, h, true)?,
         })
     }
 
@@ -49,15 +57,21 @@ impl Classifier {
     /// Loads `classifier.{weight,bias}`; the class count comes from the
     /// config when it names one, else from the weight's shape.
     pub fn load(dev: &Device, cfg: &Config, w: &Weights) -> Result<Self> {
+        Self::load_from(dev, cfg, w, "classifier")
+    }
+
+    /// The classifier stored under `prefix` (ESM's: `classifier.out_proj`).
+    pub fn load_from(dev: &Device, cfg: &Config, w: &Weights, prefix: &str) -> Result<Self> {
+        let weight = format!("{prefix}.weight");
         let num_labels = match cfg.labels() {
             Some(c) => c,
             None => w
-                .shape_of("classifier.weight")
+                .shape_of(&weight)
                 .map(|s| s[0])
-                .ok_or_else(|| Error::Invalid(format!("{}: no classifier.weight", w.origin())))?,
+                .ok_or_else(|| Error::Invalid(format!("{}: no {weight}", w.origin())))?,
         };
         Ok(Self {
-            linear: Linear::load(dev, w, "classifier", num_labels, cfg.hidden_size, true)?,
+            linear: Linear::load(dev, w, prefix, num_labels, cfg.hidden_size, true)?,
             num_labels,
         })
     }

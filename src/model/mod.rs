@@ -57,6 +57,19 @@ impl Model {
                 &[cfg.vocab_size, cfg.hidden_size],
             )?;
         }
+        // EsmForSequenceClassification: dense + tanh on the first token,
+        // then out_proj: the pooler and classifier under other names.
+        if w.contains("classifier.out_proj.weight") {
+            let pooler = Pooler::load_from(dev, cfg, w, "classifier.dense")?;
+            let classifier = Classifier::load_from(dev, cfg, w, "classifier.out_proj")?;
+            w.check_all_taken()?;
+            return Ok(Self {
+                encoder,
+                mlm,
+                pooler: Some(pooler),
+                classifier: Some(classifier),
+            });
+        }
         let pooler = if w.contains("bert.pooler.dense.weight") {
             Some(Pooler::load(dev, cfg, w)?)
         } else {
