@@ -44,20 +44,22 @@ fn batching(batch_size: usize) -> Batching {
 
 #[wasm_bindgen]
 impl Model {
-    /// Loads `config.json` and `tokenizer.json` (text) and the weights
-    /// (bytes of `model.safetensors` or `pytorch_model.bin`, named by
-    /// `weightsName`) onto `runtime`'s device.
+    /// Loads `config.json` and the tokenizer's file (text, named by
+    /// `tokenizerName`: `tokenizer.json` for DNABERT-2, `vocab.txt` for
+    /// DNABERT and the Nucleotide Transformer) and the weights (bytes of
+    /// `model.safetensors` or `pytorch_model.bin`, named by `weightsName`)
+    /// onto `runtime`'s device.
     pub fn load(
         runtime: &Runtime,
         config_json: String,
-        tokenizer_json: String,
+        tokenizer_name: &str,
+        tokenizer_text: String,
         weights: &[u8],
         weights_name: &str,
     ) -> Result<Model, JsError> {
         let w = Weights::from_bytes(weights, weights_name, weights_name).map_err(js)?;
-        let files =
-            ModelFiles::from_parts(config_json, "tokenizer.json", tokenizer_json, w, "model")
-                .map_err(js)?;
+        let files = ModelFiles::from_parts(config_json, tokenizer_name, tokenizer_text, w, "model")
+            .map_err(js)?;
         let dev = runtime.device.clone();
         let model = dnagpu::model::Model::load(&dev, &files.config, &files.weights).map_err(js)?;
         let w = &files.weights;

@@ -99,6 +99,7 @@ async fn the_fixture_model_embeds_in_the_browser_like_the_reference() {
         let model = dnagpu_web::Model::load(
             &rt,
             include_str!("../../tests/fixtures/tiny/config.json").into(),
+            "tokenizer.json",
             include_str!("../../tests/fixtures/tiny/tokenizer.json").into(),
             include_bytes!("../../tests/fixtures/tiny/model.safetensors"),
             "model.safetensors",
@@ -117,6 +118,50 @@ async fn the_fixture_model_embeds_in_the_browser_like_the_reference() {
             let (_, want) = fx.get(&format!("{i}.mean")).unwrap();
             ok(t::check_close(
                 &format!("{backend}: sequence {i} mean"),
+                &got[i * h..(i + 1) * h],
+                &want,
+                t::Tol::F32,
+            ));
+        }
+    }
+}
+
+/// A Nucleotide Transformer v2 folder (rotary, SwiGLU, vocab.txt; written
+/// by transformers' ESM) embeds in the browser like transformers.
+#[wasm_bindgen_test]
+async fn a_nucleotide_transformer_folder_embeds_in_the_browser() {
+    let fx = t::ReferenceFixtures::from_bytes(
+        include_bytes!("../../tests/fixtures/nt_v2_tiny/fixtures.json"),
+        include_bytes!("../../tests/fixtures/nt_v2_tiny/fixtures.safetensors").to_vec(),
+    )
+    .unwrap();
+    let text: String = fx.sequences.iter().map(|s| format!("{s}\n")).collect();
+    for backend in ["gpu", "cpu"] {
+        let rt = dnagpu_web::Runtime::create(backend)
+            .await
+            .map_err(|_| "runtime")
+            .unwrap();
+        let model = dnagpu_web::Model::load(
+            &rt,
+            include_str!("../../tests/fixtures/nt_v2_tiny/config.json").into(),
+            "vocab.txt",
+            include_str!("../../tests/fixtures/nt_v2_tiny/vocab.txt").into(),
+            include_bytes!("../../tests/fixtures/nt_v2_tiny/model.safetensors"),
+            "model.safetensors",
+        )
+        .map_err(|_| "load")
+        .unwrap();
+        let h = model.hidden_size();
+        let got = model
+            .embed(&text, "mean", None, 8, None)
+            .await
+            .map_err(|_| "embed")
+            .unwrap()
+            .values();
+        for i in 0..fx.sequences.len() {
+            let (_, want) = fx.get(&format!("{i}.mean")).unwrap();
+            ok(t::check_close(
+                &format!("{backend}: NT v2 sequence {i} mean"),
                 &got[i * h..(i + 1) * h],
                 &want,
                 t::Tol::F32,
@@ -167,6 +212,7 @@ async fn the_shipped_model_classifies_evaluates_and_fine_tunes() {
     let mut model = dnagpu_web::Model::load(
         &rt,
         include_str!("../../models/dnabert2-small-gue/config.json").into(),
+        "tokenizer.json",
         include_str!("../../models/dnabert2-small-gue/tokenizer.json").into(),
         include_bytes!("../../models/dnabert2-small-gue/model.safetensors"),
         "model.safetensors",
@@ -269,5 +315,13 @@ async fn the_shipped_model_classifies_evaluates_and_fine_tunes() {
         .await
         .is_err());
     assert!(dnagpu_web::FineTune::create(&model, &csv, r#"{"stepz": 2}"#).is_err());
-    assert!(dnagpu_web::Model::load(&rt, "{}".into(), "{}".into(), b"", "weights.txt").is_err());
+    assert!(dnagpu_web::Model::load(
+        &rt,
+        "{}".into(),
+        "tokenizer.json",
+        "{}".into(),
+        b"",
+        "weights.txt"
+    )
+    .is_err());
 }

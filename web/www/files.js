@@ -40,7 +40,7 @@ export function parseHubId(text) {
   if (/^[a-z]+:\/\//i.test(id) || id.includes('huggingface.co') || !HUB_ID.test(id) || id.includes('..')) {
     throw new UserError(
       `"${id}" is not a Hugging Face model id (owner/name). Links and other addresses are not fetched: ` +
-        'download the model files (config.json, tokenizer.json, model.safetensors or pytorch_model.bin) and open them from disk.',
+        'download the model files (config.json, tokenizer.json or vocab.txt, model.safetensors or pytorch_model.bin) and open them from disk.',
     );
   }
   return id;
@@ -199,7 +199,14 @@ export async function fetchModel(baseUrl, { adapterUrl = null, onProgress } = {}
     return got;
   };
   const config = await get(base + 'config.json', 'config.json');
-  const tokenizer = await get(base + 'tokenizer.json', 'tokenizer.json');
+  // DNABERT-2 has tokenizer.json; DNABERT and the Nucleotide Transformer vocab.txt.
+  let tokenizerName = 'tokenizer.json';
+  let tokenizer = await get(base + tokenizerName, tokenizerName, { optional: true });
+  if (!tokenizer) {
+    tokenizerName = 'vocab.txt';
+    tokenizer = await get(base + tokenizerName, tokenizerName, { optional: true });
+  }
+  if (!tokenizer) throw new UserError(`${baseUrl} has neither tokenizer.json nor vocab.txt.`);
   let weights = null;
   let weightsName = null;
   for (const name of WEIGHT_NAMES) {
@@ -210,7 +217,13 @@ export async function fetchModel(baseUrl, { adapterUrl = null, onProgress } = {}
     }
   }
   if (!weights) throw new UserError(`${baseUrl} has neither model.safetensors nor pytorch_model.bin.`);
-  const files = { config: text(config.buffer), tokenizer: text(tokenizer.buffer), weights: weights.buffer, weightsName };
+  const files = {
+    config: text(config.buffer),
+    tokenizerName,
+    tokenizer: text(tokenizer.buffer),
+    weights: weights.buffer,
+    weightsName,
+  };
   if (adapterUrl) {
     const a = adapterUrl.endsWith('/') ? adapterUrl : adapterUrl + '/';
     const adapterConfig = await get(a + 'adapter_config.json', 'adapter_config.json', { optional: true });
@@ -235,7 +248,7 @@ function normalise(list) {
 
 /**
  * Sorts picked files into a model folder. Returns
- * { kind: 'model'|'adapter', config, tokenizer, weights, weightsName,
+ * { kind: 'model'|'adapter', config, tokenizer, tokenizerName, weights, weightsName,
  *   adapterConfig, adapterWeights, folder, warnings } (Files, not contents).
  * Where a name occurs more than once the shallowest path wins.
  */
@@ -267,23 +280,36 @@ export function pickModelFiles(list) {
   }
   const weightsName = WEIGHT_NAMES.find((n) => byName.has(n)) ?? null;
   const config = f('config.json');
-  const tokenizer = f('tokenizer.json');
+  const tokenizerName = byName.has('tokenizer.json') ? 'tokenizer.json' : 'vocab.txt';
+  const tokenizer = f(tokenizerName);
   if (!config && !tokenizer && !weightsName && adapterConfig) {
     return { kind: 'adapter', adapterConfig, adapterWeights, folder, warnings };
   }
   const missing = [];
   if (!config) missing.push('config.json');
-  if (!tokenizer) missing.push('tokenizer.json');
+  if (!tokenizer) missing.push('tokenizer.json (or vocab.txt)');
   if (!weightsName) missing.push('model.safetensors (or pytorch_model.bin)');
   if (missing.length) {
     throw new UserError(
-      `The chosen files lack ${missing.join(', ')}. A Hugging Face model folder holds config.json, tokenizer.json and ` +
+      `The chosen files lack ${missing.join(', ')}. A Hugging Face model folder holds config.json, tokenizer.json ` +
+        '(DNABERT-2) or vocab.txt (DNABERT, Nucleotide Transformer) and ' +
         'model.safetensors or pytorch_model.bin (optionally adapter_config.json + adapter_model.safetensors).',
     );
   }
   const weights = f(weightsName);
   checkWeightsSize(weights.size);
-  return { kind: 'model', config, tokenizer, weights, weightsName, adapterConfig, adapterWeights, folder, warnings };
+  return {
+    kind: 'model',
+    config,
+    tokenizer,
+    tokenizerName,
+    weights,
+    weightsName,
+    adapterConfig,
+    adapterWeights,
+    folder,
+    warnings,
+  };
 }
 
 async function readFileBytes(file, onProgress, maxBytes = 0) {
@@ -307,6 +333,7 @@ export async function readTextFile(file) {
 export async function readPickedModel(picked, onProgress) {
   const files = {
     config: await readTextFile(picked.config),
+    tokenizerName: picked.tokenizerName,
     tokenizer: await readTextFile(picked.tokenizer),
     weights: await readFileBytes(picked.weights, onProgress, MAX_WEIGHTS_BYTES),
     weightsName: picked.weightsName,

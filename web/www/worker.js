@@ -85,7 +85,14 @@ const commands = {
     free(model);
     model = null;
     progress(0, 1, 'uploading weights');
-    model = Model.load(runtime, files.config, files.tokenizer, new Uint8Array(files.weights), files.weightsName);
+    model = Model.load(
+      runtime,
+      files.config,
+      files.tokenizerName,
+      files.tokenizer,
+      new Uint8Array(files.weights),
+      files.weightsName,
+    );
     progress(1, 1, 'uploading weights');
     let adapter = false;
     let adapterError = null;
