@@ -19,8 +19,16 @@ use crate::DeviceArgs;
 
 #[derive(clap::Args)]
 pub struct GueArgs {
-    #[command(flatten)]
-    model: ModelArgs,
+    /// A model to fine-tune and evaluate (folder or hub id); repeat it to
+    /// compare several in one table and chart. Default: the shipped model.
+    #[arg(long = "model")]
+    models: Vec<PathBuf>,
+    /// Build a randomly initialised model from this config.json instead (tests).
+    #[arg(long, conflicts_with = "models")]
+    random_init: Option<PathBuf>,
+    /// Seed for --random-init.
+    #[arg(long, default_value_t = 0, requires = "random_init")]
+    seed: u64,
     /// The GUE folder (GUE/<task>/<subset>/{train,dev,test}.csv, plain or .gz).
     #[arg(long)]
     gue: PathBuf,
@@ -30,7 +38,8 @@ pub struct GueArgs {
     /// Subsets to run, e.g. tf/0,mouse/2,prom/prom_core_all (default: all present).
     #[arg(long, value_delimiter = ',')]
     tasks: Vec<String>,
-    /// kmer: a linear classifier on 4-6-mer frequencies instead of the model.
+    /// kmer: a linear classifier on 4-6-mer frequencies on the same splits;
+    /// alone, or as one more row beside the --model runs.
     #[arg(long, value_enum)]
     baseline: Option<Baseline>,
     #[command(flatten)]
@@ -134,89 +143,233 @@ pub fn run(device: &DeviceArgs, args: &GueArgs) -> Result<()> {
         }
         args.tasks.clone()
     };
-    let (label, mode) = match args.baseline {
-        Some(Baseline::Kmer) => ("kmer baseline".to_string(), "kmer"),
-        None => (String::new(), args.opts.mode_name()),
+    // What runs: each model (the shipped one when none is named and no
+    // baseline is asked for alone), then the baseline.
+    let mut runs: Vec<Option<ModelArgs>> = Vec::new();
+    if args.random_init.is_some() {
+        runs.push(Some(ModelArgs {
+            model: None,
+            random_init: args.random_init.clone(),
+            seed: args.seed,
+        }));
+    }
+    for m in &args.models {
+        runs.push(Some(ModelArgs {
+            model: Some(m.clone()),
+            random_init: None,
+            seed: 0,
+        }));
+    }
+    if runs.is_empty() && args.baseline.is_none() {
+        runs.push(Some(ModelArgs {
+            model: None,
+            random_init: None,
+            seed: 0,
+        }));
+    }
+    if args.baseline.is_some() {
+        runs.push(None);
+    }
+    // One run keeps the layout of earlier versions (output/<mode>/<task>);
+    // several get a folder each.
+    let several = runs.len() > 1;
+    let dev = if runs.iter().any(Option::is_some) {
+        Some(device.device()?)
+    } else {
+        None
     };
-    let (dev, src) = match args.baseline {
-        Some(_) => (None, None),
-        None => (Some(device.device()?), Some(args.model.files()?)),
-    };
-    let model_name = src.as_ref().map_or(label, |s| s.source.clone());
-    let mut rows = Vec::new();
+    let mut results: Vec<RunResult> = Vec::new();
     let mut skipped = Vec::new();
-    for task in &chosen {
-        let dir = args.gue.join(task);
-        if !has(&dir, "train") {
-            skipped.push(format!("{task} (no train.csv)"));
-            continue;
-        }
-        let out = args.output.join(mode).join(task.replace('/', "_"));
-        let done = out.join("metrics.json");
-        let metrics: serde_json::Value = if done.is_file() {
-            eprintln!("{task}: done before, reusing {}", done.display());
-            serde_json::from_str(&std::fs::read_to_string(&done)?)
-                .with_context(|| format!("{}", done.display()))?
+    for (i, run) in runs.iter().enumerate() {
+        let (name, mode, src) = match run {
+            Some(m) => {
+                let src = m.files()?;
+                (src.source.clone(), args.opts.mode_name(), Some(src))
+            }
+            None => ("kmer baseline".to_string(), "kmer", None),
+        };
+        let root = if several {
+            args.output.join(format!("{}-{}", i + 1, slug(&name)))
         } else {
-            eprintln!("== {task}");
-            let m = match (&dev, &src) {
-                (Some(d), Some(s)) => run_task(d, s, &dir, &out, &args.opts)?,
-                _ => {
-                    std::fs::create_dir_all(&out)?;
-                    let m = kmer_task(&dir)?;
-                    write_atomic(&done, serde_json::to_string_pretty(&m)?.as_bytes())?;
-                    m
+            args.output.clone()
+        };
+        eprintln!("=== {name} ({mode})");
+        let mut rows = Vec::new();
+        for task in &chosen {
+            let dir = args.gue.join(task);
+            if !has(&dir, "train") {
+                if i == 0 {
+                    skipped.push(format!("{task} (no train.csv)"));
+                }
+                continue;
+            }
+            let out = root.join(mode).join(task.replace('/', "_"));
+            let done = out.join("metrics.json");
+            let metrics: serde_json::Value = if done.is_file() {
+                eprintln!("{task}: done before, reusing {}", done.display());
+                serde_json::from_str(&std::fs::read_to_string(&done)?)
+                    .with_context(|| format!("{}", done.display()))?
+            } else {
+                eprintln!("== {task}");
+                match (&dev, &src) {
+                    (Some(d), Some(s)) => run_task(d, s, &dir, &out, &args.opts)
+                        .with_context(|| format!("{name}, {task}"))?,
+                    _ => {
+                        std::fs::create_dir_all(&out)?;
+                        let m = kmer_task(&dir)?;
+                        write_atomic(&done, serde_json::to_string_pretty(&m)?.as_bytes())?;
+                        m
+                    }
                 }
             };
-            m
-        };
-        let t = &metrics["test"];
-        rows.push((
-            task.clone(),
-            t["mcc"].as_f64().unwrap_or(f64::NAN),
-            t["f1_macro"].as_f64().unwrap_or(f64::NAN),
-            t["accuracy"].as_f64().unwrap_or(f64::NAN),
-            metrics["train_seconds"].as_f64().unwrap_or(f64::NAN),
-        ));
+            let t = &metrics["test"];
+            rows.push(Row {
+                task: task.clone(),
+                mcc: t["mcc"].as_f64().unwrap_or(f64::NAN),
+                f1: t["f1_macro"].as_f64().unwrap_or(f64::NAN),
+                acc: t["accuracy"].as_f64().unwrap_or(f64::NAN),
+                secs: metrics["train_seconds"].as_f64().unwrap_or(f64::NAN),
+            });
+        }
+        results.push(RunResult { name, mode, rows });
     }
+    write_results(&args.output, &results, &skipped)
+}
+
+/// A folder-name-safe form of a model's name.
+fn slug(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    s.trim_matches('_')
+        .chars()
+        .rev()
+        .take(60)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect()
+}
+
+struct Row {
+    task: String,
+    mcc: f64,
+    f1: f64,
+    acc: f64,
+    secs: f64,
+}
+
+struct RunResult {
+    name: String,
+    mode: &'static str,
+    rows: Vec<Row>,
+}
+
+/// `results.csv` (every run's rows), `results.md` (a table per run, and a
+/// comparison of test MCC when several ran) and `results.svg` (MCC per
+/// task, a bar per run).
+fn write_results(output: &Path, results: &[RunResult], skipped: &[String]) -> Result<()> {
     let mut csv = String::from("model,mode,task,mcc,f1_macro,accuracy,train_seconds\n");
-    let mut md = format!("# GUE results: {model_name} ({mode})\n\n| task | MCC | F1 (macro) | accuracy | train s |\n|---|---:|---:|---:|---:|\n");
-    for (task, mcc, f1, acc, secs) in &rows {
-        csv.push_str(&format!(
-            "{},{mode},{task},{mcc:.6},{f1:.6},{acc:.6},{secs:.1}\n",
-            dnagpu::export::csv_field(&model_name)
-        ));
+    let mut md = String::new();
+    let avg = |rows: &[Row], f: fn(&Row) -> f64| {
+        rows.iter().map(f).sum::<f64>() / rows.len().max(1) as f64
+    };
+    if results.len() > 1 {
+        md.push_str("# GUE results: test MCC / accuracy (%)\n\n| task |");
+        for r in results {
+            md.push_str(&format!(" {} ({}) |", r.name, r.mode));
+        }
+        md.push_str("\n|---|");
+        md.push_str(&"---:|".repeat(results.len()));
+        md.push('\n');
+        for (i, row) in results[0].rows.iter().enumerate() {
+            md.push_str(&format!("| {} |", row.task));
+            for r in results {
+                match r.rows.get(i) {
+                    Some(x) => {
+                        md.push_str(&format!(" {:.2} / {:.2} |", 100.0 * x.mcc, 100.0 * x.acc))
+                    }
+                    None => md.push_str(" — |"),
+                }
+            }
+            md.push('\n');
+        }
+        md.push_str("| **average** |");
+        for r in results {
+            md.push_str(&format!(
+                " **{:.2}** / {:.2} |",
+                100.0 * avg(&r.rows, |x| x.mcc),
+                100.0 * avg(&r.rows, |x| x.acc)
+            ));
+        }
+        md.push_str("\n\n");
+    }
+    for r in results {
         md.push_str(&format!(
-            "| {task} | {:.2} | {:.2} | {:.2} | {secs:.0} |\n",
-            100.0 * mcc,
-            100.0 * f1,
-            100.0 * acc
+            "# GUE results: {} ({})\n\n| task | MCC | F1 (macro) | accuracy | train s |\n|---|---:|---:|---:|---:|\n",
+            r.name, r.mode
+        ));
+        for x in &r.rows {
+            csv.push_str(&format!(
+                "{},{},{},{:.6},{:.6},{:.6},{:.1}\n",
+                dnagpu::export::csv_field(&r.name),
+                r.mode,
+                x.task,
+                x.mcc,
+                x.f1,
+                x.acc,
+                x.secs
+            ));
+            md.push_str(&format!(
+                "| {} | {:.2} | {:.2} | {:.2} | {:.0} |\n",
+                x.task,
+                100.0 * x.mcc,
+                100.0 * x.f1,
+                100.0 * x.acc,
+                x.secs
+            ));
+        }
+        md.push_str(&format!(
+            "| **average** | **{:.2}** | **{:.2}** | **{:.2}** | {:.0} |\n\n",
+            100.0 * avg(&r.rows, |x| x.mcc),
+            100.0 * avg(&r.rows, |x| x.f1),
+            100.0 * avg(&r.rows, |x| x.acc),
+            r.rows.iter().map(|x| x.secs).sum::<f64>()
         ));
     }
-    let n = rows.len().max(1) as f64;
-    let avg = |f: fn(&(String, f64, f64, f64, f64)) -> f64| rows.iter().map(f).sum::<f64>() / n;
-    md.push_str(&format!(
-        "| **average** | **{:.2}** | **{:.2}** | **{:.2}** | {:.0} |\n",
-        100.0 * avg(|r| r.1),
-        100.0 * avg(|r| r.2),
-        100.0 * avg(|r| r.3),
-        rows.iter().map(|r| r.4).sum::<f64>()
-    ));
-    md.push_str("\nMCC, F1 and accuracy in percent on each subset's test set.\n");
+    md.push_str("MCC, F1 and accuracy in percent on each subset's test set.\n");
     if !skipped.is_empty() {
         md.push_str(&format!("\nSkipped: {}.\n", skipped.join(", ")));
         eprintln!("skipped: {}", skipped.join(", "));
     }
-    write_atomic(&args.output.join("results.csv"), csv.as_bytes())?;
-    write_atomic(&args.output.join("results.md"), md.as_bytes())?;
-    let names: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
-    let chart = bar_chart(
-        &format!("GUE test MCC: {model_name} ({mode})"),
-        "MCC",
-        &names,
-        &[(mode.to_string(), rows.iter().map(|r| r.1).collect())],
-    );
-    write_atomic(&args.output.join("results.svg"), chart.as_bytes())?;
+    write_atomic(&output.join("results.csv"), csv.as_bytes())?;
+    write_atomic(&output.join("results.md"), md.as_bytes())?;
+    let names: Vec<String> = results
+        .first()
+        .map(|r| r.rows.iter().map(|x| x.task.clone()).collect())
+        .unwrap_or_default();
+    let series: Vec<(String, Vec<f64>)> = results
+        .iter()
+        .map(|r| {
+            (
+                format!("{} ({})", r.name, r.mode),
+                r.rows.iter().map(|x| x.mcc).collect(),
+            )
+        })
+        .collect();
+    let title = match results {
+        [one] => format!("GUE test MCC: {} ({})", one.name, one.mode),
+        _ => "GUE test MCC".to_string(),
+    };
+    let chart = bar_chart(&title, "MCC", &names, &series);
+    write_atomic(&output.join("results.svg"), chart.as_bytes())?;
     print!("{md}");
     Ok(())
 }

@@ -232,3 +232,60 @@ fn classify_without_a_model_uses_the_shipped_model_and_demo_adapter() {
         assert!((p0 + p1 - 1.0).abs() < 1e-5, "{r}");
     }
 }
+
+/// `dnagpu gue` with two models (the shipped model, given twice under two
+/// names, so the runs must agree) and the k-mer baseline: one comparison
+/// table, a results.csv row per run and task, a chart with a bar per run;
+/// a second call reuses every finished run. A Nucleotide Transformer folder
+/// is refused clearly (fine-tuning it is not built yet).
+#[test]
+fn gue_compares_several_models_in_one_table() {
+    let dir = tmp("gue");
+    let gue = dir.join("GUE");
+    let task = gue.join("gc/0");
+    std::fs::create_dir_all(&task).unwrap();
+    gc_task(&task);
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/dnabert2-small-gue");
+    let link = dir.join("shipped-copy");
+    std::fs::create_dir_all(&link).unwrap();
+    for f in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::fs::copy(Path::new(shipped).join(f), link.join(f)).unwrap();
+    }
+    let out = dir.join("out");
+    let gue_run = |models: &[&std::ffi::OsStr]| {
+        let mut c = dnagpu();
+        c.args(["--backend", "cpu", "gue", "--gue"]).arg(&gue);
+        for m in models {
+            c.arg("--model").arg(m);
+        }
+        c.arg("--output").arg(&out).args([
+            "--baseline",
+            "kmer",
+            "--max-steps",
+            "6",
+            "--batch-size",
+            "16",
+        ]);
+        run(&mut c)
+    };
+    let (ok, stdout, err) = gue_run(&[shipped.as_ref(), link.as_os_str()]);
+    assert!(ok, "{err}");
+    assert!(stdout.contains("test MCC / accuracy"), "{stdout}");
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{csv}");
+    assert!(rows[2].starts_with("kmer baseline,kmer,gc/0,"), "{csv}");
+    let mcc = |r: &str| r.split(',').nth(3).unwrap().to_string();
+    assert_eq!(mcc(rows[0]), mcc(rows[1]), "the same model twice: {csv}");
+    let svg = std::fs::read_to_string(out.join("results.svg")).unwrap();
+    assert!(svg.contains("kmer baseline"), "the chart names each run");
+    let (ok, _, err) = gue_run(&[shipped.as_ref(), link.as_os_str()]);
+    assert!(ok && err.matches("done before").count() == 3, "{err}");
+
+    let nt = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/nt_v2_tiny");
+    let (ok, _, err) = gue_run(&[nt.as_ref()]);
+    assert!(
+        !ok && err.contains("not supported yet") && !err.contains("panicked"),
+        "{err}"
+    );
+}

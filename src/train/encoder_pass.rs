@@ -56,7 +56,7 @@ pub fn encoder_forward_lora(
 /// Training covers DNABERT-2's layout only so far: BERT's (DNABERT) would
 /// also need the position table's gradient, and its checkpoints and PEFT
 /// adapters name separate query/key/value modules.
-fn trainable(enc: &Encoder) -> Result<()> {
+pub(crate) fn trainable(enc: &Encoder) -> Result<()> {
     if !enc.is_dnabert2() {
         return Err(crate::Error::Invalid(
             "training and fine-tuning DNABERT (k-mer BERT) and Nucleotide Transformer checkpoints is not supported yet: dnagpu embeds with them; it trains DNABERT-2-architecture models".into(),

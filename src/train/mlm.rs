@@ -20,13 +20,14 @@ impl MlmModel {
     /// Loads an MLM model; a pooler or classifier in `w` is accepted and left
     /// out (pretraining does not train them).
     pub fn load(dev: &Device, cfg: &Config, w: &Weights) -> Result<Self> {
+        let encoder = Encoder::load(dev, cfg, w)?;
+        super::encoder_pass::trainable(&encoder)?;
         if !w.contains("cls.predictions.transform.dense.weight") {
             return Err(Error::Invalid(format!(
                 "{}: no MLM head (cls.predictions.*): pretraining needs a masked-language model",
                 w.origin()
             )));
         }
-        let encoder = Encoder::load(dev, cfg, w)?;
         let head = MlmHead::load(dev, cfg, w)?;
         if w.contains("cls.predictions.decoder.weight") {
             w.take(
