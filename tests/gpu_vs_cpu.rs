@@ -251,6 +251,33 @@ fn attention_kernels_at_head_dim_64() {
 }
 
 #[test]
+fn column_blocks() {
+    let Some(dev) = gpu() else { return };
+    for (seed, &(rows, width, start, block)) in
+        [(1, 3, 0, 3), (7, 12, 4, 4), (300, 96, 64, 32), (5, 9, 8, 1)]
+            .iter()
+            .enumerate()
+    {
+        run(t::check_columns(
+            &dev,
+            rows,
+            width,
+            start,
+            block,
+            seed as u64,
+        ));
+        run(t::check_columns(
+            &dnagpu::Device::Cpu,
+            rows,
+            width,
+            start,
+            block,
+            seed as u64,
+        ));
+    }
+}
+
+#[test]
 fn rotary_on_packed_qkv() {
     let Some(dev) = gpu() else { return };
     for (seed, &(b, tt, heads, d)) in [

@@ -18,6 +18,7 @@ pub enum Kernel {
     Binary,
     Geglu,
     Rotary,
+    Columns,
     Embedding,
     Pool,
     LayerNormBackward,
@@ -60,6 +61,7 @@ impl Kernel {
         Kernel::Binary,
         Kernel::Geglu,
         Kernel::Rotary,
+        Kernel::Columns,
         Kernel::Embedding,
         Kernel::Pool,
         Kernel::LayerNormBackward,
@@ -88,6 +90,7 @@ impl Kernel {
             Kernel::Binary => "binary.wgsl",
             Kernel::Geglu => "geglu.wgsl",
             Kernel::Rotary => "rotary.wgsl",
+            Kernel::Columns => "columns.wgsl",
             Kernel::Embedding => "embedding.wgsl",
             Kernel::Pool => "pool.wgsl",
             Kernel::LayerNormBackward => "layer_norm_backward.wgsl",
@@ -120,6 +123,7 @@ impl Kernel {
             | Kernel::Binary
             | Kernel::Geglu
             | Kernel::Rotary
+            | Kernel::Columns
             | Kernel::Embedding
             | Kernel::Pool => (256, 0),
             Kernel::ActivationBackward | Kernel::Dropout | Kernel::AdamW => (256, 0),
@@ -156,6 +160,7 @@ impl Kernel {
             Kernel::Binary => include_str!("../../shaders/binary.wgsl"),
             Kernel::Geglu => with_gelu!("../../shaders/geglu.wgsl"),
             Kernel::Rotary => include_str!("../../shaders/rotary.wgsl"),
+            Kernel::Columns => include_str!("../../shaders/columns.wgsl"),
             Kernel::Embedding => include_str!("../../shaders/embedding.wgsl"),
             Kernel::Pool => include_str!("../../shaders/pool.wgsl"),
             Kernel::LayerNormBackward => include_str!("../../shaders/layer_norm_backward.wgsl"),
