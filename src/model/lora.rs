@@ -2,30 +2,75 @@
 //! `y = x W^T + b + s (drop(x) A^T) B^T`, s = alpha / r, A [r, in], B
 //! [out, r]. The base weights stay as they are (frozen, never copied); the
 //! adapters' forward and backward run through `ops` like everything else.
+//! BERT's (DNABERT) query, key and value are separate PEFT modules but one
+//! fused Wqkv here: their adapters act on column blocks of its output.
 
 use std::collections::BTreeMap;
 
 use super::adapter::{Adapter, LoraConfig};
-use super::encoder::Encoder;
+use super::encoder::{Encoder, Family};
 use super::weights::HostTensor;
 use crate::error::{Error, Result};
 use crate::ops::{self, Epilogue, Matmul};
 use crate::rng::Rng;
 use crate::{Device, Tensor};
 
-/// The four adaptable linear layers of an encoder layer, by PEFT target
-/// name, in a fixed order.
-pub const TARGETS: [&str; 4] = ["Wqkv", "dense", "gated_layers", "wo"];
+/// Where an adapter acts: which of a layer's four linears (Wqkv,
+/// attention output, first and second feed-forward linear), and, for a
+/// block of a fused output, (block, blocks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Site {
+    pub linear: usize,
+    pub block: Option<(usize, usize)>,
+}
 
-/// Module path of target `k` in layer `l`.
-pub fn module_path(l: usize, k: usize) -> String {
-    let m = [
-        "attention.self.Wqkv",
-        "attention.output.dense",
-        "mlp.gated_layers",
-        "mlp.wo",
-    ][k];
-    format!("bert.encoder.layer.{l}.{m}")
+/// An adaptable module: its PEFT target name, its path within a layer, and
+/// where it acts.
+pub type Target = (&'static str, &'static str, Site);
+
+const fn whole(linear: usize) -> Site {
+    Site {
+        linear,
+        block: None,
+    }
+}
+
+const fn third(block: usize) -> Site {
+    Site {
+        linear: 0,
+        block: Some((block, 3)),
+    }
+}
+
+/// DNABERT-2's adaptable modules, in a fixed order.
+pub const DNABERT2_TARGETS: [Target; 4] = [
+    ("Wqkv", "attention.self.Wqkv", whole(0)),
+    ("dense", "attention.output.dense", whole(1)),
+    ("gated_layers", "mlp.gated_layers", whole(2)),
+    ("wo", "mlp.wo", whole(3)),
+];
+
+/// BERT's (DNABERT) attention projections, as PEFT names them.
+pub const BERT_TARGETS: [Target; 3] = [
+    ("query", "attention.self.query", third(0)),
+    ("key", "attention.self.key", third(1)),
+    ("value", "attention.self.value", third(2)),
+];
+
+/// The adaptable modules of an encoder family.
+pub fn targets(family: Family) -> Result<&'static [Target]> {
+    match family {
+        Family::Dnabert2 => Ok(&DNABERT2_TARGETS),
+        Family::Bert => Ok(&BERT_TARGETS),
+        Family::Esm => Err(Error::Invalid(
+            "LoRA on the Nucleotide Transformer (ESM) is not supported yet: dnagpu fine-tunes DNABERT-2 and DNABERT models".into(),
+        )),
+    }
+}
+
+/// Module path of target `t` of `targets` in layer `l`.
+pub fn module_path(targets: &[Target], l: usize, t: usize) -> String {
+    format!("bert.encoder.layer.{l}.{}", targets[t].1)
 }
 
 /// One adapted linear layer.
@@ -40,8 +85,10 @@ pub struct LoraWeights {
 /// LoRA adapters of a whole encoder.
 pub struct Lora {
     pub config: LoraConfig,
-    /// Per layer, per target in [`TARGETS`] order.
-    pub layers: Vec<[Option<LoraWeights>; 4]>,
+    /// The encoder family's adaptable modules.
+    pub targets: &'static [Target],
+    /// Per layer, per target in `targets` order.
+    pub layers: Vec<Vec<Option<LoraWeights>>>,
 }
 
 impl Lora {
@@ -50,11 +97,12 @@ impl Lora {
     /// as the base.
     pub fn fresh(dev: &Device, enc: &Encoder, config: LoraConfig, seed: u64) -> Result<Self> {
         config.validate("LoRA options")?;
+        let targets = targets(enc.family)?;
         for t in &config.target_modules {
-            if !TARGETS.contains(&t.as_str()) {
+            if !targets.iter().any(|x| x.0 == t.as_str()) {
                 return Err(Error::Invalid(format!(
-                    "LoRA target `{t}` is not one of {}",
-                    TARGETS.join(", ")
+                    "LoRA target `{t}` is not one of this model's {}",
+                    targets.iter().map(|x| x.0).collect::<Vec<_>>().join(", ")
                 )));
             }
         }
@@ -63,33 +111,40 @@ impl Lora {
         let mut layers = Vec::new();
         for layer in &enc.layers {
             let lins = [&layer.wqkv, &layer.attn_out, &layer.gated, &layer.wo];
-            let mut slots: [Option<LoraWeights>; 4] = Default::default();
-            for (k, lin) in lins.iter().enumerate() {
-                if !config.target_modules.iter().any(|t| t == TARGETS[k]) {
+            let mut slots: Vec<Option<LoraWeights>> = vec![None; targets.len()];
+            for (t, (name, _, site)) in targets.iter().enumerate() {
+                if !config.target_modules.iter().any(|x| x == name) {
                     continue;
                 }
+                let lin = lins[site.linear];
                 let (out, inp) = (lin.weight.dim(0), lin.weight.dim(1));
+                let out = site.block.map_or(out, |(_, n)| out / n);
                 let bound = 1.0 / (inp as f32).sqrt();
                 let a: Vec<f32> = (0..r * inp).map(|_| rng.uniform() * bound).collect();
-                slots[k] = Some(LoraWeights {
+                slots[t] = Some(LoraWeights {
                     a: dev.tensor_f32(&[r, inp], &a)?,
                     b: dev.tensor_f32(&[out, r], &vec![0.0; out * r])?,
                 });
             }
             layers.push(slots);
         }
-        Ok(Self { config, layers })
+        Ok(Self {
+            config,
+            targets,
+            layers,
+        })
     }
 
     /// The adapters of a PEFT adapter (checked against the encoder's shapes
     /// by the caller with `Adapter::check_against`).
     pub fn from_adapter(dev: &Device, enc: &Encoder, adapter: &Adapter) -> Result<Self> {
-        let mut layers: Vec<[Option<LoraWeights>; 4]> =
-            (0..enc.layers.len()).map(|_| Default::default()).collect();
+        let targets = targets(enc.family)?;
+        let mut layers: Vec<Vec<Option<LoraWeights>>> =
+            (0..enc.layers.len()).map(|_| vec![None; targets.len()]).collect();
         for (path, (a, b)) in &adapter.lora {
             let (l, k) = (0..enc.layers.len())
-                .flat_map(|l| (0..4).map(move |k| (l, k)))
-                .find(|&(l, k)| module_path(l, k) == *path)
+                .flat_map(|l| (0..targets.len()).map(move |k| (l, k)))
+                .find(|&(l, k)| module_path(targets, l, k) == *path)
                 .ok_or_else(|| {
                     Error::Invalid(format!(
                         "adapter module `{path}` is not a linear layer LoRA can adapt"
@@ -102,6 +157,7 @@ impl Lora {
         }
         Ok(Self {
             config: adapter.config.clone(),
+            targets,
             layers,
         })
     }
@@ -117,7 +173,7 @@ impl Lora {
         for (l, slots) in self.layers.iter().enumerate() {
             for (k, s) in slots.iter().enumerate() {
                 if let Some(w) = s {
-                    let p = module_path(l, k);
+                    let p = module_path(self.targets, l, k);
                     out.push((format!("{p}.lora_A.weight"), w.a.clone()));
                     out.push((format!("{p}.lora_B.weight"), w.b.clone()));
                 }
@@ -165,7 +221,7 @@ impl Lora {
                         shape: w.b.shape().to_vec(),
                         data: dev.read_f32(&w.b).await?,
                     };
-                    out.insert(module_path(l, k), (a, b));
+                    out.insert(module_path(self.targets, l, k), (a, b));
                 }
             }
         }
@@ -173,18 +229,27 @@ impl Lora {
     }
 }
 
-/// The LoRA term's forward, added to the base output `y`: returns
-/// `y + s (drop(x) A^T) B^T`.
-pub fn lora_forward(
-    dev: &Device,
-    w: &LoraWeights,
-    s: f32,
-    xd: &Tensor,
-    y: Tensor,
-) -> Result<Tensor> {
+/// The LoRA term `s (drop(x) A^T) B^T` for the dropped-out input `xd`.
+pub fn lora_delta(dev: &Device, w: &LoraWeights, s: f32, xd: &Tensor) -> Result<Tensor> {
     let u = ops::linear(dev, xd, &w.a, None, Epilogue::None)?;
     let v = ops::linear(dev, &u, &w.b, None, Epilogue::None)?;
-    ops::add(dev, &y, &ops::scale(dev, &v, s)?)
+    ops::scale(dev, &v, s)
+}
+
+/// Adds a target's term `d` to the linear's output `y` at its site.
+pub fn add_at(dev: &Device, site: Site, y: &Tensor, d: &Tensor) -> Result<Tensor> {
+    match site.block {
+        None => ops::add(dev, y, d),
+        Some((i, _)) => ops::add_columns(dev, y, d, i * d.shape().last().copied().unwrap_or(0)),
+    }
+}
+
+/// A target's share of the linear's output gradient `dy`.
+pub fn grad_at(dev: &Device, site: Site, dy: &Tensor, width: usize) -> Result<Tensor> {
+    match site.block {
+        None => Ok(dy.clone()),
+        Some((i, _)) => ops::take_columns(dev, dy, i * width, width),
+    }
 }
 
 /// Gradients of the LoRA term given dy (gradient of the layer's output) and
@@ -214,7 +279,8 @@ pub fn lora_backward(
 /// One layer's adapters as the forward and backward see them.
 #[derive(Clone, Copy)]
 pub struct LayerLora<'a> {
-    pub slots: &'a [Option<LoraWeights>; 4],
+    pub targets: &'static [Target],
+    pub slots: &'a [Option<LoraWeights>],
     pub scale: f32,
     /// LoRA's own dropout on the adapters' input (p = lora_dropout).
     pub dropout: super::Dropout,
@@ -225,6 +291,7 @@ impl Lora {
     /// none for inference.
     pub fn layer(&self, l: usize, training_seed: Option<u64>) -> LayerLora<'_> {
         LayerLora {
+            targets: self.targets,
             slots: &self.layers[l],
             scale: self.scale(),
             dropout: match training_seed {
@@ -239,7 +306,8 @@ impl Lora {
 }
 
 impl LayerLora<'_> {
-    /// Adds target `k`'s LoRA term to `y`, the base output for input `x`.
+    /// Adds the LoRA terms of linear `k`'s targets to `y`, its base output
+    /// for input `x` (each target with its own dropout stream).
     pub fn apply(
         &self,
         dev: &Device,
@@ -248,12 +316,13 @@ impl LayerLora<'_> {
         x: &Tensor,
         y: Tensor,
     ) -> Result<Tensor> {
-        match &self.slots[k] {
-            Some(w) => {
-                let xd = self.dropout.apply(dev, x, super::Dropout::lora(layer, k))?;
-                lora_forward(dev, w, self.scale, &xd, y)
+        let mut y = y;
+        for (t, (_, _, site)) in self.targets.iter().enumerate() {
+            if let (true, Some(w)) = (site.linear == k, &self.slots[t]) {
+                let xd = self.dropout.apply(dev, x, super::Dropout::lora(layer, t))?;
+                y = add_at(dev, *site, &y, &lora_delta(dev, w, self.scale, &xd)?)?;
             }
-            None => Ok(y),
         }
+        Ok(y)
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::model::encoder::{EmbeddingsActs, Ffn, Layer, LayerActs};
-use crate::model::lora::{lora_backward, Lora};
+use crate::model::lora::{grad_at, lora_backward, Lora};
 use crate::model::{Dropout, Encoder};
 use crate::ops::{self, RowIndex};
 use crate::{Device, Tensor};
@@ -182,7 +182,7 @@ pub fn encoder_backward_lora(
     lora: &Lora,
     lora_seed: u64,
 ) -> Result<Vec<Tensor>> {
-    trainable(enc)?;
+    crate::model::lora::targets(enc.family)?;
     let heads = enc.config.num_attention_heads;
     let emb = &acts.emb;
     let layers = &acts.layers;
@@ -193,23 +193,25 @@ pub fn encoder_backward_lora(
         let x_in = if l == 0 { &emb.x } else { &layers[l - 1].out };
         let ll = lora.layer(l, Some(lora_seed));
         let mut layer_grads: Vec<(usize, Tensor, Tensor)> = Vec::new();
-        // Gradient of a (frozen) linear's input, plus its adapter's.
+        // Gradient of a (frozen) linear's input, plus its adapters'.
         let mut lin_back = |k: usize,
                             lin: &crate::model::layers::Linear,
                             x: &Tensor,
                             dy: &Tensor|
          -> Result<Tensor> {
-            let dxb = lin.backward_input(dev, x, dy)?;
-            match &ll.slots[k] {
-                Some(w) => {
-                    let stream = Dropout::lora(l, k);
-                    let xd = ll.dropout.apply(dev, x, stream)?;
-                    let (da, db, dxd) = lora_backward(dev, w, ll.scale, &xd, dy)?;
-                    layer_grads.push((k, da, db));
-                    ops::add(dev, &dxb, &ll.dropout.apply(dev, &dxd, stream)?)
-                }
-                None => Ok(dxb),
+            let mut dxb = lin.backward_input(dev, x, dy)?;
+            for (t, (_, _, site)) in ll.targets.iter().enumerate() {
+                let (true, Some(w)) = (site.linear == k, &ll.slots[t]) else {
+                    continue;
+                };
+                let stream = Dropout::lora(l, t);
+                let xd = ll.dropout.apply(dev, x, stream)?;
+                let dy_t = grad_at(dev, *site, dy, w.b.dim(0))?;
+                let (da, db, dxd) = lora_backward(dev, w, ll.scale, &xd, &dy_t)?;
+                layer_grads.push((t, da, db));
+                dxb = ops::add(dev, &dxb, &ll.dropout.apply(dev, &dxd, stream)?)?;
             }
+            Ok(dxb)
         };
         let g2 = layer
             .mlp_norm
