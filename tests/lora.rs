@@ -181,3 +181,67 @@ fn lora_gradients_match_finite_differences() {
     })
     .unwrap();
 }
+
+/// DNABERT (k-mer BERT): LoRA on query, key and value, PEFT's separate
+/// modules acting on column blocks of the fused Wqkv. Central differences of
+/// the classification loss at the largest-gradient entry of every A, B and
+/// head tensor (B random, as above), on the transformers-written fixture.
+#[test]
+fn bert_lora_on_query_key_value_matches_finite_differences() {
+    let dev = Device::Cpu;
+    let files =
+        dnagpu::model::folder::ModelFiles::open(Path::new("tests/fixtures/dnabert_tiny")).unwrap();
+    let cfg = files.config.clone();
+    let mut model = ClsModel::load(&dev, &cfg, &files.weights, 2, 0).unwrap();
+    let mut lcfg = dnagpu::model::adapter::LoraConfig::for_family(model.encoder.family);
+    assert_eq!(lcfg.target_modules, ["query", "key", "value"]);
+    lcfg.r = 2;
+    lcfg.alpha = 4.0;
+    lcfg.dropout = 0.0;
+    let mut lora = Lora::fresh(&dev, &model.encoder, lcfg, 1).unwrap();
+    let names: Vec<String> = lora.named().into_iter().map(|(n, _)| n).collect();
+    assert!(
+        names.contains(&"bert.encoder.layer.1.attention.self.value.lora_B.weight".to_string()),
+        "{names:?}"
+    );
+    let mut rng = dnagpu::rng::Rng::new(5);
+    let randomized: Vec<_> = lora
+        .named()
+        .into_iter()
+        .map(|(_, t)| dev.tensor_f32(t.shape(), &rng.vec(t.numel(), 0.3)).unwrap())
+        .collect();
+    lora.set(randomized).unwrap();
+    model.lora = Some(lora);
+    let seqs: Vec<Vec<u32>> = ["ACGTTGCAACGGATTACAGG", "GGGCCCATATAT"]
+        .iter()
+        .map(|s| files.tokenizer.encode(s).unwrap().ids)
+        .collect();
+    let batch = ClsBatch::new(&dev, &seqs, &[1, 0], cfg.vocab_size).unwrap();
+    let loss_of = |m: &ClsModel| -> f64 {
+        let (rows, _) = cls_forward_backward(&dev, m, &batch, 0.5, &Dropout::OFF).unwrap();
+        dev.read_f32_blocking(&rows)
+            .unwrap()
+            .iter()
+            .map(|&v| v as f64)
+            .sum::<f64>()
+            / 2.0
+    };
+    let (_, grads) = cls_forward_backward(&dev, &model, &batch, 0.5, &Dropout::OFF).unwrap();
+    let names = model.trainable_names();
+    assert_eq!(names.len(), grads.len());
+    assert_eq!(names.len(), 2 * 3 * 2 + 4);
+    let params = model.trainable_params();
+    let host = |ts: &[dnagpu::Tensor]| -> Vec<Vec<f32>> {
+        ts.iter()
+            .map(|t| dev.read_f32_blocking(t).unwrap())
+            .collect()
+    };
+    let (values, grads) = (host(&params), host(&grads));
+    check_largest_entries(&names, &values, &grads, 1e-2, 0.02, 2e-4, |p, v| {
+        let mut ps = params.clone();
+        ps[p] = dev.tensor_f32(params[p].shape(), v).unwrap();
+        model.set_trainable(ps).unwrap();
+        loss_of(&model)
+    })
+    .unwrap();
+}

@@ -57,8 +57,10 @@ pub struct TuneOptions {
     lora_alpha: f64,
     #[arg(long, default_value_t = 0.05)]
     lora_dropout: f64,
-    /// Linear layers to adapt: any of Wqkv, dense, gated_layers, wo, comma-separated.
-    #[arg(long, default_value = "Wqkv", value_delimiter = ',')]
+    /// Linear layers to adapt, comma-separated: DNABERT-2 any of Wqkv, dense,
+    /// gated_layers, wo (default Wqkv); DNABERT any of query, key, value
+    /// (default all three).
+    #[arg(long, value_delimiter = ',')]
     lora_targets: Vec<String>,
     /// With --mode lora, also write the model with the adapter folded in (a plain model folder).
     #[arg(long)]
@@ -193,12 +195,20 @@ pub fn run_task(
         }
     }
     let mut model = ClsModel::load(dev, &src.config, &src.weights, classes, args.train_seed)?;
+    if let (Mode::Full, false) = (&args.mode, model.encoder.is_dnabert2()) {
+        anyhow::bail!(
+            "--mode full: full fine-tuning runs DNABERT-2-architecture models; fine-tune {} with --mode lora",
+            src.source
+        );
+    }
     if let Mode::Lora = args.mode {
-        let mut lcfg = LoraConfig::dnabert2();
+        let mut lcfg = LoraConfig::for_family(model.encoder.family);
         lcfg.r = args.lora_r;
         lcfg.alpha = args.lora_alpha;
         lcfg.dropout = args.lora_dropout;
-        lcfg.target_modules = args.lora_targets.clone();
+        if !args.lora_targets.is_empty() {
+            lcfg.target_modules = args.lora_targets.clone();
+        }
         lcfg.base_model = Some(src.source.clone());
         model.lora = Some(Lora::fresh(dev, &model.encoder, lcfg, args.train_seed)?);
     }

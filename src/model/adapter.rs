@@ -56,6 +56,16 @@ impl LoraConfig {
         }
     }
 
+    /// The default for an encoder family: DNABERT-2's, or for BERT
+    /// (DNABERT) the same on its attention projections query, key, value.
+    pub fn for_family(family: super::encoder::Family) -> Self {
+        let mut c = Self::dnabert2();
+        if family == super::encoder::Family::Bert {
+            c.target_modules = ["query", "key", "value"].map(String::from).to_vec();
+        }
+        c
+    }
+
     /// The factor of the LoRA update, `alpha / r`.
     pub fn scale(&self) -> f64 {
         self.alpha / self.r as f64

@@ -139,8 +139,9 @@ impl Lora {
     /// by the caller with `Adapter::check_against`).
     pub fn from_adapter(dev: &Device, enc: &Encoder, adapter: &Adapter) -> Result<Self> {
         let targets = targets(enc.family)?;
-        let mut layers: Vec<Vec<Option<LoraWeights>>> =
-            (0..enc.layers.len()).map(|_| vec![None; targets.len()]).collect();
+        let mut layers: Vec<Vec<Option<LoraWeights>>> = (0..enc.layers.len())
+            .map(|_| vec![None; targets.len()])
+            .collect();
         for (path, (a, b)) in &adapter.lora {
             let (l, k) = (0..enc.layers.len())
                 .flat_map(|l| (0..targets.len()).map(move |k| (l, k)))

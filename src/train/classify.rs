@@ -67,8 +67,11 @@ impl ClsModel {
         seed: u64,
     ) -> Result<Self> {
         let encoder = Encoder::load(dev, cfg, w)?;
-        // Refused before any data is read or step run.
-        super::encoder_pass::trainable(&encoder)?;
+        // Refused before any data is read or step run: models neither fully
+        // trainable (DNABERT-2) nor adaptable (DNABERT's LoRA).
+        if !encoder.is_dnabert2() {
+            crate::model::lora::targets(encoder.family)?;
+        }
         let model = Self::on_encoder(dev, cfg, encoder, w, classes, seed)?;
         // The MLM head and a classifier of another size are not used.
         check_only_heads_left(w)?;

@@ -53,16 +53,20 @@ pub fn encoder_forward_lora(
     Ok(EncoderActs { emb, layers })
 }
 
-/// Training covers DNABERT-2's layout only so far: BERT's (DNABERT) would
-/// also need the position table's gradient, and its checkpoints and PEFT
-/// adapters name separate query/key/value modules.
+/// Full training covers DNABERT-2's layout only so far: BERT's (DNABERT)
+/// would also need the position table's gradient and its checkpoints'
+/// separate query/key/value names (LoRA works on DNABERT); the Nucleotide
+/// Transformer's pre-LN, rotary and SwiGLU backward are not built.
 pub(crate) fn trainable(enc: &Encoder) -> Result<()> {
-    if !enc.is_dnabert2() {
-        return Err(crate::Error::Invalid(
-            "training and fine-tuning DNABERT (k-mer BERT) and Nucleotide Transformer checkpoints is not supported yet: dnagpu embeds with them; it trains DNABERT-2-architecture models".into(),
-        ));
+    match enc.family {
+        crate::model::encoder::Family::Dnabert2 => Ok(()),
+        crate::model::encoder::Family::Bert => Err(crate::Error::Invalid(
+            "full training of DNABERT (k-mer BERT) checkpoints is not supported yet: fine-tune it with LoRA (--mode lora, on query/key/value)".into(),
+        )),
+        crate::model::encoder::Family::Esm => Err(crate::Error::Invalid(
+            "training and fine-tuning Nucleotide Transformer checkpoints is not supported yet: dnagpu embeds and classifies with them".into(),
+        )),
     }
-    Ok(())
 }
 
 /// The gradient of the feed-forward block's pre-activation `g` from that of

@@ -102,7 +102,7 @@ impl FineTune {
             r: o.r,
             alpha: o.alpha,
             dropout: o.dropout,
-            ..LoraConfig::dnabert2()
+            ..LoraConfig::for_family(cls.encoder.family)
         };
         cls.lora = Some(Lora::fresh(&dev, &cls.encoder, lora, o.seed).map_err(js)?);
         let per_epoch = set.len().div_ceil(o.batch_size) as u64;
