@@ -245,3 +245,35 @@ fn bert_lora_on_query_key_value_matches_finite_differences() {
     })
     .unwrap();
 }
+
+/// A PEFT adapter for DNABERT (query/key/value, written by PEFT itself on
+/// transformers' BertForSequenceClassification) gives PEFT's class
+/// probabilities, on the CPU and the GPU.
+#[test]
+fn a_peft_dnabert_adapter_gives_peft_probabilities() {
+    let files =
+        dnagpu::model::folder::ModelFiles::open(Path::new("tests/fixtures/dnabert_tiny")).unwrap();
+    let dir = Path::new("tests/fixtures/dnabert_tiny_peft");
+    let adapter = Adapter::load(&dir.join("adapter")).unwrap();
+    let fx = ReferenceFixtures::from_bytes(
+        &std::fs::read(dir.join("expected.json")).unwrap(),
+        std::fs::read(dir.join("expected.safetensors")).unwrap(),
+    )
+    .unwrap();
+    let mut devices = vec![Device::Cpu];
+    devices.extend(common::gpu());
+    for dev in &devices {
+        let model =
+            ClsModel::load_with_adapter(dev, &files.config, &files.weights, &adapter).unwrap();
+        for (i, s) in fx.sequences.iter().enumerate() {
+            let ids = files.tokenizer.encode(s).unwrap().ids;
+            check_close(
+                &format!("sequence {i} through the PEFT adapter on {}", dev.name()),
+                &probs(dev, &model, &[ids]),
+                &fx.get(&format!("{i}.probs")).unwrap().1,
+                Tol::F32,
+            )
+            .unwrap();
+        }
+    }
+}
