@@ -174,8 +174,22 @@ pub fn run_task(
     let train_path = find(data, "train")
         .with_context(|| format!("{}: no train.csv or train.csv.gz", data.display()))?;
     let tok = &src.tokenizer;
-    let mut train = load_split(&train_path, tok, args.max_length)?;
-    let max_len = args.max_length.unwrap_or_else(|| train.max_tokens());
+    // BERT's (DNABERT) learned positions bound the length: longer sequences
+    // are cut there (GUE's own limits are in DNABERT-2 BPE tokens).
+    let positions = src
+        .weights
+        .shape_of("bert.embeddings.position_embeddings.weight")
+        .map(|s| s[0]);
+    let cap = match (args.max_length, positions) {
+        (Some(m), Some(p)) => Some(m.min(p)),
+        (m, p) => m.or(p),
+    };
+    let mut train = load_split(&train_path, tok, cap)?;
+    // The training data's longest (cut at `cap`), unless given.
+    let max_len = match (args.max_length, cap) {
+        (Some(_), Some(c)) => c,
+        _ => train.max_tokens(),
+    };
     let classes = train.training_classes()?;
     let seen: std::collections::BTreeSet<u32> = train.labels.iter().copied().collect();
     let dev_split = find(data, "dev")

@@ -233,11 +233,12 @@ fn classify_without_a_model_uses_the_shipped_model_and_demo_adapter() {
     }
 }
 
-/// `dnagpu gue` with two models (the shipped model, given twice under two
-/// names, so the runs must agree) and the k-mer baseline: one comparison
-/// table, a results.csv row per run and task, a chart with a bar per run;
-/// a second call reuses every finished run. A Nucleotide Transformer folder
-/// is refused clearly (fine-tuning it is not built yet).
+/// `dnagpu gue` with three models (the shipped model, given twice under two
+/// names, so those runs must agree, and a DNABERT k-mer folder) and the
+/// k-mer baseline: one comparison table, a results.csv row per run and
+/// task, a chart with a bar per run; a second call reuses every finished
+/// run. A Nucleotide Transformer folder is refused clearly (fine-tuning it
+/// is not built yet).
 #[test]
 fn gue_compares_several_models_in_one_table() {
     let dir = tmp("gue");
@@ -268,24 +269,88 @@ fn gue_compares_several_models_in_one_table() {
         ]);
         run(&mut c)
     };
-    let (ok, stdout, err) = gue_run(&[shipped.as_ref(), link.as_os_str()]);
+    let dnabert = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/dnabert_tiny"
+    );
+    let models = [shipped.as_ref(), link.as_os_str(), dnabert.as_ref()];
+    let (ok, stdout, err) = gue_run(&models);
     assert!(ok, "{err}");
     assert!(stdout.contains("test MCC / accuracy"), "{stdout}");
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
     let rows: Vec<&str> = csv.lines().skip(1).collect();
-    assert_eq!(rows.len(), 3, "{csv}");
-    assert!(rows[2].starts_with("kmer baseline,kmer,gc/0,"), "{csv}");
+    assert_eq!(rows.len(), 4, "{csv}");
+    assert!(rows[2].contains("dnabert_tiny,lora,gc/0,"), "{csv}");
+    assert!(rows[3].starts_with("kmer baseline,kmer,gc/0,"), "{csv}");
     let mcc = |r: &str| r.split(',').nth(3).unwrap().to_string();
     assert_eq!(mcc(rows[0]), mcc(rows[1]), "the same model twice: {csv}");
     let svg = std::fs::read_to_string(out.join("results.svg")).unwrap();
     assert!(svg.contains("kmer baseline"), "the chart names each run");
-    let (ok, _, err) = gue_run(&[shipped.as_ref(), link.as_os_str()]);
-    assert!(ok && err.matches("done before").count() == 3, "{err}");
+    let (ok, _, err) = gue_run(&models);
+    assert!(ok && err.matches("done before").count() == 4, "{err}");
 
     let nt = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/nt_v2_tiny");
     let (ok, _, err) = gue_run(&[nt.as_ref()]);
     assert!(
         !ok && err.contains("not supported yet") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
+/// DNABERT (k-mer BERT) folders fine-tune with LoRA on query/key/value: the
+/// GC rule is learnt, the adapter names PEFT's modules and `classify
+/// --adapter` uses it; full fine-tuning is refused up front.
+#[test]
+fn dnabert_fine_tunes_with_lora() {
+    let dir = tmp("dnabert-lora");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    gc_task(&data);
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/dnabert_tiny"
+    );
+    let out = dir.join("out");
+    let (ok, _, err) = run(dnagpu()
+        .args(["--backend", "cpu", "finetune", "--model", model, "--data"])
+        .arg(&data)
+        .arg("--output")
+        .arg(&out)
+        .args(["--epochs", "3", "--lr", "3e-3"]));
+    assert!(ok, "{err}");
+    let m = metrics(&out);
+    assert!(m["test"]["accuracy"].as_f64().unwrap() > 0.9, "{m}");
+    let cfg = std::fs::read_to_string(out.join("adapter_config.json")).unwrap();
+    assert!(
+        cfg.contains("\"query\"") && cfg.contains("\"value\""),
+        "{cfg}"
+    );
+    classify_test_csv(
+        &data,
+        &[
+            "--model".as_ref(),
+            model.as_ref(),
+            "--adapter".as_ref(),
+            out.as_os_str(),
+        ],
+        &dir.join("pred.csv"),
+    );
+    let (ok, _, err) = run(dnagpu()
+        .args([
+            "--backend",
+            "cpu",
+            "finetune",
+            "--model",
+            model,
+            "--mode",
+            "full",
+            "--data",
+        ])
+        .arg(&data)
+        .arg("--output")
+        .arg(dir.join("full")));
+    assert!(
+        !ok && err.contains("--mode lora") && !err.contains("panicked"),
         "{err}"
     );
 }
