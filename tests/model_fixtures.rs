@@ -144,14 +144,8 @@ fn check_padded_batch(dev: &Device) {
             .iter()
             .map(|s| tok.encode(s).unwrap().ids)
             .collect();
-    let t = enc.iter().map(Vec::len).max().unwrap();
     let b = enc.len();
-    let mut ids = vec![3u32; b * t]; // [PAD]
-    let mut mask = vec![0u32; b * t];
-    for (r, e) in enc.iter().enumerate() {
-        ids[r * t..r * t + e.len()].copy_from_slice(e);
-        mask[r * t..r * t + e.len()].fill(1);
-    }
+    let (ids, mask, t) = dnagpu::testing::pad_batch(&enc, 3); // [PAD]
     let states = model
         .encoder
         .forward(

@@ -542,56 +542,69 @@ fn hub_ids_resolve_through_the_hugging_face_cache_offline() {
     );
 }
 
-/// A DNABERT (k-mer BERT) folder (tests/fixtures/dnabert_tiny, written by
-/// transformers) embeds from the CLI: mean and pooler match transformers'
-/// outputs, lower case is read as upper case, and a sequence over the
-/// position table is an error naming it.
-#[test]
-fn a_dnabert_kmer_folder_embeds_like_transformers() {
-    let folder = root().join("tests/fixtures/dnabert_tiny");
+/// `dnagpu embed --model tests/fixtures/<name>` of the folder's fixture
+/// sequences (sequence `lower` lower-cased) with `pooling` matches the
+/// fixture `<i>.<fixture>` of transformers for every sequence.
+fn folder_embeds_like_transformers(name: &str, lower: Option<usize>, pooling: &str, fixture: &str) {
+    let folder = root().join("tests/fixtures").join(name);
     let r = Reference(ReferenceFixtures::load(&folder).unwrap());
-    let dir = tmp("dnabert");
+    let dir = tmp(&format!("{name}-{pooling}"));
     let input = dir.join("seqs.fa");
     let fasta: String =
         r.0.sequences
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let s = if i == 1 { s.to_lowercase() } else { s.clone() };
+                let s = if Some(i) == lower {
+                    s.to_lowercase()
+                } else {
+                    s.clone()
+                };
                 format!(">s{i}\n{s}\n")
             })
             .collect();
     std::fs::write(&input, fasta).unwrap();
-    for (pooling, fixture) in [("mean", "mean"), ("pooler", "pooler")] {
-        let out = dir.join(format!("{pooling}.npy"));
-        let (ok, _, err) = dnagpu(
-            &[
-                "embed",
-                "--model",
-                folder.to_str().unwrap(),
-                "--input",
-                input.to_str().unwrap(),
-                "--output",
-                out.to_str().unwrap(),
-                "--pooling",
-                pooling,
-                "--batch-size",
-                "3",
-            ],
-            None,
+    let out = dir.join("e.npy");
+    let (ok, _, err) = dnagpu(
+        &[
+            "embed",
+            "--model",
+            folder.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--pooling",
+            pooling,
+            "--batch-size",
+            "3",
+        ],
+        None,
+    );
+    assert!(ok, "{name} {pooling}: {err}");
+    let (shape, vals) = read_npy(&out);
+    let n = r.0.sequences.len();
+    let h = shape[1];
+    assert_eq!(shape[0], n);
+    for i in 0..n {
+        let (_, _, want) = r.get(&format!("{i}.{fixture}"));
+        assert_close(
+            &format!("{name} {pooling}, sequence {i}"),
+            &vals[i * h..(i + 1) * h],
+            &want,
         );
-        assert!(ok, "{pooling}: {err}");
-        let (shape, vals) = read_npy(&out);
-        assert_eq!(shape, vec![r.0.sequences.len(), 64]);
-        for i in 0..r.0.sequences.len() {
-            let (_, _, want) = r.get(&format!("{i}.{fixture}"));
-            assert_close(
-                &format!("DNABERT {pooling}, sequence {i}"),
-                &vals[i * 64..(i + 1) * 64],
-                &want,
-            );
-        }
     }
+}
+
+/// A DNABERT (k-mer BERT) folder (tests/fixtures/dnabert_tiny, written by
+/// transformers) embeds from the CLI: mean and pooler match transformers'
+/// outputs, lower case is read as upper case, and a sequence over the
+/// position table is an error naming it.
+#[test]
+fn a_dnabert_kmer_folder_embeds_like_transformers() {
+    folder_embeds_like_transformers("dnabert_tiny", Some(1), "mean", "mean");
+    folder_embeds_like_transformers("dnabert_tiny", Some(1), "pooler", "pooler");
+    let folder = root().join("tests/fixtures/dnabert_tiny");
     let long = "ACGT".repeat(20); // 78 k-mers + 2 > 64 positions
     let (ok, _, err) = dnagpu(
         &["embed", "--model", folder.to_str().unwrap()],
@@ -608,43 +621,6 @@ fn a_dnabert_kmer_folder_embeds_like_transformers() {
 /// over all tokens, `<cls>` included, matches transformers.
 #[test]
 fn nucleotide_transformer_folders_embed_like_transformers() {
-    for name in ["nt_v1_tiny", "nt_v2_tiny"] {
-        let folder = root().join("tests/fixtures").join(name);
-        let r = Reference(ReferenceFixtures::load(&folder).unwrap());
-        let dir = tmp(name);
-        let input = dir.join("seqs.fa");
-        let fasta: String =
-            r.0.sequences
-                .iter()
-                .enumerate()
-                .map(|(i, s)| format!(">s{i}\n{s}\n"))
-                .collect();
-        std::fs::write(&input, fasta).unwrap();
-        let out = dir.join("mean.npy");
-        let (ok, _, err) = dnagpu(
-            &[
-                "embed",
-                "--model",
-                folder.to_str().unwrap(),
-                "--input",
-                input.to_str().unwrap(),
-                "--output",
-                out.to_str().unwrap(),
-                "--batch-size",
-                "3",
-            ],
-            None,
-        );
-        assert!(ok, "{name}: {err}");
-        let (shape, vals) = read_npy(&out);
-        assert_eq!(shape, vec![r.0.sequences.len(), 32]);
-        for i in 0..r.0.sequences.len() {
-            let (_, _, want) = r.get(&format!("{i}.mean"));
-            assert_close(
-                &format!("{name} mean, sequence {i}"),
-                &vals[i * 32..(i + 1) * 32],
-                &want,
-            );
-        }
-    }
+    folder_embeds_like_transformers("nt_v1_tiny", None, "mean", "mean");
+    folder_embeds_like_transformers("nt_v2_tiny", None, "mean", "mean");
 }

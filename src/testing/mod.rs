@@ -203,6 +203,18 @@ pub fn random_lengths(rng: &mut Rng, b: usize, t: usize, allow_empty: bool) -> V
         .collect()
 }
 
+/// Token id sequences padded with `pad` into one [B, T] batch: (ids, mask,
+/// T), T the longest.
+pub fn pad_batch(seqs: &[Vec<u32>], pad: u32) -> (Vec<u32>, Vec<u32>, usize) {
+    let t = seqs.iter().map(Vec::len).max().unwrap_or(0);
+    let mut ids = vec![pad; seqs.len() * t];
+    for (r, e) in seqs.iter().enumerate() {
+        ids[r * t..r * t + e.len()].copy_from_slice(e);
+    }
+    let lens: Vec<usize> = seqs.iter().map(Vec::len).collect();
+    (ids, mask_from_lengths(&lens, t), t)
+}
+
 /// A [B, T] mask with `lens[b]` leading valid tokens.
 pub fn mask_from_lengths(lens: &[usize], t: usize) -> Vec<u32> {
     lens.iter()

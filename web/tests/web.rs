@@ -84,58 +84,51 @@ async fn wasm_cpu_backend_matches_f64() {
 #[wasm_bindgen_test]
 async fn the_fixture_model_embeds_in_the_browser_like_the_reference() {
     console_error_panic_hook::set_once();
-    let fx = t::ReferenceFixtures::from_bytes(
+    embeds_like_the_fixtures(
         include_bytes!("../../tests/fixtures/tiny/fixtures.json"),
-        include_bytes!("../../tests/fixtures/tiny/fixtures.safetensors").to_vec(),
-    )
-    .unwrap();
-    // The three short sequences keep SwiftShader (~0.5 GFLOP/s) quick.
-    let text: String = fx.sequences[..3].iter().map(|s| format!("{s}\n")).collect();
-    for backend in ["gpu", "cpu"] {
-        let rt = dnagpu_web::Runtime::create(backend)
-            .await
-            .map_err(|_| "runtime")
-            .unwrap();
-        let model = dnagpu_web::Model::load(
-            &rt,
-            include_str!("../../tests/fixtures/tiny/config.json").into(),
+        include_bytes!("../../tests/fixtures/tiny/fixtures.safetensors"),
+        include_str!("../../tests/fixtures/tiny/config.json"),
+        (
             "tokenizer.json",
-            include_str!("../../tests/fixtures/tiny/tokenizer.json").into(),
-            include_bytes!("../../tests/fixtures/tiny/model.safetensors"),
-            "model.safetensors",
-        )
-        .map_err(|_| "load")
-        .unwrap();
-        let h = model.hidden_size();
-        let got = model
-            .embed(&text, "mean", None, 8, None)
-            .await
-            .map_err(|_| "embed")
-            .unwrap()
-            .values();
-        assert_eq!(got.len(), 3 * h);
-        for i in 0..3 {
-            let (_, want) = fx.get(&format!("{i}.mean")).unwrap();
-            ok(t::check_close(
-                &format!("{backend}: sequence {i} mean"),
-                &got[i * h..(i + 1) * h],
-                &want,
-                t::Tol::F32,
-            ));
-        }
-    }
+            include_str!("../../tests/fixtures/tiny/tokenizer.json"),
+        ),
+        include_bytes!("../../tests/fixtures/tiny/model.safetensors"),
+        // The three short sequences keep SwiftShader (~0.5 GFLOP/s) quick.
+        3,
+    )
+    .await;
 }
 
 /// A Nucleotide Transformer v2 folder (rotary, SwiGLU, vocab.txt; written
 /// by transformers' ESM) embeds in the browser like transformers.
 #[wasm_bindgen_test]
 async fn a_nucleotide_transformer_folder_embeds_in_the_browser() {
-    let fx = t::ReferenceFixtures::from_bytes(
+    embeds_like_the_fixtures(
         include_bytes!("../../tests/fixtures/nt_v2_tiny/fixtures.json"),
-        include_bytes!("../../tests/fixtures/nt_v2_tiny/fixtures.safetensors").to_vec(),
+        include_bytes!("../../tests/fixtures/nt_v2_tiny/fixtures.safetensors"),
+        include_str!("../../tests/fixtures/nt_v2_tiny/config.json"),
+        (
+            "vocab.txt",
+            include_str!("../../tests/fixtures/nt_v2_tiny/vocab.txt"),
+        ),
+        include_bytes!("../../tests/fixtures/nt_v2_tiny/model.safetensors"),
+        4,
     )
-    .unwrap();
-    let text: String = fx.sequences.iter().map(|s| format!("{s}\n")).collect();
+    .await;
+}
+
+/// A model folder's first `n` fixture sequences through `Model.embed`
+/// (mean pooling) on WebGPU and on the CPU backend equal the fixtures' means.
+async fn embeds_like_the_fixtures(
+    fixtures_json: &[u8],
+    fixtures: &[u8],
+    config: &str,
+    tokenizer: (&str, &str),
+    weights: &[u8],
+    n: usize,
+) {
+    let fx = t::ReferenceFixtures::from_bytes(fixtures_json, fixtures.to_vec()).unwrap();
+    let text: String = fx.sequences[..n].iter().map(|s| format!("{s}\n")).collect();
     for backend in ["gpu", "cpu"] {
         let rt = dnagpu_web::Runtime::create(backend)
             .await
@@ -143,10 +136,10 @@ async fn a_nucleotide_transformer_folder_embeds_in_the_browser() {
             .unwrap();
         let model = dnagpu_web::Model::load(
             &rt,
-            include_str!("../../tests/fixtures/nt_v2_tiny/config.json").into(),
-            "vocab.txt",
-            include_str!("../../tests/fixtures/nt_v2_tiny/vocab.txt").into(),
-            include_bytes!("../../tests/fixtures/nt_v2_tiny/model.safetensors"),
+            config.into(),
+            tokenizer.0,
+            tokenizer.1.into(),
+            weights,
             "model.safetensors",
         )
         .map_err(|_| "load")
@@ -158,10 +151,11 @@ async fn a_nucleotide_transformer_folder_embeds_in_the_browser() {
             .map_err(|_| "embed")
             .unwrap()
             .values();
-        for i in 0..fx.sequences.len() {
+        assert_eq!(got.len(), n * h);
+        for i in 0..n {
             let (_, want) = fx.get(&format!("{i}.mean")).unwrap();
             ok(t::check_close(
-                &format!("{backend}: NT v2 sequence {i} mean"),
+                &format!("{backend}: {} sequence {i} mean", tokenizer.0),
                 &got[i * h..(i + 1) * h],
                 &want,
                 t::Tol::F32,
