@@ -14,7 +14,8 @@ use crate::{Device, Tensor};
 pub enum Pooling {
     /// Average of all T rows, [CLS] and [SEP] included (the model card's).
     Mean,
-    /// Average without [CLS] and [SEP].
+    /// Average without [CLS] and [SEP] (the Nucleotide Transformer appends
+    /// nothing: without `<cls>` only).
     MeanNoSpecial,
     /// Row 0 ([CLS]).
     Cls,
@@ -282,10 +283,13 @@ fn pool(
         Pooling::Mean => ops::pool(dev, x, &mask(batch.mask)?, PoolMode::Mean),
         Pooling::Max => ops::pool(dev, x, &mask(batch.mask)?, PoolMode::Max),
         Pooling::MeanNoSpecial => {
+            let ends_with_sep = model.encoder.family != crate::model::encoder::Family::Esm;
             let mut inner = batch.mask.to_vec();
             for (r, &i) in batch.members.iter().enumerate() {
                 inner[r * t] = 0; // [CLS]
-                inner[r * t + batch.lengths[i] - 1] = 0; // [SEP]
+                if ends_with_sep {
+                    inner[r * t + batch.lengths[i] - 1] = 0; // [SEP]
+                }
             }
             ops::pool(dev, x, &mask(&inner)?, PoolMode::Mean)
         }

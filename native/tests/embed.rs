@@ -618,9 +618,33 @@ fn a_dnabert_kmer_folder_embeds_like_transformers() {
 
 /// Nucleotide Transformer v1 and v2 folders (tests/fixtures/nt_v*_tiny,
 /// written by transformers' ESM) embed from the CLI: the model cards' mean
-/// over all tokens, `<cls>` included, matches transformers.
+/// over all tokens, `<cls>` included, matches transformers, and
+/// `mean-nospecial` leaves out `<cls>` only (NT appends nothing).
 #[test]
 fn nucleotide_transformer_folders_embed_like_transformers() {
     folder_embeds_like_transformers("nt_v1_tiny", None, "mean", "mean");
     folder_embeds_like_transformers("nt_v2_tiny", None, "mean", "mean");
+    let folder = root().join("tests/fixtures/nt_v2_tiny");
+    let r = Reference(ReferenceFixtures::load(&folder).unwrap());
+    let seq = &r.0.sequences[0];
+    let out = tmp("nt-nospecial").join("e.npy");
+    let (ok, _, err) = dnagpu(
+        &[
+            "embed",
+            "--model",
+            folder.to_str().unwrap(),
+            "--pooling",
+            "mean-nospecial",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+        Some(&format!("{seq}\n")),
+    );
+    assert!(ok, "{err}");
+    let t = r.get("0.input_ids").0;
+    assert_close(
+        "NT mean-nospecial",
+        &read_npy(&out).1,
+        &r.pooled(0, 2, 1..t, false),
+    );
 }
