@@ -53,6 +53,10 @@ pub struct EmbedOptions {
     /// layer; negative counts from the end (-1 = L). `None` = last.
     pub layer: Option<isize>,
     pub batching: Batching,
+    /// Embed sequences longer than the window in windows and average their
+    /// pooled vectors (models with a learned position table, e.g. DNABERT's
+    /// 512 tokens, need it for long input).
+    pub window: Option<Window>,
 }
 
 impl Default for EmbedOptions {
@@ -61,7 +65,32 @@ impl Default for EmbedOptions {
             pooling: Pooling::Mean,
             layer: None,
             batching: Batching::default(),
+            window: None,
         }
+    }
+}
+
+/// Windows of `size` bases every `stride` bases; the last one ends at the
+/// sequence's end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub size: usize,
+    pub stride: usize,
+}
+
+impl Window {
+    /// The windows of a sequence of `len` bases (one, the whole, if it fits).
+    pub fn ranges(self, len: usize) -> Vec<std::ops::Range<usize>> {
+        if len <= self.size {
+            return vec![0..len];
+        }
+        let mut out: Vec<std::ops::Range<usize>> = (0..)
+            .map(|k| k * self.stride)
+            .take_while(|&s| s + self.size < len)
+            .map(|s| s..s + self.size)
+            .collect();
+        out.push(len - self.size..len);
+        out
     }
 }
 
@@ -172,7 +201,7 @@ pub async fn run_batches(
     if let Some(max) = model.encoder.max_positions() {
         if let Some(i) = lengths.iter().position(|&n| n > max) {
             return Err(crate::Error::Invalid(format!(
-                "input sequence {} ({} bp) is {} tokens, over the model's {max} positions (a learned position table): cut or split it",
+                "input sequence {} ({} bp) is {} tokens, over the model's {max} positions (a learned position table): embed it in windows (embed --window BP, a window of at most {max} tokens) or cut it",
                 i + 1,
                 sequences[i].len(),
                 lengths[i]
@@ -245,7 +274,7 @@ pub async fn embed(
     tokenizer: &Tokenizer,
     sequences: &[&str],
     opts: &EmbedOptions,
-    progress: impl FnMut(Progress),
+    mut progress: impl FnMut(Progress),
 ) -> Result<Vec<Embedding>> {
     let layer = resolve_layer(opts.layer, model.encoder.config.num_hidden_layers)?;
     if opts.pooling == Pooling::Pooler && model.pooler.is_none() {
@@ -254,18 +283,79 @@ pub async fn embed(
         ));
     }
     let per_token = opts.pooling == Pooling::None;
-    run_batches(
+    let Some(w) = opts.window else {
+        return run_batches(
+            dev,
+            model,
+            tokenizer,
+            sequences,
+            opts.batching,
+            layer,
+            per_token,
+            |x, batch| pool(dev, model, x, batch, opts.pooling),
+            progress,
+        )
+        .await;
+    };
+    if w.size == 0 || w.stride == 0 || w.stride > w.size {
+        return Err(Error::Invalid(format!(
+            "--window {} --stride {}: the window must be positive and the stride between 1 and the window",
+            w.size, w.stride
+        )));
+    }
+    if per_token {
+        return Err(Error::Invalid(
+            "--window averages pooled vectors: choose a pooling other than none".into(),
+        ));
+    }
+    // Every window of every sequence, then each sequence's average.
+    let mut owner = Vec::new();
+    let mut pieces = Vec::new();
+    for (i, s) in sequences.iter().enumerate() {
+        for r in w.ranges(s.len()) {
+            owner.push(i);
+            pieces.push(&s[r]);
+        }
+    }
+    let total = sequences.len();
+    let parts = run_batches(
         dev,
         model,
         tokenizer,
-        sequences,
+        &pieces,
         opts.batching,
         layer,
-        per_token,
+        false,
         |x, batch| pool(dev, model, x, batch, opts.pooling),
-        progress,
+        // Windows run longest first, not by sequence: report the share done.
+        |p| {
+            progress(Progress {
+                sequences: p.sequences * total / p.total_sequences.max(1),
+                total_sequences: total,
+                ..p
+            })
+        },
     )
-    .await
+    .await?;
+    let mut out: Vec<(Vec<f64>, usize, Vec<u32>)> = vec![(Vec::new(), 0, Vec::new()); total];
+    for (e, &i) in parts.into_iter().zip(&owner) {
+        let (sum, n, ids) = &mut out[i];
+        if sum.is_empty() {
+            sum.resize(e.values.len(), 0.0);
+        }
+        for (s, v) in sum.iter_mut().zip(&e.values) {
+            *s += *v as f64;
+        }
+        *n += 1;
+        ids.extend(e.input_ids);
+    }
+    Ok(out
+        .into_iter()
+        .map(|(sum, n, ids)| Embedding {
+            values: sum.iter().map(|v| (v / n as f64) as f32).collect(),
+            input_ids: ids,
+        })
+        .collect())
 }
 
 /// Pools `x` [B, T, H] to [B, H] (or keeps it, for `Pooling::None`).
@@ -334,6 +424,18 @@ pub async fn classify(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn windows_cover_the_sequence_and_end_at_its_end() {
+        let w = super::Window {
+            size: 60,
+            stride: 30,
+        };
+        assert_eq!(w.ranges(50), vec![0..50]);
+        assert_eq!(w.ranges(60), vec![0..60]);
+        assert_eq!(w.ranges(150), vec![0..60, 30..90, 60..120, 90..150]);
+        assert_eq!(w.ranges(100), vec![0..60, 30..90, 40..100]);
+    }
+
     use super::*;
 
     #[test]

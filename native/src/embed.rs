@@ -27,6 +27,13 @@ pub struct EmbedArgs {
     /// Hidden state to use: 0 = embedding output, L = last layer (default); negative counts from the end.
     #[arg(long, allow_negative_numbers = true)]
     layer: Option<isize>,
+    /// Embed sequences longer than this many bases in windows and average
+    /// the windows' pooled vectors (DNABERT's 512 positions hold 509 + k bp).
+    #[arg(long)]
+    window: Option<usize>,
+    /// Bases between window starts (default: half the window).
+    #[arg(long, requires = "window")]
+    stride: Option<usize>,
 }
 
 enum Sink {
@@ -79,6 +86,10 @@ pub fn run(dev_args: &DeviceArgs, args: &EmbedArgs) -> Result<()> {
         pooling,
         layer: args.layer,
         batching: args.input.batching(),
+        window: args.window.map(|size| dnagpu::embed::Window {
+            size,
+            stride: args.stride.unwrap_or((size / 2).max(1)),
+        }),
     };
     let seqs: Vec<&str> = input.records.iter().map(|r| r.seq.as_str()).collect();
     let bar = Bar::new(seqs.len() as u64, "embedding");

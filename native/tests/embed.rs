@@ -614,6 +614,40 @@ fn a_dnabert_kmer_folder_embeds_like_transformers() {
         !ok && err.contains("input sequence 2") && err.contains("64 positions"),
         "{err}"
     );
+    // With --window the long sequence embeds as the mean of its windows'
+    // embeddings: 150 bp in windows of 60 every 30 = 0..60, 30..90, 60..120,
+    // 90..150, each embedded on its own for the reference.
+    let long: String = (0..150)
+        .map(|i| ['A', 'C', 'G', 'T'][(i * 7 + i / 5) % 4])
+        .collect();
+    let dir = tmp("dnabert-window");
+    let run = |stdin: &str, extra: &[&str], out: &Path| {
+        let mut args = vec![
+            "embed",
+            "--model",
+            folder.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let (ok, _, err) = dnagpu(&args, Some(stdin));
+        assert!(ok, "{err}");
+        read_npy(out).1
+    };
+    let got = run(
+        &format!("{long}\n"),
+        &["--window", "60", "--stride", "30"],
+        &dir.join("w.npy"),
+    );
+    let pieces: String = [0..60, 30..90, 60..120, 90..150]
+        .into_iter()
+        .map(|r| format!("{}\n", &long[r]))
+        .collect();
+    let each = run(&pieces, &[], &dir.join("pieces.npy"));
+    let want: Vec<f32> = (0..64)
+        .map(|j| (0..4).map(|w| each[w * 64 + j]).sum::<f32>() / 4.0)
+        .collect();
+    assert_close("the mean of the windows' embeddings", &got, &want);
 }
 
 /// Nucleotide Transformer v1 and v2 folders (tests/fixtures/nt_v*_tiny,

@@ -183,6 +183,7 @@ impl Model {
             pooling,
             layer: layer.map(|l| l as isize),
             batching: batching(batch_size),
+            window: None,
         };
         let out = dnagpu::embed::embed(
             &self.device,
