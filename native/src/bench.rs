@@ -80,9 +80,14 @@ struct TrainBench {
 
 #[derive(clap::Args)]
 struct EmbedBench {
-    /// Model config (default: DNABERT-2-117M).
+    /// Model config (default: DNABERT-2-117M; benches/configs has DNABERT-6
+    /// and Nucleotide Transformer 500M sizes).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// The checkpoint layout to build: dnabert2, bert (DNABERT) or esm (the
+    /// Nucleotide Transformer; v2 when the config's positions are rotary).
+    #[arg(long, default_value = "dnabert2")]
+    family: String,
     /// Sequences per batch.
     #[arg(long, default_value_t = 32)]
     batch: usize,
@@ -103,11 +108,18 @@ struct EmbedBench {
     json: Option<PathBuf>,
 }
 
-/// Forward FLOPs of `b` sequences of `t` tokens (2 per multiply-add).
-fn flops(cfg: &Config, b: usize, t: usize) -> f64 {
+/// Forward FLOPs of `b` sequences of `t` tokens (2 per multiply-add), with
+/// a gated feed-forward (GeGLU, SwiGLU: 3 I H per token) or not (2 I H).
+fn flops_of(cfg: &Config, b: usize, t: usize, gated: bool) -> f64 {
     let (h, i) = (cfg.hidden_size as f64, cfg.intermediate_size as f64);
-    let per_token = 2.0 * (3.0 * h * h + h * h + 2.0 * i * h + i * h) + 4.0 * t as f64 * h;
+    let ffn = if gated { 3.0 * i * h } else { 2.0 * i * h };
+    let per_token = 2.0 * (3.0 * h * h + h * h + ffn) + 4.0 * t as f64 * h;
     per_token * (b * t) as f64 * cfg.num_hidden_layers as f64
+}
+
+/// [`flops_of`] for DNABERT-2 (GeGLU).
+fn flops(cfg: &Config, b: usize, t: usize) -> f64 {
+    flops_of(cfg, b, t, true)
 }
 
 /// Peak memory: the GPU pool's peak, or the process's peak RSS on the CPU.
@@ -207,7 +219,21 @@ pub fn run(dev_args: &DeviceArgs, args: &BenchArgs) -> Result<()> {
     };
     let config = config_of(&a.config)?;
     let dev = dev_args.device()?;
-    let model = Model::load(&dev, &config, &init::random_weights(&config, 0))?;
+    use dnagpu::model::encoder::Family;
+    let family = match a.family.as_str() {
+        "dnabert2" => Family::Dnabert2,
+        "bert" => Family::Bert,
+        "esm" => Family::Esm,
+        other => anyhow::bail!("--family {other}: expected dnabert2, bert or esm"),
+    };
+    let weights = match family {
+        Family::Dnabert2 => init::random_weights(&config, 0),
+        f => init::random_weights_of(init::other_encoder_shapes(&config, f), 0),
+    };
+    let model = Model::load(&dev, &config, &weights)?;
+    drop(weights);
+    let gated =
+        family == Family::Dnabert2 || config.position_embedding_type.as_deref() == Some("rotary");
     let mut rng = Rng::new(1);
     run_once(&dev, &model, 1, 8, &mut rng)?; // compiles pipelines, touches weights
     let mut rows = Vec::new();
@@ -234,7 +260,7 @@ pub fn run(dev_args: &DeviceArgs, args: &BenchArgs) -> Result<()> {
             .into_iter()
             .fold(f64::INFINITY, f64::min);
         let tps = (b * t) as f64 / best;
-        let gflops = flops(&config, b, t) / best / 1e9;
+        let gflops = flops_of(&config, b, t, gated) / best / 1e9;
         let peak = peak_bytes(&dev).map_or(f64::NAN, |p| p as f64 / (1u64 << 20) as f64);
         println!("{b:>6} {t:>7} {best:>10.3} {tps:>12.0} {gflops:>10.1} {peak:>12.0}");
         rows.push(serde_json::json!({"batch": b, "tokens": t, "seconds": best, "tokens_per_s": tps, "gflops": gflops, "peak_mib": peak}));
@@ -247,7 +273,7 @@ pub fn run(dev_args: &DeviceArgs, args: &BenchArgs) -> Result<()> {
         serde_json::Value::Null
     };
     if let Some(p) = &a.json {
-        let doc = serde_json::json!({"device": dev.name(), "backend": dev.backend(), "config": {
+        let doc = serde_json::json!({"device": dev.name(), "backend": dev.backend(), "family": a.family, "config": {
             "layers": config.num_hidden_layers, "hidden": config.hidden_size, "heads": config.num_attention_heads, "intermediate": config.intermediate_size}, "results": rows, "profile": profile});
         crate::output::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::config::Config;
+use super::encoder::Family;
 use super::weights::{HostTensor, Weights};
 use crate::rng::Rng;
 
@@ -53,20 +54,86 @@ pub fn parameter_shapes(cfg: &Config) -> Vec<(String, Vec<usize>)> {
     p
 }
 
+/// The encoder parameters of the other families' checkpoints (benchmarks):
+/// BERT (DNABERT) or ESM (the Nucleotide Transformer; v2 when the config's
+/// positions are rotary, with SwiGLU), by Hugging Face name.
+pub fn other_encoder_shapes(cfg: &Config, family: Family) -> Vec<(String, Vec<usize>)> {
+    let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+    let positions = cfg.max_position_embeddings.unwrap_or(512);
+    let rotary = cfg.position_embedding_type.as_deref() == Some("rotary");
+    let root = if family == Family::Esm { "esm" } else { "bert" };
+    let mut p = vec![(
+        format!("{root}.embeddings.word_embeddings.weight"),
+        vec![v, h],
+    )];
+    if !rotary {
+        p.push((
+            format!("{root}.embeddings.position_embeddings.weight"),
+            vec![positions, h],
+        ));
+    }
+    if family == Family::Bert {
+        p.push((
+            "bert.embeddings.token_type_embeddings.weight".into(),
+            vec![cfg.type_vocab_size, h],
+        ));
+        p.push(("bert.embeddings.LayerNorm.weight".into(), vec![h]));
+        p.push(("bert.embeddings.LayerNorm.bias".into(), vec![h]));
+    } else {
+        p.push(("esm.encoder.emb_layer_norm_after.weight".into(), vec![h]));
+        p.push(("esm.encoder.emb_layer_norm_after.bias".into(), vec![h]));
+    }
+    for l in 0..cfg.num_hidden_layers {
+        let pre = format!("{root}.encoder.layer.{l}");
+        let mut add = |name: &str, shape: Vec<usize>| p.push((format!("{pre}.{name}"), shape));
+        for m in ["query", "key", "value"] {
+            add(&format!("attention.self.{m}.weight"), vec![h, h]);
+            add(&format!("attention.self.{m}.bias"), vec![h]);
+        }
+        add("attention.output.dense.weight", vec![h, h]);
+        add("attention.output.dense.bias", vec![h]);
+        let norms = if family == Family::Esm {
+            ["attention.LayerNorm", "LayerNorm"]
+        } else {
+            ["attention.output.LayerNorm", "output.LayerNorm"]
+        };
+        for n in norms {
+            add(&format!("{n}.weight"), vec![h]);
+            add(&format!("{n}.bias"), vec![h]);
+        }
+        if rotary {
+            add("intermediate.dense.weight", vec![2 * i, h]);
+            add("output.dense.weight", vec![h, i]);
+        } else {
+            add("intermediate.dense.weight", vec![i, h]);
+            add("intermediate.dense.bias", vec![i]);
+            add("output.dense.weight", vec![h, i]);
+            add("output.dense.bias", vec![h]);
+        }
+    }
+    p
+}
+
 /// A freshly initialised MLM model's weights.
 pub fn random_weights(cfg: &Config, seed: u64) -> Weights {
+    random_weights_of(parameter_shapes(cfg), seed)
+}
+
+/// Weights of `shapes`, initialised as the model doc says.
+pub fn random_weights_of(shapes: Vec<(String, Vec<usize>)>, seed: u64) -> Weights {
     let mut rng = Rng::new(seed);
     let mut tensors = BTreeMap::new();
-    for (name, shape) in parameter_shapes(cfg) {
+    for (name, shape) in shapes {
         let n: usize = shape.iter().product();
         let lower = name.to_ascii_lowercase();
-        let data = if lower.contains("layernorm.weight") {
-            vec![1.0; n]
-        } else if name.ends_with(".bias") {
-            vec![0.0; n]
-        } else {
-            (0..n).map(|_| (rng.normal() * 0.02) as f32).collect()
-        };
+        let data =
+            if lower.contains("layernorm.weight") || lower.contains("layer_norm_after.weight") {
+                vec![1.0; n]
+            } else if name.ends_with(".bias") {
+                vec![0.0; n]
+            } else {
+                (0..n).map(|_| (rng.normal() * 0.02) as f32).collect()
+            };
         tensors.insert(name, HostTensor { shape, data });
     }
     Weights::new(tensors, format!("random init (seed {seed})"))
