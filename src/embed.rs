@@ -82,7 +82,8 @@ impl Window {
     /// The windows of a sequence of `len` bases (one, the whole, if it fits).
     pub fn ranges(self, len: usize) -> Vec<std::ops::Range<usize>> {
         if len <= self.size {
-            return vec![0..len];
+            let whole = 0..len;
+            return vec![whole];
         }
         let mut out: Vec<std::ops::Range<usize>> = (0..)
             .map(|k| k * self.stride)

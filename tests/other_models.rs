@@ -190,12 +190,10 @@ fn longer_than_the_position_table_is_an_error() {
     let dev = Device::Cpu;
     let ids = dev.tensor_u32(&[1, t], &vec![5; t]).unwrap();
     let mask = dev.tensor_u32(&[1, t], &vec![1; t]).unwrap();
-    let err = model
-        .encoder
-        .forward(&dev, &ids, &mask, |_| false)
-        .err()
-        .expect("65 tokens on 64 positions")
-        .to_string();
+    let Err(err) = model.encoder.forward(&dev, &ids, &mask, |_| false) else {
+        panic!("65 tokens on 64 positions must be an error");
+    };
+    let err = err.to_string();
     assert!(
         err.contains("65 tokens") && err.contains("64 positions"),
         "{err}"

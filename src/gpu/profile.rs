@@ -16,6 +16,9 @@ use crate::error::{Error, Result};
 /// Dispatches timed before the timestamps are read back and the set reused.
 const CAPACITY: u32 = 1024;
 
+/// (kernel file, dispatches, seconds) per kernel, slowest first.
+pub type KernelTimes = Vec<(&'static str, u32, f64)>;
+
 /// Accumulated time and dispatch count per kernel.
 #[derive(Default)]
 pub struct Profile {
@@ -37,7 +40,7 @@ impl Profile {
     }
 
     /// (kernel file, dispatches, seconds), slowest first.
-    pub fn rows(&self) -> Vec<(&'static str, u32, f64)> {
+    pub fn rows(&self) -> KernelTimes {
         let mut v: Vec<_> = self
             .per_kernel
             .iter()
@@ -93,7 +96,7 @@ impl GpuDevice {
 
     /// (kernel file, dispatches, seconds) since profiling started, slowest
     /// first, and whether they are GPU timestamps.
-    pub fn profile_rows(&self) -> Result<(Vec<(&'static str, u32, f64)>, bool)> {
+    pub fn profile_rows(&self) -> Result<(KernelTimes, bool)> {
         self.collect_timestamps()?;
         let p = self
             .profile

@@ -357,7 +357,7 @@ pub fn split_k(d: &MatmulDims) -> usize {
 pub fn tiled_fits(d: &MatmulDims, spec: Matmul) -> bool {
     let a_contig = if spec.trans_a { d.m } else { d.k };
     let b_contig = if spec.trans_b { d.k } else { d.n };
-    d.n % 4 == 0 && a_contig % 4 == 0 && b_contig % 4 == 0
+    d.n.is_multiple_of(4) && a_contig.is_multiple_of(4) && b_contig.is_multiple_of(4)
 }
 
 #[repr(C)]

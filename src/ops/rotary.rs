@@ -44,7 +44,11 @@ pub fn rotary(dev: &Device, qkv: &Tensor, heads: usize) -> Result<Tensor> {
     qkv.check_dtype(OP, "qkv", DType::F32)?;
     dev.check_on(OP, &[("qkv", qkv)])?;
     let s = qkv.shape();
-    if s.len() != 3 || heads == 0 || s[2] % (3 * heads) != 0 || (s[2] / (3 * heads)) % 2 != 0 {
+    if s.len() != 3
+        || heads == 0
+        || !s[2].is_multiple_of(3 * heads)
+        || !(s[2] / (3 * heads)).is_multiple_of(2)
+    {
         return Err(shape_err(
             OP,
             format!("qkv {s:?} must be [B, T, 3H] with H = {heads} heads of an even head dim"),

@@ -75,7 +75,8 @@ impl Vocab {
 /// DNABERT's overlapping k-mers or the Nucleotide Transformer's 6-mers
 /// (`vocab.txt`).
 pub enum Tokenizer {
-    Bpe(BpeTokenizer),
+    /// Boxed: it is much larger than the vocab.txt tokenizers.
+    Bpe(Box<BpeTokenizer>),
     Kmer(KmerTokenizer),
     Nt(NtTokenizer),
 }
@@ -119,7 +120,7 @@ impl Tokenizer {
     /// The BPE tokenizer, for what only DNABERT-2's models do (pretraining).
     pub fn bpe(&self) -> Option<&BpeTokenizer> {
         match self {
-            Tokenizer::Bpe(t) => Some(t),
+            Tokenizer::Bpe(t) => Some(t.as_ref()),
             _ => None,
         }
     }
@@ -127,7 +128,7 @@ impl Tokenizer {
 
 impl From<BpeTokenizer> for Tokenizer {
     fn from(t: BpeTokenizer) -> Self {
-        Tokenizer::Bpe(t)
+        Tokenizer::Bpe(Box::new(t))
     }
 }
 
