@@ -43,7 +43,10 @@ struct FinetuneBench {
     /// Model config (default: DNABERT-2-117M).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// lora (rank 8 on every Wqkv, the encoder frozen) or full.
+    /// dnabert2, or bert (DNABERT; LoRA on query, key, value).
+    #[arg(long, default_value = "dnabert2")]
+    family: String,
+    /// lora (rank 8 on the family's default targets, the encoder frozen) or full.
     #[arg(long, default_value = "lora")]
     mode: String,
     #[arg(long, default_value_t = 32)]
@@ -200,6 +203,25 @@ fn run_once(dev: &Device, model: &Model, b: usize, t: usize, rng: &mut Rng) -> R
     Ok(start.elapsed().as_secs_f64())
 }
 
+/// Random weights of `config` in a family's checkpoint layout.
+fn family_weights(
+    family: &str,
+    config: &Config,
+) -> Result<(dnagpu::model::encoder::Family, dnagpu::model::Weights)> {
+    use dnagpu::model::encoder::Family;
+    let family = match family {
+        "dnabert2" => Family::Dnabert2,
+        "bert" => Family::Bert,
+        "esm" => Family::Esm,
+        other => anyhow::bail!("--family {other}: expected dnabert2, bert or esm"),
+    };
+    let weights = match family {
+        Family::Dnabert2 => init::random_weights(config, 0),
+        f => init::random_weights_of(init::other_encoder_shapes(config, f), 0),
+    };
+    Ok((family, weights))
+}
+
 fn config_of(path: &Option<PathBuf>) -> Result<Config> {
     Ok(match path {
         Some(p) => Config::from_json(
@@ -220,16 +242,7 @@ pub fn run(dev_args: &DeviceArgs, args: &BenchArgs) -> Result<()> {
     let config = config_of(&a.config)?;
     let dev = dev_args.device()?;
     use dnagpu::model::encoder::Family;
-    let family = match a.family.as_str() {
-        "dnabert2" => Family::Dnabert2,
-        "bert" => Family::Bert,
-        "esm" => Family::Esm,
-        other => anyhow::bail!("--family {other}: expected dnabert2, bert or esm"),
-    };
-    let weights = match family {
-        Family::Dnabert2 => init::random_weights(&config, 0),
-        f => init::random_weights_of(init::other_encoder_shapes(&config, f), 0),
-    };
+    let (family, weights) = family_weights(&a.family, &config)?;
     let model = Model::load(&dev, &config, &weights)?;
     drop(weights);
     let gated =
@@ -374,13 +387,15 @@ fn run_finetune(dev_args: &DeviceArgs, a: &FinetuneBench) -> Result<()> {
 
     let config = config_of(&a.config)?;
     let dev = dev_args.device()?;
-    let mut model = ClsModel::load(&dev, &config, &init::random_weights(&config, 0), 2, 0)?;
+    let (family, weights) = family_weights(&a.family, &config)?;
+    let mut model = ClsModel::load(&dev, &config, &weights, 2, 0)?;
+    drop(weights);
     match a.mode.as_str() {
         "lora" => {
             model.lora = Some(Lora::fresh(
                 &dev,
                 &model.encoder,
-                LoraConfig::dnabert2(),
+                LoraConfig::for_family(family),
                 0,
             )?)
         }
