@@ -55,6 +55,9 @@ struct FinetuneBench {
     seq: usize,
     #[arg(long, default_value_t = 3)]
     iters: usize,
+    /// Then time each kernel of one more step (GPU; see `profile_once`).
+    #[arg(long)]
+    profile: bool,
     #[arg(long)]
     json: Option<PathBuf>,
 }
@@ -445,6 +448,13 @@ fn run_finetune(dev_args: &DeviceArgs, a: &FinetuneBench) -> Result<()> {
         "{step:>10.3} {sps:>12.1} {:>12.0} {peak:>12.0}",
         sps * a.seq as f64
     );
+    if a.profile {
+        let (s, l) = batch();
+        profile_once(&dev, || {
+            pollster::block_on(tuner.train_step(&dev, &s, &l))?;
+            Ok(())
+        })?;
+    }
     if let Some(p) = &a.json {
         let doc = serde_json::json!({"device": dev.name(), "mode": a.mode, "trainable": trainable, "batch": a.batch,
             "tokens": a.seq, "seconds_per_step": step, "samples_per_s": sps, "peak_mib": peak});
