@@ -329,10 +329,13 @@ impl MatmulKernel {
 
     /// The kernel for a product: the tiled one (k step 8) whenever its
     /// layout constraints hold and C has at least one full tile's worth of
-    /// rows and columns, where its larger tile pays off. A k step of 16 was
-    /// 13-16% slower on an H200 (docs/benchmarks.md).
+    /// rows and columns, where its larger tile pays off, or when it would
+    /// split a long K (skinny products such as LoRA's gradients, [8, 768]
+    /// over 4,096 tokens, which the basic kernel runs on a dozen
+    /// workgroups). A k step of 16 was 13-16% slower on an H200
+    /// (docs/benchmarks.md).
     pub fn pick(d: &MatmulDims, spec: Matmul) -> Self {
-        if tiled_fits(d, spec) && d.m >= 128 && d.n >= 128 {
+        if tiled_fits(d, spec) && ((d.m >= 128 && d.n >= 128) || split_k(d) > 1) {
             MatmulKernel::TILED
         } else {
             MatmulKernel::Basic
