@@ -111,6 +111,7 @@ try {
   step(`ready on ${ready.backend.name} (${ready.backend.notice})`);
   assert.ok(ready.backend.isGpu, 'WebGPU runs');
   assert.ok(ready.model.hasClassifier, 'the demo adapter is set');
+  assert.match(await page.textContent('#info-arch'), /^DNABERT-2/, 'the model panel names the architecture');
   await embedAndClassify(page, 'WebGPU');
 
   await page.selectOption('#eval-bundled', 'upload');

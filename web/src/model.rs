@@ -101,6 +101,20 @@ impl Model {
         self.config.num_hidden_layers
     }
 
+    /// The architecture, in words: DNABERT-2, DNABERT (k-mer BERT) or the
+    /// Nucleotide Transformer (v1, learned positions; v2, rotary).
+    #[wasm_bindgen(getter)]
+    pub fn architecture(&self) -> String {
+        use dnagpu::model::encoder::Family;
+        let enc = &self.model.encoder;
+        match enc.family {
+            Family::Dnabert2 => "DNABERT-2 (BPE, ALiBi)".into(),
+            Family::Bert => "DNABERT (k-mer BERT)".into(),
+            Family::Esm if enc.rotary => "Nucleotide Transformer v2 (rotary)".into(),
+            Family::Esm => "Nucleotide Transformer v1".into(),
+        }
+    }
+
     /// Number of weights in the checkpoint.
     #[wasm_bindgen(getter)]
     pub fn parameters(&self) -> usize {

@@ -95,6 +95,7 @@ async fn the_fixture_model_embeds_in_the_browser_like_the_reference() {
         include_bytes!("../../tests/fixtures/tiny/model.safetensors"),
         // The three short sequences keep SwiftShader (~0.5 GFLOP/s) quick.
         3,
+        "DNABERT-2 (BPE, ALiBi)",
     )
     .await;
 }
@@ -113,6 +114,7 @@ async fn a_nucleotide_transformer_folder_embeds_in_the_browser() {
         ),
         include_bytes!("../../tests/fixtures/nt_v2_tiny/model.safetensors"),
         4,
+        "Nucleotide Transformer v2 (rotary)",
     )
     .await;
 }
@@ -126,6 +128,7 @@ async fn embeds_like_the_fixtures(
     tokenizer: (&str, &str),
     weights: &[u8],
     n: usize,
+    architecture: &str,
 ) {
     let fx = t::ReferenceFixtures::from_bytes(fixtures_json, fixtures.to_vec()).unwrap();
     let text: String = fx.sequences[..n].iter().map(|s| format!("{s}\n")).collect();
@@ -144,6 +147,7 @@ async fn embeds_like_the_fixtures(
         )
         .map_err(|_| "load")
         .unwrap();
+        assert_eq!(model.architecture(), architecture);
         let h = model.hidden_size();
         let got = model
             .embed(&text, "mean", None, 8, None)

@@ -94,6 +94,7 @@ export function showModelInfo() {
   if (m) {
     $('info-name').textContent = m.label ?? '';
     $('info-origin').textContent = m.origin ?? '';
+    $('info-arch').textContent = m.architecture ?? '';
     $('info-layers').textContent = String(m.layers);
     $('info-hidden').textContent = String(m.hiddenSize);
     $('info-params').textContent = formatParameters(m.parameters);

@@ -50,6 +50,7 @@ function modelInfo() {
   return {
     hiddenSize: m.hiddenSize,
     layers: m.layers,
+    architecture: m.architecture,
     parameters: m.parameters,
     hasClassifier: m.hasClassifier,
     classes: m.classes,
