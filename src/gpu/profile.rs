@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::context::GpuDevice;
 use super::Kernel;
 #[cfg(not(target_arch = "wasm32"))]
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Dispatches timed before the timestamps are read back and the set reused.
 const CAPACITY: u32 = 1024;
@@ -69,6 +69,10 @@ impl Profile {
 
 #[cfg(not(target_arch = "wasm32"))]
 impl GpuDevice {
+    fn profile_state(&self) -> Result<std::sync::MutexGuard<'_, Profile>> {
+        self.profile.lock().map_err(|_| super::record::poisoned())
+    }
+
     /// Starts (clearing earlier totals) or stops per-kernel timing.
     pub fn set_profiling(&self, on: bool) -> Result<()> {
         if !on {
@@ -81,11 +85,7 @@ impl GpuDevice {
                 count: 2 * CAPACITY,
             })
         });
-        let mut p = self
-            .profile
-            .lock()
-            .map_err(|_| Error::Gpu("profile lock".into()))?;
-        *p = Profile {
+        *self.profile_state()? = Profile {
             enabled: on,
             timestamps: queries.is_some(),
             queries,
@@ -98,20 +98,14 @@ impl GpuDevice {
     /// first, and whether they are GPU timestamps.
     pub fn profile_rows(&self) -> Result<(KernelTimes, bool)> {
         self.collect_timestamps()?;
-        let p = self
-            .profile
-            .lock()
-            .map_err(|_| Error::Gpu("profile lock".into()))?;
+        let p = self.profile_state()?;
         Ok((p.rows(), p.timestamps))
     }
 
     /// Reads the pending dispatches' timestamps and adds them to the totals.
     pub(crate) fn collect_timestamps(&self) -> Result<()> {
         let (qs, kernels) = {
-            let mut p = self
-                .profile
-                .lock()
-                .map_err(|_| Error::Gpu("profile lock".into()))?;
+            let mut p = self.profile_state()?;
             match &p.queries {
                 Some(qs) if !p.pending.is_empty() => (qs.clone(), std::mem::take(&mut p.pending)),
                 _ => return Ok(()),
@@ -124,33 +118,13 @@ impl GpuDevice {
             usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("dnagpu timestamps readback"),
-            size: n * 8,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
         let mut enc = self.take_encoder()?;
         enc.resolve_query_set(&qs, 0..n as u32, &resolve, 0);
-        enc.copy_buffer_to_buffer(&resolve, 0, &staging, 0, n * 8);
         self.queue.submit([enc.finish()]);
-        let slice = staging.slice(..);
-        slice.map_async(wgpu::MapMode::Read, |_| {});
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
-        let ticks: Vec<u64> = {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| Error::Gpu(format!("reading timestamps: {e:?}")))?;
-            bytemuck::pod_collect_to_vec(&view[..])
-        };
-        staging.unmap();
+        let bytes = pollster::block_on(self.read_raw(&resolve, n * 8))?;
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
         let period = self.queue.get_timestamp_period() as f64;
-        let mut p = self
-            .profile
-            .lock()
-            .map_err(|_| Error::Gpu("profile lock".into()))?;
+        let mut p = self.profile_state()?;
         for (i, k) in kernels.into_iter().enumerate() {
             let ns = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period;
             p.add(k, Duration::from_nanos(ns as u64));

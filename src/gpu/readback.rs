@@ -9,6 +9,11 @@ use crate::error::{Error, Result};
 impl GpuDevice {
     /// The first `bytes` bytes of `buf`, after everything recorded so far.
     pub async fn read_bytes(&self, buf: &GpuBuffer, bytes: u64) -> Result<Vec<u8>> {
+        self.read_raw(buf.raw(), bytes).await
+    }
+
+    /// [`GpuDevice::read_bytes`] of any buffer with `COPY_SRC` usage.
+    pub(crate) async fn read_raw(&self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
         let size = bytes.div_ceil(4) * 4;
         if size == 0 {
             return Ok(Vec::new());
@@ -20,7 +25,7 @@ impl GpuDevice {
             mapped_at_creation: false,
         });
         let mut enc = self.take_encoder()?;
-        enc.copy_buffer_to_buffer(buf.raw(), 0, &staging, 0, size);
+        enc.copy_buffer_to_buffer(buf, 0, &staging, 0, size);
         self.queue.submit([enc.finish()]);
         self.take_error()?;
 

@@ -162,6 +162,8 @@ impl GpuDevice {
             entries: &entries,
         });
 
+        // Profiling is native only.
+        #[cfg_attr(target_arch = "wasm32", allow(unused_variables))]
         let (profiling, slots) = match self.profile.lock() {
             Ok(mut p) if p.enabled => (true, p.next_slots(kernel)),
             _ => (false, None),
@@ -188,28 +190,27 @@ impl GpuDevice {
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         }
         r.dispatches += 1;
-        let wall_clock = profiling && slots.is_none();
-        if r.dispatches >= MAX_DISPATCHES_PER_SUBMIT || wall_clock {
+        if r.dispatches >= MAX_DISPATCHES_PER_SUBMIT {
             let r = rec.take().expect("recording present");
-            drop(rec);
-            #[cfg(not(target_arch = "wasm32"))]
-            let start = std::time::Instant::now();
             self.queue.submit([r.encoder.finish()]);
-            #[cfg(not(target_arch = "wasm32"))]
-            if wall_clock {
-                self.device
-                    .poll(wgpu::PollType::wait_indefinitely())
-                    .map_err(|e| crate::Error::Gpu(format!("waiting for the GPU: {e}")))?;
-                if let Ok(mut p) = self.profile.lock() {
-                    p.add(kernel, start.elapsed());
-                }
-            }
-        } else {
-            drop(rec);
         }
+        drop(rec);
         #[cfg(not(target_arch = "wasm32"))]
-        if slots.is_some() && self.profile.lock().map(|p| p.full()).unwrap_or(false) {
-            self.collect_timestamps()?;
+        if profiling {
+            match slots {
+                // No timestamp queries: this dispatch alone, waited for.
+                None => {
+                    let start = std::time::Instant::now();
+                    self.synchronize()?;
+                    if let Ok(mut p) = self.profile.lock() {
+                        p.add(kernel, start.elapsed());
+                    }
+                }
+                Some(_) if self.profile.lock().map(|p| p.full()).unwrap_or(false) => {
+                    self.collect_timestamps()?;
+                }
+                Some(_) => {}
+            }
         }
         Ok(())
     }
@@ -242,6 +243,6 @@ impl GpuDevice {
     }
 }
 
-fn poisoned() -> crate::Error {
+pub(crate) fn poisoned() -> crate::Error {
     crate::Error::Gpu("a previous GPU call panicked; the device state is unusable".into())
 }

@@ -207,19 +207,17 @@ pub fn matmul_with(
             dev.output_f32(OP, &out_shape, c)
         }
         Device::Gpu(g) => {
-            let c = dev.output_f32(OP, &out_shape, Vec::new())?;
             for (what, v) in [
                 ("M", d.m),
                 ("N", d.n),
                 ("K", d.k),
                 ("A size", a.numel()),
                 ("B size", b.numel()),
-                ("C size", c.numel()),
+                ("C size", out_shape.iter().product()),
             ] {
                 u32_of(OP, what, v)?;
             }
             let bias_buf = bias.map(|t| t.gpu_buffer()).unwrap_or(a.gpu_buffer());
-            let buffers = [a.gpu_buffer(), b.gpu_buffer(), bias_buf, c.gpu_buffer()];
             let kernel = match kernel {
                 Some(MatmulKernel::Tiled { .. }) if !tiled_fits(&d, spec) => {
                     return Err(shape_err(
@@ -270,21 +268,23 @@ pub fn matmul_with(
                         ("GELU", u32::from(gelu)),
                         ("BK", bk),
                     ];
-                    if splits > 1 {
-                        // Partial products of each range of k, then their sum.
-                        let partial = dev.output_f32(OP, &[splits, d.m * d.n], Vec::new())?;
-                        let buffers = [
-                            a.gpu_buffer(),
-                            b.gpu_buffer(),
-                            bias_buf,
-                            partial.gpu_buffer(),
-                        ];
-                        g.dispatch(Kernel::MatmulTiled, &constants, &buffers, &params, groups)?;
-                        return super::sum_rows(dev, &partial)?.reshape(&out_shape);
-                    }
+                    // Split K: each range of k writes its partial product,
+                    // and `sum_rows` adds them up.
+                    let out = if splits > 1 {
+                        dev.output_f32(OP, &[splits, d.m * d.n], Vec::new())?
+                    } else {
+                        dev.output_f32(OP, &out_shape, Vec::new())?
+                    };
+                    let buffers = [a.gpu_buffer(), b.gpu_buffer(), bias_buf, out.gpu_buffer()];
                     g.dispatch(Kernel::MatmulTiled, &constants, &buffers, &params, groups)?;
+                    if splits > 1 {
+                        super::sum_rows(dev, &out)?.reshape(&out_shape)
+                    } else {
+                        Ok(out)
+                    }
                 }
                 MatmulKernel::Basic => {
+                    let c = dev.output_f32(OP, &out_shape, Vec::new())?;
                     let params = Params {
                         m: d.m as u32,
                         n: d.n as u32,
@@ -303,10 +303,11 @@ pub fn matmul_with(
                         d.m.div_ceil(64) as u32,
                         d.batch as u32,
                     ];
+                    let buffers = [a.gpu_buffer(), b.gpu_buffer(), bias_buf, c.gpu_buffer()];
                     g.dispatch(Kernel::Matmul, &[], &buffers, &params, groups)?;
+                    Ok(c)
                 }
             }
-            Ok(c)
         }
     }
 }
