@@ -29,20 +29,17 @@ impl Encoder {
         let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
         let rotary = cfg.position_embedding_type.as_deref() == Some("rotary");
         let table = "esm.embeddings.position_embeddings.weight";
-        let rows = w.shape_of(table).map(|s| s[0]);
-        let position = match (rotary, rows) {
-            (false, Some(r)) => Some(load(dev, w, table, &[r, h])?),
-            (false, None) => Some(load(
-                dev,
-                w,
-                table,
-                &[cfg.max_position_embeddings.unwrap_or(0), h],
-            )?),
-            (true, Some(r)) => {
-                w.take(table, &[r, h])?; // stored by v2 checkpoints, unused
-                None
+        let rows = w
+            .shape_of(table)
+            .map_or(cfg.max_position_embeddings.unwrap_or(0), |s| s[0]);
+        let position = if rotary {
+            // Stored by v2 checkpoints, unused; its shape is still checked.
+            if w.contains(table) {
+                w.take(table, &[rows, h])?;
             }
-            (true, None) => None,
+            None
+        } else {
+            Some(load(dev, w, table, &[rows, h])?)
         };
         let embeddings = Embeddings {
             word: load(
@@ -68,10 +65,7 @@ impl Encoder {
                 let swiglu = w.shape_of(&format!("{inter}.weight")) == Some(&[2 * i, h][..]);
                 let biased = w.contains(&format!("{inter}.bias"));
                 // Rotary's inverse frequencies, when stored, are recomputed.
-                let inv_freq = format!("{p}.attention.self.rotary_embeddings.inv_freq");
-                if let Some(s) = w.shape_of(&inv_freq).map(<[usize]>::to_vec) {
-                    w.take(&inv_freq, &s)?;
-                }
+                w.ignore(&format!("{p}.attention.self.rotary_embeddings.inv_freq"));
                 Ok(Layer {
                     wqkv: Linear::load_concat(
                         dev,
@@ -108,10 +102,8 @@ impl Encoder {
             "esm.contact_head.regression.bias",
         ] {
             // Not part of the encoder's math (the protein contact head,
-            // recomputed frequencies): checked present, not used.
-            if let Some(s) = w.shape_of(name).map(<[usize]>::to_vec) {
-                w.take(name, &s)?;
-            }
+            // recomputed frequencies).
+            w.ignore(name);
         }
         let heads = cfg.num_attention_heads;
         Ok(Encoder {

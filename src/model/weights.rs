@@ -159,6 +159,14 @@ impl Weights {
         Ok(t)
     }
 
+    /// Marks `name`, if stored, as taken without using it (buffers and
+    /// heads a checkpoint carries that the model has no use for).
+    pub fn ignore(&self, name: &str) {
+        if let Some(key) = self.resolve(name) {
+            self.taken.borrow_mut().insert(key);
+        }
+    }
+
     /// Errors on any tensor the model did not take.
     pub fn check_all_taken(&self) -> Result<()> {
         let taken = self.taken.borrow();
