@@ -151,6 +151,23 @@ pub struct LayerActs {
     pub out: Tensor,
 }
 
+/// Linear `k` of layer `index` on `x`, plus its adapters' terms when
+/// adapted.
+pub(super) fn adapted(
+    dev: &Device,
+    lora: Option<&LayerLora>,
+    index: usize,
+    k: usize,
+    layer: &Linear,
+    x: &Tensor,
+) -> Result<Tensor> {
+    let y = layer.forward(dev, x, Epilogue::None)?;
+    match lora {
+        Some(l) => l.apply(dev, index, k, x, y),
+        None => Ok(y),
+    }
+}
+
 impl Layer {
     /// One post-norm layer on x [B, T, H]; `index` picks the dropout streams.
     #[allow(clippy::too_many_arguments)]
@@ -166,13 +183,7 @@ impl Layer {
         lora: Option<&LayerLora>,
     ) -> Result<LayerActs> {
         // Base output plus target k's LoRA term when adapted.
-        let lin = |k: usize, layer: &Linear, x: &Tensor| -> Result<Tensor> {
-            let y = layer.forward(dev, x, Epilogue::None)?;
-            match lora {
-                Some(l) => l.apply(dev, index, k, x, y),
-                None => Ok(y),
-            }
-        };
+        let lin = |k: usize, layer: &Linear, x: &Tensor| adapted(dev, lora, index, k, layer, x);
         let qkv = lin(0, &self.wqkv, x)?; // [B, T, 3H]
         let attn = ops::attention(dev, &qkv, mask, slopes, heads)?; // [B, T, H]
         let proj = lin(1, &self.attn_out, &attn.out)?;

@@ -7,12 +7,12 @@
 //! The math is in ../shared/docs/other-models.md, section 3.
 
 use super::config::Config;
-use super::encoder::{Embeddings, Encoder, Family, Ffn, Layer};
+use super::encoder::{adapted, Embeddings, Encoder, Family, Ffn, Layer};
 use super::layers::{load, LayerNorm, Linear};
 use super::lora::LayerLora;
 use super::weights::Weights;
 use crate::error::Result;
-use crate::ops::{self, Epilogue};
+use crate::ops;
 use crate::{Device, Tensor};
 
 /// ESM's position ids start after the padding id (1): row 2 for token 0.
@@ -136,13 +136,7 @@ impl Layer {
         index: usize,
         lora: Option<&LayerLora>,
     ) -> Result<Tensor> {
-        let lin = |k: usize, layer: &Linear, x: &Tensor| -> Result<Tensor> {
-            let y = layer.forward(dev, x, Epilogue::None)?;
-            match lora {
-                Some(l) => l.apply(dev, index, k, x, y),
-                None => Ok(y),
-            }
-        };
+        let lin = |k: usize, layer: &Linear, x: &Tensor| adapted(dev, lora, index, k, layer, x);
         let heads = enc.config.num_attention_heads;
         let h = self.attn_norm.forward(dev, x, None)?;
         let mut qkv = lin(0, &self.wqkv, &h)?; // [B, T, 3H]
