@@ -248,14 +248,9 @@ fn slug(name: &str) -> String {
             }
         })
         .collect();
-    s.trim_matches('_')
-        .chars()
-        .rev()
-        .take(60)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect()
+    // The end of a path names the model best: keep the last 60 characters.
+    let kept: Vec<char> = s.trim_matches('_').chars().collect();
+    kept[kept.len().saturating_sub(60)..].iter().collect()
 }
 
 struct Row {
