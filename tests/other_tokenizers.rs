@@ -98,43 +98,38 @@ fn bad_vocabularies_and_input_are_clear_errors() {
         .contains("letters only"));
 }
 
+/// Folders with a vocab.txt and no tokenizer.json: DNABERT's and the
+/// Nucleotide Transformer's are read (tests/other_models.rs runs them; here
+/// they lack weights, and the error says so); any other vocabulary is
+/// refused, showing what it starts with.
 #[test]
-fn folders_of_other_families_are_named_in_the_error() {
+fn vocab_txt_folders_are_read_by_family_or_refused() {
     let root = std::env::temp_dir().join(format!("dnagpu-families-{}", std::process::id()));
-    // A DNABERT folder is read (tests/dnabert_fixtures.rs runs one): here it
-    // lacks weights, and the error says so.
-    let dir = root.join("dnabert6");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("config.json"), r#"{"model_type": "bert"}"#).unwrap();
-    std::fs::write(dir.join("vocab.txt"), read("dnabert6_vocab.txt")).unwrap();
-    let err = dnagpu::model::folder::ModelFiles::open(&dir)
-        .err()
-        .expect("an error")
-        .to_string();
-    assert!(
-        err.contains("no model.safetensors or pytorch_model.bin"),
-        "{err}"
-    );
-    let dir = root.join("nt");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("config.json"), r#"{"model_type": "esm"}"#).unwrap();
-    std::fs::write(dir.join("vocab.txt"), read("nt_v2_vocab.txt")).unwrap();
-    let err = dnagpu::model::folder::ModelFiles::open(&dir)
-        .err()
-        .expect("an error")
-        .to_string();
-    assert!(
-        err.contains("no model.safetensors or pytorch_model.bin"),
-        "{err}"
-    );
-    let dir = root.join("other");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("config.json"), "{}").unwrap();
-    std::fs::write(dir.join("vocab.txt"), "hello\nworld\n").unwrap();
-    let err = dnagpu::model::folder::ModelFiles::open(&dir)
-        .err()
-        .unwrap()
-        .to_string();
+    let open_err = |name: &str, config: &str, vocab: &str| -> String {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.json"), config).unwrap();
+        std::fs::write(dir.join("vocab.txt"), vocab).unwrap();
+        match dnagpu::model::folder::ModelFiles::open(&dir) {
+            Ok(_) => panic!("{name}: an error"),
+            Err(e) => e.to_string(),
+        }
+    };
+    for (name, config, vocab) in [
+        (
+            "dnabert6",
+            r#"{"model_type": "bert"}"#,
+            "dnabert6_vocab.txt",
+        ),
+        ("nt", r#"{"model_type": "esm"}"#, "nt_v2_vocab.txt"),
+    ] {
+        let err = open_err(name, config, &read(vocab));
+        assert!(
+            err.contains("no model.safetensors or pytorch_model.bin"),
+            "{err}"
+        );
+    }
+    let err = open_err("other", "{}", "hello\nworld\n");
     assert!(
         err.contains("not a model dnagpu recognises") && err.contains("hello"),
         "{err}"
