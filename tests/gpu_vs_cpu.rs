@@ -10,21 +10,23 @@ use dnagpu::testing as t;
 
 const ODD: [usize; 6] = [1, 7, 63, 65, 127, 129];
 
+/// Every operand layout: A and B each as stored or transposed.
+const LAYOUTS: [Matmul; 4] = [
+    Matmul::NN,
+    Matmul::NT,
+    Matmul::TN,
+    Matmul {
+        trans_a: true,
+        trans_b: true,
+        epilogue: Epilogue::None,
+    },
+];
+
 #[test]
 fn matmul_all_layouts_and_odd_sizes() {
     let Some(dev) = gpu() else { return };
-    let specs = [
-        Matmul::NN,
-        Matmul::NT,
-        Matmul::TN,
-        Matmul {
-            trans_a: true,
-            trans_b: true,
-            epilogue: Epilogue::None,
-        },
-    ];
     let mut seed = 0;
-    for spec in specs {
+    for spec in LAYOUTS {
         for &m in &ODD {
             for &(n, k) in &[(65, 17), (1, 129), (127, 64), (64, 1)] {
                 seed += 1;
@@ -80,20 +82,10 @@ fn matmul_batched_bias_and_gelu() {
 #[test]
 fn tiled_matmul_all_layouts_and_partial_tiles() {
     let Some(dev) = gpu() else { return };
-    let specs = [
-        Matmul::NN,
-        Matmul::NT,
-        Matmul::TN,
-        Matmul {
-            trans_a: true,
-            trans_b: true,
-            epilogue: Epilogue::None,
-        },
-    ];
     let mut seed = 400;
     for bk in [8, 16] {
         let tiled = Some(MatmulKernel::Tiled { bk });
-        for spec in specs {
+        for spec in LAYOUTS {
             for &(m, n, k) in &[(4, 4, 4), (132, 124, 12), (128, 256, 8), (260, 132, 36)] {
                 seed += 1;
                 run(t::check_matmul_on(
