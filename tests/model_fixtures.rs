@@ -136,42 +136,16 @@ fn check_alone(dev: &Device) {
 /// All sequences in one padded batch: the real rows equal the reference.
 fn check_padded_batch(dev: &Device) {
     let fx = Fixtures::load();
-    let (cfg, model) = load_model(dev);
+    let (_, model) = load_model(dev);
     let tok = tokenizer();
-    let h = cfg.hidden_size;
     let enc: Vec<Vec<u32>> =
         fx.0.sequences
             .iter()
             .map(|s| tok.encode(s).unwrap().ids)
             .collect();
-    let b = enc.len();
-    let (ids, mask, t) = dnagpu::testing::pad_batch(&enc, 3); // [PAD]
-    let states = model
-        .encoder
-        .forward(
-            dev,
-            &dev.tensor_u32(&[b, t], &ids).unwrap(),
-            &dev.tensor_u32(&[b, t], &mask).unwrap(),
-            |_| false,
-        )
-        .unwrap();
-    let got = dev.read_f32_blocking(&states.last().unwrap().1).unwrap();
-    for (r, e) in enc.iter().enumerate() {
-        let want = fx
-            .get(&format!("{r}.hidden.{}", cfg.num_hidden_layers))
-            .unwrap();
-        let rows = &got[r * t * h..(r * t + e.len()) * h];
-        check_close(
-            &format!(
-                "sequence {r} in a padded batch of {b} x {t} on {}",
-                dev.name()
-            ),
-            rows,
-            &want,
-            Tol::F32,
-        )
-        .unwrap();
-    }
+    common::run(dnagpu::testing::check_padded_batch(
+        dev, &model, &enc, 3, &fx.0,
+    )); // [PAD]
 }
 
 #[test]

@@ -127,37 +127,15 @@ fn check_alone(dev: &Device, name: &str, family: Family) {
 }
 
 fn check_padded_batch(dev: &Device, name: &str) {
-    let (cfg, model, tok, fx) = load(dev, name);
-    let h = cfg.hidden_size;
+    let (_, model, tok, fx) = load(dev, name);
     let enc: Vec<Vec<u32>> = fx
         .sequences
         .iter()
         .map(|s| tok.encode(s).unwrap().ids)
         .collect();
-    let b = enc.len();
-    let (ids, mask, t) = dnagpu::testing::pad_batch(&enc, 0); // [PAD]
-    let states = model
-        .encoder
-        .forward(
-            dev,
-            &dev.tensor_u32(&[b, t], &ids).unwrap(),
-            &dev.tensor_u32(&[b, t], &mask).unwrap(),
-            |_| false,
-        )
-        .unwrap();
-    let got = dev.read_f32_blocking(&states.last().unwrap().1).unwrap();
-    for (r, e) in enc.iter().enumerate() {
-        check_close(
-            &format!(
-                "sequence {r} in a padded batch of {b} x {t} on {}",
-                dev.name()
-            ),
-            &got[r * t * h..(r * t + e.len()) * h],
-            &want(&fx, &format!("{r}.hidden.{}", cfg.num_hidden_layers)),
-            Tol::F32,
-        )
-        .unwrap();
-    }
+    common::run(dnagpu::testing::check_padded_batch(
+        dev, &model, &enc, 0, &fx,
+    )); // [PAD]
 }
 
 const MODELS: [(&str, Family); 3] = [

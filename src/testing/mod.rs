@@ -215,6 +215,45 @@ pub fn pad_batch(seqs: &[Vec<u32>], pad: u32) -> (Vec<u32>, Vec<u32>, usize) {
     (ids, mask_from_lengths(&lens, t), t)
 }
 
+/// The token id sequences `seqs` in one batch padded with `pad`: each real
+/// row of `model`'s last hidden state equals the fixture `<i>.hidden.<L>`
+/// (the sequence run alone by the reference).
+pub async fn check_padded_batch(
+    dev: &Device,
+    model: &crate::model::Model,
+    seqs: &[Vec<u32>],
+    pad: u32,
+    fx: &ReferenceFixtures,
+) -> Check {
+    let cfg = &model.encoder.config;
+    let (b, h) = (seqs.len(), cfg.hidden_size);
+    let (ids, mask, t) = pad_batch(seqs, pad);
+    let states = model
+        .encoder
+        .forward(
+            dev,
+            &dev.tensor_u32(&[b, t], &ids).map_err(e)?,
+            &dev.tensor_u32(&[b, t], &mask).map_err(e)?,
+            |_| false,
+        )
+        .map_err(e)?;
+    let got = read(dev, &states.last().expect("the last state").1).await?;
+    for (r, s) in seqs.iter().enumerate() {
+        let name = format!("{r}.hidden.{}", cfg.num_hidden_layers);
+        let (_, want) = fx.get(&name).ok_or(format!("no fixture {name}"))?;
+        check_close(
+            &format!(
+                "sequence {r} in a padded batch of {b} x {t} on {}",
+                dev.name()
+            ),
+            &got[r * t * h..(r * t + s.len()) * h],
+            &want,
+            Tol::F32,
+        )?;
+    }
+    Ok(())
+}
+
 /// A [B, T] mask with `lens[b]` leading valid tokens.
 pub fn mask_from_lengths(lens: &[usize], t: usize) -> Vec<u32> {
     lens.iter()
