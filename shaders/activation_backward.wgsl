@@ -7,6 +7,8 @@
 //   2 = GeGLU:  a = g [R, 2I] (u = g[:, :I], v = g[:, I:]), d = df [R, I]
 //               -> grad_out = dg [R, 2I]: dg[:, :I] = df * v * gelu'(u),
 //               dg[:, I:] = df * gelu(u); n = R * I, inner = I.
+//   3 = SwiGLU: as GeGLU with silu(u) = u sigmoid(u) in place of gelu,
+//               silu'(u) = sigmoid(u) (1 + u (1 - sigmoid(u))).
 // Grid: one invocation per element of d, groups of 256 folded into 2-D:
 //   i = (wg.y * num_wg.x + wg.x) * 256 + lid.
 
@@ -54,7 +56,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         let u = a[base + c];
         let v = a[base + params.inner + c];
         let df = d[i];
-        grad_out[base + c] = df * v * gelu_grad(u);
-        grad_out[base + params.inner + c] = df * gelu(u);
+        var act = 0.0;
+        var act_grad = 0.0;
+        if (OP == 2u) {
+            act = gelu(u);
+            act_grad = gelu_grad(u);
+        } else {
+            let s = 1.0 / (1.0 + exp(-u));
+            act = u * s;
+            act_grad = s * (1.0 + u * (1.0 - s));
+        }
+        grad_out[base + c] = df * v * act_grad;
+        grad_out[base + params.inner + c] = df * act;
     }
 }

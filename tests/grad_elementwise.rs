@@ -1,4 +1,4 @@
-//! The element-wise backward ops (GELU, tanh, GeGLU), dropout and AdamW:
+//! The element-wise backward ops (GELU, tanh, GeGLU, SwiGLU), dropout and AdamW:
 //! the f64 derivatives against finite differences, the CPU backend and the
 //! GPU (lavapipe in CI) against the f64 references at sizes around the
 //! 256-wide workgroups, dropout's masks (identical on every backend, keep
@@ -8,7 +8,7 @@
 mod common;
 
 use common::{gpu, run};
-use dnagpu::ops::{self, AdamWStep};
+use dnagpu::ops::{self, AdamWStep, Glu};
 use dnagpu::testing::backward_elementwise as t;
 use dnagpu::{Device, Error};
 
@@ -40,7 +40,9 @@ fn f64_derivatives_match_finite_differences() {
         fd(t::check_tanh_grad_fd(seed));
     }
     for (i, (rows, inner)) in [(1, 1), (3, 5), (2, 7), (4, 2)].into_iter().enumerate() {
-        fd(t::check_geglu_backward_fd(rows, inner, i as u64));
+        for act in [Glu::Gelu, Glu::Silu] {
+            fd(t::check_glu_backward_fd(rows, inner, act, i as u64));
+        }
     }
 }
 
@@ -52,7 +54,8 @@ fn activation_backward_on(dev: &Device) {
     run(t::check_gelu_backward(dev, &[3, 5, 17], 20));
     run(t::check_tanh_backward(dev, &[2, 129], 21));
     for (i, (lead, inner)) in GEGLU.into_iter().enumerate() {
-        run(t::check_geglu_backward(dev, lead, inner, 30 + i as u64));
+        run(t::check_glu_backward(dev, lead, inner, Glu::Gelu, 30 + i as u64));
+        run(t::check_glu_backward(dev, lead, inner, Glu::Silu, 40 + i as u64));
     }
 }
 
@@ -252,6 +255,10 @@ fn bad_shapes_and_arguments_are_errors() {
     shape_err(
         ops::geglu_backward(&dev, &f(&[2, 6]), &f(&[3, 3])),
         "geglu_backward",
+    );
+    shape_err(
+        ops::swiglu_backward(&dev, &f(&[2, 6]), &f(&[2, 2])),
+        "swiglu_backward",
     );
     let [p, g, m] = [f(&[4]), f(&[4]), f(&[4])];
     match ops::adamw(&dev, &p, &g, &m, &f(&[2, 2]), &ADAMW) {

@@ -207,17 +207,16 @@ fn lora_fd_check(
     .unwrap();
 }
 
-/// DNABERT (k-mer BERT): LoRA on query, key and value, PEFT's separate
-/// modules acting on column blocks of the fused Wqkv. Central differences of
-/// the classification loss at the largest-gradient entry of every A, B and
-/// head tensor (B random, as above), on the transformers-written fixture.
-#[test]
-fn bert_lora_on_query_key_value_matches_finite_differences() {
+/// LoRA on query, key and value of a transformers-written folder, PEFT's
+/// separate modules acting on column blocks of the fused Wqkv: central
+/// differences of the classification loss at the largest-gradient entry of
+/// every A, B and head tensor (B random, as above). `first_module` is one
+/// adapter name the family must use.
+fn query_key_value_lora_fd(folder: &str, classes: usize, first_module: &str, seed: u64) {
     let dev = Device::Cpu;
-    let files =
-        dnagpu::model::folder::ModelFiles::open(Path::new("tests/fixtures/dnabert_tiny")).unwrap();
+    let files = dnagpu::model::folder::ModelFiles::open(Path::new(folder)).unwrap();
     let cfg = files.config.clone();
-    let model = ClsModel::load(&dev, &cfg, &files.weights, 2, 0).unwrap();
+    let model = ClsModel::load(&dev, &cfg, &files.weights, classes, 0).unwrap();
     let mut lcfg = dnagpu::model::adapter::LoraConfig::for_family(model.encoder.family);
     assert_eq!(lcfg.target_modules, ["query", "key", "value"]);
     lcfg.r = 2;
@@ -225,22 +224,54 @@ fn bert_lora_on_query_key_value_matches_finite_differences() {
     lcfg.dropout = 0.0;
     let check = Lora::fresh(&dev, &model.encoder, lcfg.clone(), 1).unwrap();
     let names: Vec<String> = check.named().into_iter().map(|(n, _)| n).collect();
-    assert!(
-        names.contains(&"bert.encoder.layer.1.attention.self.value.lora_B.weight".to_string()),
-        "{names:?}"
-    );
-    let seqs: Vec<Vec<u32>> = ["ACGTTGCAACGGATTACAGG", "GGGCCCATATAT"]
+    assert!(names.contains(&first_module.to_string()), "{names:?}");
+    let seqs: Vec<Vec<u32>> = ["ACGTTGCAACGGATTACAGGTTAC", "GGGCCCATATAT"]
         .iter()
         .map(|s| files.tokenizer.encode(s).unwrap().ids)
         .collect();
+    let layers = cfg.num_hidden_layers;
     lora_fd_check(
         model,
         lcfg,
         &seqs,
         &[1, 0],
         cfg.vocab_size,
+        seed,
+        layers * 3 * 2 + 4,
+    );
+}
+
+/// DNABERT (k-mer BERT, post-norm).
+#[test]
+fn bert_lora_on_query_key_value_matches_finite_differences() {
+    query_key_value_lora_fd(
+        "tests/fixtures/dnabert_tiny",
+        2,
+        "bert.encoder.layer.1.attention.self.value.lora_B.weight",
         5,
-        2 * 3 * 2 + 4,
+    );
+}
+
+/// The Nucleotide Transformer v1 (pre-norm layers, a final norm, learned
+/// positions, GELU; its own EsmForSequenceClassification head of 3 classes).
+#[test]
+fn nt_v1_lora_on_query_key_value_matches_finite_differences() {
+    query_key_value_lora_fd(
+        "tests/fixtures/nt_v1_tiny",
+        3,
+        "esm.encoder.layer.1.attention.self.query.lora_A.weight",
+        6,
+    );
+}
+
+/// The Nucleotide Transformer v2 (rotary q and k, SwiGLU; a fresh head).
+#[test]
+fn nt_v2_lora_on_query_key_value_matches_finite_differences() {
+    query_key_value_lora_fd(
+        "tests/fixtures/nt_v2_tiny",
+        2,
+        "esm.encoder.layer.0.attention.self.key.lora_B.weight",
+        7,
     );
 }
 

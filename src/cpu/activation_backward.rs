@@ -1,10 +1,10 @@
 //! Backward of the element-wise activations on slices: exact GELU, tanh
-//! (from the forward's output) and GeGLU. The twins of
+//! (from the forward's output), GeGLU and SwiGLU. The twins of
 //! shaders/activation_backward.wgsl.
 
 use rayon::prelude::*;
 
-use super::elementwise::gelu;
+use super::elementwise::{gelu, silu};
 
 const CHUNK: usize = 16384;
 
@@ -46,9 +46,22 @@ pub fn tanh_backward(y: &[f32], dy: &[f32]) -> Vec<f32> {
     zip_map(y, dy, tanh_grad_from_output)
 }
 
+/// silu'(u) = s (1 + u (1 - s)), s = sigmoid(u).
+pub fn silu_grad(u: f32) -> f32 {
+    let s = 1.0 / (1.0 + (-u).exp());
+    s * (1.0 + u * (1.0 - s))
+}
+
 /// g: [R, 2I] (u = g[:, :I], v = g[:, I:]), df: [R, I] -> dg: [R, 2I] with
-/// dg[:, :I] = df * v * gelu'(u) and dg[:, I:] = df * gelu(u).
-pub fn geglu_backward(g: &[f32], df: &[f32], inner: usize) -> Vec<f32> {
+/// dg[:, :I] = df * v * act'(u) and dg[:, I:] = df * act(u), for the
+/// activation `act` with derivative `act_grad` (GELU: GeGLU, SiLU: SwiGLU).
+pub fn glu_backward(
+    g: &[f32],
+    df: &[f32],
+    inner: usize,
+    act: fn(f32) -> f32,
+    act_grad: fn(f32) -> f32,
+) -> Vec<f32> {
     let inner = inner.max(1);
     let mut dg = vec![0f32; g.len()];
     dg.par_chunks_mut(2 * inner)
@@ -57,9 +70,19 @@ pub fn geglu_backward(g: &[f32], df: &[f32], inner: usize) -> Vec<f32> {
             let (u, v) = g.split_at(inner);
             let (du, dv) = dg.split_at_mut(inner);
             for c in 0..inner {
-                du[c] = df[c] * v[c] * gelu_grad(u[c]);
-                dv[c] = df[c] * gelu(u[c]);
+                du[c] = df[c] * v[c] * act_grad(u[c]);
+                dv[c] = df[c] * act(u[c]);
             }
         });
     dg
+}
+
+/// The GeGLU backward: [`glu_backward`] with GELU.
+pub fn geglu_backward(g: &[f32], df: &[f32], inner: usize) -> Vec<f32> {
+    glu_backward(g, df, inner, gelu, gelu_grad)
+}
+
+/// The SwiGLU backward: [`glu_backward`] with SiLU.
+pub fn swiglu_backward(g: &[f32], df: &[f32], inner: usize) -> Vec<f32> {
+    glu_backward(g, df, inner, silu, silu_grad)
 }

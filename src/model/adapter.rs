@@ -57,11 +57,17 @@ impl LoraConfig {
     }
 
     /// The default for an encoder family: DNABERT-2's, or for BERT
-    /// (DNABERT) the same on its attention projections query, key, value.
+    /// (DNABERT) and ESM (the Nucleotide Transformer) the same on their
+    /// attention projections query, key, value (ESM's head is all under
+    /// `classifier`).
     pub fn for_family(family: super::encoder::Family) -> Self {
+        use super::encoder::Family;
         let mut c = Self::dnabert2();
-        if family == super::encoder::Family::Bert {
+        if matches!(family, Family::Bert | Family::Esm) {
             c.target_modules = ["query", "key", "value"].map(String::from).to_vec();
+        }
+        if family == Family::Esm {
+            c.modules_to_save = vec!["classifier".into()];
         }
         c
     }
@@ -575,22 +581,24 @@ impl Adapter {
         }
         let h = cfg.hidden_size;
         // The adapter's classifier replaces the base's: its class count is
-        // the adapter's own (a base may carry another task's head).
-        let classes = self
-            .head
-            .get("classifier.weight")
-            .and_then(|t| t.shape.first().copied())
+        // the adapter's own (a base may carry another task's head). Heads
+        // as BERT (`bert.pooler.dense`, `classifier`) or ESM
+        // (`classifier.dense`, `classifier.out_proj`) name them.
+        const CLASSIFIERS: [&str; 2] = ["classifier.weight", "classifier.out_proj.weight"];
+        let classes = CLASSIFIERS
+            .iter()
+            .find_map(|w| self.head.get(*w).and_then(|t| t.shape.first().copied()))
             .or_else(|| cfg.labels())
-            .or_else(|| base.base_shape("classifier.weight").map(|s| s[0]));
+            .or_else(|| CLASSIFIERS.iter().find_map(|w| base.base_shape(w).map(|s| s[0])));
         for (name, t) in &self.head {
             let is_classifier = name.starts_with("classifier.");
             let want: Vec<usize> = match base.base_shape(name) {
                 Some(s) if !is_classifier => s.to_vec(),
                 _ => match (name.as_str(), classes) {
-                    ("bert.pooler.dense.weight", _) => vec![h, h],
-                    ("bert.pooler.dense.bias", _) => vec![h],
-                    ("classifier.weight", Some(c)) => vec![c, h],
-                    ("classifier.bias", Some(c)) => vec![c],
+                    ("bert.pooler.dense.weight" | "classifier.dense.weight", _) => vec![h, h],
+                    ("bert.pooler.dense.bias" | "classifier.dense.bias", _) => vec![h],
+                    ("classifier.weight" | "classifier.out_proj.weight", Some(c)) => vec![c, h],
+                    ("classifier.bias" | "classifier.out_proj.bias", Some(c)) => vec![c],
                     _ => {
                         return Err(shape_err(op, format!(
                             "saved tensor `{name}` (shape {:?}) is neither in the base model nor part of the pooler / classifier head",

@@ -6,11 +6,53 @@
 //! two parts.
 
 use super::config::Config;
+use super::encoder::Family;
 use super::layers::Linear;
 use super::weights::Weights;
 use crate::error::{Error, Result};
 use crate::ops::{self, Epilogue};
 use crate::{Device, Tensor};
+
+/// Where a family's checkpoints keep the classification head: the pooler's
+/// and the classifier's linear layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeadNames {
+    pub pooler: &'static str,
+    pub classifier: &'static str,
+}
+
+impl HeadNames {
+    /// BertForSequenceClassification's (DNABERT-2, DNABERT) or
+    /// EsmForSequenceClassification's (the Nucleotide Transformer).
+    pub fn of(family: Family) -> Self {
+        match family {
+            Family::Dnabert2 | Family::Bert => Self {
+                pooler: "bert.pooler.dense",
+                classifier: "classifier",
+            },
+            Family::Esm => Self {
+                pooler: "classifier.dense",
+                classifier: "classifier.out_proj",
+            },
+        }
+    }
+
+    /// The classifier's weight, `[classes, H]`.
+    pub fn classifier_weight(&self) -> String {
+        format!("{}.weight", self.classifier)
+    }
+
+    /// The four tensors: pooler weight and bias, classifier weight and bias.
+    pub fn tensors(&self) -> [String; 4] {
+        let (p, c) = (self.pooler, self.classifier);
+        [
+            format!("{p}.weight"),
+            format!("{p}.bias"),
+            format!("{c}.weight"),
+            format!("{c}.bias"),
+        ]
+    }
+}
 
 /// `bert.pooler.dense`: tanh of a linear map of the [CLS] row.
 #[derive(Clone)]

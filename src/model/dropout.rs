@@ -20,6 +20,9 @@ impl Dropout {
 
     pub const EMBEDDINGS: u32 = 0;
     pub const POOLER: u32 = u32::MAX;
+    /// ESM's classification head drops out its input (the first token's
+    /// hidden state) too.
+    pub const HEAD_INPUT: u32 = u32::MAX - 1;
 
     pub fn attention_output(layer: usize) -> u32 {
         1 + 2 * layer as u32

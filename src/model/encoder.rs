@@ -129,7 +129,9 @@ pub struct EmbeddingsActs {
     pub x: Tensor,
 }
 
-/// One layer's activations: its output and what its backward needs.
+/// One layer's activations: its output and what its backward needs. The
+/// fields are named for the post-norm layer; the pre-norm layer's meaning
+/// of each is at `Layer::forward_pre_norm`.
 pub struct LayerActs {
     /// [B, T, 3H]
     pub qkv: Tensor,
@@ -372,6 +374,26 @@ impl Encoder {
         self.embeddings.max_positions()
     }
 
+    /// Layer `l` on x [B, T, H], post-norm (BERT) or pre-norm (ESM, which
+    /// has a final norm), keeping its activations.
+    pub fn layer_forward(
+        &self,
+        dev: &Device,
+        l: usize,
+        x: &Tensor,
+        mask: &Tensor,
+        drop: &Dropout,
+        lora: Option<&LayerLora>,
+    ) -> Result<LayerActs> {
+        let layer = &self.layers[l];
+        if self.final_norm.is_some() {
+            layer.forward_pre_norm(dev, x, mask, self, drop, l, lora)
+        } else {
+            let heads = self.config.num_attention_heads;
+            layer.forward(dev, x, mask, &self.slopes, heads, drop, l, lora)
+        }
+    }
+
     /// Whether this is DNABERT-2's layout (the one dnagpu trains).
     pub fn is_dnabert2(&self) -> bool {
         self.family == Family::Dnabert2
@@ -413,7 +435,6 @@ impl Encoder {
             ));
         }
         let (b, t, h) = (ids.dim(0), ids.dim(1), self.config.hidden_size);
-        let heads = self.config.num_attention_heads;
         let last = self.layers.len();
         let mut kept = Vec::new();
 
@@ -422,24 +443,11 @@ impl Encoder {
         if keep(0) && last > 0 {
             kept.push((0, x.clone()));
         }
-        for (l, layer) in self.layers.iter().enumerate() {
+        for l in 0..last {
             let adapters = lora.map(|a| a.layer(l, None));
-            x = if self.final_norm.is_some() {
-                layer.forward_pre_norm(dev, &x, mask, self, l, adapters.as_ref())?
-            } else {
-                layer
-                    .forward(
-                        dev,
-                        &x,
-                        mask,
-                        &self.slopes,
-                        heads,
-                        &Dropout::OFF,
-                        l,
-                        adapters.as_ref(),
-                    )?
-                    .out
-            };
+            x = self
+                .layer_forward(dev, l, &x, mask, &Dropout::OFF, adapters.as_ref())?
+                .out;
             if l + 1 < last && keep(l + 1) {
                 kept.push((l + 1, x.clone()));
             }

@@ -7,7 +7,8 @@
 //! The math is in ../shared/docs/other-models.md, section 3.
 
 use super::config::Config;
-use super::encoder::{adapted, Embeddings, Encoder, Family, Ffn, Layer};
+use super::dropout::Dropout;
+use super::encoder::{adapted, Embeddings, Encoder, Family, Ffn, Layer, LayerActs};
 use super::layers::{load, LayerNorm, Linear};
 use super::lora::LayerLora;
 use super::weights::Weights;
@@ -125,28 +126,49 @@ impl Encoder {
 }
 
 impl Layer {
-    /// One pre-LN layer (inference): `x + attn(LN(x))`, then
-    /// `x + ffn(LN(x))`.
+    /// One pre-LN layer on x [B, T, H]: `x1 = x + drop(attn(LN1(x)))`, then
+    /// `out = x1 + drop(ffn(LN2(x1)))` (dropout where ESM has it: after
+    /// each block's output projection). In the activations, `norm1` is
+    /// LN1(x), `qkv` the (rotated) attention input, `proj` the residual x1,
+    /// `norm2` LN2(x1), `y` the output projection before dropout.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn forward_pre_norm(
         &self,
         dev: &Device,
         x: &Tensor,
         mask: &Tensor,
         enc: &Encoder,
+        drop: &Dropout,
         index: usize,
         lora: Option<&LayerLora>,
-    ) -> Result<Tensor> {
+    ) -> Result<LayerActs> {
         let lin = |k: usize, layer: &Linear, x: &Tensor| adapted(dev, lora, index, k, layer, x);
         let heads = enc.config.num_attention_heads;
-        let h = self.attn_norm.forward(dev, x, None)?;
-        let mut qkv = lin(0, &self.wqkv, &h)?; // [B, T, 3H]
+        let n1 = &self.attn_norm;
+        let norm1 = ops::layer_norm(dev, x, None, &n1.weight, &n1.bias, n1.eps)?;
+        let mut qkv = lin(0, &self.wqkv, &norm1.y)?; // [B, T, 3H]
         if enc.rotary {
             qkv = ops::rotary(dev, &qkv, heads)?;
         }
         let attn = ops::attention(dev, &qkv, mask, &enc.slopes, heads)?;
-        let x = ops::add(dev, x, &lin(1, &self.attn_out, &attn.out)?)?;
-        let g = lin(2, &self.gated, &self.mlp_norm.forward(dev, &x, None)?)?;
+        let p = lin(1, &self.attn_out, &attn.out)?;
+        let proj = ops::add(dev, x, &drop.apply(dev, &p, Dropout::attention_output(index))?)?;
+        let n2 = &self.mlp_norm;
+        let norm2 = ops::layer_norm(dev, &proj, None, &n2.weight, &n2.bias, n2.eps)?;
+        let g = lin(2, &self.gated, &norm2.y)?;
         let f = self.ffn.apply(dev, &g)?;
-        ops::add(dev, &x, &lin(3, &self.wo, &f)?)
+        let y = lin(3, &self.wo, &f)?;
+        let out = ops::add(dev, &proj, &drop.apply(dev, &y, Dropout::mlp(index))?)?;
+        Ok(LayerActs {
+            qkv,
+            attn,
+            proj,
+            norm1,
+            g,
+            f,
+            y,
+            norm2,
+            out,
+        })
     }
 }

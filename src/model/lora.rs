@@ -2,8 +2,9 @@
 //! `y = x W^T + b + s (drop(x) A^T) B^T`, s = alpha / r, A [r, in], B
 //! [out, r]. The base weights stay as they are (frozen, never copied); the
 //! adapters' forward and backward run through `ops` like everything else.
-//! BERT's (DNABERT) query, key and value are separate PEFT modules but one
-//! fused Wqkv here: their adapters act on column blocks of its output.
+//! BERT's (DNABERT) and ESM's (the Nucleotide Transformer) query, key and
+//! value are separate PEFT modules but one fused Wqkv here: their adapters
+//! act on column blocks of its output.
 
 use std::collections::BTreeMap;
 
@@ -50,7 +51,8 @@ pub const DNABERT2_TARGETS: [Target; 4] = [
     ("wo", "mlp.wo", whole(3)),
 ];
 
-/// BERT's (DNABERT) attention projections, as PEFT names them.
+/// BERT's (DNABERT) and ESM's (the Nucleotide Transformer) attention
+/// projections, as PEFT names them.
 pub const BERT_TARGETS: [Target; 3] = [
     ("query", "attention.self.query", third(0)),
     ("key", "attention.self.key", third(1)),
@@ -58,19 +60,26 @@ pub const BERT_TARGETS: [Target; 3] = [
 ];
 
 /// The adaptable modules of an encoder family.
-pub fn targets(family: Family) -> Result<&'static [Target]> {
+pub fn targets(family: Family) -> &'static [Target] {
     match family {
-        Family::Dnabert2 => Ok(&DNABERT2_TARGETS),
-        Family::Bert => Ok(&BERT_TARGETS),
-        Family::Esm => Err(Error::Invalid(
-            "LoRA on the Nucleotide Transformer (ESM) is not supported yet: dnagpu fine-tunes DNABERT-2 and DNABERT models".into(),
-        )),
+        Family::Dnabert2 => &DNABERT2_TARGETS,
+        Family::Bert | Family::Esm => &BERT_TARGETS,
     }
 }
 
-/// Module path of target `t` of `targets` in layer `l`.
-pub fn module_path(targets: &[Target], l: usize, t: usize) -> String {
-    format!("bert.encoder.layer.{l}.{}", targets[t].1)
+/// Where a family's checkpoints keep their layers.
+pub fn layers_root(family: Family) -> &'static str {
+    match family {
+        Family::Dnabert2 | Family::Bert => "bert.encoder.layer",
+        Family::Esm => "esm.encoder.layer",
+    }
+}
+
+impl Lora {
+    /// Module path of target `t` in layer `l`.
+    pub fn module_path(&self, l: usize, t: usize) -> String {
+        format!("{}.{l}.{}", self.root, self.targets[t].1)
+    }
 }
 
 /// One adapted linear layer.
@@ -87,6 +96,8 @@ pub struct Lora {
     pub config: LoraConfig,
     /// The encoder family's adaptable modules.
     pub targets: &'static [Target],
+    /// Where its layers are (`bert.encoder.layer`, `esm.encoder.layer`).
+    pub root: &'static str,
     /// Per layer, per target in `targets` order.
     pub layers: Vec<Vec<Option<LoraWeights>>>,
 }
@@ -97,7 +108,7 @@ impl Lora {
     /// as the base.
     pub fn fresh(dev: &Device, enc: &Encoder, config: LoraConfig, seed: u64) -> Result<Self> {
         config.validate("LoRA options")?;
-        let targets = targets(enc.family)?;
+        let targets = targets(enc.family);
         for t in &config.target_modules {
             if !targets.iter().any(|x| x.0 == t.as_str()) {
                 return Err(Error::Invalid(format!(
@@ -131,6 +142,7 @@ impl Lora {
         Ok(Self {
             config,
             targets,
+            root: layers_root(enc.family),
             layers,
         })
     }
@@ -138,29 +150,29 @@ impl Lora {
     /// The adapters of a PEFT adapter (checked against the encoder's shapes
     /// by the caller with `Adapter::check_against`).
     pub fn from_adapter(dev: &Device, enc: &Encoder, adapter: &Adapter) -> Result<Self> {
-        let targets = targets(enc.family)?;
-        let mut layers: Vec<Vec<Option<LoraWeights>>> = (0..enc.layers.len())
-            .map(|_| vec![None; targets.len()])
-            .collect();
+        let mut lora = Self {
+            config: adapter.config.clone(),
+            targets: targets(enc.family),
+            root: layers_root(enc.family),
+            layers: (0..enc.layers.len()).map(|_| Vec::new()).collect(),
+        };
+        let n = lora.targets.len();
+        lora.layers.iter_mut().for_each(|l| *l = vec![None; n]);
         for (path, (a, b)) in &adapter.lora {
             let (l, k) = (0..enc.layers.len())
-                .flat_map(|l| (0..targets.len()).map(move |k| (l, k)))
-                .find(|&(l, k)| module_path(targets, l, k) == *path)
+                .flat_map(|l| (0..n).map(move |k| (l, k)))
+                .find(|&(l, k)| lora.module_path(l, k) == *path)
                 .ok_or_else(|| {
                     Error::Invalid(format!(
                         "adapter module `{path}` is not a linear layer LoRA can adapt"
                     ))
                 })?;
-            layers[l][k] = Some(LoraWeights {
+            lora.layers[l][k] = Some(LoraWeights {
                 a: dev.tensor_f32(&a.shape, &a.data)?,
                 b: dev.tensor_f32(&b.shape, &b.data)?,
             });
         }
-        Ok(Self {
-            config: adapter.config.clone(),
-            targets,
-            layers,
-        })
+        Ok(lora)
     }
 
     pub fn scale(&self) -> f32 {
@@ -174,7 +186,7 @@ impl Lora {
         for (l, slots) in self.layers.iter().enumerate() {
             for (k, s) in slots.iter().enumerate() {
                 if let Some(w) = s {
-                    let p = module_path(self.targets, l, k);
+                    let p = self.module_path(l, k);
                     out.push((format!("{p}.lora_A.weight"), w.a.clone()));
                     out.push((format!("{p}.lora_B.weight"), w.b.clone()));
                 }
@@ -222,7 +234,7 @@ impl Lora {
                         shape: w.b.shape().to_vec(),
                         data: dev.read_f32(&w.b).await?,
                     };
-                    out.insert(module_path(self.targets, l, k), (a, b));
+                    out.insert(self.module_path(l, k), (a, b));
                 }
             }
         }

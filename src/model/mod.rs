@@ -24,7 +24,7 @@ pub use weights::{HostTensor, Weights};
 use crate::error::Result;
 use crate::Device;
 
-pub use classifier::{Classifier, Pooler};
+pub use classifier::{Classifier, HeadNames, Pooler};
 
 /// An encoder with the heads the checkpoint has: MLM, pooler, classifier.
 pub struct Model {
@@ -57,32 +57,25 @@ impl Model {
                 &[cfg.vocab_size, cfg.hidden_size],
             )?;
         }
-        // EsmForSequenceClassification: dense + tanh on the first token,
-        // then out_proj: the pooler and classifier under other names.
-        if w.contains("classifier.out_proj.weight") {
-            let pooler = Pooler::load_from(dev, cfg, w, "classifier.dense")?;
-            let classifier = Classifier::load_from(dev, cfg, w, "classifier.out_proj")?;
-            w.check_all_taken()?;
-            return Ok(Self {
-                encoder,
-                mlm,
-                pooler: Some(pooler),
-                classifier: Some(classifier),
-            });
-        }
-        let pooler = if w.contains("bert.pooler.dense.weight") {
-            Some(Pooler::load(dev, cfg, w)?)
+        // BertForSequenceClassification's pooler and classifier, or
+        // EsmForSequenceClassification's dense + tanh on the first token and
+        // out_proj: the same math under the family's names.
+        let head = HeadNames::of(encoder.family);
+        let pooler = if w.contains(&format!("{}.weight", head.pooler)) {
+            Some(Pooler::load_from(dev, cfg, w, head.pooler)?)
         } else {
             None
         };
-        let classifier = if w.contains("classifier.weight") {
+        let classifier = if w.contains(&head.classifier_weight()) {
             if pooler.is_none() {
                 return Err(crate::Error::Invalid(format!(
-                    "{}: classifier.weight without bert.pooler.dense.weight",
-                    w.origin()
+                    "{}: {} without {}.weight",
+                    w.origin(),
+                    head.classifier_weight(),
+                    head.pooler
                 )));
             }
-            Some(Classifier::load(dev, cfg, w)?)
+            Some(Classifier::load_from(dev, cfg, w, head.classifier)?)
         } else {
             None
         };

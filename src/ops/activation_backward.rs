@@ -1,5 +1,5 @@
 //! Backward of the element-wise activations: exact GELU, tanh (from the
-//! forward's output) and GeGLU. Kernel: shaders/activation_backward.wgsl
+//! forward's output), GeGLU and SwiGLU. Kernel: shaders/activation_backward.wgsl
 //! (one file, `OP` override); CPU twin: `crate::cpu::activation_backward`.
 
 use bytemuck::{Pod, Zeroable};
@@ -7,6 +7,7 @@ use bytemuck::{Pod, Zeroable};
 use super::{grid_items, u32_of};
 use crate::cpu::activation_backward as cpu;
 use crate::error::{shape_err, Result};
+use super::elementwise::Glu;
 use crate::gpu::Kernel;
 use crate::{DType, Device, Tensor};
 
@@ -21,6 +22,7 @@ struct Params {
 const OP_GELU: u32 = 0;
 const OP_TANH: u32 = 1;
 const OP_GEGLU: u32 = 2;
+const OP_SWIGLU: u32 = 3;
 
 /// Checks dtype and backend of the forward tensor `a` and the incoming gradient `d`.
 fn check_inputs(
@@ -108,12 +110,25 @@ pub fn tanh_backward(dev: &Device, y: &Tensor, dy: &Tensor) -> Result<Tensor> {
 /// Backward of `ops::geglu(g)` (g [.., 2I] -> gelu(g[.., :I]) * g[.., I:]): df [.., I] -> dg [.., 2I]:
 /// dg[:, :I] = df * v * gelu'(u), dg[:, I:] = df * gelu(u).
 pub fn geglu_backward(dev: &Device, g_in: &Tensor, df: &Tensor) -> Result<Tensor> {
-    const OP: &str = "geglu_backward";
-    check_inputs(dev, OP, ("g", g_in), ("df", df))?;
+    glu_backward(dev, g_in, df, Glu::Gelu)
+}
+
+/// Backward of `ops::swiglu(g)` (silu(u) * v): dg[:, :I] = df * v * silu'(u),
+/// dg[:, I:] = df * silu(u).
+pub fn swiglu_backward(dev: &Device, g_in: &Tensor, df: &Tensor) -> Result<Tensor> {
+    glu_backward(dev, g_in, df, Glu::Silu)
+}
+
+fn glu_backward(dev: &Device, g_in: &Tensor, df: &Tensor, act: Glu) -> Result<Tensor> {
+    let (op, code, cpu_fn): (&'static str, u32, fn(&[f32], &[f32], usize) -> Vec<f32>) = match act {
+        Glu::Gelu => ("geglu_backward", OP_GEGLU, cpu::geglu_backward),
+        Glu::Silu => ("swiglu_backward", OP_SWIGLU, cpu::swiglu_backward),
+    };
+    check_inputs(dev, op, ("g", g_in), ("df", df))?;
     let two_i = g_in.shape().last().copied().unwrap_or(0);
     if g_in.rank() == 0 || two_i % 2 != 0 || two_i == 0 {
         return Err(shape_err(
-            OP,
+            op,
             format!("g {:?} needs an even, nonzero last dimension", g_in.shape()),
         ));
     }
@@ -122,23 +137,23 @@ pub fn geglu_backward(dev: &Device, g_in: &Tensor, df: &Tensor) -> Result<Tensor
     *f_shape.last_mut().expect("rank checked") = inner;
     if df.shape() != f_shape.as_slice() {
         return Err(shape_err(
-            OP,
+            op,
             format!(
-                "df {:?} must be {f_shape:?}, the GeGLU output of g {:?}",
+                "df {:?} must be {f_shape:?}, the gated output of g {:?}",
                 df.shape(),
                 g_in.shape()
             ),
         ));
     }
-    u32_of(OP, "elements of g", g_in.numel())?;
+    u32_of(op, "elements of g", g_in.numel())?;
     match dev {
         Device::Cpu => dev.output_f32(
-            OP,
+            op,
             g_in.shape(),
-            cpu::geglu_backward(g_in.cpu_f32(), df.cpu_f32(), inner),
+            cpu_fn(g_in.cpu_f32(), df.cpu_f32(), inner),
         ),
         Device::Gpu(g) => {
-            let dg = dev.output_f32(OP, g_in.shape(), Vec::new())?;
+            let dg = dev.output_f32(op, g_in.shape(), Vec::new())?;
             let n = df.numel();
             if n == 0 {
                 return Ok(dg);
@@ -150,7 +165,7 @@ pub fn geglu_backward(dev: &Device, g_in: &Tensor, df: &Tensor) -> Result<Tensor
             };
             g.dispatch(
                 Kernel::ActivationBackward,
-                &[("OP", OP_GEGLU)],
+                &[("OP", code)],
                 &[g_in.gpu_buffer(), df.gpu_buffer(), dg.gpu_buffer()],
                 &params,
                 grid_items(g, n),

@@ -21,7 +21,7 @@ pub mod reduce;
 pub mod rotary;
 pub mod softmax;
 
-pub use activation_backward::{geglu_backward, gelu_backward, tanh_backward};
+pub use activation_backward::{geglu_backward, gelu_backward, swiglu_backward, tanh_backward};
 pub use adamw::{adamw, AdamWState, AdamWStep};
 pub use attention::{alibi_slopes, attention, attention_with, AttentionKernel, AttentionOut};
 pub use attention_backward::attention_backward;
@@ -36,7 +36,7 @@ pub use layer_norm_backward::{layer_norm_backward, LayerNormGrads};
 pub use matmul::{linear, matmul, matmul_with, Epilogue, Matmul, MatmulKernel};
 pub use pool::{pool, PoolMode};
 pub use reduce::{sum_rows, sum_squares};
-pub use rotary::rotary;
+pub use rotary::{rotary, rotary_backward};
 pub use softmax::softmax;
 
 use crate::error::{shape_err, Result};

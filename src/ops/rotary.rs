@@ -40,9 +40,19 @@ struct Params {
 }
 
 pub fn rotary(dev: &Device, qkv: &Tensor, heads: usize) -> Result<Tensor> {
-    const OP: &str = "rotary";
-    qkv.check_dtype(OP, "qkv", DType::F32)?;
-    dev.check_on(OP, &[("qkv", qkv)])?;
+    rotate(dev, "rotary", qkv, heads, false)
+}
+
+/// The backward of [`rotary`]: each rotation is orthogonal, so the gradient
+/// of q and k turns back by -θ (the same kernel with sin θ negated); v's
+/// passes through. dqkv: [B, T, 3H] -> [B, T, 3H].
+pub fn rotary_backward(dev: &Device, dqkv: &Tensor, heads: usize) -> Result<Tensor> {
+    rotate(dev, "rotary_backward", dqkv, heads, true)
+}
+
+fn rotate(dev: &Device, op: &'static str, qkv: &Tensor, heads: usize, inverse: bool) -> Result<Tensor> {
+    qkv.check_dtype(op, "qkv", DType::F32)?;
+    dev.check_on(op, &[("qkv", qkv)])?;
     let s = qkv.shape();
     if s.len() != 3
         || heads == 0
@@ -50,32 +60,35 @@ pub fn rotary(dev: &Device, qkv: &Tensor, heads: usize) -> Result<Tensor> {
         || !(s[2] / (3 * heads)).is_multiple_of(2)
     {
         return Err(shape_err(
-            OP,
+            op,
             format!("qkv {s:?} must be [B, T, 3H] with H = {heads} heads of an even head dim"),
         ));
     }
     let (b, t, hidden) = (s[0], s[1], s[2] / 3);
     let d = hidden / heads;
-    let table = rotary_table(t, d);
+    let mut table = rotary_table(t, d);
+    if inverse {
+        table.iter_mut().skip(1).step_by(2).for_each(|s| *s = -*s);
+    }
     match dev {
         Device::Cpu => dev.output_f32(
-            OP,
+            op,
             s,
             crate::cpu::rotary::rotary(qkv.cpu_f32(), &table, t, hidden, d),
         ),
         Device::Gpu(g) => {
-            let y = dev.output_f32(OP, s, Vec::new())?;
+            let y = dev.output_f32(op, s, Vec::new())?;
             if qkv.numel() == 0 {
                 return Ok(y);
             }
             let tab = dev.tensor_f32(&[t, d / 2, 2], &table)?;
             let params = Params {
-                rows: u32_of(OP, "B * T", b * t)?,
+                rows: u32_of(op, "B * T", b * t)?,
                 seq: t as u32,
                 hidden: hidden as u32,
                 head_dim: d as u32,
             };
-            u32_of(OP, "elements", qkv.numel())?;
+            u32_of(op, "elements", qkv.numel())?;
             g.dispatch(
                 Kernel::Rotary,
                 &[],

@@ -4,7 +4,7 @@
 //! compares with them (and, on a GPU, with the CPU twin).
 
 use super::{check_close, e, read, ref_gelu, widen, Check, Rng, Tol};
-use crate::ops::{self, AdamWStep};
+use crate::ops::{self, AdamWStep, Glu};
 use crate::{Device, Tensor};
 
 // ---------------------------------------------------------------- f64 references
@@ -21,21 +21,44 @@ pub fn ref_tanh_grad_from_output(y: f64) -> f64 {
     1.0 - y * y
 }
 
-/// GeGLU forward in f64: g [R, 2I] -> gelu(u) * v, [R, I].
-pub fn ref_geglu(g: &[f64], inner: usize) -> Vec<f64> {
+/// silu(u) = u sigmoid(u) in f64.
+pub fn ref_silu(u: f64) -> f64 {
+    u / (1.0 + (-u).exp())
+}
+
+/// silu'(u) = s (1 + u (1 - s)), s = sigmoid(u), in f64.
+pub fn ref_silu_grad(u: f64) -> f64 {
+    let s = 1.0 / (1.0 + (-u).exp());
+    s * (1.0 + u * (1.0 - s))
+}
+
+/// A gated unit's activation and its derivative in f64 (GeGLU: GELU,
+/// SwiGLU: SiLU).
+fn ref_act(act: Glu) -> (fn(f64) -> f64, fn(f64) -> f64) {
+    match act {
+        Glu::Gelu => (ref_gelu, ref_gelu_grad),
+        Glu::Silu => (ref_silu, ref_silu_grad),
+    }
+}
+
+/// GeGLU / SwiGLU forward in f64: g [R, 2I] -> act(u) * v, [R, I].
+pub fn ref_glu(g: &[f64], inner: usize, act: Glu) -> Vec<f64> {
+    let (f, _) = ref_act(act);
     g.chunks(2 * inner)
-        .flat_map(|row| (0..inner).map(move |c| ref_gelu(row[c]) * row[inner + c]))
+        .flat_map(|row| (0..inner).map(move |c| f(row[c]) * row[inner + c]))
         .collect()
 }
 
-/// GeGLU backward in f64: dg[:, :I] = df v gelu'(u), dg[:, I:] = df gelu(u).
-pub fn ref_geglu_backward(g: &[f64], df: &[f64], inner: usize) -> Vec<f64> {
+/// GeGLU / SwiGLU backward in f64: dg[:, :I] = df v act'(u),
+/// dg[:, I:] = df act(u).
+pub fn ref_glu_backward(g: &[f64], df: &[f64], inner: usize, act: Glu) -> Vec<f64> {
+    let (f, f_grad) = ref_act(act);
     let mut dg = vec![0f64; g.len()];
     for (r, row) in g.chunks(2 * inner).enumerate() {
         for c in 0..inner {
             let (u, v, d) = (row[c], row[inner + c], df[r * inner + c]);
-            dg[r * 2 * inner + c] = d * v * ref_gelu_grad(u);
-            dg[r * 2 * inner + inner + c] = d * ref_gelu(u);
+            dg[r * 2 * inner + c] = d * v * f_grad(u);
+            dg[r * 2 * inner + inner + c] = d * f(u);
         }
     }
     dg
@@ -124,19 +147,19 @@ pub fn check_tanh_grad_fd(seed: u64) -> Check {
 }
 
 /// The GeGLU backward (f64) against central differences of the scalar
-/// `L(g) = sum(df * geglu(g))`, for every element of g.
-pub fn check_geglu_backward_fd(rows: usize, inner: usize, seed: u64) -> Check {
+/// `L(g) = sum(df * glu(g))` (GeGLU or SwiGLU), for every element of g.
+pub fn check_glu_backward_fd(rows: usize, inner: usize, act: Glu, seed: u64) -> Check {
     let mut rng = Rng::new(seed);
     let g: Vec<f64> = (0..rows * 2 * inner).map(|_| rng.normal() * 2.0).collect();
     let df: Vec<f64> = (0..rows * inner).map(|_| rng.normal()).collect();
     let loss = |g: &[f64]| -> f64 {
-        ref_geglu(g, inner)
+        ref_glu(g, inner, act)
             .iter()
             .zip(&df)
             .map(|(y, d)| y * d)
             .sum()
     };
-    let dg = ref_geglu_backward(&g, &df, inner);
+    let dg = ref_glu_backward(&g, &df, inner, act);
     let mut probe = g.clone();
     for k in 0..g.len() {
         let fd = central_difference(
@@ -147,7 +170,7 @@ pub fn check_geglu_backward_fd(rows: usize, inner: usize, seed: u64) -> Check {
             g[k],
         );
         probe[k] = g[k];
-        fd_close(&format!("geglu backward R {rows} I {inner}"), k, fd, dg[k])?;
+        fd_close(&format!("{act:?} GLU backward R {rows} I {inner}"), k, fd, dg[k])?;
     }
     Ok(())
 }
@@ -238,8 +261,15 @@ pub async fn check_tanh_backward(dev: &Device, shape: &[usize], seed: u64) -> Ch
     compare(dev, &what, &run(dev)?, &want, || run(&Device::Cpu)).await
 }
 
-/// `geglu_backward` with g: lead ++ [2I] in [-4, 4] and df: lead ++ [I].
-pub async fn check_geglu_backward(dev: &Device, lead: &[usize], inner: usize, seed: u64) -> Check {
+/// `geglu_backward` / `swiglu_backward` with g: lead ++ [2I] in [-4, 4]
+/// and df: lead ++ [I].
+pub async fn check_glu_backward(
+    dev: &Device,
+    lead: &[usize],
+    inner: usize,
+    act: Glu,
+    seed: u64,
+) -> Check {
     let mut rng = Rng::new(seed);
     let rows: usize = lead.iter().product();
     let g_shape: Vec<usize> = lead.iter().copied().chain([2 * inner]).collect();
@@ -249,10 +279,14 @@ pub async fn check_geglu_backward(dev: &Device, lead: &[usize], inner: usize, se
     let run = |d: &Device| -> Result<Tensor, String> {
         let tg = d.tensor_f32(&g_shape, &g).map_err(e)?;
         let tdf = d.tensor_f32(&f_shape, &df).map_err(e)?;
-        ops::geglu_backward(d, &tg, &tdf).map_err(e)
+        match act {
+            Glu::Gelu => ops::geglu_backward(d, &tg, &tdf),
+            Glu::Silu => ops::swiglu_backward(d, &tg, &tdf),
+        }
+        .map_err(e)
     };
-    let want = ref_geglu_backward(&widen(&g), &widen(&df), inner);
-    let what = format!("geglu_backward g {g_shape:?}");
+    let want = ref_glu_backward(&widen(&g), &widen(&df), inner, act);
+    let what = format!("{act:?} GLU backward g {g_shape:?}");
     compare(dev, &what, &run(dev)?, &want, || run(&Device::Cpu)).await
 }
 

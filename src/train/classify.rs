@@ -6,11 +6,11 @@
 
 use crate::error::{Error, Result};
 use crate::model::adapter::Adapter;
-use crate::model::encoder::Encoder;
+use crate::model::encoder::{Encoder, Family};
 use crate::model::init::parameter_shapes;
 use crate::model::layers::Linear;
 use crate::model::lora::Lora;
-use crate::model::{Classifier, Config, Dropout, Pooler, Weights};
+use crate::model::{Classifier, Config, Dropout, HeadNames, Pooler, Weights};
 use crate::ops::{self, Epilogue, RowIndex};
 use crate::rng::Rng;
 use crate::{Device, Tensor};
@@ -29,8 +29,9 @@ pub struct ClsModel {
 
 /// The classification head's tensors: the pooler and the classifier.
 pub const CLASSIFIER_PREFIXES: [&str; 2] = ["bert.pooler.", "classifier."];
-/// Tensors outside the encoder: the classification head and the MLM head.
-const HEAD_PREFIXES: [&str; 3] = ["bert.pooler.", "classifier.", "cls."];
+/// Tensors outside the encoder: the classification head and the MLM head
+/// (BERT's `cls.`, ESM's `lm_head.`).
+const HEAD_PREFIXES: [&str; 4] = ["bert.pooler.", "classifier.", "cls.", "lm_head."];
 
 /// Accepts the head tensors the classifier did not use (the MLM head, a
 /// classifier of another size); any other tensor left in `w` is an error.
@@ -67,11 +68,6 @@ impl ClsModel {
         seed: u64,
     ) -> Result<Self> {
         let encoder = Encoder::load(dev, cfg, w)?;
-        // Refused before any data is read or step run: models neither fully
-        // trainable (DNABERT-2) nor adaptable (DNABERT's LoRA).
-        if !encoder.is_dnabert2() {
-            crate::model::lora::targets(encoder.family)?;
-        }
         let model = Self::on_encoder(dev, cfg, encoder, w, classes, seed)?;
         // The MLM head and a classifier of another size are not used.
         check_only_heads_left(w)?;
@@ -97,19 +93,20 @@ impl ClsModel {
         }
         let h = cfg.hidden_size;
         let mut rng = Rng::new(seed ^ 0xC1A5_51F1);
-        let pooler = if head.contains("bert.pooler.dense.weight") {
-            Pooler::load(dev, cfg, head)?
+        let names = HeadNames::of(encoder.family);
+        let pooler = if head.contains(&format!("{}.weight", names.pooler)) {
+            Pooler::load_from(dev, cfg, head, names.pooler)?
         } else {
             Pooler {
                 dense: fresh_linear(dev, h, h, &mut rng)?,
             }
         };
-        let keep_head = head.shape_of("classifier.weight") == Some(&[classes, h][..]);
+        let keep_head = head.shape_of(&names.classifier_weight()) == Some(&[classes, h][..]);
         let classifier = if keep_head {
             let mut c = cfg.clone();
             c.num_labels = Some(classes);
             c.id2label = None;
-            Classifier::load(dev, &c, head)?
+            Classifier::load_from(dev, &c, head, names.classifier)?
         } else {
             Classifier {
                 linear: fresh_linear(dev, classes, h, &mut rng)?,
@@ -162,7 +159,7 @@ impl ClsModel {
             map.insert(n.clone(), t.clone());
         }
         let classes = map
-            .get("classifier.weight")
+            .get(&HeadNames::of(encoder.family).classifier_weight())
             .map(|t| t.shape[0])
             .ok_or_else(|| {
                 Error::Invalid(format!(
@@ -185,7 +182,7 @@ impl ClsModel {
         let config = lora.config.clone();
         let lora_host = lora.to_host(dev).await?;
         let head_params: Vec<Tensor> = self.head_mut().into_iter().map(|t| t.clone()).collect();
-        let head = super::read_named(dev, &Self::HEAD.map(String::from), &head_params).await?;
+        let head = super::read_named(dev, &self.head_names(), &head_params).await?;
         Ok(Adapter {
             config,
             lora: lora_host,
@@ -204,16 +201,14 @@ impl ClsModel {
             .map(|(n, _)| n)
             .filter(|n| n.starts_with("bert."))
             .collect();
-        n.extend(Self::HEAD.map(String::from));
+        n.extend(self.head_names());
         n
     }
 
-    const HEAD: [&'static str; 4] = [
-        "bert.pooler.dense.weight",
-        "bert.pooler.dense.bias",
-        "classifier.weight",
-        "classifier.bias",
-    ];
+    /// The head's four tensors under the family's names.
+    fn head_names(&self) -> [String; 4] {
+        HeadNames::of(self.encoder.family).tensors()
+    }
 
     /// What training updates: every parameter, or with LoRA the adapters
     /// (PEFT names without `base_model.model.`) and the head.
@@ -224,7 +219,7 @@ impl ClsModel {
                 .named()
                 .into_iter()
                 .map(|(n, _)| n)
-                .chain(Self::HEAD.map(String::from))
+                .chain(self.head_names())
                 .collect(),
         }
     }
@@ -386,6 +381,12 @@ pub fn cls_forward_backward(
     let lora = model.lora.as_ref().map(|l| (l, lora_seed));
     let acts = encoder_forward_lora(dev, &model.encoder, &batch.ids, &batch.mask, dropout, lora)?;
     let cls = ops::embedding(dev, &batch.cls_rows, &acts.last().reshape(&[b * t, h])?)?;
+    // EsmClassificationHead drops out its input; BERT's pooler does not.
+    let head_drop = match model.encoder.family {
+        Family::Esm => dropout,
+        Family::Dnabert2 | Family::Bert => &Dropout::OFF,
+    };
+    let cls = head_drop.apply(dev, &cls, Dropout::HEAD_INPUT)?;
     let z = model.pooler.dense.forward(dev, &cls, Epilogue::None)?;
     let pooled = ops::tanh(dev, &z)?;
     let dropped = dropout.apply(dev, &pooled, Dropout::POOLER)?;
@@ -402,7 +403,8 @@ pub fn cls_forward_backward(
     let dpooled = dropout.apply(dev, &g_c.dx, Dropout::POOLER)?;
     let dz = ops::tanh_backward(dev, &pooled, &dpooled)?;
     let g_p = model.pooler.dense.backward(dev, &cls, &dz)?;
-    let dx = ops::embedding_backward(dev, &batch.cls_index, &g_p.dx)?.reshape(&[b, t, h])?;
+    let dcls = head_drop.apply(dev, &g_p.dx, Dropout::HEAD_INPUT)?;
+    let dx = ops::embedding_backward(dev, &batch.cls_index, &dcls)?.reshape(&[b, t, h])?;
     let mut grads = match &model.lora {
         None => encoder_backward(
             dev,

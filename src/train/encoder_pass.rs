@@ -13,12 +13,21 @@ use crate::{Device, Tensor};
 pub struct EncoderActs {
     pub emb: EmbeddingsActs,
     pub layers: Vec<LayerActs>,
+    /// The final LayerNorm on the last layer's output (pre-norm encoders).
+    pub final_norm: Option<ops::LayerNormOut>,
 }
 
 impl EncoderActs {
-    /// The last hidden states [B, T, H].
-    pub fn last(&self) -> &Tensor {
+    /// The last layer's output [B, T, H], before any final norm.
+    fn last_layer(&self) -> &Tensor {
         self.layers.last().map_or(&self.emb.x, |a| &a.out)
+    }
+
+    /// The last hidden states [B, T, H] (after the final norm, if any).
+    pub fn last(&self) -> &Tensor {
+        self.final_norm
+            .as_ref()
+            .map_or_else(|| self.last_layer(), |n| &n.y)
     }
 }
 
@@ -42,21 +51,29 @@ pub fn encoder_forward_lora(
     dropout: &Dropout,
     lora: Option<(&Lora, u64)>,
 ) -> Result<EncoderActs> {
-    let heads = enc.config.num_attention_heads;
     let emb = enc.embeddings.forward(dev, ids, dropout)?;
     let mut layers: Vec<LayerActs> = Vec::with_capacity(enc.layers.len());
-    for (l, layer) in enc.layers.iter().enumerate() {
+    for l in 0..enc.layers.len() {
         let x = layers.last().map_or(&emb.x, |a| &a.out);
         let ll = lora.map(|(a, seed)| a.layer(l, Some(seed)));
-        layers.push(layer.forward(dev, x, mask, &enc.slopes, heads, dropout, l, ll.as_ref())?);
+        layers.push(enc.layer_forward(dev, l, x, mask, dropout, ll.as_ref())?);
     }
-    Ok(EncoderActs { emb, layers })
+    let mut acts = EncoderActs {
+        emb,
+        layers,
+        final_norm: None,
+    };
+    if let Some(n) = &enc.final_norm {
+        let x = acts.last_layer();
+        acts.final_norm = Some(ops::layer_norm(dev, x, None, &n.weight, &n.bias, n.eps)?);
+    }
+    Ok(acts)
 }
 
 /// Full training covers DNABERT-2's layout only so far: BERT's (DNABERT)
 /// would also need the position table's gradient and its checkpoints'
-/// separate query/key/value names (LoRA works on DNABERT); the Nucleotide
-/// Transformer's pre-LN, rotary and SwiGLU backward are not built.
+/// separate query/key/value names, the Nucleotide Transformer's the
+/// gradients of its pre-norm layers' weights (LoRA works on both).
 pub(crate) fn trainable(enc: &Encoder) -> Result<()> {
     match enc.family {
         crate::model::encoder::Family::Dnabert2 => Ok(()),
@@ -64,7 +81,7 @@ pub(crate) fn trainable(enc: &Encoder) -> Result<()> {
             "full training of DNABERT (k-mer BERT) checkpoints is not supported yet: fine-tune it with LoRA (--mode lora, on query/key/value)".into(),
         )),
         crate::model::encoder::Family::Esm => Err(crate::Error::Invalid(
-            "training and fine-tuning Nucleotide Transformer checkpoints is not supported yet: dnagpu embeds and classifies with them".into(),
+            "full training of Nucleotide Transformer checkpoints is not supported yet: fine-tune it with LoRA (--mode lora, on query/key/value)".into(),
         )),
     }
 }
@@ -75,10 +92,7 @@ fn ffn_backward(dev: &Device, layer: &Layer, g: &Tensor, df: &Tensor) -> Result<
     match layer.ffn {
         Ffn::GeGlu => ops::geglu_backward(dev, g, df),
         Ffn::Gelu => ops::gelu_backward(dev, g, df),
-        Ffn::SwiGlu => Err(crate::Error::Invalid(
-            "SwiGLU's backward is not built: the Nucleotide Transformer v2 is not trained yet"
-                .into(),
-        )),
+        Ffn::SwiGlu => ops::swiglu_backward(dev, g, df),
     }
 }
 
@@ -186,11 +200,13 @@ pub fn encoder_backward_lora(
     lora: &Lora,
     lora_seed: u64,
 ) -> Result<Vec<Tensor>> {
-    crate::model::lora::targets(enc.family)?;
     let heads = enc.config.num_attention_heads;
     let emb = &acts.emb;
-    let layers = &acts.layers;
     let mut dx = dx;
+    if let (Some(n), Some(saved)) = (&enc.final_norm, &acts.final_norm) {
+        dx = n.backward(dev, &dx, acts.last_layer(), None, saved)?.dx;
+    }
+    let layers = &acts.layers;
     let mut grads: Vec<Vec<Tensor>> = Vec::with_capacity(layers.len());
     for (l, layer) in enc.layers.iter().enumerate().rev() {
         let a = &layers[l];
@@ -217,32 +233,58 @@ pub fn encoder_backward_lora(
             }
             Ok(dxb)
         };
-        let g2 = layer
-            .mlp_norm
-            .backward(dev, &dx, &a.y, Some(&a.norm1.y), &a.norm2)?;
-        let df = lin_back(3, &layer.wo, &a.f, &g2.dx)?;
-        let df = dropout.apply(dev, &df, Dropout::mlp(l))?;
-        let dg = ffn_backward(dev, layer, &a.g, &df)?;
-        let da1 = ops::add(dev, &g2.dx, &lin_back(2, &layer.gated, &a.norm1.y, &dg)?)?;
-        let g1 = layer
-            .attn_norm
-            .backward(dev, &da1, &a.proj, Some(x_in), &a.norm1)?;
-        let dproj = dropout.apply(dev, &g1.dx, Dropout::attention_output(l))?;
-        let dctx = lin_back(1, &layer.attn_out, &a.attn.out, &dproj)?;
-        let dqkv = ops::attention_backward(
-            dev,
-            &a.qkv,
-            mask,
-            &enc.slopes,
-            heads,
-            &a.attn.out,
-            &a.attn.lse,
-            &dctx,
-        )?;
-        let dx_qkv = lin_back(0, &layer.wqkv, x_in, &dqkv)?;
-        if l > 0 {
-            dx = ops::add(dev, &g1.dx, &dx_qkv)?;
-        }
+        // The attention block's backward from its output's gradient: dqkv
+        // turned back through the rotary positions where there are any.
+        let attention_back = |dctx: &Tensor| -> Result<Tensor> {
+            let dqkv = ops::attention_backward(
+                dev,
+                &a.qkv,
+                mask,
+                &enc.slopes,
+                heads,
+                &a.attn.out,
+                &a.attn.lse,
+                dctx,
+            )?;
+            if enc.rotary {
+                ops::rotary_backward(dev, &dqkv, heads)
+            } else {
+                Ok(dqkv)
+            }
+        };
+        let dx_in = if enc.final_norm.is_some() {
+            // Pre-norm: out = x1 + drop(wo(f)), f = ffn(gated(LN2(x1))),
+            // x1 = x + drop(Wo ctx), ctx = attention(rot(Wqkv LN1(x))).
+            let dy = dropout.apply(dev, &dx, Dropout::mlp(l))?;
+            let df = lin_back(3, &layer.wo, &a.f, &dy)?;
+            let dg = ffn_backward(dev, layer, &a.g, &df)?;
+            let dh2 = lin_back(2, &layer.gated, &a.norm2.y, &dg)?;
+            let g2 = layer.mlp_norm.backward(dev, &dh2, &a.proj, None, &a.norm2)?;
+            let dx1 = ops::add(dev, &dx, &g2.dx)?;
+            let dp = dropout.apply(dev, &dx1, Dropout::attention_output(l))?;
+            let dctx = lin_back(1, &layer.attn_out, &a.attn.out, &dp)?;
+            let dh1 = lin_back(0, &layer.wqkv, &a.norm1.y, &attention_back(&dctx)?)?;
+            let g1 = layer.attn_norm.backward(dev, &dh1, x_in, None, &a.norm1)?;
+            ops::add(dev, &dx1, &g1.dx)?
+        } else {
+            // Post-norm: out = LN2(wo(drop(f)) + a1), f = ffn(gated(a1)),
+            // a1 = LN1(drop(Wo ctx) + x), ctx = attention(Wqkv x).
+            let g2 = layer
+                .mlp_norm
+                .backward(dev, &dx, &a.y, Some(&a.norm1.y), &a.norm2)?;
+            let df = lin_back(3, &layer.wo, &a.f, &g2.dx)?;
+            let df = dropout.apply(dev, &df, Dropout::mlp(l))?;
+            let dg = ffn_backward(dev, layer, &a.g, &df)?;
+            let da1 = ops::add(dev, &g2.dx, &lin_back(2, &layer.gated, &a.norm1.y, &dg)?)?;
+            let g1 = layer
+                .attn_norm
+                .backward(dev, &da1, &a.proj, Some(x_in), &a.norm1)?;
+            let dproj = dropout.apply(dev, &g1.dx, Dropout::attention_output(l))?;
+            let dctx = lin_back(1, &layer.attn_out, &a.attn.out, &dproj)?;
+            let dx_qkv = lin_back(0, &layer.wqkv, x_in, &attention_back(&dctx)?)?;
+            ops::add(dev, &g1.dx, &dx_qkv)?
+        };
+        dx = dx_in;
         layer_grads.sort_by_key(|g| g.0);
         grads.push(
             layer_grads

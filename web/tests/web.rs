@@ -183,7 +183,8 @@ async fn backward_kernels_on_webgpu_match() {
     ok(br::check_cross_entropy(&dev, 9, 70, 0.25, 6).await);
     ok(be::check_gelu_backward(&dev, &[3, 77], 7).await);
     ok(be::check_tanh_backward(&dev, &[300], 8).await);
-    ok(be::check_geglu_backward(&dev, &[5], 33, 9).await);
+    ok(be::check_glu_backward(&dev, &[5], 33, dnagpu::ops::Glu::Gelu, 9).await);
+    ok(be::check_glu_backward(&dev, &[5], 33, dnagpu::ops::Glu::Silu, 10).await);
     ok(be::check_dropout_matches_cpu(&dev, &[1000], 0.1, 10, 3).await);
     let step = AdamWStep {
         lr: 1e-3,
