@@ -119,8 +119,11 @@ pub fn swiglu_backward(dev: &Device, g_in: &Tensor, df: &Tensor) -> Result<Tenso
     glu_backward(dev, g_in, df, Glu::Silu)
 }
 
+/// The CPU twin of a gated unit's backward: (g, df, inner) -> dg.
+type CpuGluBackward = fn(&[f32], &[f32], usize) -> Vec<f32>;
+
 fn glu_backward(dev: &Device, g_in: &Tensor, df: &Tensor, act: Glu) -> Result<Tensor> {
-    let (op, code, cpu_fn): (&'static str, u32, fn(&[f32], &[f32], usize) -> Vec<f32>) = match act {
+    let (op, code, cpu_fn): (&'static str, u32, CpuGluBackward) = match act {
         Glu::Gelu => ("geglu_backward", OP_GEGLU, cpu::geglu_backward),
         Glu::Silu => ("swiglu_backward", OP_SWIGLU, cpu::swiglu_backward),
     };

@@ -34,7 +34,9 @@ pub fn ref_silu_grad(u: f64) -> f64 {
 
 /// A gated unit's activation and its derivative in f64 (GeGLU: GELU,
 /// SwiGLU: SiLU).
-fn ref_act(act: Glu) -> (fn(f64) -> f64, fn(f64) -> f64) {
+type F64Fn = fn(f64) -> f64;
+
+fn ref_act(act: Glu) -> (F64Fn, F64Fn) {
     match act {
         Glu::Gelu => (ref_gelu, ref_gelu_grad),
         Glu::Silu => (ref_silu, ref_silu_grad),
