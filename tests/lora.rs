@@ -275,34 +275,82 @@ fn nt_v2_lora_on_query_key_value_matches_finite_differences() {
     );
 }
 
-/// A PEFT adapter for DNABERT (query/key/value, written by PEFT itself on
-/// transformers' BertForSequenceClassification) gives PEFT's class
-/// probabilities, on the CPU and the GPU.
-#[test]
-fn a_peft_dnabert_adapter_gives_peft_probabilities() {
-    let files =
-        dnagpu::model::folder::ModelFiles::open(Path::new("tests/fixtures/dnabert_tiny")).unwrap();
-    let dir = Path::new("tests/fixtures/dnabert_tiny_peft");
+/// A PEFT adapter (written by PEFT itself on transformers'
+/// `{Bert,Esm}ForSequenceClassification` loaded from `folder`) gives PEFT's
+/// class probabilities, on the CPU and the GPU; where the fixture has them,
+/// the gradients of every adapter and head tensor equal PyTorch autograd's
+/// for the summed cross-entropy of the padded batch of its sequences.
+fn peft_adapter_matches_peft(folder: &str, peft: &str) {
+    let files = dnagpu::model::folder::ModelFiles::open(Path::new(folder)).unwrap();
+    let dir = Path::new(peft);
     let adapter = Adapter::load(&dir.join("adapter")).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
     let fx = ReferenceFixtures::from_bytes(
         &std::fs::read(dir.join("expected.json")).unwrap(),
         std::fs::read(dir.join("expected.safetensors")).unwrap(),
     )
     .unwrap();
+    let ids: Vec<Vec<u32>> = fx
+        .sequences
+        .iter()
+        .map(|s| files.tokenizer.encode(s).unwrap().ids)
+        .collect();
     let mut devices = vec![Device::Cpu];
     devices.extend(common::gpu());
     for dev in &devices {
         let model =
             ClsModel::load_with_adapter(dev, &files.config, &files.weights, &adapter).unwrap();
-        for (i, s) in fx.sequences.iter().enumerate() {
-            let ids = files.tokenizer.encode(s).unwrap().ids;
+        for (i, ids) in ids.iter().enumerate() {
             check_close(
-                &format!("sequence {i} through the PEFT adapter on {}", dev.name()),
-                &probs(dev, &model, &[ids]),
+                &format!("{peft}: sequence {i} through the adapter on {}", dev.name()),
+                &probs(dev, &model, std::slice::from_ref(ids)),
                 &fx.get(&format!("{i}.probs")).unwrap().1,
                 Tol::F32,
             )
             .unwrap();
         }
+        let Some(labels) = meta["labels"].as_array() else {
+            continue;
+        };
+        let labels: Vec<u32> = labels.iter().map(|l| l.as_u64().unwrap() as u32).collect();
+        let batch = ClsBatch::new(dev, &ids, &labels, files.config.vocab_size).unwrap();
+        let (_, grads) = cls_forward_backward(dev, &model, &batch, 1.0, &Dropout::OFF).unwrap();
+        let names = model.trainable_names();
+        assert_eq!(names.len(), grads.len());
+        for (name, g) in names.iter().zip(&grads) {
+            let (shape, want) = fx
+                .get(&format!("grad.{name}"))
+                .unwrap_or_else(|| panic!("{peft}: no PyTorch gradient for {name}"));
+            assert_eq!(g.shape(), shape.as_slice(), "{name}");
+            check_close(
+                &format!("{peft}: gradient of {name} on {}", dev.name()),
+                &dev.read_f32_blocking(g).unwrap(),
+                &want,
+                Tol::F32,
+            )
+            .unwrap();
+        }
+    }
+}
+
+/// DNABERT: query/key/value on BertForSequenceClassification.
+#[test]
+fn a_peft_dnabert_adapter_gives_peft_probabilities() {
+    peft_adapter_matches_peft(
+        "tests/fixtures/dnabert_tiny",
+        "tests/fixtures/dnabert_tiny_peft",
+    );
+}
+
+/// The Nucleotide Transformer v1 and v2 (EsmForSequenceClassification's
+/// head under `classifier`): probabilities and PyTorch's gradients.
+#[test]
+fn peft_nt_adapters_give_peft_probabilities_and_gradients() {
+    for v in ["v1", "v2"] {
+        peft_adapter_matches_peft(
+            &format!("tests/fixtures/nt_{v}_tiny"),
+            &format!("tests/fixtures/nt_{v}_tiny_peft"),
+        );
     }
 }
