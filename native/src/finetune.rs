@@ -174,12 +174,9 @@ pub fn run_task(
     let train_path = find(data, "train")
         .with_context(|| format!("{}: no train.csv or train.csv.gz", data.display()))?;
     let tok = &src.tokenizer;
-    // BERT's (DNABERT) learned positions bound the length: longer sequences
+    // Learned positions (DNABERT, NT v1) bound the length: longer sequences
     // are cut there (GUE's own limits are in DNABERT-2 BPE tokens).
-    let positions = src
-        .weights
-        .shape_of("bert.embeddings.position_embeddings.weight")
-        .map(|s| s[0]);
+    let positions = dnagpu::model::Encoder::max_positions_of(&src.config, &src.weights);
     let cap = match (args.max_length, positions) {
         (Some(m), Some(p)) => Some(m.min(p)),
         (m, p) => m.or(p),

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use dnagpu::model::folder::ModelFiles;
-use dnagpu::model::{hub, init, Config, Model, Weights};
+use dnagpu::model::{hub, init, Config, HeadNames, Model, Weights};
 use dnagpu::tokenize::{BpeTokenizer, Tokenizer};
 use dnagpu::Device;
 
@@ -86,8 +86,8 @@ impl ModelArgs {
         let mut map = s.weights.take_all();
         adapter.merge(&mut map)?;
         let mut config = s.config.clone();
-        if let Some(c) = map.get("classifier.weight") {
-            config.num_labels = Some(c.shape[0]);
+        if let Some(c) = HeadNames::classes_in(|w| map.get(w).map(|t| t.shape.clone())) {
+            config.num_labels = Some(c);
             config.id2label = None;
         }
         let model = Model::load(dev, &config, &Weights::new(map, s.source.clone()))?;

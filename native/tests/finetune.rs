@@ -13,33 +13,66 @@ const CONFIG: &str = concat!(
 );
 
 /// Class 1: 75% G/C; class 0: 25% G/C; 60 bp.
-fn gc_task(dir: &Path) {
-    let mut x: u64 = 11;
-    let mut next = || {
+/// Uniform draws in [0, 1) from a fixed LCG (the test data's only source).
+fn uniform(seed: u64) -> impl FnMut() -> f64 {
+    let mut x = seed;
+    move || {
         x = x
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         (x >> 33) as f64 / (1u64 << 31) as f64
-    };
+    }
+}
+
+/// train/dev/test CSVs of 60-bp sequences from `sample(label, draw)`,
+/// labels alternating 0, 1.
+fn write_task(dir: &Path, mut sample: impl FnMut(u32, &mut dyn FnMut() -> f64) -> String) {
+    let mut next = uniform(11);
     for (name, n) in [("train", 600), ("dev", 100), ("test", 200)] {
         let mut s = String::from("sequence,label\r\n");
         for i in 0..n {
             let label = i % 2;
-            let p = if label == 1 { 0.75 } else { 0.25 };
-            for _ in 0..60 {
-                let gc = next() < p;
-                let two = next() < 0.5;
-                s.push(match (gc, two) {
-                    (true, true) => 'G',
-                    (true, false) => 'C',
-                    (false, true) => 'A',
-                    (false, false) => 'T',
-                });
-            }
+            s.push_str(&sample(label, &mut next));
             s.push_str(&format!(",{label}\r\n"));
         }
         std::fs::write(dir.join(format!("{name}.csv")), s).unwrap();
     }
+}
+
+fn base(gc: bool, two: bool) -> char {
+    match (gc, two) {
+        (true, true) => 'G',
+        (true, false) => 'C',
+        (false, true) => 'A',
+        (false, false) => 'T',
+    }
+}
+
+/// Label 1: GC content 0.75, label 0: 0.25.
+fn gc_task(dir: &Path) {
+    write_task(dir, |label, next| {
+        let p = if label == 1 { 0.75 } else { 0.25 };
+        (0..60).map(|_| base(next() < p, next() < 0.5)).collect()
+    });
+}
+
+/// Each label's sequences are ten 6-mers drawn from its own 16 (a task the
+/// Nucleotide Transformer's non-overlapping 6-mer tokens can see).
+fn kmer_task(dir: &Path) {
+    let mut next = uniform(5);
+    let sets: Vec<Vec<String>> = (0..2)
+        .map(|_| {
+            (0..16)
+                .map(|_| (0..6).map(|_| base(next() < 0.5, next() < 0.5)).collect())
+                .collect()
+        })
+        .collect();
+    write_task(dir, |label, next| {
+        let set = &sets[label as usize];
+        (0..10)
+            .map(|_| set[((next() * 16.0) as usize).min(15)].as_str())
+            .collect()
+    });
 }
 
 fn finetune(data: &Path, out: &Path, extra: &[&str]) -> (bool, String, String) {
@@ -237,8 +270,7 @@ fn classify_without_a_model_uses_the_shipped_model_and_demo_adapter() {
 /// names, so those runs must agree, and a DNABERT k-mer folder) and the
 /// k-mer baseline: one comparison table, a results.csv row per run and
 /// task, a chart with a bar per run; a second call reuses every finished
-/// run. A Nucleotide Transformer folder is refused clearly (fine-tuning it
-/// is not built yet).
+/// run. A Nucleotide Transformer folder joins the same table.
 #[test]
 fn gue_compares_several_models_in_one_table() {
     let dir = tmp("gue");
@@ -290,26 +322,23 @@ fn gue_compares_several_models_in_one_table() {
     assert!(ok && err.matches("done before").count() == 4, "{err}");
 
     let nt = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/nt_v2_tiny");
-    let (ok, _, err) = gue_run(&[nt.as_ref()]);
-    assert!(
-        !ok && err.contains("not supported yet") && !err.contains("panicked"),
-        "{err}"
-    );
+    let (ok, stdout, err) = gue_run(&[shipped.as_ref(), nt.as_ref()]);
+    assert!(ok, "{err}");
+    assert!(stdout.contains("nt_v2_tiny"), "{stdout}");
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert!(csv.contains("nt_v2_tiny,lora,gc/0,"), "{csv}");
 }
 
-/// DNABERT (k-mer BERT) folders fine-tune with LoRA on query/key/value: the
-/// GC rule is learnt, the adapter names PEFT's modules and `classify
+/// `folder` fine-tunes with LoRA on query/key/value: the task (written by
+/// `task`) is learnt, the adapter names PEFT's modules and `classify
 /// --adapter` uses it; full fine-tuning is refused up front.
-#[test]
-fn dnabert_fine_tunes_with_lora() {
-    let dir = tmp("dnabert-lora");
+fn fine_tunes_with_lora_on_query_key_value(name: &str, folder: &str, task: fn(&Path)) {
+    let dir = tmp(name);
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
-    gc_task(&data);
-    let model = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/dnabert_tiny"
-    );
+    task(&data);
+    let model = format!("{}/../tests/fixtures/{folder}", env!("CARGO_MANIFEST_DIR"));
+    let model = model.as_str();
     let out = dir.join("out");
     let (ok, _, err) = run(dnagpu()
         .args(["--backend", "cpu", "finetune", "--model", model, "--data"])
@@ -319,7 +348,7 @@ fn dnabert_fine_tunes_with_lora() {
         .args(["--epochs", "3", "--lr", "3e-3"]));
     assert!(ok, "{err}");
     let m = metrics(&out);
-    assert!(m["test"]["accuracy"].as_f64().unwrap() > 0.9, "{m}");
+    assert!(m["test"]["accuracy"].as_f64().unwrap() > 0.9, "{folder}: {m}");
     let cfg = std::fs::read_to_string(out.join("adapter_config.json")).unwrap();
     assert!(
         cfg.contains("\"query\"") && cfg.contains("\"value\""),
@@ -353,4 +382,22 @@ fn dnabert_fine_tunes_with_lora() {
         !ok && err.contains("--mode lora") && !err.contains("panicked"),
         "{err}"
     );
+}
+
+/// DNABERT (k-mer BERT) on the GC rule.
+#[test]
+fn dnabert_fine_tunes_with_lora() {
+    fine_tunes_with_lora_on_query_key_value("dnabert-lora", "dnabert_tiny", gc_task);
+}
+
+/// The Nucleotide Transformer v1 and v2 on the 6-mer task.
+#[test]
+fn nucleotide_transformer_fine_tunes_with_lora() {
+    for v in ["v1", "v2"] {
+        fine_tunes_with_lora_on_query_key_value(
+            &format!("nt-{v}-lora"),
+            &format!("nt_{v}_tiny"),
+            kmer_task,
+        );
+    }
 }

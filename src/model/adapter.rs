@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use super::classifier::HeadNames;
 use super::config::Config;
 use super::weights::{HostTensor, Weights};
 use crate::error::{shape_err, Error, Result};
@@ -584,12 +585,9 @@ impl Adapter {
         // the adapter's own (a base may carry another task's head). Heads
         // as BERT (`bert.pooler.dense`, `classifier`) or ESM
         // (`classifier.dense`, `classifier.out_proj`) name them.
-        const CLASSIFIERS: [&str; 2] = ["classifier.weight", "classifier.out_proj.weight"];
-        let classes = CLASSIFIERS
-            .iter()
-            .find_map(|w| self.head.get(*w).and_then(|t| t.shape.first().copied()))
+        let classes = HeadNames::classes_in(|w| self.head.get(w).map(|t| t.shape.clone()))
             .or_else(|| cfg.labels())
-            .or_else(|| CLASSIFIERS.iter().find_map(|w| base.base_shape(w).map(|s| s[0])));
+            .or_else(|| HeadNames::classes_in(|w| base.base_shape(w).map(<[usize]>::to_vec)));
         for (name, t) in &self.head {
             let is_classifier = name.starts_with("classifier.");
             let want: Vec<usize> = match base.base_shape(name) {

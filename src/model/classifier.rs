@@ -22,19 +22,30 @@ pub struct HeadNames {
 }
 
 impl HeadNames {
-    /// BertForSequenceClassification's (DNABERT-2, DNABERT) or
+    /// BertForSequenceClassification's (DNABERT-2, DNABERT).
+    pub const BERT: Self = Self {
+        pooler: "bert.pooler.dense",
+        classifier: "classifier",
+    };
     /// EsmForSequenceClassification's (the Nucleotide Transformer).
+    pub const ESM: Self = Self {
+        pooler: "classifier.dense",
+        classifier: "classifier.out_proj",
+    };
+    pub const ALL: [Self; 2] = [Self::BERT, Self::ESM];
+
     pub fn of(family: Family) -> Self {
         match family {
-            Family::Dnabert2 | Family::Bert => Self {
-                pooler: "bert.pooler.dense",
-                classifier: "classifier",
-            },
-            Family::Esm => Self {
-                pooler: "classifier.dense",
-                classifier: "classifier.out_proj",
-            },
+            Family::Dnabert2 | Family::Bert => Self::BERT,
+            Family::Esm => Self::ESM,
         }
+    }
+
+    /// The class count of the first classifier weight `shape_of` finds.
+    pub fn classes_in(shape_of: impl Fn(&str) -> Option<Vec<usize>>) -> Option<usize> {
+        Self::ALL
+            .iter()
+            .find_map(|n| shape_of(&n.classifier_weight()).and_then(|s| s.first().copied()))
     }
 
     /// The classifier's weight, `[classes, H]`.

@@ -374,6 +374,20 @@ impl Encoder {
         self.embeddings.max_positions()
     }
 
+    /// [`Encoder::max_positions`] of a checkpoint before it is loaded: its
+    /// learned position table's rows past the offset (BERT, NT v1); none
+    /// for ALiBi (DNABERT-2) and rotary (NT v2) positions.
+    pub fn max_positions_of(cfg: &Config, w: &Weights) -> Option<usize> {
+        if let Some(s) = w.shape_of("bert.embeddings.position_embeddings.weight") {
+            return Some(s[0]);
+        }
+        if cfg.position_embedding_type.as_deref() == Some("rotary") {
+            return None;
+        }
+        w.shape_of("esm.embeddings.position_embeddings.weight")
+            .map(|s| s[0].saturating_sub(super::esm::POSITION_OFFSET))
+    }
+
     /// Layer `l` on x [B, T, H], post-norm (BERT) or pre-norm (ESM, which
     /// has a final norm), keeping its activations.
     pub fn layer_forward(

@@ -17,7 +17,7 @@ use crate::ops;
 use crate::{Device, Tensor};
 
 /// ESM's position ids start after the padding id (1): row 2 for token 0.
-const POSITION_OFFSET: usize = 2;
+pub(super) const POSITION_OFFSET: usize = 2;
 /// Token dropout's inference scale, 1 - 0.15 * 0.8, for inputs without
 /// `<mask>` tokens (the FASTA readers admit no `<`, so none reach here).
 const TOKEN_DROPOUT_SCALE: f32 = 1.0 - 0.15 * 0.8;

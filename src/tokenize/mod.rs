@@ -109,6 +109,12 @@ impl Tokenizer {
         }
     }
 
+    /// Whether encodings end with a separator ([SEP]); the Nucleotide
+    /// Transformer's only start with <cls>.
+    pub fn ends_with_separator(&self) -> bool {
+        !matches!(self, Tokenizer::Nt(_))
+    }
+
     /// The tokenizer's file in a model folder.
     pub fn file_name(&self) -> &'static str {
         match self {

@@ -18,7 +18,8 @@ pub struct LabelledSet {
 
 impl LabelledSet {
     /// Tokenizes `records`, cutting sequences longer than `max_len` tokens
-    /// (keeping `[SEP]` last). Every record needs a class number label.
+    /// (keeping `[SEP]` last where the tokenizer ends with one). Every
+    /// record needs a class number label.
     pub fn from_records(
         records: Vec<Record>,
         tokenizer: &Tokenizer,
@@ -45,9 +46,13 @@ impl LabelledSet {
             let mut ids = tokenizer.encode(&r.seq)?.ids;
             if let Some(m) = max_len {
                 if ids.len() > m {
-                    let sep = *ids.last().expect("non-empty");
-                    ids.truncate(m.max(2) - 1);
-                    ids.push(sep);
+                    if tokenizer.ends_with_separator() {
+                        let sep = *ids.last().expect("non-empty");
+                        ids.truncate(m.max(2) - 1);
+                        ids.push(sep);
+                    } else {
+                        ids.truncate(m.max(1));
+                    }
                 }
             }
             set.ids.push(r.id);

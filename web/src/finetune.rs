@@ -65,7 +65,7 @@ pub struct FineTune {
 
 #[wasm_bindgen]
 impl FineTune {
-    /// LoRA adapters (on `Wqkv`) and a fresh head on `model`'s encoder,
+    /// LoRA adapters (on the family's default targets) and a fresh head on `model`'s encoder,
     /// trained on the first `maxRows` rows of `csv` (`sequence,label`).
     /// `optionsJson`: {r, alpha, dropout, lr, warmup, weightDecay, steps,
     /// epochs, batchSize, maxRows, seed}, all optional.

@@ -156,8 +156,10 @@ impl Model {
     /// Back to the base model's own classifier (none if it has no head).
     #[wasm_bindgen(js_name = clearAdapter)]
     pub fn clear_adapter(&mut self) -> Result<(), JsError> {
-        self.cls = match self.base_head.get("classifier.weight") {
-            Some(c) if self.base_head.contains_key("bert.pooler.dense.weight") => Some(
+        let names = dnagpu::model::HeadNames::of(self.model.encoder.family);
+        let pooler = format!("{}.weight", names.pooler);
+        self.cls = match self.base_head.get(&names.classifier_weight()) {
+            Some(c) if self.base_head.contains_key(&pooler) => Some(
                 ClsModel::on_encoder(
                     &self.device,
                     &self.config,

@@ -119,6 +119,73 @@ async fn a_nucleotide_transformer_folder_embeds_in_the_browser() {
     .await;
 }
 
+/// The Nucleotide Transformer v1 folder with a PEFT-written adapter
+/// (EsmForSequenceClassification's head under `classifier`): `setAdapter`
+/// gives PEFT's probabilities; two LoRA steps on its encoder run and their
+/// adapter (ESM module names) loads back.
+#[wasm_bindgen_test]
+async fn a_nucleotide_transformer_adapter_classifies_and_fine_tunes_in_the_browser() {
+    let fx = t::ReferenceFixtures::from_bytes(
+        include_bytes!("../../tests/fixtures/nt_v1_tiny_peft/expected.json"),
+        include_bytes!("../../tests/fixtures/nt_v1_tiny_peft/expected.safetensors").to_vec(),
+    )
+    .unwrap();
+    let rt = dnagpu_web::Runtime::create("gpu")
+        .await
+        .map_err(|_| "runtime")
+        .unwrap();
+    let mut model = dnagpu_web::Model::load(
+        &rt,
+        include_str!("../../tests/fixtures/nt_v1_tiny/config.json").into(),
+        "vocab.txt",
+        include_str!("../../tests/fixtures/nt_v1_tiny/vocab.txt").into(),
+        include_bytes!("../../tests/fixtures/nt_v1_tiny/model.safetensors"),
+        "model.safetensors",
+    )
+    .map_err(|_| "load")
+    .unwrap();
+    assert_eq!(model.classes(), 3, "the folder's own head classifies");
+    model
+        .set_adapter(
+            include_str!("../../tests/fixtures/nt_v1_tiny_peft/adapter/adapter_config.json"),
+            include_bytes!("../../tests/fixtures/nt_v1_tiny_peft/adapter/adapter_model.safetensors"),
+        )
+        .map_err(|_| "adapter")
+        .unwrap();
+    let text: String = fx.sequences.iter().map(|s| format!("{s}\n")).collect();
+    let c = model
+        .classify(&text, 4, None)
+        .await
+        .map_err(|_| "classify")
+        .unwrap();
+    let probs = c.probs();
+    for i in 0..fx.sequences.len() {
+        let (_, want) = fx.get(&format!("{i}.probs")).unwrap();
+        ok(t::check_close(
+            &format!("NT v1 + PEFT adapter, sequence {i}"),
+            &probs[i * 3..(i + 1) * 3],
+            &want,
+            t::Tol::F32,
+        ));
+    }
+    let csv = "sequence,label\nACGTACGTTAGCCATG,1\nTTGACNAGTGGA,0\nGATTACAGATTACA,1\nCCCGGGCCCGGG,0\n";
+    let mut ft = dnagpu_web::FineTune::create(&model, csv, r#"{"steps": 2, "batchSize": 2}"#)
+        .map_err(|_| "finetune")
+        .unwrap();
+    for _ in 0..2 {
+        let loss = ft.train_step().await.map_err(|_| "step").unwrap();
+        assert!(loss.is_finite() && loss > 0.0);
+    }
+    let config = ft.adapter_config().map_err(|_| "config").unwrap();
+    assert!(config.contains("\"query\""), "{config}");
+    let weights = ft.adapter_weights().await.map_err(|_| "weights").unwrap();
+    model
+        .set_adapter(&config, &weights)
+        .map_err(|_| "own adapter")
+        .unwrap();
+    assert_eq!(model.classes(), 2);
+}
+
 /// A model folder's first `n` fixture sequences through `Model.embed`
 /// (mean pooling) on WebGPU and on the CPU backend equal the fixtures' means.
 async fn embeds_like_the_fixtures(
