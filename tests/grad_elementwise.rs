@@ -54,8 +54,20 @@ fn activation_backward_on(dev: &Device) {
     run(t::check_gelu_backward(dev, &[3, 5, 17], 20));
     run(t::check_tanh_backward(dev, &[2, 129], 21));
     for (i, (lead, inner)) in GEGLU.into_iter().enumerate() {
-        run(t::check_glu_backward(dev, lead, inner, Glu::Gelu, 30 + i as u64));
-        run(t::check_glu_backward(dev, lead, inner, Glu::Silu, 40 + i as u64));
+        run(t::check_glu_backward(
+            dev,
+            lead,
+            inner,
+            Glu::Gelu,
+            30 + i as u64,
+        ));
+        run(t::check_glu_backward(
+            dev,
+            lead,
+            inner,
+            Glu::Silu,
+            40 + i as u64,
+        ));
     }
 }
 

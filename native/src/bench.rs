@@ -43,7 +43,9 @@ struct FinetuneBench {
     /// Model config (default: DNABERT-2-117M).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// dnabert2, or bert (DNABERT; LoRA on query, key, value).
+    /// dnabert2, bert (DNABERT) or esm (the Nucleotide Transformer; v2 when
+    /// the config's positions are rotary); LoRA on query, key, value for
+    /// the last two.
     #[arg(long, default_value = "dnabert2")]
     family: String,
     /// lora (rank 8 on the family's default targets, the encoder frozen) or full.

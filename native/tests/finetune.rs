@@ -266,11 +266,11 @@ fn classify_without_a_model_uses_the_shipped_model_and_demo_adapter() {
     }
 }
 
-/// `dnagpu gue` with three models (the shipped model, given twice under two
-/// names, so those runs must agree, and a DNABERT k-mer folder) and the
-/// k-mer baseline: one comparison table, a results.csv row per run and
-/// task, a chart with a bar per run; a second call reuses every finished
-/// run. A Nucleotide Transformer folder joins the same table.
+/// `dnagpu gue` with the three families (the shipped DNABERT-2 model, given
+/// twice under two names, so those runs must agree, a DNABERT k-mer folder
+/// and a Nucleotide Transformer v2 folder) and the k-mer baseline: one
+/// comparison table, a results.csv row per run and task, a chart with a bar
+/// per run; a second call reuses every finished run.
 #[test]
 fn gue_compares_several_models_in_one_table() {
     let dir = tmp("gue");
@@ -305,28 +305,29 @@ fn gue_compares_several_models_in_one_table() {
         env!("CARGO_MANIFEST_DIR"),
         "/../tests/fixtures/dnabert_tiny"
     );
-    let models = [shipped.as_ref(), link.as_os_str(), dnabert.as_ref()];
+    let nt = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/nt_v2_tiny");
+    let models = [
+        shipped.as_ref(),
+        link.as_os_str(),
+        dnabert.as_ref(),
+        nt.as_ref(),
+    ];
     let (ok, stdout, err) = gue_run(&models);
     assert!(ok, "{err}");
     assert!(stdout.contains("test MCC / accuracy"), "{stdout}");
+    assert!(stdout.contains("nt_v2_tiny"), "{stdout}");
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
     let rows: Vec<&str> = csv.lines().skip(1).collect();
-    assert_eq!(rows.len(), 4, "{csv}");
+    assert_eq!(rows.len(), 5, "{csv}");
     assert!(rows[2].contains("dnabert_tiny,lora,gc/0,"), "{csv}");
-    assert!(rows[3].starts_with("kmer baseline,kmer,gc/0,"), "{csv}");
+    assert!(rows[3].contains("nt_v2_tiny,lora,gc/0,"), "{csv}");
+    assert!(rows[4].starts_with("kmer baseline,kmer,gc/0,"), "{csv}");
     let mcc = |r: &str| r.split(',').nth(3).unwrap().to_string();
     assert_eq!(mcc(rows[0]), mcc(rows[1]), "the same model twice: {csv}");
     let svg = std::fs::read_to_string(out.join("results.svg")).unwrap();
     assert!(svg.contains("kmer baseline"), "the chart names each run");
     let (ok, _, err) = gue_run(&models);
-    assert!(ok && err.matches("done before").count() == 4, "{err}");
-
-    let nt = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/nt_v2_tiny");
-    let (ok, stdout, err) = gue_run(&[shipped.as_ref(), nt.as_ref()]);
-    assert!(ok, "{err}");
-    assert!(stdout.contains("nt_v2_tiny"), "{stdout}");
-    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
-    assert!(csv.contains("nt_v2_tiny,lora,gc/0,"), "{csv}");
+    assert!(ok && err.matches("done before").count() == 5, "{err}");
 }
 
 /// `folder` fine-tunes with LoRA on query/key/value: the task (written by
@@ -348,7 +349,10 @@ fn fine_tunes_with_lora_on_query_key_value(name: &str, folder: &str, task: fn(&P
         .args(["--epochs", "3", "--lr", "3e-3"]));
     assert!(ok, "{err}");
     let m = metrics(&out);
-    assert!(m["test"]["accuracy"].as_f64().unwrap() > 0.9, "{folder}: {m}");
+    assert!(
+        m["test"]["accuracy"].as_f64().unwrap() > 0.9,
+        "{folder}: {m}"
+    );
     let cfg = std::fs::read_to_string(out.join("adapter_config.json")).unwrap();
     assert!(
         cfg.contains("\"query\"") && cfg.contains("\"value\""),

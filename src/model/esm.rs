@@ -152,7 +152,11 @@ impl Layer {
         }
         let attn = ops::attention(dev, &qkv, mask, &enc.slopes, heads)?;
         let p = lin(1, &self.attn_out, &attn.out)?;
-        let proj = ops::add(dev, x, &drop.apply(dev, &p, Dropout::attention_output(index))?)?;
+        let proj = ops::add(
+            dev,
+            x,
+            &drop.apply(dev, &p, Dropout::attention_output(index))?,
+        )?;
         let n2 = &self.mlp_norm;
         let norm2 = ops::layer_norm(dev, &proj, None, &n2.weight, &n2.bias, n2.eps)?;
         let g = lin(2, &self.gated, &norm2.y)?;

@@ -4,10 +4,10 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::elementwise::Glu;
 use super::{grid_items, u32_of};
 use crate::cpu::activation_backward as cpu;
 use crate::error::{shape_err, Result};
-use super::elementwise::Glu;
 use crate::gpu::Kernel;
 use crate::{DType, Device, Tensor};
 

@@ -50,7 +50,13 @@ pub fn rotary_backward(dev: &Device, dqkv: &Tensor, heads: usize) -> Result<Tens
     rotate(dev, "rotary_backward", dqkv, heads, true)
 }
 
-fn rotate(dev: &Device, op: &'static str, qkv: &Tensor, heads: usize, inverse: bool) -> Result<Tensor> {
+fn rotate(
+    dev: &Device,
+    op: &'static str,
+    qkv: &Tensor,
+    heads: usize,
+    inverse: bool,
+) -> Result<Tensor> {
     qkv.check_dtype(op, "qkv", DType::F32)?;
     dev.check_on(op, &[("qkv", qkv)])?;
     let s = qkv.shape();

@@ -172,7 +172,12 @@ pub fn check_glu_backward_fd(rows: usize, inner: usize, act: Glu, seed: u64) -> 
             g[k],
         );
         probe[k] = g[k];
-        fd_close(&format!("{act:?} GLU backward R {rows} I {inner}"), k, fd, dg[k])?;
+        fd_close(
+            &format!("{act:?} GLU backward R {rows} I {inner}"),
+            k,
+            fd,
+            dg[k],
+        )?;
     }
     Ok(())
 }

@@ -259,7 +259,9 @@ pub fn encoder_backward_lora(
             let df = lin_back(3, &layer.wo, &a.f, &dy)?;
             let dg = ffn_backward(dev, layer, &a.g, &df)?;
             let dh2 = lin_back(2, &layer.gated, &a.norm2.y, &dg)?;
-            let g2 = layer.mlp_norm.backward(dev, &dh2, &a.proj, None, &a.norm2)?;
+            let g2 = layer
+                .mlp_norm
+                .backward(dev, &dh2, &a.proj, None, &a.norm2)?;
             let dx1 = ops::add(dev, &dx, &g2.dx)?;
             let dp = dropout.apply(dev, &dx1, Dropout::attention_output(l))?;
             let dctx = lin_back(1, &layer.attn_out, &a.attn.out, &dp)?;

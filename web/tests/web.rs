@@ -148,7 +148,9 @@ async fn a_nucleotide_transformer_adapter_classifies_and_fine_tunes_in_the_brows
     model
         .set_adapter(
             include_str!("../../tests/fixtures/nt_v1_tiny_peft/adapter/adapter_config.json"),
-            include_bytes!("../../tests/fixtures/nt_v1_tiny_peft/adapter/adapter_model.safetensors"),
+            include_bytes!(
+                "../../tests/fixtures/nt_v1_tiny_peft/adapter/adapter_model.safetensors"
+            ),
         )
         .map_err(|_| "adapter")
         .unwrap();
@@ -168,7 +170,8 @@ async fn a_nucleotide_transformer_adapter_classifies_and_fine_tunes_in_the_brows
             t::Tol::F32,
         ));
     }
-    let csv = "sequence,label\nACGTACGTTAGCCATG,1\nTTGACNAGTGGA,0\nGATTACAGATTACA,1\nCCCGGGCCCGGG,0\n";
+    let csv =
+        "sequence,label\nACGTACGTTAGCCATG,1\nTTGACNAGTGGA,0\nGATTACAGATTACA,1\nCCCGGGCCCGGG,0\n";
     let mut ft = dnagpu_web::FineTune::create(&model, csv, r#"{"steps": 2, "batchSize": 2}"#)
         .map_err(|_| "finetune")
         .unwrap();
