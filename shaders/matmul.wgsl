@@ -1,4 +1,6 @@
-// matmul.wgsl — batched C = op(A) · op(B) (+ bias) (then GELU), f32.
+// matmul.wgsl — batched C = op(A) · op(B) (+ bias) (then GELU), f32
+// arithmetic; B is read through b_at() from a prepended snippet that
+// declares binding 1 (matmul_b_f32.wgsl, or matmul_b_f16.wgsl: f16 weights).
 //   For each batch z: C[z] (M x N, row-major, contiguous) =
 //     sum_k A(z, m, k) * B(z, k, n)
 //   where A(z, m, k) = a[z * a_batch + m * a_rs + k * a_cs] and
@@ -29,7 +31,6 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
@@ -87,7 +88,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             }
             var vb = 0.0;
             if (col0 + nn < p.n && k0 + kk < p.k) {
-                vb = b[b0 + (k0 + kk) * p.b_rs + (col0 + nn) * p.b_cs];
+                vb = b_at(b0 + (k0 + kk) * p.b_rs + (col0 + nn) * p.b_cs);
             }
             bs[kk * TN + nn] = vb;
         }

@@ -1,5 +1,8 @@
-// matmul_tiled.wgsl — batched C = op(A) · op(B) (+ bias) (then GELU), f32,
-// the fast path for operands whose contiguous dimensions are multiples of 4.
+// matmul_tiled.wgsl — batched C = op(A) · op(B) (+ bias) (then GELU), f32
+// arithmetic, the fast path for operands whose contiguous dimensions are
+// multiples of 4. B is read through b4_at() from a prepended snippet that
+// declares binding 1 (matmul_tiled_b_f32.wgsl, or matmul_tiled_b_f16.wgsl:
+// f16 weights).
 //   For each batch z: C[z] (M x N, row-major) = sum_k A(z, m, k) * B(z, k, n)
 //   A is [M, K] row-major, or [K, M] when TRANS_A = 1 (A^T stored);
 //   B is [K, N] row-major, or [N, K] when TRANS_B = 1 (a Linear weight).
@@ -37,7 +40,6 @@ override BIAS: u32 = 0u;
 override GELU: u32 = 0u;
 
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
 @group(0) @binding(4) var<uniform> params: Params;
@@ -97,14 +99,14 @@ fn load_b(e: u32, col0: u32, k0: u32, ke: u32, base: u32) -> vec4<f32> {
         let cidx = e / (BK / 4u);
         let kv = (e % (BK / 4u)) * 4u;
         if (col0 + cidx < p.n && k0 + kv < ke) {
-            return b[(base + (col0 + cidx) * p.k + k0 + kv) >> 2u];
+            return b4_at((base + (col0 + cidx) * p.k + k0 + kv) >> 2u);
         }
     } else {
         // BK k-rows x 32 vec4 along n.
         let kk = e >> 5u;
         let nv = (e & 31u) * 4u;
         if (k0 + kk < ke && col0 + nv < p.n) {
-            return b[(base + (k0 + kk) * p.n + col0 + nv) >> 2u];
+            return b4_at((base + (k0 + kk) * p.n + col0 + nv) >> 2u);
         }
     }
     return vec4<f32>(0.0);

@@ -120,6 +120,31 @@ impl Device {
         })
     }
 
+    /// An f16 tensor holding `data` rounded to half precision (to nearest,
+    /// ties to even); values beyond f16's range are an error naming the
+    /// first.
+    pub fn tensor_f16(&self, shape: &[usize], data: &[f32]) -> Result<Tensor> {
+        let mut bits: Vec<u16> = Vec::with_capacity(data.len() + 1);
+        for (i, &x) in data.iter().enumerate() {
+            let h = half::f16::from_f32(x);
+            if h.is_infinite() && x.is_finite() {
+                return Err(crate::Error::Invalid(format!(
+                    "element {i} ({x}) is beyond half precision's range (65504): it cannot be stored as f16"
+                )));
+            }
+            bits.push(h.to_bits());
+        }
+        let n = bits.len();
+        // Whole 32-bit words on the GPU.
+        let mut words = bits.clone();
+        if n % 2 == 1 {
+            words.push(0);
+        }
+        self.upload(shape, DType::F16, &bytemuck::cast_slice(&words)[..n * 2], || {
+            CpuData::F16(bits)
+        })
+    }
+
     /// A u32 tensor (token ids, masks) holding `data`.
     pub fn tensor_u32(&self, shape: &[usize], data: &[u32]) -> Result<Tensor> {
         self.upload(shape, DType::U32, bytemuck::cast_slice(data), || {
@@ -146,7 +171,18 @@ impl Device {
         }
         let storage = match self {
             Device::Cpu => Storage::Cpu(Arc::new(cpu())),
-            Device::Gpu(g) => Storage::Gpu(Arc::new(g.upload(bytes, "tensor")?)),
+            Device::Gpu(g) => {
+                // Buffers hold whole 32-bit words (an odd count of f16s).
+                let padded = bytes.len().next_multiple_of(4);
+                let data = if padded == bytes.len() {
+                    std::borrow::Cow::Borrowed(bytes)
+                } else {
+                    let mut v = bytes.to_vec();
+                    v.resize(padded, 0);
+                    std::borrow::Cow::Owned(v)
+                };
+                Storage::Gpu(Arc::new(g.upload(&data, "tensor")?))
+            }
         };
         Ok(Tensor::from_storage(shape.to_vec(), dtype, storage))
     }
@@ -174,15 +210,26 @@ impl Device {
         Ok(Tensor::from_storage(shape.to_vec(), DType::F32, storage))
     }
 
-    /// Copies an f32 tensor to the host, after all work recorded before it.
+    /// Copies an f32 tensor (or an f16 one, widened exactly) to the host,
+    /// after all work recorded before it.
     pub async fn read_f32(&self, t: &Tensor) -> Result<Vec<f32>> {
-        t.check_dtype("read_f32", "tensor", DType::F32)?;
+        if t.dtype() != DType::F16 {
+            t.check_dtype("read_f32", "tensor", DType::F32)?;
+        }
         match &t.storage {
-            Storage::Cpu(_) => Ok(t.cpu_f32().to_vec()),
+            Storage::Cpu(_) => Ok(t.cpu_float().into_owned()),
             Storage::Gpu(b) => {
                 let g = self.gpu_of("read_f32", t)?;
-                let bytes = g.read_bytes(b, (t.numel() * 4) as u64).await?;
-                Ok(bytemuck::pod_collect_to_vec(&bytes))
+                let size = t.dtype().size();
+                let bytes = g.read_bytes(b, (t.numel() * size) as u64).await?;
+                Ok(match t.dtype() {
+                    DType::F16 => bytes
+                        .chunks_exact(2)
+                        .take(t.numel())
+                        .map(|h| half::f16::from_le_bytes([h[0], h[1]]).to_f32())
+                        .collect(),
+                    _ => bytemuck::pod_collect_to_vec(&bytes[..t.numel() * 4]),
+                })
             }
         }
     }

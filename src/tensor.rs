@@ -11,11 +11,19 @@ pub enum DType {
     F32,
     /// Token ids and attention masks.
     U32,
+    /// IEEE half precision, for weights stored at half the size (the
+    /// matmul's B operand). On the GPU two elements share a 32-bit word,
+    /// element 2i in the low half (WGSL's `unpack2x16float`).
+    F16,
 }
 
 impl DType {
+    /// Bytes per element.
     pub fn size(self) -> usize {
-        4
+        match self {
+            DType::F32 | DType::U32 => 4,
+            DType::F16 => 2,
+        }
     }
 }
 
@@ -24,6 +32,8 @@ impl DType {
 pub enum CpuData {
     F32(Vec<f32>),
     U32(Vec<u32>),
+    /// f16 bit patterns.
+    F16(Vec<u16>),
 }
 
 #[derive(Clone, Debug)]
@@ -121,7 +131,7 @@ impl Tensor {
         match &self.storage {
             Storage::Cpu(d) => match d.as_ref() {
                 CpuData::F32(v) => v,
-                CpuData::U32(_) => unreachable!("dtype checked by the op"),
+                _ => unreachable!("dtype checked by the op"),
             },
             Storage::Gpu(_) => unreachable!("backend checked by the op"),
         }
@@ -131,7 +141,22 @@ impl Tensor {
         match &self.storage {
             Storage::Cpu(d) => match d.as_ref() {
                 CpuData::U32(v) => v,
-                CpuData::F32(_) => unreachable!("dtype checked by the op"),
+                _ => unreachable!("dtype checked by the op"),
+            },
+            Storage::Gpu(_) => unreachable!("backend checked by the op"),
+        }
+    }
+
+    /// The values of an f32 or f16 tensor on the CPU backend, widened to
+    /// f32 (exactly) for f16.
+    pub(crate) fn cpu_float(&self) -> std::borrow::Cow<'_, [f32]> {
+        match &self.storage {
+            Storage::Cpu(d) => match d.as_ref() {
+                CpuData::F32(v) => std::borrow::Cow::Borrowed(v),
+                CpuData::F16(v) => {
+                    std::borrow::Cow::Owned(v.iter().map(|&h| half::f16::from_bits(h).to_f32()).collect())
+                }
+                CpuData::U32(_) => unreachable!("dtype checked by the op"),
             },
             Storage::Gpu(_) => unreachable!("backend checked by the op"),
         }

@@ -40,6 +40,42 @@ fn matmul_matches_f64() {
     }
 }
 
+/// The CPU backend's matmul with B stored as f16 against the f64 product
+/// of the f16 values.
+#[test]
+fn matmul_with_f16_b_matches_f64() {
+    for (i, spec) in [Matmul::NN, Matmul::NT, Matmul::TN].into_iter().enumerate() {
+        run(t::check_matmul_f16_b(
+            &Device::Cpu,
+            None,
+            Some(2),
+            63,
+            65,
+            129,
+            spec,
+            i == 1,
+            40 + i as u64,
+        ));
+    }
+}
+
+/// f16 tensors hold the values rounded to nearest (ties to even), read back
+/// exactly, on every backend; a value beyond f16's range is an error.
+#[test]
+fn f16_tensors_round_to_nearest_and_read_back() {
+    let mut devices = vec![Device::Cpu];
+    devices.extend(common::gpu());
+    let x = [1.0f32, 1.0 + 1.0 / 2048.0, 1.0 + 3.0 / 2048.0, -0.1, 65504.0];
+    let want = [1.0f32, 1.0, 1.0 + 4.0 / 2048.0, -0.099975586, 65504.0];
+    for dev in &devices {
+        let t = dev.tensor_f16(&[5], &x).unwrap();
+        assert_eq!(t.dtype(), dnagpu::DType::F16);
+        assert_eq!(dev.read_f32_blocking(&t).unwrap(), want, "{}", dev.name());
+        let err = dev.tensor_f16(&[2], &[1.0, 7e4]).unwrap_err().to_string();
+        assert!(err.contains("element 1") && err.contains("f16"), "{err}");
+    }
+}
+
 #[test]
 fn attention_matches_f64() {
     let mut rng = t::Rng::new(3);

@@ -129,6 +129,62 @@ fn tiled_matmul_all_layouts_and_partial_tiles() {
     }
 }
 
+/// B stored as f16 (weights at half the size) through both kernels: every
+/// layout, odd sizes (an odd count of f16s ends mid-word) on the basic
+/// kernel, partial tiles, a batch, bias and GELU on the tiled one.
+#[test]
+fn matmul_with_f16_b_all_layouts() {
+    let Some(dev) = gpu() else { return };
+    let mut seed = 900;
+    for spec in LAYOUTS {
+        for &(m, n, k) in &[(7, 65, 17), (65, 1, 129), (1, 127, 63)] {
+            seed += 1;
+            run(t::check_matmul_f16_b(
+                &dev,
+                Some(MatmulKernel::Basic),
+                None,
+                m,
+                n,
+                k,
+                spec,
+                false,
+                seed,
+            ));
+        }
+        for &(m, n, k) in &[(132, 124, 12), (260, 132, 36)] {
+            seed += 1;
+            run(t::check_matmul_f16_b(
+                &dev,
+                Some(MatmulKernel::TILED),
+                None,
+                m,
+                n,
+                k,
+                spec,
+                false,
+                seed,
+            ));
+        }
+    }
+    let gelu = Matmul {
+        epilogue: Epilogue::Gelu,
+        ..Matmul::NT
+    };
+    for kernel in [MatmulKernel::Basic, MatmulKernel::TILED] {
+        run(t::check_matmul_f16_b(
+            &dev,
+            Some(kernel),
+            Some(3),
+            68,
+            136,
+            20,
+            gelu,
+            true,
+            950,
+        ));
+    }
+}
+
 /// Few output tiles and a long K: the tiled kernel splits K into ranges and
 /// sums the partial products (weight gradients), on every layout, with a
 /// last range shorter than the others.

@@ -8,6 +8,9 @@ use std::collections::HashMap;
 pub enum Kernel {
     Matmul,
     MatmulTiled,
+    /// The matmuls with B (the weight) stored as f16.
+    MatmulF16,
+    MatmulTiledF16,
     FlashAttention,
     FlashAttentionTiled,
     FlashAttentionBackwardQ,
@@ -44,13 +47,35 @@ macro_rules! with_gelu {
     };
 }
 
+/// A matmul kernel after the snippet giving its B operand's storage and
+/// the GELU snippet.
+macro_rules! matmul_source {
+    ($b:literal, $file:literal) => {
+        concat!(
+            include_str!($b),
+            "\n",
+            include_str!("../../shaders/gelu.wgsl"),
+            "\n",
+            include_str!($file)
+        )
+    };
+}
+
 /// Files under `shaders/` that are snippets prepended to kernels, not kernels.
-pub const SNIPPETS: &[&str] = &["gelu.wgsl"];
+pub const SNIPPETS: &[&str] = &[
+    "gelu.wgsl",
+    "matmul_b_f32.wgsl",
+    "matmul_b_f16.wgsl",
+    "matmul_tiled_b_f32.wgsl",
+    "matmul_tiled_b_f16.wgsl",
+];
 
 impl Kernel {
     pub const ALL: &'static [Kernel] = &[
         Kernel::Matmul,
         Kernel::MatmulTiled,
+        Kernel::MatmulF16,
+        Kernel::MatmulTiledF16,
         Kernel::FlashAttention,
         Kernel::FlashAttentionTiled,
         Kernel::FlashAttentionBackwardQ,
@@ -78,8 +103,8 @@ impl Kernel {
     /// The file name under `shaders/`.
     pub fn file(self) -> &'static str {
         match self {
-            Kernel::Matmul => "matmul.wgsl",
-            Kernel::MatmulTiled => "matmul_tiled.wgsl",
+            Kernel::Matmul | Kernel::MatmulF16 => "matmul.wgsl",
+            Kernel::MatmulTiled | Kernel::MatmulTiledF16 => "matmul_tiled.wgsl",
             Kernel::FlashAttention => "flash_attention.wgsl",
             Kernel::FlashAttentionTiled => "flash_attention_tiled.wgsl",
             Kernel::FlashAttentionBackwardQ => "flash_attention_backward_q.wgsl",
@@ -105,12 +130,22 @@ impl Kernel {
         }
     }
 
+    /// The kernel's name in profiles and labels: its file, and the storage
+    /// of B for the f16 variants.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::MatmulF16 => "matmul.wgsl (f16 B)",
+            Kernel::MatmulTiledF16 => "matmul_tiled.wgsl (f16 B)",
+            k => k.file(),
+        }
+    }
+
     /// Invocations per workgroup and bytes of workgroup memory, checked
     /// against the device's limits before a dispatch.
     pub fn workgroup(self) -> (u32, u32) {
         match self {
-            Kernel::Matmul => (256, 2 * 1024 * 4),
-            Kernel::MatmulTiled => (256, 2 * 264 * 16),
+            Kernel::Matmul | Kernel::MatmulF16 => (256, 2 * 1024 * 4),
+            Kernel::MatmulTiled | Kernel::MatmulTiledF16 => (256, 2 * 264 * 16),
             Kernel::FlashAttention
             | Kernel::FlashAttentionBackwardQ
             | Kernel::FlashAttentionBackwardKv => (64, 2 * 512 * 16),
@@ -134,7 +169,7 @@ impl Kernel {
     /// matmul's workgroup memory grows with its k step `BK`.
     pub fn workgroup_with(self, constants: &[(&str, u32)]) -> (u32, u32) {
         match self {
-            Kernel::MatmulTiled => {
+            Kernel::MatmulTiled | Kernel::MatmulTiledF16 => {
                 let bk = constants.iter().find(|c| c.0 == "BK").map_or(8, |c| c.1);
                 (256, 2 * bk * 33 * 16)
             }
@@ -144,8 +179,20 @@ impl Kernel {
 
     pub fn source(self) -> &'static str {
         match self {
-            Kernel::Matmul => with_gelu!("../../shaders/matmul.wgsl"),
-            Kernel::MatmulTiled => with_gelu!("../../shaders/matmul_tiled.wgsl"),
+            Kernel::Matmul => {
+                matmul_source!("../../shaders/matmul_b_f32.wgsl", "../../shaders/matmul.wgsl")
+            }
+            Kernel::MatmulF16 => {
+                matmul_source!("../../shaders/matmul_b_f16.wgsl", "../../shaders/matmul.wgsl")
+            }
+            Kernel::MatmulTiled => matmul_source!(
+                "../../shaders/matmul_tiled_b_f32.wgsl",
+                "../../shaders/matmul_tiled.wgsl"
+            ),
+            Kernel::MatmulTiledF16 => matmul_source!(
+                "../../shaders/matmul_tiled_b_f16.wgsl",
+                "../../shaders/matmul_tiled.wgsl"
+            ),
             Kernel::FlashAttention => include_str!("../../shaders/flash_attention.wgsl"),
             Kernel::FlashAttentionTiled => include_str!("../../shaders/flash_attention_tiled.wgsl"),
             Kernel::FlashAttentionBackwardQ => {

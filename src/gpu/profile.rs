@@ -44,7 +44,7 @@ impl Profile {
         let mut v: Vec<_> = self
             .per_kernel
             .iter()
-            .map(|(k, (n, d))| (k.file(), *n, d.as_secs_f64()))
+            .map(|(k, (n, d))| (k.name(), *n, d.as_secs_f64()))
             .collect();
         v.sort_by(|a, b| b.2.total_cmp(&a.2));
         v

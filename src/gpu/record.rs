@@ -103,7 +103,7 @@ impl GpuDevice {
         let max = self.limits.max_compute_workgroups_per_dimension;
         if let Some(&g) = groups.iter().find(|&&g| g > max) {
             return Err(self.limit_err(
-                format!("{} dispatch ({groups:?} workgroups)", kernel.file()),
+                format!("{} dispatch ({groups:?} workgroups)", kernel.name()),
                 g as u64,
                 max as u64,
             ));
@@ -112,7 +112,7 @@ impl GpuDevice {
         if invocations > self.limits.max_compute_invocations_per_workgroup {
             let limit = self.limits.max_compute_invocations_per_workgroup;
             return Err(self.limit_err(
-                format!("{} invocations per workgroup", kernel.file()),
+                format!("{} invocations per workgroup", kernel.name()),
                 invocations as u64,
                 limit as u64,
             ));
@@ -120,7 +120,7 @@ impl GpuDevice {
         if shared > self.limits.max_compute_workgroup_storage_size {
             let limit = self.limits.max_compute_workgroup_storage_size;
             return Err(self.limit_err(
-                format!("{} workgroup memory (bytes)", kernel.file()),
+                format!("{} workgroup memory (bytes)", kernel.name()),
                 shared as u64,
                 limit as u64,
             ));
@@ -157,7 +157,7 @@ impl GpuDevice {
             resource: uniform.as_entire_binding(),
         });
         let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(kernel.file()),
+            label: Some(kernel.name()),
             layout: &pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
@@ -182,7 +182,7 @@ impl GpuDevice {
                     end_of_pass_write_index: Some(i + 1),
                 });
             let mut pass = r.encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(kernel.file()),
+                label: Some(kernel.name()),
                 timestamp_writes,
             });
             pass.set_pipeline(&pipeline);

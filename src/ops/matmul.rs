@@ -7,6 +7,8 @@
 //!   is B with `trans_b`); optionally a leading batch dim.
 //! - A rank-2 operand is shared by every batch (stride 0).
 //! - bias: [N]. C: [batch, M, N] if either operand is batched, else [M, N].
+//! - B may be f16 (weights stored at half the size): it is widened to f32
+//!   as it is read; the arithmetic and C stay f32.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -176,7 +178,10 @@ pub fn matmul_with(
 ) -> Result<Tensor> {
     const OP: &str = "matmul";
     a.check_dtype(OP, "a", DType::F32)?;
-    b.check_dtype(OP, "b", DType::F32)?;
+    let b_f16 = b.dtype() == DType::F16;
+    if !b_f16 {
+        b.check_dtype(OP, "b", DType::F32)?;
+    }
     dev.check_on(OP, &[("a", a), ("b", b)])?;
     let d = MatmulDims::of(a.shape(), b.shape(), spec)?;
     if let Some(bias) = bias {
@@ -200,7 +205,7 @@ pub fn matmul_with(
             let c = crate::cpu::matmul::matmul(
                 &d,
                 a.cpu_f32(),
-                b.cpu_f32(),
+                &b.cpu_float(),
                 bias.map(|t| t.cpu_f32()),
                 gelu,
             )?;
@@ -276,7 +281,12 @@ pub fn matmul_with(
                         dev.output_f32(OP, &out_shape, Vec::new())?
                     };
                     let buffers = [a.gpu_buffer(), b.gpu_buffer(), bias_buf, out.gpu_buffer()];
-                    g.dispatch(Kernel::MatmulTiled, &constants, &buffers, &params, groups)?;
+                    let kernel = if b_f16 {
+                        Kernel::MatmulTiledF16
+                    } else {
+                        Kernel::MatmulTiled
+                    };
+                    g.dispatch(kernel, &constants, &buffers, &params, groups)?;
                     if splits > 1 {
                         super::sum_rows(dev, &out)?.reshape(&out_shape)
                     } else {
@@ -304,7 +314,12 @@ pub fn matmul_with(
                         d.batch as u32,
                     ];
                     let buffers = [a.gpu_buffer(), b.gpu_buffer(), bias_buf, c.gpu_buffer()];
-                    g.dispatch(Kernel::Matmul, &[], &buffers, &params, groups)?;
+                    let kernel = if b_f16 {
+                        Kernel::MatmulF16
+                    } else {
+                        Kernel::Matmul
+                    };
+                    g.dispatch(kernel, &[], &buffers, &params, groups)?;
                     Ok(c)
                 }
             }

@@ -289,6 +289,39 @@ pub async fn check_matmul_on(
     bias: bool,
     seed: u64,
 ) -> Check {
+    matmul_case(dev, kernel, batch, m, n, k, spec, bias, false, seed).await
+}
+
+/// [`check_matmul_on`] with B stored as f16 (weights at half the size):
+/// the reference multiplies by B's f16 values, so the tolerance stays f32's.
+#[allow(clippy::too_many_arguments)]
+pub async fn check_matmul_f16_b(
+    dev: &Device,
+    kernel: Option<ops::MatmulKernel>,
+    batch: Option<usize>,
+    m: usize,
+    n: usize,
+    k: usize,
+    spec: Matmul,
+    bias: bool,
+    seed: u64,
+) -> Check {
+    matmul_case(dev, kernel, batch, m, n, k, spec, bias, true, seed).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn matmul_case(
+    dev: &Device,
+    kernel: Option<ops::MatmulKernel>,
+    batch: Option<usize>,
+    m: usize,
+    n: usize,
+    k: usize,
+    spec: Matmul,
+    bias: bool,
+    b_f16: bool,
+    seed: u64,
+) -> Check {
     let mut rng = Rng::new(seed);
     let a_shape = |b: Option<usize>| {
         let mk = if spec.trans_a { [k, m] } else { [m, k] };
@@ -297,15 +330,26 @@ pub async fn check_matmul_on(
     let kn = if spec.trans_b { [n, k] } else { [k, n] };
     let (sa, sb) = (a_shape(batch), kn.to_vec()); // B broadcast over the batch
     let a = rng.vec(sa.iter().product(), 1.0);
-    let b = rng.vec(sb.iter().product(), 1.0);
+    let mut b = rng.vec(sb.iter().product(), 1.0);
+    if b_f16 {
+        // What the f16 tensor holds (and what the reference multiplies by).
+        b.iter_mut()
+            .for_each(|x| *x = half::f16::from_f32(*x).to_f32());
+    }
     let bias_v = rng.vec(n, 1.0);
     let what = format!(
-        "matmul {spec:?} batch {batch:?} M {m} N {n} K {k} bias {bias} kernel {kernel:?} on {}",
+        "matmul {spec:?} batch {batch:?} M {m} N {n} K {k} bias {bias} kernel {kernel:?} B {} on {}",
+        if b_f16 { "f16" } else { "f32" },
         dev.name()
     );
     let run = |d: &Device| -> Result<Tensor, String> {
         let ta = d.tensor_f32(&sa, &a).map_err(e)?;
-        let tb = d.tensor_f32(&sb, &b).map_err(e)?;
+        let tb = if b_f16 {
+            d.tensor_f16(&sb, &b)
+        } else {
+            d.tensor_f32(&sb, &b)
+        }
+        .map_err(e)?;
         let tbias = d.tensor_f32(&[n], &bias_v).map_err(e)?;
         ops::matmul_with(d, &ta, &tb, bias.then_some(&tbias), spec, kernel).map_err(e)
     };
