@@ -140,9 +140,12 @@ impl Device {
         if n % 2 == 1 {
             words.push(0);
         }
-        self.upload(shape, DType::F16, &bytemuck::cast_slice(&words)[..n * 2], || {
-            CpuData::F16(bits)
-        })
+        self.upload(
+            shape,
+            DType::F16,
+            &bytemuck::cast_slice(&words)[..n * 2],
+            || CpuData::F16(bits),
+        )
     }
 
     /// A u32 tensor (token ids, masks) holding `data`.

@@ -128,13 +128,9 @@ fn safetensors_bytes_with(
         .map_err(|e| Error::Invalid(format!("writing safetensors: {e}")))
 }
 
-/// Storage precision of saved weights.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Precision {
-    F32,
-    /// Half the size; loaders widen it back to f32.
-    F16,
-}
+/// Storage precision of saved weights (f16: half the size; loaders widen
+/// it back to f32) — the same choice as the device's weight storage.
+pub use crate::model::Precision;
 
 /// Named tensors (weights, gradients, optimizer moments) as a safetensors
 /// file, names sorted, with `metadata` in the header (Hugging Face writes

@@ -153,9 +153,11 @@ impl Tensor {
         match &self.storage {
             Storage::Cpu(d) => match d.as_ref() {
                 CpuData::F32(v) => std::borrow::Cow::Borrowed(v),
-                CpuData::F16(v) => {
-                    std::borrow::Cow::Owned(v.iter().map(|&h| half::f16::from_bits(h).to_f32()).collect())
-                }
+                CpuData::F16(v) => std::borrow::Cow::Owned(
+                    v.iter()
+                        .map(|&h| half::f16::from_bits(h).to_f32())
+                        .collect(),
+                ),
                 CpuData::U32(_) => unreachable!("dtype checked by the op"),
             },
             Storage::Gpu(_) => unreachable!("backend checked by the op"),

@@ -65,7 +65,13 @@ fn matmul_with_f16_b_matches_f64() {
 fn f16_tensors_round_to_nearest_and_read_back() {
     let mut devices = vec![Device::Cpu];
     devices.extend(common::gpu());
-    let x = [1.0f32, 1.0 + 1.0 / 2048.0, 1.0 + 3.0 / 2048.0, -0.1, 65504.0];
+    let x = [
+        1.0f32,
+        1.0 + 1.0 / 2048.0,
+        1.0 + 3.0 / 2048.0,
+        -0.1,
+        65504.0,
+    ];
     let want = [1.0f32, 1.0, 1.0 + 4.0 / 2048.0, -0.099975586, 65504.0];
     for dev in &devices {
         let t = dev.tensor_f16(&[5], &x).unwrap();

@@ -111,6 +111,9 @@ struct EmbedBench {
     /// Then time each kernel of one more forward (GPU; see `profile_once`).
     #[arg(long)]
     profile: bool,
+    /// The encoder's weight matrices as f32 or f16 (half the memory).
+    #[arg(long, default_value = "f32", value_parser = crate::model_arg::parse_precision)]
+    precision: dnagpu::model::Precision,
     /// Write the results as JSON here too.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -248,7 +251,7 @@ pub fn run(dev_args: &DeviceArgs, args: &BenchArgs) -> Result<()> {
     let dev = dev_args.device()?;
     use dnagpu::model::encoder::Family;
     let (family, weights) = family_weights(&a.family, &config)?;
-    let model = Model::load(&dev, &config, &weights)?;
+    let model = Model::load_with(&dev, &config, &weights, a.precision)?;
     drop(weights);
     let gated =
         family == Family::Dnabert2 || config.position_embedding_type.as_deref() == Some("rotary");
@@ -261,11 +264,12 @@ pub fn run(dev_args: &DeviceArgs, args: &BenchArgs) -> Result<()> {
     }
     println!("device: {}", dev.name());
     println!(
-        "model: {} layers, hidden {}, {} heads, intermediate {}",
+        "model: {} layers, hidden {}, {} heads, intermediate {}; weights {}",
         config.num_hidden_layers,
         config.hidden_size,
         config.num_attention_heads,
-        config.intermediate_size
+        config.intermediate_size,
+        a.precision.name()
     );
     println!(
         "{:>6} {:>7} {:>10} {:>12} {:>10} {:>12}",
@@ -291,7 +295,7 @@ pub fn run(dev_args: &DeviceArgs, args: &BenchArgs) -> Result<()> {
         serde_json::Value::Null
     };
     if let Some(p) = &a.json {
-        let doc = serde_json::json!({"device": dev.name(), "backend": dev.backend(), "family": a.family, "config": {
+        let doc = serde_json::json!({"device": dev.name(), "backend": dev.backend(), "family": a.family, "precision": a.precision.name(), "config": {
             "layers": config.num_hidden_layers, "hidden": config.hidden_size, "heads": config.num_attention_heads, "intermediate": config.intermediate_size}, "results": rows, "profile": profile});
         crate::output::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }

@@ -205,7 +205,19 @@ pub fn run_task(
             );
         }
     }
-    let mut model = ClsModel::load(dev, &src.config, &src.weights, classes, args.train_seed)?;
+    if let (Mode::Full, Precision::F16) = (&args.mode, src.precision) {
+        anyhow::bail!(
+            "--mode full trains the weights themselves, which needs them in f32: drop --precision f16, or fine-tune with --mode lora"
+        );
+    }
+    let mut model = ClsModel::load_with(
+        dev,
+        &src.config,
+        &src.weights,
+        classes,
+        args.train_seed,
+        src.precision,
+    )?;
     if let (Mode::Full, false) = (&args.mode, model.encoder.is_dnabert2()) {
         anyhow::bail!(
             "--mode full: full fine-tuning runs DNABERT-2-architecture models; fine-tune {} with --mode lora",

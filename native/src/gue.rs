@@ -42,6 +42,9 @@ pub struct GueArgs {
     /// alone, or as one more row beside the --model runs.
     #[arg(long, value_enum)]
     baseline: Option<Baseline>,
+    /// The models' weight matrices as f32 or f16 (see `finetune --precision`).
+    #[arg(long, default_value = "f32", value_parser = crate::model_arg::parse_precision)]
+    precision: dnagpu::model::Precision,
     #[command(flatten)]
     opts: TuneOptions,
 }
@@ -151,6 +154,7 @@ pub fn run(device: &DeviceArgs, args: &GueArgs) -> Result<()> {
             model: None,
             random_init: args.random_init.clone(),
             seed: args.seed,
+            precision: args.precision,
         }));
     }
     for m in &args.models {
@@ -158,6 +162,7 @@ pub fn run(device: &DeviceArgs, args: &GueArgs) -> Result<()> {
             model: Some(m.clone()),
             random_init: None,
             seed: 0,
+            precision: args.precision,
         }));
     }
     if runs.is_empty() && args.baseline.is_none() {
@@ -165,6 +170,7 @@ pub fn run(device: &DeviceArgs, args: &GueArgs) -> Result<()> {
             model: None,
             random_init: None,
             seed: 0,
+            precision: args.precision,
         }));
     }
     if args.baseline.is_some() {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use dnagpu::model::folder::ModelFiles;
-use dnagpu::model::{hub, init, Config, HeadNames, Model, Weights};
+use dnagpu::model::{hub, init, Config, HeadNames, Model, Precision, Weights};
 use dnagpu::tokenize::{BpeTokenizer, Tokenizer};
 use dnagpu::Device;
 
@@ -21,6 +21,15 @@ pub struct ModelArgs {
     /// Seed for --random-init.
     #[arg(long, default_value_t = 0, requires = "random_init")]
     pub seed: u64,
+    /// How the encoder layers' weight matrices are stored on the device: f32, or f16 (half the
+    /// memory; each weight rounded once; arithmetic stays f32). f16 suits inference and LoRA,
+    /// not training the weights themselves.
+    #[arg(long, default_value = "f32", value_parser = parse_precision)]
+    pub precision: Precision,
+}
+
+pub fn parse_precision(s: &str) -> std::result::Result<Precision, String> {
+    s.parse().map_err(|e: dnagpu::Error| e.to_string())
 }
 
 /// The small model pretrained by dnagpu and shipped in the repository
@@ -46,6 +55,8 @@ pub struct Source {
     pub tokenizer_file: String,
     /// Where it came from, for messages.
     pub source: String,
+    /// How the encoder's weight matrices are to be stored on the device.
+    pub precision: Precision,
 }
 
 /// The loaded model and its tokenizer.
@@ -65,7 +76,7 @@ impl ModelArgs {
 
     pub fn load(&self, dev: &Device) -> Result<Loaded> {
         let s = self.files()?;
-        let model = Model::load(dev, &s.config, &s.weights)?;
+        let model = Model::load_with(dev, &s.config, &s.weights, s.precision)?;
         Ok(Loaded {
             model,
             tokenizer: s.tokenizer,
@@ -90,7 +101,8 @@ impl ModelArgs {
             config.num_labels = Some(c);
             config.id2label = None;
         }
-        let model = Model::load(dev, &config, &Weights::new(map, s.source.clone()))?;
+        let merged = Weights::new(map, s.source.clone());
+        let model = Model::load_with(dev, &config, &merged, s.precision)?;
         Ok(Loaded {
             model,
             tokenizer: s.tokenizer,
@@ -102,7 +114,9 @@ impl ModelArgs {
     /// Reads the model's files (or builds the random-init weights).
     pub fn files(&self) -> Result<Source> {
         if let Some(cfg_path) = &self.random_init {
-            return random_init(cfg_path, self.seed);
+            let mut src = random_init(cfg_path, self.seed)?;
+            src.precision = self.precision;
+            return Ok(src);
         }
         let dir = match &self.model {
             Some(d) => d.clone(),
@@ -137,6 +151,7 @@ impl ModelArgs {
             } else {
                 dir.display().to_string()
             },
+            precision: self.precision,
         })
     }
 }
@@ -163,5 +178,6 @@ pub fn random_init(cfg_path: &std::path::Path, seed: u64) -> Result<Source> {
         config_json,
         tokenizer_file: BpeTokenizer::DNABERT2_JSON.to_string(),
         source: format!("random init of {} (seed {seed})", cfg_path.display()),
+        precision: Precision::F32,
     })
 }

@@ -296,6 +296,7 @@ impl PretrainArgs {
                 model: Some(m.clone()),
                 random_init: None,
                 seed: 0,
+                precision: dnagpu::model::Precision::F32,
             }
             .files()?,
             _ => bail!(

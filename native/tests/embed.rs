@@ -482,6 +482,42 @@ fn classify_matches_the_reference_probabilities() {
     assert!(!ok && err.contains("no classification head"), "{err}");
 }
 
+/// `--precision f16` stores the weight matrices as f16: the shipped model,
+/// saved in f16, embeds exactly as with f32; the fixture model (f32 on
+/// disk) embeds within f16's rounding; an unknown precision is an error.
+#[test]
+fn f16_weights_embed_within_rounding() {
+    let dir = tmp("f16");
+    let fasta = root().join("examples/sample.fa");
+    let run = |model: Option<&Path>, precision: &str| {
+        let out = dir.join(format!("{precision}-{}.npy", model.is_some()));
+        let mut args = vec!["embed", "--input", fasta.to_str().unwrap()];
+        let model_s = model.map(|m| m.to_string_lossy().into_owned());
+        if let Some(m) = &model_s {
+            args.extend(["--model", m.as_str()]);
+        }
+        args.extend(["--precision", precision, "--output", out.to_str().unwrap()]);
+        let (ok, _, err) = dnagpu(&args, None);
+        assert!(ok, "{err}");
+        read_npy(&out).1
+    };
+    assert_eq!(
+        run(None, "f16"),
+        run(None, "f32"),
+        "an f16 checkpoint loses nothing"
+    );
+    let (f16, f32) = (run(Some(&model()), "f16"), run(Some(&model()), "f32"));
+    assert_ne!(f16, f32, "f32 weights are rounded");
+    let max = f32.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let err = f16
+        .iter()
+        .zip(&f32)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(err <= 5e-3 * max, "f16 weights: {err} vs max {max}");
+    let (ok, _, err) = dnagpu(&["embed", "--precision", "f8"], Some("ACGT\n"));
+    assert!(!ok && err.contains("expected f32 or f16"), "{err}");
+}
+
 #[test]
 fn random_init_runs_without_files() {
     let cfg = model().join("config.json");

@@ -388,6 +388,43 @@ fn fine_tunes_with_lora_on_query_key_value(name: &str, folder: &str, task: fn(&P
     );
 }
 
+/// LoRA beside f16 weight matrices (`--precision f16`) learns too; full
+/// fine-tuning, which trains the weights themselves, refuses f16.
+#[test]
+fn lora_trains_beside_f16_weights() {
+    let dir = tmp("f16-lora");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    kmer_task(&data);
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/nt_v2_tiny");
+    let tune = |mode: &str, out: &str| {
+        run(dnagpu()
+            .args(["--backend", "cpu", "finetune", "--model", model, "--data"])
+            .arg(&data)
+            .arg("--output")
+            .arg(dir.join(out))
+            .args([
+                "--epochs",
+                "3",
+                "--lr",
+                "3e-3",
+                "--precision",
+                "f16",
+                "--mode",
+                mode,
+            ]))
+    };
+    let (ok, _, err) = tune("lora", "lora");
+    assert!(ok, "{err}");
+    let m = metrics(&dir.join("lora"));
+    assert!(m["test"]["accuracy"].as_f64().unwrap() > 0.9, "{m}");
+    let (ok, _, err) = tune("full", "full");
+    assert!(
+        !ok && err.contains("f32") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
 /// DNABERT (k-mer BERT) on the GC rule.
 #[test]
 fn dnabert_fine_tunes_with_lora() {

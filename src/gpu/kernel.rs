@@ -180,10 +180,16 @@ impl Kernel {
     pub fn source(self) -> &'static str {
         match self {
             Kernel::Matmul => {
-                matmul_source!("../../shaders/matmul_b_f32.wgsl", "../../shaders/matmul.wgsl")
+                matmul_source!(
+                    "../../shaders/matmul_b_f32.wgsl",
+                    "../../shaders/matmul.wgsl"
+                )
             }
             Kernel::MatmulF16 => {
-                matmul_source!("../../shaders/matmul_b_f16.wgsl", "../../shaders/matmul.wgsl")
+                matmul_source!(
+                    "../../shaders/matmul_b_f16.wgsl",
+                    "../../shaders/matmul.wgsl"
+                )
             }
             Kernel::MatmulTiled => matmul_source!(
                 "../../shaders/matmul_tiled_b_f32.wgsl",

@@ -10,6 +10,7 @@ use super::dropout::Dropout;
 use super::layers::{load, LayerNorm, Linear};
 use super::lora::{LayerLora, Lora};
 use super::weights::Weights;
+use super::Precision;
 use crate::error::{shape_err, Result};
 use crate::ops::{self, Epilogue};
 use crate::{DType, Device, Tensor};
@@ -245,8 +246,20 @@ impl Encoder {
     /// separate `attention.self.query` weights; an `esm.*` checkpoint (the
     /// Nucleotide Transformer) through [`Encoder::load_esm`].
     pub fn load(dev: &Device, cfg: &Config, w: &Weights) -> Result<Self> {
+        Self::load_with(dev, cfg, w, Precision::F32)
+    }
+
+    /// [`Encoder::load`] with the layers' weight matrices stored in
+    /// `precision` (each value rounded once, on the host).
+    pub fn load_with(
+        dev: &Device,
+        cfg: &Config,
+        w: &Weights,
+        precision: Precision,
+    ) -> Result<Self> {
+        let dt = precision.matrix_dtype();
         if w.contains("esm.embeddings.word_embeddings.weight") {
-            return Self::load_esm(dev, cfg, w);
+            return Self::load_esm(dev, cfg, w, dt);
         }
         let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
         let bert = w.contains("bert.encoder.layer.0.attention.self.query.weight");
@@ -290,8 +303,10 @@ impl Encoder {
         let layers = (0..cfg.num_hidden_layers)
             .map(|l| {
                 let p = format!("bert.encoder.layer.{l}");
-                let attn_out =
-                    Linear::load(dev, w, &format!("{p}.attention.output.dense"), h, h, true)?;
+                let lin = |name: &str, shape: [usize; 2], bias: bool| {
+                    Linear::load_as(dev, w, &format!("{p}.{name}"), shape, bias, dt)
+                };
+                let attn_out = lin("attention.output.dense", [h, h], true)?;
                 let attn_norm =
                     LayerNorm::load(dev, w, &format!("{p}.attention.output.LayerNorm"), h, eps)?;
                 Ok(if bert {
@@ -300,21 +315,14 @@ impl Encoder {
                             dev,
                             w,
                             &["query", "key", "value"].map(|n| format!("{p}.attention.self.{n}")),
-                            h,
-                            h,
+                            [h, h],
+                            dt,
                         )?,
                         attn_out,
                         attn_norm,
-                        gated: Linear::load(
-                            dev,
-                            w,
-                            &format!("{p}.intermediate.dense"),
-                            i,
-                            h,
-                            true,
-                        )?,
+                        gated: lin("intermediate.dense", [i, h], true)?,
                         ffn: Ffn::Gelu,
-                        wo: Linear::load(dev, w, &format!("{p}.output.dense"), h, i, true)?,
+                        wo: lin("output.dense", [h, i], true)?,
                         mlp_norm: LayerNorm::load(
                             dev,
                             w,
@@ -325,26 +333,12 @@ impl Encoder {
                     }
                 } else {
                     Layer {
-                        wqkv: Linear::load(
-                            dev,
-                            w,
-                            &format!("{p}.attention.self.Wqkv"),
-                            3 * h,
-                            h,
-                            true,
-                        )?,
+                        wqkv: lin("attention.self.Wqkv", [3 * h, h], true)?,
                         attn_out,
                         attn_norm,
-                        gated: Linear::load(
-                            dev,
-                            w,
-                            &format!("{p}.mlp.gated_layers"),
-                            2 * i,
-                            h,
-                            false,
-                        )?,
+                        gated: lin("mlp.gated_layers", [2 * i, h], false)?,
                         ffn: Ffn::GeGlu,
-                        wo: Linear::load(dev, w, &format!("{p}.mlp.wo"), h, i, true)?,
+                        wo: lin("mlp.wo", [h, i], true)?,
                         mlp_norm: LayerNorm::load(dev, w, &format!("{p}.mlp.layernorm"), h, eps)?,
                     }
                 })

@@ -14,7 +14,7 @@ use super::lora::LayerLora;
 use super::weights::Weights;
 use crate::error::Result;
 use crate::ops;
-use crate::{Device, Tensor};
+use crate::{DType, Device, Tensor};
 
 /// ESM's position ids start after the padding id (1): row 2 for token 0.
 pub(super) const POSITION_OFFSET: usize = 2;
@@ -26,7 +26,8 @@ impl Encoder {
     /// Loads `esm.embeddings.*` and `esm.encoder.*`; v1 or v2 from the
     /// config's `position_embedding_type`, the feed-forward from the
     /// tensors' shapes.
-    pub(super) fn load_esm(dev: &Device, cfg: &Config, w: &Weights) -> Result<Self> {
+    /// The layers' weight matrices are stored as `dt` (f32 or f16).
+    pub(super) fn load_esm(dev: &Device, cfg: &Config, w: &Weights, dt: DType) -> Result<Self> {
         let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
         let rotary = cfg.position_embedding_type.as_deref() == Some("rotary");
         let table = "esm.embeddings.position_embeddings.weight";
@@ -67,22 +68,18 @@ impl Encoder {
                 let biased = w.contains(&format!("{inter}.bias"));
                 // Rotary's inverse frequencies, when stored, are recomputed.
                 w.ignore(&format!("{p}.attention.self.rotary_embeddings.inv_freq"));
+                let lin = |name: &str, shape: [usize; 2], bias: bool| {
+                    Linear::load_as(dev, w, &format!("{p}.{name}"), shape, bias, dt)
+                };
                 Ok(Layer {
                     wqkv: Linear::load_concat(
                         dev,
                         w,
                         &["query", "key", "value"].map(|n| format!("{p}.attention.self.{n}")),
-                        h,
-                        h,
+                        [h, h],
+                        dt,
                     )?,
-                    attn_out: Linear::load(
-                        dev,
-                        w,
-                        &format!("{p}.attention.output.dense"),
-                        h,
-                        h,
-                        true,
-                    )?,
+                    attn_out: lin("attention.output.dense", [h, h], true)?,
                     attn_norm: LayerNorm::load(
                         dev,
                         w,
@@ -90,9 +87,13 @@ impl Encoder {
                         h,
                         eps,
                     )?,
-                    gated: Linear::load(dev, w, &inter, if swiglu { 2 * i } else { i }, h, biased)?,
+                    gated: lin(
+                        "intermediate.dense",
+                        [if swiglu { 2 * i } else { i }, h],
+                        biased,
+                    )?,
                     ffn: if swiglu { Ffn::SwiGlu } else { Ffn::Gelu },
-                    wo: Linear::load(dev, w, &format!("{p}.output.dense"), h, i, biased)?,
+                    wo: lin("output.dense", [h, i], biased)?,
                     mlp_norm: LayerNorm::load(dev, w, &format!("{p}.LayerNorm"), h, eps)?,
                 })
             })

@@ -4,12 +4,20 @@
 use super::weights::Weights;
 use crate::error::Result;
 use crate::ops::{self, Epilogue};
-use crate::{Device, Tensor};
+use crate::{DType, Device, Tensor};
 
 /// Uploads a checked weight to `dev`.
 pub(crate) fn load(dev: &Device, w: &Weights, name: &str, shape: &[usize]) -> Result<Tensor> {
     let t = w.take(name, shape)?;
     dev.tensor_f32(&t.shape, &t.data)
+}
+
+/// `data` as a tensor of `dtype` (f32 or f16) on `dev`.
+fn upload(dev: &Device, shape: &[usize], data: &[f32], dtype: DType) -> Result<Tensor> {
+    match dtype {
+        DType::F16 => dev.tensor_f16(shape, data),
+        _ => dev.tensor_f32(shape, data),
+    }
 }
 
 /// `y = x W^T (+ b)`, W stored [out, in].
@@ -29,8 +37,22 @@ impl Linear {
         inp: usize,
         bias: bool,
     ) -> Result<Self> {
+        Self::load_as(dev, w, prefix, [out, inp], bias, DType::F32)
+    }
+
+    /// [`Linear::load`] with the weight stored as `dtype` (f32 or f16; the
+    /// bias stays f32).
+    pub fn load_as(
+        dev: &Device,
+        w: &Weights,
+        prefix: &str,
+        [out, inp]: [usize; 2],
+        bias: bool,
+        dtype: DType,
+    ) -> Result<Self> {
+        let name = format!("{prefix}.weight");
         Ok(Self {
-            weight: load(dev, w, &format!("{prefix}.weight"), &[out, inp])?,
+            weight: upload(dev, &[out, inp], &w.take(&name, &[out, inp])?.data, dtype)?,
             bias: if bias {
                 Some(load(dev, w, &format!("{prefix}.bias"), &[out])?)
             } else {
@@ -46,8 +68,8 @@ impl Linear {
         dev: &Device,
         w: &Weights,
         prefixes: &[String],
-        out: usize,
-        inp: usize,
+        [out, inp]: [usize; 2],
+        dtype: DType,
     ) -> Result<Self> {
         let (mut weight, mut bias) = (Vec::new(), Vec::new());
         for p in prefixes {
@@ -56,7 +78,7 @@ impl Linear {
         }
         let n = prefixes.len() * out;
         Ok(Self {
-            weight: dev.tensor_f32(&[n, inp], &weight)?,
+            weight: upload(dev, &[n, inp], &weight, dtype)?,
             bias: Some(dev.tensor_f32(&[n], &bias)?),
         })
     }

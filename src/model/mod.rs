@@ -26,6 +26,48 @@ use crate::Device;
 
 pub use classifier::{Classifier, HeadNames, Pooler};
 
+/// How the encoder layers' weight matrices (every linear layer's weight,
+/// ~97% of a model's parameters) are stored on the device; everything else
+/// (embeddings, norms, biases, heads, activations) and all arithmetic stay
+/// f32.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    #[default]
+    F32,
+    /// Half the weight memory; each value rounded to f16 once at load.
+    F16,
+}
+
+impl Precision {
+    pub fn matrix_dtype(self) -> crate::DType {
+        match self {
+            Precision::F32 => crate::DType::F32,
+            Precision::F16 => crate::DType::F16,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "f16" => Ok(Precision::F16),
+            other => Err(crate::Error::Invalid(format!(
+                "precision `{other}`: expected f32 or f16"
+            ))),
+        }
+    }
+}
+
 /// An encoder with the heads the checkpoint has: MLM, pooler, classifier.
 pub struct Model {
     pub encoder: Encoder,
@@ -38,7 +80,17 @@ impl Model {
     /// Loads every tensor of `w` onto `dev`; a missing, mis-shaped or
     /// unexpected tensor is an error naming it.
     pub fn load(dev: &Device, cfg: &Config, w: &Weights) -> Result<Self> {
-        let encoder = Encoder::load(dev, cfg, w)?;
+        Self::load_with(dev, cfg, w, Precision::F32)
+    }
+
+    /// [`Model::load`] with the encoder's weight matrices stored in `precision`.
+    pub fn load_with(
+        dev: &Device,
+        cfg: &Config,
+        w: &Weights,
+        precision: Precision,
+    ) -> Result<Self> {
+        let encoder = Encoder::load_with(dev, cfg, w, precision)?;
         let mlm = if w.contains("cls.predictions.transform.dense.weight") {
             Some(MlmHead::load(dev, cfg, w)?)
         } else if w.contains("lm_head.dense.weight") {

@@ -10,7 +10,7 @@ use crate::model::encoder::{Encoder, Family};
 use crate::model::init::parameter_shapes;
 use crate::model::layers::Linear;
 use crate::model::lora::Lora;
-use crate::model::{Classifier, Config, Dropout, HeadNames, Pooler, Weights};
+use crate::model::{Classifier, Config, Dropout, HeadNames, Pooler, Precision, Weights};
 use crate::ops::{self, Epilogue, RowIndex};
 use crate::rng::Rng;
 use crate::{Device, Tensor};
@@ -67,7 +67,21 @@ impl ClsModel {
         classes: usize,
         seed: u64,
     ) -> Result<Self> {
-        let encoder = Encoder::load(dev, cfg, w)?;
+        Self::load_with(dev, cfg, w, classes, seed, Precision::F32)
+    }
+
+    /// [`ClsModel::load`] with the encoder's weight matrices stored in
+    /// `precision` (f16: for LoRA, which leaves them frozen; the head stays
+    /// f32).
+    pub fn load_with(
+        dev: &Device,
+        cfg: &Config,
+        w: &Weights,
+        classes: usize,
+        seed: u64,
+        precision: Precision,
+    ) -> Result<Self> {
+        let encoder = Encoder::load_with(dev, cfg, w, precision)?;
         let model = Self::on_encoder(dev, cfg, encoder, w, classes, seed)?;
         // The MLM head and a classifier of another size are not used.
         check_only_heads_left(w)?;

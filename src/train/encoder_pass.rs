@@ -75,6 +75,15 @@ pub fn encoder_forward_lora(
 /// separate query/key/value names, the Nucleotide Transformer's the
 /// gradients of its pre-norm layers' weights (LoRA works on both).
 pub(crate) fn trainable(enc: &Encoder) -> Result<()> {
+    if enc
+        .layers
+        .first()
+        .is_some_and(|l| l.wqkv.weight.dtype() == crate::DType::F16)
+    {
+        return Err(crate::Error::Invalid(
+            "the encoder's weights are stored as f16: training them needs f32 (--precision f32); LoRA trains beside f16 weights".into(),
+        ));
+    }
     match enc.family {
         crate::model::encoder::Family::Dnabert2 => Ok(()),
         crate::model::encoder::Family::Bert => Err(crate::Error::Invalid(

@@ -1,0 +1,88 @@
+//! f16 weight storage (`Precision::F16`): the encoder layers' weight
+//! matrices rounded to f16 once at load, everything else f32. For every
+//! model family's fixture folder (DNABERT-2, DNABERT, NT v1, NT v2):
+//! - the GPU (lavapipe) equals the CPU backend at f32's tolerance (both
+//!   multiply by the same f16 values);
+//! - the last hidden states stay within a stated bound of the reference
+//!   (`transformers`' f32 outputs): the accuracy f16 storage costs, also
+//!   printed (docs/benchmarks.md records it).
+
+mod common;
+
+use std::path::Path;
+
+use dnagpu::model::folder::ModelFiles;
+use dnagpu::model::{Model, Precision};
+use dnagpu::testing::{check_close, ReferenceFixtures, Tol};
+use dnagpu::{DType, Device};
+
+/// The largest |f16 - reference| over the largest |reference| allowed for
+/// last hidden states: f16 keeps 11 significant bits (relative rounding
+/// 2^-11 = 4.9e-4 per weight); the random fixtures (weights of std 0.3,
+/// 2 layers) measure 4.5e-4 .. 1.0e-3.
+const F16_BOUND: f64 = 5e-3;
+
+fn last_hidden(dev: &Device, model: &Model, ids: &[u32]) -> Vec<f32> {
+    let t = ids.len();
+    let x = dev.tensor_u32(&[1, t], ids).unwrap();
+    let mask = dev.tensor_u32(&[1, t], &vec![1; t]).unwrap();
+    let out = model.encoder.forward(dev, &x, &mask, |_| false).unwrap();
+    dev.read_f32_blocking(&out.last().unwrap().1).unwrap()
+}
+
+#[test]
+fn f16_weights_match_across_backends_and_stay_near_the_reference() {
+    let mut devices = vec![Device::Cpu];
+    devices.extend(common::gpu());
+    for name in ["tiny", "dnabert_tiny", "nt_v1_tiny", "nt_v2_tiny"] {
+        let dir = Path::new("tests/fixtures").join(name);
+        let fx = ReferenceFixtures::load(&dir).unwrap();
+        let mut worst = 0f64;
+        let mut cpu_out: Vec<Vec<f32>> = Vec::new();
+        for dev in &devices {
+            let files = ModelFiles::open(&dir).unwrap();
+            let model =
+                Model::load_with(dev, &files.config, &files.weights, Precision::F16).unwrap();
+            assert_eq!(model.encoder.layers[0].wqkv.weight.dtype(), DType::F16);
+            assert_eq!(
+                model.encoder.layers[0].wqkv.bias.as_ref().unwrap().dtype(),
+                DType::F32
+            );
+            let layers = files.config.num_hidden_layers;
+            for (i, seq) in fx.sequences.iter().enumerate() {
+                let ids = files.tokenizer.encode(seq).unwrap().ids;
+                let got = last_hidden(dev, &model, &ids);
+                if dev.is_gpu() {
+                    let cpu: Vec<f64> = cpu_out[i].iter().map(|&v| v as f64).collect();
+                    check_close(
+                        &format!("{name} sequence {i}: f16 weights, GPU vs CPU"),
+                        &got,
+                        &cpu,
+                        Tol::F32,
+                    )
+                    .unwrap();
+                } else {
+                    let (_, want) = fx.get(&format!("{i}.hidden.{layers}")).unwrap();
+                    let max = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+                    let err = got
+                        .iter()
+                        .zip(&want)
+                        .fold(0f64, |m, (&g, w)| m.max((g as f64 - w).abs()));
+                    worst = worst.max(err / max);
+                    cpu_out.push(got);
+                }
+            }
+        }
+        println!(
+            "{name}: f16 weights, last hidden states: max |error| / max |reference| = {worst:.2e}"
+        );
+        assert!(
+            worst <= F16_BOUND,
+            "{name}: f16 weights are {worst:.2e} (relative) from the reference, over {F16_BOUND:e}"
+        );
+        assert!(
+            worst > 0.0,
+            "{name}: f16 storage changed nothing: not applied?"
+        );
+    }
+}
