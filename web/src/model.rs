@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use dnagpu::embed::{Batching, EmbedOptions, Pooling};
 use dnagpu::model::adapter::Adapter;
 use dnagpu::model::folder::ModelFiles;
-use dnagpu::model::{Config, HostTensor, Weights};
+use dnagpu::model::{Config, HostTensor, Precision, Weights};
 use dnagpu::tokenize::Tokenizer;
 use dnagpu::train::classify::{ClsModel, CLASSIFIER_PREFIXES};
 use dnagpu::train::finetune::{self, predict};
@@ -31,6 +31,7 @@ pub struct Model {
     /// Every base tensor's shape, to check adapters against.
     base_shapes: BTreeMap<String, Vec<usize>>,
     parameters: usize,
+    precision: Precision,
     /// The classifier: the adapter's, else the base model's own head.
     cls: Option<ClsModel>,
 }
@@ -48,7 +49,8 @@ impl Model {
     /// `tokenizerName`: `tokenizer.json` for DNABERT-2, `vocab.txt` for
     /// DNABERT and the Nucleotide Transformer) and the weights (bytes of
     /// `model.safetensors` or `pytorch_model.bin`, named by `weightsName`)
-    /// onto `runtime`'s device.
+    /// onto `runtime`'s device; `precision` ("f32", the default, or "f16":
+    /// the layers' weight matrices at half the memory) is how they are kept.
     pub fn load(
         runtime: &Runtime,
         config_json: String,
@@ -56,12 +58,15 @@ impl Model {
         tokenizer_text: String,
         weights: &[u8],
         weights_name: &str,
+        precision: Option<String>,
     ) -> Result<Model, JsError> {
+        let precision: Precision = precision.as_deref().unwrap_or("f32").parse().map_err(js)?;
         let w = Weights::from_bytes(weights, weights_name, weights_name).map_err(js)?;
         let files = ModelFiles::from_parts(config_json, tokenizer_name, tokenizer_text, w, "model")
             .map_err(js)?;
         let dev = runtime.device.clone();
-        let model = dnagpu::model::Model::load(&dev, &files.config, &files.weights).map_err(js)?;
+        let model = dnagpu::model::Model::load_with(&dev, &files.config, &files.weights, precision)
+            .map_err(js)?;
         let w = &files.weights;
         let mut base_head = BTreeMap::new();
         let mut base_shapes = BTreeMap::new();
@@ -85,6 +90,7 @@ impl Model {
             base_head,
             base_shapes,
             parameters,
+            precision,
             cls: None,
         };
         m.clear_adapter()?;
@@ -113,6 +119,12 @@ impl Model {
             Family::Esm if enc.rotary => "Nucleotide Transformer v2 (rotary)".into(),
             Family::Esm => "Nucleotide Transformer v1".into(),
         }
+    }
+
+    /// How the layers' weight matrices are kept: "f32" or "f16".
+    #[wasm_bindgen(getter)]
+    pub fn precision(&self) -> String {
+        self.precision.name().into()
     }
 
     /// Number of weights in the checkpoint.

@@ -141,6 +141,7 @@ async fn a_nucleotide_transformer_adapter_classifies_and_fine_tunes_in_the_brows
         include_str!("../../tests/fixtures/nt_v1_tiny/vocab.txt").into(),
         include_bytes!("../../tests/fixtures/nt_v1_tiny/model.safetensors"),
         "model.safetensors",
+        None,
     )
     .map_err(|_| "load")
     .unwrap();
@@ -214,6 +215,7 @@ async fn embeds_like_the_fixtures(
             tokenizer.1.into(),
             weights,
             "model.safetensors",
+            None,
         )
         .map_err(|_| "load")
         .unwrap();
@@ -235,6 +237,47 @@ async fn embeds_like_the_fixtures(
                 t::Tol::F32,
             ));
         }
+        // f16 weight matrices: within f16's rounding of the reference.
+        let half = dnagpu_web::Model::load(
+            &rt,
+            config.into(),
+            tokenizer.0,
+            tokenizer.1.into(),
+            weights,
+            "model.safetensors",
+            Some("f16".into()),
+        )
+        .map_err(|_| "load f16")
+        .unwrap();
+        assert_eq!(half.precision(), "f16");
+        let got = half
+            .embed(&text, "mean", None, 8, None)
+            .await
+            .map_err(|_| "embed f16")
+            .unwrap()
+            .values();
+        for i in 0..n {
+            let (_, want) = fx.get(&format!("{i}.mean")).unwrap();
+            ok(t::check_close(
+                &format!("{backend}: {} sequence {i} mean, f16 weights", tokenizer.0),
+                &got[i * h..(i + 1) * h],
+                &want,
+                t::Tol {
+                    rtol: 5e-3,
+                    atol_rel: 5e-3,
+                },
+            ));
+        }
+        assert!(dnagpu_web::Model::load(
+            &rt,
+            config.into(),
+            tokenizer.0,
+            tokenizer.1.into(),
+            weights,
+            "model.safetensors",
+            Some("f8".into()),
+        )
+        .is_err());
     }
 }
 
@@ -285,6 +328,7 @@ async fn the_shipped_model_classifies_evaluates_and_fine_tunes() {
         include_str!("../../models/dnabert2-small-gue/tokenizer.json").into(),
         include_bytes!("../../models/dnabert2-small-gue/model.safetensors"),
         "model.safetensors",
+        None,
     )
     .map_err(|_| "load")
     .unwrap();
@@ -390,7 +434,8 @@ async fn the_shipped_model_classifies_evaluates_and_fine_tunes() {
         "tokenizer.json",
         "{}".into(),
         b"",
-        "weights.txt"
+        "weights.txt",
+        None,
     )
     .is_err());
 }

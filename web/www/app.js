@@ -25,6 +25,10 @@ function wire() {
     }, { statusId: 'model-status' });
   });
 
+  on('precision', 'change', () => {
+    if (state.source) runTask(() => loadModelNamed(state.source), { statusId: 'model-status' });
+  });
+
   on('model-default', 'click', () => {
     state.adapterOverride = null;
     runTask(() => loadModelNamed({ kind: 'shipped' }), { statusId: 'model-status' });

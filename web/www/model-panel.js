@@ -54,6 +54,7 @@ export async function loadModel(source) {
     state.source = source;
     state.model = null;
     showModelInfo();
+    files.precision = $('precision').value;
     const info = await state.client.call('load', files, {
       transfer: [files.weights, files.adapterWeights],
       onProgress: uploading,
@@ -98,6 +99,7 @@ export function showModelInfo() {
     $('info-layers').textContent = String(m.layers);
     $('info-hidden').textContent = String(m.hiddenSize);
     $('info-params').textContent = formatParameters(m.parameters);
+    $('info-precision').textContent = m.precision === 'f16' ? 'f16 matrices (half the memory)' : 'f32';
     const kind = state.adapter === 'fine-tuned' ? ', your fine-tuned LoRA adapter' : state.adapter ? ', LoRA adapter' : '';
     $('info-classifier').textContent = m.hasClassifier ? `yes: ${m.classes} classes${kind}` : 'no';
   }

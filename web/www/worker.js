@@ -52,6 +52,7 @@ function modelInfo() {
     layers: m.layers,
     architecture: m.architecture,
     parameters: m.parameters,
+    precision: m.precision,
     hasClassifier: m.hasClassifier,
     classes: m.classes,
   };
@@ -93,6 +94,7 @@ const commands = {
       files.tokenizer,
       new Uint8Array(files.weights),
       files.weightsName,
+      files.precision ?? 'f32',
     );
     progress(1, 1, 'uploading weights');
     let adapter = false;
