@@ -18,6 +18,11 @@ for c in ${CHECKS:-}; do
   DNAGPU_SHADER_CHECKS=$c step $B --backend gpu bench kernels --no-attention --json "$OUT/kernels_$c.json"
 done
 step $B --backend gpu bench embed --batch 32 --seq 512 --long 16384 --iters 3 --profile --json "$OUT/embed.json"
+# f16 weight matrices: the large batch and the memory-bound one (batch 1).
+step $B --backend gpu bench embed --batch 32 --seq 512 --iters 3 --precision f16 --json "$OUT/embed_f16.json"
+for p in f32 f16; do
+  step $B --backend gpu bench embed --batch 1 --seq 128 --iters 5 --precision $p --json "$OUT/embed_b1_$p.json"
+done
 step $B --backend gpu bench train --batch 32 --seq 128 --iters 5 --profile --json "$OUT/train.json"
 for m in lora full; do
   step $B --backend gpu bench finetune --mode $m --batch 32 --seq 128 --iters 5 --json "$OUT/finetune_$m.json"
