@@ -16,7 +16,6 @@ use dnagpu::train::classify::ClsModel;
 use dnagpu::train::finetune::{self, Evaluation, FineTuneOptions, FineTuner};
 use dnagpu::train::labelled::{EpochBatches, LabelledSet};
 use dnagpu::train::optimizer::AdamWConfig;
-use dnagpu::train::read_named;
 use dnagpu::train::schedule::{Decay, Schedule};
 use serde_json::json;
 
@@ -218,12 +217,6 @@ pub fn run_task(
         args.train_seed,
         src.precision,
     )?;
-    if let (Mode::Full, false) = (&args.mode, model.encoder.is_dnabert2()) {
-        anyhow::bail!(
-            "--mode full: full fine-tuning runs DNABERT-2-architecture models; fine-tune {} with --mode lora",
-            src.source
-        );
-    }
     if let Mode::Lora = args.mode {
         let mut lcfg = LoraConfig::for_family(model.encoder.family);
         lcfg.r = args.lora_r;
@@ -373,9 +366,7 @@ pub fn run_task(
             model_tensors = Some(map);
         }
     } else {
-        let params = tuner.model.params();
-        let names = tuner.model.names();
-        model_tensors = Some(pollster::block_on(read_named(dev, &names, &params))?);
+        model_tensors = Some(pollster::block_on(tuner.model.to_host(dev))?);
     }
     if let Some(tensors) = model_tensors {
         let mut cfg: serde_json::Value =

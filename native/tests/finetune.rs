@@ -332,7 +332,8 @@ fn gue_compares_several_models_in_one_table() {
 
 /// `folder` fine-tunes with LoRA on query/key/value: the task (written by
 /// `task`) is learnt, the adapter names PEFT's modules and `classify
-/// --adapter` uses it; full fine-tuning is refused up front.
+/// --adapter` uses it; full fine-tuning writes a model folder under the
+/// checkpoint's own names that `classify` loads.
 fn fine_tunes_with_lora_on_query_key_value(name: &str, folder: &str, task: fn(&Path)) {
     let dir = tmp(name);
     let data = dir.join("data");
@@ -368,6 +369,9 @@ fn fine_tunes_with_lora_on_query_key_value(name: &str, folder: &str, task: fn(&P
         ],
         &dir.join("pred.csv"),
     );
+    // Full fine-tuning: every parameter; the model folder keeps the
+    // checkpoint's names (query/key/value) and classify loads it.
+    let full = dir.join("full");
     let (ok, _, err) = run(dnagpu()
         .args([
             "--backend",
@@ -377,14 +381,31 @@ fn fine_tunes_with_lora_on_query_key_value(name: &str, folder: &str, task: fn(&P
             model,
             "--mode",
             "full",
+            "--max-steps",
+            "20",
+            "--lr",
+            "1e-3",
             "--data",
         ])
         .arg(&data)
         .arg("--output")
-        .arg(dir.join("full")));
+        .arg(&full));
+    assert!(ok, "{err}");
+    let saved =
+        dnagpu::model::Weights::from_safetensors_file(&full.join("model.safetensors")).unwrap();
+    let names: Vec<&str> = saved.names().collect();
     assert!(
-        !ok && err.contains("--mode lora") && !err.contains("panicked"),
-        "{err}"
+        names
+            .iter()
+            .any(|n| n.ends_with("layer.0.attention.self.query.weight"))
+            && !names.iter().any(|n| n.contains("Wqkv")),
+        "{names:?}"
+    );
+    assert!(metrics(&full)["test"]["accuracy"].as_f64().unwrap() > 0.6);
+    classify_test_csv(
+        &data,
+        &["--model".as_ref(), full.as_os_str()],
+        &dir.join("pred-full.csv"),
     );
 }
 

@@ -1,7 +1,9 @@
 //! Building blocks named after the checkpoint's modules, each loaded from
 //! [`Weights`] onto a device and run through `ops`.
 
-use super::weights::Weights;
+use std::collections::BTreeMap;
+
+use super::weights::{HostTensor, Weights};
 use crate::error::Result;
 use crate::ops::{self, Epilogue};
 use crate::{DType, Device, Tensor};
@@ -81,6 +83,36 @@ impl Linear {
             weight: upload(dev, &[n, inp], &weight, dtype)?,
             bias: Some(dev.tensor_f32(&[n], &bias)?),
         })
+    }
+
+    /// The inverse of [`Linear::load_concat`] on host tensors: replaces
+    /// `{fused}.weight` [n * out, in] and `{fused}.bias` in `map` by each
+    /// part's `{part}.weight` [out, in] and `{part}.bias` [out], in order.
+    pub fn split_concat(
+        map: &mut BTreeMap<String, HostTensor>,
+        fused: &str,
+        parts: &[String],
+    ) -> Result<()> {
+        for suffix in ["weight", "bias"] {
+            let name = format!("{fused}.{suffix}");
+            let t = map
+                .remove(&name)
+                .ok_or_else(|| crate::Error::Invalid(format!("no tensor `{name}` to split")))?;
+            let rows = t.shape[0] / parts.len().max(1);
+            let chunk = t.data.len() / parts.len().max(1);
+            for (i, p) in parts.iter().enumerate() {
+                let mut shape = t.shape.clone();
+                shape[0] = rows;
+                map.insert(
+                    format!("{p}.{suffix}"),
+                    HostTensor {
+                        shape,
+                        data: t.data[i * chunk..(i + 1) * chunk].to_vec(),
+                    },
+                );
+            }
+        }
+        Ok(())
     }
 
     pub fn forward(&self, dev: &Device, x: &Tensor, epilogue: Epilogue) -> Result<Tensor> {

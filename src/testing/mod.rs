@@ -983,6 +983,13 @@ impl ReferenceFixtures {
     }
 
     /// Shape and values (f32 or i64 tensors, widened to f64) of `name`.
+    /// Every tensor's name.
+    pub fn names(&self) -> Vec<String> {
+        safetensors::SafeTensors::deserialize(&self.bytes)
+            .map(|st| st.names().into_iter().map(String::from).collect())
+            .unwrap_or_default()
+    }
+
     pub fn get(&self, name: &str) -> Option<(Vec<usize>, Vec<f64>)> {
         let st = safetensors::SafeTensors::deserialize(&self.bytes).ok()?;
         let v = st.tensor(name).ok()?;

@@ -7,13 +7,14 @@
 use crate::error::{Error, Result};
 use crate::model::adapter::Adapter;
 use crate::model::encoder::{Encoder, Family};
-use crate::model::init::parameter_shapes;
 use crate::model::layers::Linear;
 use crate::model::lora::Lora;
+use crate::model::HostTensor;
 use crate::model::{Classifier, Config, Dropout, HeadNames, Pooler, Precision, Weights};
 use crate::ops::{self, Epilogue, RowIndex};
 use crate::rng::Rng;
 use crate::{Device, Tensor};
+use std::collections::BTreeMap;
 
 use super::encoder_pass::{encoder_backward, encoder_backward_lora, encoder_forward_lora};
 
@@ -208,15 +209,29 @@ impl ClsModel {
         self.classifier.num_labels
     }
 
-    /// Parameter names: the encoder's, then the pooler's and classifier's.
+    /// Parameter names: the encoder's (`mlm::encoder_param_names`: BERT's
+    /// and ESM's query/key/value as one fused Wqkv), then the pooler's and
+    /// classifier's.
     pub fn names(&self) -> Vec<String> {
-        let mut n: Vec<String> = parameter_shapes(&self.config)
-            .into_iter()
-            .map(|(n, _)| n)
-            .filter(|n| n.starts_with("bert."))
-            .collect();
+        let mut n = super::mlm::encoder_param_names(&self.encoder);
         n.extend(self.head_names());
         n
+    }
+
+    /// Every parameter read back under its checkpoint name (fused Wqkv split
+    /// back into query, key and value where the family stores them so).
+    pub async fn to_host(&mut self, dev: &Device) -> Result<BTreeMap<String, HostTensor>> {
+        let params = self.params();
+        let mut map = super::read_named(dev, &self.names(), &params).await?;
+        if self.encoder.family != Family::Dnabert2 {
+            let root = crate::model::lora::layers_root(self.encoder.family);
+            for l in 0..self.encoder.layers.len() {
+                let p = format!("{root}.{l}.attention.self");
+                let parts = ["query", "key", "value"].map(|n| format!("{p}.{n}"));
+                Linear::split_concat(&mut map, &format!("{p}.Wqkv"), &parts)?;
+            }
+        }
+        Ok(map)
     }
 
     /// The head's four tensors under the family's names.

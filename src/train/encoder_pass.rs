@@ -4,7 +4,9 @@
 
 use crate::error::Result;
 use crate::model::encoder::{EmbeddingsActs, Ffn, Layer, LayerActs};
-use crate::model::lora::{grad_at, lora_backward, Lora};
+use crate::model::layers::{LayerNorm, Linear};
+use crate::model::layers_backward::LinearGrads;
+use crate::model::lora::{grad_at, lora_backward, LayerLora, Lora};
 use crate::model::{Dropout, Encoder};
 use crate::ops::{self, RowIndex};
 use crate::{Device, Tensor};
@@ -70,10 +72,8 @@ pub fn encoder_forward_lora(
     Ok(acts)
 }
 
-/// Full training covers DNABERT-2's layout only so far: BERT's (DNABERT)
-/// would also need the position table's gradient and its checkpoints'
-/// separate query/key/value names, the Nucleotide Transformer's the
-/// gradients of its pre-norm layers' weights (LoRA works on both).
+/// Whether the encoder's own weights can be trained: not when they are
+/// stored as f16 (LoRA trains beside them).
 pub(crate) fn trainable(enc: &Encoder) -> Result<()> {
     if enc
         .layers
@@ -84,15 +84,7 @@ pub(crate) fn trainable(enc: &Encoder) -> Result<()> {
             "the encoder's weights are stored as f16: training them needs f32 (--precision f32); LoRA trains beside f16 weights".into(),
         ));
     }
-    match enc.family {
-        crate::model::encoder::Family::Dnabert2 => Ok(()),
-        crate::model::encoder::Family::Bert => Err(crate::Error::Invalid(
-            "full training of DNABERT (k-mer BERT) checkpoints is not supported yet: fine-tune it with LoRA (--mode lora, on query/key/value)".into(),
-        )),
-        crate::model::encoder::Family::Esm => Err(crate::Error::Invalid(
-            "full training of Nucleotide Transformer checkpoints is not supported yet: fine-tune it with LoRA (--mode lora, on query/key/value)".into(),
-        )),
-    }
+    Ok(())
 }
 
 /// The gradient of the feed-forward block's pre-activation `g` from that of
@@ -105,10 +97,218 @@ fn ffn_backward(dev: &Device, layer: &Layer, g: &Tensor, df: &Tensor) -> Result<
     }
 }
 
-/// Gradients of the encoder's parameters (`bert.embeddings.*` then each
-/// layer's, in `model::init::parameter_shapes` order) given `dx`, the
-/// gradient of the last hidden states [B, T, H]. `ids_index` groups the
-/// batch's positions by token id (the word embedding's backward).
+/// What one layer's backward collects: every weight's gradient (full
+/// training), or only input gradients through the frozen weights plus each
+/// LoRA adapter's (dA, dB).
+struct LayerBack<'a> {
+    dev: &'a Device,
+    layer: usize,
+    lora: Option<LayerLora<'a>>,
+    /// Full training: linear k's gradients (Wqkv, attention output, first
+    /// and second feed-forward linear).
+    linears: [Option<LinearGrads>; 4],
+    /// Full training: the attention block's and the feed-forward block's
+    /// LayerNorm gradients.
+    norms: [Option<ops::LayerNormGrads>; 2],
+    /// LoRA: (target, dA, dB).
+    adapters: Vec<(usize, Tensor, Tensor)>,
+}
+
+impl<'a> LayerBack<'a> {
+    fn new(dev: &'a Device, layer: usize, lora: Option<LayerLora<'a>>) -> Self {
+        Self {
+            dev,
+            layer,
+            lora,
+            linears: Default::default(),
+            norms: Default::default(),
+            adapters: Vec::new(),
+        }
+    }
+
+    /// The input gradient of linear `k` (input `x`, output gradient `dy`),
+    /// recording its weight gradients or its adapters'.
+    fn linear(&mut self, k: usize, lin: &Linear, x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        let dev = self.dev;
+        let Some(ll) = &self.lora else {
+            let g = lin.backward(dev, x, dy)?;
+            let dx = g.dx.clone();
+            self.linears[k] = Some(g);
+            return Ok(dx);
+        };
+        let mut dxb = lin.backward_input(dev, x, dy)?;
+        for (t, (_, _, site)) in ll.targets.iter().enumerate() {
+            let (true, Some(w)) = (site.linear == k, &ll.slots[t]) else {
+                continue;
+            };
+            let stream = Dropout::lora(self.layer, t);
+            let xd = ll.dropout.apply(dev, x, stream)?;
+            let dy_t = grad_at(dev, *site, dy, w.b.dim(0))?;
+            let (da, db, dxd) = lora_backward(dev, w, ll.scale, &xd, &dy_t)?;
+            self.adapters.push((t, da, db));
+            dxb = ops::add(dev, &dxb, &ll.dropout.apply(dev, &dxd, stream)?)?;
+        }
+        Ok(dxb)
+    }
+
+    /// The input gradient of LayerNorm `k` (see [`LayerNorm::backward`]),
+    /// recording its parameters' gradients in full training.
+    fn norm(
+        &mut self,
+        k: usize,
+        norm: &LayerNorm,
+        dy: &Tensor,
+        x: &Tensor,
+        residual: Option<&Tensor>,
+        saved: &ops::LayerNormOut,
+    ) -> Result<Tensor> {
+        let g = norm.backward(self.dev, dy, x, residual, saved)?;
+        let dx = g.dx.clone();
+        if self.lora.is_none() {
+            self.norms[k] = Some(g);
+        }
+        Ok(dx)
+    }
+
+    /// The gradients in parameter order: full training as the encoder's
+    /// visitor walks a layer (each linear's weight then bias, the norms'
+    /// weight then bias); LoRA as [`Lora::named`] lists the layer.
+    fn into_grads(self) -> Vec<Tensor> {
+        if self.lora.is_some() {
+            let mut a = self.adapters;
+            a.sort_by_key(|g| g.0);
+            return a.into_iter().flat_map(|(_, da, db)| [da, db]).collect();
+        }
+        let [qkv, out, gated, wo] = self
+            .linears
+            .map(|g| g.expect("every linear's backward ran"));
+        let [n1, n2] = self.norms.map(|g| g.expect("both norms' backward ran"));
+        let lin = |g: LinearGrads| [Some(g.dweight), g.dbias];
+        let norm = |g: ops::LayerNormGrads| [Some(g.dweight), Some(g.dbias)];
+        [lin(qkv), lin(out), norm(n1), lin(gated), lin(wo), norm(n2)]
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect()
+    }
+}
+
+/// One layer's backward from `dx`, its output's gradient; returns its
+/// input's. `x_in` is the layer's input, `a` its activations.
+#[allow(clippy::too_many_arguments)]
+fn layer_backward(
+    dev: &Device,
+    enc: &Encoder,
+    l: usize,
+    a: &LayerActs,
+    x_in: &Tensor,
+    mask: &Tensor,
+    dx: &Tensor,
+    dropout: &Dropout,
+    back: &mut LayerBack,
+) -> Result<Tensor> {
+    let layer = &enc.layers[l];
+    let heads = enc.config.num_attention_heads;
+    // The attention's backward from its context's gradient: dqkv turned
+    // back through the rotary positions where there are any.
+    let attention_back = |dctx: &Tensor| -> Result<Tensor> {
+        let dqkv = ops::attention_backward(
+            dev,
+            &a.qkv,
+            mask,
+            &enc.slopes,
+            heads,
+            &a.attn.out,
+            &a.attn.lse,
+            dctx,
+        )?;
+        if enc.rotary {
+            ops::rotary_backward(dev, &dqkv, heads)
+        } else {
+            Ok(dqkv)
+        }
+    };
+    if enc.final_norm.is_some() {
+        // Pre-norm: out = x1 + drop(wo(f)), f = ffn(gated(LN2(x1))),
+        // x1 = x + drop(Wo ctx), ctx = attention(rot(Wqkv LN1(x))).
+        let dy = dropout.apply(dev, dx, Dropout::mlp(l))?;
+        let df = back.linear(3, &layer.wo, &a.f, &dy)?;
+        let dg = ffn_backward(dev, layer, &a.g, &df)?;
+        let dh2 = back.linear(2, &layer.gated, &a.norm2.y, &dg)?;
+        let dn2 = back.norm(1, &layer.mlp_norm, &dh2, &a.proj, None, &a.norm2)?;
+        let dx1 = ops::add(dev, dx, &dn2)?;
+        let dp = dropout.apply(dev, &dx1, Dropout::attention_output(l))?;
+        let dctx = back.linear(1, &layer.attn_out, &a.attn.out, &dp)?;
+        let dh1 = back.linear(0, &layer.wqkv, &a.norm1.y, &attention_back(&dctx)?)?;
+        let dn1 = back.norm(0, &layer.attn_norm, &dh1, x_in, None, &a.norm1)?;
+        ops::add(dev, &dx1, &dn1)
+    } else {
+        // Post-norm: out = LN2(wo(drop(f)) + a1), f = ffn(gated(a1)),
+        // a1 = LN1(drop(Wo ctx) + x), ctx = attention(Wqkv x).
+        let dsum2 = back.norm(1, &layer.mlp_norm, dx, &a.y, Some(&a.norm1.y), &a.norm2)?;
+        let df = back.linear(3, &layer.wo, &a.f, &dsum2)?;
+        let df = dropout.apply(dev, &df, Dropout::mlp(l))?;
+        let dg = ffn_backward(dev, layer, &a.g, &df)?;
+        let da1 = ops::add(dev, &dsum2, &back.linear(2, &layer.gated, &a.norm1.y, &dg)?)?;
+        let dsum1 = back.norm(0, &layer.attn_norm, &da1, &a.proj, Some(x_in), &a.norm1)?;
+        let dproj = dropout.apply(dev, &dsum1, Dropout::attention_output(l))?;
+        let dctx = back.linear(1, &layer.attn_out, &a.attn.out, &dproj)?;
+        let dx_qkv = back.linear(0, &layer.wqkv, x_in, &attention_back(&dctx)?)?;
+        ops::add(dev, &dsum1, &dx_qkv)
+    }
+}
+
+/// Runs every layer's backward, last to first, from `dx` (the last hidden
+/// states' gradient, before any final norm): returns the embeddings
+/// output's gradient, the final norm's gradients (full training, pre-norm
+/// encoders) and each layer's gradients in order.
+fn layers_backward(
+    dev: &Device,
+    enc: &Encoder,
+    acts: &EncoderActs,
+    mask: &Tensor,
+    dx: Tensor,
+    dropout: &Dropout,
+    lora: Option<(&Lora, u64)>,
+) -> Result<(Tensor, Option<ops::LayerNormGrads>, Vec<Vec<Tensor>>)> {
+    let mut dx = dx;
+    let mut final_grads = None;
+    if let (Some(n), Some(saved)) = (&enc.final_norm, &acts.final_norm) {
+        let g = n.backward(dev, &dx, acts.last_layer(), None, saved)?;
+        dx = g.dx.clone();
+        final_grads = lora.is_none().then_some(g);
+    }
+    let mut per_layer = Vec::with_capacity(enc.layers.len());
+    for l in (0..enc.layers.len()).rev() {
+        let x_in = if l == 0 {
+            &acts.emb.x
+        } else {
+            &acts.layers[l - 1].out
+        };
+        let mut back = LayerBack::new(dev, l, lora.map(|(a, seed)| a.layer(l, Some(seed))));
+        dx = layer_backward(
+            dev,
+            enc,
+            l,
+            &acts.layers[l],
+            x_in,
+            mask,
+            &dx,
+            dropout,
+            &mut back,
+        )?;
+        per_layer.push(back.into_grads());
+    }
+    per_layer.reverse();
+    Ok((dx, final_grads, per_layer))
+}
+
+/// Gradients of every encoder parameter, in [`crate::train::mlm`]'s
+/// visitor order (its names: `encoder_param_names`): the embeddings
+/// (word, position, token type, LayerNorm, as the family has them), each
+/// layer's, then a final norm's. `dx` is the gradient of the last hidden
+/// states [B, T, H]; `ids_index` groups the batch's positions by token id
+/// (the word embedding's backward).
 pub fn encoder_backward(
     dev: &Device,
     enc: &Encoder,
@@ -119,77 +319,46 @@ pub fn encoder_backward(
     dropout: &Dropout,
 ) -> Result<Vec<Tensor>> {
     trainable(enc)?;
-    let cfg = &enc.config;
-    let heads = cfg.num_attention_heads;
-    let hidden = cfg.hidden_size;
-    let emb = &acts.emb;
-    let acts = &acts.layers;
-    let batch_mask = mask;
-    let mut dx = dx;
-    // Layers, last to first. Each returns its gradients in parameter order.
-    let mut layer_grads = Vec::with_capacity(enc.layers.len());
-    for (l, layer) in enc.layers.iter().enumerate().rev() {
-        let a = &acts[l];
-        let x_in = if l == 0 { &emb.x } else { &acts[l - 1].out };
-        // out = LN2(y + a1), y = wo(f), f = drop(gelu(u) * v), g = a1 Wg^T.
-        let g2 = layer
-            .mlp_norm
-            .backward(dev, &dx, &a.y, Some(&a.norm1.y), &a.norm2)?;
-        let g_wo = layer.wo.backward(dev, &a.f, &g2.dx)?;
-        let df = dropout.apply(dev, &g_wo.dx, Dropout::mlp(l))?;
-        let dg = ffn_backward(dev, layer, &a.g, &df)?;
-        let g_gated = layer.gated.backward(dev, &a.norm1.y, &dg)?;
-        let da1 = ops::add(dev, &g2.dx, &g_gated.dx)?;
-        // a1 = LN1(proj + x_in), proj = drop(ctx Wo^T + bo), ctx = attention(x_in Wqkv^T + bqkv).
-        let g1 = layer
-            .attn_norm
-            .backward(dev, &da1, &a.proj, Some(x_in), &a.norm1)?;
-        let dproj = dropout.apply(dev, &g1.dx, Dropout::attention_output(l))?;
-        let g_out = layer.attn_out.backward(dev, &a.attn.out, &dproj)?;
-        let dqkv = ops::attention_backward(
-            dev,
-            &a.qkv,
-            batch_mask,
-            &enc.slopes,
-            heads,
-            &a.attn.out,
-            &a.attn.lse,
-            &g_out.dx,
-        )?;
-        let g_qkv = layer.wqkv.backward(dev, x_in, &dqkv)?;
-        dx = ops::add(dev, &g1.dx, &g_qkv.dx)?;
-        layer_grads.push(vec![
-            g_qkv.dweight,
-            g_qkv.dbias.expect("Wqkv has a bias"),
-            g_out.dweight,
-            g_out.dbias.expect("attention.output.dense has a bias"),
-            g1.dweight,
-            g1.dbias,
-            g_gated.dweight,
-            g_wo.dweight,
-            g_wo.dbias.expect("mlp.wo has a bias"),
-            g2.dweight,
-            g2.dbias,
-        ]);
-    }
-
-    // Embeddings: x0 = drop(LN(word[ids] + token_type[0])).
-    let dn = dropout.apply(dev, &dx, Dropout::EMBEDDINGS)?;
-    let (Some(norm), Some(norm_acts), Some(_)) =
-        (&enc.embeddings.norm, &emb.norm, &enc.embeddings.token_type)
-    else {
-        return trainable(enc).and(Err(crate::Error::Invalid(
-            "the embeddings have no LayerNorm or token types to train".into(),
-        )));
+    let (b, t, hidden) = (dx.dim(0), dx.dim(1), enc.config.hidden_size);
+    let (dx0, final_grads, layer_grads) = layers_backward(dev, enc, acts, mask, dx, dropout, None)?;
+    // Embeddings: x0 = drop(LN(scale * word[ids] + position[t] + token_type[0])),
+    // each part as the family has it.
+    let emb = &enc.embeddings;
+    let de = dropout.apply(dev, &dx0, Dropout::EMBEDDINGS)?;
+    let mut norm_grads = None;
+    let de = match (&emb.norm, &acts.emb.norm) {
+        (Some(n), Some(saved)) => {
+            let g = n.backward(dev, &de, &acts.emb.e, None, saved)?;
+            let dx = g.dx.clone();
+            norm_grads = Some(g);
+            dx
+        }
+        _ => de,
     };
-    let g_emb = norm.backward(dev, &dn, &emb.e, None, norm_acts)?;
-    let d_word = ops::embedding_backward(dev, ids_index, &g_emb.dx)?;
-    let d_type0 = ops::sum_rows(dev, &g_emb.dx)?.reshape(&[1, hidden])?;
-    let type_rows = RowIndex::new(dev, &[0], cfg.type_vocab_size)?;
-    let d_token_type = ops::embedding_backward(dev, &type_rows, &d_type0)?;
-    let mut grads = vec![d_word, d_token_type, g_emb.dweight, g_emb.dbias];
-    for g in layer_grads.into_iter().rev() {
-        grads.extend(g);
+    let d_word = if emb.word_scale != 1.0 {
+        ops::scale(dev, &de, emb.word_scale)?
+    } else {
+        de.clone()
+    };
+    let mut grads = vec![ops::embedding_backward(dev, ids_index, &d_word)?];
+    if let Some(table) = &emb.position {
+        let rows: Vec<u32> = (0..b * t)
+            .map(|r| (r % t + emb.position_offset) as u32)
+            .collect();
+        let index = RowIndex::new(dev, &rows, table.dim(0))?;
+        grads.push(ops::embedding_backward(dev, &index, &de)?);
+    }
+    if let Some(types) = &emb.token_type {
+        let d_type0 = ops::sum_rows(dev, &de.reshape(&[b * t, hidden])?)?.reshape(&[1, hidden])?;
+        let type_rows = RowIndex::new(dev, &[0], types.dim(0))?;
+        grads.push(ops::embedding_backward(dev, &type_rows, &d_type0)?);
+    }
+    if let Some(g) = norm_grads {
+        grads.extend([g.dweight, g.dbias]);
+    }
+    grads.extend(layer_grads.into_iter().flatten());
+    if let Some(g) = final_grads {
+        grads.extend([g.dweight, g.dbias]);
     }
     Ok(grads)
 }
@@ -209,100 +378,7 @@ pub fn encoder_backward_lora(
     lora: &Lora,
     lora_seed: u64,
 ) -> Result<Vec<Tensor>> {
-    let heads = enc.config.num_attention_heads;
-    let emb = &acts.emb;
-    let mut dx = dx;
-    if let (Some(n), Some(saved)) = (&enc.final_norm, &acts.final_norm) {
-        dx = n.backward(dev, &dx, acts.last_layer(), None, saved)?.dx;
-    }
-    let layers = &acts.layers;
-    let mut grads: Vec<Vec<Tensor>> = Vec::with_capacity(layers.len());
-    for (l, layer) in enc.layers.iter().enumerate().rev() {
-        let a = &layers[l];
-        let x_in = if l == 0 { &emb.x } else { &layers[l - 1].out };
-        let ll = lora.layer(l, Some(lora_seed));
-        let mut layer_grads: Vec<(usize, Tensor, Tensor)> = Vec::new();
-        // Gradient of a (frozen) linear's input, plus its adapters'.
-        let mut lin_back = |k: usize,
-                            lin: &crate::model::layers::Linear,
-                            x: &Tensor,
-                            dy: &Tensor|
-         -> Result<Tensor> {
-            let mut dxb = lin.backward_input(dev, x, dy)?;
-            for (t, (_, _, site)) in ll.targets.iter().enumerate() {
-                let (true, Some(w)) = (site.linear == k, &ll.slots[t]) else {
-                    continue;
-                };
-                let stream = Dropout::lora(l, t);
-                let xd = ll.dropout.apply(dev, x, stream)?;
-                let dy_t = grad_at(dev, *site, dy, w.b.dim(0))?;
-                let (da, db, dxd) = lora_backward(dev, w, ll.scale, &xd, &dy_t)?;
-                layer_grads.push((t, da, db));
-                dxb = ops::add(dev, &dxb, &ll.dropout.apply(dev, &dxd, stream)?)?;
-            }
-            Ok(dxb)
-        };
-        // The attention block's backward from its output's gradient: dqkv
-        // turned back through the rotary positions where there are any.
-        let attention_back = |dctx: &Tensor| -> Result<Tensor> {
-            let dqkv = ops::attention_backward(
-                dev,
-                &a.qkv,
-                mask,
-                &enc.slopes,
-                heads,
-                &a.attn.out,
-                &a.attn.lse,
-                dctx,
-            )?;
-            if enc.rotary {
-                ops::rotary_backward(dev, &dqkv, heads)
-            } else {
-                Ok(dqkv)
-            }
-        };
-        let dx_in = if enc.final_norm.is_some() {
-            // Pre-norm: out = x1 + drop(wo(f)), f = ffn(gated(LN2(x1))),
-            // x1 = x + drop(Wo ctx), ctx = attention(rot(Wqkv LN1(x))).
-            let dy = dropout.apply(dev, &dx, Dropout::mlp(l))?;
-            let df = lin_back(3, &layer.wo, &a.f, &dy)?;
-            let dg = ffn_backward(dev, layer, &a.g, &df)?;
-            let dh2 = lin_back(2, &layer.gated, &a.norm2.y, &dg)?;
-            let g2 = layer
-                .mlp_norm
-                .backward(dev, &dh2, &a.proj, None, &a.norm2)?;
-            let dx1 = ops::add(dev, &dx, &g2.dx)?;
-            let dp = dropout.apply(dev, &dx1, Dropout::attention_output(l))?;
-            let dctx = lin_back(1, &layer.attn_out, &a.attn.out, &dp)?;
-            let dh1 = lin_back(0, &layer.wqkv, &a.norm1.y, &attention_back(&dctx)?)?;
-            let g1 = layer.attn_norm.backward(dev, &dh1, x_in, None, &a.norm1)?;
-            ops::add(dev, &dx1, &g1.dx)?
-        } else {
-            // Post-norm: out = LN2(wo(drop(f)) + a1), f = ffn(gated(a1)),
-            // a1 = LN1(drop(Wo ctx) + x), ctx = attention(Wqkv x).
-            let g2 = layer
-                .mlp_norm
-                .backward(dev, &dx, &a.y, Some(&a.norm1.y), &a.norm2)?;
-            let df = lin_back(3, &layer.wo, &a.f, &g2.dx)?;
-            let df = dropout.apply(dev, &df, Dropout::mlp(l))?;
-            let dg = ffn_backward(dev, layer, &a.g, &df)?;
-            let da1 = ops::add(dev, &g2.dx, &lin_back(2, &layer.gated, &a.norm1.y, &dg)?)?;
-            let g1 = layer
-                .attn_norm
-                .backward(dev, &da1, &a.proj, Some(x_in), &a.norm1)?;
-            let dproj = dropout.apply(dev, &g1.dx, Dropout::attention_output(l))?;
-            let dctx = lin_back(1, &layer.attn_out, &a.attn.out, &dproj)?;
-            let dx_qkv = lin_back(0, &layer.wqkv, x_in, &attention_back(&dctx)?)?;
-            ops::add(dev, &g1.dx, &dx_qkv)?
-        };
-        dx = dx_in;
-        layer_grads.sort_by_key(|g| g.0);
-        grads.push(
-            layer_grads
-                .into_iter()
-                .flat_map(|(_, da, db)| [da, db])
-                .collect(),
-        );
-    }
-    Ok(grads.into_iter().rev().flatten().collect())
+    let (_, _, layer_grads) =
+        layers_backward(dev, enc, acts, mask, dx, dropout, Some((lora, lora_seed)))?;
+    Ok(layer_grads.into_iter().flatten().collect())
 }

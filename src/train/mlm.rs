@@ -22,6 +22,12 @@ impl MlmModel {
     pub fn load(dev: &Device, cfg: &Config, w: &Weights) -> Result<Self> {
         let encoder = Encoder::load(dev, cfg, w)?;
         super::encoder_pass::trainable(&encoder)?;
+        if !encoder.is_dnabert2() {
+            return Err(Error::Invalid(format!(
+                "{}: pretraining runs DNABERT-2-architecture models; DNABERT and Nucleotide Transformer checkpoints fine-tune (finetune --mode lora or full)",
+                w.origin()
+            )));
+        }
         if !w.contains("cls.predictions.transform.dense.weight") {
             return Err(Error::Invalid(format!(
                 "{}: no MLM head (cls.predictions.*): pretraining needs a masked-language model",
@@ -86,12 +92,16 @@ impl MlmModel {
     }
 }
 
-/// Visits the encoder's parameters (`bert.embeddings.*`, `bert.encoder.*`)
-/// in the order of `parameter_shapes`.
+/// Visits the encoder's parameters in the order of [`encoder_param_names`]
+/// (for DNABERT-2, `parameter_shapes`'s): the embeddings' (word, position,
+/// token type, LayerNorm, as the family has them), each layer's, a final
+/// norm's.
 fn visit_encoder(enc: &mut Encoder, f: &mut dyn FnMut(&mut Tensor)) {
     let e = &mut enc.embeddings;
     f(&mut e.word);
-    // DNABERT-2 layouts (the trained ones) have both.
+    if let Some(t) = &mut e.position {
+        f(t);
+    }
     if let Some(t) = &mut e.token_type {
         f(t);
     }
@@ -117,6 +127,77 @@ fn visit_encoder(enc: &mut Encoder, f: &mut dyn FnMut(&mut Tensor)) {
         f(&mut l.mlp_norm.weight);
         f(&mut l.mlp_norm.bias);
     }
+    if let Some(n) = &mut enc.final_norm {
+        f(&mut n.weight);
+        f(&mut n.bias);
+    }
+}
+
+/// The encoder's parameter names in [`visit_encoder`]'s order, as the
+/// family's checkpoints name them, except that BERT's and ESM's query, key
+/// and value are the one fused `attention.self.Wqkv` they are on the device
+/// (`model::encoder::split_fused_qkv` names them back when saving).
+pub fn encoder_param_names(enc: &Encoder) -> Vec<String> {
+    use crate::model::encoder::Family;
+    let family = enc.family;
+    let root = if family == Family::Esm { "esm" } else { "bert" };
+    let e = &enc.embeddings;
+    let mut n = vec![format!("{root}.embeddings.word_embeddings.weight")];
+    if e.position.is_some() {
+        n.push(format!("{root}.embeddings.position_embeddings.weight"));
+    }
+    if e.token_type.is_some() {
+        n.push("bert.embeddings.token_type_embeddings.weight".into());
+    }
+    if e.norm.is_some() {
+        n.push("bert.embeddings.LayerNorm.weight".into());
+        n.push("bert.embeddings.LayerNorm.bias".into());
+    }
+    // (attention output norm, first linear, second linear, feed-forward norm)
+    let [n1, gated, wo, n2] = match family {
+        Family::Dnabert2 => [
+            "attention.output.LayerNorm",
+            "mlp.gated_layers",
+            "mlp.wo",
+            "mlp.layernorm",
+        ],
+        Family::Bert => [
+            "attention.output.LayerNorm",
+            "intermediate.dense",
+            "output.dense",
+            "output.LayerNorm",
+        ],
+        Family::Esm => [
+            "attention.LayerNorm",
+            "intermediate.dense",
+            "output.dense",
+            "LayerNorm",
+        ],
+    };
+    for (l, layer) in enc.layers.iter().enumerate() {
+        let p = format!("{root}.encoder.layer.{l}");
+        let linear = |n: &mut Vec<String>, name: &str, lin: &crate::model::layers::Linear| {
+            n.push(format!("{p}.{name}.weight"));
+            if lin.bias.is_some() {
+                n.push(format!("{p}.{name}.bias"));
+            }
+        };
+        let norm = |n: &mut Vec<String>, name: &str| {
+            n.push(format!("{p}.{name}.weight"));
+            n.push(format!("{p}.{name}.bias"));
+        };
+        linear(&mut n, "attention.self.Wqkv", &layer.wqkv);
+        linear(&mut n, "attention.output.dense", &layer.attn_out);
+        norm(&mut n, n1);
+        linear(&mut n, gated, &layer.gated);
+        linear(&mut n, wo, &layer.wo);
+        norm(&mut n, n2);
+    }
+    if enc.final_norm.is_some() {
+        n.push("esm.encoder.emb_layer_norm_after.weight".into());
+        n.push("esm.encoder.emb_layer_norm_after.bias".into());
+    }
+    n
 }
 
 /// The encoder's parameters (cheap clones), in `parameter_shapes` order.

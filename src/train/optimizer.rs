@@ -34,7 +34,8 @@ impl Default for AdamWConfig {
 
 /// Biases and LayerNorm weights: the parameters BERT recipes do not decay.
 pub fn is_bias_or_norm(name: &str) -> bool {
-    name.ends_with(".bias") || name.to_ascii_lowercase().contains("layernorm")
+    let lower = name.to_ascii_lowercase();
+    name.ends_with(".bias") || lower.contains("layernorm") || lower.contains("layer_norm")
 }
 
 pub struct AdamW {
