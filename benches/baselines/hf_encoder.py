@@ -8,10 +8,15 @@ checkpoints define it), random init, float32 (TF32 off), eager attention
 """
 import argparse
 import json
+import os
+import sys
 import time
 
 import torch
 from transformers import BertConfig, BertModel, EsmConfig, EsmModel
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "reference"))
+from nt_v2_layers import use_v2_feed_forward  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--family", choices=["bert", "esm"], required=True)
@@ -26,17 +31,6 @@ torch.backends.cudnn.allow_tf32 = False
 c = json.load(open(args.config))
 
 
-class SwiGlu(torch.nn.Module):
-    def __init__(self, h, i):
-        super().__init__()
-        self.dense = torch.nn.Linear(h, 2 * i, bias=False)
-        self.i = i
-
-    def forward(self, x):
-        u = self.dense(x)
-        return torch.nn.functional.silu(u[..., :self.i]) * u[..., self.i:]
-
-
 def build(attn):
     if args.family == "bert":
         cfg = BertConfig(**c, attn_implementation=attn)
@@ -44,9 +38,7 @@ def build(attn):
     cfg = EsmConfig(**c, attn_implementation=attn)
     m = EsmModel(cfg, add_pooling_layer=False)
     if c.get("position_embedding_type") == "rotary":
-        for layer in m.encoder.layer:
-            layer.intermediate = SwiGlu(c["hidden_size"], c["intermediate_size"])
-            layer.output.dense = torch.nn.Linear(c["intermediate_size"], c["hidden_size"], bias=False)
+        use_v2_feed_forward(m.encoder.layer, c["hidden_size"], c["intermediate_size"])
     return m
 
 

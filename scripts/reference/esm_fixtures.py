@@ -23,10 +23,14 @@ import argparse
 import json
 import os
 import shutil
+import sys
 
 import torch
 from safetensors.torch import save_file
 from transformers import EsmConfig, EsmForMaskedLM, EsmForSequenceClassification, EsmTokenizer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nt_v2_layers import use_v2_feed_forward  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--out", required=True)
@@ -34,17 +38,6 @@ ap.add_argument("--vocabs", default=os.path.join(os.path.dirname(__file__), ".."
 args = ap.parse_args()
 
 SEQUENCES = ["ACGTGTACGTGCACGGACGACTAGTCAGCA", "ACGTGTACNTGCACGGANCGACTAGTCTGA", "ACGTACG", "GATTACAGATTACAGATTACATTTT"]
-
-
-class SwiGlu(torch.nn.Module):
-    def __init__(self, h, i):
-        super().__init__()
-        self.dense = torch.nn.Linear(h, 2 * i, bias=False)
-        self.i = i
-
-    def forward(self, x):
-        u = self.dense(x)
-        return torch.nn.functional.silu(u[..., :self.i]) * u[..., self.i:]
 
 
 def build(version, out):
@@ -64,9 +57,7 @@ def build(version, out):
     torch.manual_seed(1 if v1 else 2)
     model = EsmForMaskedLM(cfg).eval()
     if not v1:
-        for layer in model.esm.encoder.layer:
-            layer.intermediate = SwiGlu(32, 64)
-            layer.output.dense = torch.nn.Linear(64, 32, bias=False)
+        use_v2_feed_forward(model.esm.encoder.layer, 32, 64)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "layer_norm" in name.lower() and name.endswith("weight"):

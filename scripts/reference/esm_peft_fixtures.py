@@ -19,25 +19,18 @@ each adapter back to the same probabilities.
 """
 import json
 import os
+import sys
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import load_file, save_file
 from transformers import EsmConfig, EsmForSequenceClassification, EsmTokenizer
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nt_v2_layers import use_v2_feed_forward  # noqa: E402
+
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 SEQUENCES = ["ACGTACGTTAGCCATGGATTACA", "TTGACNAGTGGA", "GATTACAGATTACA"]
-
-
-class SwiGlu(torch.nn.Module):
-    def __init__(self, h, i):
-        super().__init__()
-        self.dense = torch.nn.Linear(h, 2 * i, bias=False)
-        self.i = i
-
-    def forward(self, x):
-        u = self.dense(x)
-        return torch.nn.functional.silu(u[..., :self.i]) * u[..., self.i:]
 
 
 def base(folder, classes):
@@ -45,9 +38,7 @@ def base(folder, classes):
     cfg.num_labels = classes
     model = EsmForSequenceClassification(cfg)
     if cfg.position_embedding_type == "rotary":
-        for layer in model.esm.encoder.layer:
-            layer.intermediate = SwiGlu(cfg.hidden_size, cfg.intermediate_size)
-            layer.output.dense = torch.nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
+        use_v2_feed_forward(model.esm.encoder.layer, cfg.hidden_size, cfg.intermediate_size)
     state = {k: v for k, v in load_file(os.path.join(folder, "model.safetensors")).items()
              if not k.startswith("lm_head.")}
     missing, unexpected = model.load_state_dict(state, strict=False)

@@ -16,26 +16,19 @@ gradient of the summed cross-entropy of the padded batch of all sequences
 """
 import json
 import os
+import sys
 
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import BertConfig, BertForSequenceClassification, EsmConfig, EsmForSequenceClassification
 from transformers import BertTokenizer, EsmTokenizer
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nt_v2_layers import use_v2_feed_forward  # noqa: E402
+
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 OUT = os.path.join(REPO, "tests", "fixtures", "full_grads")
 SEQUENCES = ["ACGTACGTTAGCCATGGATTACA", "TTGACNAGTGGA", "GATTACAGATTACA"]
-
-
-class SwiGlu(torch.nn.Module):
-    def __init__(self, h, i):
-        super().__init__()
-        self.dense = torch.nn.Linear(h, 2 * i, bias=False)
-        self.i = i
-
-    def forward(self, x):
-        u = self.dense(x)
-        return torch.nn.functional.silu(u[..., :self.i]) * u[..., self.i:]
 
 
 def kmers(s, k=3):
@@ -56,9 +49,7 @@ def build(name, classes, labels):
         cfg.num_labels = classes
         model = EsmForSequenceClassification(cfg)
         if cfg.position_embedding_type == "rotary":
-            for layer in model.esm.encoder.layer:
-                layer.intermediate = SwiGlu(cfg.hidden_size, cfg.intermediate_size)
-                layer.output.dense = torch.nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
+            use_v2_feed_forward(model.esm.encoder.layer, cfg.hidden_size, cfg.intermediate_size)
         tok = EsmTokenizer(os.path.join(folder, "vocab.txt"), cls_token="<cls>", pad_token="<pad>",
                            mask_token="<mask>", unk_token="<unk>", eos_token=None)
         batch = tok(SEQUENCES, padding=True, return_tensors="pt")
