@@ -221,6 +221,16 @@ fn adamw_fixture() -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|err| panic!("{path}: {err}"))
 }
 
+/// Gradient clipping on the device (the factor AdamW reads; a non-finite
+/// step changes nothing).
+#[test]
+fn clipping_on_the_device_cpu_and_gpu() {
+    run(t::check_clip(&Device::Cpu, 5));
+    if let Some(dev) = gpu() {
+        run(t::check_clip(&dev, 6));
+    }
+}
+
 #[test]
 fn adamw_cpu_vs_f64_and_pytorch() {
     adamw_on(&Device::Cpu);
@@ -273,10 +283,15 @@ fn bad_shapes_and_arguments_are_errors() {
         "swiglu_backward",
     );
     let [p, g, m] = [f(&[4]), f(&[4]), f(&[4])];
-    match ops::adamw(&dev, &p, &g, &m, &f(&[2, 2]), &ADAMW) {
+    match ops::adamw(&dev, &p, &g, &m, &f(&[2, 2]), &ADAMW, None) {
         Err(Error::Shape { op: "adamw", .. }) => {}
         other => panic!("adamw: expected a shape error, got {:?}", other.err()),
     }
+    match ops::adamw(&dev, &p, &g, &m, &f(&[4]), &ADAMW, Some(&f(&[3]))) {
+        Err(Error::Shape { op: "adamw", .. }) => {}
+        other => panic!("adamw clip: expected a shape error, got {:?}", other.err()),
+    }
+    shape_err(ops::clip_scale(&dev, &f(&[2]), &f(&[1]), 1.0), "clip_scale");
     for bad in [
         AdamWStep { step: 0, ..ADAMW },
         AdamWStep {
@@ -301,7 +316,7 @@ fn bad_shapes_and_arguments_are_errors() {
             ..ADAMW
         },
     ] {
-        match ops::adamw(&dev, &p, &g, &m, &f(&[4]), &bad) {
+        match ops::adamw(&dev, &p, &g, &m, &f(&[4]), &bad, None) {
             Err(Error::Invalid(msg)) => assert!(msg.starts_with("adamw"), "{msg}"),
             other => panic!("adamw {bad:?}: expected an error, got {:?}", other.err()),
         }

@@ -33,6 +33,7 @@ pub enum Kernel {
     ActivationBackward,
     Dropout,
     AdamW,
+    Clip,
 }
 
 /// Kernels that apply GELU get the `gelu.wgsl` snippet prepended (WGSL has
@@ -98,6 +99,7 @@ impl Kernel {
         Kernel::ActivationBackward,
         Kernel::Dropout,
         Kernel::AdamW,
+        Kernel::Clip,
     ];
 
     /// The file name under `shaders/`.
@@ -127,6 +129,7 @@ impl Kernel {
             Kernel::ActivationBackward => "activation_backward.wgsl",
             Kernel::Dropout => "dropout.wgsl",
             Kernel::AdamW => "adamw.wgsl",
+            Kernel::Clip => "clip.wgsl",
         }
     }
 
@@ -162,6 +165,7 @@ impl Kernel {
             | Kernel::Embedding
             | Kernel::Pool => (256, 0),
             Kernel::ActivationBackward | Kernel::Dropout | Kernel::AdamW => (256, 0),
+            Kernel::Clip => (1, 0),
         }
     }
 
@@ -227,6 +231,7 @@ impl Kernel {
             Kernel::ActivationBackward => with_gelu!("../../shaders/activation_backward.wgsl"),
             Kernel::Dropout => include_str!("../../shaders/dropout.wgsl"),
             Kernel::AdamW => include_str!("../../shaders/adamw.wgsl"),
+            Kernel::Clip => include_str!("../../shaders/clip.wgsl"),
         }
     }
 }

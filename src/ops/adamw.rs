@@ -76,7 +76,10 @@ fn check_step(op: &'static str, s: &AdamWStep) -> Result<()> {
     Ok(())
 }
 
-/// Returns the updated (param, m, v) as new tensors (same shapes); inputs untouched.
+/// Returns the updated (param, m, v) as new tensors (same shapes); inputs
+/// untouched. `clip` ([4] from `ops::clip_scale`) scales the gradient
+/// first, and with its ok flag 0 makes the outputs copies of the inputs;
+/// `None` is scale 1, ok.
 pub fn adamw(
     dev: &Device,
     param: &Tensor,
@@ -84,8 +87,23 @@ pub fn adamw(
     m: &Tensor,
     v: &Tensor,
     s: &AdamWStep,
+    clip: Option<&Tensor>,
 ) -> Result<AdamWState> {
     const OP: &str = "adamw";
+    let clip = match clip {
+        Some(c) => {
+            c.check_dtype(OP, "clip", DType::F32)?;
+            dev.check_on(OP, &[("clip", c)])?;
+            if c.shape() != [4] {
+                return Err(shape_err(
+                    OP,
+                    format!("clip {:?} must be [4] (ops::clip_scale)", c.shape()),
+                ));
+            }
+            c.clone()
+        }
+        None => dev.tensor_f32(&[4], &[1.0, 1.0, 0.0, 0.0])?,
+    };
     let named = [("param", param), ("grad", grad), ("m", m), ("v", v)];
     for (name, t) in named {
         t.check_dtype(OP, name, DType::F32)?;
@@ -107,13 +125,18 @@ pub fn adamw(
     let shape = param.shape();
     match dev {
         Device::Cpu => {
-            let (p, m, v) = cpu::adamw(
-                param.cpu_f32(),
-                grad.cpu_f32(),
-                m.cpu_f32(),
-                v.cpu_f32(),
-                &k,
-            );
+            let (p, m, v) = match clip.cpu_f32() {
+                [_, ok, ..] if *ok == 0.0 => (
+                    param.cpu_f32().to_vec(),
+                    m.cpu_f32().to_vec(),
+                    v.cpu_f32().to_vec(),
+                ),
+                [scale, ..] => {
+                    let g: Vec<f32> = grad.cpu_f32().iter().map(|&x| x * scale).collect();
+                    cpu::adamw(param.cpu_f32(), &g, m.cpu_f32(), v.cpu_f32(), &k)
+                }
+                [] => unreachable!("clip checked to be [4]"),
+            };
             Ok(AdamWState {
                 param: dev.output_f32(OP, shape, p)?,
                 m: dev.output_f32(OP, shape, m)?,
@@ -149,6 +172,7 @@ pub fn adamw(
                 out.param.gpu_buffer(),
                 out.m.gpu_buffer(),
                 out.v.gpu_buffer(),
+                clip.gpu_buffer(),
             ];
             g.dispatch(
                 Kernel::AdamW,

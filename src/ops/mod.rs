@@ -7,6 +7,7 @@ pub mod activation_backward;
 pub mod adamw;
 pub mod attention;
 pub mod attention_backward;
+pub mod clip;
 pub mod columns;
 pub mod cross_entropy;
 pub mod dropout;
@@ -25,6 +26,7 @@ pub use activation_backward::{geglu_backward, gelu_backward, swiglu_backward, ta
 pub use adamw::{adamw, AdamWState, AdamWStep};
 pub use attention::{alibi_slopes, attention, attention_with, AttentionKernel, AttentionOut};
 pub use attention_backward::attention_backward;
+pub use clip::clip_scale;
 pub use columns::{add_columns, take_columns};
 pub use cross_entropy::{cross_entropy, CrossEntropyOut};
 pub use dropout::dropout;

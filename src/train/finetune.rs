@@ -74,24 +74,23 @@ impl FineTuner {
         };
         let (rows, grads) =
             cls_forward_backward(dev, &self.model, &batch, 1.0 / seqs.len() as f32, &dropout)?;
-        let loss = dev
-            .read_f32(&rows)
-            .await?
-            .iter()
-            .map(|&v| v as f64)
-            .sum::<f64>()
-            / seqs.len() as f64;
-        if !loss.is_finite() {
-            return Err(Error::Invalid(format!(
-                "step {step}: the loss is {loss}: training diverged (try a lower learning rate)"
-            )));
-        }
+        let loss_sum = ops::sum_rows(dev, &rows.reshape(&[seqs.len(), 1])?)?;
         let lr = self.options.schedule.lr(step);
         let params = self.model.trainable_params();
+        // Recorded through the update; the loss and norm are read after it.
         let (new, update) = self
             .optimizer
-            .clip_and_update(dev, params, &grads, lr as f32, self.options.max_grad_norm)
-            .await?;
+            .clip_and_update(
+                dev,
+                params,
+                &grads,
+                lr as f32,
+                self.options.max_grad_norm,
+                &loss_sum,
+            )
+            .await
+            .map_err(|e| Error::Invalid(format!("step {step}: {e}")))?;
+        let loss = update.loss_sum / seqs.len() as f64;
         self.model.set_trainable(new)?;
         Ok(FineTuneStep {
             step,

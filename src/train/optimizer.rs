@@ -78,7 +78,7 @@ impl AdamW {
     }
 
     /// One update at learning rate `lr`, gradients multiplied by
-    /// `grad_scale` first (clipping). Returns the new parameters.
+    /// `grad_scale` first. Returns the new parameters.
     pub fn update(
         &mut self,
         dev: &Device,
@@ -86,6 +86,20 @@ impl AdamW {
         grads: &[Tensor],
         lr: f32,
         grad_scale: f32,
+    ) -> Result<Vec<Tensor>> {
+        self.update_clipped(dev, params, grads, lr, grad_scale, None)
+    }
+
+    /// [`AdamW::update`] reading a clipping factor from the device
+    /// (`ops::clip_scale`); a step it marks not ok changes nothing.
+    fn update_clipped(
+        &mut self,
+        dev: &Device,
+        params: Vec<Tensor>,
+        grads: &[Tensor],
+        lr: f32,
+        grad_scale: f32,
+        clip: Option<&Tensor>,
     ) -> Result<Vec<Tensor>> {
         self.step += 1;
         let mut out = Vec::with_capacity(params.len());
@@ -103,7 +117,7 @@ impl AdamW {
                 step: self.step,
                 grad_scale,
             };
-            let st = ops::adamw(dev, p, g, &self.m[i], &self.v[i], &s)?;
+            let st = ops::adamw(dev, p, g, &self.m[i], &self.v[i], &s, clip)?;
             self.m[i] = st.m;
             self.v[i] = st.v;
             out.push(st.param);
@@ -112,10 +126,9 @@ impl AdamW {
     }
 }
 
-/// The L2 norm of all gradients together. The per-tensor sums are added on
-/// the device so that one readback serves the whole model (one per tensor
-/// cost a GPU round trip each: ~140 per DNABERT-2 step).
-pub async fn global_norm(dev: &Device, grads: &[Tensor]) -> Result<f64> {
+/// The sum of every gradient's squares ([1], on the device): the per-tensor
+/// sums are added there, so that nothing is read back per tensor.
+pub fn squared_norm(dev: &Device, grads: &[Tensor]) -> Result<Tensor> {
     let mut total: Option<Tensor> = None;
     for g in grads {
         let s = ops::sum_squares(dev, g)?;
@@ -124,17 +137,7 @@ pub async fn global_norm(dev: &Device, grads: &[Tensor]) -> Result<f64> {
             Some(t) => ops::add(dev, &t, &s)?,
         });
     }
-    let Some(total) = total else { return Ok(0.0) };
-    Ok((dev.read_f32(&total).await?[0] as f64).sqrt())
-}
-
-/// The factor that brings a gradient of norm `norm` down to `max_norm`
-/// (PyTorch's `clip_grad_norm_`: max_norm / (norm + 1e-6), capped at 1).
-pub fn clip_scale(norm: f64, max_norm: f64) -> f32 {
-    if max_norm <= 0.0 || !norm.is_finite() {
-        return 1.0;
-    }
-    (max_norm / (norm + 1e-6)).min(1.0) as f32
+    total.map_or_else(|| dev.tensor_f32(&[1], &[0.0]), Ok)
 }
 
 /// What one optimizer update did.
@@ -142,12 +145,18 @@ pub fn clip_scale(norm: f64, max_norm: f64) -> f32 {
 pub struct Update {
     /// Global gradient norm before clipping.
     pub grad_norm: f64,
+    /// The step's summed loss (as given to [`AdamW::clip_and_update`]).
+    pub loss_sum: f64,
 }
 
 impl AdamW {
     /// Clips `grads` to `max_grad_norm` (0 = no clipping) and applies one
-    /// update at `lr`. A non-finite gradient norm is an error and changes
-    /// nothing.
+    /// update at `lr`, all recorded on the device before anything is read
+    /// back: the factor comes from `ops::clip_scale` and AdamW reads it
+    /// there. Then one readback gives the norm and `loss_sum` ([1], the
+    /// step's summed loss). A non-finite loss or gradient norm is an error
+    /// and changes nothing (the kernels copy the state, the step count is
+    /// restored).
     pub async fn clip_and_update(
         &mut self,
         dev: &Device,
@@ -155,14 +164,25 @@ impl AdamW {
         grads: &[Tensor],
         lr: f32,
         max_grad_norm: f64,
+        loss_sum: &Tensor,
     ) -> Result<(Vec<Tensor>, Update)> {
-        let grad_norm = global_norm(dev, grads).await?;
-        if !grad_norm.is_finite() {
+        let total = squared_norm(dev, grads)?;
+        let clip = ops::clip_scale(dev, &total, loss_sum, max_grad_norm as f32)?;
+        let new = self.update_clipped(dev, params, grads, lr, 1.0, Some(&clip))?;
+        let c = dev.read_f32(&clip).await?;
+        let (ok, loss_sum, grad_norm) = (c[1] == 1.0, c[2] as f64, (c[3] as f64).sqrt());
+        if !ok {
+            self.step -= 1;
             return Err(crate::Error::Invalid(format!(
-                "the gradient norm is {grad_norm}: training diverged (try a lower learning rate); the model was not updated"
+                "the loss is {loss_sum} and the gradient norm {grad_norm}: training diverged (try a lower learning rate or --max-grad-norm); the model was not updated"
             )));
         }
-        let new = self.update(dev, params, grads, lr, clip_scale(grad_norm, max_grad_norm))?;
-        Ok((new, Update { grad_norm }))
+        Ok((
+            new,
+            Update {
+                grad_norm,
+                loss_sum,
+            },
+        ))
     }
 }

@@ -94,28 +94,31 @@ impl Trainer {
             });
         }
         let grads = sum.expect("at least one micro-batch");
-        let mut total = 0f64;
+        let mut loss_sum: Option<Tensor> = None;
         for r in &rows {
-            total += dev
-                .read_f32(r)
-                .await?
-                .iter()
-                .map(|&v| v as f64)
-                .sum::<f64>();
+            let s = ops::sum_rows(dev, &r.reshape(&[r.numel(), 1])?)?;
+            loss_sum = Some(match loss_sum {
+                None => s,
+                Some(t) => ops::add(dev, &t, &s)?,
+            });
         }
-        let loss = total / labelled as f64;
-        if !loss.is_finite() {
-            return Err(Error::Invalid(format!(
-                "step {step}: the loss is {loss}: training diverged (try a lower learning rate or --max-grad-norm); the model was not updated"
-            )));
-        }
+        let loss_sum = loss_sum.expect("at least one micro-batch");
         let lr = self.options.schedule.lr(step);
         let params = self.model.params();
+        // Recorded through the update; the loss and norm are read after it.
         let (new, update) = self
             .optimizer
-            .clip_and_update(dev, params, &grads, lr as f32, self.options.max_grad_norm)
+            .clip_and_update(
+                dev,
+                params,
+                &grads,
+                lr as f32,
+                self.options.max_grad_norm,
+                &loss_sum,
+            )
             .await
             .map_err(|e| Error::Invalid(format!("step {step}: {e}")))?;
+        let loss = update.loss_sum / labelled as f64;
         self.model.set_params(new)?;
         let grad_norm = update.grad_norm;
         Ok(StepStats {

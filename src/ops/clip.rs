@@ -1,0 +1,62 @@
+//! The clipping factor of a training step on the device (shaders/clip.wgsl;
+//! CPU twin inline): from the summed squares of every gradient and the
+//! summed loss, `[scale, ok, loss, total]`, which `ops::adamw` reads, so
+//! that the step needs no readback before its update.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{shape_err, Result};
+use crate::gpu::Kernel;
+use crate::{DType, Device, Tensor};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    max_norm: f32,
+    _p: [u32; 3],
+}
+
+/// `[scale, ok, loss, total]` ([4] f32) from `total` (the gradients' summed
+/// squares, [1]) and `loss` ([1]): ok = 1 when both are finite, scale =
+/// min(1, max_norm / (sqrt(total) + 1e-6)) in f32 (PyTorch's
+/// `clip_grad_norm_`), 1 when `max_norm` <= 0 or not ok.
+pub fn clip_scale(dev: &Device, total: &Tensor, loss: &Tensor, max_norm: f32) -> Result<Tensor> {
+    const OP: &str = "clip_scale";
+    for (name, t) in [("total", total), ("loss", loss)] {
+        t.check_dtype(OP, name, DType::F32)?;
+        dev.check_on(OP, &[(name, t)])?;
+        if t.numel() != 1 {
+            return Err(shape_err(
+                OP,
+                format!("{name} {:?} must hold one value", t.shape()),
+            ));
+        }
+    }
+    match dev {
+        Device::Cpu => {
+            let (t, l) = (total.cpu_f32()[0], loss.cpu_f32()[0]);
+            let ok = t.is_finite() && l.is_finite();
+            let scale = if ok && max_norm > 0.0 {
+                (max_norm / (t.sqrt() + 1e-6)).min(1.0)
+            } else {
+                1.0
+            };
+            dev.output_f32(OP, &[4], vec![scale, f32::from(u8::from(ok)), l, t])
+        }
+        Device::Gpu(g) => {
+            let out = dev.output_f32(OP, &[4], Vec::new())?;
+            let params = Params {
+                max_norm,
+                _p: [0; 3],
+            };
+            g.dispatch(
+                Kernel::Clip,
+                &[],
+                &[total.gpu_buffer(), loss.gpu_buffer(), out.gpu_buffer()],
+                &params,
+                [1, 1, 1],
+            )?;
+            Ok(out)
+        }
+    }
+}
