@@ -181,6 +181,16 @@ try {
   step(`without WebGPU: ready on ${cpuReady.backend.name} (${cpuReady.backend.notice})`);
   await embedAndClassify(cpuPage, 'CPU (WASM)');
 
+  // f16 weights: the model reloads with its matrices at half the size; the
+  // shipped model is stored in f16, so it embeds and classifies as before.
+  await cpuPage.selectOption('#precision', 'f16');
+  await cpuPage.waitForFunction(() => /f16/.test(document.getElementById('info-precision')?.textContent ?? ''), null, {
+    timeout: TIMEOUT,
+  });
+  await idle(cpuPage);
+  step(`weights in memory: ${await cpuPage.textContent('#info-precision')}`);
+  await embedAndClassify(cpuPage, 'CPU (WASM), f16 weights');
+
   // What the reader notices is shown; bad input is a clear error, and the page stays usable.
   await cpuPage.fill('#input', '>ambiguous\nACGTNNACGTACGT\n');
   await run(cpuPage, '#embed-run', 'lastEmbeddings');
