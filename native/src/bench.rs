@@ -62,6 +62,9 @@ struct FinetuneBench {
     profile: bool,
     #[arg(long)]
     json: Option<PathBuf>,
+    /// The encoder's weight matrices as f32 or f16 (LoRA only).
+    #[arg(long, default_value = "f32", value_parser = crate::model_arg::parse_precision)]
+    precision: dnagpu::model::Precision,
 }
 
 #[derive(clap::Args)]
@@ -397,7 +400,7 @@ fn run_finetune(dev_args: &DeviceArgs, a: &FinetuneBench) -> Result<()> {
     let config = config_of(&a.config)?;
     let dev = dev_args.device()?;
     let (family, weights) = family_weights(&a.family, &config)?;
-    let mut model = ClsModel::load(&dev, &config, &weights, 2, 0)?;
+    let mut model = ClsModel::load_with(&dev, &config, &weights, 2, 0, a.precision)?;
     drop(weights);
     match a.mode.as_str() {
         "lora" => {
@@ -462,7 +465,7 @@ fn run_finetune(dev_args: &DeviceArgs, a: &FinetuneBench) -> Result<()> {
         })?;
     }
     if let Some(p) = &a.json {
-        let doc = serde_json::json!({"device": dev.name(), "mode": a.mode, "trainable": trainable, "batch": a.batch,
+        let doc = serde_json::json!({"device": dev.name(), "mode": a.mode, "precision": a.precision.name(), "trainable": trainable, "batch": a.batch,
             "tokens": a.seq, "seconds_per_step": step, "samples_per_s": sps, "peak_mib": peak});
         crate::output::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }

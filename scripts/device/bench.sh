@@ -27,8 +27,14 @@ step $B --backend gpu bench train --batch 32 --seq 128 --iters 5 --profile --jso
 for m in lora full; do
   step $B --backend gpu bench finetune --mode $m --batch 32 --seq 128 --iters 5 --json "$OUT/finetune_$m.json"
 done
+# The other families: NT v2 500M with LoRA (beside f32 and f16 weights), DNABERT-6 in full.
+for p in f32 f16; do
+  step $B --backend gpu bench finetune --family esm --config benches/configs/nt_v2_500m.json --precision $p --batch 16 --seq 128 --iters 3 --json "$OUT/finetune_nt_v2_lora_$p.json"
+done
+step $B --backend gpu bench finetune --family bert --config benches/configs/dnabert6.json --mode full --batch 32 --seq 128 --iters 3 --json "$OUT/finetune_dnabert6_full.json"
 if [ "${1:-}" != quick ]; then
   step python3 benches/baselines/torch_matmul.py
   step python3 benches/baselines/torch_encoder.py --batch 32 --seq 512 --device cuda --iters 3
   step python3 benches/baselines/torch_train.py --batch 32 --seq 128 --device cuda --iters 5
+  step python3 benches/baselines/peft_finetune.py --family esm --config benches/configs/nt_v2_500m.json --batch 16 --seq 128 --iters 3 --device cuda
 fi
