@@ -45,6 +45,18 @@ impl LayerNorm {
     ) -> Result<ops::LayerNormGrads> {
         ops::layer_norm_backward(dev, dy, x, residual, &saved.mean, &saved.rstd, &self.weight)
     }
+
+    /// [`LayerNorm::backward`]'s input gradient alone (a frozen norm).
+    pub fn backward_input(
+        &self,
+        dev: &Device,
+        dy: &Tensor,
+        x: &Tensor,
+        residual: Option<&Tensor>,
+        saved: &ops::LayerNormOut,
+    ) -> Result<Tensor> {
+        ops::layer_norm_backward_input(dev, dy, x, residual, &saved.mean, &saved.rstd, &self.weight)
+    }
 }
 
 impl Linear {

@@ -46,6 +46,37 @@ pub fn layer_norm_backward(
     rstd: &Tensor,
     weight: &Tensor,
 ) -> Result<LayerNormGrads> {
+    let (dx, params) = backward(dev, dy, x, residual, mean, rstd, weight, true)?;
+    let (dweight, dbias) = params.expect("asked for");
+    Ok(LayerNormGrads { dx, dweight, dbias })
+}
+
+/// [`layer_norm_backward`]'s dx alone, for a frozen LayerNorm (LoRA):
+/// the weight and bias gradients' passes are not run.
+pub fn layer_norm_backward_input(
+    dev: &Device,
+    dy: &Tensor,
+    x: &Tensor,
+    residual: Option<&Tensor>,
+    mean: &Tensor,
+    rstd: &Tensor,
+    weight: &Tensor,
+) -> Result<Tensor> {
+    Ok(backward(dev, dy, x, residual, mean, rstd, weight, false)?.0)
+}
+
+/// dx, and with `param_grads` (dweight, dbias).
+#[allow(clippy::too_many_arguments)]
+fn backward(
+    dev: &Device,
+    dy: &Tensor,
+    x: &Tensor,
+    residual: Option<&Tensor>,
+    mean: &Tensor,
+    rstd: &Tensor,
+    weight: &Tensor,
+    param_grads: bool,
+) -> Result<(Tensor, Option<(Tensor, Tensor)>)> {
     const OP: &str = "layer_norm_backward";
     for (name, t) in [
         ("dy", dy),
@@ -107,11 +138,12 @@ pub fn layer_norm_backward(
                 weight.cpu_f32(),
                 hidden,
             );
-            Ok(LayerNormGrads {
-                dx: dev.output_f32(OP, x.shape(), o.dx)?,
-                dweight: dev.output_f32(OP, &[hidden], o.dweight)?,
-                dbias: dev.output_f32(OP, &[hidden], o.dbias)?,
-            })
+            let dx = dev.output_f32(OP, x.shape(), o.dx)?;
+            if !param_grads {
+                return Ok((dx, None));
+            }
+            let dweight = dev.output_f32(OP, &[hidden], o.dweight)?;
+            Ok((dx, Some((dweight, dev.output_f32(OP, &[hidden], o.dbias)?))))
         }
         Device::Gpu(g) => {
             u32_of(OP, "x size", x.numel())?;
@@ -140,6 +172,9 @@ pub fn layer_norm_backward(
                 &params,
                 grid_rows(g, rows),
             )?;
+            if !param_grads {
+                return Ok((dx, None));
+            }
             let part_w = dev.output_f32(OP, &[chunks, hidden], Vec::new())?;
             let part_b = dev.output_f32(OP, &[chunks, hidden], Vec::new())?;
             let mut bufs = inputs.to_vec();
@@ -151,11 +186,7 @@ pub fn layer_norm_backward(
                 &params,
                 grid_items(g, chunks * hidden),
             )?;
-            Ok(LayerNormGrads {
-                dx,
-                dweight: sum_rows(dev, &part_w)?,
-                dbias: sum_rows(dev, &part_b)?,
-            })
+            Ok((dx, Some((sum_rows(dev, &part_w)?, sum_rows(dev, &part_b)?))))
         }
     }
 }

@@ -34,7 +34,7 @@ pub use elementwise::{add, geglu, gelu, scale, swiglu, tanh, Glu};
 pub use embedding::embedding;
 pub use embedding_backward::{embedding_backward, RowIndex};
 pub use layer_norm::{layer_norm, LayerNormOut};
-pub use layer_norm_backward::{layer_norm_backward, LayerNormGrads};
+pub use layer_norm_backward::{layer_norm_backward, layer_norm_backward_input, LayerNormGrads};
 pub use matmul::{linear, matmul, matmul_with, Epilogue, Matmul, MatmulKernel};
 pub use pool::{pool, PoolMode};
 pub use reduce::{sum_rows, sum_squares};

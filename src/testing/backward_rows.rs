@@ -302,27 +302,28 @@ pub async fn check_layer_norm_backward(
     let shape = [rows, hidden];
     let t = |s: &[usize], v: &[f32]| dev.tensor_f32(s, v).map_err(e);
     let tr = t(&shape, &res)?;
-    let g = ops::layer_norm_backward(
-        dev,
-        &t(&shape, &dy)?,
-        &t(&shape, &x)?,
-        residual.then_some(&tr),
-        &t(&[rows], &f32s(&mean))?,
-        &t(&[rows], &f32s(&rstd))?,
-        &t(&[hidden], &w)?,
-    )
-    .map_err(e)?;
+    let args = (
+        t(&shape, &dy)?,
+        t(&shape, &x)?,
+        t(&[rows], &f32s(&mean))?,
+        t(&[rows], &f32s(&rstd))?,
+        t(&[hidden], &w)?,
+    );
+    let (tdy, tx, tm, ts, tw) = &args;
+    let r_t = residual.then_some(&tr);
+    let g = ops::layer_norm_backward(dev, tdy, tx, r_t, tm, ts, tw).map_err(e)?;
+    // The input-only variant (frozen norms) gives the very same dx.
+    let dx_only = ops::layer_norm_backward_input(dev, tdy, tx, r_t, tm, ts, tw).map_err(e)?;
     let (dx, dw, db) = ref_layer_norm_backward(&dy, &x, r, &w, hidden, eps);
     let what = format!(
         "layer_norm_backward rows {rows} H {hidden} residual {residual} on {}",
         dev.name()
     );
-    check_close(
-        &format!("{what}: dx"),
-        &read(dev, &g.dx).await?,
-        &dx,
-        Tol::F32,
-    )?;
+    let got_dx = read(dev, &g.dx).await?;
+    check_close(&format!("{what}: dx"), &got_dx, &dx, Tol::F32)?;
+    if read(dev, &dx_only).await? != got_dx {
+        return Err(format!("{what}: layer_norm_backward_input's dx differs"));
+    }
     check_close(
         &format!("{what}: dweight"),
         &read(dev, &g.dweight).await?,

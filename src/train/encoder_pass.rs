@@ -152,7 +152,8 @@ impl<'a> LayerBack<'a> {
     }
 
     /// The input gradient of LayerNorm `k` (see [`LayerNorm::backward`]),
-    /// recording its parameters' gradients in full training.
+    /// recording its parameters' gradients in full training (LoRA runs
+    /// none of their passes).
     fn norm(
         &mut self,
         k: usize,
@@ -162,11 +163,12 @@ impl<'a> LayerBack<'a> {
         residual: Option<&Tensor>,
         saved: &ops::LayerNormOut,
     ) -> Result<Tensor> {
+        if self.lora.is_some() {
+            return norm.backward_input(self.dev, dy, x, residual, saved);
+        }
         let g = norm.backward(self.dev, dy, x, residual, saved)?;
         let dx = g.dx.clone();
-        if self.lora.is_none() {
-            self.norms[k] = Some(g);
-        }
+        self.norms[k] = Some(g);
         Ok(dx)
     }
 
@@ -274,9 +276,13 @@ fn layers_backward(
     let mut dx = dx;
     let mut final_grads = None;
     if let (Some(n), Some(saved)) = (&enc.final_norm, &acts.final_norm) {
-        let g = n.backward(dev, &dx, acts.last_layer(), None, saved)?;
-        dx = g.dx.clone();
-        final_grads = lora.is_none().then_some(g);
+        if lora.is_some() {
+            dx = n.backward_input(dev, &dx, acts.last_layer(), None, saved)?;
+        } else {
+            let g = n.backward(dev, &dx, acts.last_layer(), None, saved)?;
+            dx = g.dx.clone();
+            final_grads = Some(g);
+        }
     }
     let mut per_layer = Vec::with_capacity(enc.layers.len());
     for l in (0..enc.layers.len()).rev() {
