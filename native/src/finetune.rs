@@ -244,6 +244,14 @@ pub fn run_task(
         data.display(),
         train.tokens.len()
     );
+    let attention_dropout = src.config.attention_probs_dropout_prob;
+    if attention_dropout > 0.0 {
+        // Said once, so that a run differing from transformers' is not a surprise.
+        eprintln!(
+            "note: the config's attention_probs_dropout_prob ({attention_dropout}) is not applied (dnagpu's attention has no dropout); hidden_dropout_prob ({}) is",
+            src.config.hidden_dropout_prob
+        );
+    }
     let mut tuner = FineTuner::new(
         dev,
         model,
