@@ -124,7 +124,7 @@ impl Device {
     /// ties to even); values beyond f16's range are an error naming the
     /// first.
     pub fn tensor_f16(&self, shape: &[usize], data: &[f32]) -> Result<Tensor> {
-        let mut bits: Vec<u16> = Vec::with_capacity(data.len() + 1);
+        let mut bits: Vec<u16> = Vec::with_capacity(data.len());
         for (i, &x) in data.iter().enumerate() {
             let h = half::f16::from_f32(x);
             if h.is_infinite() && x.is_finite() {
@@ -134,18 +134,10 @@ impl Device {
             }
             bits.push(h.to_bits());
         }
-        let n = bits.len();
-        // Whole 32-bit words on the GPU.
-        let mut words = bits.clone();
-        if n % 2 == 1 {
-            words.push(0);
-        }
-        self.upload(
-            shape,
-            DType::F16,
-            &bytemuck::cast_slice(&words)[..n * 2],
-            || CpuData::F16(bits),
-        )
+        // `upload` pads the GPU buffer to whole 32-bit words.
+        self.upload(shape, DType::F16, bytemuck::cast_slice(&bits), || {
+            CpuData::F16(bits.clone())
+        })
     }
 
     /// A u32 tensor (token ids, masks) holding `data`.

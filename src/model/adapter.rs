@@ -592,18 +592,12 @@ impl Adapter {
             let is_classifier = name.starts_with("classifier.");
             let want: Vec<usize> = match base.base_shape(name) {
                 Some(s) if !is_classifier => s.to_vec(),
-                _ => match (name.as_str(), classes) {
-                    ("bert.pooler.dense.weight" | "classifier.dense.weight", _) => vec![h, h],
-                    ("bert.pooler.dense.bias" | "classifier.dense.bias", _) => vec![h],
-                    ("classifier.weight" | "classifier.out_proj.weight", Some(c)) => vec![c, h],
-                    ("classifier.bias" | "classifier.out_proj.bias", Some(c)) => vec![c],
-                    _ => {
-                        return Err(shape_err(op, format!(
-                            "saved tensor `{name}` (shape {:?}) is neither in the base model nor part of the pooler / classifier head",
-                            t.shape
-                        )))
-                    }
-                },
+                _ => HeadNames::shape_in_any(name, h, classes).ok_or_else(|| {
+                    shape_err(op, format!(
+                        "saved tensor `{name}` (shape {:?}) is neither in the base model nor part of the pooler / classifier head",
+                        t.shape
+                    ))
+                })?,
             };
             if t.shape != want {
                 return Err(shape_err(

@@ -53,6 +53,22 @@ impl HeadNames {
         format!("{}.weight", self.classifier)
     }
 
+    /// The shape of head tensor `name` under any family's names: the
+    /// pooler's [H, H] and [H], the classifier's [classes, H] and [classes]
+    /// (none while the class count is unknown); none for other names.
+    pub fn shape_in_any(name: &str, hidden: usize, classes: Option<usize>) -> Option<Vec<usize>> {
+        Self::ALL.iter().find_map(|n| {
+            let [pw, pb, cw, cb] = n.tensors();
+            match name {
+                _ if name == pw => Some(vec![hidden, hidden]),
+                _ if name == pb => Some(vec![hidden]),
+                _ if name == cw => classes.map(|c| vec![c, hidden]),
+                _ if name == cb => classes.map(|c| vec![c]),
+                _ => None,
+            }
+        })
+    }
+
     /// The four tensors: pooler weight and bias, classifier weight and bias.
     pub fn tensors(&self) -> [String; 4] {
         let (p, c) = (self.pooler, self.classifier);

@@ -150,14 +150,13 @@ impl Lora {
     /// The adapters of a PEFT adapter (checked against the encoder's shapes
     /// by the caller with `Adapter::check_against`).
     pub fn from_adapter(dev: &Device, enc: &Encoder, adapter: &Adapter) -> Result<Self> {
+        let n = targets(enc.family).len();
         let mut lora = Self {
             config: adapter.config.clone(),
             targets: targets(enc.family),
             root: layers_root(enc.family),
-            layers: (0..enc.layers.len()).map(|_| Vec::new()).collect(),
+            layers: vec![vec![None; n]; enc.layers.len()],
         };
-        let n = lora.targets.len();
-        lora.layers.iter_mut().for_each(|l| *l = vec![None; n]);
         for (path, (a, b)) in &adapter.lora {
             let (l, k) = (0..enc.layers.len())
                 .flat_map(|l| (0..n).map(move |k| (l, k)))

@@ -102,7 +102,7 @@ pub fn adamw(
             }
             c.clone()
         }
-        None => dev.tensor_f32(&[4], &[1.0, 1.0, 0.0, 0.0])?,
+        None => super::clip::no_clip(dev)?,
     };
     let named = [("param", param), ("grad", grad), ("m", m), ("v", v)];
     for (name, t) in named {

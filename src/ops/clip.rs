@@ -16,6 +16,11 @@ struct Params {
     _p: [u32; 3],
 }
 
+/// The clip tensor of a step that is not clipped: scale 1, ok.
+pub fn no_clip(dev: &Device) -> Result<Tensor> {
+    dev.tensor_f32(&[4], &[1.0, 1.0, 0.0, 0.0])
+}
+
 /// `[scale, ok, loss, total]` ([4] f32) from `total` (the gradients' summed
 /// squares, [1]) and `loss` ([1]): ok = 1 when both are finite, scale =
 /// min(1, max_norm / (sqrt(total) + 1e-6)) in f32 (PyTorch's

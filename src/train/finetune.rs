@@ -74,7 +74,7 @@ impl FineTuner {
         };
         let (rows, grads) =
             cls_forward_backward(dev, &self.model, &batch, 1.0 / seqs.len() as f32, &dropout)?;
-        let loss_sum = ops::sum_rows(dev, &rows.reshape(&[seqs.len(), 1])?)?;
+        let loss_sum = super::optimizer::loss_sum(dev, std::slice::from_ref(&rows))?;
         let lr = self.options.schedule.lr(step);
         let params = self.model.trainable_params();
         // Recorded through the update; the loss and norm are read after it.

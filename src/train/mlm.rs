@@ -141,6 +141,7 @@ pub fn encoder_param_names(enc: &Encoder) -> Vec<String> {
     use crate::model::encoder::Family;
     let family = enc.family;
     let root = if family == Family::Esm { "esm" } else { "bert" };
+    let layers = crate::model::lora::layers_root(family);
     let e = &enc.embeddings;
     let mut n = vec![format!("{root}.embeddings.word_embeddings.weight")];
     if e.position.is_some() {
@@ -175,7 +176,7 @@ pub fn encoder_param_names(enc: &Encoder) -> Vec<String> {
         ],
     };
     for (l, layer) in enc.layers.iter().enumerate() {
-        let p = format!("{root}.encoder.layer.{l}");
+        let p = format!("{layers}.{l}");
         let linear = |n: &mut Vec<String>, name: &str, lin: &crate::model::layers::Linear| {
             n.push(format!("{p}.{name}.weight"));
             if lin.bias.is_some() {

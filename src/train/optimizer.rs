@@ -87,7 +87,9 @@ impl AdamW {
         lr: f32,
         grad_scale: f32,
     ) -> Result<Vec<Tensor>> {
-        self.update_clipped(dev, params, grads, lr, grad_scale, None)
+        // One neutral clip tensor for every parameter of the step.
+        let clip = ops::clip::no_clip(dev)?;
+        self.update_clipped(dev, params, grads, lr, grad_scale, &clip)
     }
 
     /// [`AdamW::update`] reading a clipping factor from the device
@@ -99,7 +101,7 @@ impl AdamW {
         grads: &[Tensor],
         lr: f32,
         grad_scale: f32,
-        clip: Option<&Tensor>,
+        clip: &Tensor,
     ) -> Result<Vec<Tensor>> {
         self.step += 1;
         let mut out = Vec::with_capacity(params.len());
@@ -117,7 +119,7 @@ impl AdamW {
                 step: self.step,
                 grad_scale,
             };
-            let st = ops::adamw(dev, p, g, &self.m[i], &self.v[i], &s, clip)?;
+            let st = ops::adamw(dev, p, g, &self.m[i], &self.v[i], &s, Some(clip))?;
             self.m[i] = st.m;
             self.v[i] = st.v;
             out.push(st.param);
@@ -126,18 +128,35 @@ impl AdamW {
     }
 }
 
-/// The sum of every gradient's squares ([1], on the device): the per-tensor
-/// sums are added there, so that nothing is read back per tensor.
-pub fn squared_norm(dev: &Device, grads: &[Tensor]) -> Result<Tensor> {
+/// The sum over `tensors` of `each(t)` (a [1] tensor), added on the
+/// device so that nothing is read back per tensor; [0] when there are none.
+fn total(
+    dev: &Device,
+    tensors: &[Tensor],
+    each: impl Fn(&Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
     let mut total: Option<Tensor> = None;
-    for g in grads {
-        let s = ops::sum_squares(dev, g)?;
+    for t in tensors {
+        let s = each(t)?;
         total = Some(match total {
             None => s,
-            Some(t) => ops::add(dev, &t, &s)?,
+            Some(acc) => ops::add(dev, &acc, &s)?,
         });
     }
     total.map_or_else(|| dev.tensor_f32(&[1], &[0.0]), Ok)
+}
+
+/// The sum of every gradient's squares ([1], on the device).
+pub fn squared_norm(dev: &Device, grads: &[Tensor]) -> Result<Tensor> {
+    total(dev, grads, |g| ops::sum_squares(dev, g))
+}
+
+/// The summed loss ([1], on the device) of per-row losses (each [n]), for
+/// [`AdamW::clip_and_update`].
+pub fn loss_sum(dev: &Device, rows: &[Tensor]) -> Result<Tensor> {
+    total(dev, rows, |r| {
+        ops::sum_rows(dev, &r.reshape(&[r.numel(), 1])?)?.reshape(&[1])
+    })
 }
 
 /// What one optimizer update did.
@@ -168,7 +187,7 @@ impl AdamW {
     ) -> Result<(Vec<Tensor>, Update)> {
         let total = squared_norm(dev, grads)?;
         let clip = ops::clip_scale(dev, &total, loss_sum, max_grad_norm as f32)?;
-        let new = self.update_clipped(dev, params, grads, lr, 1.0, Some(&clip))?;
+        let new = self.update_clipped(dev, params, grads, lr, 1.0, &clip)?;
         let c = dev.read_f32(&clip).await?;
         let (ok, loss_sum, grad_norm) = (c[1] == 1.0, c[2] as f64, (c[3] as f64).sqrt());
         if !ok {

@@ -94,15 +94,7 @@ impl Trainer {
             });
         }
         let grads = sum.expect("at least one micro-batch");
-        let mut loss_sum: Option<Tensor> = None;
-        for r in &rows {
-            let s = ops::sum_rows(dev, &r.reshape(&[r.numel(), 1])?)?;
-            loss_sum = Some(match loss_sum {
-                None => s,
-                Some(t) => ops::add(dev, &t, &s)?,
-            });
-        }
-        let loss_sum = loss_sum.expect("at least one micro-batch");
+        let loss_sum = super::optimizer::loss_sum(dev, &rows)?;
         let lr = self.options.schedule.lr(step);
         let params = self.model.params();
         // Recorded through the update; the loss and norm are read after it.

@@ -208,17 +208,18 @@ async fn embeds_like_the_fixtures(
             .await
             .map_err(|_| "runtime")
             .unwrap();
-        let model = dnagpu_web::Model::load(
-            &rt,
-            config.into(),
-            tokenizer.0,
-            tokenizer.1.into(),
-            weights,
-            "model.safetensors",
-            None,
-        )
-        .map_err(|_| "load")
-        .unwrap();
+        let load = |precision: Option<&str>| {
+            dnagpu_web::Model::load(
+                &rt,
+                config.into(),
+                tokenizer.0,
+                tokenizer.1.into(),
+                weights,
+                "model.safetensors",
+                precision.map(String::from),
+            )
+        };
+        let model = load(None).map_err(|_| "load").unwrap();
         assert_eq!(model.architecture(), architecture);
         let h = model.hidden_size();
         let got = model
@@ -238,17 +239,7 @@ async fn embeds_like_the_fixtures(
             ));
         }
         // f16 weight matrices: within f16's rounding of the reference.
-        let half = dnagpu_web::Model::load(
-            &rt,
-            config.into(),
-            tokenizer.0,
-            tokenizer.1.into(),
-            weights,
-            "model.safetensors",
-            Some("f16".into()),
-        )
-        .map_err(|_| "load f16")
-        .unwrap();
+        let half = load(Some("f16")).map_err(|_| "load f16").unwrap();
         assert_eq!(half.precision(), "f16");
         let got = half
             .embed(&text, "mean", None, 8, None)
@@ -268,16 +259,7 @@ async fn embeds_like_the_fixtures(
                 },
             ));
         }
-        assert!(dnagpu_web::Model::load(
-            &rt,
-            config.into(),
-            tokenizer.0,
-            tokenizer.1.into(),
-            weights,
-            "model.safetensors",
-            Some("f8".into()),
-        )
-        .is_err());
+        assert!(load(Some("f8")).is_err());
     }
 }
 
