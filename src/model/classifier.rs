@@ -57,16 +57,17 @@ impl HeadNames {
     /// pooler's [H, H] and [H], the classifier's [classes, H] and [classes]
     /// (none while the class count is unknown); none for other names.
     pub fn shape_in_any(name: &str, hidden: usize, classes: Option<usize>) -> Option<Vec<usize>> {
-        Self::ALL.iter().find_map(|n| {
-            let [pw, pb, cw, cb] = n.tensors();
-            match name {
-                _ if name == pw => Some(vec![hidden, hidden]),
-                _ if name == pb => Some(vec![hidden]),
-                _ if name == cw => classes.map(|c| vec![c, hidden]),
-                _ if name == cb => classes.map(|c| vec![c]),
-                _ => None,
-            }
-        })
+        let shapes = [
+            Some(vec![hidden, hidden]),
+            Some(vec![hidden]),
+            classes.map(|c| vec![c, hidden]),
+            classes.map(|c| vec![c]),
+        ];
+        Self::ALL
+            .iter()
+            .flat_map(|n| n.tensors().into_iter().zip(shapes.clone()))
+            .find(|(t, _)| t == name)
+            .and_then(|(_, shape)| shape)
     }
 
     /// The four tensors: pooler weight and bias, classifier weight and bias.
@@ -88,11 +89,7 @@ pub struct Pooler {
 }
 
 impl Pooler {
-    pub fn load(dev: &Device, cfg: &Config, w: &Weights) -> Result<Self> {
-        Self::load_from(dev, cfg, w, "bert.pooler.dense")
-    }
-
-    /// The pooler stored under `prefix` (ESM's head: `classifier.dense`).
+    /// The pooler stored under `prefix` ([`HeadNames::pooler`]).
     pub fn load_from(dev: &Device, cfg: &Config, w: &Weights, prefix: &str) -> Result<Self> {
         let h = cfg.hidden_size;
         Ok(Self {
@@ -123,13 +120,9 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    /// Loads `classifier.{weight,bias}`; the class count comes from the
-    /// config when it names one, else from the weight's shape.
-    pub fn load(dev: &Device, cfg: &Config, w: &Weights) -> Result<Self> {
-        Self::load_from(dev, cfg, w, "classifier")
-    }
-
-    /// The classifier stored under `prefix` (ESM's: `classifier.out_proj`).
+    /// The classifier stored under `prefix` ([`HeadNames::classifier`]); the
+    /// class count comes from the config when it names one, else from the
+    /// weight's shape.
     pub fn load_from(dev: &Device, cfg: &Config, w: &Weights, prefix: &str) -> Result<Self> {
         let weight = format!("{prefix}.weight");
         let num_labels = match cfg.labels() {
