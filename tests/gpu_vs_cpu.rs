@@ -208,19 +208,27 @@ fn tiled_matmul_split_k() {
             ));
         }
     }
+    // The epilogue (bias, then GELU) follows the sum of the ranges, also
+    // with f16 weights; K under 1,024 splits into ranges of 256.
     let tiled = Some(MatmulKernel::TILED);
-    // With a bias the product is not split (the epilogue needs the full sum).
-    run(t::check_matmul_on(
-        &dev,
-        tiled,
-        None,
-        132,
-        124,
-        2052,
-        Matmul::NT,
-        true,
-        710,
-    ));
+    let gelu = Matmul {
+        epilogue: Epilogue::Gelu,
+        ..Matmul::NT
+    };
+    let d = dnagpu::ops::matmul::MatmulDims::of(&[132, 772], &[124, 772], Matmul::NT).unwrap();
+    assert_eq!(dnagpu::ops::matmul::split_k(&d), 3);
+    for (i, (spec, k)) in [(Matmul::NT, 2052), (gelu, 2052), (gelu, 772)]
+        .into_iter()
+        .enumerate()
+    {
+        let seed = 710 + i as u64;
+        run(t::check_matmul_on(
+            &dev, tiled, None, 132, 124, k, spec, true, seed,
+        ));
+        run(t::check_matmul_f16_b(
+            &dev, tiled, None, 132, 124, k, spec, true, seed,
+        ));
+    }
 }
 
 /// What `matmul` picks on its own gives the same results, and sizes the

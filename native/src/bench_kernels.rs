@@ -27,24 +27,30 @@ pub struct KernelBench {
     json: Option<PathBuf>,
 }
 
-/// (name, M, N, K, layout): square, then DNABERT-2-117M's products at
-/// 32 x 512 tokens: the forward's linears (A · W^T), the backward's input
-/// gradient (dY · W) and weight gradient (dY^T · X), and a weight gradient
-/// of a 32 x 128-token training step (few tiles: split K).
-const FULL: &[(&str, usize, usize, usize, Matmul)] = &[
-    ("square 2048", 2048, 2048, 2048, Matmul::NN),
-    ("Wqkv fwd", 16384, 2304, 768, Matmul::NT),
-    ("gated MLP fwd", 16384, 6144, 768, Matmul::NT),
-    ("mlp.wo fwd", 16384, 768, 3072, Matmul::NT),
-    ("Wqkv dX", 16384, 768, 2304, Matmul::NN),
-    ("gated MLP dW", 6144, 768, 16384, Matmul::TN),
-    ("Wqkv dW 32x128", 2304, 768, 4096, Matmul::TN),
+/// (name, M, N, K, layout, bias): square, then DNABERT-2-117M's products at
+/// 32 x 512 tokens: the forward's linears (A · W^T + b), the backward's input
+/// gradient (dY · W) and weight gradient (dY^T · X), a weight gradient of a
+/// 32 x 128-token training step (few tiles: split K), and the forward of one
+/// 128-token sequence (few tiles; without the bias, split K).
+type Case = (&'static str, usize, usize, usize, Matmul, bool);
+const FULL: &[Case] = &[
+    ("square 2048", 2048, 2048, 2048, Matmul::NN, false),
+    ("Wqkv fwd", 16384, 2304, 768, Matmul::NT, true),
+    ("gated MLP fwd", 16384, 6144, 768, Matmul::NT, true),
+    ("mlp.wo fwd", 16384, 768, 3072, Matmul::NT, true),
+    ("Wqkv dX", 16384, 768, 2304, Matmul::NN, false),
+    ("gated MLP dW", 6144, 768, 16384, Matmul::TN, false),
+    ("Wqkv dW 32x128", 2304, 768, 4096, Matmul::TN, false),
+    // One sequence of 128 tokens: few output tiles, latency-bound.
+    ("Wqkv fwd 1x128", 128, 2304, 768, Matmul::NT, true),
+    ("mlp.wo fwd 1x128", 128, 768, 3072, Matmul::NT, true),
+    ("mlp.wo 1x128 no bias", 128, 768, 3072, Matmul::NT, false),
 ];
-const SMALL: &[(&str, usize, usize, usize, Matmul)] = &[
-    ("square 256", 256, 256, 256, Matmul::NN),
-    ("Wqkv fwd", 256, 2304, 768, Matmul::NT),
-    ("mlp.wo fwd", 256, 768, 3072, Matmul::NT),
-    ("gated MLP dW", 768, 768, 256, Matmul::TN),
+const SMALL: &[Case] = &[
+    ("square 256", 256, 256, 256, Matmul::NN, false),
+    ("Wqkv fwd", 256, 2304, 768, Matmul::NT, true),
+    ("mlp.wo fwd", 256, 768, 3072, Matmul::NT, true),
+    ("gated MLP dW", 768, 768, 256, Matmul::TN, false),
 ];
 
 fn data(n: usize, seed: u64) -> Vec<f32> {
@@ -78,15 +84,26 @@ pub fn run(dev_args: &DeviceArgs, a: &KernelBench) -> Result<()> {
     println!("device: {}", dev.name());
     let mut rows = Vec::new();
     println!(
-        "{:<14} {:>22} {:>7} {:>9} {:>10}",
+        "{:<16} {:>22} {:>7} {:>13} {:>10}",
         "matmul", "M x N x K", "layout", "kernel", "GFLOP/s"
     );
-    for &(name, m, n, k, spec) in if small { SMALL } else { FULL } {
+    for &(name, m, n, k, spec, with_bias) in if small { SMALL } else { FULL } {
         let sa = if spec.trans_a { [k, m] } else { [m, k] };
         let sb = if spec.trans_b { [n, k] } else { [k, n] };
         let x = dev.tensor_f32(&sa, &data(m * k, 1))?;
         let w = dev.tensor_f32(&sb, &data(n * k, 2))?;
+        // Weights (B transposed) also as f16, as `--precision f16` keeps them.
+        let w16 = if spec.trans_b && dev.is_gpu() {
+            Some(dev.tensor_f16(&sb, &data(n * k, 2))?)
+        } else {
+            None
+        };
         let d = ops::matmul::MatmulDims::of(&sa, &sb, spec)?;
+        let bias = if with_bias {
+            Some(dev.tensor_f32(&[n], &data(n, 5))?)
+        } else {
+            None
+        };
         let layout = format!(
             "{}{}",
             if spec.trans_a { "T" } else { "N" },
@@ -101,23 +118,34 @@ pub fn run(dev_args: &DeviceArgs, a: &KernelBench) -> Result<()> {
         } else {
             &[None]
         };
-        for &kernel in kernels {
+        let weights = [Some(("", &w)), w16.as_ref().map(|w| (" f16", w))];
+        for (&kernel, (suffix, w)) in kernels
+            .iter()
+            .flat_map(|k| weights.iter().flatten().map(move |w| (k, *w)))
+        {
             if matches!(kernel, Some(MatmulKernel::Tiled { .. }))
                 && !ops::matmul::tiled_fits(&d, spec)
             {
                 continue;
             }
             let secs = time(&dev, iters, || {
-                Ok(vec![ops::matmul_with(&dev, &x, &w, None, spec, kernel)?])
+                Ok(vec![ops::matmul_with(
+                    &dev,
+                    &x,
+                    w,
+                    bias.as_ref(),
+                    spec,
+                    kernel,
+                )?])
             })?;
             let gflops = d.flops() / secs / 1e9;
             let kname = match kernel {
                 None => "cpu".to_string(),
                 Some(MatmulKernel::Basic) => "basic".to_string(),
                 Some(MatmulKernel::Tiled { bk }) => format!("tiled{bk}"),
-            };
+            } + suffix;
             println!(
-                "{name:<14} {:>22} {layout:>7} {kname:>9} {gflops:>10.1}",
+                "{name:<16} {:>22} {layout:>7} {kname:>13} {gflops:>10.1}",
                 format!("{m} x {n} x {k}")
             );
             rows.push(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks on a lent GPU machine (see docs/benchmarks.md): carried release
 # binary in dist/, the Vulkan loader's .deb in .gl/. Results under $OUT.
-# Usage there: scripts/device/bench.sh [quick]
+# Usage there: scripts/device/bench.sh [GROUP...]  (default: all groups)
+# Groups: kernels embed f16 train lora full nt dnabert6 cublas torch peft
 set -u
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
@@ -11,30 +12,47 @@ OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv | tee "$OUT/gpu.txt"
 $B info 2>&1 | tee "$OUT/info.txt"
-step() { echo "== $*"; timeout 150 "$@" 2>&1; echo "(rc $?)"; }
-# The default shader checks (bounds), then the others' matmuls for comparison.
-step $B --backend gpu bench kernels --json "$OUT/kernels.json"
-for c in ${CHECKS:-}; do
-  DNAGPU_SHADER_CHECKS=$c step $B --backend gpu bench kernels --no-attention --json "$OUT/kernels_$c.json"
-done
-step $B --backend gpu bench embed --batch 32 --seq 512 --long 16384 --iters 3 --profile --json "$OUT/embed.json"
-# f16 weight matrices: the large batch and the memory-bound one (batch 1).
-step $B --backend gpu bench embed --batch 32 --seq 512 --iters 3 --precision f16 --json "$OUT/embed_f16.json"
-for p in f32 f16; do
-  step $B --backend gpu bench embed --batch 1 --seq 128 --iters 5 --precision $p --json "$OUT/embed_b1_$p.json"
-done
-step $B --backend gpu bench train --batch 32 --seq 128 --iters 5 --profile --json "$OUT/train.json"
+step() { echo "== $*"; timeout "${STEP_TIMEOUT:-150}" "$@" 2>&1; echo "(rc $?)"; }
+groups=${*:-kernels embed f16 train lora full nt dnabert6 cublas torch peft}
+want() { [[ " $groups " == *" $1 "* ]]; }
+if want kernels; then
+  # The default shader checks (bounds), then the others' matmuls for comparison.
+  step $B --backend gpu bench kernels --json "$OUT/kernels.json"
+  for c in ${CHECKS:-}; do
+    DNAGPU_SHADER_CHECKS=$c step $B --backend gpu bench kernels --no-attention --json "$OUT/kernels_$c.json"
+  done
+fi
+if want embed; then
+  step $B --backend gpu bench embed --batch 32 --seq 512 --long 16384 --iters 3 --profile --json "$OUT/embed.json"
+fi
+if want f16; then
+  # f16 weight matrices: the large batch and the memory-bound one (batch 1).
+  step $B --backend gpu bench embed --batch 32 --seq 512 --iters 3 --precision f16 --json "$OUT/embed_f16.json"
+  for p in f32 f16; do
+    step $B --backend gpu bench embed --batch 1 --seq 128 --iters 5 --precision $p --profile --json "$OUT/embed_b1_$p.json"
+  done
+fi
+if want train; then
+  step $B --backend gpu bench train --batch 32 --seq 128 --iters 5 --profile --json "$OUT/train.json"
+fi
 for m in lora full; do
-  step $B --backend gpu bench finetune --mode $m --batch 32 --seq 128 --iters 5 --json "$OUT/finetune_$m.json"
+  want $m && step $B --backend gpu bench finetune --mode $m --batch 32 --seq 128 --iters 5 --json "$OUT/finetune_$m.json"
 done
-# The other families: NT v2 500M with LoRA (beside f32 and f16 weights), DNABERT-6 in full.
-for p in f32 f16; do
-  step $B --backend gpu bench finetune --family esm --config benches/configs/nt_v2_500m.json --precision $p --batch 16 --seq 128 --iters 3 --json "$OUT/finetune_nt_v2_lora_$p.json"
-done
-step $B --backend gpu bench finetune --family bert --config benches/configs/dnabert6.json --mode full --batch 32 --seq 128 --iters 3 --json "$OUT/finetune_dnabert6_full.json"
-if [ "${1:-}" != quick ]; then
-  step python3 benches/baselines/torch_matmul.py
+if want nt; then
+  # NT v2 500M with LoRA, beside f32 and f16 weights.
+  for p in f32 f16; do
+    step $B --backend gpu bench finetune --family esm --config benches/configs/nt_v2_500m.json --precision $p --batch 16 --seq 128 --iters 3 --json "$OUT/finetune_nt_v2_lora_$p.json"
+  done
+fi
+if want dnabert6; then
+  step $B --backend gpu bench finetune --family bert --config benches/configs/dnabert6.json --mode full --batch 32 --seq 128 --iters 3 --json "$OUT/finetune_dnabert6_full.json"
+fi
+want cublas && step python3 benches/baselines/torch_matmul.py
+if want torch; then
   step python3 benches/baselines/torch_encoder.py --batch 32 --seq 512 --device cuda --iters 3
+  step python3 benches/baselines/torch_encoder.py --batch 1 --seq 128 --device cuda --iters 5
   step python3 benches/baselines/torch_train.py --batch 32 --seq 128 --device cuda --iters 5
+fi
+if want peft; then
   step python3 benches/baselines/peft_finetune.py --family esm --config benches/configs/nt_v2_500m.json --batch 16 --seq 128 --iters 3 --device cuda
 fi

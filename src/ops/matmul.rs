@@ -244,11 +244,7 @@ pub fn matmul_with(
                             format!("tiled k step {bk}: expected 8 or 16"),
                         ));
                     }
-                    let splits = if bias.is_none() && !gelu {
-                        split_k(&d)
-                    } else {
-                        1
-                    };
+                    let splits = split_k(&d);
                     let k_chunk = d.k.div_ceil(splits).next_multiple_of(bk as usize);
                     let splits = d.k.div_ceil(k_chunk).max(1);
                     let params = TiledParams {
@@ -266,15 +262,18 @@ pub fn matmul_with(
                         d.m.div_ceil(128) as u32,
                         (d.batch * splits) as u32,
                     ];
+                    // A split product applies its epilogue after the sum.
+                    let epilogue = splits == 1;
                     let constants = [
                         ("TRANS_A", u32::from(spec.trans_a)),
                         ("TRANS_B", u32::from(spec.trans_b)),
-                        ("BIAS", u32::from(bias.is_some())),
-                        ("GELU", u32::from(gelu)),
+                        ("BIAS", u32::from(epilogue && bias.is_some())),
+                        ("GELU", u32::from(epilogue && gelu)),
                         ("BK", bk),
                     ];
                     // Split K: each range of k writes its partial product,
-                    // and `sum_rows` adds them up.
+                    // and `sum_rows` adds them up, then the bias and GELU
+                    // follow as their own passes (small: C has few tiles).
                     let out = if splits > 1 {
                         dev.output_f32(OP, &[splits, d.m * d.n], Vec::new())?
                     } else {
@@ -287,11 +286,17 @@ pub fn matmul_with(
                         Kernel::MatmulTiled
                     };
                     g.dispatch(kernel, &constants, &buffers, &params, groups)?;
-                    if splits > 1 {
-                        super::sum_rows(dev, &out)?.reshape(&out_shape)
-                    } else {
-                        Ok(out)
+                    if epilogue {
+                        return Ok(out);
                     }
+                    let mut sum = super::sum_rows(dev, &out)?.reshape(&out_shape)?;
+                    if let Some(bias) = bias {
+                        sum = super::add(dev, &sum, bias)?;
+                    }
+                    if gelu {
+                        sum = super::gelu(dev, &sum)?;
+                    }
+                    Ok(sum)
                 }
                 MatmulKernel::Basic => {
                     let c = dev.output_f32(OP, &out_shape, Vec::new())?;
@@ -361,14 +366,17 @@ impl MatmulKernel {
 
 /// How many ranges of k the tiled kernel splits a product into: enough
 /// workgroups to fill a large GPU (~256 tiles) when C has few tiles and K is
-/// long (weight gradients: M x N = a weight, K = tokens), at least 512 of k
-/// per range. Unbatched products only.
+/// long: weight gradients (M x N = a weight, K = tokens) and the linears of
+/// a small batch (M = a few hundred tokens, K = the layer's width). Ranges
+/// of at least 512 of k, or 256 where K is under 1,024 (768-wide layers).
+/// Unbatched products only.
 pub fn split_k(d: &MatmulDims) -> usize {
     let tiles = d.m.div_ceil(128) * d.n.div_ceil(128);
-    if d.batch != 1 || tiles >= 192 || d.k < 1024 {
+    if d.batch != 1 || tiles >= 192 || d.k < 512 {
         return 1;
     }
-    (256 / tiles).clamp(1, 16).min(d.k / 512)
+    let min_range = if d.k >= 1024 { 512 } else { 256 };
+    (256 / tiles).clamp(1, 16).min(d.k / min_range)
 }
 
 /// Whether `matmul_tiled.wgsl` can run the product: every vec4 it loads or
