@@ -7,7 +7,9 @@
 // computed in two passes around the mean for accuracy.
 // Bindings: 0 x, 1 residual (bind x when unused), 2 weight, 3 bias,
 //           4 y, 5 mean, 6 rstd, 7 params.
-// Grid: one workgroup of 256 per row, rows folded into 2-D.
+// Grid: one workgroup of 256 per row, rows folded into 2-D. Entry point and
+// reductions (sum_all) come from a prepended reduce_workgroup.wgsl or
+// reduce_subgroup.wgsl.
 
 struct Params {
     rows: u32,
@@ -25,23 +27,6 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> rstd_out: array<f32>;
 @group(0) @binding(7) var<uniform> params: Params;
 
-const WG: u32 = 256u;
-var<workgroup> red: array<f32, 256>;
-
-fn sum_all(v: f32, li: u32) -> f32 {
-    red[li] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (li < s) {
-            red[li] = red[li] + red[li + s];
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
-
 fn load(i: u32) -> f32 {
     var v = x[i];
     if (params.has_residual == 1u) {
@@ -50,9 +35,8 @@ fn load(i: u32) -> f32 {
     return v;
 }
 
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
+// Called by `main` (reduce_workgroup.wgsl / reduce_subgroup.wgsl).
+fn run(wg: vec3<u32>, nwg: vec3<u32>, li: u32) {
     let r = wg.y * nwg.x + wg.x;
     let live = r < params.rows;
     let h = select(0u, params.hidden, live);
@@ -61,13 +45,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     for (var j = li; j < h; j += WG) {
         s += load(base + j);
     }
-    let mean = sum_all(s, li) / f32(params.hidden);
+    let mean = sum_all(s) / f32(params.hidden);
     var q = 0.0;
     for (var j = li; j < h; j += WG) {
         let d = load(base + j) - mean;
         q += d * d;
     }
-    let rstd = inverseSqrt(sum_all(q, li) / f32(params.hidden) + params.eps);
+    let rstd = inverseSqrt(sum_all(q) / f32(params.hidden) + params.eps);
     for (var j = li; j < h; j += WG) {
         y[base + j] = (load(base + j) - mean) * rstd * weight[j] + bias[j];
     }

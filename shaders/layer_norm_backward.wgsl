@@ -10,6 +10,8 @@
 //           5 weight, 6 dx, 7 params (rows R, hidden H, has_residual).
 // Grid: one workgroup of 256 per row, rows folded into 2-D:
 //   r = wg.y * num_wg.x + wg.x. Each invocation loops 2 * ceil(H / 256) + 8 times.
+// Entry point and reduction (sum2_all) come from a prepended
+// reduce_workgroup.wgsl or reduce_subgroup.wgsl.
 
 struct Params {
     rows: u32,
@@ -27,21 +29,6 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(7) var<uniform> params: Params;
 
-const WG: u32 = 256u;
-var<workgroup> red: array<vec2<f32>, 256>;
-
-fn sum_all(v: vec2<f32>, li: u32) -> vec2<f32> {
-    red[li] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (li < s) {
-            red[li] = red[li] + red[li + s];
-        }
-        workgroupBarrier();
-    }
-    return red[0];
-}
-
 fn load(i: u32) -> f32 {
     var v = x[i];
     if (params.has_residual == 1u) {
@@ -50,9 +37,8 @@ fn load(i: u32) -> f32 {
     return v;
 }
 
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
+// Called by `main` (reduce_workgroup.wgsl / reduce_subgroup.wgsl).
+fn run(wg: vec3<u32>, nwg: vec3<u32>, li: u32) {
     let r = wg.y * nwg.x + wg.x;
     // No early return: every invocation must reach the barriers.
     let live = r < params.rows;
@@ -70,7 +56,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         let g = dy[base + j] * weight[j];
         acc += vec2<f32>(g, g * xhat);
     }
-    let m = sum_all(acc, li) / f32(params.hidden);
+    let m = sum2_all(acc) / f32(params.hidden);
     for (var j = li; j < h; j += WG) {
         let xhat = (load(base + j) - mu) * rs;
         let g = dy[base + j] * weight[j];

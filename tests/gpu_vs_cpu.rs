@@ -7,6 +7,7 @@ mod common;
 use common::{gpu, run};
 use dnagpu::ops::{AttentionKernel, Epilogue, Matmul, MatmulKernel};
 use dnagpu::testing as t;
+use dnagpu::Device;
 
 const ODD: [usize; 6] = [1, 7, 63, 65, 127, 129];
 
@@ -422,6 +423,33 @@ fn softmax_rows() {
     let Some(dev) = gpu() else { return };
     for (i, &(rows, cols)) in [(1, 1), (7, 63), (65, 257), (3, 4096)].iter().enumerate() {
         run(t::check_softmax(&dev, rows, cols, i as u64));
+    }
+}
+
+/// The row kernels' two kinds of reduction: workgroup trees everywhere,
+/// subgroup operations where the device has them (lavapipe has; its
+/// subgroups are narrower than NVIDIA's 32, so several combine).
+#[test]
+fn row_kernels_with_and_without_subgroups() {
+    let Some(dev) = gpu() else { return };
+    let Device::Gpu(g) = &dev else { unreachable!() };
+    for on in [false, true] {
+        if g.set_subgroup_reductions(on) != on {
+            eprintln!("SKIPPED: {} has no subgroups", g.summary().name);
+            continue;
+        }
+        for (i, &(rows, h)) in [(1, 1), (7, 63), (65, 257), (3, 768)].iter().enumerate() {
+            let seed = 100 * u64::from(on) + i as u64;
+            run(t::check_layer_norm(&dev, rows, h, i % 2 == 0, seed));
+            run(t::check_softmax(&dev, rows, h, seed));
+            run(t::backward_rows::check_layer_norm_backward(
+                &dev,
+                rows,
+                h,
+                i % 2 == 1,
+                seed,
+            ));
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! and the optional features dnagpu can use (shader-f16, subgroups,
 //! timestamp queries) when the adapter has them.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::kernel::{PipelineCache, ShaderChecks};
@@ -131,6 +132,8 @@ pub struct GpuDevice {
     pub(crate) summary: AdapterSummary,
     pub(crate) limits: wgpu::Limits,
     pub(crate) features: wgpu::Features,
+    /// Row kernels (layer norm, softmax) reduce with subgroup operations.
+    subgroups: AtomicBool,
     pub(crate) pool: Arc<Mutex<PoolState>>,
     pub(crate) pipelines: Mutex<PipelineCache>,
     pub(crate) recording: Mutex<Option<Recording>>,
@@ -177,6 +180,9 @@ impl GpuDevice {
             summary,
             limits,
             features,
+            subgroups: AtomicBool::new(
+                features.contains(wgpu::Features::SUBGROUP) && subgroups_allowed(),
+            ),
             pool: Arc::default(),
             pipelines: Mutex::new(PipelineCache::new(ShaderChecks::from_env())),
             recording: Mutex::new(None),
@@ -195,6 +201,21 @@ impl GpuDevice {
 
     pub fn has_feature(&self, f: wgpu::Features) -> bool {
         self.features.contains(f)
+    }
+
+    /// Whether the row kernels (layer norm and its backward, softmax) use
+    /// subgroup reductions: where the device has subgroups, natively.
+    pub fn subgroup_reductions(&self) -> bool {
+        self.subgroups.load(Ordering::Relaxed)
+    }
+
+    /// Turns subgroup reductions on or off (tests and benchmarks compare
+    /// both); on only where the device has subgroups. Returns what is now
+    /// in effect.
+    pub fn set_subgroup_reductions(&self, on: bool) -> bool {
+        let on = on && self.has_feature(wgpu::Features::SUBGROUP);
+        self.subgroups.store(on, Ordering::Relaxed);
+        on
     }
 
     pub fn memory(&self) -> super::MemoryStats {
@@ -230,4 +251,15 @@ impl GpuDevice {
             device: self.summary.name.clone(),
         }
     }
+}
+
+/// Subgroup reductions by default where the device has subgroups, except in
+/// the browser: Chrome wants `enable subgroups;` (which naga rejects) and its
+/// `subgroup_id` support is unverified here (SwiftShader has no subgroups).
+/// `DNAGPU_SUBGROUPS=off` turns them off to compare.
+fn subgroups_allowed() -> bool {
+    if cfg!(target_arch = "wasm32") {
+        return false;
+    }
+    !matches!(std::env::var("DNAGPU_SUBGROUPS").as_deref(), Ok("off"))
 }

@@ -17,6 +17,10 @@ pub enum Kernel {
     FlashAttentionBackwardKv,
     LayerNorm,
     Softmax,
+    /// The row kernels with subgroup reductions (devices with subgroups).
+    LayerNormSubgroup,
+    SoftmaxSubgroup,
+    LayerNormBackwardSubgroup,
     Unary,
     Binary,
     Geglu,
@@ -62,9 +66,19 @@ macro_rules! matmul_source {
     };
 }
 
+/// A row kernel after the snippet giving its entry point and reductions
+/// (workgroup or subgroup).
+macro_rules! with_reduce {
+    ($reduce:literal, $file:literal) => {
+        concat!(include_str!($reduce), "\n", include_str!($file))
+    };
+}
+
 /// Files under `shaders/` that are snippets prepended to kernels, not kernels.
 pub const SNIPPETS: &[&str] = &[
     "gelu.wgsl",
+    "reduce_workgroup.wgsl",
+    "reduce_subgroup.wgsl",
     "matmul_b_f32.wgsl",
     "matmul_b_f16.wgsl",
     "matmul_tiled_b_f32.wgsl",
@@ -83,6 +97,9 @@ impl Kernel {
         Kernel::FlashAttentionBackwardKv,
         Kernel::LayerNorm,
         Kernel::Softmax,
+        Kernel::LayerNormSubgroup,
+        Kernel::SoftmaxSubgroup,
+        Kernel::LayerNormBackwardSubgroup,
         Kernel::Unary,
         Kernel::Binary,
         Kernel::Geglu,
@@ -111,8 +128,8 @@ impl Kernel {
             Kernel::FlashAttentionTiled => "flash_attention_tiled.wgsl",
             Kernel::FlashAttentionBackwardQ => "flash_attention_backward_q.wgsl",
             Kernel::FlashAttentionBackwardKv => "flash_attention_backward_kv.wgsl",
-            Kernel::LayerNorm => "layer_norm.wgsl",
-            Kernel::Softmax => "softmax.wgsl",
+            Kernel::LayerNorm | Kernel::LayerNormSubgroup => "layer_norm.wgsl",
+            Kernel::Softmax | Kernel::SoftmaxSubgroup => "softmax.wgsl",
             Kernel::Unary => "unary.wgsl",
             Kernel::Binary => "binary.wgsl",
             Kernel::Geglu => "geglu.wgsl",
@@ -120,7 +137,9 @@ impl Kernel {
             Kernel::Columns => "columns.wgsl",
             Kernel::Embedding => "embedding.wgsl",
             Kernel::Pool => "pool.wgsl",
-            Kernel::LayerNormBackward => "layer_norm_backward.wgsl",
+            Kernel::LayerNormBackward | Kernel::LayerNormBackwardSubgroup => {
+                "layer_norm_backward.wgsl"
+            }
             Kernel::LayerNormParamGrads => "layer_norm_param_grads.wgsl",
             Kernel::SumRows => "sum_rows.wgsl",
             Kernel::SumSquares => "sum_squares.wgsl",
@@ -134,12 +153,26 @@ impl Kernel {
     }
 
     /// The kernel's name in profiles and labels: its file, and the storage
-    /// of B for the f16 variants.
+    /// of B for the f16 variants, the reductions for the subgroup ones.
     pub fn name(self) -> &'static str {
         match self {
             Kernel::MatmulF16 => "matmul.wgsl (f16 B)",
             Kernel::MatmulTiledF16 => "matmul_tiled.wgsl (f16 B)",
+            Kernel::LayerNormSubgroup => "layer_norm.wgsl (subgroups)",
+            Kernel::SoftmaxSubgroup => "softmax.wgsl (subgroups)",
+            Kernel::LayerNormBackwardSubgroup => "layer_norm_backward.wgsl (subgroups)",
             k => k.file(),
+        }
+    }
+
+    /// The variant of a row kernel with subgroup reductions; other kernels
+    /// are themselves.
+    pub fn with_subgroups(self) -> Kernel {
+        match self {
+            Kernel::LayerNorm => Kernel::LayerNormSubgroup,
+            Kernel::Softmax => Kernel::SoftmaxSubgroup,
+            Kernel::LayerNormBackward => Kernel::LayerNormBackwardSubgroup,
+            k => k,
         }
     }
 
@@ -153,8 +186,12 @@ impl Kernel {
             | Kernel::FlashAttentionBackwardQ
             | Kernel::FlashAttentionBackwardKv => (64, 2 * 512 * 16),
             Kernel::FlashAttentionTiled => (256, 4096 * 4 + 2 * 512 * 16),
-            Kernel::LayerNorm | Kernel::Softmax => (256, 256 * 4),
-            Kernel::LayerNormBackward => (256, 256 * 8),
+            Kernel::LayerNorm
+            | Kernel::Softmax
+            | Kernel::LayerNormBackward
+            | Kernel::LayerNormSubgroup
+            | Kernel::SoftmaxSubgroup
+            | Kernel::LayerNormBackwardSubgroup => (256, 256 * 8),
             Kernel::SumSquares | Kernel::CrossEntropy => (256, 256 * 4),
             Kernel::LayerNormParamGrads | Kernel::SumRows | Kernel::EmbeddingBackward => (256, 0),
             Kernel::Unary
@@ -211,8 +248,26 @@ impl Kernel {
             Kernel::FlashAttentionBackwardKv => {
                 include_str!("../../shaders/flash_attention_backward_kv.wgsl")
             }
-            Kernel::LayerNorm => include_str!("../../shaders/layer_norm.wgsl"),
-            Kernel::Softmax => include_str!("../../shaders/softmax.wgsl"),
+            Kernel::LayerNorm => with_reduce!(
+                "../../shaders/reduce_workgroup.wgsl",
+                "../../shaders/layer_norm.wgsl"
+            ),
+            Kernel::Softmax => with_reduce!(
+                "../../shaders/reduce_workgroup.wgsl",
+                "../../shaders/softmax.wgsl"
+            ),
+            Kernel::LayerNormSubgroup => with_reduce!(
+                "../../shaders/reduce_subgroup.wgsl",
+                "../../shaders/layer_norm.wgsl"
+            ),
+            Kernel::SoftmaxSubgroup => with_reduce!(
+                "../../shaders/reduce_subgroup.wgsl",
+                "../../shaders/softmax.wgsl"
+            ),
+            Kernel::LayerNormBackwardSubgroup => with_reduce!(
+                "../../shaders/reduce_subgroup.wgsl",
+                "../../shaders/layer_norm_backward.wgsl"
+            ),
             Kernel::Unary => with_gelu!("../../shaders/unary.wgsl"),
             Kernel::Binary => include_str!("../../shaders/binary.wgsl"),
             Kernel::Geglu => with_gelu!("../../shaders/geglu.wgsl"),
@@ -220,7 +275,10 @@ impl Kernel {
             Kernel::Columns => include_str!("../../shaders/columns.wgsl"),
             Kernel::Embedding => include_str!("../../shaders/embedding.wgsl"),
             Kernel::Pool => include_str!("../../shaders/pool.wgsl"),
-            Kernel::LayerNormBackward => include_str!("../../shaders/layer_norm_backward.wgsl"),
+            Kernel::LayerNormBackward => with_reduce!(
+                "../../shaders/reduce_workgroup.wgsl",
+                "../../shaders/layer_norm_backward.wgsl"
+            ),
             Kernel::LayerNormParamGrads => {
                 include_str!("../../shaders/layer_norm_param_grads.wgsl")
             }

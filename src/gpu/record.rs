@@ -100,6 +100,11 @@ impl GpuDevice {
         params: &P,
         groups: [u32; 3],
     ) -> Result<()> {
+        let kernel = if self.subgroup_reductions() {
+            kernel.with_subgroups()
+        } else {
+            kernel
+        };
         let max = self.limits.max_compute_workgroups_per_dimension;
         if let Some(&g) = groups.iter().find(|&&g| g > max) {
             return Err(self.limit_err(
