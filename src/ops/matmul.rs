@@ -244,7 +244,12 @@ pub fn matmul_with(
                             format!("tiled k step {bk}: expected 8 or 16"),
                         ));
                     }
-                    let splits = split_k(&d);
+                    let splits =
+                        if SplitPolicy::get() == SplitPolicy::Weights && (bias.is_some() || gelu) {
+                            1
+                        } else {
+                            split_k(&d)
+                        };
                     let k_chunk = d.k.div_ceil(splits).next_multiple_of(bk as usize);
                     let splits = d.k.div_ceil(k_chunk).max(1);
                     let params = TiledParams {
@@ -366,17 +371,40 @@ impl MatmulKernel {
 
 /// How many ranges of k the tiled kernel splits a product into: enough
 /// workgroups to fill a large GPU (~256 tiles) when C has few tiles and K is
-/// long: weight gradients (M x N = a weight, K = tokens) and the linears of
-/// a small batch (M = a few hundred tokens, K = the layer's width). Ranges
-/// of at least 512 of k, or 256 where K is under 1,024 (768-wide layers).
-/// Unbatched products only.
+/// long (weight gradients: M x N = a weight, K = tokens; the wide-K linears
+/// of a small batch, mlp.wo), at least 512 of k per range. Unbatched
+/// products only. (Ranges of 256 for 768-wide layers were slower on an
+/// H100: docs/benchmarks.md.)
 pub fn split_k(d: &MatmulDims) -> usize {
     let tiles = d.m.div_ceil(128) * d.n.div_ceil(128);
-    if d.batch != 1 || tiles >= 192 || d.k < 512 {
+    if SplitPolicy::get() == SplitPolicy::Off || d.batch != 1 || tiles >= 192 || d.k < 1024 {
         return 1;
     }
-    let min_range = if d.k >= 1024 { 512 } else { 256 };
-    (256 / tiles).clamp(1, 16).min(d.k / min_range)
+    (256 / tiles).clamp(1, 16).min(d.k / 512)
+}
+
+/// Which products split K (`DNAGPU_SPLIT_K=off|weights|all`, to compare in
+/// benchmarks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitPolicy {
+    /// `off`: none.
+    Off,
+    /// `weights`: only products without a bias or GELU (weight gradients).
+    Weights,
+    /// `all` (default): also those with a bias or GELU, which is applied
+    /// after the ranges are summed.
+    All,
+}
+
+impl SplitPolicy {
+    pub fn get() -> SplitPolicy {
+        static POLICY: std::sync::OnceLock<SplitPolicy> = std::sync::OnceLock::new();
+        *POLICY.get_or_init(|| match std::env::var("DNAGPU_SPLIT_K").as_deref() {
+            Ok("off") => SplitPolicy::Off,
+            Ok("weights") => SplitPolicy::Weights,
+            _ => SplitPolicy::All,
+        })
+    }
 }
 
 /// Whether `matmul_tiled.wgsl` can run the product: every vec4 it loads or
