@@ -210,10 +210,10 @@ impl GpuDevice {
     }
 
     /// Turns subgroup reductions on or off (tests and benchmarks compare
-    /// both); on only where the device has subgroups. Returns what is now
-    /// in effect.
+    /// both); on only where the device has subgroups, natively (see
+    /// `subgroups_allowed`). Returns what is now in effect.
     pub fn set_subgroup_reductions(&self, on: bool) -> bool {
-        let on = on && self.has_feature(wgpu::Features::SUBGROUP);
+        let on = on && self.has_feature(wgpu::Features::SUBGROUP) && !cfg!(target_arch = "wasm32");
         self.subgroups.store(on, Ordering::Relaxed);
         on
     }
