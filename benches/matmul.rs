@@ -3,7 +3,8 @@
 //! the gated MLP 768 -> 6144, mlp.wo 3072 -> 768), as linear layers (A · W^T).
 //! Full set on the CPU backend and hardware GPUs; small shapes on software
 //! adapters. On a GPU each shape runs on both kernels (basic, then tiled),
-//! so the tuned variant is reported next to the previous one.
+//! so the tuned variant is reported next to the previous one; the linears
+//! also with their weight stored as f16 (`--precision f16`).
 
 mod common;
 
@@ -43,19 +44,24 @@ fn bench(c: &mut Criterion) {
             } else {
                 &[("", None)]
             };
+            let b16 = spec
+                .trans_b
+                .then(|| dev.tensor_f16(&b_shape, &common::data(n * k)).unwrap());
+            let weights = [Some(("", &b)), b16.as_ref().map(|w| ("f16", w))];
             for &(kname, kernel) in kernels {
-                let id = if kname.is_empty() {
-                    name.to_string()
-                } else {
-                    format!("{name}/{kname}")
-                };
-                g.bench_function(id, |bench| {
-                    bench.iter(|| {
-                        let c = ops::matmul_with(dev, &a, &b, None, spec, kernel).unwrap();
-                        dev.synchronize().unwrap();
-                        c
-                    })
-                });
+                for (wname, w) in weights.iter().flatten() {
+                    let parts: Vec<&str> = [name, kname, wname]
+                        .into_iter()
+                        .filter(|p| !p.is_empty())
+                        .collect();
+                    g.bench_function(parts.join("/"), |bench| {
+                        bench.iter(|| {
+                            let c = ops::matmul_with(dev, &a, w, None, spec, kernel).unwrap();
+                            dev.synchronize().unwrap();
+                            c
+                        })
+                    });
+                }
             }
         }
         g.finish();
