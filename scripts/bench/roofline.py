@@ -32,9 +32,15 @@ def matmul_intensity(m, n, k):
 points = []  # (label, intensity, gflops, colour)
 kern = load("kernels.json")
 for r in kern["results"]:
-    if r["op"] == "matmul" and r["kernel"] in ("tiled8", "basic"):
-        colour = "#1f77b4" if r["kernel"] == "tiled8" else "#aec7e8"
-        points.append((f'{r["case"]} ({r["kernel"]})', matmul_intensity(r["m"], r["n"], r["k"]), r["gflops"], colour))
+    colours = {"tiled8": "#1f77b4", "basic": "#aec7e8", "tiled8 f16": "#9467bd"}
+    if r["op"] == "matmul" and r["kernel"] in colours:
+        # f16 weights: B's bytes count half.
+        m, n, k = r["m"], r["n"], r["k"]
+        if r["kernel"].endswith("f16"):
+            intensity = 2 * m * n * k / (4 * (m * k + m * n) + 2 * k * n)
+        else:
+            intensity = matmul_intensity(m, n, k)
+        points.append((f'{r["case"]} ({r["kernel"]})', intensity, r["gflops"], colours[r["kernel"]]))
 for r in kern["results"]:
     if r["op"] == "attention":
         t, b, h, d = r["t"], r["batch"], r["heads"], r["head_dim"]
@@ -82,9 +88,11 @@ svg.append(f'<text x="{X(x1) - 4}" y="{Y(peak) - 6}" text-anchor="end">f32 peak 
 svg.append(f'<text x="{X(3)}" y="{Y(bw * 3) - 8}" transform="rotate(-33 {X(3)} {Y(bw * 3) - 8})">{args.bandwidth:g} TB/s</text>')
 for i, (label, ai, g, colour) in enumerate(points):
     svg.append(f'<circle cx="{X(ai):.1f}" cy="{Y(g):.1f}" r="5" fill="{colour}" fill-opacity="0.85"><title>{label}: {g / 1000:.1f} TFLOP/s</title></circle>')
-legend = [("#1f77b4", "matmul, tiled kernel"), ("#aec7e8", "matmul, basic kernel"), ("#2ca02c", "PyTorch cuBLAS f32, same shapes"),
+legend = [("#1f77b4", "matmul, tiled kernel"), ("#9467bd", "matmul, tiled kernel, f16 weights"), ("#aec7e8", "matmul, basic kernel"), ("#2ca02c", "PyTorch cuBLAS f32, same shapes"),
           ("#d62728", "flash attention forward, tiled"), ("#f7b6d2", "flash attention forward, row kernel"),
           ("#ff9896", "flash attention backward")]
+used = {p[3] for p in points}
+legend = [entry for entry in legend if entry[0] in used]
 for i, (c, text) in enumerate(legend):
     y = T + 20 + 22 * i
     svg.append(f'<circle cx="{W - R + 20}" cy="{y}" r="5" fill="{c}"/><text x="{W - R + 32}" y="{y + 4}">{text}</text>')
