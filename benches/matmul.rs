@@ -34,7 +34,8 @@ fn bench(c: &mut Criterion) {
             let dev = &bd.device;
             let a = dev.tensor_f32(&[m, k], &common::data(m * k)).unwrap();
             let b_shape = if spec.trans_b { [n, k] } else { [k, n] };
-            let b = dev.tensor_f32(&b_shape, &common::data(n * k)).unwrap();
+            let b_data = common::data(n * k);
+            let b = dev.tensor_f32(&b_shape, &b_data).unwrap();
             g.throughput(Throughput::Elements((2 * m * n * k) as u64));
             let kernels: &[(&str, Option<MatmulKernel>)] = if dev.is_gpu() {
                 &[
@@ -46,7 +47,7 @@ fn bench(c: &mut Criterion) {
             };
             let b16 = spec
                 .trans_b
-                .then(|| dev.tensor_f16(&b_shape, &common::data(n * k)).unwrap());
+                .then(|| dev.tensor_f16(&b_shape, &b_data).unwrap());
             let weights = [Some(("", &b)), b16.as_ref().map(|w| ("f16", w))];
             for &(kname, kernel) in kernels {
                 for (wname, w) in weights.iter().flatten() {

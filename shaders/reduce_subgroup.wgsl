@@ -12,7 +12,7 @@ var<private> sg: u32;
 var<private> sg_count: u32;
 var<private> sg_lane: u32;
 
-// op 0 = sum, 1 = max (of .x; .y summed either way).
+// op 0 = sum, 1 = max, element-wise.
 fn combine(v: vec2<f32>, op: u32) -> vec2<f32> {
     if (sg_lane == 0u) {
         red[sg] = v;
@@ -20,12 +20,7 @@ fn combine(v: vec2<f32>, op: u32) -> vec2<f32> {
     workgroupBarrier();
     var r = red[0];
     for (var i = 1u; i < sg_count; i++) {
-        let o = red[i];
-        if (op == 1u) {
-            r = vec2<f32>(max(r.x, o.x), r.y + o.y);
-        } else {
-            r += o;
-        }
+        r = select(r + red[i], max(r, red[i]), op == 1u);
     }
     workgroupBarrier();
     return r;

@@ -11,18 +11,14 @@ const WG: u32 = 256u;
 var<workgroup> red: array<vec2<f32>, 256>;
 var<private> lane: u32;
 
-// op 0 = sum, 1 = max (of .x; .y summed either way).
+// op 0 = sum, 1 = max, element-wise.
 fn tree(v: vec2<f32>, op: u32) -> vec2<f32> {
     red[lane] = v;
     workgroupBarrier();
     for (var s = WG / 2u; s > 0u; s >>= 1u) {
         if (lane < s) {
             let o = red[lane + s];
-            if (op == 1u) {
-                red[lane] = vec2<f32>(max(red[lane].x, o.x), red[lane].y + o.y);
-            } else {
-                red[lane] = red[lane] + o;
-            }
+            red[lane] = select(red[lane] + o, max(red[lane], o), op == 1u);
         }
         workgroupBarrier();
     }

@@ -193,7 +193,7 @@ fn matmul_with_f16_b_all_layouts() {
 fn tiled_matmul_split_k() {
     let Some(dev) = gpu() else { return };
     let d = dnagpu::ops::matmul::MatmulDims::of(&[2052, 132], &[2052, 124], Matmul::TN).unwrap();
-    assert_eq!(dnagpu::ops::matmul::split_k(&d), 4);
+    assert_eq!(dnagpu::ops::matmul::split_k(&d, false), 4);
     for (i, spec) in [Matmul::NN, Matmul::NT, Matmul::TN].into_iter().enumerate() {
         for bk in [8, 16] {
             run(t::check_matmul_on(

@@ -91,10 +91,11 @@ pub fn run(dev_args: &DeviceArgs, a: &KernelBench) -> Result<()> {
         let sa = if spec.trans_a { [k, m] } else { [m, k] };
         let sb = if spec.trans_b { [n, k] } else { [k, n] };
         let x = dev.tensor_f32(&sa, &data(m * k, 1))?;
-        let w = dev.tensor_f32(&sb, &data(n * k, 2))?;
+        let wdata = data(n * k, 2);
+        let w = dev.tensor_f32(&sb, &wdata)?;
         // Weights (B transposed) also as f16, as `--precision f16` keeps them.
         let w16 = if spec.trans_b && dev.is_gpu() {
-            Some(dev.tensor_f16(&sb, &data(n * k, 2))?)
+            Some(dev.tensor_f16(&sb, &wdata)?)
         } else {
             None
         };

@@ -181,7 +181,8 @@ impl GpuDevice {
             limits,
             features,
             subgroups: AtomicBool::new(
-                features.contains(wgpu::Features::SUBGROUP) && subgroups_allowed(),
+                subgroups_usable(features)
+                    && !matches!(std::env::var("DNAGPU_SUBGROUPS").as_deref(), Ok("off")),
             ),
             pool: Arc::default(),
             pipelines: Mutex::new(PipelineCache::new(ShaderChecks::from_env())),
@@ -210,10 +211,10 @@ impl GpuDevice {
     }
 
     /// Turns subgroup reductions on or off (tests and benchmarks compare
-    /// both); on only where the device has subgroups, natively (see
-    /// `subgroups_allowed`). Returns what is now in effect.
+    /// both); on only where they are usable (`subgroups_usable`). Returns
+    /// what is now in effect.
     pub fn set_subgroup_reductions(&self, on: bool) -> bool {
-        let on = on && self.has_feature(wgpu::Features::SUBGROUP) && !cfg!(target_arch = "wasm32");
+        let on = on && subgroups_usable(self.features);
         self.subgroups.store(on, Ordering::Relaxed);
         on
     }
@@ -253,13 +254,10 @@ impl GpuDevice {
     }
 }
 
-/// Subgroup reductions by default where the device has subgroups, except in
-/// the browser: Chrome wants `enable subgroups;` (which naga rejects) and its
+/// Subgroup reductions (on by default; `DNAGPU_SUBGROUPS=off` turns them
+/// off to compare) need a device with subgroups, natively: in the browser
+/// Chrome wants `enable subgroups;` (which naga rejects) and its
 /// `subgroup_id` support is unverified here (SwiftShader has no subgroups).
-/// `DNAGPU_SUBGROUPS=off` turns them off to compare.
-fn subgroups_allowed() -> bool {
-    if cfg!(target_arch = "wasm32") {
-        return false;
-    }
-    !matches!(std::env::var("DNAGPU_SUBGROUPS").as_deref(), Ok("off"))
+fn subgroups_usable(features: wgpu::Features) -> bool {
+    features.contains(wgpu::Features::SUBGROUP) && !cfg!(target_arch = "wasm32")
 }

@@ -244,12 +244,7 @@ pub fn matmul_with(
                             format!("tiled k step {bk}: expected 8 or 16"),
                         ));
                     }
-                    let splits =
-                        if SplitPolicy::get() == SplitPolicy::Weights && (bias.is_some() || gelu) {
-                            1
-                        } else {
-                            split_k(&d)
-                        };
+                    let splits = split_k(&d, bias.is_some() || gelu);
                     let k_chunk = d.k.div_ceil(splits).next_multiple_of(bk as usize);
                     let splits = d.k.div_ceil(k_chunk).max(1);
                     let params = TiledParams {
@@ -361,7 +356,8 @@ impl MatmulKernel {
     /// workgroups). A k step of 16 was 13-16% slower on an H200
     /// (docs/benchmarks.md).
     pub fn pick(d: &MatmulDims, spec: Matmul) -> Self {
-        if tiled_fits(d, spec) && ((d.m >= 128 && d.n >= 128) || split_k(d) > 1) {
+        let epilogue = spec.epilogue != Epilogue::None;
+        if tiled_fits(d, spec) && ((d.m >= 128 && d.n >= 128) || split_k(d, epilogue) > 1) {
             MatmulKernel::TILED
         } else {
             MatmulKernel::Basic
@@ -373,11 +369,17 @@ impl MatmulKernel {
 /// workgroups to fill a large GPU (~256 tiles) when C has few tiles and K is
 /// long (weight gradients: M x N = a weight, K = tokens; the wide-K linears
 /// of a small batch, mlp.wo), at least 512 of k per range. Unbatched
-/// products only. (Ranges of 256 for 768-wide layers were slower on an
+/// products only; `epilogue`: the product has a bias or GELU (which then
+/// follows the sum). (Ranges of 256 for 768-wide layers were slower on an
 /// H100: docs/benchmarks.md.)
-pub fn split_k(d: &MatmulDims) -> usize {
+pub fn split_k(d: &MatmulDims, epilogue: bool) -> usize {
     let tiles = d.m.div_ceil(128) * d.n.div_ceil(128);
-    if SplitPolicy::get() == SplitPolicy::Off || d.batch != 1 || tiles >= 192 || d.k < 1024 {
+    let allowed = match SplitPolicy::get() {
+        SplitPolicy::Off => false,
+        SplitPolicy::Weights => !epilogue,
+        SplitPolicy::All => true,
+    };
+    if !allowed || d.batch != 1 || tiles >= 192 || d.k < 1024 {
         return 1;
     }
     (256 / tiles).clamp(1, 16).min(d.k / 512)
