@@ -3,13 +3,13 @@
 //! the fallback on machines without a usable GPU and the oracle for the GPU
 //! kernels' tests.
 //!
-//! Layout: [`gpu`] owns the wgpu device, buffers and pipelines; [`cpu`] has
-//! the Rust twin of every kernel; [`ops`] is the seam model code is written
-//! against: one module per operation with its contract, shape checks and the
-//! launch code of both backends.
+//! Layout: [`gpu`] owns the wgpu device, buffers and pipelines; [`ops`] is
+//! the seam model code is written against: one folder per operation with its
+//! contract, shape checks, the launch code of both backends and the op's CPU
+//! twin (`ops/<op>/cpu.rs`); [`params`] holds the plain structs both
+//! backends take. docs/design.md maps every folder.
 
 pub mod baseline;
-pub mod cpu;
 pub mod data;
 pub mod device;
 pub mod embed;
@@ -19,9 +19,11 @@ pub mod gpu;
 pub mod metrics;
 pub mod model;
 pub mod ops;
+mod parallel;
+pub mod params;
 pub mod rng;
 pub mod tensor;
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
 pub mod tokenize;
 pub mod train;

@@ -4,7 +4,6 @@ mod common;
 
 use common::run;
 use dnagpu::ops::{Epilogue, Matmul};
-use dnagpu::testing as t;
 use dnagpu::Device;
 
 #[test]
@@ -26,7 +25,7 @@ fn matmul_matches_f64() {
             (None, 200, 300, 257),
         ] {
             seed += 1;
-            run(t::check_matmul(
+            run(dnagpu::ops::matmul::check::check_matmul(
                 &Device::Cpu,
                 b,
                 m,
@@ -45,7 +44,7 @@ fn matmul_matches_f64() {
 #[test]
 fn matmul_with_f16_b_matches_f64() {
     for (i, spec) in [Matmul::NN, Matmul::NT, Matmul::TN].into_iter().enumerate() {
-        run(t::check_matmul_f16_b(
+        run(dnagpu::ops::matmul::check::check_matmul_f16_b(
             &Device::Cpu,
             None,
             Some(2),
@@ -84,7 +83,7 @@ fn f16_tensors_round_to_nearest_and_read_back() {
 
 #[test]
 fn attention_matches_f64() {
-    let mut rng = t::Rng::new(3);
+    let mut rng = dnagpu::testing::Rng::new(3);
     for (seed, &(b, tt, heads, d)) in [
         (1, 1, 1, 4),
         (3, 33, 12, 8),
@@ -94,8 +93,8 @@ fn attention_matches_f64() {
     .iter()
     .enumerate()
     {
-        let lens = t::random_lengths(&mut rng, b, tt, false);
-        run(t::check_attention(
+        let lens = dnagpu::testing::random_lengths(&mut rng, b, tt, false);
+        run(dnagpu::ops::attention::check::check_attention(
             &Device::Cpu,
             &lens,
             tt,
@@ -108,19 +107,21 @@ fn attention_matches_f64() {
 
 #[test]
 fn attention_cpu_padding_invariance() {
-    run(t::check_attention_padding_invariance(
-        &Device::Cpu,
-        &[50, 3, 17],
-        12,
-        8,
-        4,
-    ));
+    run(
+        dnagpu::ops::attention::check::check_attention_padding_invariance(
+            &Device::Cpu,
+            &[50, 3, 17],
+            12,
+            8,
+            4,
+        ),
+    );
 }
 
 #[test]
 fn layer_norm_matches_f64() {
     for (i, &(rows, h)) in [(1, 1), (9, 768), (33, 1000)].iter().enumerate() {
-        run(t::check_layer_norm(
+        run(dnagpu::ops::layer_norm::check::check_layer_norm(
             &Device::Cpu,
             rows,
             h,
@@ -132,16 +133,38 @@ fn layer_norm_matches_f64() {
 
 #[test]
 fn other_ops_match_f64() {
-    run(t::check_softmax(&Device::Cpu, 9, 300, 1));
-    run(t::check_elementwise(&Device::Cpu, 33, 258, 2));
-    run(t::check_embedding(&Device::Cpu, 40, 100, 17, 3));
-    run(t::check_pool(&Device::Cpu, &[4, 0, 9], 9, 33, 4));
+    run(dnagpu::ops::softmax::check::check_softmax(
+        &Device::Cpu,
+        9,
+        300,
+        1,
+    ));
+    run(dnagpu::ops::elementwise::check::check_elementwise(
+        &Device::Cpu,
+        33,
+        258,
+        2,
+    ));
+    run(dnagpu::ops::embedding::check::check_embedding(
+        &Device::Cpu,
+        40,
+        100,
+        17,
+        3,
+    ));
+    run(dnagpu::ops::pool::check::check_pool(
+        &Device::Cpu,
+        &[4, 0, 9],
+        9,
+        33,
+        4,
+    ));
 }
 
 #[test]
 fn rotary_matches_f64() {
     for (seed, &(b, tt, heads, d)) in [(1, 5, 2, 4), (2, 130, 3, 64)].iter().enumerate() {
-        run(t::check_rotary(
+        run(dnagpu::ops::rotary::check::check_rotary(
             &Device::Cpu,
             b,
             tt,

@@ -6,7 +6,6 @@ mod common;
 
 use common::{gpu, run};
 use dnagpu::ops::{AttentionKernel, Epilogue, Matmul, MatmulKernel};
-use dnagpu::testing as t;
 use dnagpu::Device;
 
 const ODD: [usize; 6] = [1, 7, 63, 65, 127, 129];
@@ -31,7 +30,9 @@ fn matmul_all_layouts_and_odd_sizes() {
         for &m in &ODD {
             for &(n, k) in &[(65, 17), (1, 129), (127, 64), (64, 1)] {
                 seed += 1;
-                run(t::check_matmul(&dev, None, m, n, k, spec, false, seed));
+                run(dnagpu::ops::matmul::check::check_matmul(
+                    &dev, None, m, n, k, spec, false, seed,
+                ));
             }
         }
     }
@@ -41,7 +42,7 @@ fn matmul_all_layouts_and_odd_sizes() {
 fn matmul_batched_bias_and_gelu() {
     let Some(dev) = gpu() else { return };
     for (i, spec) in [Matmul::NN, Matmul::NT, Matmul::TN].into_iter().enumerate() {
-        run(t::check_matmul(
+        run(dnagpu::ops::matmul::check::check_matmul(
             &dev,
             Some(3),
             65,
@@ -55,7 +56,7 @@ fn matmul_batched_bias_and_gelu() {
             epilogue: Epilogue::Gelu,
             ..spec
         };
-        run(t::check_matmul(
+        run(dnagpu::ops::matmul::check::check_matmul(
             &dev,
             Some(2),
             7,
@@ -65,7 +66,7 @@ fn matmul_batched_bias_and_gelu() {
             true,
             200 + i as u64,
         ));
-        run(t::check_matmul(
+        run(dnagpu::ops::matmul::check::check_matmul(
             &dev,
             None,
             127,
@@ -89,7 +90,7 @@ fn tiled_matmul_all_layouts_and_partial_tiles() {
         for spec in LAYOUTS {
             for &(m, n, k) in &[(4, 4, 4), (132, 124, 12), (128, 256, 8), (260, 132, 36)] {
                 seed += 1;
-                run(t::check_matmul_on(
+                run(dnagpu::ops::matmul::check::check_matmul_on(
                     &dev, tiled, None, m, n, k, spec, false, seed,
                 ));
             }
@@ -102,7 +103,7 @@ fn tiled_matmul_all_layouts_and_partial_tiles() {
             ..spec
         };
         let seed = 500 + i as u64;
-        run(t::check_matmul_on(
+        run(dnagpu::ops::matmul::check::check_matmul_on(
             &dev,
             tiled,
             Some(3),
@@ -113,7 +114,7 @@ fn tiled_matmul_all_layouts_and_partial_tiles() {
             true,
             seed,
         ));
-        run(t::check_matmul_on(
+        run(dnagpu::ops::matmul::check::check_matmul_on(
             &dev,
             tiled,
             Some(2),
@@ -124,7 +125,7 @@ fn tiled_matmul_all_layouts_and_partial_tiles() {
             true,
             seed,
         ));
-        run(t::check_matmul_on(
+        run(dnagpu::ops::matmul::check::check_matmul_on(
             &dev, tiled, None, 8, 132, 1028, gelu, false, seed,
         ));
     }
@@ -140,7 +141,7 @@ fn matmul_with_f16_b_all_layouts() {
     for spec in LAYOUTS {
         for &(m, n, k) in &[(7, 65, 17), (65, 1, 129), (1, 127, 63)] {
             seed += 1;
-            run(t::check_matmul_f16_b(
+            run(dnagpu::ops::matmul::check::check_matmul_f16_b(
                 &dev,
                 Some(MatmulKernel::Basic),
                 None,
@@ -154,7 +155,7 @@ fn matmul_with_f16_b_all_layouts() {
         }
         for &(m, n, k) in &[(132, 124, 12), (260, 132, 36)] {
             seed += 1;
-            run(t::check_matmul_f16_b(
+            run(dnagpu::ops::matmul::check::check_matmul_f16_b(
                 &dev,
                 Some(MatmulKernel::TILED),
                 None,
@@ -172,7 +173,7 @@ fn matmul_with_f16_b_all_layouts() {
         ..Matmul::NT
     };
     for kernel in [MatmulKernel::Basic, MatmulKernel::TILED] {
-        run(t::check_matmul_f16_b(
+        run(dnagpu::ops::matmul::check::check_matmul_f16_b(
             &dev,
             Some(kernel),
             Some(3),
@@ -196,7 +197,7 @@ fn tiled_matmul_split_k() {
     assert_eq!(dnagpu::ops::matmul::split_k(&d, false), 4);
     for (i, spec) in [Matmul::NN, Matmul::NT, Matmul::TN].into_iter().enumerate() {
         for bk in [8, 16] {
-            run(t::check_matmul_on(
+            run(dnagpu::ops::matmul::check::check_matmul_on(
                 &dev,
                 Some(MatmulKernel::Tiled { bk }),
                 None,
@@ -218,10 +219,10 @@ fn tiled_matmul_split_k() {
     };
     for (i, spec) in [Matmul::NT, gelu].into_iter().enumerate() {
         let seed = 710 + i as u64;
-        run(t::check_matmul_on(
+        run(dnagpu::ops::matmul::check::check_matmul_on(
             &dev, tiled, None, 132, 124, 2052, spec, true, seed,
         ));
-        run(t::check_matmul_f16_b(
+        run(dnagpu::ops::matmul::check::check_matmul_f16_b(
             &dev, tiled, None, 132, 124, 2052, spec, true, seed,
         ));
     }
@@ -234,7 +235,7 @@ fn tiled_matmul_chosen_and_refused() {
     let Some(dev) = gpu() else { return };
     let d = dnagpu::ops::matmul::MatmulDims::of(&[256, 64], &[128, 64], Matmul::NT).unwrap();
     assert_eq!(MatmulKernel::pick(&d, Matmul::NT), MatmulKernel::TILED);
-    run(t::check_matmul(
+    run(dnagpu::ops::matmul::check::check_matmul(
         &dev,
         None,
         256,
@@ -255,7 +256,7 @@ fn tiled_matmul_chosen_and_refused() {
 #[test]
 fn attention_padded_batches_and_head_counts() {
     let Some(dev) = gpu() else { return };
-    let mut rng = t::Rng::new(7);
+    let mut rng = dnagpu::testing::Rng::new(7);
     for (seed, &(b, tt, heads, d)) in [
         (3, 1, 1, 8),
         (3, 7, 2, 16),
@@ -268,8 +269,15 @@ fn attention_padded_batches_and_head_counts() {
     .iter()
     .enumerate()
     {
-        let lens = t::random_lengths(&mut rng, b, tt, true);
-        run(t::check_attention(&dev, &lens, tt, heads, d, seed as u64));
+        let lens = dnagpu::testing::random_lengths(&mut rng, b, tt, true);
+        run(dnagpu::ops::attention::check::check_attention(
+            &dev,
+            &lens,
+            tt,
+            heads,
+            d,
+            seed as u64,
+        ));
     }
 }
 
@@ -289,7 +297,7 @@ fn attention_kernels_at_head_dim_64() {
         .into_iter()
         .enumerate()
         {
-            run(t::check_attention_on(
+            run(dnagpu::ops::attention::check::check_attention_on(
                 &dev,
                 Some(kernel),
                 &lens,
@@ -310,7 +318,7 @@ fn column_blocks() {
             .iter()
             .enumerate()
     {
-        run(t::check_columns(
+        run(dnagpu::ops::columns::check::check_columns(
             &dev,
             rows,
             width,
@@ -318,7 +326,7 @@ fn column_blocks() {
             block,
             seed as u64,
         ));
-        run(t::check_columns(
+        run(dnagpu::ops::columns::check::check_columns(
             &dnagpu::Device::Cpu,
             rows,
             width,
@@ -341,7 +349,14 @@ fn rotary_on_packed_qkv() {
     .iter()
     .enumerate()
     {
-        run(t::check_rotary(&dev, b, tt, heads, d, 90 + seed as u64));
+        run(dnagpu::ops::rotary::check::check_rotary(
+            &dev,
+            b,
+            tt,
+            heads,
+            d,
+            90 + seed as u64,
+        ));
     }
 }
 
@@ -349,18 +364,39 @@ fn rotary_on_packed_qkv() {
 fn attention_long_sequences() {
     let Some(dev) = gpu() else { return };
     for (seed, &tt) in [1000usize, 4096].iter().enumerate() {
-        run(t::check_attention(&dev, &[tt], tt, 1, 8, 40 + seed as u64));
+        run(dnagpu::ops::attention::check::check_attention(
+            &dev,
+            &[tt],
+            tt,
+            1,
+            8,
+            40 + seed as u64,
+        ));
     }
-    run(t::check_attention(&dev, &[2048, 1500], 2048, 2, 4, 50));
+    run(dnagpu::ops::attention::check::check_attention(
+        &dev,
+        &[2048, 1500],
+        2048,
+        2,
+        4,
+        50,
+    ));
     // The model's head dim at a length where lavapipe's loop limiter bit an
     // earlier version of the kernel.
-    run(t::check_attention(&dev, &[2048], 2048, 1, 64, 51));
+    run(dnagpu::ops::attention::check::check_attention(
+        &dev,
+        &[2048],
+        2048,
+        1,
+        64,
+        51,
+    ));
 }
 
 #[test]
 fn matmul_long_inner_dimension() {
     let Some(dev) = gpu() else { return };
-    run(t::check_matmul(
+    run(dnagpu::ops::matmul::check::check_matmul(
         &dev,
         None,
         5,
@@ -370,7 +406,7 @@ fn matmul_long_inner_dimension() {
         true,
         60,
     ));
-    run(t::check_matmul(
+    run(dnagpu::ops::matmul::check::check_matmul(
         &dev,
         None,
         3,
@@ -385,20 +421,24 @@ fn matmul_long_inner_dimension() {
 #[test]
 fn attention_padding_does_not_change_real_tokens() {
     let Some(dev) = gpu() else { return };
-    run(t::check_attention_padding_invariance(
-        &dev,
-        &[70, 3, 64, 1],
-        12,
-        8,
-        9,
-    ));
-    run(t::check_attention_padding_invariance(
-        &dev,
-        &[130, 0, 65],
-        2,
-        32,
-        10,
-    ));
+    run(
+        dnagpu::ops::attention::check::check_attention_padding_invariance(
+            &dev,
+            &[70, 3, 64, 1],
+            12,
+            8,
+            9,
+        ),
+    );
+    run(
+        dnagpu::ops::attention::check::check_attention_padding_invariance(
+            &dev,
+            &[130, 0, 65],
+            2,
+            32,
+            10,
+        ),
+    );
 }
 
 #[test]
@@ -408,8 +448,16 @@ fn layer_norm_with_and_without_residual() {
         .iter()
         .enumerate()
     {
-        run(t::check_layer_norm(&dev, rows, h, false, i as u64));
-        run(t::check_layer_norm(&dev, rows, h, true, 50 + i as u64));
+        run(dnagpu::ops::layer_norm::check::check_layer_norm(
+            &dev, rows, h, false, i as u64,
+        ));
+        run(dnagpu::ops::layer_norm::check::check_layer_norm(
+            &dev,
+            rows,
+            h,
+            true,
+            50 + i as u64,
+        ));
     }
 }
 
@@ -417,7 +465,9 @@ fn layer_norm_with_and_without_residual() {
 fn softmax_rows() {
     let Some(dev) = gpu() else { return };
     for (i, &(rows, cols)) in [(1, 1), (7, 63), (65, 257), (3, 4096)].iter().enumerate() {
-        run(t::check_softmax(&dev, rows, cols, i as u64));
+        run(dnagpu::ops::softmax::check::check_softmax(
+            &dev, rows, cols, i as u64,
+        ));
     }
 }
 
@@ -435,15 +485,25 @@ fn row_kernels_with_and_without_subgroups() {
         }
         for (i, &(rows, h)) in [(1, 1), (7, 63), (65, 257), (3, 768)].iter().enumerate() {
             let seed = 100 * u64::from(on) + i as u64;
-            run(t::check_layer_norm(&dev, rows, h, i % 2 == 0, seed));
-            run(t::check_softmax(&dev, rows, h, seed));
-            run(t::backward_rows::check_layer_norm_backward(
+            run(dnagpu::ops::layer_norm::check::check_layer_norm(
                 &dev,
                 rows,
                 h,
-                i % 2 == 1,
+                i % 2 == 0,
                 seed,
             ));
+            run(dnagpu::ops::softmax::check::check_softmax(
+                &dev, rows, h, seed,
+            ));
+            run(
+                dnagpu::ops::layer_norm_backward::check::check_layer_norm_backward(
+                    &dev,
+                    rows,
+                    h,
+                    i % 2 == 1,
+                    seed,
+                ),
+            );
         }
     }
 }
@@ -452,20 +512,38 @@ fn row_kernels_with_and_without_subgroups() {
 fn elementwise_ops() {
     let Some(dev) = gpu() else { return };
     for (i, &(rows, cols)) in [(1, 2), (7, 63), (65, 258), (300, 257)].iter().enumerate() {
-        run(t::check_elementwise(&dev, rows, cols, i as u64));
+        run(dnagpu::ops::elementwise::check::check_elementwise(
+            &dev, rows, cols, i as u64,
+        ));
     }
 }
 
 #[test]
 fn embedding_gather() {
     let Some(dev) = gpu() else { return };
-    run(t::check_embedding(&dev, 1, 5, 3, 1));
-    run(t::check_embedding(&dev, 129, 4096, 65, 2));
+    run(dnagpu::ops::embedding::check::check_embedding(
+        &dev, 1, 5, 3, 1,
+    ));
+    run(dnagpu::ops::embedding::check::check_embedding(
+        &dev, 129, 4096, 65, 2,
+    ));
 }
 
 #[test]
 fn pooling_over_valid_rows() {
     let Some(dev) = gpu() else { return };
-    run(t::check_pool(&dev, &[5, 0, 1, 3], 5, 65, 1));
-    run(t::check_pool(&dev, &[129, 64], 129, 257, 2));
+    run(dnagpu::ops::pool::check::check_pool(
+        &dev,
+        &[5, 0, 1, 3],
+        5,
+        65,
+        1,
+    ));
+    run(dnagpu::ops::pool::check::check_pool(
+        &dev,
+        &[129, 64],
+        129,
+        257,
+        2,
+    ));
 }

@@ -6,13 +6,26 @@
 mod common;
 
 use common::{gpu, run};
-use dnagpu::testing::attention_backward as ab;
 use dnagpu::Device;
 
 #[test]
 fn reference_backward_matches_finite_differences() {
-    ab::check_reference_backward_by_finite_differences(&[5, 3, 0], 5, 2, 3, 1).unwrap();
-    ab::check_reference_backward_by_finite_differences(&[4], 4, 1, 8, 2).unwrap();
+    dnagpu::ops::attention_backward::check::check_reference_backward_by_finite_differences(
+        &[5, 3, 0],
+        5,
+        2,
+        3,
+        1,
+    )
+    .unwrap();
+    dnagpu::ops::attention_backward::check::check_reference_backward_by_finite_differences(
+        &[4],
+        4,
+        1,
+        8,
+        2,
+    )
+    .unwrap();
 }
 
 /// (lens, T, heads, D) cases: T around the tiles, head dims 64, 32 and 8,
@@ -35,51 +48,59 @@ fn cases() -> Vec<(Vec<usize>, usize, usize, usize)> {
 #[test]
 fn cpu_matches_f64_reference() {
     for (seed, (lens, t, heads, d)) in cases().into_iter().enumerate() {
-        run(ab::check_attention_backward(
-            &Device::Cpu,
-            &lens,
-            t,
-            heads,
-            d,
-            seed as u64,
-        ));
+        run(
+            dnagpu::ops::attention_backward::check::check_attention_backward(
+                &Device::Cpu,
+                &lens,
+                t,
+                heads,
+                d,
+                seed as u64,
+            ),
+        );
     }
-    run(ab::check_attention_backward(
-        &Device::Cpu,
-        &[300, 17],
-        300,
-        2,
-        16,
-        90,
-    ));
+    run(
+        dnagpu::ops::attention_backward::check::check_attention_backward(
+            &Device::Cpu,
+            &[300, 17],
+            300,
+            2,
+            16,
+            90,
+        ),
+    );
 }
 
 #[test]
 fn gpu_matches_f64_reference() {
     let Some(dev) = gpu() else { return };
     for (seed, (lens, t, heads, d)) in cases().into_iter().enumerate() {
-        run(ab::check_attention_backward(
-            &dev,
-            &lens,
-            t,
-            heads,
-            d,
-            100 + seed as u64,
-        ));
+        run(
+            dnagpu::ops::attention_backward::check::check_attention_backward(
+                &dev,
+                &lens,
+                t,
+                heads,
+                d,
+                100 + seed as u64,
+            ),
+        );
     }
 }
 
 #[test]
 fn gpu_matches_f64_reference_at_t300() {
     let Some(dev) = gpu() else { return };
-    run(ab::check_attention_backward(
-        &dev,
-        &[300, 211],
-        300,
-        2,
-        64,
-        200,
-    ));
+    run(
+        dnagpu::ops::attention_backward::check::check_attention_backward(
+            &dev,
+            &[300, 211],
+            300,
+            2,
+            64,
+            200,
+        ),
+    );
 }
 
 /// T = 4096 at D = 8, and the model's head dim at T = 2048: past the 65,535
@@ -88,22 +109,26 @@ fn gpu_matches_f64_reference_at_t300() {
 #[test]
 fn gpu_long_sequences_match_cpu() {
     let Some(dev) = gpu() else { return };
-    run(ab::check_attention_backward_vs_cpu(
-        &dev,
-        &[4096],
-        4096,
-        1,
-        8,
-        300,
-    ));
-    run(ab::check_attention_backward_vs_cpu(
-        &dev,
-        &[2048],
-        2048,
-        1,
-        64,
-        301,
-    ));
+    run(
+        dnagpu::ops::attention_backward::check::check_attention_backward_vs_cpu(
+            &dev,
+            &[4096],
+            4096,
+            1,
+            8,
+            300,
+        ),
+    );
+    run(
+        dnagpu::ops::attention_backward::check::check_attention_backward_vs_cpu(
+            &dev,
+            &[2048],
+            2048,
+            1,
+            64,
+            301,
+        ),
+    );
 }
 
 #[test]

@@ -9,7 +9,6 @@ mod common;
 
 use common::{gpu, run};
 use dnagpu::ops::{self, AdamWStep, Glu};
-use dnagpu::testing::backward_elementwise as t;
 use dnagpu::{Device, Error};
 
 const SIZES: [usize; 5] = [1, 7, 255, 257, 65_537];
@@ -36,32 +35,40 @@ fn fd(check: Result<(), String>) {
 #[test]
 fn f64_derivatives_match_finite_differences() {
     for seed in 0..3 {
-        fd(t::check_gelu_grad_fd(seed));
-        fd(t::check_tanh_grad_fd(seed));
+        fd(dnagpu::ops::activation_backward::check::check_gelu_grad_fd(
+            seed,
+        ));
+        fd(dnagpu::ops::activation_backward::check::check_tanh_grad_fd(
+            seed,
+        ));
     }
     for (i, (rows, inner)) in [(1, 1), (3, 5), (2, 7), (4, 2)].into_iter().enumerate() {
         for act in [Glu::Gelu, Glu::Silu] {
-            fd(t::check_glu_backward_fd(rows, inner, act, i as u64));
+            fd(
+                dnagpu::ops::activation_backward::check::check_glu_backward_fd(
+                    rows, inner, act, i as u64,
+                ),
+            );
         }
     }
 }
 
 fn activation_backward_on(dev: &Device) {
     for (i, &n) in SIZES.iter().enumerate() {
-        run(t::check_gelu_backward(dev, &[n], i as u64));
-        run(t::check_tanh_backward(dev, &[n], 10 + i as u64));
+        run(dnagpu::ops::activation_backward::check::check_gelu_backward(dev, &[n], i as u64));
+        run(dnagpu::ops::activation_backward::check::check_tanh_backward(dev, &[n], 10 + i as u64));
     }
-    run(t::check_gelu_backward(dev, &[3, 5, 17], 20));
-    run(t::check_tanh_backward(dev, &[2, 129], 21));
+    run(dnagpu::ops::activation_backward::check::check_gelu_backward(dev, &[3, 5, 17], 20));
+    run(dnagpu::ops::activation_backward::check::check_tanh_backward(dev, &[2, 129], 21));
     for (i, (lead, inner)) in GEGLU.into_iter().enumerate() {
-        run(t::check_glu_backward(
+        run(dnagpu::ops::activation_backward::check::check_glu_backward(
             dev,
             lead,
             inner,
             Glu::Gelu,
             30 + i as u64,
         ));
-        run(t::check_glu_backward(
+        run(dnagpu::ops::activation_backward::check::check_glu_backward(
             dev,
             lead,
             inner,
@@ -85,8 +92,14 @@ fn activation_backward_gpu_vs_f64_and_cpu() {
 #[test]
 fn folded_grid_gelu_backward_and_dropout() {
     let Some(dev) = gpu() else { return };
-    run(t::check_gelu_backward(&dev, &[FOLDED], 40));
-    run(t::check_dropout_matches_cpu(&dev, &[FOLDED], 0.3, 41, 2));
+    run(dnagpu::ops::activation_backward::check::check_gelu_backward(&dev, &[FOLDED], 40));
+    run(dnagpu::ops::dropout::check::check_dropout_matches_cpu(
+        &dev,
+        &[FOLDED],
+        0.3,
+        41,
+        2,
+    ));
 }
 
 #[test]
@@ -94,7 +107,7 @@ fn dropout_is_bit_identical_on_gpu_and_cpu() {
     let Some(dev) = gpu() else { return };
     for (i, &n) in SIZES.iter().enumerate() {
         for (j, p) in [0.1f32, 0.5, 0.9].into_iter().enumerate() {
-            run(t::check_dropout_matches_cpu(
+            run(dnagpu::ops::dropout::check::check_dropout_matches_cpu(
                 &dev,
                 &[n],
                 p,
@@ -103,7 +116,7 @@ fn dropout_is_bit_identical_on_gpu_and_cpu() {
             ));
         }
     }
-    run(t::check_dropout_matches_cpu(
+    run(dnagpu::ops::dropout::check::check_dropout_matches_cpu(
         &dev,
         &[4, 33, 7],
         0.25,
@@ -114,23 +127,31 @@ fn dropout_is_bit_identical_on_gpu_and_cpu() {
 
 fn dropout_statistics_on(dev: &Device) {
     for (i, p) in [0.1f32, 0.5, 0.9].into_iter().enumerate() {
-        run(t::check_dropout_keep_fraction(
+        run(dnagpu::ops::dropout::check::check_dropout_keep_fraction(
             dev,
             1_000_000,
             p,
             100 + i as u64,
         ));
     }
-    run(t::check_dropout_masks_differ(dev, 100_000, 0.5));
-    run(t::check_dropout_masks_differ(dev, 100_000, 0.1));
-    run(t::check_dropout_backward(dev, 65_537, 0.1, 5, 3));
-    run(t::check_dropout_backward(dev, 257, 0.7, 6, 0));
+    run(dnagpu::ops::dropout::check::check_dropout_masks_differ(
+        dev, 100_000, 0.5,
+    ));
+    run(dnagpu::ops::dropout::check::check_dropout_masks_differ(
+        dev, 100_000, 0.1,
+    ));
+    run(dnagpu::ops::dropout::check::check_dropout_backward(
+        dev, 65_537, 0.1, 5, 3,
+    ));
+    run(dnagpu::ops::dropout::check::check_dropout_backward(
+        dev, 257, 0.7, 6, 0,
+    ));
 }
 
 #[test]
 fn dropout_statistics_and_backward_cpu() {
     dropout_statistics_on(&Device::Cpu);
-    run(t::check_dropout_matches_cpu(
+    run(dnagpu::ops::dropout::check::check_dropout_matches_cpu(
         &Device::Cpu,
         &[257],
         0.5,
@@ -196,7 +217,7 @@ fn adamw_on(dev: &Device) {
                 };
                 for n in [1, 257, 65_537] {
                     seed += 1;
-                    run(t::check_adamw(dev, n, &s, seed));
+                    run(dnagpu::ops::adamw::check::check_adamw(dev, n, &s, seed));
                 }
             }
         }
@@ -210,7 +231,7 @@ fn adamw_on(dev: &Device) {
         step: 3,
         grad_scale: 0.25,
     };
-    run(t::check_adamw(dev, 255, &big, 99));
+    run(dnagpu::ops::adamw::check::check_adamw(dev, 255, &big, 99));
 }
 
 fn adamw_fixture() -> Vec<u8> {
@@ -225,23 +246,29 @@ fn adamw_fixture() -> Vec<u8> {
 /// step changes nothing).
 #[test]
 fn clipping_on_the_device_cpu_and_gpu() {
-    run(t::check_clip(&Device::Cpu, 5));
+    run(dnagpu::ops::clip::check::check_clip(&Device::Cpu, 5));
     if let Some(dev) = gpu() {
-        run(t::check_clip(&dev, 6));
+        run(dnagpu::ops::clip::check::check_clip(&dev, 6));
     }
 }
 
 #[test]
 fn adamw_cpu_vs_f64_and_pytorch() {
     adamw_on(&Device::Cpu);
-    run(t::check_adamw_fixture(&Device::Cpu, &adamw_fixture()));
+    run(dnagpu::ops::adamw::check::check_adamw_fixture(
+        &Device::Cpu,
+        &adamw_fixture(),
+    ));
 }
 
 #[test]
 fn adamw_gpu_vs_f64_cpu_and_pytorch() {
     let Some(dev) = gpu() else { return };
     adamw_on(&dev);
-    run(t::check_adamw_fixture(&dev, &adamw_fixture()));
+    run(dnagpu::ops::adamw::check::check_adamw_fixture(
+        &dev,
+        &adamw_fixture(),
+    ));
 }
 
 #[test]

@@ -7,7 +7,6 @@
 mod common;
 
 use common::{gpu, run};
-use dnagpu::testing::backward_rows as br;
 use dnagpu::testing::Rng;
 use dnagpu::Device;
 
@@ -23,7 +22,13 @@ fn layer_norm_backward_reference_matches_central_differences() {
         .enumerate()
     {
         for residual in [false, true] {
-            br::fd_check_layer_norm_backward(rows, hidden, residual, seed as u64).unwrap();
+            dnagpu::ops::layer_norm_backward::check::fd_check_layer_norm_backward(
+                rows,
+                hidden,
+                residual,
+                seed as u64,
+            )
+            .unwrap();
         }
     }
 }
@@ -35,14 +40,16 @@ fn cross_entropy_reference_matches_central_differences() {
             .iter()
             .enumerate()
     {
-        br::fd_check_cross_entropy(rows, vocab, scale, seed as u64).unwrap();
+        dnagpu::ops::cross_entropy::check::fd_check_cross_entropy(rows, vocab, scale, seed as u64)
+            .unwrap();
     }
 }
 
 #[test]
 fn embedding_backward_reference_matches_central_differences() {
-    br::fd_check_embedding_backward(&[2, 0, 2, 2, 4], 6, 3, 1).unwrap();
-    br::fd_check_embedding_backward(&[0], 1, 1, 2).unwrap();
+    dnagpu::ops::embedding_backward::check::fd_check_embedding_backward(&[2, 0, 2, 2, 4], 6, 3, 1)
+        .unwrap();
+    dnagpu::ops::embedding_backward::check::fd_check_embedding_backward(&[0], 1, 1, 2).unwrap();
 }
 
 // ---------------------------------------------------------------- op bodies, one per device
@@ -52,17 +59,21 @@ fn layer_norm_backward(dev: &Device) {
     for &rows in &ROWS {
         for &hidden in &HIDDEN {
             seed += 1;
-            run(br::check_layer_norm_backward(
-                dev,
-                rows,
-                hidden,
-                seed % 2 == 0,
-                seed,
-            ));
+            run(
+                dnagpu::ops::layer_norm_backward::check::check_layer_norm_backward(
+                    dev,
+                    rows,
+                    hidden,
+                    seed % 2 == 0,
+                    seed,
+                ),
+            );
         }
     }
     // More than one chunk of 256 rows for the weight and bias gradients.
-    run(br::check_layer_norm_backward(dev, 1000, 65, true, 99));
+    run(
+        dnagpu::ops::layer_norm_backward::check::check_layer_norm_backward(dev, 1000, 65, true, 99),
+    );
 }
 
 fn sum_rows(dev: &Device) {
@@ -70,13 +81,19 @@ fn sum_rows(dev: &Device) {
     for &rows in &ROWS {
         for &cols in &HIDDEN {
             seed += 1;
-            run(br::check_sum_rows(dev, rows, cols, seed));
+            run(dnagpu::ops::reduce::check::check_sum_rows(
+                dev, rows, cols, seed,
+            ));
         }
     }
-    run(br::check_sum_rows(dev, 0, 5, 100));
+    run(dnagpu::ops::reduce::check::check_sum_rows(dev, 0, 5, 100));
     // Past lavapipe's 65,535 loop iterations if one invocation summed a column.
-    run(br::check_sum_rows(dev, 70_000, 3, 101));
-    run(br::check_sum_rows(dev, 65_793, 1, 102)); // 257 * 256 + 1: three passes
+    run(dnagpu::ops::reduce::check::check_sum_rows(
+        dev, 70_000, 3, 101,
+    ));
+    run(dnagpu::ops::reduce::check::check_sum_rows(
+        dev, 65_793, 1, 102,
+    )); // 257 * 256 + 1: three passes
 }
 
 fn sum_squares(dev: &Device) {
@@ -93,7 +110,11 @@ fn sum_squares(dev: &Device) {
     .iter()
     .enumerate()
     {
-        run(br::check_sum_squares(dev, shape, seed as u64));
+        run(dnagpu::ops::reduce::check::check_sum_squares(
+            dev,
+            shape,
+            seed as u64,
+        ));
     }
 }
 
@@ -110,34 +131,48 @@ fn embedding_backward(dev: &Device) {
         (ids(65, 4096), 4096, 7),
     ];
     for (seed, (ids, rows, hidden)) in cases.iter().enumerate() {
-        run(br::check_embedding_backward(
-            dev,
-            ids,
-            *rows,
-            *hidden,
-            seed as u64,
-        ));
+        run(
+            dnagpu::ops::embedding_backward::check::check_embedding_backward(
+                dev,
+                ids,
+                *rows,
+                *hidden,
+                seed as u64,
+            ),
+        );
     }
     // Rows 0 and 3 unused; row 1 read at the most positions one index allows.
     let mut ids = vec![1u32; 65_535];
     ids.extend([2, 4, 2]);
-    run(br::check_embedding_backward(dev, &ids, 5, 3, 20));
-    run(br::check_embedding_backward_errors(dev));
+    run(dnagpu::ops::embedding_backward::check::check_embedding_backward(dev, &ids, 5, 3, 20));
+    run(dnagpu::ops::embedding_backward::check::check_embedding_backward_errors(dev));
 }
 
 fn cross_entropy(dev: &Device) {
     let mut seed = 0;
     for &rows in &ROWS {
         seed += 1;
-        run(br::check_cross_entropy(dev, rows, 5, 1.0 / 37.0, seed));
+        run(dnagpu::ops::cross_entropy::check::check_cross_entropy(
+            dev,
+            rows,
+            5,
+            1.0 / 37.0,
+            seed,
+        ));
     }
     for &rows in &[1, 7, 65, 257] {
         seed += 1;
-        run(br::check_cross_entropy(dev, rows, 4096, 0.01, seed));
+        run(dnagpu::ops::cross_entropy::check::check_cross_entropy(
+            dev, rows, 4096, 0.01, seed,
+        ));
     }
-    run(br::check_cross_entropy(dev, 9, 1, 0.5, 50));
-    run(br::check_cross_entropy(dev, 3, 257, 3.0, 51));
-    run(br::check_cross_entropy_bad_label(dev));
+    run(dnagpu::ops::cross_entropy::check::check_cross_entropy(
+        dev, 9, 1, 0.5, 50,
+    ));
+    run(dnagpu::ops::cross_entropy::check::check_cross_entropy(
+        dev, 3, 257, 3.0, 51,
+    ));
+    run(dnagpu::ops::cross_entropy::check::check_cross_entropy_bad_label(dev));
 }
 
 // ---------------------------------------------------------------- CPU backend vs f64

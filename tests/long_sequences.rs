@@ -13,7 +13,7 @@ use dnagpu::Device;
 
 #[test]
 fn attention_at_20000_tokens_matches_f64_rows() {
-    run(dnagpu::testing::check_attention_rows(
+    run(dnagpu::ops::attention::check::check_attention_rows(
         &Device::Cpu,
         20_000,
         2,

@@ -1,7 +1,6 @@
 //! Every WGSL file parses and validates with naga, so a shader error fails
 //! on any machine, GPU or not.
 
-use dnagpu::gpu::kernel::SNIPPETS;
 use dnagpu::gpu::Kernel;
 
 fn validate(name: &str, src: &str) {
@@ -28,33 +27,50 @@ fn every_kernel_validates() {
 
 #[test]
 fn every_shader_file_is_a_kernel_or_a_snippet_and_states_its_contract() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
-    let mut kernels: Vec<&str> = Kernel::ALL.iter().map(|k| k.file()).collect();
-    // Variants share a file (the matmuls with f16 B).
-    kernels.sort_unstable();
-    kernels.dedup();
-    let mut seen = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().to_string();
-        if !name.ends_with(".wgsl") {
-            continue;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let mut listed: Vec<&str> = Kernel::ALL
+        .iter()
+        .flat_map(|k| std::iter::once(k.file()).chain(k.snippets().iter().copied()))
+        .collect();
+    // Variants share a file (the matmuls with f16 B) and snippets.
+    listed.sort_unstable();
+    listed.dedup();
+    let mut seen = Vec::new();
+    for dir in std::fs::read_dir(&root).unwrap() {
+        let dir = dir.unwrap().path();
+        assert!(
+            dir.is_dir(),
+            "{}: shaders/ holds one folder per op",
+            dir.display()
+        );
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_string();
+            let folder = dir.file_name().unwrap().to_str().unwrap();
+            let op_home = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("src/ops")
+                .join(folder);
+            assert!(
+                folder == "common" || op_home.is_dir(),
+                "shaders/{folder}/ has no op of the same name in src/ops/"
+            );
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                text.starts_with(&format!("// {name} — ")),
+                "{name} must open with `// {name} — <contract>`"
+            );
+            let relative = format!("{folder}/{name}");
+            assert!(
+                listed.contains(&relative.as_str()),
+                "shaders/{relative} is neither a Kernel nor a snippet of one"
+            );
+            seen.push(relative);
         }
-        seen += 1;
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(
-            text.starts_with(&format!("// {name} — ")),
-            "{name} must open with `// {name} — <contract>`"
-        );
-        assert!(
-            kernels.contains(&name.as_str()) || SNIPPETS.contains(&name.as_str()),
-            "{name} is neither a Kernel nor a listed snippet"
-        );
     }
+    seen.sort_unstable();
     assert_eq!(
-        seen,
-        kernels.len() + SNIPPETS.len(),
-        "a Kernel's file is missing from shaders/"
+        seen, listed,
+        "a file the kernel table names is missing from shaders/"
     );
 }
 

@@ -1,170 +1,138 @@
-//! Every WGSL kernel family, named by an enum (never by strings), and the
-//! pipeline cache: one compiled pipeline per (kernel, override constants).
+//! Every WGSL kernel, registered in one table, and the pipeline cache: one
+//! compiled pipeline per (kernel, override constants).
 
 use std::collections::HashMap;
 
-/// One WGSL file in `shaders/`, entry point `main`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kernel {
-    Matmul,
-    MatmulTiled,
+/// The one table of kernels: for each, its folder and file under `shaders/`
+/// (the folder is the op's, as in `src/ops/<op>/`), a note that tells its
+/// variant apart in profiles, the snippets prepended to it (WGSL has no
+/// includes), and its invocations per workgroup and bytes of workgroup
+/// memory (checked against the device's limits before a dispatch, and
+/// against the WGSL by tests/shaders.rs). Entry point `main`.
+macro_rules! kernels {
+    ($(
+        $(#[doc = $doc:literal])*
+        $kernel:ident => $dir:literal / $file:literal $(($note:literal))?,
+            snippets [$($snippet:literal),*], workgroup ($invocations:expr, $memory:expr);
+    )*) => {
+        /// Every WGSL kernel, named by an enum (never by strings).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Kernel {
+            $($(#[doc = $doc])* $kernel,)*
+        }
+
+        impl Kernel {
+            pub const ALL: &'static [Kernel] = &[$(Kernel::$kernel,)*];
+
+            /// The file's path under `shaders/`.
+            pub fn file(self) -> &'static str {
+                match self {
+                    $(Kernel::$kernel => concat!($dir, "/", $file),)*
+                }
+            }
+
+            /// The kernel's name in profiles and labels: its file, and the
+            /// variant's note (storage of B, subgroup reductions).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Kernel::$kernel => concat!($file $(, " (", $note, ")")?),)*
+                }
+            }
+
+            /// The snippets prepended to the kernel, as paths under `shaders/`.
+            pub fn snippets(self) -> &'static [&'static str] {
+                match self {
+                    $(Kernel::$kernel => &[$($snippet),*],)*
+                }
+            }
+
+            /// Invocations per workgroup and bytes of workgroup memory at the
+            /// default override constants.
+            pub fn workgroup(self) -> (u32, u32) {
+                match self {
+                    $(Kernel::$kernel => ($invocations, $memory),)*
+                }
+            }
+
+            /// The WGSL: the snippets, then the kernel's file.
+            pub fn source(self) -> &'static str {
+                match self {
+                    $(Kernel::$kernel => concat!(
+                        $(include_str!(concat!("../../shaders/", $snippet)), "\n",)*
+                        include_str!(concat!("../../shaders/", $dir, "/", $file))
+                    ),)*
+                }
+            }
+        }
+    };
+}
+
+kernels! {
+    Matmul => "matmul" / "matmul.wgsl",
+        snippets ["matmul/matmul_b_f32.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 1024 * 4);
+    MatmulTiled => "matmul" / "matmul_tiled.wgsl",
+        snippets ["matmul/matmul_tiled_b_f32.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 264 * 16);
     /// The matmuls with B (the weight) stored as f16.
-    MatmulF16,
-    MatmulTiledF16,
-    FlashAttention,
-    FlashAttentionTiled,
-    FlashAttentionBackwardQ,
-    FlashAttentionBackwardKv,
-    LayerNorm,
-    Softmax,
+    MatmulF16 => "matmul" / "matmul.wgsl" ("f16 B"),
+        snippets ["matmul/matmul_b_f16.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 1024 * 4);
+    MatmulTiledF16 => "matmul" / "matmul_tiled.wgsl" ("f16 B"),
+        snippets ["matmul/matmul_tiled_b_f16.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 264 * 16);
+    FlashAttention => "attention" / "flash_attention.wgsl",
+        snippets [], workgroup (64, 2 * 512 * 16);
+    FlashAttentionTiled => "attention" / "flash_attention_tiled.wgsl",
+        snippets [], workgroup (256, 4096 * 4 + 2 * 512 * 16);
+    FlashAttentionBackwardQ => "attention_backward" / "flash_attention_backward_q.wgsl",
+        snippets [], workgroup (64, 2 * 512 * 16);
+    FlashAttentionBackwardKv => "attention_backward" / "flash_attention_backward_kv.wgsl",
+        snippets [], workgroup (64, 2 * 512 * 16);
+    LayerNorm => "layer_norm" / "layer_norm.wgsl",
+        snippets ["common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8);
+    Softmax => "softmax" / "softmax.wgsl",
+        snippets ["common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8);
     /// The row kernels with subgroup reductions (devices with subgroups).
-    LayerNormSubgroup,
-    SoftmaxSubgroup,
-    LayerNormBackwardSubgroup,
-    Unary,
-    Binary,
-    Geglu,
-    Rotary,
-    Columns,
-    Embedding,
-    Pool,
-    LayerNormBackward,
-    LayerNormParamGrads,
-    SumRows,
-    SumSquares,
-    EmbeddingBackward,
-    CrossEntropy,
-    ActivationBackward,
-    Dropout,
-    AdamW,
-    Clip,
+    LayerNormSubgroup => "layer_norm" / "layer_norm.wgsl" ("subgroups"),
+        snippets ["common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8);
+    SoftmaxSubgroup => "softmax" / "softmax.wgsl" ("subgroups"),
+        snippets ["common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8);
+    LayerNormBackwardSubgroup => "layer_norm_backward" / "layer_norm_backward.wgsl" ("subgroups"),
+        snippets ["common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8);
+    Unary => "elementwise" / "unary.wgsl",
+        snippets ["common/gelu.wgsl"], workgroup (256, 0);
+    Binary => "elementwise" / "binary.wgsl",
+        snippets [], workgroup (256, 0);
+    Geglu => "elementwise" / "geglu.wgsl",
+        snippets ["common/gelu.wgsl"], workgroup (256, 0);
+    Rotary => "rotary" / "rotary.wgsl",
+        snippets [], workgroup (256, 0);
+    Columns => "columns" / "columns.wgsl",
+        snippets [], workgroup (256, 0);
+    Embedding => "embedding" / "embedding.wgsl",
+        snippets [], workgroup (256, 0);
+    Pool => "pool" / "pool.wgsl",
+        snippets [], workgroup (256, 0);
+    LayerNormBackward => "layer_norm_backward" / "layer_norm_backward.wgsl",
+        snippets ["common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8);
+    LayerNormParamGrads => "layer_norm_backward" / "layer_norm_param_grads.wgsl",
+        snippets [], workgroup (256, 0);
+    SumRows => "reduce" / "sum_rows.wgsl",
+        snippets [], workgroup (256, 0);
+    SumSquares => "reduce" / "sum_squares.wgsl",
+        snippets [], workgroup (256, 256 * 4);
+    EmbeddingBackward => "embedding_backward" / "embedding_backward.wgsl",
+        snippets [], workgroup (256, 0);
+    CrossEntropy => "cross_entropy" / "cross_entropy.wgsl",
+        snippets [], workgroup (256, 256 * 4);
+    ActivationBackward => "activation_backward" / "activation_backward.wgsl",
+        snippets ["common/gelu.wgsl"], workgroup (256, 0);
+    Dropout => "dropout" / "dropout.wgsl",
+        snippets [], workgroup (256, 0);
+    AdamW => "adamw" / "adamw.wgsl",
+        snippets [], workgroup (256, 0);
+    Clip => "clip" / "clip.wgsl",
+        snippets [], workgroup (1, 0);
 }
-
-/// Kernels that apply GELU get the `gelu.wgsl` snippet prepended (WGSL has
-/// no includes).
-macro_rules! with_gelu {
-    ($file:literal) => {
-        concat!(
-            include_str!("../../shaders/gelu.wgsl"),
-            "\n",
-            include_str!($file)
-        )
-    };
-}
-
-/// A matmul kernel after the snippet giving its B operand's storage and
-/// the GELU snippet.
-macro_rules! matmul_source {
-    ($b:literal, $file:literal) => {
-        concat!(
-            include_str!($b),
-            "\n",
-            include_str!("../../shaders/gelu.wgsl"),
-            "\n",
-            include_str!($file)
-        )
-    };
-}
-
-/// A row kernel after the snippet giving its entry point and reductions
-/// (workgroup or subgroup).
-macro_rules! with_reduce {
-    ($reduce:literal, $file:literal) => {
-        concat!(include_str!($reduce), "\n", include_str!($file))
-    };
-}
-
-/// Files under `shaders/` that are snippets prepended to kernels, not kernels.
-pub const SNIPPETS: &[&str] = &[
-    "gelu.wgsl",
-    "reduce_workgroup.wgsl",
-    "reduce_subgroup.wgsl",
-    "matmul_b_f32.wgsl",
-    "matmul_b_f16.wgsl",
-    "matmul_tiled_b_f32.wgsl",
-    "matmul_tiled_b_f16.wgsl",
-];
 
 impl Kernel {
-    pub const ALL: &'static [Kernel] = &[
-        Kernel::Matmul,
-        Kernel::MatmulTiled,
-        Kernel::MatmulF16,
-        Kernel::MatmulTiledF16,
-        Kernel::FlashAttention,
-        Kernel::FlashAttentionTiled,
-        Kernel::FlashAttentionBackwardQ,
-        Kernel::FlashAttentionBackwardKv,
-        Kernel::LayerNorm,
-        Kernel::Softmax,
-        Kernel::LayerNormSubgroup,
-        Kernel::SoftmaxSubgroup,
-        Kernel::LayerNormBackwardSubgroup,
-        Kernel::Unary,
-        Kernel::Binary,
-        Kernel::Geglu,
-        Kernel::Rotary,
-        Kernel::Columns,
-        Kernel::Embedding,
-        Kernel::Pool,
-        Kernel::LayerNormBackward,
-        Kernel::LayerNormParamGrads,
-        Kernel::SumRows,
-        Kernel::SumSquares,
-        Kernel::EmbeddingBackward,
-        Kernel::CrossEntropy,
-        Kernel::ActivationBackward,
-        Kernel::Dropout,
-        Kernel::AdamW,
-        Kernel::Clip,
-    ];
-
-    /// The file name under `shaders/`.
-    pub fn file(self) -> &'static str {
-        match self {
-            Kernel::Matmul | Kernel::MatmulF16 => "matmul.wgsl",
-            Kernel::MatmulTiled | Kernel::MatmulTiledF16 => "matmul_tiled.wgsl",
-            Kernel::FlashAttention => "flash_attention.wgsl",
-            Kernel::FlashAttentionTiled => "flash_attention_tiled.wgsl",
-            Kernel::FlashAttentionBackwardQ => "flash_attention_backward_q.wgsl",
-            Kernel::FlashAttentionBackwardKv => "flash_attention_backward_kv.wgsl",
-            Kernel::LayerNorm | Kernel::LayerNormSubgroup => "layer_norm.wgsl",
-            Kernel::Softmax | Kernel::SoftmaxSubgroup => "softmax.wgsl",
-            Kernel::Unary => "unary.wgsl",
-            Kernel::Binary => "binary.wgsl",
-            Kernel::Geglu => "geglu.wgsl",
-            Kernel::Rotary => "rotary.wgsl",
-            Kernel::Columns => "columns.wgsl",
-            Kernel::Embedding => "embedding.wgsl",
-            Kernel::Pool => "pool.wgsl",
-            Kernel::LayerNormBackward | Kernel::LayerNormBackwardSubgroup => {
-                "layer_norm_backward.wgsl"
-            }
-            Kernel::LayerNormParamGrads => "layer_norm_param_grads.wgsl",
-            Kernel::SumRows => "sum_rows.wgsl",
-            Kernel::SumSquares => "sum_squares.wgsl",
-            Kernel::EmbeddingBackward => "embedding_backward.wgsl",
-            Kernel::CrossEntropy => "cross_entropy.wgsl",
-            Kernel::ActivationBackward => "activation_backward.wgsl",
-            Kernel::Dropout => "dropout.wgsl",
-            Kernel::AdamW => "adamw.wgsl",
-            Kernel::Clip => "clip.wgsl",
-        }
-    }
-
-    /// The kernel's name in profiles and labels: its file, and the storage
-    /// of B for the f16 variants, the reductions for the subgroup ones.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kernel::MatmulF16 => "matmul.wgsl (f16 B)",
-            Kernel::MatmulTiledF16 => "matmul_tiled.wgsl (f16 B)",
-            Kernel::LayerNormSubgroup => "layer_norm.wgsl (subgroups)",
-            Kernel::SoftmaxSubgroup => "softmax.wgsl (subgroups)",
-            Kernel::LayerNormBackwardSubgroup => "layer_norm_backward.wgsl (subgroups)",
-            k => k.file(),
-        }
-    }
-
     /// The variant of a row kernel with subgroup reductions; other kernels
     /// are themselves.
     pub fn with_subgroups(self) -> Kernel {
@@ -173,36 +141,6 @@ impl Kernel {
             Kernel::Softmax => Kernel::SoftmaxSubgroup,
             Kernel::LayerNormBackward => Kernel::LayerNormBackwardSubgroup,
             k => k,
-        }
-    }
-
-    /// Invocations per workgroup and bytes of workgroup memory, checked
-    /// against the device's limits before a dispatch.
-    pub fn workgroup(self) -> (u32, u32) {
-        match self {
-            Kernel::Matmul | Kernel::MatmulF16 => (256, 2 * 1024 * 4),
-            Kernel::MatmulTiled | Kernel::MatmulTiledF16 => (256, 2 * 264 * 16),
-            Kernel::FlashAttention
-            | Kernel::FlashAttentionBackwardQ
-            | Kernel::FlashAttentionBackwardKv => (64, 2 * 512 * 16),
-            Kernel::FlashAttentionTiled => (256, 4096 * 4 + 2 * 512 * 16),
-            Kernel::LayerNorm
-            | Kernel::Softmax
-            | Kernel::LayerNormBackward
-            | Kernel::LayerNormSubgroup
-            | Kernel::SoftmaxSubgroup
-            | Kernel::LayerNormBackwardSubgroup => (256, 256 * 8),
-            Kernel::SumSquares | Kernel::CrossEntropy => (256, 256 * 4),
-            Kernel::LayerNormParamGrads | Kernel::SumRows | Kernel::EmbeddingBackward => (256, 0),
-            Kernel::Unary
-            | Kernel::Binary
-            | Kernel::Geglu
-            | Kernel::Rotary
-            | Kernel::Columns
-            | Kernel::Embedding
-            | Kernel::Pool => (256, 0),
-            Kernel::ActivationBackward | Kernel::Dropout | Kernel::AdamW => (256, 0),
-            Kernel::Clip => (1, 0),
         }
     }
 
@@ -215,81 +153,6 @@ impl Kernel {
                 (256, 2 * bk * 33 * 16)
             }
             k => k.workgroup(),
-        }
-    }
-
-    pub fn source(self) -> &'static str {
-        match self {
-            Kernel::Matmul => {
-                matmul_source!(
-                    "../../shaders/matmul_b_f32.wgsl",
-                    "../../shaders/matmul.wgsl"
-                )
-            }
-            Kernel::MatmulF16 => {
-                matmul_source!(
-                    "../../shaders/matmul_b_f16.wgsl",
-                    "../../shaders/matmul.wgsl"
-                )
-            }
-            Kernel::MatmulTiled => matmul_source!(
-                "../../shaders/matmul_tiled_b_f32.wgsl",
-                "../../shaders/matmul_tiled.wgsl"
-            ),
-            Kernel::MatmulTiledF16 => matmul_source!(
-                "../../shaders/matmul_tiled_b_f16.wgsl",
-                "../../shaders/matmul_tiled.wgsl"
-            ),
-            Kernel::FlashAttention => include_str!("../../shaders/flash_attention.wgsl"),
-            Kernel::FlashAttentionTiled => include_str!("../../shaders/flash_attention_tiled.wgsl"),
-            Kernel::FlashAttentionBackwardQ => {
-                include_str!("../../shaders/flash_attention_backward_q.wgsl")
-            }
-            Kernel::FlashAttentionBackwardKv => {
-                include_str!("../../shaders/flash_attention_backward_kv.wgsl")
-            }
-            Kernel::LayerNorm => with_reduce!(
-                "../../shaders/reduce_workgroup.wgsl",
-                "../../shaders/layer_norm.wgsl"
-            ),
-            Kernel::Softmax => with_reduce!(
-                "../../shaders/reduce_workgroup.wgsl",
-                "../../shaders/softmax.wgsl"
-            ),
-            Kernel::LayerNormSubgroup => with_reduce!(
-                "../../shaders/reduce_subgroup.wgsl",
-                "../../shaders/layer_norm.wgsl"
-            ),
-            Kernel::SoftmaxSubgroup => with_reduce!(
-                "../../shaders/reduce_subgroup.wgsl",
-                "../../shaders/softmax.wgsl"
-            ),
-            Kernel::LayerNormBackwardSubgroup => with_reduce!(
-                "../../shaders/reduce_subgroup.wgsl",
-                "../../shaders/layer_norm_backward.wgsl"
-            ),
-            Kernel::Unary => with_gelu!("../../shaders/unary.wgsl"),
-            Kernel::Binary => include_str!("../../shaders/binary.wgsl"),
-            Kernel::Geglu => with_gelu!("../../shaders/geglu.wgsl"),
-            Kernel::Rotary => include_str!("../../shaders/rotary.wgsl"),
-            Kernel::Columns => include_str!("../../shaders/columns.wgsl"),
-            Kernel::Embedding => include_str!("../../shaders/embedding.wgsl"),
-            Kernel::Pool => include_str!("../../shaders/pool.wgsl"),
-            Kernel::LayerNormBackward => with_reduce!(
-                "../../shaders/reduce_workgroup.wgsl",
-                "../../shaders/layer_norm_backward.wgsl"
-            ),
-            Kernel::LayerNormParamGrads => {
-                include_str!("../../shaders/layer_norm_param_grads.wgsl")
-            }
-            Kernel::SumRows => include_str!("../../shaders/sum_rows.wgsl"),
-            Kernel::SumSquares => include_str!("../../shaders/sum_squares.wgsl"),
-            Kernel::EmbeddingBackward => include_str!("../../shaders/embedding_backward.wgsl"),
-            Kernel::CrossEntropy => include_str!("../../shaders/cross_entropy.wgsl"),
-            Kernel::ActivationBackward => with_gelu!("../../shaders/activation_backward.wgsl"),
-            Kernel::Dropout => include_str!("../../shaders/dropout.wgsl"),
-            Kernel::AdamW => include_str!("../../shaders/adamw.wgsl"),
-            Kernel::Clip => include_str!("../../shaders/clip.wgsl"),
         }
     }
 }

@@ -1,7 +1,16 @@
-//! The op layer: one module per operation, each with its contract (shapes,
-//! layout, dtype), the checks on tensors entering it, and the launch code of
-//! both backends (the CPU twin lives in `crate::cpu`). Model code is written
-//! against these functions only.
+//! The op layer: one folder per operation, the op's single home.
+//!
+//! - `<op>/mod.rs`: the contract (shapes, layout, dtype), the checks on the
+//!   tensors entering it, and the launch code of both backends;
+//! - `<op>/cpu.rs`: the CPU twin on plain slices and the structs of
+//!   [`crate::params`] (it knows nothing of tensors or devices), which is both
+//!   the fallback backend and the oracle the kernels are tested against;
+//! - `<op>/check.rs` (feature `test-utils`): the op's checks, GPU against
+//!   the CPU twin and the CPU twin against an f64 reference, that the native
+//!   and browser tests drive;
+//! - its WGSL under the same name in `shaders/<op>/`.
+//!
+//! Model code is written against these functions only.
 
 pub mod activation_backward;
 pub mod adamw;

@@ -7,7 +7,6 @@
 #![cfg(target_arch = "wasm32")]
 
 use dnagpu::ops::{Epilogue, Matmul};
-use dnagpu::testing as t;
 use dnagpu::Device;
 use wasm_bindgen_test::*;
 
@@ -35,9 +34,12 @@ async fn matmul_on_webgpu_matches_cpu() {
     let dev = webgpu().await;
     let specs = [Matmul::NN, Matmul::NT, Matmul::TN];
     for (i, spec) in specs.into_iter().enumerate() {
-        ok(t::check_matmul(&dev, None, 65, 63, 33, spec, true, i as u64).await);
+        ok(
+            dnagpu::ops::matmul::check::check_matmul(&dev, None, 65, 63, 33, spec, true, i as u64)
+                .await,
+        );
     }
-    ok(t::check_matmul(
+    ok(dnagpu::ops::matmul::check::check_matmul(
         &dev,
         Some(2),
         7,
@@ -56,26 +58,39 @@ async fn matmul_on_webgpu_matches_cpu() {
 #[wasm_bindgen_test]
 async fn attention_on_webgpu_matches_cpu() {
     let dev = webgpu().await;
-    ok(t::check_attention(&dev, &[65, 20, 0], 65, 2, 16, 1).await);
-    ok(t::check_attention(&dev, &[40, 33], 40, 12, 8, 2).await);
-    ok(t::check_attention_padding_invariance(&dev, &[30, 7], 3, 8, 3).await);
+    ok(dnagpu::ops::attention::check::check_attention(&dev, &[65, 20, 0], 65, 2, 16, 1).await);
+    ok(dnagpu::ops::attention::check::check_attention(&dev, &[40, 33], 40, 12, 8, 2).await);
+    ok(
+        dnagpu::ops::attention::check::check_attention_padding_invariance(&dev, &[30, 7], 3, 8, 3)
+            .await,
+    );
 }
 
 #[wasm_bindgen_test]
 async fn row_and_elementwise_ops_on_webgpu_match() {
     let dev = webgpu().await;
-    ok(t::check_layer_norm(&dev, 7, 257, true, 1).await);
-    ok(t::check_softmax(&dev, 5, 300, 2).await);
-    ok(t::check_elementwise(&dev, 9, 66, 3).await);
-    ok(t::check_embedding(&dev, 17, 50, 9, 4).await);
-    ok(t::check_pool(&dev, &[5, 0, 2], 5, 33, 5).await);
+    ok(dnagpu::ops::layer_norm::check::check_layer_norm(&dev, 7, 257, true, 1).await);
+    ok(dnagpu::ops::softmax::check::check_softmax(&dev, 5, 300, 2).await);
+    ok(dnagpu::ops::elementwise::check::check_elementwise(&dev, 9, 66, 3).await);
+    ok(dnagpu::ops::embedding::check::check_embedding(&dev, 17, 50, 9, 4).await);
+    ok(dnagpu::ops::pool::check::check_pool(&dev, &[5, 0, 2], 5, 33, 5).await);
 }
 
 #[wasm_bindgen_test]
 async fn wasm_cpu_backend_matches_f64() {
-    ok(t::check_matmul(&Device::Cpu, None, 33, 17, 65, Matmul::NT, true, 1).await);
-    ok(t::check_attention(&Device::Cpu, &[20, 5], 20, 3, 8, 2).await);
-    ok(t::check_layer_norm(&Device::Cpu, 5, 100, false, 3).await);
+    ok(dnagpu::ops::matmul::check::check_matmul(
+        &Device::Cpu,
+        None,
+        33,
+        17,
+        65,
+        Matmul::NT,
+        true,
+        1,
+    )
+    .await);
+    ok(dnagpu::ops::attention::check::check_attention(&Device::Cpu, &[20, 5], 20, 3, 8, 2).await);
+    ok(dnagpu::ops::layer_norm::check::check_layer_norm(&Device::Cpu, 5, 100, false, 3).await);
 }
 
 /// The fixture model (random DNABERT-2-layout weights) embeds in the browser,
@@ -125,7 +140,7 @@ async fn a_nucleotide_transformer_folder_embeds_in_the_browser() {
 /// adapter (ESM module names) loads back.
 #[wasm_bindgen_test]
 async fn a_nucleotide_transformer_adapter_classifies_and_fine_tunes_in_the_browser() {
-    let fx = t::ReferenceFixtures::from_bytes(
+    let fx = dnagpu::testing::ReferenceFixtures::from_bytes(
         include_bytes!("../../tests/fixtures/nt_v1_tiny_peft/expected.json"),
         include_bytes!("../../tests/fixtures/nt_v1_tiny_peft/expected.safetensors").to_vec(),
     )
@@ -164,11 +179,11 @@ async fn a_nucleotide_transformer_adapter_classifies_and_fine_tunes_in_the_brows
     let probs = c.probs();
     for i in 0..fx.sequences.len() {
         let (_, want) = fx.get(&format!("{i}.probs")).unwrap();
-        ok(t::check_close(
+        ok(dnagpu::testing::check_close(
             &format!("NT v1 + PEFT adapter, sequence {i}"),
             &probs[i * 3..(i + 1) * 3],
             &want,
-            t::Tol::F32,
+            dnagpu::testing::Tol::F32,
         ));
     }
     let csv =
@@ -201,7 +216,8 @@ async fn embeds_like_the_fixtures(
     n: usize,
     architecture: &str,
 ) {
-    let fx = t::ReferenceFixtures::from_bytes(fixtures_json, fixtures.to_vec()).unwrap();
+    let fx =
+        dnagpu::testing::ReferenceFixtures::from_bytes(fixtures_json, fixtures.to_vec()).unwrap();
     let text: String = fx.sequences[..n].iter().map(|s| format!("{s}\n")).collect();
     for backend in ["gpu", "cpu"] {
         let rt = dnagpu_web::Runtime::create(backend)
@@ -231,11 +247,11 @@ async fn embeds_like_the_fixtures(
         assert_eq!(got.len(), n * h);
         for i in 0..n {
             let (_, want) = fx.get(&format!("{i}.mean")).unwrap();
-            ok(t::check_close(
+            ok(dnagpu::testing::check_close(
                 &format!("{backend}: {} sequence {i} mean", tokenizer.0),
                 &got[i * h..(i + 1) * h],
                 &want,
-                t::Tol::F32,
+                dnagpu::testing::Tol::F32,
             ));
         }
         // f16 weight matrices: within f16's rounding of the reference.
@@ -249,11 +265,11 @@ async fn embeds_like_the_fixtures(
             .values();
         for i in 0..n {
             let (_, want) = fx.get(&format!("{i}.mean")).unwrap();
-            ok(t::check_close(
+            ok(dnagpu::testing::check_close(
                 &format!("{backend}: {} sequence {i} mean, f16 weights", tokenizer.0),
                 &got[i * h..(i + 1) * h],
                 &want,
-                t::Tol {
+                dnagpu::testing::Tol {
                     rtol: 5e-3,
                     atol_rel: 5e-3,
                 },
@@ -266,21 +282,54 @@ async fn embeds_like_the_fixtures(
 #[wasm_bindgen_test]
 async fn backward_kernels_on_webgpu_match() {
     use dnagpu::ops::AdamWStep;
-    use dnagpu::testing::{
-        attention_backward as ab, backward_elementwise as be, backward_rows as br,
-    };
     let dev = webgpu().await;
-    ok(ab::check_attention_backward(&dev, &[33, 0, 20], 33, 2, 16, 1).await);
-    ok(br::check_layer_norm_backward(&dev, 7, 129, true, 2).await);
-    ok(br::check_sum_rows(&dev, 300, 7, 3).await);
-    ok(br::check_sum_squares(&dev, &[5000], 4).await);
-    ok(br::check_embedding_backward(&dev, &[3, 1, 3, 0, 3], 6, 17, 5).await);
-    ok(br::check_cross_entropy(&dev, 9, 70, 0.25, 6).await);
-    ok(be::check_gelu_backward(&dev, &[3, 77], 7).await);
-    ok(be::check_tanh_backward(&dev, &[300], 8).await);
-    ok(be::check_glu_backward(&dev, &[5], 33, dnagpu::ops::Glu::Gelu, 9).await);
-    ok(be::check_glu_backward(&dev, &[5], 33, dnagpu::ops::Glu::Silu, 10).await);
-    ok(be::check_dropout_matches_cpu(&dev, &[1000], 0.1, 10, 3).await);
+    ok(
+        dnagpu::ops::attention_backward::check::check_attention_backward(
+            &dev,
+            &[33, 0, 20],
+            33,
+            2,
+            16,
+            1,
+        )
+        .await,
+    );
+    ok(
+        dnagpu::ops::layer_norm_backward::check::check_layer_norm_backward(&dev, 7, 129, true, 2)
+            .await,
+    );
+    ok(dnagpu::ops::reduce::check::check_sum_rows(&dev, 300, 7, 3).await);
+    ok(dnagpu::ops::reduce::check::check_sum_squares(&dev, &[5000], 4).await);
+    ok(
+        dnagpu::ops::embedding_backward::check::check_embedding_backward(
+            &dev,
+            &[3, 1, 3, 0, 3],
+            6,
+            17,
+            5,
+        )
+        .await,
+    );
+    ok(dnagpu::ops::cross_entropy::check::check_cross_entropy(&dev, 9, 70, 0.25, 6).await);
+    ok(dnagpu::ops::activation_backward::check::check_gelu_backward(&dev, &[3, 77], 7).await);
+    ok(dnagpu::ops::activation_backward::check::check_tanh_backward(&dev, &[300], 8).await);
+    ok(dnagpu::ops::activation_backward::check::check_glu_backward(
+        &dev,
+        &[5],
+        33,
+        dnagpu::ops::Glu::Gelu,
+        9,
+    )
+    .await);
+    ok(dnagpu::ops::activation_backward::check::check_glu_backward(
+        &dev,
+        &[5],
+        33,
+        dnagpu::ops::Glu::Silu,
+        10,
+    )
+    .await);
+    ok(dnagpu::ops::dropout::check::check_dropout_matches_cpu(&dev, &[1000], 0.1, 10, 3).await);
     let step = AdamWStep {
         lr: 1e-3,
         beta1: 0.9,
@@ -290,7 +339,7 @@ async fn backward_kernels_on_webgpu_match() {
         step: 3,
         grad_scale: 0.5,
     };
-    ok(be::check_adamw(&dev, 1000, &step, 11).await);
+    ok(dnagpu::ops::adamw::check::check_adamw(&dev, 1000, &step, 11).await);
 }
 
 /// The shipped model and its demo adapter through the page's API: classify,

@@ -1,0 +1,49 @@
+// dropout.wgsl — inverted dropout with a counter-based RNG:
+//   y[i] = x[i] * scale if bits(i) >= threshold, else 0, for i < n, where
+//   bits(i) = lowbias32(lowbias32(i ^ key0) ^ key1) >> 8 (24 bits), i.e.
+//   uniform(i) = bits(i) * 2^-24 >= p with threshold = ceil(p * 2^24) and
+//   scale = 1 / (1 - p). key0, key1 derive from (seed, stream) on the host;
+//   the same integer code runs in src/ops/dropout/cpu.rs, so masks are identical.
+// Bindings: 0 x: [n] f32, 1 y: [n] f32, 2 params (n, threshold, key0, key1, scale).
+// Grid: groups of 256 folded into 2-D: i = (wg.y * num_wg.x + wg.x) * 256 + lid.
+
+struct Params {
+    n: u32,
+    threshold: u32,
+    key0: u32,
+    key1: u32,
+    scale: f32,
+    _p0: u32,
+    _p1: u32,
+    _p2: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+// Chris Wellons' lowbias32 mixer (u32 arithmetic wraps in WGSL).
+fn lowbias32(v: u32) -> u32 {
+    var h = v;
+    h ^= h >> 16u;
+    h *= 0x7feb352du;
+    h ^= h >> 15u;
+    h *= 0x846ca68bu;
+    h ^= h >> 16u;
+    return h;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+    let i = (wg.y * nwg.x + wg.x) * 256u + li;
+    if (i >= params.n) {
+        return;
+    }
+    let bits = lowbias32(lowbias32(i ^ params.key0) ^ params.key1) >> 8u;
+    if (bits >= params.threshold) {
+        y[i] = x[i] * params.scale;
+    } else {
+        y[i] = 0.0;
+    }
+}

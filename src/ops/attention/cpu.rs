@@ -1,0 +1,140 @@
+//! Attention forward on the CPU: same contract as flash_attention.wgsl
+//! (packed QKV, ALiBi slopes, key padding mask, log-sum-exp out). Each task
+//! takes one head and a block of query rows: S = Q K^T and O = P V go
+//! through the `gemm` crate, with the ALiBi bias and the softmax in between.
+//! Memory is linear in T: a task holds one head's valid K and V and a
+//! ROWS x T block of scores.
+
+use rayon::prelude::*;
+
+use crate::params::AttentionDims;
+
+/// Query rows per task.
+const ROWS: usize = 64;
+
+/// `dst = scale * lhs · rhs` for row-major `dst` [m, n], with the operands'
+/// (row, column) strides.
+#[allow(clippy::too_many_arguments)]
+fn gemm_into(
+    dst: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: &[f32],
+    lhs_rs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    rhs_cs: usize,
+    scale: f32,
+) {
+    debug_assert!(dst.len() >= m * n);
+    debug_assert!(m == 0 || k == 0 || (m - 1) * lhs_rs + k <= lhs.len());
+    debug_assert!(n == 0 || k == 0 || (k - 1) * rhs_rs + (n - 1) * rhs_cs < rhs.len());
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    // SAFETY: the callers slice `lhs` and `rhs` so that every index above is
+    // in bounds (checked in debug builds); `dst` is exclusively borrowed.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.as_ptr(),
+            1,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            0.0,
+            scale,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// Returns (out [B, T, H], lse [B, heads, T]).
+pub fn attention(
+    qkv: &[f32],
+    mask: &[u32],
+    slopes: &[f32],
+    d: &AttentionDims,
+) -> (Vec<f32>, Vec<f32>) {
+    let (t, hd, heads) = (d.seq, d.head_dim, d.heads);
+    let hid = heads * hd;
+    let mut out = vec![0f32; d.batch * t * hid];
+    let mut lse = vec![f32::MIN; d.batch * heads * t];
+    // Each (b, h)'s valid keys and their K and V rows, contiguous.
+    let kv: Vec<(Vec<usize>, Vec<f32>, Vec<f32>)> = (0..d.batch * heads)
+        .into_par_iter()
+        .map(|bh| {
+            let (b, h) = (bh / heads, bh % heads);
+            let keys: Vec<usize> = (0..t).filter(|&j| mask[b * t + j] != 0).collect();
+            let mut k = Vec::with_capacity(keys.len() * hd);
+            let mut v = Vec::with_capacity(keys.len() * hd);
+            for &j in &keys {
+                let base = (b * t + j) * 3 * hid + h * hd;
+                k.extend_from_slice(&qkv[base + hid..base + hid + hd]);
+                v.extend_from_slice(&qkv[base + 2 * hid..base + 2 * hid + hd]);
+            }
+            (keys, k, v)
+        })
+        .collect();
+    let blocks = t.div_ceil(ROWS);
+    let results: Vec<(Vec<f32>, Vec<f32>)> = (0..d.batch * heads * blocks)
+        .into_par_iter()
+        .map(|task| {
+            let (bh, blk) = (task / blocks, task % blocks);
+            let (b, h) = (bh / heads, bh % heads);
+            let (keys, k, v) = &kv[bh];
+            let (i0, rows) = (blk * ROWS, ROWS.min(t - blk * ROWS));
+            let n = keys.len();
+            let mut o = vec![0f32; rows * hd];
+            let mut l = vec![f32::MIN; rows];
+            if n == 0 {
+                return (o, l);
+            }
+            // S = scale * Q K^T: Q rows straight from qkv (stride 3H).
+            let q = &qkv[(b * t + i0) * 3 * hid + h * hd..];
+            let mut s = vec![0f32; rows * n];
+            gemm_into(&mut s, rows, n, hd, q, 3 * hid, k, 1, hd, d.scale);
+            for (r, srow) in s.chunks_mut(n).enumerate() {
+                let i = i0 + r;
+                let slope = slopes[h];
+                let mut m = f32::NEG_INFINITY;
+                for (sv, &j) in srow.iter_mut().zip(keys) {
+                    *sv -= slope * (i.abs_diff(j) as f32);
+                    m = m.max(*sv);
+                }
+                let mut sum = 0.0;
+                for sv in srow.iter_mut() {
+                    *sv = (*sv - m).exp();
+                    sum += *sv;
+                }
+                let inv = 1.0 / sum;
+                srow.iter_mut().for_each(|p| *p *= inv);
+                l[r] = m + sum.ln();
+            }
+            // O = P V.
+            gemm_into(&mut o, rows, hd, n, &s, n, v, hd, 1, 1.0);
+            (o, l)
+        })
+        .collect();
+    for (task, (o, l)) in results.into_iter().enumerate() {
+        let (bh, blk) = (task / blocks, task % blocks);
+        let (b, h) = (bh / heads, bh % heads);
+        for (r, (orow, lv)) in o.chunks(hd).zip(l).enumerate() {
+            let i = blk * ROWS + r;
+            out[(b * t + i) * hid + h * hd..][..hd].copy_from_slice(orow);
+            lse[(b * heads + h) * t + i] = lv;
+        }
+    }
+    (out, lse)
+}

@@ -1,0 +1,246 @@
+//! Multi-head attention forward with ALiBi and a key padding mask, flash
+//! style (no T x T buffer). Kernel: shaders/attention/flash_attention.wgsl, whose
+//! header gives the exact layout:
+//! - qkv: [B, T, 3H] f32, packed q | k | v per token (the Wqkv output);
+//! - mask: [B, T] u32, nonzero = real token;
+//! - slopes: [heads] f32 (see [`alibi_slopes`]; zeros = no positional bias);
+//! - out: [B, T, H]; lse: [B, heads, T], the rows' log-sum-exp.
+
+#[cfg(any(test, feature = "test-utils"))]
+pub mod check;
+pub mod cpu;
+
+use bytemuck::{Pod, Zeroable};
+
+use super::u32_of;
+use crate::error::{shape_err, Result};
+use crate::gpu::Kernel;
+pub use crate::params::AttentionDims;
+use crate::{DType, Device, Tensor};
+
+/// Largest head dimension the kernel holds in registers.
+pub const MAX_HEAD_DIM: usize = 128;
+
+/// What attention returns: the context and, for the backward pass, each
+/// row's log-sum-exp.
+pub struct AttentionOut {
+    /// [B, T, H]
+    pub out: Tensor,
+    /// [B, heads, T]
+    pub lse: Tensor,
+}
+
+/// ALiBi slopes for `heads` heads, as DNABERT-2 (and MosaicBERT) define
+/// them: with n the largest power of two <= heads, 2^(-8(k+1)/n) for
+/// k < n, then every other slope of the 2n sequence, from the first.
+pub fn alibi_slopes(heads: usize) -> Vec<f32> {
+    if heads == 0 {
+        return Vec::new();
+    }
+    let n = 1usize << (usize::BITS - 1 - heads.leading_zeros());
+    let pow =
+        |count: usize| (0..count).map(move |k| 2f64.powf(-8.0 * (k as f64 + 1.0) / count as f64));
+    let mut s: Vec<f64> = pow(n).collect();
+    s.extend(pow(2 * n).step_by(2).take(heads - n));
+    s.into_iter().map(|v| v as f32).collect()
+}
+
+impl AttentionDims {
+    /// Checks what the forward and the backward share (dtypes, backend,
+    /// the shapes of qkv, mask and slopes) and works out the sizes.
+    pub(crate) fn check(
+        op: &'static str,
+        dev: &Device,
+        qkv: &Tensor,
+        mask: &Tensor,
+        slopes: &Tensor,
+        heads: usize,
+    ) -> Result<Self> {
+        qkv.check_dtype(op, "qkv", DType::F32)?;
+        mask.check_dtype(op, "mask", DType::U32)?;
+        slopes.check_dtype(op, "slopes", DType::F32)?;
+        dev.check_on(op, &[("qkv", qkv), ("mask", mask), ("slopes", slopes)])?;
+        let s = qkv.shape();
+        if s.len() != 3 || heads == 0 || !s[2].is_multiple_of(3 * heads) || s[2] == 0 {
+            return Err(shape_err(
+                op,
+                format!("qkv {s:?} must be [B, T, 3 * heads * D] with {heads} heads"),
+            ));
+        }
+        let (batch, seq) = (s[0], s[1]);
+        let head_dim = s[2] / (3 * heads);
+        if head_dim > MAX_HEAD_DIM {
+            return Err(shape_err(
+                op,
+                format!("head dim {head_dim} is over the kernel's limit of {MAX_HEAD_DIM}"),
+            ));
+        }
+        if mask.shape() != [batch, seq] {
+            return Err(shape_err(
+                op,
+                format!("mask {:?} must be [B, T] = [{batch}, {seq}]", mask.shape()),
+            ));
+        }
+        if slopes.shape() != [heads] {
+            return Err(shape_err(
+                op,
+                format!("slopes {:?} must be [heads] = [{heads}]", slopes.shape()),
+            ));
+        }
+        Ok(AttentionDims {
+            batch,
+            seq,
+            heads,
+            head_dim,
+            scale: 1.0 / (head_dim as f32).sqrt(),
+        })
+    }
+
+    pub(crate) fn params(&self) -> Params {
+        Params {
+            batch: self.batch as u32,
+            seq: self.seq as u32,
+            heads: self.heads as u32,
+            head_dim: self.head_dim as u32,
+            scale: self.scale,
+            _p: [0; 3],
+        }
+    }
+
+    /// The kernels' override constants: head dim, its vec4 count and the
+    /// key/query tile width (constant trip counts: lavapipe's loop limit).
+    pub(crate) fn constants(&self) -> [(&'static str, u32); 3] {
+        let d4 = self.head_dim.div_ceil(4) as u32;
+        [
+            ("D", self.head_dim as u32),
+            ("D4", d4),
+            ("BC", (512 / d4).min(64)),
+        ]
+    }
+}
+
+/// The uniform both attention directions' kernels take.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct Params {
+    batch: u32,
+    seq: u32,
+    heads: u32,
+    head_dim: u32,
+    scale: f32,
+    _p: [u32; 3],
+}
+
+/// Which GPU kernel runs the forward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttentionKernel {
+    /// `flash_attention.wgsl`: one query row per invocation, any head dim
+    /// up to 128, 16 KiB of workgroup memory.
+    Rows,
+    /// `flash_attention_tiled.wgsl`: 64 query rows x 32 keys per workgroup
+    /// of 256, head dim 64, 32 KiB of workgroup memory.
+    Tiled,
+}
+
+impl AttentionKernel {
+    /// The tiled kernel where the head dim is 64 and the device has the
+    /// workgroup memory for it, else the row kernel.
+    pub fn pick(head_dim: usize, workgroup_bytes: u32) -> Self {
+        if head_dim == 64 && Kernel::FlashAttentionTiled.workgroup().1 <= workgroup_bytes {
+            AttentionKernel::Tiled
+        } else {
+            AttentionKernel::Rows
+        }
+    }
+}
+
+/// Attention over packed `qkv` with `heads` heads; scores are scaled by
+/// 1 / sqrt(head_dim).
+pub fn attention(
+    dev: &Device,
+    qkv: &Tensor,
+    mask: &Tensor,
+    slopes: &Tensor,
+    heads: usize,
+) -> Result<AttentionOut> {
+    attention_with(dev, qkv, mask, slopes, heads, None)
+}
+
+/// [`attention`] on a chosen GPU kernel (`None`: [`AttentionKernel::pick`]),
+/// for tests and benchmarks. The CPU backend ignores it.
+pub fn attention_with(
+    dev: &Device,
+    qkv: &Tensor,
+    mask: &Tensor,
+    slopes: &Tensor,
+    heads: usize,
+    kernel: Option<AttentionKernel>,
+) -> Result<AttentionOut> {
+    const OP: &str = "attention";
+    let d = AttentionDims::check(OP, dev, qkv, mask, slopes, heads)?;
+    let (batch, seq, head_dim) = (d.batch, d.seq, d.head_dim);
+    let hid = heads * head_dim;
+    match dev {
+        Device::Cpu => {
+            let (out, lse) = cpu::attention(qkv.cpu_f32(), mask.cpu_u32(), slopes.cpu_f32(), &d);
+            Ok(AttentionOut {
+                out: dev.output_f32(OP, &[batch, seq, hid], out)?,
+                lse: dev.output_f32(OP, &[batch, heads, seq], lse)?,
+            })
+        }
+        Device::Gpu(g) => {
+            u32_of(OP, "qkv size", qkv.numel())?;
+            let out = dev.output_f32(OP, &[batch, seq, hid], Vec::new())?;
+            let lse = dev.output_f32(OP, &[batch, heads, seq], Vec::new())?;
+            let groups = [
+                seq.div_ceil(64) as u32,
+                u32_of(OP, "B * heads", batch * heads)?,
+                1,
+            ];
+            let bufs = [
+                qkv.gpu_buffer(),
+                mask.gpu_buffer(),
+                slopes.gpu_buffer(),
+                out.gpu_buffer(),
+                lse.gpu_buffer(),
+            ];
+            let limit = g.limits().max_compute_workgroup_storage_size;
+            match kernel.unwrap_or_else(|| AttentionKernel::pick(head_dim, limit)) {
+                AttentionKernel::Tiled => {
+                    if head_dim != 64 {
+                        return Err(shape_err(
+                            OP,
+                            format!("the tiled kernel needs head dim 64, not {head_dim}"),
+                        ));
+                    }
+                    g.dispatch(Kernel::FlashAttentionTiled, &[], &bufs, &d.params(), groups)?
+                }
+                AttentionKernel::Rows => g.dispatch(
+                    Kernel::FlashAttention,
+                    &d.constants(),
+                    &bufs,
+                    &d.params(),
+                    groups,
+                )?,
+            }
+            Ok(AttentionOut { out, lse })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::alibi_slopes;
+
+    #[test]
+    fn slopes_follow_the_model_doc() {
+        let want: Vec<f32> = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 0.5, 1.5, 2.5, 3.5]
+            .iter()
+            .map(|e: &f64| 2f64.powf(-e) as f32)
+            .collect();
+        assert_eq!(alibi_slopes(12), want);
+        let eight: Vec<f32> = (1..=8).map(|e| 2f64.powi(-e) as f32).collect();
+        assert_eq!(alibi_slopes(8), eight);
+        assert_eq!(alibi_slopes(1), vec![2f32.powi(-8)]);
+    }
+}

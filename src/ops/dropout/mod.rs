@@ -1,0 +1,72 @@
+//! Inverted dropout with a counter-based RNG, so that nothing is stored for
+//! the backward. Kernel: shaders/dropout/dropout.wgsl; CPU twin and the shared
+//! integer code: `cpu`.
+
+#[cfg(any(test, feature = "test-utils"))]
+pub mod check;
+pub mod cpu;
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{grid_items, u32_of};
+use crate::error::{Error, Result};
+use crate::gpu::Kernel;
+use crate::{DType, Device, Tensor};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    n: u32,
+    threshold: u32,
+    key0: u32,
+    key1: u32,
+    scale: f32,
+    _p: [u32; 3],
+}
+
+/// Inverted dropout with a counter-based RNG: element i is kept iff uniform(seed, stream, i) >= p,
+/// kept values scaled by 1/(1-p). The mask is a pure function of (seed, stream, i), identical on the
+/// CPU and every GPU, so the backward is `dropout(dy, p, seed, stream)` with the same arguments, and
+/// nothing is stored. p = 0 returns x unchanged (no dispatch); p >= 1 or p < 0 is an error.
+///
+/// `uniform(seed, stream, i)` is [`cpu::dropout_uniform`]; i is
+/// the row-major element index, so the mask depends on the element count,
+/// not on the shape.
+pub fn dropout(dev: &Device, x: &Tensor, p: f32, seed: u64, stream: u32) -> Result<Tensor> {
+    const OP: &str = "dropout";
+    x.check_dtype(OP, "x", DType::F32)?;
+    dev.check_on(OP, &[("x", x)])?;
+    if !(0.0..1.0).contains(&p) {
+        return Err(Error::Invalid(format!("{OP}: p = {p} must be in [0, 1)")));
+    }
+    if p == 0.0 {
+        return Ok(x.clone());
+    }
+    let n = u32_of(OP, "elements", x.numel())?;
+    match dev {
+        Device::Cpu => dev.output_f32(OP, x.shape(), cpu::dropout(x.cpu_f32(), p, seed, stream)),
+        Device::Gpu(g) => {
+            let y = dev.output_f32(OP, x.shape(), Vec::new())?;
+            if n == 0 {
+                return Ok(y);
+            }
+            let [key0, key1] = cpu::dropout_key(seed, stream);
+            let params = Params {
+                n,
+                threshold: cpu::keep_threshold(p),
+                key0,
+                key1,
+                scale: cpu::keep_scale(p),
+                _p: [0; 3],
+            };
+            g.dispatch(
+                Kernel::Dropout,
+                &[],
+                &[x.gpu_buffer(), y.gpu_buffer()],
+                &params,
+                grid_items(g, x.numel()),
+            )?;
+            Ok(y)
+        }
+    }
+}

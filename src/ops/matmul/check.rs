@@ -1,0 +1,139 @@
+//! The checks of `ops::matmul` (feature `test-utils`) that the native
+//! tests (tests/) and the browser tests (web/tests/) drive: f64 references,
+//! the op on any device against them and against its CPU twin.
+
+use crate::ops::elementwise::check::ref_gelu;
+use crate::ops::{self, Epilogue, Matmul};
+use crate::testing::{check_close, e, read, widen, Check, Rng, Tol};
+use crate::{Device, Tensor};
+
+// ---------------------------------------------------------------- f64 references
+/// Plain triple loop in f64: `C[z] = op(A[z]) op(B[z])`, with the strides of
+/// [`crate::ops::matmul::MatmulDims`].
+pub fn ref_matmul(d: &crate::ops::matmul::MatmulDims, a: &[f32], b: &[f32]) -> Vec<f64> {
+    let mut c = vec![0f64; d.batch * d.m * d.n];
+    for z in 0..d.batch {
+        for i in 0..d.m {
+            for j in 0..d.n {
+                let mut s = 0f64;
+                for k in 0..d.k {
+                    s += a[z * d.a_batch + i * d.a_rs + k * d.a_cs] as f64
+                        * b[z * d.b_batch + k * d.b_rs + j * d.b_cs] as f64;
+                }
+                c[(z * d.m + i) * d.n + j] = s;
+            }
+        }
+    }
+    c
+}
+
+/// Matmul on `dev` vs the CPU backend (and, on the CPU, vs the f64 reference).
+#[allow(clippy::too_many_arguments)]
+pub async fn check_matmul(
+    dev: &Device,
+    batch: Option<usize>,
+    m: usize,
+    n: usize,
+    k: usize,
+    spec: Matmul,
+    bias: bool,
+    seed: u64,
+) -> Check {
+    check_matmul_on(dev, None, batch, m, n, k, spec, bias, seed).await
+}
+
+/// [`check_matmul`] on a chosen GPU kernel (`None`: the one `matmul` picks).
+#[allow(clippy::too_many_arguments)]
+pub async fn check_matmul_on(
+    dev: &Device,
+    kernel: Option<ops::MatmulKernel>,
+    batch: Option<usize>,
+    m: usize,
+    n: usize,
+    k: usize,
+    spec: Matmul,
+    bias: bool,
+    seed: u64,
+) -> Check {
+    matmul_case(dev, kernel, batch, m, n, k, spec, bias, false, seed).await
+}
+
+/// [`check_matmul_on`] with B stored as f16 (weights at half the size):
+/// the reference multiplies by B's f16 values, so the tolerance stays f32's.
+#[allow(clippy::too_many_arguments)]
+pub async fn check_matmul_f16_b(
+    dev: &Device,
+    kernel: Option<ops::MatmulKernel>,
+    batch: Option<usize>,
+    m: usize,
+    n: usize,
+    k: usize,
+    spec: Matmul,
+    bias: bool,
+    seed: u64,
+) -> Check {
+    matmul_case(dev, kernel, batch, m, n, k, spec, bias, true, seed).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn matmul_case(
+    dev: &Device,
+    kernel: Option<ops::MatmulKernel>,
+    batch: Option<usize>,
+    m: usize,
+    n: usize,
+    k: usize,
+    spec: Matmul,
+    bias: bool,
+    b_f16: bool,
+    seed: u64,
+) -> Check {
+    let mut rng = Rng::new(seed);
+    let a_shape = |b: Option<usize>| {
+        let mk = if spec.trans_a { [k, m] } else { [m, k] };
+        b.map_or(mk.to_vec(), |b| vec![b, mk[0], mk[1]])
+    };
+    let kn = if spec.trans_b { [n, k] } else { [k, n] };
+    let (sa, sb) = (a_shape(batch), kn.to_vec()); // B broadcast over the batch
+    let a = rng.vec(sa.iter().product(), 1.0);
+    let mut b = rng.vec(sb.iter().product(), 1.0);
+    if b_f16 {
+        // What the f16 tensor holds (and what the reference multiplies by).
+        b.iter_mut()
+            .for_each(|x| *x = half::f16::from_f32(*x).to_f32());
+    }
+    let bias_v = rng.vec(n, 1.0);
+    let what = format!(
+        "matmul {spec:?} batch {batch:?} M {m} N {n} K {k} bias {bias} kernel {kernel:?} B {} on {}",
+        if b_f16 { "f16" } else { "f32" },
+        dev.name()
+    );
+    let run = |d: &Device| -> Result<Tensor, String> {
+        let ta = d.tensor_f32(&sa, &a).map_err(e)?;
+        let tb = if b_f16 {
+            d.tensor_f16(&sb, &b)
+        } else {
+            d.tensor_f32(&sb, &b)
+        }
+        .map_err(e)?;
+        let tbias = d.tensor_f32(&[n], &bias_v).map_err(e)?;
+        ops::matmul_with(d, &ta, &tb, bias.then_some(&tbias), spec, kernel).map_err(e)
+    };
+    let got = read(dev, &run(dev)?).await?;
+    let want = read(&Device::Cpu, &run(&Device::Cpu)?).await?;
+    check_close(&what, &got, &widen(&want), Tol::F32)?;
+    if !dev.is_gpu() {
+        let dims = crate::ops::matmul::MatmulDims::of(&sa, &sb, spec).map_err(e)?;
+        let mut r = ref_matmul(&dims, &a, &b);
+        for (i, v) in r.iter_mut().enumerate() {
+            if bias {
+                *v += bias_v[i % n] as f64;
+            }
+            if spec.epilogue == Epilogue::Gelu {
+                *v = ref_gelu(*v);
+            }
+        }
+        check_close(&format!("{what} vs f64"), &got, &r, Tol::F32)?;
+    }
+    Ok(())
+}
