@@ -86,3 +86,25 @@ fn f16_weights_match_across_backends_and_stay_near_the_reference() {
         );
     }
 }
+/// f16 tensors hold the values rounded to nearest (ties to even), read back
+/// exactly, on every backend; a value beyond f16's range is an error.
+#[test]
+fn f16_tensors_round_to_nearest_and_read_back() {
+    let mut devices = vec![Device::Cpu];
+    devices.extend(common::gpu());
+    let x = [
+        1.0f32,
+        1.0 + 1.0 / 2048.0,
+        1.0 + 3.0 / 2048.0,
+        -0.1,
+        65504.0,
+    ];
+    let want = [1.0f32, 1.0, 1.0 + 4.0 / 2048.0, -0.099975586, 65504.0];
+    for dev in &devices {
+        let t = dev.tensor_f16(&[5], &x).unwrap();
+        assert_eq!(t.dtype(), dnagpu::DType::F16);
+        assert_eq!(dev.read_f32_blocking(&t).unwrap(), want, "{}", dev.name());
+        let err = dev.tensor_f16(&[2], &[1.0, 7e4]).unwrap_err().to_string();
+        assert!(err.contains("element 1") && err.contains("f16"), "{err}");
+    }
+}

@@ -1,4 +1,4 @@
-"""The AdamW fixture for tests/grad_elementwise.rs: torch.optim.AdamW
+"""The AdamW fixture for src/ops/adamw/tests.rs: torch.optim.AdamW
 (single-tensor path, foreach=False, on the CPU in f32) run for 3 steps on a
 few random tensors, so that `dnagpu::ops::adamw` (CPU and GPU) can be
 checked against PyTorch itself.

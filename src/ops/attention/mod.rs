@@ -9,6 +9,8 @@
 #[cfg(any(test, feature = "test-utils"))]
 pub mod check;
 pub mod cpu;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;
 
 use bytemuck::{Pod, Zeroable};
 
@@ -225,22 +227,5 @@ pub fn attention_with(
             }
             Ok(AttentionOut { out, lse })
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::alibi_slopes;
-
-    #[test]
-    fn slopes_follow_the_model_doc() {
-        let want: Vec<f32> = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 0.5, 1.5, 2.5, 3.5]
-            .iter()
-            .map(|e: &f64| 2f64.powf(-e) as f32)
-            .collect();
-        assert_eq!(alibi_slopes(12), want);
-        let eight: Vec<f32> = (1..=8).map(|e| 2f64.powi(-e) as f32).collect();
-        assert_eq!(alibi_slopes(8), eight);
-        assert_eq!(alibi_slopes(1), vec![2f32.powi(-8)]);
     }
 }

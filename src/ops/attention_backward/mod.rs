@@ -14,6 +14,8 @@
 #[cfg(any(test, feature = "test-utils"))]
 pub mod check;
 pub mod cpu;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;
 
 use super::attention::AttentionDims;
 use super::u32_of;

@@ -8,6 +8,8 @@
 #[cfg(any(test, feature = "test-utils"))]
 pub mod check;
 pub mod cpu;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;
 
 use bytemuck::{Pod, Zeroable};
 

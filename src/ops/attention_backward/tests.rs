@@ -1,31 +1,15 @@
-//! Attention backward: the f64 reference against finite differences, then
-//! the CPU backend and the GPU (lavapipe in CI) against that reference, on
-//! sizes around the 64-row tiles, padded batches (a sequence of length 0
-//! included), and a long sequence for lavapipe's loop limiter.
+//! The native tests of `ops::attention_backward`: its checks (check.rs) on the CPU backend
+//! and on the GPU (lavapipe in CI; `DNAGPU_REQUIRE_GPU=1` fails rather than
+//! skips without one).
 
-mod common;
-
-use common::{gpu, run};
-use dnagpu::Device;
+use super::check::*;
+use crate::testing::{gpu, run};
+use crate::Device;
 
 #[test]
 fn reference_backward_matches_finite_differences() {
-    dnagpu::ops::attention_backward::check::check_reference_backward_by_finite_differences(
-        &[5, 3, 0],
-        5,
-        2,
-        3,
-        1,
-    )
-    .unwrap();
-    dnagpu::ops::attention_backward::check::check_reference_backward_by_finite_differences(
-        &[4],
-        4,
-        1,
-        8,
-        2,
-    )
-    .unwrap();
+    check_reference_backward_by_finite_differences(&[5, 3, 0], 5, 2, 3, 1).unwrap();
+    check_reference_backward_by_finite_differences(&[4], 4, 1, 8, 2).unwrap();
 }
 
 /// (lens, T, heads, D) cases: T around the tiles, head dims 64, 32 and 8,
@@ -48,59 +32,44 @@ fn cases() -> Vec<(Vec<usize>, usize, usize, usize)> {
 #[test]
 fn cpu_matches_f64_reference() {
     for (seed, (lens, t, heads, d)) in cases().into_iter().enumerate() {
-        run(
-            dnagpu::ops::attention_backward::check::check_attention_backward(
-                &Device::Cpu,
-                &lens,
-                t,
-                heads,
-                d,
-                seed as u64,
-            ),
-        );
-    }
-    run(
-        dnagpu::ops::attention_backward::check::check_attention_backward(
+        run(check_attention_backward(
             &Device::Cpu,
-            &[300, 17],
-            300,
-            2,
-            16,
-            90,
-        ),
-    );
+            &lens,
+            t,
+            heads,
+            d,
+            seed as u64,
+        ));
+    }
+    run(check_attention_backward(
+        &Device::Cpu,
+        &[300, 17],
+        300,
+        2,
+        16,
+        90,
+    ));
 }
 
 #[test]
 fn gpu_matches_f64_reference() {
     let Some(dev) = gpu() else { return };
     for (seed, (lens, t, heads, d)) in cases().into_iter().enumerate() {
-        run(
-            dnagpu::ops::attention_backward::check::check_attention_backward(
-                &dev,
-                &lens,
-                t,
-                heads,
-                d,
-                100 + seed as u64,
-            ),
-        );
+        run(check_attention_backward(
+            &dev,
+            &lens,
+            t,
+            heads,
+            d,
+            100 + seed as u64,
+        ));
     }
 }
 
 #[test]
 fn gpu_matches_f64_reference_at_t300() {
     let Some(dev) = gpu() else { return };
-    run(
-        dnagpu::ops::attention_backward::check::check_attention_backward(
-            &dev,
-            &[300, 211],
-            300,
-            2,
-            64,
-            200,
-        ),
-    );
+    run(check_attention_backward(&dev, &[300, 211], 300, 2, 64, 200));
 }
 
 /// T = 4096 at D = 8, and the model's head dim at T = 2048: past the 65,535
@@ -109,26 +78,22 @@ fn gpu_matches_f64_reference_at_t300() {
 #[test]
 fn gpu_long_sequences_match_cpu() {
     let Some(dev) = gpu() else { return };
-    run(
-        dnagpu::ops::attention_backward::check::check_attention_backward_vs_cpu(
-            &dev,
-            &[4096],
-            4096,
-            1,
-            8,
-            300,
-        ),
-    );
-    run(
-        dnagpu::ops::attention_backward::check::check_attention_backward_vs_cpu(
-            &dev,
-            &[2048],
-            2048,
-            1,
-            64,
-            301,
-        ),
-    );
+    run(check_attention_backward_vs_cpu(
+        &dev,
+        &[4096],
+        4096,
+        1,
+        8,
+        300,
+    ));
+    run(check_attention_backward_vs_cpu(
+        &dev,
+        &[2048],
+        2048,
+        1,
+        64,
+        301,
+    ));
 }
 
 #[test]
@@ -154,7 +119,7 @@ fn bad_shapes_are_errors_naming_the_op() {
         (&qkv, &bad_mask, &slopes, &out, &lse, &dout),
     ];
     for (i, (q, m, s, o, l, g)) in cases.into_iter().enumerate() {
-        let err = dnagpu::ops::attention_backward(&dev, q, m, s, heads, o, l, g)
+        let err = crate::ops::attention_backward(&dev, q, m, s, heads, o, l, g)
             .err()
             .unwrap_or_else(|| panic!("case {i} was accepted"));
         assert!(
@@ -162,7 +127,6 @@ fn bad_shapes_are_errors_naming_the_op() {
             "case {i}: {err}"
         );
     }
-    let fine =
-        dnagpu::ops::attention_backward(&dev, &qkv, &mask, &slopes, heads, &out, &lse, &dout);
+    let fine = crate::ops::attention_backward(&dev, &qkv, &mask, &slopes, heads, &out, &lse, &dout);
     assert_eq!(fine.unwrap().shape(), [b, t, 3 * hid]);
 }

@@ -1,0 +1,137 @@
+//! The native tests of `ops::attention`: its checks (check.rs) on the CPU backend
+//! and on the GPU (lavapipe in CI; `DNAGPU_REQUIRE_GPU=1` fails rather than
+//! skips without one).
+
+use super::alibi_slopes;
+use super::check::*;
+use crate::ops::AttentionKernel;
+use crate::testing::{gpu, run};
+use crate::Device;
+
+#[test]
+fn attention_padded_batches_and_head_counts() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = crate::testing::Rng::new(7);
+    for (seed, &(b, tt, heads, d)) in [
+        (3, 1, 1, 8),
+        (3, 7, 2, 16),
+        (4, 65, 2, 32),
+        (2, 129, 1, 64),
+        (2, 63, 12, 8),
+        (2, 200, 12, 16),
+        (1, 70, 3, 128),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let lens = crate::testing::random_lengths(&mut rng, b, tt, true);
+        run(check_attention(&dev, &lens, tt, heads, d, seed as u64));
+    }
+}
+
+/// Both forward kernels at the model's head dim: padded batches (a row of
+/// only padding included), lengths that are not multiples of the 64-row and
+/// 32-key tiles, several heads.
+#[test]
+fn attention_kernels_at_head_dim_64() {
+    let Some(dev) = gpu() else { return };
+    for kernel in [AttentionKernel::Rows, AttentionKernel::Tiled] {
+        for (seed, (lens, tt, heads)) in [
+            (vec![1], 1, 1),
+            (vec![5, 3], 5, 2),
+            (vec![97, 40, 0], 97, 3),
+            (vec![130, 129], 130, 12),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            run(check_attention_on(
+                &dev,
+                Some(kernel),
+                &lens,
+                tt,
+                heads,
+                64,
+                80 + seed as u64,
+            ));
+        }
+    }
+}
+
+#[test]
+fn attention_long_sequences() {
+    let Some(dev) = gpu() else { return };
+    for (seed, &tt) in [1000usize, 4096].iter().enumerate() {
+        run(check_attention(&dev, &[tt], tt, 1, 8, 40 + seed as u64));
+    }
+    run(check_attention(&dev, &[2048, 1500], 2048, 2, 4, 50));
+    // The model's head dim at a length where lavapipe's loop limiter bit an
+    // earlier version of the kernel.
+    run(check_attention(&dev, &[2048], 2048, 1, 64, 51));
+}
+
+#[test]
+fn attention_padding_does_not_change_real_tokens() {
+    let Some(dev) = gpu() else { return };
+    run(check_attention_padding_invariance(
+        &dev,
+        &[70, 3, 64, 1],
+        12,
+        8,
+        9,
+    ));
+    run(check_attention_padding_invariance(
+        &dev,
+        &[130, 0, 65],
+        2,
+        32,
+        10,
+    ));
+}
+
+#[test]
+fn attention_matches_f64() {
+    let mut rng = crate::testing::Rng::new(3);
+    for (seed, &(b, tt, heads, d)) in [
+        (1, 1, 1, 4),
+        (3, 33, 12, 8),
+        (2, 96, 2, 64),
+        (2, 40, 3, 128),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let lens = crate::testing::random_lengths(&mut rng, b, tt, false);
+        run(check_attention(
+            &Device::Cpu,
+            &lens,
+            tt,
+            heads,
+            d,
+            seed as u64,
+        ));
+    }
+}
+
+#[test]
+fn attention_cpu_padding_invariance() {
+    run(check_attention_padding_invariance(
+        &Device::Cpu,
+        &[50, 3, 17],
+        12,
+        8,
+        4,
+    ));
+}
+
+#[test]
+fn slopes_follow_the_model_doc() {
+    let want: Vec<f32> = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 0.5, 1.5, 2.5, 3.5]
+        .iter()
+        .map(|e: &f64| 2f64.powf(-e) as f32)
+        .collect();
+    assert_eq!(alibi_slopes(12), want);
+    let eight: Vec<f32> = (1..=8).map(|e| 2f64.powi(-e) as f32).collect();
+    assert_eq!(alibi_slopes(8), eight);
+    assert_eq!(alibi_slopes(1), vec![2f32.powi(-8)]);
+}

@@ -1,0 +1,82 @@
+//! The native tests of `ops::dropout`: its checks (check.rs) on the CPU backend
+//! and on the GPU (lavapipe in CI; `DNAGPU_REQUIRE_GPU=1` fails rather than
+//! skips without one).
+
+use super::check::*;
+use crate::ops::{self};
+use crate::testing::{gpu, run};
+use crate::{Device, Error};
+
+const SIZES: [usize; 5] = [1, 7, 255, 257, 65_537];
+
+#[test]
+fn dropout_is_bit_identical_on_gpu_and_cpu() {
+    let Some(dev) = gpu() else { return };
+    for (i, &n) in SIZES.iter().enumerate() {
+        for (j, p) in [0.1f32, 0.5, 0.9].into_iter().enumerate() {
+            run(check_dropout_matches_cpu(&dev, &[n], p, i as u64, j as u32));
+        }
+    }
+    run(check_dropout_matches_cpu(
+        &dev,
+        &[4, 33, 7],
+        0.25,
+        u64::MAX,
+        u32::MAX,
+    ));
+}
+
+fn dropout_statistics_on(dev: &Device) {
+    for (i, p) in [0.1f32, 0.5, 0.9].into_iter().enumerate() {
+        run(check_dropout_keep_fraction(
+            dev,
+            1_000_000,
+            p,
+            100 + i as u64,
+        ));
+    }
+    run(check_dropout_masks_differ(dev, 100_000, 0.5));
+    run(check_dropout_masks_differ(dev, 100_000, 0.1));
+    run(check_dropout_backward(dev, 65_537, 0.1, 5, 3));
+    run(check_dropout_backward(dev, 257, 0.7, 6, 0));
+}
+
+#[test]
+fn dropout_statistics_and_backward_cpu() {
+    dropout_statistics_on(&Device::Cpu);
+    run(check_dropout_matches_cpu(&Device::Cpu, &[257], 0.5, 1, 1));
+}
+
+#[test]
+fn dropout_statistics_and_backward_gpu() {
+    let Some(dev) = gpu() else { return };
+    dropout_statistics_on(&dev);
+}
+
+fn dropout_arguments_on(dev: &Device) {
+    let x = dev.tensor_f32(&[3], &[1.0, -2.0, 3.0]).unwrap();
+    let same = ops::dropout(dev, &x, 0.0, 9, 9).unwrap();
+    assert_eq!(
+        pollster::block_on(dev.read_f32(&same)).unwrap(),
+        [1.0, -2.0, 3.0]
+    );
+    for p in [1.0f32, 1.5, -0.1, f32::NAN, f32::INFINITY] {
+        match ops::dropout(dev, &x, p, 0, 0) {
+            Err(Error::Invalid(msg)) => assert!(msg.contains("dropout"), "{msg}"),
+            other => panic!("dropout p = {p}: expected an error, got {other:?}"),
+        }
+    }
+    let ids = dev.tensor_u32(&[3], &[1, 2, 3]).unwrap();
+    assert!(matches!(
+        ops::dropout(dev, &ids, 0.5, 0, 0),
+        Err(Error::DType { .. })
+    ));
+}
+
+#[test]
+fn dropout_p_zero_is_identity_and_bad_p_is_an_error() {
+    dropout_arguments_on(&Device::Cpu);
+    if let Some(dev) = gpu() {
+        dropout_arguments_on(&dev);
+    }
+}

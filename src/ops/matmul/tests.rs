@@ -1,0 +1,310 @@
+//! The native tests of `ops::matmul`: its checks (check.rs) on the CPU backend
+//! and on the GPU (lavapipe in CI; `DNAGPU_REQUIRE_GPU=1` fails rather than
+//! skips without one).
+
+use super::check::*;
+use crate::ops::{Epilogue, Matmul, MatmulKernel};
+use crate::testing::{gpu, run};
+use crate::Device;
+
+/// Every operand layout: A and B each as stored or transposed.
+const LAYOUTS: [Matmul; 4] = [
+    Matmul::NN,
+    Matmul::NT,
+    Matmul::TN,
+    Matmul {
+        trans_a: true,
+        trans_b: true,
+        epilogue: Epilogue::None,
+    },
+];
+
+const ODD: [usize; 6] = [1, 7, 63, 65, 127, 129];
+
+#[test]
+fn matmul_all_layouts_and_odd_sizes() {
+    let Some(dev) = gpu() else { return };
+    let mut seed = 0;
+    for spec in LAYOUTS {
+        for &m in &ODD {
+            for &(n, k) in &[(65, 17), (1, 129), (127, 64), (64, 1)] {
+                seed += 1;
+                run(check_matmul(&dev, None, m, n, k, spec, false, seed));
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_batched_bias_and_gelu() {
+    let Some(dev) = gpu() else { return };
+    for (i, spec) in [Matmul::NN, Matmul::NT, Matmul::TN].into_iter().enumerate() {
+        run(check_matmul(
+            &dev,
+            Some(3),
+            65,
+            63,
+            129,
+            spec,
+            true,
+            100 + i as u64,
+        ));
+        let gelu = Matmul {
+            epilogue: Epilogue::Gelu,
+            ..spec
+        };
+        run(check_matmul(
+            &dev,
+            Some(2),
+            7,
+            129,
+            33,
+            gelu,
+            true,
+            200 + i as u64,
+        ));
+        run(check_matmul(
+            &dev,
+            None,
+            127,
+            65,
+            31,
+            gelu,
+            false,
+            300 + i as u64,
+        ));
+    }
+}
+
+/// The tiled kernel (vec4 operands) on every layout, at multiples of 4 that
+/// are not multiples of its 128 x 128 x 8 tile, one below, one above.
+#[test]
+fn tiled_matmul_all_layouts_and_partial_tiles() {
+    let Some(dev) = gpu() else { return };
+    let mut seed = 400;
+    for bk in [8, 16] {
+        let tiled = Some(MatmulKernel::Tiled { bk });
+        for spec in LAYOUTS {
+            for &(m, n, k) in &[(4, 4, 4), (132, 124, 12), (128, 256, 8), (260, 132, 36)] {
+                seed += 1;
+                run(check_matmul_on(
+                    &dev, tiled, None, m, n, k, spec, false, seed,
+                ));
+            }
+        }
+    }
+    let tiled = Some(MatmulKernel::TILED);
+    for (i, spec) in [Matmul::NN, Matmul::NT, Matmul::TN].into_iter().enumerate() {
+        let gelu = Matmul {
+            epilogue: Epilogue::Gelu,
+            ..spec
+        };
+        let seed = 500 + i as u64;
+        run(check_matmul_on(
+            &dev,
+            tiled,
+            Some(3),
+            68,
+            136,
+            20,
+            spec,
+            true,
+            seed,
+        ));
+        run(check_matmul_on(
+            &dev,
+            tiled,
+            Some(2),
+            132,
+            8,
+            44,
+            gelu,
+            true,
+            seed,
+        ));
+        run(check_matmul_on(
+            &dev, tiled, None, 8, 132, 1028, gelu, false, seed,
+        ));
+    }
+}
+
+/// B stored as f16 (weights at half the size) through both kernels: every
+/// layout, odd sizes (an odd count of f16s ends mid-word) on the basic
+/// kernel, partial tiles, a batch, bias and GELU on the tiled one.
+#[test]
+fn matmul_with_f16_b_all_layouts() {
+    let Some(dev) = gpu() else { return };
+    let mut seed = 900;
+    for spec in LAYOUTS {
+        for &(m, n, k) in &[(7, 65, 17), (65, 1, 129), (1, 127, 63)] {
+            seed += 1;
+            run(check_matmul_f16_b(
+                &dev,
+                Some(MatmulKernel::Basic),
+                None,
+                m,
+                n,
+                k,
+                spec,
+                false,
+                seed,
+            ));
+        }
+        for &(m, n, k) in &[(132, 124, 12), (260, 132, 36)] {
+            seed += 1;
+            run(check_matmul_f16_b(
+                &dev,
+                Some(MatmulKernel::TILED),
+                None,
+                m,
+                n,
+                k,
+                spec,
+                false,
+                seed,
+            ));
+        }
+    }
+    let gelu = Matmul {
+        epilogue: Epilogue::Gelu,
+        ..Matmul::NT
+    };
+    for kernel in [MatmulKernel::Basic, MatmulKernel::TILED] {
+        run(check_matmul_f16_b(
+            &dev,
+            Some(kernel),
+            Some(3),
+            68,
+            136,
+            20,
+            gelu,
+            true,
+            950,
+        ));
+    }
+}
+
+/// Few output tiles and a long K: the tiled kernel splits K into ranges and
+/// sums the partial products (weight gradients), on every layout, with a
+/// last range shorter than the others.
+#[test]
+fn tiled_matmul_split_k() {
+    let Some(dev) = gpu() else { return };
+    let d = crate::ops::matmul::MatmulDims::of(&[2052, 132], &[2052, 124], Matmul::TN).unwrap();
+    assert_eq!(crate::ops::matmul::split_k(&d, false), 4);
+    for (i, spec) in [Matmul::NN, Matmul::NT, Matmul::TN].into_iter().enumerate() {
+        for bk in [8, 16] {
+            run(check_matmul_on(
+                &dev,
+                Some(MatmulKernel::Tiled { bk }),
+                None,
+                132,
+                124,
+                2052,
+                spec,
+                false,
+                700 + i as u64,
+            ));
+        }
+    }
+    // The epilogue (bias, then GELU) follows the sum of the ranges, also
+    // with f16 weights.
+    let tiled = Some(MatmulKernel::TILED);
+    let gelu = Matmul {
+        epilogue: Epilogue::Gelu,
+        ..Matmul::NT
+    };
+    for (i, spec) in [Matmul::NT, gelu].into_iter().enumerate() {
+        let seed = 710 + i as u64;
+        run(check_matmul_on(
+            &dev, tiled, None, 132, 124, 2052, spec, true, seed,
+        ));
+        run(check_matmul_f16_b(
+            &dev, tiled, None, 132, 124, 2052, spec, true, seed,
+        ));
+    }
+}
+
+/// What `matmul` picks on its own gives the same results, and sizes the
+/// tiled kernel cannot take are refused when it is asked for.
+#[test]
+fn tiled_matmul_chosen_and_refused() {
+    let Some(dev) = gpu() else { return };
+    let d = crate::ops::matmul::MatmulDims::of(&[256, 64], &[128, 64], Matmul::NT).unwrap();
+    assert_eq!(MatmulKernel::pick(&d, Matmul::NT), MatmulKernel::TILED);
+    run(check_matmul(
+        &dev,
+        None,
+        256,
+        132,
+        64,
+        Matmul::NT,
+        true,
+        600,
+    ));
+    let a = dev.tensor_f32(&[8, 6], &[0.0; 48]).unwrap();
+    let b = dev.tensor_f32(&[6, 8], &[0.0; 48]).unwrap();
+    let err = crate::ops::matmul_with(&dev, &a, &b, None, Matmul::NN, Some(MatmulKernel::TILED))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("multiples of 4"), "{err}");
+}
+
+#[test]
+fn matmul_long_inner_dimension() {
+    let Some(dev) = gpu() else { return };
+    run(check_matmul(&dev, None, 5, 7, 40000, Matmul::NT, true, 60));
+    run(check_matmul(&dev, None, 3, 9, 3072, Matmul::TN, false, 61));
+}
+
+#[test]
+fn matmul_matches_f64() {
+    let mut seed = 0;
+    for spec in [
+        Matmul::NN,
+        Matmul::NT,
+        Matmul::TN,
+        Matmul {
+            epilogue: Epilogue::Gelu,
+            ..Matmul::NT
+        },
+    ] {
+        for &(b, m, n, k) in &[
+            (None, 1, 1, 1),
+            (None, 63, 65, 129),
+            (Some(3), 17, 5, 300),
+            (None, 200, 300, 257),
+        ] {
+            seed += 1;
+            run(check_matmul(
+                &Device::Cpu,
+                b,
+                m,
+                n,
+                k,
+                spec,
+                seed % 2 == 0,
+                seed,
+            ));
+        }
+    }
+}
+
+/// The CPU backend's matmul with B stored as f16 against the f64 product
+/// of the f16 values.
+#[test]
+fn matmul_with_f16_b_matches_f64() {
+    for (i, spec) in [Matmul::NN, Matmul::NT, Matmul::TN].into_iter().enumerate() {
+        run(check_matmul_f16_b(
+            &Device::Cpu,
+            None,
+            Some(2),
+            63,
+            65,
+            129,
+            spec,
+            i == 1,
+            40 + i as u64,
+        ));
+    }
+}
