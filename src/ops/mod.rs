@@ -6,8 +6,9 @@
 //!   [`crate::params`] (it knows nothing of tensors or devices), which is both
 //!   the fallback backend and the oracle the kernels are tested against;
 //! - `<op>/check.rs` (feature `test-utils`): the op's checks, GPU against
-//!   the CPU twin and the CPU twin against an f64 reference, that the native
-//!   and browser tests drive;
+//!   the CPU twin and the CPU twin against an f64 reference, that the
+//!   browser tests (web/tests/) drive too;
+//! - `<op>/tests.rs`: the native tests that drive the checks;
 //! - its WGSL under the same name in `shaders/<op>/`.
 //!
 //! Model code is written against these functions only.
