@@ -15,12 +15,15 @@ pub mod device;
 pub mod embed;
 pub mod error;
 pub mod export;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fs;
 pub mod gpu;
 pub mod metrics;
 pub mod model;
 pub mod ops;
 mod parallel;
 pub mod params;
+pub mod plot;
 pub mod rng;
 pub mod tensor;
 #[cfg(any(test, feature = "test-utils"))]

@@ -300,7 +300,7 @@ pub fn run(dev_args: &DeviceArgs, args: &BenchArgs) -> Result<()> {
     if let Some(p) = &a.json {
         let doc = serde_json::json!({"device": dev.name(), "backend": dev.backend(), "family": a.family, "precision": a.precision.name(), "config": {
             "layers": config.num_hidden_layers, "hidden": config.hidden_size, "heads": config.num_attention_heads, "intermediate": config.intermediate_size}, "results": rows, "profile": profile});
-        crate::output::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+        dnagpu::fs::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }
     Ok(())
 }
@@ -385,7 +385,7 @@ fn run_train(dev_args: &DeviceArgs, a: &TrainBench) -> Result<()> {
     if let Some(p) = &a.json {
         let doc = serde_json::json!({"device": dev.name(), "backend": dev.backend(), "batch": a.batch, "tokens": a.seq,
             "seconds_per_step": step, "tokens_per_s": tps, "gflops": gflops, "peak_mib": peak, "profile": profile});
-        crate::output::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+        dnagpu::fs::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }
     Ok(())
 }
@@ -467,7 +467,7 @@ fn run_finetune(dev_args: &DeviceArgs, a: &FinetuneBench) -> Result<()> {
     if let Some(p) = &a.json {
         let doc = serde_json::json!({"device": dev.name(), "mode": a.mode, "precision": a.precision.name(), "trainable": trainable, "batch": a.batch,
             "tokens": a.seq, "seconds_per_step": step, "samples_per_s": sps, "peak_mib": peak});
-        crate::output::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+        dnagpu::fs::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }
     Ok(())
 }

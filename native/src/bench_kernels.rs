@@ -161,7 +161,7 @@ pub fn run(dev_args: &DeviceArgs, a: &KernelBench) -> Result<()> {
     if let Some(p) = &a.json {
         let doc =
             serde_json::json!({"device": dev.name(), "backend": dev.backend(), "results": rows});
-        crate::output::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+        dnagpu::fs::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }
     Ok(())
 }

@@ -11,9 +11,9 @@ use dnagpu::train::finetune::confusion_of;
 
 use crate::input::InputArgs;
 use crate::model_arg::ModelArgs;
-use crate::output::{check_writable, write_atomic};
 use crate::progress::Bar;
 use crate::DeviceArgs;
+use dnagpu::fs::{check_writable, write_atomic};
 
 #[derive(clap::Args)]
 pub struct ClassifyArgs {

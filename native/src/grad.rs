@@ -11,10 +11,10 @@ use dnagpu::model::Dropout;
 use dnagpu::train::optimizer::{AdamW, AdamWConfig};
 use dnagpu::train::{forward_backward, HostBatch, MlmModel};
 
-use crate::checkpoint::{write_model_folder, ModelFolder};
 use crate::model_arg::ModelArgs;
-use crate::output::{check_writable, write_atomic};
 use crate::DeviceArgs;
+use dnagpu::fs::{check_writable, write_atomic};
+use dnagpu::train::checkpoint::{write_model_folder, ModelFolder};
 
 #[derive(clap::Args)]
 pub struct GradArgs {

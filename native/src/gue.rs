@@ -13,9 +13,9 @@ use serde_json::json;
 
 use crate::finetune::{run_task, TuneOptions};
 use crate::model_arg::ModelArgs;
-use crate::output::write_atomic;
-use crate::plot::bar_chart;
 use crate::DeviceArgs;
+use dnagpu::fs::write_atomic;
+use dnagpu::plot::bar_chart;
 
 #[derive(clap::Args)]
 pub struct GueArgs {
@@ -123,6 +123,7 @@ fn kmer_task(dir: &Path) -> Result<serde_json::Value> {
 }
 
 pub fn run(device: &DeviceArgs, args: &GueArgs) -> Result<()> {
+    let recipe = args.opts.recipe()?;
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
     let all = subsets(&args.gue)?;
@@ -218,7 +219,7 @@ pub fn run(device: &DeviceArgs, args: &GueArgs) -> Result<()> {
             } else {
                 eprintln!("== {task}");
                 match (&dev, &src) {
-                    (Some(d), Some(s)) => run_task(d, s, &dir, &out, &args.opts)
+                    (Some(d), Some(s)) => run_task(d, s, &dir, &out, &args.opts, &recipe)
                         .with_context(|| format!("{name}, {task}"))?,
                     _ => {
                         std::fs::create_dir_all(&out)?;

@@ -2,7 +2,6 @@
 
 mod bench;
 mod bench_kernels;
-mod checkpoint;
 mod classify;
 mod embed;
 mod finetune;
@@ -11,8 +10,6 @@ mod gue;
 mod info;
 mod input;
 mod model_arg;
-mod output;
-mod plot;
 mod pretrain;
 mod progress;
 mod serve;

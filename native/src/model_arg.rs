@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use dnagpu::model::folder::ModelFiles;
-use dnagpu::model::{hub, init, Config, HeadNames, Model, Precision, Weights};
-use dnagpu::tokenize::{BpeTokenizer, Tokenizer};
+use dnagpu::model::{hub, Config, Model, Precision};
+use dnagpu::tokenize::Tokenizer;
 use dnagpu::Device;
 
 #[derive(clap::Args, Clone)]
@@ -44,20 +44,7 @@ pub const SHIPPED_ADAPTER: &str = concat!(
     "/../models/dnabert2-small-gue-promoter-lora"
 );
 
-/// A model's files, read and checked, not yet on a device.
-pub struct Source {
-    pub config: Config,
-    pub weights: Weights,
-    pub tokenizer: Tokenizer,
-    /// The text of config.json and of the tokenizer's file
-    /// (`tokenizer.file_name()`), for checkpoints.
-    pub config_json: String,
-    pub tokenizer_file: String,
-    /// Where it came from, for messages.
-    pub source: String,
-    /// How the encoder's weight matrices are to be stored on the device.
-    pub precision: Precision,
-}
+pub use dnagpu::model::source::ModelSource as Source;
 
 /// The loaded model and its tokenizer.
 pub struct Loaded {
@@ -89,32 +76,20 @@ impl ModelArgs {
     /// the adapter's pooler and classifier): the same numbers as running
     /// the adapters beside the frozen weights, at the base model's speed.
     pub fn load_with_adapter(&self, dev: &Device, adapter_dir: &std::path::Path) -> Result<Loaded> {
-        let s = self.files()?;
-        let adapter = dnagpu::model::adapter::Adapter::load(adapter_dir)?;
-        adapter
-            .check_against(&s.config, &s.weights)
-            .with_context(|| format!("{} does not fit {}", adapter_dir.display(), s.source))?;
-        let mut map = s.weights.take_all();
-        adapter.merge(&mut map)?;
-        let mut config = s.config.clone();
-        if let Some(c) = HeadNames::classes_in(|w| map.get(w).map(|t| t.shape.clone())) {
-            config.num_labels = Some(c);
-            config.id2label = None;
-        }
-        let merged = Weights::new(map, s.source.clone());
-        let model = Model::load_with(dev, &config, &merged, s.precision)?;
+        let s = self.files()?.with_adapter(adapter_dir)?;
+        let model = Model::load_with(dev, &s.config, &s.weights, s.precision)?;
         Ok(Loaded {
             model,
             tokenizer: s.tokenizer,
-            config,
-            source: format!("{} + adapter {}", s.source, adapter_dir.display()),
+            config: s.config,
+            source: s.source,
         })
     }
 
     /// Reads the model's files (or builds the random-init weights).
     pub fn files(&self) -> Result<Source> {
         if let Some(cfg_path) = &self.random_init {
-            let mut src = random_init(cfg_path, self.seed)?;
+            let mut src = Source::random_init(cfg_path, self.seed)?;
             src.precision = self.precision;
             return Ok(src);
         }
@@ -154,30 +129,4 @@ impl ModelArgs {
             precision: self.precision,
         })
     }
-}
-
-/// A new model of the architecture in `cfg_path`, DNABERT-2's tokenizer,
-/// weights initialised as the model doc says.
-pub fn random_init(cfg_path: &std::path::Path, seed: u64) -> Result<Source> {
-    let config_json = std::fs::read_to_string(cfg_path)
-        .with_context(|| format!("reading {}", cfg_path.display()))?;
-    let config = Config::from_json(&config_json, &cfg_path.display().to_string())?;
-    let tokenizer = BpeTokenizer::dnabert2();
-    if tokenizer.vocab_size() != config.vocab_size {
-        bail!(
-            "{}: vocab_size {} does not match the DNABERT-2 tokenizer's {}",
-            cfg_path.display(),
-            config.vocab_size,
-            tokenizer.vocab_size()
-        );
-    }
-    Ok(Source {
-        weights: init::random_weights(&config, seed),
-        config,
-        tokenizer: tokenizer.into(),
-        config_json,
-        tokenizer_file: BpeTokenizer::DNABERT2_JSON.to_string(),
-        source: format!("random init of {} (seed {seed})", cfg_path.display()),
-        precision: Precision::F32,
-    })
 }

@@ -2,31 +2,31 @@
 //! the GPU or the CPU backend, with checkpoints, exact resume, validation,
 //! a CSV log and a loss plot in the run folder.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use dnagpu::export::Precision;
+use dnagpu::fs::write_atomic;
 use dnagpu::model::{Config, Weights};
 use dnagpu::rng::derive_seed;
 use dnagpu::rng::Rng;
 use dnagpu::tokenize::BpeTokenizer;
-use dnagpu::train::batch::HostBatch;
+use dnagpu::train::batch::{majority_baseline, HostBatch};
+use dnagpu::train::checkpoint::{self, ModelFolder, OptimizerState, TrainerState};
 use dnagpu::train::corpus::CorpusOptions;
 use dnagpu::train::masking::Masking;
 use dnagpu::train::optimizer::{AdamW, AdamWConfig};
+use dnagpu::train::pretrain_log::{read_log, write_log, LogRow};
 use dnagpu::train::schedule::{Decay, Schedule};
 use dnagpu::train::stream::{BatchStream, StreamOptions};
-use dnagpu::train::trainer::{evaluate, EvalStats, StepStats, TrainOptions, Trainer};
+use dnagpu::train::trainer::{evaluate, StepStats, TrainOptions, Trainer};
 use dnagpu::train::{read_named, MlmModel};
 use serde_json::json;
 
-use crate::checkpoint::{self, ModelFolder, OptimizerState, TrainerState};
-use crate::model_arg::{random_init, ModelArgs};
-use crate::output::write_atomic;
-use crate::plot::{line_chart, Series};
+use crate::model_arg::{ModelArgs, Source};
 use crate::DeviceArgs;
 
 #[derive(clap::Args)]
@@ -129,57 +129,6 @@ enum ScheduleArg {
 enum PrecisionArg {
     F32,
     F16,
-}
-
-/// One row of log.csv.
-#[derive(Clone, Debug)]
-struct LogRow {
-    step: u64,
-    loss: f64,
-    lr: f64,
-    grad_norm: f64,
-    tokens: u64,
-    seconds: f64,
-    val: Option<EvalStats>,
-}
-
-const LOG_HEADER: &str = "step,loss,lr,grad_norm,tokens,seconds,val_loss,val_accuracy";
-
-impl LogRow {
-    fn csv(&self) -> String {
-        let (vl, va) = match self.val {
-            Some(v) => (format!("{:.9e}", v.loss), format!("{:.6}", v.accuracy)),
-            None => (String::new(), String::new()),
-        };
-        format!(
-            "{},{:.9e},{:.6e},{:.6e},{},{:.3},{vl},{va}",
-            self.step, self.loss, self.lr, self.grad_norm, self.tokens, self.seconds
-        )
-    }
-
-    fn parse(line: &str) -> Option<Self> {
-        let f: Vec<&str> = line.split(',').collect();
-        if f.len() != 8 {
-            return None;
-        }
-        let val = match (f[6].parse(), f[7].parse()) {
-            (Ok(loss), Ok(accuracy)) => Some(EvalStats {
-                loss,
-                accuracy,
-                labelled: 0,
-            }),
-            _ => None,
-        };
-        Some(Self {
-            step: f[0].parse().ok()?,
-            loss: f[1].parse().ok()?,
-            lr: f[2].parse().ok()?,
-            grad_norm: f[3].parse().ok()?,
-            tokens: f[4].parse().ok()?,
-            seconds: f[5].parse().ok()?,
-            val,
-        })
-    }
 }
 
 /// What the model starts from.
@@ -291,7 +240,7 @@ impl PretrainArgs {
             );
         }
         let src = match (&self.config, &self.model) {
-            (Some(cfg), None) => random_init(cfg, self.seed)?,
+            (Some(cfg), None) => Source::random_init(cfg, self.seed)?,
             (None, Some(m)) => ModelArgs {
                 model: Some(m.clone()),
                 random_init: None,
@@ -347,71 +296,6 @@ fn validation_batches(seqs: &[Vec<u32>], masking: &Masking, args: &PretrainArgs)
         .collect()
 }
 
-/// Predicting the most frequent label token: its accuracy, and the loss of
-/// predicting the labels' own frequencies (their entropy).
-fn baseline(val: &[HostBatch]) -> (f64, f64) {
-    let mut counts = std::collections::HashMap::new();
-    for b in val {
-        for &l in b.labels.iter().filter(|&&l| l > 0) {
-            *counts.entry(l).or_insert(0u64) += 1;
-        }
-    }
-    let n: u64 = counts.values().sum();
-    let top = counts.values().copied().max().unwrap_or(0);
-    let entropy = counts
-        .values()
-        .map(|&c| {
-            let p = c as f64 / n as f64;
-            -p * p.ln()
-        })
-        .sum();
-    (top as f64 / n.max(1) as f64, entropy)
-}
-
-fn write_log(run: &Path, rows: &[LogRow]) -> Result<()> {
-    let mut s = String::from(LOG_HEADER);
-    s.push('\n');
-    for r in rows {
-        s.push_str(&r.csv());
-        s.push('\n');
-    }
-    write_atomic(&run.join("log.csv"), s.as_bytes())?;
-    let train = Series {
-        name: "training loss".into(),
-        points: rows.iter().map(|r| (r.step as f64, r.loss)).collect(),
-        color: "#1f77b4",
-        dots: false,
-    };
-    let val = Series {
-        name: "validation loss".into(),
-        points: rows
-            .iter()
-            .filter_map(|r| r.val.map(|v| (r.step as f64, v.loss)))
-            .collect(),
-        color: "#d62728",
-        dots: true,
-    };
-    let svg = line_chart(
-        "MLM pretraining",
-        "step",
-        "masked-token cross-entropy",
-        &[train, val],
-    );
-    write_atomic(&run.join("loss.svg"), svg.as_bytes())
-}
-
-fn read_log(run: &Path, upto: u64) -> Vec<LogRow> {
-    std::fs::read_to_string(run.join("log.csv"))
-        .map(|s| {
-            s.lines()
-                .skip(1)
-                .filter_map(LogRow::parse)
-                .filter(|r| r.step <= upto)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
@@ -445,7 +329,7 @@ pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
     };
     let (mut stream, val_seqs) = BatchStream::new(&args.data, stream_opts, tokenizer)?;
     let val = validation_batches(&val_seqs, &masking, args);
-    let (top_acc, unigram) = baseline(&val);
+    let (top_acc, unigram) = majority_baseline(&val);
     if !val.is_empty() {
         eprintln!(
             "validation: {} sequences; most frequent token {:.2}% accurate, label-frequency loss {:.4}",
@@ -627,7 +511,7 @@ pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
     }
     // The run folder itself is a model folder that `embed` loads.
     let tensors = pollster::block_on(trainer.model.to_host(&dev))?;
-    crate::checkpoint::write_model_folder(
+    dnagpu::train::checkpoint::write_model_folder(
         &args.output,
         &ModelFolder {
             config_json: &start.config_json,

@@ -11,7 +11,7 @@ use dnagpu::tokenize::train::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::output::{check_writable, write_atomic};
+use dnagpu::fs::{check_writable, write_atomic};
 
 #[derive(clap::Args)]
 pub struct TokenizerArgs {

@@ -13,6 +13,8 @@ pub mod init;
 pub mod layers;
 pub mod layers_backward;
 pub mod lora;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod source;
 pub mod torch_bin;
 pub mod weights;
 

@@ -195,3 +195,24 @@ impl HostBatch {
         )
     }
 }
+
+/// Predicting the most frequent label token: its accuracy, and the loss of
+/// predicting the labels' own frequencies (their entropy).
+pub fn majority_baseline(val: &[HostBatch]) -> (f64, f64) {
+    let mut counts = std::collections::HashMap::new();
+    for b in val {
+        for &l in b.labels.iter().filter(|&&l| l > 0) {
+            *counts.entry(l).or_insert(0u64) += 1;
+        }
+    }
+    let n: u64 = counts.values().sum();
+    let top = counts.values().copied().max().unwrap_or(0);
+    let entropy = counts
+        .values()
+        .map(|&c| {
+            let p = c as f64 / n as f64;
+            -p * p.ln()
+        })
+        .sum();
+    (top as f64 / n.max(1) as f64, entropy)
+}

@@ -27,6 +27,16 @@ pub struct FineTuneStep {
     pub grad_norm: f64,
 }
 
+/// The peak learning rate is a positive number.
+pub fn check_peak_lr(peak: f64) -> Result<()> {
+    if !(peak.is_finite() && peak > 0.0) {
+        return Err(Error::Invalid(format!(
+            "learning rate {peak}: it must be a positive number"
+        )));
+    }
+    Ok(())
+}
+
 pub struct FineTuner {
     pub model: ClsModel,
     pub optimizer: AdamW,
@@ -40,12 +50,7 @@ impl FineTuner {
         adamw: AdamWConfig,
         options: FineTuneOptions,
     ) -> Result<Self> {
-        let peak = options.schedule.peak;
-        if !(peak.is_finite() && peak > 0.0) {
-            return Err(Error::Invalid(format!(
-                "learning rate {peak}: it must be a positive number"
-            )));
-        }
+        check_peak_lr(options.schedule.peak)?;
         let names = model.trainable_names();
         let optimizer = AdamW::new(dev, &names, &model.trainable_params(), adamw)?;
         Ok(Self {

@@ -4,15 +4,22 @@
 
 pub mod backward;
 pub mod batch;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod checkpoint;
 pub mod classify;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod corpus;
 pub mod encoder_pass;
 pub mod finetune;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod finetune_run;
 pub mod labelled;
 pub mod masking;
 pub mod mlm;
 pub mod optimizer;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod pretrain_log;
+pub mod recipe;
 pub mod schedule;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod stream;

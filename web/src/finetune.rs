@@ -1,13 +1,11 @@
 //! `FineTune`: LoRA fine-tuning of a classifier in the browser, one step per
 //! call so the worker can report each loss and stop between steps.
 
-use dnagpu::model::adapter::LoraConfig;
 use dnagpu::model::lora::Lora;
 use dnagpu::train::classify::ClsModel;
-use dnagpu::train::finetune::{FineTuneOptions, FineTuner};
+use dnagpu::train::finetune::FineTuner;
 use dnagpu::train::labelled::{EpochBatches, LabelledSet};
-use dnagpu::train::optimizer::AdamWConfig;
-use dnagpu::train::schedule::{Decay, Schedule};
+use dnagpu::train::recipe::{FineTuneRecipe, TuneMode, DEFAULT_EPOCHS};
 use dnagpu::Device;
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
@@ -15,8 +13,8 @@ use wasm_bindgen::prelude::*;
 use crate::model::Model;
 use crate::{js, read_input};
 
-/// The page's options; the defaults are the CLI's (`dnagpu finetune`),
-/// with a smaller batch and a row cap for a browser tab.
+/// The page's options; the defaults are the library's recipe (the CLI's
+/// too), with a smaller batch and a row cap for a browser tab.
 #[derive(Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 struct Options {
@@ -36,19 +34,42 @@ struct Options {
 
 impl Default for Options {
     fn default() -> Self {
+        let recipe = FineTuneRecipe::default();
         Self {
-            r: 8,
-            alpha: 32.0,
-            dropout: 0.05,
-            lr: 1e-3,
-            warmup: 50,
-            weight_decay: 0.01,
+            r: recipe.lora_r,
+            alpha: recipe.lora_alpha,
+            dropout: recipe.lora_dropout,
+            lr: recipe.peak_lr(),
+            warmup: recipe.warmup,
+            weight_decay: recipe.weight_decay,
             steps: None,
-            epochs: 3,
+            epochs: DEFAULT_EPOCHS,
             batch_size: 16,
             max_rows: 2000,
-            seed: 0,
+            seed: recipe.seed,
         }
+    }
+}
+
+impl Options {
+    /// The recipe these options give (LoRA), checked.
+    fn recipe(&self) -> dnagpu::Result<FineTuneRecipe> {
+        let recipe = FineTuneRecipe {
+            mode: TuneMode::Lora,
+            lr: Some(self.lr),
+            lora_r: self.r,
+            lora_alpha: self.alpha,
+            lora_dropout: self.dropout,
+            weight_decay: self.weight_decay,
+            warmup: self.warmup,
+            batch_size: self.batch_size,
+            epochs: Some(self.epochs),
+            max_steps: self.steps,
+            seed: self.seed,
+            ..FineTuneRecipe::default()
+        };
+        recipe.validate()?;
+        Ok(recipe)
     }
 }
 
@@ -76,11 +97,14 @@ impl FineTune {
             serde_json::from_str(options_json)
                 .map_err(|e| JsError::new(&format!("fine-tuning options: {e}")))?
         };
-        if o.batch_size == 0 || o.max_rows == 0 || o.epochs == 0 || o.steps == Some(0) {
+        if o.max_rows == 0 {
             return Err(JsError::new(
-                "fine-tuning options: batchSize, maxRows, epochs and steps must be at least 1",
+                "fine-tuning options: maxRows must be at least 1",
             ));
         }
+        let recipe = o
+            .recipe()
+            .map_err(|e| JsError::new(&format!("fine-tuning options: {e}")))?;
         let input = read_input(csv, "training file")?;
         let mut set =
             LabelledSet::from_records(input.records, &model.tokenizer, None, "training file")
@@ -98,35 +122,13 @@ impl FineTune {
             o.seed,
         )
         .map_err(js)?;
-        let lora = LoraConfig {
-            r: o.r,
-            alpha: o.alpha,
-            dropout: o.dropout,
-            ..LoraConfig::for_family(cls.encoder.family)
-        };
+        let lora = recipe.lora_config(cls.encoder.family);
         cls.lora = Some(Lora::fresh(&dev, &cls.encoder, lora, o.seed).map_err(js)?);
+        // Steps, when given, are not capped at the epochs (unlike the CLI's --max-steps).
         let per_epoch = set.len().div_ceil(o.batch_size) as u64;
         let total = o.steps.unwrap_or(per_epoch * o.epochs as u64);
-        let tuner = FineTuner::new(
-            &dev,
-            cls,
-            AdamWConfig {
-                weight_decay: o.weight_decay,
-                ..AdamWConfig::default()
-            },
-            FineTuneOptions {
-                schedule: Schedule {
-                    peak: o.lr,
-                    warmup: o.warmup,
-                    total,
-                    decay: Decay::Linear,
-                },
-                max_grad_norm: 1.0,
-                dropout: model.config.hidden_dropout_prob as f32,
-                seed: o.seed,
-            },
-        )
-        .map_err(js)?;
+        let dropout = model.config.hidden_dropout_prob as f32;
+        let tuner = recipe.tuner(&dev, cls, total, dropout).map_err(js)?;
         Ok(FineTune {
             device: dev,
             tuner,

@@ -16,12 +16,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-use dnagpu::export::{safetensors_named, Precision};
-use dnagpu::model::{HostTensor, Weights};
 use serde::{Deserialize, Serialize};
 
-use crate::output::write_atomic;
+use crate::error::{Error, Result};
+use crate::export::{safetensors_named, Precision};
+use crate::fs::{io_error, write_atomic};
+use crate::model::{HostTensor, Weights};
 
 pub struct ModelFolder<'a> {
     pub config_json: &'a str,
@@ -37,12 +37,12 @@ fn weights_bytes(m: &ModelFolder) -> Result<Vec<u8>> {
         .tensors
         .iter()
         .map(|(n, t)| (n.as_str(), t.shape.as_slice(), t.data.as_slice()));
-    Ok(safetensors_named(named, m.precision, Some(meta))?)
+    safetensors_named(named, m.precision, Some(meta))
 }
 
 /// Writes (or replaces, file by file, atomically) a model folder.
 pub fn write_model_folder(dir: &Path, m: &ModelFolder) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(io_error(format!("creating {}", dir.display())))?;
     write_atomic(&dir.join("model.safetensors"), &weights_bytes(m)?)?;
     write_atomic(&dir.join("config.json"), m.config_json.as_bytes())?;
     write_atomic(&dir.join(m.tokenizer.0), m.tokenizer.1.as_bytes())?;
@@ -68,10 +68,10 @@ pub struct OptimizerState {
     pub v: BTreeMap<String, HostTensor>,
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::File::create(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = std::fs::File::create(path).map_err(io_error(path.display()))?;
+    f.write_all(bytes).map_err(io_error(path.display()))?;
+    f.sync_all().map_err(io_error(path.display()))
 }
 
 /// Saves checkpoint `state.step` under `run` and keeps the newest `keep`.
@@ -83,13 +83,13 @@ pub fn save(
     keep: usize,
 ) -> Result<PathBuf> {
     let root = run.join("checkpoints");
-    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    std::fs::create_dir_all(&root).map_err(io_error(format!("creating {}", root.display())))?;
     let name = format!("step-{:08}", state.step);
     let dir = root.join(&name);
     let tmp = root.join(format!(".tmp-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let written = (|| -> Result<()> {
-        std::fs::create_dir(&tmp)?;
+        std::fs::create_dir(&tmp).map_err(io_error(tmp.display()))?;
         write_file(&tmp.join("model.safetensors"), &weights_bytes(model)?)?;
         write_file(&tmp.join("config.json"), model.config_json.as_bytes())?;
         write_file(&tmp.join(model.tokenizer.0), model.tokenizer.1.as_bytes())?;
@@ -109,18 +109,20 @@ pub fn save(
         // Written last: a folder without it is not a checkpoint.
         write_file(
             &tmp.join("state.json"),
-            serde_json::to_string_pretty(state)?.as_bytes(),
+            serde_json::to_string_pretty(state)
+                .map_err(|e| Error::Invalid(format!("state.json: {e}")))?
+                .as_bytes(),
         )?;
         if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
+            std::fs::remove_dir_all(&dir).map_err(io_error(dir.display()))?;
         }
-        std::fs::rename(&tmp, &dir)?;
+        std::fs::rename(&tmp, &dir).map_err(io_error(dir.display()))?;
         Ok(())
     })();
     if let Err(e) = written {
         let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e.context(format!(
-            "writing checkpoint {} (the earlier checkpoints are kept)",
+        return Err(Error::Invalid(format!(
+            "writing checkpoint {} (the earlier checkpoints are kept): {e}",
             dir.display()
         )));
     }
@@ -137,8 +139,9 @@ fn list(root: &Path) -> Result<Vec<u64>> {
     if !root.is_dir() {
         return Ok(steps);
     }
-    for e in std::fs::read_dir(root)? {
-        let name = e?.file_name().to_string_lossy().to_string();
+    let io = |e| io_error(format!("listing {}", root.display()))(e);
+    for e in std::fs::read_dir(root).map_err(io)? {
+        let name = e.map_err(io)?.file_name().to_string_lossy().to_string();
         if let Some(n) = name.strip_prefix("step-").and_then(|s| s.parse().ok()) {
             steps.push(n);
         }
@@ -158,10 +161,14 @@ pub struct Loaded {
 
 fn load_one(dir: &Path) -> Result<Loaded> {
     let read = |name: &str| {
-        std::fs::read(dir.join(name)).with_context(|| format!("{name} is missing or unreadable"))
+        std::fs::read(dir.join(name))
+            .map_err(|e| Error::Invalid(format!("{name} is missing or unreadable: {e}")))
     };
-    let state: TrainerState =
-        serde_json::from_slice(&read("state.json")?).context("state.json does not parse")?;
+    let text = |name: &str| {
+        String::from_utf8(read(name)?).map_err(|_| Error::Invalid(format!("{name} is not UTF-8")))
+    };
+    let state: TrainerState = serde_json::from_slice(&read("state.json")?)
+        .map_err(|e| Error::Invalid(format!("state.json does not parse: {e}")))?;
     let weights = Weights::from_safetensors(
         &read("model.safetensors")?,
         &dir.join("model.safetensors").display().to_string(),
@@ -184,9 +191,8 @@ fn load_one(dir: &Path) -> Result<Loaded> {
         state,
         weights,
         optimizer: OptimizerState { m, v },
-        config_json: String::from_utf8(read("config.json")?).context("config.json is not UTF-8")?,
-        tokenizer_json: String::from_utf8(read("tokenizer.json")?)
-            .context("tokenizer.json is not UTF-8")?,
+        config_json: text("config.json")?,
+        tokenizer_json: text("tokenizer.json")?,
     })
 }
 
@@ -207,7 +213,7 @@ pub fn load_latest(run: &Path) -> Result<(Option<Loaded>, Vec<String>)> {
                 l.state.step
             )),
             Err(e) => warnings.push(format!(
-                "{}: incomplete or corrupt ({e:#}); using an earlier checkpoint",
+                "{}: incomplete or corrupt ({e}); using an earlier checkpoint",
                 dir.display()
             )),
         }
@@ -230,10 +236,10 @@ pub fn check_settings(saved: &serde_json::Value, now: &serde_json::Value) -> Res
         }
     }
     if !diffs.is_empty() {
-        bail!(
+        return Err(Error::Invalid(format!(
             "--resume with settings that differ from the checkpoint's: {}. Resume with the same settings, or start a new run in another folder",
             diffs.join("; ")
-        );
+        )));
     }
     Ok(())
 }

@@ -4,17 +4,22 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use crate::error::{Error, Result};
+
+/// An I/O error as the crate's error, saying what was being done.
+pub(crate) fn io_error(doing: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> Error {
+    move |e| Error::Invalid(format!("{doing}: {e}"))
+}
 
 /// Fails early (before any work) when `path`'s folder does not exist.
 pub fn check_writable(path: &Path) -> Result<()> {
     let parent = parent_of(path);
     if !parent.is_dir() {
-        bail!(
+        return Err(Error::Invalid(format!(
             "cannot write {}: folder {} does not exist",
             path.display(),
             parent.display()
-        );
+        )));
     }
     Ok(())
 }
@@ -31,7 +36,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     check_writable(path)?;
     let name = path
         .file_name()
-        .with_context(|| format!("{} is not a file name", path.display()))?;
+        .ok_or_else(|| Error::Invalid(format!("{} is not a file name", path.display())))?;
     let tmp = parent_of(path).join(format!(
         ".{}.tmp-{}",
         name.to_string_lossy(),
@@ -45,7 +50,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing {}", path.display()));
+        return Err(io_error(format!("writing {}", path.display()))(e));
     }
     Ok(())
 }

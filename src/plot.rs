@@ -1,4 +1,4 @@
-//! Small SVG charts (loss curves, bar charts later) with no dependencies:
+//! Small SVG charts (loss curves, bar charts, confusion matrices) with no dependencies:
 //! a file a person opens in any browser.
 
 use std::fmt::Write;
@@ -174,7 +174,7 @@ fn esc(t: &str) -> String {
 
 /// A confusion matrix as a heat map: rows true class, columns predicted,
 /// each cell's count and share of its row.
-pub fn confusion_matrix(title: &str, c: &dnagpu::metrics::Confusion) -> String {
+pub fn confusion_matrix(title: &str, c: &crate::metrics::Confusion) -> String {
     let n = c.classes();
     let cell = (360.0 / n.max(1) as f64).clamp(28.0, 90.0);
     let (left, top) = (110.0, 60.0);

@@ -1,0 +1,332 @@
+//! A whole fine-tuning run on a GUE-style folder (`train.csv`, `dev.csv`,
+//! `test.csv`, plain or .gz; `sequence,label`): the recipe's steps, dev
+//! evaluation every `eval_every` steps keeping the parameters with the
+//! lowest dev loss, then the model (LoRA: a PEFT adapter), `metrics.json`,
+//! `predictions.csv` and plots written into the output folder. The CLI's
+//! `finetune` and `gue` are this with a progress bar.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::checkpoint::{write_model_folder, ModelFolder};
+use super::classify::ClsModel;
+use super::finetune::{evaluate, Evaluation};
+use super::labelled::{EpochBatches, LabelledSet};
+use super::recipe::{task_epochs, FineTuneRecipe, TuneMode};
+use crate::data::{read_path, InvalidPolicy};
+use crate::error::{Error, Result};
+use crate::export::{predictions_csv, Precision};
+use crate::fs::{io_error, write_atomic};
+use crate::model::lora::Lora;
+use crate::model::source::ModelSource;
+use crate::plot::{confusion_matrix, line_chart, Series};
+use crate::tokenize::Tokenizer;
+use crate::Device;
+
+/// What a run tells the person watching it.
+pub trait RunProgress {
+    /// The run has `total` steps.
+    fn start(&mut self, total: u64);
+    /// A step is done.
+    fn step(&mut self, step: u64, loss: f64, samples_per_s: f64);
+    /// A line worth reading (a dev evaluation, a warning, a note).
+    fn note(&mut self, line: &str);
+    fn finish(&mut self);
+}
+
+/// Progress that goes nowhere (tests, callers with their own reporting).
+pub struct Quiet;
+
+impl RunProgress for Quiet {
+    fn start(&mut self, _: u64) {}
+    fn step(&mut self, _: u64, _: f64, _: f64) {}
+    fn note(&mut self, _: &str) {}
+    fn finish(&mut self) {}
+}
+
+/// `train`, `dev` or `test` in `dir`: `<name>.csv` or `<name>.csv.gz`.
+fn find(dir: &Path, name: &str) -> Option<PathBuf> {
+    [format!("{name}.csv"), format!("{name}.csv.gz")]
+        .into_iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file())
+}
+
+fn load_split(
+    path: &Path,
+    tok: &Tokenizer,
+    max_len: Option<usize>,
+    progress: &mut dyn RunProgress,
+) -> Result<LabelledSet> {
+    let out = read_path(&path.to_string_lossy(), InvalidPolicy::Error)?;
+    for w in &out.warnings {
+        progress.note(&format!("warning: {w}"));
+    }
+    LabelledSet::from_records(out.records, tok, max_len, &path.display().to_string())
+}
+
+fn eval(dev: &Device, model: &ClsModel, s: &LabelledSet, batch: usize) -> Result<Evaluation> {
+    pollster::block_on(evaluate(dev, model, s, batch, |_, _| {}))
+}
+
+/// Fine-tunes `src` on the folder `data` by `recipe` into `output`; with
+/// `merge` (LoRA), also writes the model with the adapter folded in.
+/// Returns what it writes as metrics.json.
+pub fn fine_tune(
+    dev: &Device,
+    src: &ModelSource,
+    data: &Path,
+    output: &Path,
+    recipe: &FineTuneRecipe,
+    merge: bool,
+    progress: &mut dyn RunProgress,
+) -> Result<serde_json::Value> {
+    recipe.validate()?;
+    if let (TuneMode::Full, Precision::F16) = (recipe.mode, src.precision) {
+        return Err(Error::Invalid(
+            "--mode full trains the weights themselves, which needs them in f32: drop --precision f16, or fine-tune with --mode lora".into(),
+        ));
+    }
+    std::fs::create_dir_all(output).map_err(io_error(format!("creating {}", output.display())))?;
+    let train_path = find(data, "train").ok_or_else(|| {
+        Error::Invalid(format!("{}: no train.csv or train.csv.gz", data.display()))
+    })?;
+    let tok = &src.tokenizer;
+    // Learned positions (DNABERT, NT v1) bound the length: longer sequences
+    // are cut there (GUE's own limits are in DNABERT-2 BPE tokens).
+    let positions = crate::model::Encoder::max_positions_of(&src.config, &src.weights);
+    let cap = match (recipe.max_length, positions) {
+        (Some(m), Some(p)) => Some(m.min(p)),
+        (m, p) => m.or(p),
+    };
+    let mut train = load_split(&train_path, tok, cap, progress)?;
+    // The training data's longest (cut at `cap`), unless given.
+    let max_len = match (recipe.max_length, cap) {
+        (Some(_), Some(c)) => c,
+        _ => train.max_tokens(),
+    };
+    let classes = train.training_classes()?;
+    let seen: std::collections::BTreeSet<u32> = train.labels.iter().copied().collect();
+    let mut split = |name| {
+        find(data, name)
+            .map(|p| load_split(&p, tok, Some(max_len), progress))
+            .transpose()
+    };
+    let dev_split = split("dev")?;
+    let test_split = split("test")?;
+    for s in dev_split.iter().chain(&test_split) {
+        s.check_classes(classes)?;
+        let unseen = s.labels.iter().filter(|l| !seen.contains(l)).count();
+        if unseen > 0 {
+            progress.note(&format!(
+                "warning: {}: {unseen} sequences have classes never seen in training",
+                s.origin
+            ));
+        }
+    }
+    let mut model = ClsModel::load_with(
+        dev,
+        &src.config,
+        &src.weights,
+        classes,
+        recipe.seed,
+        src.precision,
+    )?;
+    if recipe.mode == TuneMode::Lora {
+        let mut lcfg = recipe.lora_config(model.encoder.family);
+        lcfg.base_model = Some(src.source.clone());
+        model.lora = Some(Lora::fresh(dev, &model.encoder, lcfg, recipe.seed)?);
+    }
+    let epochs = recipe.epochs.unwrap_or_else(|| task_epochs(data));
+    let total = recipe.total_steps(train.len(), epochs);
+    progress.note(&format!(
+        "{}: {} training sequences, {classes} classes, max length {max_len} tokens; {total} steps ({epochs} epochs of {})",
+        data.display(),
+        train.len(),
+        train.len().div_ceil(recipe.batch_size)
+    ));
+    let attention_dropout = src.config.attention_probs_dropout_prob;
+    if attention_dropout > 0.0 {
+        // Said once, so that a run differing from transformers' is not a surprise.
+        progress.note(&format!(
+            "note: the config's attention_probs_dropout_prob ({attention_dropout}) is not applied (dnagpu's attention has no dropout); hidden_dropout_prob ({}) is",
+            src.config.hidden_dropout_prob
+        ));
+    }
+    let mut tuner = recipe.tuner(dev, model, total, src.config.hidden_dropout_prob as f32)?;
+
+    let started = Instant::now();
+    progress.start(total);
+    let mut batches = EpochBatches::new(train.len(), recipe.batch_size, recipe.seed);
+    let mut curve: Vec<(u64, f64, Option<f64>)> = Vec::new();
+    let mut best: Option<(f64, u64, Vec<Vec<f32>>)> = None;
+    let mut samples = 0u64;
+    // `total` is at most `epochs` passes: the loop ends there.
+    loop {
+        let chunk = batches.next_batch();
+        let seqs: Vec<Vec<u32>> = chunk.iter().map(|&i| train.tokens[i].clone()).collect();
+        let labels: Vec<u32> = chunk.iter().map(|&i| train.labels[i]).collect();
+        let st = pollster::block_on(tuner.train_step(dev, &seqs, &labels))?;
+        samples += seqs.len() as u64;
+        let mut dev_loss = None;
+        if st.step % recipe.eval_every == 0 || st.step == total {
+            if let Some(d) = &dev_split {
+                let e = eval(dev, &tuner.model, d, recipe.batch_size)?;
+                let (m, loss) = (e.metrics, e.loss);
+                dev_loss = Some(loss);
+                progress.note(&format!(
+                    "step {}: dev loss {loss:.4}, MCC {:.4}, accuracy {:.4}",
+                    st.step, m.mcc, m.accuracy
+                ));
+                if best.as_ref().is_none_or(|b| loss < b.0) {
+                    let host = tuner
+                        .model
+                        .trainable_params()
+                        .iter()
+                        .map(|p| dev.read_f32_blocking(p))
+                        .collect::<Result<Vec<_>>>()?;
+                    best = Some((loss, st.step, host));
+                }
+            }
+        }
+        curve.push((st.step, st.loss, dev_loss));
+        progress.step(
+            st.step,
+            st.loss,
+            samples as f64 / started.elapsed().as_secs_f64(),
+        );
+        if st.step >= total {
+            break;
+        }
+    }
+    progress.finish();
+    let train_seconds = started.elapsed().as_secs_f64();
+    let best_step = match best {
+        Some((_, step, host)) => {
+            let params = tuner
+                .model
+                .trainable_params()
+                .iter()
+                .zip(host)
+                .map(|(p, h)| dev.tensor_f32(p.shape(), &h))
+                .collect::<Result<Vec<_>>>()?;
+            tuner.model.set_trainable(params)?;
+            step
+        }
+        None => tuner.step(),
+    };
+
+    let mut metrics = json!({"mode": recipe.mode.name(), "lr": recipe.peak_lr(), "best_step": best_step,
+        "steps": tuner.step(), "train_seconds": train_seconds, "samples_per_s": samples as f64 / train_seconds,
+        "max_length": max_len, "classes": classes, "device": dev.name()});
+    let mut test_conf = None;
+    for (name, split) in [("dev", &dev_split), ("test", &test_split)] {
+        let Some(s) = split else { continue };
+        let Evaluation {
+            probs,
+            metrics: m,
+            loss,
+            confusion: conf,
+        } = eval(dev, &tuner.model, s, recipe.batch_size)?;
+        metrics[name] =
+            json!({"mcc": m.mcc, "f1_macro": m.f1_macro, "accuracy": m.accuracy, "loss": loss});
+        if name == "test" {
+            let labels: Vec<String> = s.labels.iter().map(u32::to_string).collect();
+            let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+            write_atomic(
+                &output.join("predictions.csv"),
+                predictions_csv(&s.ids, &probs, Some(&refs)).as_bytes(),
+            )?;
+            test_conf = Some(conf);
+        }
+    }
+    train.tokens.clear();
+
+    write_model(dev, src, &mut tuner.model, classes, output, merge)?;
+    write_atomic(
+        &output.join("metrics.json"),
+        serde_json::to_string_pretty(&metrics)
+            .map_err(|e| Error::Invalid(format!("metrics.json: {e}")))?
+            .as_bytes(),
+    )?;
+    write_atomic(&output.join("dev_curve.svg"), dev_curve(&curve).as_bytes())?;
+    if let Some(conf) = test_conf {
+        write_atomic(
+            &output.join("confusion_matrix.svg"),
+            confusion_matrix("Test set", &conf).as_bytes(),
+        )?;
+    }
+    Ok(metrics)
+}
+
+/// LoRA: a PEFT adapter (and with `merge` the merged model); full: the
+/// model. Either way `classify` loads the result.
+fn write_model(
+    dev: &Device,
+    src: &ModelSource,
+    model: &mut ClsModel,
+    classes: usize,
+    output: &Path,
+    merge: bool,
+) -> Result<()> {
+    let mut tensors = None;
+    if model.lora.is_some() {
+        let adapter = pollster::block_on(model.to_adapter(dev))?;
+        adapter.save(output)?;
+        if merge {
+            let mut map = src.weights.take_all();
+            adapter.merge(&mut map)?;
+            tensors = Some(map);
+        }
+    } else {
+        tensors = Some(pollster::block_on(model.to_host(dev))?);
+    }
+    let Some(tensors) = tensors else {
+        return Ok(());
+    };
+    let bad_config = |e: serde_json::Error| Error::Invalid(format!("config.json: {e}"));
+    let mut cfg: serde_json::Value = serde_json::from_str(&src.config_json).map_err(bad_config)?;
+    cfg["num_labels"] = json!(classes);
+    cfg["id2label"] = json!((0..classes)
+        .map(|c| (c.to_string(), json!(format!("LABEL_{c}"))))
+        .collect::<serde_json::Map<_, _>>());
+    cfg["label2id"] = json!((0..classes)
+        .map(|c| (format!("LABEL_{c}"), json!(c)))
+        .collect::<serde_json::Map<_, _>>());
+    write_model_folder(
+        output,
+        &ModelFolder {
+            config_json: &serde_json::to_string_pretty(&cfg).map_err(bad_config)?,
+            tokenizer: (src.tokenizer.file_name(), &src.tokenizer_file),
+            tensors: &tensors,
+            precision: Precision::F32,
+        },
+    )
+}
+
+/// The training loss per step and the dev loss at each evaluation.
+fn dev_curve(curve: &[(u64, f64, Option<f64>)]) -> String {
+    let train_curve = Series {
+        name: "training loss".into(),
+        points: curve.iter().map(|c| (c.0 as f64, c.1)).collect(),
+        color: "#1f77b4",
+        dots: false,
+    };
+    let dev_curve = Series {
+        name: "dev loss".into(),
+        points: curve
+            .iter()
+            .filter_map(|c| c.2.map(|d| (c.0 as f64, d)))
+            .collect(),
+        color: "#d62728",
+        dots: true,
+    };
+    line_chart(
+        "Fine-tuning",
+        "step",
+        "cross-entropy",
+        &[train_curve, dev_curve],
+    )
+}

@@ -1,0 +1,108 @@
+//! The log of a pretraining run: `log.csv` (one row per step, the
+//! validation loss where it was measured) and its plot `loss.svg`, both
+//! rewritten whole and atomically, and read back on `--resume`.
+
+use std::path::Path;
+
+use super::trainer::EvalStats;
+use crate::error::Result;
+use crate::fs::write_atomic;
+use crate::plot::{line_chart, Series};
+
+/// One row of log.csv.
+#[derive(Clone, Debug)]
+pub struct LogRow {
+    pub step: u64,
+    pub loss: f64,
+    pub lr: f64,
+    pub grad_norm: f64,
+    pub tokens: u64,
+    pub seconds: f64,
+    pub val: Option<EvalStats>,
+}
+
+pub const LOG_HEADER: &str = "step,loss,lr,grad_norm,tokens,seconds,val_loss,val_accuracy";
+
+impl LogRow {
+    fn csv(&self) -> String {
+        let (vl, va) = match self.val {
+            Some(v) => (format!("{:.9e}", v.loss), format!("{:.6}", v.accuracy)),
+            None => (String::new(), String::new()),
+        };
+        format!(
+            "{},{:.9e},{:.6e},{:.6e},{},{:.3},{vl},{va}",
+            self.step, self.loss, self.lr, self.grad_norm, self.tokens, self.seconds
+        )
+    }
+
+    fn parse(line: &str) -> Option<Self> {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() != 8 {
+            return None;
+        }
+        let val = match (f[6].parse(), f[7].parse()) {
+            (Ok(loss), Ok(accuracy)) => Some(EvalStats {
+                loss,
+                accuracy,
+                labelled: 0,
+            }),
+            _ => None,
+        };
+        Some(Self {
+            step: f[0].parse().ok()?,
+            loss: f[1].parse().ok()?,
+            lr: f[2].parse().ok()?,
+            grad_norm: f[3].parse().ok()?,
+            tokens: f[4].parse().ok()?,
+            seconds: f[5].parse().ok()?,
+            val,
+        })
+    }
+}
+
+/// Writes log.csv and its plot, loss.svg, into the run folder `run`.
+pub fn write_log(run: &Path, rows: &[LogRow]) -> Result<()> {
+    let mut s = String::from(LOG_HEADER);
+    s.push('\n');
+    for r in rows {
+        s.push_str(&r.csv());
+        s.push('\n');
+    }
+    write_atomic(&run.join("log.csv"), s.as_bytes())?;
+    let train = Series {
+        name: "training loss".into(),
+        points: rows.iter().map(|r| (r.step as f64, r.loss)).collect(),
+        color: "#1f77b4",
+        dots: false,
+    };
+    let val = Series {
+        name: "validation loss".into(),
+        points: rows
+            .iter()
+            .filter_map(|r| r.val.map(|v| (r.step as f64, v.loss)))
+            .collect(),
+        color: "#d62728",
+        dots: true,
+    };
+    let svg = line_chart(
+        "MLM pretraining",
+        "step",
+        "masked-token cross-entropy",
+        &[train, val],
+    );
+    write_atomic(&run.join("loss.svg"), svg.as_bytes())
+}
+
+/// The rows of the run's log.csv up to step `upto` (a resumed run goes on
+/// from there); none when there is no readable log.
+pub fn read_log(run: &Path, upto: u64) -> Vec<LogRow> {
+    std::fs::read_to_string(run.join("log.csv"))
+        .map(|s| {
+            s.lines()
+                .skip(1)
+                .filter_map(LogRow::parse)
+                .filter(|r| r.step <= upto)
+                .collect()
+        })
+        .unwrap_or_default()
+}
