@@ -355,7 +355,7 @@ pub fn run_task(
             let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
             write_atomic(
                 &output.join("predictions.csv"),
-                predictions_csv(&s.ids, &probs, Some(&refs)).as_bytes(),
+                predictions_csv(&s.ids, &probs, Some(&refs))?.as_bytes(),
             )?;
             test_conf = Some(conf);
         }

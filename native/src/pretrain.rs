@@ -143,18 +143,34 @@ struct LogRow {
     val: Option<EvalStats>,
 }
 
-const LOG_HEADER: &str = "step,loss,lr,grad_norm,tokens,seconds,val_loss,val_accuracy";
+const LOG_HEADER: [&str; 8] = [
+    "step",
+    "loss",
+    "lr",
+    "grad_norm",
+    "tokens",
+    "seconds",
+    "val_loss",
+    "val_accuracy",
+];
 
 impl LogRow {
-    fn csv(&self) -> String {
+    /// The row's fields, in `LOG_HEADER` order.
+    fn fields(&self) -> [String; 8] {
         let (vl, va) = match self.val {
             Some(v) => (format!("{:.9e}", v.loss), format!("{:.6}", v.accuracy)),
             None => (String::new(), String::new()),
         };
-        format!(
-            "{},{:.9e},{:.6e},{:.6e},{},{:.3},{vl},{va}",
-            self.step, self.loss, self.lr, self.grad_norm, self.tokens, self.seconds
-        )
+        [
+            self.step.to_string(),
+            format!("{:.9e}", self.loss),
+            format!("{:.6e}", self.lr),
+            format!("{:.6e}", self.grad_norm),
+            self.tokens.to_string(),
+            format!("{:.3}", self.seconds),
+            vl,
+            va,
+        ]
     }
 
     fn parse(line: &str) -> Option<Self> {
@@ -369,13 +385,12 @@ fn baseline(val: &[HostBatch]) -> (f64, f64) {
 }
 
 fn write_log(run: &Path, rows: &[LogRow]) -> Result<()> {
-    let mut s = String::from(LOG_HEADER);
-    s.push('\n');
+    let mut csv = dnagpu::export::CsvText::new();
+    csv.row(LOG_HEADER)?;
     for r in rows {
-        s.push_str(&r.csv());
-        s.push('\n');
+        csv.row(r.fields())?;
     }
-    write_atomic(&run.join("log.csv"), s.as_bytes())?;
+    write_atomic(&run.join("log.csv"), csv.finish()?.as_bytes())?;
     let train = Series {
         name: "training loss".into(),
         points: rows.iter().map(|r| (r.step as f64, r.loss)).collect(),
