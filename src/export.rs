@@ -27,58 +27,80 @@ pub fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
     out
 }
 
-/// RFC 4180 quoting where a field needs it.
-pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
+/// CSV text built row by row with `csv::Writer`: `\n` line ends, a field
+/// quoted only where RFC 4180 needs it (a comma, quote or line break), so
+/// every CSV dnagpu writes quotes alike.
+pub struct CsvText(::csv::Writer<Vec<u8>>);
+
+impl Default for CsvText {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
+impl CsvText {
+    pub fn new() -> Self {
+        Self(::csv::Writer::from_writer(Vec::new()))
+    }
+
+    /// Appends one row; every row must have as many fields as the first.
+    pub fn row<I>(&mut self, fields: I) -> Result<()>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        self.0.write_record(fields).map_err(csv_error)
+    }
+
+    /// The text written.
+    pub fn finish(self) -> Result<String> {
+        let bytes = self
+            .0
+            .into_inner()
+            .map_err(|e| csv_error(e.into_error().into()))?;
+        String::from_utf8(bytes).map_err(|e| Error::Invalid(format!("writing CSV: {e}")))
+    }
+}
+
+fn csv_error(e: ::csv::Error) -> Error {
+    Error::Invalid(format!("writing CSV: {e}"))
+}
+
 /// CSV with header `id,e0,…,e{H-1}`, one row per id.
-pub fn csv(ids: &[String], dim: usize, data: &[f32]) -> String {
-    let mut out = String::from("id");
-    for j in 0..dim {
-        out.push_str(&format!(",e{j}"));
-    }
-    out.push('\n');
+pub fn csv(ids: &[String], dim: usize, data: &[f32]) -> Result<String> {
+    let mut out = CsvText::new();
+    out.row(std::iter::once("id".to_owned()).chain((0..dim).map(|j| format!("e{j}"))))?;
     for (id, row) in ids.iter().zip(data.chunks(dim.max(1))) {
-        out.push_str(&csv_field(id));
-        for v in row {
-            out.push(',');
-            out.push_str(&v.to_string());
-        }
-        out.push('\n');
+        out.row(std::iter::once(id.clone()).chain(row.iter().map(f32::to_string)))?;
     }
-    out
+    out.finish()
 }
 
 /// Classification results: `id,prediction,prob_0,…,prob_{C-1}` and a
 /// `label` column when `labels` are given; the prediction is the most
 /// probable class (the first on ties).
-pub fn predictions_csv(ids: &[String], probs: &[Vec<f32>], labels: Option<&[&str]>) -> String {
+pub fn predictions_csv(
+    ids: &[String],
+    probs: &[Vec<f32>],
+    labels: Option<&[&str]>,
+) -> Result<String> {
     let c = probs.first().map_or(0, Vec::len);
-    let mut out = String::from("id,prediction");
-    for k in 0..c {
-        out.push_str(&format!(",prob_{k}"));
-    }
+    let mut out = CsvText::new();
+    let mut header = vec!["id".to_owned(), "prediction".to_owned()];
+    header.extend((0..c).map(|k| format!("prob_{k}")));
     if labels.is_some() {
-        out.push_str(",label");
+        header.push("label".to_owned());
     }
-    out.push('\n');
+    out.row(&header)?;
     for (r, (id, p)) in ids.iter().zip(probs).enumerate() {
-        let pred = crate::metrics::argmax(p);
-        out.push_str(&format!("{},{pred}", csv_field(id)));
-        for v in p {
-            out.push_str(&format!(",{v}"));
-        }
+        let mut fields = vec![id.clone(), crate::metrics::argmax(p).to_string()];
+        fields.extend(p.iter().map(f32::to_string));
         if let Some(l) = labels {
-            out.push_str(&format!(",{}", csv_field(l[r])));
+            fields.push(l.get(r).copied().unwrap_or_default().to_owned());
         }
-        out.push('\n');
+        out.row(&fields)?;
     }
-    out
+    out.finish()
 }
 
 /// One `{"id": …, "embedding": […]}` object per line.
@@ -249,7 +271,7 @@ mod tests {
 
     #[test]
     fn csv_quotes_ids_that_need_it() {
-        let s = csv(&["a".into(), "b,\"c\"".into()], 2, &[1.0, 0.5, -2.0, 3.25]);
+        let s = csv(&["a".into(), "b,\"c\"".into()], 2, &[1.0, 0.5, -2.0, 3.25]).unwrap();
         assert_eq!(s, "id,e0,e1\na,1,0.5\n\"b,\"\"c\"\"\",-2,3.25\n");
     }
 
@@ -259,13 +281,14 @@ mod tests {
             &["a".into(), "b,c".into()],
             &[vec![0.25, 0.75], vec![0.5, 0.5]],
             Some(&["1", "0"]),
-        );
+        )
+        .unwrap();
         assert_eq!(
             s,
             "id,prediction,prob_0,prob_1,label\na,1,0.25,0.75,1\n\"b,c\",0,0.5,0.5,0\n"
         );
         assert_eq!(
-            predictions_csv(&["x".into()], &[vec![1.0]], None),
+            predictions_csv(&["x".into()], &[vec![1.0]], None).unwrap(),
             "id,prediction,prob_0\nx,0,1\n"
         );
     }

@@ -91,7 +91,7 @@ pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
     if let Some(labels) = &labels {
         report_scores(labels, &probs)?;
     }
-    let text = export::predictions_csv(&ids, &probs, labels.as_deref());
+    let text = export::predictions_csv(&ids, &probs, labels.as_deref())?;
     match &args.output {
         Some(p) => {
             write_atomic(p, text.as_bytes())?;

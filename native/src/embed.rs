@@ -118,7 +118,7 @@ pub fn run(dev_args: &DeviceArgs, args: &EmbedArgs) -> Result<()> {
     match &sink {
         Sink::Stdout => print!("{}", export::jsonl(&ids, h, &flat())),
         Sink::Npy(p) => write_atomic(p, &export::npy_f32(&[ids.len(), h], &flat()))?,
-        Sink::Csv(p) => write_atomic(p, export::csv(&ids, h, &flat()).as_bytes())?,
+        Sink::Csv(p) => write_atomic(p, export::csv(&ids, h, &flat())?.as_bytes())?,
         Sink::Jsonl(p) => write_atomic(p, export::jsonl(&ids, h, &flat()).as_bytes())?,
         Sink::Safetensors(p) if pooling == Pooling::None => {
             let recs: Vec<export::TokenStates> = ids

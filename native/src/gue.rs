@@ -278,7 +278,16 @@ struct RunResult {
 /// comparison of test MCC when several ran) and `results.svg` (MCC per
 /// task, a bar per run).
 fn write_results(output: &Path, results: &[RunResult], skipped: &[String]) -> Result<()> {
-    let mut csv = String::from("model,mode,task,mcc,f1_macro,accuracy,train_seconds\n");
+    let mut csv = dnagpu::export::CsvText::new();
+    csv.row([
+        "model",
+        "mode",
+        "task",
+        "mcc",
+        "f1_macro",
+        "accuracy",
+        "train_seconds",
+    ])?;
     let mut md = String::new();
     let avg = |rows: &[Row], f: fn(&Row) -> f64| {
         rows.iter().map(f).sum::<f64>() / rows.len().max(1) as f64
@@ -319,16 +328,15 @@ fn write_results(output: &Path, results: &[RunResult], skipped: &[String]) -> Re
             r.name, r.mode
         ));
         for x in &r.rows {
-            csv.push_str(&format!(
-                "{},{},{},{:.6},{:.6},{:.6},{:.1}\n",
-                dnagpu::export::csv_field(&r.name),
-                r.mode,
-                x.task,
-                x.mcc,
-                x.f1,
-                x.acc,
-                x.secs
-            ));
+            csv.row([
+                r.name.clone(),
+                r.mode.to_string(),
+                x.task.clone(),
+                format!("{:.6}", x.mcc),
+                format!("{:.6}", x.f1),
+                format!("{:.6}", x.acc),
+                format!("{:.1}", x.secs),
+            ])?;
             md.push_str(&format!(
                 "| {} | {:.2} | {:.2} | {:.2} | {:.0} |\n",
                 x.task,
@@ -351,7 +359,7 @@ fn write_results(output: &Path, results: &[RunResult], skipped: &[String]) -> Re
         md.push_str(&format!("\nSkipped: {}.\n", skipped.join(", ")));
         eprintln!("skipped: {}", skipped.join(", "));
     }
-    write_atomic(&output.join("results.csv"), csv.as_bytes())?;
+    write_atomic(&output.join("results.csv"), csv.finish()?.as_bytes())?;
     write_atomic(&output.join("results.md"), md.as_bytes())?;
     let names: Vec<String> = results
         .first()

@@ -1,10 +1,10 @@
-//! Streaming FASTA reader: yields one [`RawRecord`] at a time from any
-//! `BufRead`, so genome-size files never need to be held whole. It checks
-//! the file's structure (text, headers, ids); the sequence symbols are
-//! validated by the caller (see `validate`).
+//! Streaming FASTA record reader: yields one [`RawRecord`] at a time from
+//! any `BufRead` (built on the shared line reader, [`super::lines`]). It
+//! checks the file's structure (text, headers, ids); the sequence symbols
+//! are validated by the caller (see `validate`).
 
-use super::validate::{binary_error, strip_bom};
-use crate::error::{Error, Result};
+use super::lines::{FastaLines, Line};
+use crate::error::Result;
 use std::io::BufRead;
 
 /// One FASTA record as found in the file.
@@ -21,102 +21,48 @@ pub struct RawRecord {
 /// Iterator over the records of a FASTA stream. After the first error it
 /// yields nothing more.
 pub struct FastaReader<R: BufRead> {
-    reader: R,
-    origin: String,
-    /// Lines read so far (the 1-based number of the last one).
-    line: usize,
-    buf: Vec<u8>,
+    lines: FastaLines<R>,
     /// The next record's header (id, line), already read.
     header: Option<(String, usize)>,
     done: bool,
-}
-
-/// What one line of the file was.
-enum Line {
-    Eof,
-    Blank,
-    Header(String),
-    /// Sequence data, appended to the caller's sink.
-    Data,
 }
 
 impl<R: BufRead> FastaReader<R> {
     /// `origin` names the input in error messages.
     pub fn new(reader: R, origin: &str) -> Self {
         FastaReader {
-            reader,
-            origin: origin.to_owned(),
-            line: 0,
-            buf: Vec::new(),
+            lines: FastaLines::new(reader, origin),
             header: None,
             done: false,
         }
-    }
-
-    fn invalid(&self, msg: String) -> Error {
-        Error::Invalid(format!("{}: line {}: {msg}", self.origin, self.line))
-    }
-
-    /// Reads one line; sequence data goes to `seq` with whitespace removed.
-    fn read_line(&mut self, seq: &mut String) -> Result<Line> {
-        self.buf.clear();
-        let n = self.reader.read_until(b'\n', &mut self.buf).map_err(|e| {
-            Error::Invalid(format!(
-                "{}: cannot read line {}: {e}",
-                self.origin,
-                self.line + 1
-            ))
-        })?;
-        if n == 0 {
-            return Ok(Line::Eof);
-        }
-        self.line += 1;
-        let bytes = if self.line == 1 {
-            strip_bom(&self.buf)
-        } else {
-            &self.buf[..]
-        };
-        if bytes.contains(&0) {
-            return Err(binary_error(&self.origin, self.line));
-        }
-        let text = std::str::from_utf8(bytes).map_err(|_| binary_error(&self.origin, self.line))?;
-        let text = text.trim_start();
-        if text.is_empty() {
-            return Ok(Line::Blank);
-        }
-        if let Some(header) = text.strip_prefix('>') {
-            return match header.split_whitespace().next() {
-                Some(id) => Ok(Line::Header(id.to_owned())),
-                None => Err(self.invalid("FASTA header '>' without an id".to_owned())),
-            };
-        }
-        seq.extend(text.chars().filter(|c| !c.is_ascii_whitespace()));
-        Ok(Line::Data)
     }
 
     fn next_record(&mut self) -> Result<Option<RawRecord>> {
         let (id, line) = match self.header.take() {
             Some(header) => header,
             None => loop {
-                match self.read_line(&mut String::new())? {
-                    Line::Eof => return Ok(None),
-                    Line::Blank => {}
-                    Line::Header(id) => break (id, self.line),
-                    Line::Data => {
-                        return Err(
-                            self.invalid("sequence data before the first '>' header".to_owned())
-                        )
+                match self.lines.next_line()? {
+                    None => return Ok(None),
+                    Some(Line::Blank) => {}
+                    Some(Line::Header(id)) => break (id.to_owned(), self.lines.line()),
+                    Some(Line::Data(_)) => {
+                        return Err(self
+                            .lines
+                            .invalid("sequence data before the first '>' header"))
                     }
                 }
             },
         };
         let mut seq = String::new();
         loop {
-            match self.read_line(&mut seq)? {
-                Line::Eof => break,
-                Line::Blank | Line::Data => {}
-                Line::Header(next) => {
-                    self.header = Some((next, self.line));
+            match self.lines.next_line()? {
+                None => break,
+                Some(Line::Blank) => {}
+                Some(Line::Data(text)) => {
+                    seq.extend(text.chars().filter(|c| !c.is_ascii_whitespace()))
+                }
+                Some(Line::Header(next)) => {
+                    self.header = Some((next.to_owned(), self.lines.line()));
                     break;
                 }
             }

@@ -7,14 +7,28 @@
 //! [`read_records`] works on bytes already in memory (the wasm build's entry
 //! point); [`read_path`] reads a file or stdin (`-`) on native targets.
 //! [`FastaReader`] streams FASTA records from any `BufRead`, for inputs too
-//! big to hold whole.
+//! big to hold whole; [`FastaSequences`] streams the validated sequences of
+//! many files (tokenizer training); [`FastaLines`] is the line reader both
+//! are built on, which the pretraining corpus uses directly so that no record
+//! is held whole. Every path shares one [`alphabet`] and one gzip detection
+//! ([`open`]).
 
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod agreement;
+pub mod alphabet;
 mod csv;
 mod fasta;
+mod lines;
+pub mod open;
+#[cfg(not(target_arch = "wasm32"))]
+mod sequences;
 mod text;
 mod validate;
 
 pub use fasta::{FastaReader, RawRecord};
+pub use lines::{FastaLines, Line};
+#[cfg(not(target_arch = "wasm32"))]
+pub use sequences::FastaSequences;
 
 use crate::error::{Error, Result};
 use flate2::read::MultiGzDecoder;
@@ -26,7 +40,8 @@ use validate::Collector;
 pub struct Record {
     /// Unique within one read: repeats get `#2`, `#3`, ... appended.
     pub id: String,
-    /// Upper-cased; only `A C G T` and the IUPAC codes `N R Y S W K M B D H V`.
+    /// Upper-cased, `U` read as `T`: only `A C G T` and the IUPAC codes
+    /// `N R Y S W K M B D H V` (see [`alphabet`]).
     pub seq: String,
     /// From a CSV `label` column (`None` when absent or blank).
     pub label: Option<String>,
@@ -62,7 +77,6 @@ pub struct ReadOutput {
     pub skipped: usize,
 }
 
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// How much decompressed data [`sniff`] looks at in a gzip stream.
 const SNIFF_BYTES: u64 = 64 * 1024;
 
@@ -89,7 +103,7 @@ pub fn format_from_name(name: &str) -> (Format, bool) {
 /// sniffed); a first non-blank line starting with `>` is FASTA; one with a
 /// comma and a `sequence` column (any case) is CSV; anything else is text.
 pub fn sniff(bytes: &[u8]) -> (Format, bool) {
-    if bytes.starts_with(&GZIP_MAGIC) {
+    if open::is_gzip(bytes) {
         let mut head = Vec::new();
         // A corrupt stream still yields what decoded before the damage;
         // the error itself is reported by `read_records`.
@@ -126,7 +140,7 @@ pub fn read_records(
     let mut out = Collector::new(&name, policy);
     match (format, gzip) {
         (Format::Fasta, true) => {
-            let decoder = BufReader::new(GzErrors(MultiGzDecoder::new(bytes)));
+            let decoder = BufReader::new(open::GzErrors(MultiGzDecoder::new(bytes)));
             collect_fasta(FastaReader::new(decoder, &name), &mut out)?;
         }
         (Format::Fasta, false) => collect_fasta(FastaReader::new(bytes, &name), &mut out)?,
@@ -165,7 +179,7 @@ pub fn read_path(path: &str, policy: InvalidPolicy) -> Result<ReadOutput> {
         let bytes =
             std::fs::read(path).map_err(|e| Error::Invalid(format!("cannot read {path}: {e}")))?;
         let (format, gzip) = format_from_name(path);
-        let gzip = gzip || bytes.starts_with(&GZIP_MAGIC);
+        let gzip = gzip || open::is_gzip(&bytes);
         (bytes, (format, gzip))
     };
     read_records(&bytes, path, format, gzip, policy)
@@ -192,24 +206,8 @@ fn gunzip(bytes: &[u8], name: &str) -> Result<Vec<u8>> {
     let mut data = Vec::new();
     MultiGzDecoder::new(bytes)
         .read_to_end(&mut data)
-        .map_err(|e| Error::Invalid(format!("{name}: {}", gzip_message(&e))))?;
+        .map_err(|e| Error::Invalid(format!("{name}: {}", open::gzip_message(&e))))?;
     Ok(data)
-}
-
-fn gzip_message(e: &std::io::Error) -> String {
-    format!("corrupt or truncated gzip data ({e})")
-}
-
-/// Rewords a gzip decoder's I/O errors so the streaming FASTA reader's
-/// messages say what went wrong.
-struct GzErrors<R>(R);
-
-impl<R: Read> Read for GzErrors<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0
-            .read(buf)
-            .map_err(|e| std::io::Error::new(e.kind(), gzip_message(&e)))
-    }
 }
 
 #[cfg(test)]

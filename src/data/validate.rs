@@ -3,13 +3,10 @@
 //! symbols, empty sequences), the invalid-record policy and duplicate ids.
 //! [`Collector`] gathers the records of one input into a `ReadOutput`.
 
+use super::alphabet::{normalize, Composition, AMBIGUOUS};
 use super::{InvalidPolicy, ReadOutput, Record};
 use crate::error::{Error, Result};
 use std::collections::{HashMap, HashSet};
-
-/// The IUPAC ambiguity codes kept in sequences (the tokenizers map them to
-/// [UNK]; the Nucleotide Transformer's has a token for N).
-const AMBIGUOUS: &[u8; 11] = b"NRYSWKMBDHV";
 
 /// The input without a leading UTF-8 byte-order mark.
 pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
@@ -40,32 +37,24 @@ pub(crate) fn check_text<'a>(bytes: &'a [u8], origin: &str) -> Result<&'a str> {
     Err(binary_error(origin, line))
 }
 
-/// Upper-cases `seq` in place and counts its ambiguity codes (one flag per
-/// code in [`AMBIGUOUS`] order), or says what is wrong with it.
-fn normalize(seq: &mut str) -> std::result::Result<(usize, [bool; 11]), String> {
-    if seq.is_empty() {
-        return Err("empty sequence".to_owned());
-    }
-    let mut count = 0;
-    let mut seen = [false; 11];
-    for (i, b) in seq.bytes().enumerate() {
-        match b.to_ascii_uppercase() {
-            b'A' | b'C' | b'G' | b'T' => {}
-            u => match AMBIGUOUS.iter().position(|&a| a == u) {
-                Some(k) => {
-                    count += 1;
-                    seen[k] = true;
-                }
-                None => {
-                    // Every byte before `i` is ASCII, so `i` is also the char index.
-                    let symbol = seq[i..].chars().next().unwrap_or('?');
-                    return Err(format!("invalid symbol {symbol:?} at position {}", i + 1));
-                }
-            },
+/// Normalises one record's sequence in place (see [`normalize`]), or says
+/// what is wrong with it, naming the input, record and line: the one
+/// message every record reader gives.
+pub(crate) fn check_sequence(
+    origin: &str,
+    id: &str,
+    line: usize,
+    seq: &mut String,
+) -> std::result::Result<Composition, String> {
+    let problem = if seq.is_empty() {
+        "empty sequence".to_owned()
+    } else {
+        match normalize(seq) {
+            Ok(found) => return Ok(found),
+            Err(bad) => bad.to_string(),
         }
-    }
-    seq.make_ascii_uppercase();
-    Ok((count, seen))
+    };
+    Err(format!("{origin}: record {id:?} (line {line}): {problem}"))
 }
 
 /// Validates records one at a time and builds the [`ReadOutput`].
@@ -75,6 +64,9 @@ pub(crate) struct Collector {
     out: ReadOutput,
     seen: usize,
     first_skip: Option<String>,
+    /// Records with `U` read as `T`, and the first one (id, line).
+    rna_records: usize,
+    first_rna: Option<(String, usize)>,
 }
 
 impl Collector {
@@ -85,6 +77,8 @@ impl Collector {
             out: ReadOutput::default(),
             seen: 0,
             first_skip: None,
+            rna_records: 0,
+            first_rna: None,
         }
     }
 
@@ -101,12 +95,13 @@ impl Collector {
         line: usize,
     ) -> Result<()> {
         self.seen += 1;
-        match normalize(&mut seq) {
-            Ok((ambiguous, codes)) => {
+        match check_sequence(&self.origin, &id, line, &mut seq) {
+            Ok(found) => {
+                let ambiguous = found.ambiguous;
                 if ambiguous > 0 {
                     let codes: Vec<String> = AMBIGUOUS
                         .iter()
-                        .zip(codes)
+                        .zip(found.codes)
                         .filter(|(_, seen)| *seen)
                         .map(|(&c, _)| char::from(c).to_string())
                         .collect();
@@ -121,6 +116,10 @@ impl Collector {
                         codes.join(", ")
                     ));
                 }
+                if found.uracil > 0 {
+                    self.rna_records += 1;
+                    self.first_rna.get_or_insert_with(|| (id.clone(), line));
+                }
                 self.out.records.push(Record {
                     id,
                     seq,
@@ -129,17 +128,14 @@ impl Collector {
                 });
                 Ok(())
             }
-            Err(problem) => {
-                let msg = format!("{}: record {id:?} (line {line}): {problem}", self.origin);
-                match self.policy {
-                    InvalidPolicy::Error => Err(Error::Invalid(msg)),
-                    InvalidPolicy::Skip => {
-                        self.out.skipped += 1;
-                        self.first_skip.get_or_insert(msg);
-                        Ok(())
-                    }
+            Err(msg) => match self.policy {
+                InvalidPolicy::Error => Err(Error::Invalid(msg)),
+                InvalidPolicy::Skip => {
+                    self.out.skipped += 1;
+                    self.first_skip.get_or_insert(msg);
+                    Ok(())
                 }
-            }
+            },
         }
     }
 
@@ -158,6 +154,18 @@ impl Collector {
             }));
         }
         rename_duplicates(&mut self.out, &self.origin);
+        if let Some((id, line)) = &self.first_rna {
+            let n = self.rna_records;
+            let (noun, verb) = if n == 1 {
+                ("record", "holds")
+            } else {
+                ("records", "hold")
+            };
+            self.out.warnings.push(format!(
+                "{}: {n} {noun} {verb} U (RNA), read as T (first: record {id:?}, line {line})",
+                self.origin
+            ));
+        }
         if self.out.skipped > 0 {
             self.out.warnings.push(format!(
                 "{}: skipped {} of {} records with invalid sequences (first: {first})",
@@ -243,6 +251,21 @@ mod tests {
     }
 
     #[test]
+    fn rna_u_is_read_as_t_with_one_warning() {
+        let out = collect(
+            &[("a", "ACGU"), ("b", "ACGT"), ("c", "uuN")],
+            InvalidPolicy::Error,
+        )
+        .unwrap();
+        let seqs: Vec<_> = out.records.iter().map(|r| r.seq.as_str()).collect();
+        assert_eq!(seqs, ["ACGT", "ACGT", "TTN"]);
+        assert_eq!(
+            out.warnings.last().map(String::as_str),
+            Some("reads.fa: 2 records hold U (RNA), read as T (first: record \"a\", line 1)")
+        );
+    }
+
+    #[test]
     fn invalid_symbol_messages() {
         let seq = format!("{}X", "A".repeat(16));
         let msg = collect(&[("a", "AC"), ("chr1", &seq)], InvalidPolicy::Error)
@@ -253,7 +276,7 @@ mod tests {
             "reads.fa: record \"chr1\" (line 3): invalid symbol 'X' at position 17"
         );
         for (seq, want) in [
-            ("ACU", "'U' at position 3"),
+            ("ACZ", "'Z' at position 3"),
             ("A-C", "'-' at position 2"),
             ("*", "'*' at position 1"),
             ("AC1", "'1' at position 3"),

@@ -13,8 +13,9 @@
 //! The trainer keeps one entry per distinct chunk, so its memory grows with
 //! the sample (about 60 bytes per base: 10 Mbp took 0.56 GB and 28 s for 4096
 //! tokens on 2 cores); [`TrainOptions::max_bp`] caps it.
-//! [`FastaSequences`] reads FASTA / FASTA.gz files one record at a time, so
-//! besides the sample only the current record is held.
+//! [`FastaSequences`] (from `crate::data`) reads FASTA / FASTA.gz files one
+//! record at a time, so besides the sample only the current record is held.
+//! The symbols are those of [`crate::data::alphabet`] (`U` reads as `T`).
 //!
 //! The output reproduces `assets/dnabert2/tokenizer.json` key for key:
 //! `[UNK]`=0, `[CLS]`=1, `[SEP]`=2, `[PAD]`=3, `[MASK]`=4, A=5, C=6, G=7,
@@ -22,6 +23,7 @@
 //! normalizer, `[CLS] $A [SEP]` post-processor, merges written as `"A B"`.
 
 use super::BpeTokenizer;
+use crate::data::alphabet;
 use crate::error::{Error, Result};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::collections::HashSet;
@@ -35,9 +37,6 @@ pub const SPECIAL_TOKENS: [&str; 5] = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MAS
 pub const BASES: [char; 4] = ['A', 'C', 'G', 'T'];
 /// The smallest vocabulary: the special tokens and the four bases.
 pub const MIN_VOCAB_SIZE: usize = SPECIAL_TOKENS.len() + BASES.len();
-
-/// The IUPAC ambiguity codes: allowed in input, never trained on.
-const AMBIGUOUS: &[u8] = b"NRYSWKMBDHV";
 
 /// What to learn and how much input to read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,7 +100,7 @@ pub struct TrainedTokenizer {
     pub sample: SampleStats,
 }
 
-/// Trains on `sequences` (any case; A/C/G/T plus IUPAC ambiguity codes).
+/// Trains on `sequences` (any case; the symbols of [`alphabet`]).
 pub fn train_bpe<I>(sequences: I, opts: &TrainOptions) -> Result<TrainedTokenizer>
 where
     I: Iterator<Item = Result<String>> + Send,
@@ -205,17 +204,6 @@ fn check_options(opts: &TrainOptions) -> Result<()> {
     Ok(())
 }
 
-/// The first symbol of `seq` that is neither A/C/G/T nor an IUPAC code (any
-/// case), with its 1-based position.
-pub(crate) fn invalid_symbol(seq: &str) -> Option<(char, usize)> {
-    let i = seq.bytes().position(|b| {
-        let u = b.to_ascii_uppercase();
-        !matches!(u, b'A' | b'C' | b'G' | b'T') && !AMBIGUOUS.contains(&u)
-    })?;
-    // Every byte before `i` is ASCII, so `i` is also the char index.
-    Some((seq[i..].chars().next().unwrap_or('?'), i + 1))
-}
-
 /// Turns sequences into trainer words; the first error is parked in
 /// `failure` and ends the stream (the trainer's input cannot fail).
 struct Chunks<'a, I> {
@@ -283,15 +271,13 @@ impl<'a, I: Iterator<Item = Result<String>>> Chunks<'a, I> {
             Some(Ok(seq)) => seq,
         };
         let number = self.stats.sequences + 1;
-        if let Some((symbol, at)) = invalid_symbol(&seq) {
-            self.fail(Error::Invalid(format!(
-                "sequence {number}: invalid symbol {symbol:?} at position {at}"
-            )));
+        let mut seq = seq;
+        if let Err(bad) = alphabet::normalize(&mut seq) {
+            self.fail(Error::Invalid(format!("sequence {number}: {bad}")));
             return false;
         }
         self.stats.sequences = number;
         self.current = seq.into_bytes();
-        self.current.make_ascii_uppercase();
         self.pos = 0;
         (self.progress)(TrainProgress::Reading(self.stats));
         true
@@ -302,14 +288,14 @@ impl<'a, I: Iterator<Item = Result<String>>> Chunks<'a, I> {
         let rest = &self.current[self.pos..];
         let skip = rest
             .iter()
-            .position(|b| matches!(b, b'A' | b'C' | b'G' | b'T'))
+            .position(|b| alphabet::BASES.contains(b))
             .unwrap_or(rest.len());
         self.stats.ambiguous += skip as u64;
         self.pos += skip;
         let rest = &self.current[self.pos..];
         let run = rest
             .iter()
-            .position(|b| !matches!(b, b'A' | b'C' | b'G' | b'T'))
+            .position(|b| !alphabet::BASES.contains(b))
             .unwrap_or(rest.len());
         let len = run
             .min(self.opts.chunk_bp)
@@ -538,131 +524,9 @@ impl Serialize for VocabInIdOrder<'_> {
     }
 }
 
-/// Streams the sequences of FASTA / FASTA.gz files (gzip is recognised by
-/// its magic bytes; `-` is stdin), one record at a time, upper-cased and
-/// validated: a symbol outside A/C/G/T and the IUPAC codes, an empty record
-/// or a file without records is an error naming the file (and record, line
-/// and position).
+/// The sequences of FASTA files, read by `crate::data`.
 #[cfg(not(target_arch = "wasm32"))]
-pub struct FastaSequences {
-    /// Files not opened yet, in order.
-    pending: std::collections::VecDeque<String>,
-    current: Option<OpenFasta>,
-    done: bool,
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-struct OpenFasta {
-    name: String,
-    reader: crate::data::FastaReader<Box<dyn std::io::BufRead + Send>>,
-    records: u64,
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-impl FastaSequences {
-    /// Checks up front that every path is a readable file (so a typo in the
-    /// last one fails before hours of reading); opens them one at a time.
-    pub fn open(paths: &[String]) -> Result<Self> {
-        if paths.is_empty() {
-            return Err(Error::Invalid("no input files given".to_owned()));
-        }
-        for path in paths.iter().filter(|p| *p != "-") {
-            let meta = std::fs::metadata(path)
-                .map_err(|e| Error::Invalid(format!("cannot read {path}: {e}")))?;
-            if meta.is_dir() {
-                return Err(Error::Invalid(format!(
-                    "cannot read {path}: it is a folder"
-                )));
-            }
-        }
-        Ok(Self {
-            pending: paths.iter().cloned().collect(),
-            current: None,
-            done: false,
-        })
-    }
-
-    fn open_next(&mut self) -> Result<bool> {
-        use std::io::{BufRead, BufReader};
-        let Some(path) = self.pending.pop_front() else {
-            return Ok(false);
-        };
-        let (name, raw): (String, Box<dyn std::io::Read + Send>) = if path == "-" {
-            ("<stdin>".to_owned(), Box::new(std::io::stdin()))
-        } else {
-            let file = std::fs::File::open(&path)
-                .map_err(|e| Error::Invalid(format!("cannot read {path}: {e}")))?;
-            (path, Box::new(file))
-        };
-        let mut buffered = BufReader::with_capacity(1 << 20, raw);
-        let head = buffered
-            .fill_buf()
-            .map_err(|e| Error::Invalid(format!("cannot read {name}: {e}")))?;
-        let reader: Box<dyn BufRead + Send> = if head.starts_with(&[0x1f, 0x8b]) {
-            Box::new(BufReader::with_capacity(
-                1 << 20,
-                flate2::read::MultiGzDecoder::new(buffered),
-            ))
-        } else {
-            Box::new(buffered)
-        };
-        self.current = Some(OpenFasta {
-            reader: crate::data::FastaReader::new(reader, &name),
-            name,
-            records: 0,
-        });
-        Ok(true)
-    }
-
-    fn next_sequence(&mut self) -> Result<Option<String>> {
-        loop {
-            let Some(file) = self.current.as_mut() else {
-                if !self.open_next()? {
-                    return Ok(None);
-                }
-                continue;
-            };
-            let Some(raw) = file.reader.next().transpose()? else {
-                if file.records == 0 {
-                    return Err(Error::Invalid(format!("{}: no sequences found", file.name)));
-                }
-                self.current = None;
-                continue;
-            };
-            file.records += 1;
-            let problem = match invalid_symbol(&raw.seq) {
-                _ if raw.seq.is_empty() => Some("empty sequence".to_owned()),
-                Some((symbol, at)) => Some(format!("invalid symbol {symbol:?} at position {at}")),
-                None => None,
-            };
-            if let Some(problem) = problem {
-                return Err(Error::Invalid(format!(
-                    "{}: record {:?} (line {}): {problem}",
-                    file.name, raw.id, raw.line
-                )));
-            }
-            let mut seq = raw.seq;
-            seq.make_ascii_uppercase();
-            return Ok(Some(seq));
-        }
-    }
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-impl Iterator for FastaSequences {
-    type Item = Result<String>;
-
-    fn next(&mut self) -> Option<Result<String>> {
-        if self.done {
-            return None;
-        }
-        let item = self.next_sequence();
-        if !matches!(item, Ok(Some(_))) {
-            self.done = true;
-        }
-        item.transpose()
-    }
-}
+pub use crate::data::FastaSequences;
 
 #[cfg(test)]
 mod tests {
@@ -741,10 +605,14 @@ mod tests {
     }
 
     #[test]
-    fn invalid_symbols() {
-        assert_eq!(invalid_symbol("acgtNRYSWKMBDHVnrys"), None);
-        assert_eq!(invalid_symbol("AC1"), Some(('1', 3)));
-        assert_eq!(invalid_symbol("ACé"), Some(('é', 3)));
-        assert_eq!(invalid_symbol("U"), Some(('U', 1)));
+    fn symbols_are_the_shared_alphabet() {
+        let (pieces, stats, err) = chunks(&["acgtNRYSWKMBDHVnrysUu"], &TrainOptions::default());
+        assert_eq!(err, None);
+        assert_eq!(pieces, ["ACGT", "TT"]);
+        assert_eq!(stats.ambiguous, 15);
+        for (seq, want) in [("AC1", "'1' at position 3"), ("ACé", "'é' at position 3")] {
+            let (_, _, err) = chunks(&[seq], &TrainOptions::default());
+            assert!(err.as_deref().unwrap().ends_with(want), "{err:?}");
+        }
     }
 }

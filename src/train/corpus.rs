@@ -1,15 +1,19 @@
 //! Training sequences from FASTA / FASTA.gz files of any size, streamed line
-//! by line (a genome is never held whole): each record is cut into pieces of
-//! at most `chunk_bp` bases. Lower case is upper-cased (soft-masked
-//! repeats). A run of N or another IUPAC ambiguity code ends the piece:
-//! pieces never span unknown bases, and pieces shorter than `min_bp` are
-//! dropped (counted). Any other symbol is an error naming the file, line
-//! and record.
+//! by line through the shared line reader (a genome is never held whole):
+//! each record is cut into pieces of at most `chunk_bp` bases. The symbols
+//! are those of [`crate::data::alphabet`]: lower case is upper-cased
+//! (soft-masked repeats), `U` reads as `T`, and a run of N or another IUPAC
+//! ambiguity code ends the piece: pieces never span unknown bases, and
+//! pieces shorter than `min_bp` are dropped (counted). Any other symbol is an
+//! error naming the file, line and record.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::collections::VecDeque;
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
+use crate::data::alphabet::{symbol, Symbol};
+use crate::data::open::open_stream;
+use crate::data::{FastaLines, Line};
 use crate::error::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,29 +38,23 @@ pub struct CorpusStats {
 /// Streams the pieces of every record of `files`, in order.
 pub struct Chunks {
     files: Vec<PathBuf>,
-    opts: CorpusOptions,
     next_file: usize,
-    reader: Option<Box<dyn BufRead + Send>>,
-    path: PathBuf,
-    line_no: u64,
+    lines: Option<FastaLines<Box<dyn BufRead + Send>>>,
+    /// The current record's id.
     record: Option<String>,
-    buf: String,
-    line: String,
-    ready: std::collections::VecDeque<String>,
+    cutter: Cutter,
     pub stats: CorpusStats,
 }
 
-const IUPAC: &[u8] = b"NRYKMSWBDHVU";
-
-fn open(path: &Path) -> Result<Box<dyn BufRead + Send>> {
-    let err = |e: std::io::Error| Error::Invalid(format!("{}: {e}", path.display()));
-    let mut f = BufReader::new(File::open(path).map_err(err)?);
-    let gz = f.fill_buf().map_err(err)?.starts_with(&[0x1f, 0x8b]);
-    Ok(if gz {
-        Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(f)))
-    } else {
-        Box::new(f) as Box<dyn BufRead + Send>
-    })
+/// Opens one input; stdin cannot be read once per epoch.
+fn open(path: &Path) -> Result<FastaLines<Box<dyn BufRead + Send>>> {
+    if path.as_os_str() == "-" {
+        return Err(Error::Invalid(
+            "pretraining reads its data again every epoch: give files, not stdin (-)".into(),
+        ));
+    }
+    let opened = open_stream(path)?;
+    Ok(FastaLines::new(opened.reader, &opened.name))
 }
 
 impl Chunks {
@@ -72,135 +70,131 @@ impl Chunks {
             )));
         }
         for f in files {
-            let mut r = open(f)?;
-            let mut first = String::new();
-            while first.trim().is_empty() {
-                first.clear();
-                let n = r
-                    .read_line(&mut first)
-                    .map_err(|e| Error::Invalid(format!("{}: {e}", f.display())))?;
-                if n == 0 {
-                    return Err(Error::Invalid(format!(
-                        "{}: empty file (no FASTA records)",
-                        f.display()
-                    )));
+            let mut lines = open(f)?;
+            loop {
+                match lines.next_line()? {
+                    Some(Line::Blank) => {}
+                    Some(Line::Header(_)) => break,
+                    Some(Line::Data(_)) => {
+                        return Err(Error::Invalid(format!(
+                            "{}: not FASTA (the first line does not start with `>`)",
+                            lines.origin()
+                        )))
+                    }
+                    None => {
+                        return Err(Error::Invalid(format!(
+                            "{}: empty file (no FASTA records)",
+                            lines.origin()
+                        )))
+                    }
                 }
-            }
-            if !first.starts_with('>') {
-                return Err(Error::Invalid(format!(
-                    "{}: not FASTA (the first line does not start with `>`)",
-                    f.display()
-                )));
             }
         }
         Ok(Self {
             files: files.to_vec(),
-            opts,
             next_file: 0,
-            reader: None,
-            path: PathBuf::new(),
-            line_no: 0,
+            lines: None,
             record: None,
-            buf: String::new(),
-            line: String::new(),
-            ready: Default::default(),
+            cutter: Cutter {
+                opts,
+                buf: String::new(),
+                ready: VecDeque::new(),
+            },
             stats: CorpusStats::default(),
         })
     }
 
+    /// Reads until a piece is ready or the files end.
+    fn fill(&mut self) -> Result<bool> {
+        while self.cutter.ready.is_empty() {
+            let Some(lines) = self.lines.as_mut() else {
+                let Some(path) = self.files.get(self.next_file) else {
+                    return Ok(false);
+                };
+                self.lines = Some(open(path)?);
+                self.next_file += 1;
+                self.record = None;
+                continue;
+            };
+            let bad = match lines.next_line()? {
+                None => {
+                    self.cutter.cut(&mut self.stats);
+                    self.lines = None;
+                    continue;
+                }
+                Some(Line::Blank) => continue,
+                Some(Line::Header(id)) => {
+                    let id = id.to_owned();
+                    self.cutter.cut(&mut self.stats);
+                    self.stats.records += 1;
+                    self.record = Some(id);
+                    continue;
+                }
+                Some(Line::Data(_)) if self.record.is_none() => {
+                    return Err(lines.invalid("sequence data before the first '>' header"));
+                }
+                Some(Line::Data(text)) => self.cutter.line(text, &mut self.stats),
+            };
+            if let Some((c, column)) = bad {
+                return Err(Error::Invalid(format!(
+                    "{}:{}: record `{}`: `{}` (column {column}) is not a DNA symbol",
+                    lines.origin(),
+                    lines.line(),
+                    self.record.as_deref().unwrap_or("?"),
+                    c.escape_default(),
+                )));
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Cuts the bases of the current record into pieces.
+struct Cutter {
+    opts: CorpusOptions,
+    buf: String,
+    ready: VecDeque<String>,
+}
+
+impl Cutter {
     /// Ends the current piece (at a record end or an ambiguity code).
-    fn cut(&mut self) {
+    fn cut(&mut self, stats: &mut CorpusStats) {
         if self.buf.is_empty() {
             return;
         }
         let piece = std::mem::take(&mut self.buf);
         if piece.len() < self.opts.min_bp {
-            self.stats.short_pieces += 1;
-            self.stats.short_bases += piece.len() as u64;
+            stats.short_pieces += 1;
+            stats.short_bases += piece.len() as u64;
         } else {
-            self.stats.chunks += 1;
-            self.stats.bases += piece.len() as u64;
+            stats.chunks += 1;
+            stats.bases += piece.len() as u64;
             self.ready.push_back(piece);
         }
     }
 
-    fn sequence_line(&mut self) -> Result<()> {
-        let line = std::mem::take(&mut self.line);
-        for (col, c) in line.trim_end().bytes().enumerate() {
-            let u = c.to_ascii_uppercase();
-            match u {
-                b'A' | b'C' | b'G' | b'T' => {
-                    self.buf.push(u as char);
+    /// Adds one sequence line; the first invalid symbol and its 1-based
+    /// column, if any.
+    fn line(&mut self, text: &str, stats: &mut CorpusStats) -> Option<(char, usize)> {
+        for (col, c) in text.chars().enumerate() {
+            if c.is_ascii_whitespace() {
+                continue;
+            }
+            match u8::try_from(c).map_or(Symbol::Invalid, symbol) {
+                Symbol::Base(b) => {
+                    self.buf.push(char::from(b));
                     if self.buf.len() == self.opts.chunk_bp {
-                        self.cut();
+                        self.cut(stats);
                     }
                 }
-                _ if IUPAC.contains(&u) => {
-                    self.stats.ambiguous += 1;
-                    self.cut();
+                Symbol::Ambiguous(_) => {
+                    stats.ambiguous += 1;
+                    self.cut(stats);
                 }
-                b' ' | b'\t' => {}
-                _ => {
-                    return Err(Error::Invalid(format!(
-                        "{}:{}: record `{}`: `{}` (column {}) is not a DNA symbol",
-                        self.path.display(),
-                        self.line_no,
-                        self.record.as_deref().unwrap_or("?"),
-                        (c as char).escape_default(),
-                        col + 1
-                    )))
-                }
+                Symbol::Invalid => return Some((c, col + 1)),
             }
         }
-        self.line = line;
-        Ok(())
-    }
-
-    /// Reads until a piece is ready or the files end.
-    fn fill(&mut self) -> Result<bool> {
-        while self.ready.is_empty() {
-            if self.reader.is_none() {
-                if self.next_file == self.files.len() {
-                    return Ok(false);
-                }
-                self.path = self.files[self.next_file].clone();
-                self.reader = Some(open(&self.path)?);
-                self.next_file += 1;
-                self.line_no = 0;
-                self.record = None;
-            }
-            self.line.clear();
-            let n = self
-                .reader
-                .as_mut()
-                .expect("opened above")
-                .read_line(&mut self.line)
-                .map_err(|e| Error::Invalid(format!("{}: {e}", self.path.display())))?;
-            self.line_no += 1;
-            if n == 0 {
-                self.cut();
-                self.reader = None;
-                continue;
-            }
-            if let Some(header) = self.line.strip_prefix('>') {
-                let id = header.split_whitespace().next().unwrap_or("").to_string();
-                self.cut();
-                self.stats.records += 1;
-                self.record = Some(id);
-            } else if self.line.trim().is_empty() {
-                continue;
-            } else {
-                if self.record.is_none() {
-                    return Err(Error::Invalid(format!(
-                        "{}:{}: sequence before the first `>` header",
-                        self.path.display(),
-                        self.line_no
-                    )));
-                }
-                self.sequence_line()?;
-            }
-        }
-        Ok(true)
+        None
     }
 }
 
@@ -209,11 +203,11 @@ impl Iterator for Chunks {
 
     fn next(&mut self) -> Option<Result<String>> {
         match self.fill() {
-            Ok(true) => self.ready.pop_front().map(Ok),
+            Ok(true) => self.cutter.ready.pop_front().map(Ok),
             Ok(false) => None,
             Err(e) => {
-                self.ready.clear();
-                self.reader = None;
+                self.cutter.ready.clear();
+                self.lines = None;
                 self.next_file = self.files.len();
                 Some(Err(e))
             }

@@ -237,7 +237,7 @@ pub fn fine_tune(
             let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
             write_atomic(
                 &output.join("predictions.csv"),
-                predictions_csv(&s.ids, &probs, Some(&refs)).as_bytes(),
+                predictions_csv(&s.ids, &probs, Some(&refs))?.as_bytes(),
             )?;
             test_conf = Some(conf);
         }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::trainer::EvalStats;
 use crate::error::Result;
+use crate::export::CsvText;
 use crate::fs::write_atomic;
 use crate::plot::{line_chart, Series};
 
@@ -21,22 +22,37 @@ pub struct LogRow {
     pub val: Option<EvalStats>,
 }
 
-pub const LOG_HEADER: &str = "step,loss,lr,grad_norm,tokens,seconds,val_loss,val_accuracy";
+pub const LOG_HEADER: [&str; 8] = [
+    "step",
+    "loss",
+    "lr",
+    "grad_norm",
+    "tokens",
+    "seconds",
+    "val_loss",
+    "val_accuracy",
+];
 
 impl LogRow {
-    fn csv(&self) -> String {
+    /// The row's fields, in `LOG_HEADER` order.
+    fn fields(&self) -> [String; 8] {
         let (vl, va) = match self.val {
             Some(v) => (format!("{:.9e}", v.loss), format!("{:.6}", v.accuracy)),
             None => (String::new(), String::new()),
         };
-        format!(
-            "{},{:.9e},{:.6e},{:.6e},{},{:.3},{vl},{va}",
-            self.step, self.loss, self.lr, self.grad_norm, self.tokens, self.seconds
-        )
+        [
+            self.step.to_string(),
+            format!("{:.9e}", self.loss),
+            format!("{:.6e}", self.lr),
+            format!("{:.6e}", self.grad_norm),
+            self.tokens.to_string(),
+            format!("{:.3}", self.seconds),
+            vl,
+            va,
+        ]
     }
 
-    fn parse(line: &str) -> Option<Self> {
-        let f: Vec<&str> = line.split(',').collect();
+    fn parse(f: &csv::StringRecord) -> Option<Self> {
         if f.len() != 8 {
             return None;
         }
@@ -62,13 +78,12 @@ impl LogRow {
 
 /// Writes log.csv and its plot, loss.svg, into the run folder `run`.
 pub fn write_log(run: &Path, rows: &[LogRow]) -> Result<()> {
-    let mut s = String::from(LOG_HEADER);
-    s.push('\n');
+    let mut csv = CsvText::new();
+    csv.row(LOG_HEADER)?;
     for r in rows {
-        s.push_str(&r.csv());
-        s.push('\n');
+        csv.row(r.fields())?;
     }
-    write_atomic(&run.join("log.csv"), s.as_bytes())?;
+    write_atomic(&run.join("log.csv"), csv.finish()?.as_bytes())?;
     let train = Series {
         name: "training loss".into(),
         points: rows.iter().map(|r| (r.step as f64, r.loss)).collect(),
@@ -96,13 +111,12 @@ pub fn write_log(run: &Path, rows: &[LogRow]) -> Result<()> {
 /// The rows of the run's log.csv up to step `upto` (a resumed run goes on
 /// from there); none when there is no readable log.
 pub fn read_log(run: &Path, upto: u64) -> Vec<LogRow> {
-    std::fs::read_to_string(run.join("log.csv"))
-        .map(|s| {
-            s.lines()
-                .skip(1)
-                .filter_map(LogRow::parse)
-                .filter(|r| r.step <= upto)
-                .collect()
-        })
-        .unwrap_or_default()
+    let Ok(mut reader) = csv::Reader::from_path(run.join("log.csv")) else {
+        return Vec::new();
+    };
+    reader
+        .records()
+        .filter_map(|r| LogRow::parse(&r.ok()?))
+        .filter(|r| r.step <= upto)
+        .collect()
 }

@@ -55,6 +55,14 @@ impl Embeddings {
     pub fn values(&self) -> Vec<f32> {
         self.values.clone()
     }
+    /// The `.npy` download (float32 `[rows, hidden]`), the CLI's writer.
+    pub fn npy(&self) -> Vec<u8> {
+        dnagpu::export::npy_f32(&[self.rows.ids.len(), self.hidden], &self.values)
+    }
+    /// The `.csv` download (`id,e0,…`), byte for byte the CLI's.
+    pub fn csv(&self) -> Result<String, JsError> {
+        dnagpu::export::csv(&self.rows.ids, self.hidden, &self.values).map_err(crate::js)
+    }
 }
 
 /// Class probabilities, [rows, classes] row-major.
@@ -86,6 +94,19 @@ impl Classified {
     }
     pub fn probs(&self) -> Vec<f32> {
         self.probs.clone()
+    }
+    /// The predictions download, the CLI's CSV (`id,prediction,prob_0,…`)
+    /// with a `label` column when any record has a label.
+    pub fn csv(&self) -> Result<String, JsError> {
+        let probs: Vec<Vec<f32>> = self
+            .probs
+            .chunks(self.classes.max(1))
+            .map(<[f32]>::to_vec)
+            .collect();
+        let labels: Vec<&str> = self.rows.labels.iter().map(String::as_str).collect();
+        let with_labels = labels.iter().any(|l| !l.is_empty());
+        dnagpu::export::predictions_csv(&self.rows.ids, &probs, with_labels.then_some(&labels[..]))
+            .map_err(crate::js)
     }
 }
 

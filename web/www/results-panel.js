@@ -1,6 +1,5 @@
 // Job: the Embed, Classify and Evaluate panels: run, show, plot and offer downloads.
 
-import { argmax, embeddingsCsv, npyFloat32, predictionsCsv } from './npy.js';
 import { pca2, project } from './pca.js';
 import { confusionTable, scatterChart } from './charts.js';
 import { $, formatCount, hideProgress, metric, offerDownload, progressReporter, say, withdrawDownload } from './ui.js';
@@ -26,8 +25,8 @@ export async function runEmbed() {
   const { rows, hidden, ids, labels } = result;
   page.lastEmbeddings = { ids, labels, rows, hidden, values };
   say('embed-status', `${formatCount(rows)} sequences → ${formatCount(rows)} × ${hidden} embeddings (${pooling} pooling, layer ${layer}) in ${seconds.toFixed(1)} s.${notes(result.warnings)}`, 'ok');
-  offerDownload('embed-npy', new Blob([npyFloat32(values, rows, hidden)], { type: 'application/octet-stream' }), 'embeddings.npy');
-  offerDownload('embed-csv', new Blob([embeddingsCsv(ids, values, hidden)], { type: 'text/csv' }), 'embeddings.csv');
+  offerDownload('embed-npy', new Blob([result.npy], { type: 'application/octet-stream' }), 'embeddings.npy');
+  offerDownload('embed-csv', new Blob([result.csv], { type: 'text/csv' }), 'embeddings.csv');
   if (rows >= 2) drawPca(values, rows, hidden, ids, labels);
 }
 
@@ -64,6 +63,13 @@ export function drawPca(values, rows, hidden, ids, labels) {
 
 export const className = (k) => state.classNames?.[k] ?? String(k);
 
+/** Index of the largest value (the first one on ties, as the library's). */
+function argmax(values) {
+  let best = 0;
+  for (let k = 1; k < values.length; k++) if (values[k] > values[best]) best = k;
+  return best;
+}
+
 /** What the reader noticed about the input (ambiguous bases, repeated ids), as a sentence. */
 export const notes = (warnings) => (warnings?.length ? ` Note: ${warnings.join('; ')}.` : '');
 
@@ -85,7 +91,7 @@ export async function runClassify() {
   for (const p of predictions) counts[p]++;
   const summary = counts.map((c, k) => `${className(k)}: ${formatCount(c)}`).join(', ');
   say('classify-status', `${formatCount(rows)} sequences classified in ${seconds.toFixed(1)} s. Predicted ${summary}.${notes(result.warnings)}`, 'ok');
-  offerDownload('classify-csv', new Blob([predictionsCsv(ids, probs, classes, labels)], { type: 'text/csv' }), 'predictions.csv');
+  offerDownload('classify-csv', new Blob([result.csv], { type: 'text/csv' }), 'predictions.csv');
   $('classify-table').replaceChildren(predictionsTable(result, probs, predictions));
 }
 

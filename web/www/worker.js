@@ -126,9 +126,11 @@ const commands = {
     const e = await m.embed(text, pooling, layerArg, checkBatch(batchSize), (done, total) => progress(done, total, 'embedding'));
     try {
       const values = owned(e.values());
+      // The downloads come from the library's writers, as the CLI's files do.
+      const npy = owned(e.npy());
       return {
-        value: { rows: e.rows, hidden: e.hidden, ids: e.ids(), labels: e.labels(), warnings: e.warnings(), values: values.buffer },
-        transfer: [values.buffer],
+        value: { rows: e.rows, hidden: e.hidden, ids: e.ids(), labels: e.labels(), warnings: e.warnings(), values: values.buffer, npy: npy.buffer, csv: e.csv() },
+        transfer: [values.buffer, npy.buffer],
       };
     } finally {
       free(e);
@@ -140,7 +142,7 @@ const commands = {
     try {
       const probs = owned(c.probs());
       return {
-        value: { rows: c.rows, classes: c.classes, ids: c.ids(), labels: c.labels(), warnings: c.warnings(), probs: probs.buffer },
+        value: { rows: c.rows, classes: c.classes, ids: c.ids(), labels: c.labels(), warnings: c.warnings(), probs: probs.buffer, csv: c.csv() },
         transfer: [probs.buffer],
       };
     } finally {
