@@ -39,7 +39,7 @@ fn dnabert_kmer_ids_equal_hugging_face() {
             assert_eq!(tok.encode(&seq).unwrap().ids, want, "k={k}: {seq:?}");
         }
     }
-    // The model doc's worked example.
+    // The worked example of docs/models/bert-and-nt.md.
     let tok = KmerTokenizer::from_vocab_txt(&read("dnabert6_vocab.txt"), "v").unwrap();
     assert_eq!(tok.encode("ACGTACG").unwrap().ids, [2, 727, 2896, 3]);
     assert_eq!(tok.encode("ACGTNACGTACGTA").unwrap().unknown_symbols, 1);

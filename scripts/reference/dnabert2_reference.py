@@ -1,5 +1,5 @@
 """Independent PyTorch reference of DNABERT-2, written from
-docs/dnabert2-model.md (not from dnagpu's code), for fixture generation only:
+docs/models/dnabert2.md (not from dnagpu's code), for fixture generation only:
 the Rust tests read the files it writes and never need Python.
 
     pip install torch safetensors tokenizers

@@ -1,7 +1,7 @@
 """Token-id fixtures for the DNABERT (k-mer) and Nucleotide Transformer
 tokenizers, written by the Hugging Face classes themselves (BertTokenizer on
 DNABERT's `seq2kmer` text, EsmTokenizer on the raw string), from vocabularies
-laid out as the hub's vocab.txt files are (../shared/docs/other-models.md).
+laid out as the hub's vocab.txt files are (docs/models/bert-and-nt.md).
 
     python scripts/reference/other_tokenizer_fixtures.py tests/fixtures/other_tokenizers
 """

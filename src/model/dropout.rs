@@ -1,4 +1,4 @@
-//! Where dropout applies in training (model doc: after the embedding
+//! Where dropout applies in training (docs/models/dnabert2.md: after the embedding
 //! LayerNorm, after the attention output projection, after `gelu(u) * v`,
 //! after the pooler) and with which random stream. The mask is a pure
 //! function of (seed, stream, element), so the backward recomputes it from

@@ -3,7 +3,7 @@
 //! of DNABERT (learned positions, separate Q/K/V, which are fused into one
 //! Wqkv at load, no positional bias, a GELU MLP with biases). Written once
 //! against `ops`, so it runs on the GPU and the CPU backend. The math is in
-//! the model docs; shapes are in the comments.
+//! the model documents (docs/models/); shapes are in the comments.
 
 use super::config::Config;
 use super::dropout::Dropout;

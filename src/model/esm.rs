@@ -4,7 +4,7 @@
 //! word embeddings scaled by 0.88 (token dropout, applied at inference too),
 //! a GELU feed-forward with biases. v2: rotary positions on q and k, a
 //! SwiGLU feed-forward without biases. Q/K/V are fused into one Wqkv at load.
-//! The math is in ../shared/docs/other-models.md, section 3.
+//! The math is in docs/models/bert-and-nt.md, section 3.
 
 use super::config::Config;
 use super::dropout::Dropout;

@@ -1,6 +1,6 @@
 //! Random initialisation for training from scratch, tests and benchmarks:
 //! weights N(0, 0.02²) (`initializer_range`), biases 0, LayerNorm 1 and 0,
-//! as the model doc says. Same seed, same weights, on every target.
+//! as docs/models/dnabert2.md says. Same seed, same weights, on every target.
 
 use std::collections::BTreeMap;
 
@@ -119,7 +119,7 @@ pub fn random_weights(cfg: &Config, seed: u64) -> Weights {
     random_weights_of(parameter_shapes(cfg), seed)
 }
 
-/// Weights of `shapes`, initialised as the model doc says.
+/// Weights of `shapes`, initialised as docs/models/dnabert2.md says.
 pub fn random_weights_of(shapes: Vec<(String, Vec<usize>)>, seed: u64) -> Weights {
     let mut rng = Rng::new(seed);
     let mut tensors = BTreeMap::new();

@@ -1,4 +1,4 @@
-//! LoRA on the encoder's linear layers (PEFT convention, model doc):
+//! LoRA on the encoder's linear layers (PEFT convention, docs/models/dnabert2.md):
 //! `y = x W^T + b + s (drop(x) A^T) B^T`, s = alpha / r, A [r, in], B
 //! [out, r]. The base weights stay as they are (frozen, never copied); the
 //! adapters' forward and backward run through `ops` like everything else.

@@ -24,7 +24,7 @@ pub struct ModelSource {
 
 impl ModelSource {
     /// A new model of the architecture in `cfg_path`, DNABERT-2's tokenizer,
-    /// weights initialised as the model doc says.
+    /// weights initialised as docs/models/dnabert2.md says.
     pub fn random_init(cfg_path: &Path, seed: u64) -> Result<Self> {
         let config_json = std::fs::read_to_string(cfg_path)
             .map_err(|e| Error::Invalid(format!("reading {}: {e}", cfg_path.display())))?;

@@ -2,7 +2,7 @@
 //! fine-tuning uses): `logits = drop(tanh(x[CLS] Wp^T + bp)) Wc^T + bc`,
 //! cross-entropy over the classes, and its backward into the encoder. A
 //! model saved from MLM pretraining has no pooler or classifier: they start
-//! fresh (N(0, 0.02²) weights, zero biases), as the model doc says.
+//! fresh (N(0, 0.02²) weights, zero biases), as docs/models/dnabert2.md says.
 
 use crate::error::{Error, Result};
 use crate::model::adapter::Adapter;

@@ -6,7 +6,7 @@ use crate::ops;
 use crate::testing::{check_close, e, mask_from_lengths, read, widen, Check, Rng, Tol};
 use crate::Device;
 
-/// Attention exactly as the model doc writes it, with the reference's -10000
+/// Attention exactly as docs/models/dnabert2.md writes it, with the reference's -10000
 /// on padded keys, in f64 and with the full score row. Returns (out, lse).
 pub fn ref_attention(
     qkv: &[f32],
