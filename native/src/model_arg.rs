@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use dnagpu::model::folder::ModelFiles;
-use dnagpu::model::{hub, init, Config, HeadNames, Model, Precision, Weights};
+use dnagpu::model::io::hub;
+use dnagpu::model::io::ModelFiles;
+use dnagpu::model::{init, Config, HeadNames, Model, Precision, Weights};
 use dnagpu::tokenize::{BpeTokenizer, Tokenizer};
 use dnagpu::Device;
 
