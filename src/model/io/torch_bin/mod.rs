@@ -13,14 +13,14 @@
 //!   uncompressed;
 //! * `<dir>/byteorder`, `<dir>/version` and a few more, read or ignored.
 //!
-//! `archive` reads the zip (central directory, zip64, stored entries, CRC-32
+//! `archive` lists the zip's stored entries with the `zip` crate (CRC-32
 //! checked unless torch wrote 0 for "not computed"), `pickle` *interprets*
 //! the opcodes torch emits, `tensors` turns storages and views into f32.
-//! Globals are never
-//! resolved to code: they become names, and only the few a state dict needs
-//! are accepted (`collections.OrderedDict`, `torch._utils._rebuild_tensor_v2`,
-//! `torch._utils._rebuild_parameter[_with_state]`, the `torch.*Storage`
-//! classes, `torch.float32` and the other dtype names); any other global
+//! Globals are never resolved to code: they become names, and only the few
+//! a state dict needs are accepted (`collections.OrderedDict`,
+//! `torch._utils._rebuild_tensor_v2`, `torch._utils._rebuild_parameter
+//! [_with_state]`, the `torch.*Storage` classes, `torch.float32` and the
+//! other dtype names); any other global
 //! is refused with an error naming it.
 //!
 //! Storages of float32, float16, bfloat16 and float64 are converted to f32;

@@ -1,7 +1,7 @@
 //! The .bin reader against fixtures written by torch and against crafted,
 //! truncated and mutated archives: errors, never panics.
 
-use super::archive::{zip_entries, SIG_CENTRAL, SIG_EOCD, SIG_LOCAL};
+use super::archive::zip_entries;
 use super::pickle::{MAX_DIMS, MAX_KEY_LEN};
 use super::*;
 use crate::model::Weights;
@@ -16,6 +16,11 @@ const SMALL: &[&str] = &[
     "scalar",
     "module",
 ];
+
+// Signatures of the zip records `write_zip` writes.
+const SIG_LOCAL: u32 = 0x0403_4b50;
+const SIG_CENTRAL: u32 = 0x0201_4b50;
+const SIG_EOCD: u32 = 0x0605_4b50;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{FIXTURES}/{name}.bin");
