@@ -214,7 +214,7 @@ fn lora_fd_check(
 /// adapter name the family must use.
 fn query_key_value_lora_fd(folder: &str, classes: usize, first_module: &str, seed: u64) {
     let dev = Device::Cpu;
-    let files = dnagpu::model::folder::ModelFiles::open(Path::new(folder)).unwrap();
+    let files = dnagpu::model::io::ModelFiles::open(Path::new(folder)).unwrap();
     let cfg = files.config.clone();
     let model = ClsModel::load(&dev, &cfg, &files.weights, classes, 0).unwrap();
     let mut lcfg = dnagpu::model::adapter::LoraConfig::for_family(model.encoder.family);
@@ -281,7 +281,7 @@ fn nt_v2_lora_on_query_key_value_matches_finite_differences() {
 /// the gradients of every adapter and head tensor equal PyTorch autograd's
 /// for the summed cross-entropy of the padded batch of its sequences.
 fn peft_adapter_matches_peft(folder: &str, peft: &str) {
-    let files = dnagpu::model::folder::ModelFiles::open(Path::new(folder)).unwrap();
+    let files = dnagpu::model::io::ModelFiles::open(Path::new(folder)).unwrap();
     let dir = Path::new(peft);
     let adapter = Adapter::load(&dir.join("adapter")).unwrap();
     let meta: serde_json::Value =

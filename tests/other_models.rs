@@ -14,7 +14,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use dnagpu::model::encoder::Family;
-use dnagpu::model::folder::ModelFiles;
+use dnagpu::model::io::ModelFiles;
 use dnagpu::model::{Config, Model};
 use dnagpu::testing::{check_close, ReferenceFixtures, Tol};
 use dnagpu::tokenize::Tokenizer;

@@ -110,7 +110,7 @@ fn vocab_txt_folders_are_read_by_family_or_refused() {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("config.json"), config).unwrap();
         std::fs::write(dir.join("vocab.txt"), vocab).unwrap();
-        match dnagpu::model::folder::ModelFiles::open(&dir) {
+        match dnagpu::model::io::ModelFiles::open(&dir) {
             Ok(_) => panic!("{name}: an error"),
             Err(e) => e.to_string(),
         }

@@ -11,7 +11,7 @@ mod common;
 
 use std::path::Path;
 
-use dnagpu::model::folder::ModelFiles;
+use dnagpu::model::io::ModelFiles;
 use dnagpu::model::{Model, Precision};
 use dnagpu::testing::{check_close, ReferenceFixtures, Tol};
 use dnagpu::{DType, Device};

@@ -152,7 +152,7 @@ fn gpu_lora_gradients_match_pytorch() {
 /// SwiGLU), a padded batch (scripts/reference/full_grad_fixtures.py), CPU
 /// and GPU. Tolerance as above.
 fn other_family_full_gradients(dev: &Device) {
-    use dnagpu::model::folder::ModelFiles;
+    use dnagpu::model::io::ModelFiles;
     for name in ["dnabert_tiny", "nt_v1_tiny", "nt_v2_tiny"] {
         let dir = Path::new("tests/fixtures/full_grads");
         let meta: serde_json::Value =

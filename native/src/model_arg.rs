@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use dnagpu::model::folder::ModelFiles;
-use dnagpu::model::{hub, Config, Model, Precision};
+use dnagpu::model::io::hub;
+use dnagpu::model::io::ModelFiles;
+use dnagpu::model::{Config, Model, Precision};
 use dnagpu::tokenize::Tokenizer;
 use dnagpu::Device;
 

@@ -1,4 +1,4 @@
-"""Small `torch.save` files for the tests of src/model/torch_bin.rs (the
+"""Small `torch.save` files for the tests of src/model/io/torch_bin/ (the
 pure-Rust reader of pytorch_model.bin state dicts). The Rust tests state
 the expected values themselves; this script only writes the inputs.
 

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use super::classifier::HeadNames;
 use super::config::Config;
-use super::weights::{HostTensor, Weights};
+use super::io::{HostTensor, Weights};
 use crate::error::{shape_err, Error, Result};
 
 /// Prefix of every key PEFT writes into `adapter_model.safetensors`.
@@ -346,7 +346,8 @@ impl Adapter {
             )
         } else if bin.is_file() {
             let origin = bin.display().to_string();
-            let tensors = super::torch_bin::read_state_dict(&read("adapter_model.bin")?, &origin)?;
+            let tensors =
+                super::io::torch_bin::read_state_dict(&read("adapter_model.bin")?, &origin)?;
             Self::from_tensors(&config_json, tensors, &dir.display().to_string())
         } else {
             Err(bad(

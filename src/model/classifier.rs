@@ -7,8 +7,8 @@
 
 use super::config::Config;
 use super::encoder::Family;
+use super::io::Weights;
 use super::layers::Linear;
-use super::weights::Weights;
 use crate::error::{Error, Result};
 use crate::ops::{self, Epilogue};
 use crate::{Device, Tensor};

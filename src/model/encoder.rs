@@ -7,9 +7,9 @@
 
 use super::config::Config;
 use super::dropout::Dropout;
+use super::io::Weights;
 use super::layers::{load, LayerNorm, Linear};
 use super::lora::{LayerLora, Lora};
-use super::weights::Weights;
 use super::Precision;
 use crate::error::{shape_err, Result};
 use crate::ops::{self, Epilogue};

@@ -9,9 +9,9 @@
 use super::config::Config;
 use super::dropout::Dropout;
 use super::encoder::{adapted, Embeddings, Encoder, Family, Ffn, Layer, LayerActs};
+use super::io::Weights;
 use super::layers::{load, LayerNorm, Linear};
 use super::lora::LayerLora;
-use super::weights::Weights;
 use crate::error::Result;
 use crate::ops;
 use crate::{DType, Device, Tensor};

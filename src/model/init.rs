@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::config::Config;
 use super::encoder::Family;
-use super::weights::{HostTensor, Weights};
+use super::io::{HostTensor, Weights};
 use crate::rng::Rng;
 
 /// Every parameter of an MLM model of `cfg`, by Hugging Face name and shape.

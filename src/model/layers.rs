@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::weights::{HostTensor, Weights};
+use super::io::{HostTensor, Weights};
 use crate::error::Result;
 use crate::ops::{self, Epilogue};
 use crate::{DType, Device, Tensor};

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use super::adapter::{Adapter, LoraConfig};
 use super::encoder::{Encoder, Family};
-use super::weights::HostTensor;
+use super::io::HostTensor;
 use crate::error::{Error, Result};
 use crate::ops::{self, Epilogue, Matmul};
 use crate::rng::Rng;

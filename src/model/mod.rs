@@ -6,22 +6,18 @@ pub mod config;
 pub mod dropout;
 pub mod encoder;
 pub mod esm;
-pub mod folder;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod hub;
 pub mod init;
+pub mod io;
 pub mod layers;
 pub mod layers_backward;
 pub mod lora;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod source;
-pub mod torch_bin;
-pub mod weights;
 
 pub use config::Config;
 pub use dropout::Dropout;
 pub use encoder::{Encoder, MlmHead};
-pub use weights::{HostTensor, Weights};
+pub use io::{HostTensor, Weights};
 
 use crate::error::Result;
 use crate::Device;

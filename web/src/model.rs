@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use dnagpu::embed::{Batching, EmbedOptions, Pooling};
 use dnagpu::model::adapter::Adapter;
-use dnagpu::model::folder::ModelFiles;
+use dnagpu::model::io::ModelFiles;
 use dnagpu::model::{Config, HostTensor, Precision, Weights};
 use dnagpu::tokenize::Tokenizer;
 use dnagpu::train::classify::{ClsModel, CLASSIFIER_PREFIXES};

@@ -1,14 +1,14 @@
 //! A Hugging Face model folder: `config.json`, the tokenizer
 //! (`tokenizer.json` for DNABERT-2, `vocab.txt` for DNABERT's k-mers), and
 //! `model.safetensors` (or else `pytorch_model.bin`, read without Python by
-//! `torch_bin`), from disk or (in the browser) from the files' contents.
+//! `super::torch_bin`), from disk or (in the browser) from the files' contents.
 
 #[cfg(not(target_arch = "wasm32"))]
 use std::path::{Path, PathBuf};
 
-use super::config::Config;
 use super::weights::Weights;
 use crate::error::{Error, Result};
+use crate::model::config::Config;
 use crate::tokenize::{BpeTokenizer, KmerTokenizer, NtTokenizer, Tokenizer};
 
 /// What a model folder holds, read and checked.
