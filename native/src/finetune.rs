@@ -7,11 +7,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use dnagpu::train::finetune_run::{fine_tune, RunProgress};
+use dnagpu::train::finetune_run::fine_tune;
 use dnagpu::train::recipe::{FineTuneRecipe, TuneMode};
 
 use crate::model_arg::{ModelArgs, Source};
-use crate::progress::TrainBar;
+use crate::progress::BarProgress;
 use crate::DeviceArgs;
 
 #[derive(clap::Args)]
@@ -137,7 +137,7 @@ pub fn run_task(
     opts: &TuneOptions,
     recipe: &FineTuneRecipe,
 ) -> Result<serde_json::Value> {
-    let mut bar = BarProgress(None);
+    let mut bar = BarProgress::new();
     let metrics = fine_tune(dev, src, data, output, recipe, opts.merge, &mut bar)?;
     let test = &metrics["test"];
     let best = match metrics.get("dev") {
@@ -153,32 +153,4 @@ pub fn run_task(
         output.display()
     );
     Ok(metrics)
-}
-
-/// The fine-tuning run's progress on a bar, made once the run knows its steps.
-struct BarProgress(Option<TrainBar>);
-
-impl RunProgress for BarProgress {
-    fn start(&mut self, total: u64) {
-        self.0 = Some(TrainBar::new(total, 0));
-    }
-
-    fn step(&mut self, step: u64, loss: f64, samples_per_s: f64) {
-        if let Some(b) = &self.0 {
-            b.update_fine(step, loss, samples_per_s);
-        }
-    }
-
-    fn note(&mut self, line: &str) {
-        match &self.0 {
-            Some(b) => b.note(line),
-            None => eprintln!("{line}"),
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some(b) = &self.0 {
-            b.finish();
-        }
-    }
 }

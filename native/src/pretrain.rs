@@ -1,32 +1,21 @@
 //! `dnagpu pretrain`: masked-language-model pretraining from FASTA files, on
 //! the GPU or the CPU backend, with checkpoints, exact resume, validation,
-//! a CSV log and a loss plot in the run folder.
+//! a CSV log and a loss plot in the run folder. The run itself is the
+//! library's (`dnagpu::train::pretrain_run`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use dnagpu::export::Precision;
-use dnagpu::fs::write_atomic;
-use dnagpu::model::{Config, Weights};
-use dnagpu::rng::derive_seed;
-use dnagpu::rng::Rng;
-use dnagpu::tokenize::BpeTokenizer;
-use dnagpu::train::batch::{majority_baseline, HostBatch};
-use dnagpu::train::checkpoint::{self, ModelFolder, OptimizerState, TrainerState};
-use dnagpu::train::corpus::CorpusOptions;
-use dnagpu::train::masking::Masking;
-use dnagpu::train::optimizer::{AdamW, AdamWConfig};
-use dnagpu::train::pretrain_log::{read_log, write_log, LogRow};
-use dnagpu::train::schedule::{Decay, Schedule};
-use dnagpu::train::stream::{BatchStream, StreamOptions};
-use dnagpu::train::trainer::{evaluate, StepStats, TrainOptions, Trainer};
-use dnagpu::train::{read_named, MlmModel};
-use serde_json::json;
+use dnagpu::train::optimizer::AdamWConfig;
+use dnagpu::train::pretrain_run::{pretrain, PretrainEnd, PretrainRecipe, PretrainStart};
+use dnagpu::train::progress::RunProgress;
+use dnagpu::train::schedule::Decay;
 
 use crate::model_arg::{ModelArgs, Source};
+use crate::progress::BarProgress;
 use crate::DeviceArgs;
 
 #[derive(clap::Args)]
@@ -131,113 +120,54 @@ enum PrecisionArg {
     F16,
 }
 
-/// What the model starts from.
-struct Start {
-    config: Config,
-    config_json: String,
-    tokenizer_json: String,
-    weights: Weights,
-    resume: Option<Resume>,
-}
-
-/// Where a resumed run continues from.
-struct Resume {
-    dir: PathBuf,
-    state: TrainerState,
-    optimizer: OptimizerState,
-}
-
 impl PretrainArgs {
-    fn settings(&self, cfg: &Config) -> serde_json::Value {
-        json!({
-            "data": self.data.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-            "seed": self.seed,
-            "max_length": self.max_length,
-            "batch_size": self.batch_size,
-            "batch_tokens": self.batch_tokens(),
-            "grad_accum": self.grad_accum,
-            "chunk_bp": self.chunk_bp(),
-            "min_bp": self.min_bp,
-            "mlm_probability": self.mlm_probability,
-            "shuffle_buffer": self.shuffle_buffer,
-            "val_sequences": self.val_sequences,
-            "steps": self.steps,
-            "lr": self.lr,
-            "warmup": self.warmup(),
-            "hidden_size": cfg.hidden_size,
-            "num_hidden_layers": cfg.num_hidden_layers,
-            "vocab_size": cfg.vocab_size,
-        })
-    }
-
-    fn batch_tokens(&self) -> usize {
-        self.batch_tokens
-            .unwrap_or(self.batch_size * self.max_length)
-    }
-
-    fn chunk_bp(&self) -> usize {
-        self.chunk_bp.unwrap_or(5 * self.max_length)
-    }
-
-    fn warmup(&self) -> u64 {
-        self.warmup.unwrap_or(self.steps * 6 / 100)
-    }
-
-    fn start(&self) -> Result<Start> {
-        let has_checkpoints = self.output.join("checkpoints").is_dir();
-        if self.resume {
-            let (loaded, warnings) = checkpoint::load_latest(&self.output)?;
-            for w in warnings {
-                eprintln!("warning: {w}");
-            }
-            let Some(c) = loaded else {
-                bail!(
-                    "--resume: {} holds no complete checkpoint",
-                    self.output.display()
-                );
-            };
-            let config = Config::from_json(
-                &c.config_json,
-                &c.dir.join("config.json").display().to_string(),
-            )?;
-            if let Some(p) = &self.config {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("reading {}", p.display()))?;
-                let given = Config::from_json(&text, &p.display().to_string())?;
-                if given != config {
-                    bail!(
-                        "--resume: {} describes another model than the checkpoint {} (compare their config.json)",
-                        p.display(),
-                        c.dir.display()
-                    );
-                }
-            }
-            eprintln!("resuming from {} (step {})", c.dir.display(), c.state.step);
-            let checkpoint::Loaded {
-                dir,
-                state,
-                weights,
-                optimizer,
-                config_json,
-                tokenizer_json,
-            } = c;
-            return Ok(Start {
-                config,
-                config_json,
-                tokenizer_json,
-                weights,
-                resume: Some(Resume {
-                    dir,
-                    state,
-                    optimizer,
-                }),
-            });
+    fn recipe(&self) -> PretrainRecipe {
+        PretrainRecipe {
+            data: self.data.clone(),
+            steps: self.steps,
+            lr: self.lr,
+            warmup: self.warmup,
+            decay: match self.schedule {
+                ScheduleArg::Linear => Decay::Linear,
+                ScheduleArg::Cosine => Decay::Cosine,
+                ScheduleArg::Constant => Decay::Constant,
+            },
+            adamw: AdamWConfig {
+                beta1: self.adam_beta1,
+                beta2: self.adam_beta2,
+                eps: self.adam_eps,
+                weight_decay: self.weight_decay,
+                no_decay_bias_norm: !self.decay_all,
+            },
+            max_grad_norm: self.max_grad_norm,
+            dropout: self.dropout,
+            max_length: self.max_length,
+            batch_size: self.batch_size,
+            batch_tokens: self.batch_tokens,
+            grad_accum: self.grad_accum,
+            chunk_bp: self.chunk_bp,
+            min_bp: self.min_bp,
+            mlm_probability: self.mlm_probability,
+            shuffle_buffer: self.shuffle_buffer,
+            val_sequences: self.val_sequences,
+            eval_every: self.eval_every,
+            save_every: self.save_every,
+            keep_checkpoints: self.keep_checkpoints,
+            precision: match self.precision {
+                PrecisionArg::F32 => Precision::F32,
+                PrecisionArg::F16 => Precision::F16,
+            },
+            seed: self.seed,
         }
-        if has_checkpoints {
-            bail!(
-                "{} already holds a run (checkpoints/): pass --resume to continue it, or choose another --output",
-                self.output.display()
-            );
+    }
+
+    fn start(&self, progress: &mut dyn RunProgress) -> Result<PretrainStart> {
+        if self.resume {
+            return Ok(PretrainStart::resume(
+                &self.output,
+                self.config.as_deref(),
+                progress,
+            )?);
         }
         let src = match (&self.config, &self.model) {
             (Some(cfg), None) => Source::random_init(cfg, self.seed)?,
@@ -245,162 +175,27 @@ impl PretrainArgs {
                 model: Some(m.clone()),
                 random_init: None,
                 seed: 0,
-                precision: dnagpu::model::Precision::F32,
+                precision: Precision::F32,
             }
             .files()?,
             _ => bail!(
                 "pass --config config.json (a new model) or --model M (continued pretraining)"
             ),
         };
-        let (tokenizer_json, _) = match &self.tokenizer {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("reading {}", p.display()))?;
-                let tok = BpeTokenizer::from_json(&text, &p.display().to_string())?;
-                if tok.vocab_size() != src.config.vocab_size {
-                    bail!(
-                        "{}: {} tokens, but the config's vocab_size is {}",
-                        p.display(),
-                        tok.vocab_size(),
-                        src.config.vocab_size
-                    );
-                }
-                (text, ())
-            }
-            None => {
-                if src.tokenizer.bpe().is_none() {
-                    bail!(
-                        "{}: pretraining runs DNABERT-2-architecture models (BPE tokenizer.json); this model's tokenizer is a {}",
-                        src.source,
-                        src.tokenizer.file_name()
-                    );
-                }
-                (src.tokenizer_file.clone(), ())
-            }
-        };
-        Ok(Start {
-            config: src.config,
-            config_json: src.config_json,
-            tokenizer_json,
-            weights: src.weights,
-            resume: None,
-        })
+        Ok(PretrainStart::fresh(
+            &self.output,
+            src,
+            self.tokenizer.as_deref(),
+        )?)
     }
-}
-
-/// Batches of the held-out sequences, masked once with a fixed seed.
-fn validation_batches(seqs: &[Vec<u32>], masking: &Masking, args: &PretrainArgs) -> Vec<HostBatch> {
-    seqs.chunks(args.batch_size)
-        .enumerate()
-        .map(|(i, c)| masking.collate(c, &mut Rng::new(derive_seed(args.seed, 4, i as u64))))
-        .collect()
 }
 
 pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
-    std::fs::create_dir_all(&args.output)
-        .with_context(|| format!("creating {}", args.output.display()))?;
-    let start = args.start()?;
-    let cfg = start.config.clone();
-    let settings = args.settings(&cfg);
-    if let Some(c) = &start.resume {
-        checkpoint::check_settings(&c.state.settings, &settings)?;
-    }
-    let tokenizer = Arc::new(BpeTokenizer::from_json(
-        &start.tokenizer_json,
-        "tokenizer.json",
-    )?);
+    let recipe = args.recipe();
+    recipe.validate()?;
+    let mut bar = BarProgress::new();
+    let start = args.start(&mut bar)?;
     let dev = device.device()?;
-
-    let masking = Masking {
-        prob: args.mlm_probability,
-        vocab: cfg.vocab_size as u32,
-    };
-    let stream_opts = StreamOptions {
-        corpus: CorpusOptions {
-            chunk_bp: args.chunk_bp(),
-            min_bp: args.min_bp,
-        },
-        max_tokens: args.max_length,
-        batch_tokens: args.batch_tokens(),
-        batch_size: args.batch_size,
-        shuffle_buffer: args.shuffle_buffer,
-        val_sequences: args.val_sequences,
-        seed: args.seed,
-    };
-    let (mut stream, val_seqs) = BatchStream::new(&args.data, stream_opts, tokenizer)?;
-    let val = validation_batches(&val_seqs, &masking, args);
-    let (top_acc, unigram) = majority_baseline(&val);
-    if !val.is_empty() {
-        eprintln!(
-            "validation: {} sequences; most frequent token {:.2}% accurate, label-frequency loss {:.4}",
-            val_seqs.len(),
-            100.0 * top_acc,
-            unigram
-        );
-    }
-
-    let mut model = MlmModel::load(&dev, &cfg, &start.weights)?;
-    let names = model.names();
-    let adamw = AdamWConfig {
-        beta1: args.adam_beta1,
-        beta2: args.adam_beta2,
-        eps: args.adam_eps,
-        weight_decay: args.weight_decay,
-        no_decay_bias_norm: !args.decay_all,
-    };
-    let mut optimizer = AdamW::new(&dev, &names, &model.params(), adamw)?;
-    let mut state = TrainerState {
-        step: 0,
-        batches: 0,
-        epoch: 0,
-        tokens: 0,
-        elapsed_s: 0.0,
-        settings: settings.clone(),
-    };
-    let mut log = Vec::new();
-    if let Some(c) = &start.resume {
-        let load = |map: &std::collections::BTreeMap<String, dnagpu::model::HostTensor>| {
-            names
-                .iter()
-                .map(|n| {
-                    let t = map.get(n).with_context(|| {
-                        format!("{}: optimizer state has no `{n}`", c.dir.display())
-                    })?;
-                    Ok(dev.tensor_f32(&t.shape, &t.data)?)
-                })
-                .collect::<Result<Vec<_>>>()
-        };
-        optimizer = optimizer.with_state(
-            c.state.step as u32,
-            load(&c.optimizer.m)?,
-            load(&c.optimizer.v)?,
-        );
-        state = c.state.clone();
-        state.settings = settings.clone();
-        stream.skip(state.batches)?;
-        log = read_log(&args.output, state.step);
-    }
-    let schedule = Schedule {
-        peak: args.lr,
-        warmup: args.warmup(),
-        total: args.steps,
-        decay: match args.schedule {
-            ScheduleArg::Linear => Decay::Linear,
-            ScheduleArg::Cosine => Decay::Cosine,
-            ScheduleArg::Constant => Decay::Constant,
-        },
-    };
-    let mut trainer = Trainer {
-        model,
-        optimizer,
-        options: TrainOptions {
-            schedule,
-            max_grad_norm: args.max_grad_norm,
-            dropout: args.dropout.unwrap_or(cfg.hidden_dropout_prob as f32),
-            seed: args.seed,
-        },
-    };
-
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupted.clone();
@@ -411,150 +206,28 @@ pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
             eprintln!("\ninterrupted: saving a checkpoint (Ctrl-C again to quit at once)");
         });
     }
-
-    let save = |trainer: &mut Trainer, state: &TrainerState, log: &[LogRow]| -> Result<PathBuf> {
-        let tensors = pollster::block_on(trainer.model.to_host(&dev))?;
-        let opt = OptimizerState {
-            m: pollster::block_on(read_named(&dev, &names, &trainer.optimizer.m))?,
-            v: pollster::block_on(read_named(&dev, &names, &trainer.optimizer.v))?,
-        };
-        let folder = ModelFolder {
-            config_json: &start.config_json,
-            tokenizer: ("tokenizer.json", &start.tokenizer_json),
-            tensors: &tensors,
-            precision: Precision::F32,
-        };
-        let dir = checkpoint::save(&args.output, &folder, &opt, state, args.keep_checkpoints)?;
-        write_log(&args.output, log)?;
-        Ok(dir)
-    };
-
-    if state.step >= args.steps {
-        eprintln!(
-            "the run already has all its {} steps: writing its final files",
-            args.steps
-        );
-    } else {
-        eprintln!(
-            "training steps {}..{} on {} (Ctrl-C saves a checkpoint and stops)",
-            state.step + 1,
-            args.steps,
-            dev.name()
-        );
-    }
-    let bar = crate::progress::TrainBar::new(args.steps, state.step);
-    let began = Instant::now();
-    let already = state.elapsed_s;
-    let tokens_before = state.tokens;
-    let mut last_saved = state.step;
-    while state.step < args.steps {
-        let micro = (0..args.grad_accum)
-            .map(|_| stream.next_batch(&masking))
-            .collect::<dnagpu::Result<Vec<_>>>()?;
-        let stats: StepStats = match pollster::block_on(trainer.train_step(&dev, &micro)) {
-            Ok(s) => s,
-            Err(e) => {
-                bar.finish();
-                write_log(&args.output, &log)?;
-                bail!(
-                    "{e}. The newest checkpoint in {} is the last good state",
-                    args.output.join("checkpoints").display()
-                );
-            }
-        };
-        state.step = stats.step;
-        state.batches = stream.batches;
-        state.epoch = stream.epoch;
-        state.tokens += stats.tokens;
-        state.elapsed_s = already + began.elapsed().as_secs_f64();
-        let val_now = !val.is_empty()
-            && (state.step.is_multiple_of(args.eval_every.max(1)) || state.step == args.steps);
-        let val_stats = if val_now {
-            Some(pollster::block_on(evaluate(&dev, &trainer.model, &val))?)
-        } else {
-            None
-        };
-        log.push(LogRow {
-            step: state.step,
-            loss: stats.loss,
-            lr: stats.lr,
-            grad_norm: stats.grad_norm,
-            tokens: state.tokens,
-            seconds: state.elapsed_s,
-            val: val_stats,
-        });
-        let secs = began.elapsed().as_secs_f64().max(1e-9);
-        bar.update(
-            state.step,
-            stats.loss,
-            (state.tokens - tokens_before) as f64 / secs,
-            val_stats,
-        );
-        let stop = interrupted.load(Ordering::SeqCst);
-        if state.step.is_multiple_of(args.save_every.max(1)) || state.step == args.steps || stop {
-            save(&mut trainer, &state, &log)?;
-            last_saved = state.step;
-        }
-        if stop {
-            bar.finish();
+    match pretrain(&dev, &args.output, &recipe, &start, &mut bar, &interrupted)? {
+        PretrainEnd::Stopped { step } => eprintln!(
+            "stopped at step {step}; checkpoint saved in {}; continue with the same command and --resume",
+            args.output.join("checkpoints").display()
+        ),
+        PretrainEnd::Done { metrics } => {
+            let v = match &metrics["validation"] {
+                serde_json::Value::Null => String::new(),
+                v => format!(
+                    ", validation loss {:.4}, masked-token accuracy {:.2}%",
+                    v["loss"].as_f64().unwrap_or(f64::NAN),
+                    100.0 * v["accuracy"].as_f64().unwrap_or(f64::NAN)
+                ),
+            };
             eprintln!(
-                "stopped at step {}; checkpoint saved in {}; continue with the same command and --resume",
-                state.step,
-                args.output.join("checkpoints").display()
+                "done: {} steps, {} tokens in {:.0} s{v}; model in {}",
+                metrics["steps"],
+                metrics["tokens"],
+                metrics["seconds"].as_f64().unwrap_or(0.0),
+                args.output.display()
             );
-            return Ok(());
         }
     }
-    bar.finish();
-    if last_saved != state.step {
-        save(&mut trainer, &state, &log)?;
-    }
-    // The run folder itself is a model folder that `embed` loads.
-    let tensors = pollster::block_on(trainer.model.to_host(&dev))?;
-    dnagpu::train::checkpoint::write_model_folder(
-        &args.output,
-        &ModelFolder {
-            config_json: &start.config_json,
-            tokenizer: ("tokenizer.json", &start.tokenizer_json),
-            tensors: &tensors,
-            precision: match args.precision {
-                PrecisionArg::F32 => Precision::F32,
-                PrecisionArg::F16 => Precision::F16,
-            },
-        },
-    )?;
-    let last_val = log.iter().rev().find_map(|r| r.val);
-    let metrics = json!({
-        "steps": state.step,
-        "epochs": state.epoch,
-        "tokens": state.tokens,
-        "seconds": state.elapsed_s,
-        "final_train_loss": log.last().map(|r| r.loss),
-        "validation": last_val.map(|v| json!({"loss": v.loss, "accuracy": v.accuracy, "sequences": val_seqs.len()})),
-        "baseline_most_frequent_token_accuracy": top_acc,
-        "baseline_label_frequency_loss": unigram,
-        "device": dev.name(),
-    });
-    write_atomic(
-        &args.output.join("metrics.json"),
-        serde_json::to_string_pretty(&metrics)?.as_bytes(),
-    )?;
-    write_log(&args.output, &log)?;
-    let v = last_val
-        .map(|v| {
-            format!(
-                ", validation loss {:.4}, masked-token accuracy {:.2}%",
-                v.loss,
-                100.0 * v.accuracy
-            )
-        })
-        .unwrap_or_default();
-    eprintln!(
-        "done: {} steps, {} tokens in {:.0} s{v}; model in {}",
-        state.step,
-        state.tokens,
-        state.elapsed_s,
-        args.output.display()
-    );
     Ok(())
 }

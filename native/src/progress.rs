@@ -1,6 +1,7 @@
 //! The progress bar long commands show on stderr (hidden when stderr is
 //! not a terminal).
 
+use dnagpu::train::progress::{RunProgress, Throughput};
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub struct Bar(ProgressBar);
@@ -50,24 +51,12 @@ impl TrainBar {
         Self(bar)
     }
 
-    pub fn update(
-        &self,
-        step: u64,
-        loss: f64,
-        tokens_per_s: f64,
-        val: Option<dnagpu::train::trainer::EvalStats>,
-    ) {
+    pub fn update(&self, step: u64, loss: f64, rate: Throughput) {
         self.0.set_position(step);
-        let mut msg = format!("loss {loss:.4}, {tokens_per_s:.0} tokens/s");
-        if let Some(v) = val {
-            msg.push_str(&format!(
-                ", val loss {:.4} acc {:.1}%",
-                v.loss,
-                100.0 * v.accuracy
-            ));
-            self.note(&format!("step {step}: {msg}"));
-        }
-        self.0.set_message(msg);
+        self.0.set_message(match rate {
+            Throughput::Tokens(r) => format!("loss {loss:.4}, {r:.0} tokens/s"),
+            Throughput::Samples(r) => format!("loss {loss:.4}, {r:.1} samples/s"),
+        });
     }
 
     pub fn finish(&self) {
@@ -84,11 +73,38 @@ impl TrainBar {
             self.0.println(line);
         }
     }
+}
 
-    /// Fine-tuning progress: step, loss, samples/s.
-    pub fn update_fine(&self, step: u64, loss: f64, samples_per_s: f64) {
-        self.0.set_position(step);
-        self.0
-            .set_message(format!("loss {loss:.4}, {samples_per_s:.1} samples/s"));
+/// A training run's progress on a bar, made once the run knows its steps.
+pub struct BarProgress(Option<TrainBar>);
+
+impl BarProgress {
+    pub fn new() -> Self {
+        Self(None)
+    }
+}
+
+impl RunProgress for BarProgress {
+    fn start(&mut self, total: u64, done: u64) {
+        self.0 = Some(TrainBar::new(total, done));
+    }
+
+    fn step(&mut self, step: u64, loss: f64, rate: Throughput) {
+        if let Some(b) = &self.0 {
+            b.update(step, loss, rate);
+        }
+    }
+
+    fn note(&mut self, line: &str) {
+        match &self.0 {
+            Some(b) => b.note(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(b) = &self.0 {
+            b.finish();
+        }
     }
 }

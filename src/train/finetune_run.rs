@@ -14,6 +14,7 @@ use super::checkpoint::{write_model_folder, ModelFolder};
 use super::classify::ClsModel;
 use super::finetune::{evaluate, Evaluation};
 use super::labelled::{EpochBatches, LabelledSet};
+use super::progress::{RunProgress, Throughput};
 use super::recipe::{task_epochs, FineTuneRecipe, TuneMode};
 use crate::data::{read_path, InvalidPolicy};
 use crate::error::{Error, Result};
@@ -24,27 +25,6 @@ use crate::model::source::ModelSource;
 use crate::plot::{confusion_matrix, line_chart, Series};
 use crate::tokenize::Tokenizer;
 use crate::Device;
-
-/// What a run tells the person watching it.
-pub trait RunProgress {
-    /// The run has `total` steps.
-    fn start(&mut self, total: u64);
-    /// A step is done.
-    fn step(&mut self, step: u64, loss: f64, samples_per_s: f64);
-    /// A line worth reading (a dev evaluation, a warning, a note).
-    fn note(&mut self, line: &str);
-    fn finish(&mut self);
-}
-
-/// Progress that goes nowhere (tests, callers with their own reporting).
-pub struct Quiet;
-
-impl RunProgress for Quiet {
-    fn start(&mut self, _: u64) {}
-    fn step(&mut self, _: u64, _: f64, _: f64) {}
-    fn note(&mut self, _: &str) {}
-    fn finish(&mut self) {}
-}
 
 /// `train`, `dev` or `test` in `dir`: `<name>.csv` or `<name>.csv.gz`.
 fn find(dir: &Path, name: &str) -> Option<PathBuf> {
@@ -158,7 +138,7 @@ pub fn fine_tune(
     let mut tuner = recipe.tuner(dev, model, total, src.config.hidden_dropout_prob as f32)?;
 
     let started = Instant::now();
-    progress.start(total);
+    progress.start(total, 0);
     let mut batches = EpochBatches::new(train.len(), recipe.batch_size, recipe.seed);
     let mut curve: Vec<(u64, f64, Option<f64>)> = Vec::new();
     let mut best: Option<(f64, u64, Vec<Vec<f32>>)> = None;
@@ -192,11 +172,8 @@ pub fn fine_tune(
             }
         }
         curve.push((st.step, st.loss, dev_loss));
-        progress.step(
-            st.step,
-            st.loss,
-            samples as f64 / started.elapsed().as_secs_f64(),
-        );
+        let rate = samples as f64 / started.elapsed().as_secs_f64();
+        progress.step(st.step, st.loss, Throughput::Samples(rate));
         if st.step >= total {
             break;
         }

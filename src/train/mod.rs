@@ -19,6 +19,9 @@ pub mod mlm;
 pub mod optimizer;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod pretrain_log;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod pretrain_run;
+pub mod progress;
 pub mod recipe;
 pub mod schedule;
 #[cfg(not(target_arch = "wasm32"))]
