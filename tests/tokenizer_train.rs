@@ -2,7 +2,8 @@
 //! fixed special and base ids, the requested vocabulary size, learned motifs,
 //! FASTA / FASTA.gz streaming and its errors.
 
-use dnagpu::tokenize::train::{train_bpe, FastaSequences, TrainOptions, TrainedTokenizer};
+use dnagpu::data::FastaSequences;
+use dnagpu::tokenize::train::{train_bpe, TrainOptions, TrainedTokenizer};
 use dnagpu::tokenize::BpeTokenizer;
 use flate2::{write::GzEncoder, Compression};
 use serde_json::Value;

@@ -89,10 +89,7 @@ impl TuneOptions {
     /// The recipe these options give, checked.
     pub fn recipe(&self) -> Result<FineTuneRecipe> {
         let recipe = FineTuneRecipe {
-            mode: match self.mode {
-                Mode::Lora => TuneMode::Lora,
-                Mode::Full => TuneMode::Full,
-            },
+            mode: self.mode(),
             lr: self.lr,
             lora_r: self.lora_r,
             lora_alpha: self.lora_alpha,
@@ -112,11 +109,15 @@ impl TuneOptions {
         Ok(recipe)
     }
 
-    pub fn mode_name(&self) -> &'static str {
+    fn mode(&self) -> TuneMode {
         match self.mode {
-            Mode::Lora => TuneMode::Lora.name(),
-            Mode::Full => TuneMode::Full.name(),
+            Mode::Lora => TuneMode::Lora,
+            Mode::Full => TuneMode::Full,
         }
+    }
+
+    pub fn mode_name(&self) -> &'static str {
+        self.mode().name()
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use dnagpu::baseline::kmer::{KmerBaseline, KmerOptions};
 use dnagpu::data::{read_path, InvalidPolicy};
+use dnagpu::train::finetune_run::split_file;
 use serde_json::json;
 
 use crate::finetune::{run_task, TuneOptions};
@@ -78,16 +79,9 @@ fn subsets(gue: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
-fn has(dir: &Path, name: &str) -> bool {
-    dir.join(format!("{name}.csv")).is_file() || dir.join(format!("{name}.csv.gz")).is_file()
-}
-
 fn labelled(dir: &Path, name: &str) -> Result<Vec<(String, usize)>> {
-    let path = [format!("{name}.csv"), format!("{name}.csv.gz")]
-        .into_iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.is_file())
-        .with_context(|| format!("{}: no {name}.csv", dir.display()))?;
+    let path =
+        split_file(dir, name).with_context(|| format!("{}: no {name}.csv", dir.display()))?;
     let out = read_path(&path.to_string_lossy(), InvalidPolicy::Error)?;
     out.records
         .into_iter()
@@ -108,7 +102,7 @@ fn labelled(dir: &Path, name: &str) -> Result<Vec<(String, usize)>> {
 fn kmer_task(dir: &Path) -> Result<serde_json::Value> {
     let start = Instant::now();
     let train = labelled(dir, "train")?;
-    let dev = if has(dir, "dev") {
+    let dev = if split_file(dir, "dev").is_some() {
         Some(labelled(dir, "dev")?)
     } else {
         None
@@ -204,7 +198,7 @@ pub fn run(device: &DeviceArgs, args: &GueArgs) -> Result<()> {
         let mut rows = Vec::new();
         for task in &chosen {
             let dir = args.gue.join(task);
-            if !has(&dir, "train") {
+            if split_file(&dir, "train").is_none() {
                 if i == 0 {
                     skipped.push(format!("{task} (no train.csv)"));
                 }

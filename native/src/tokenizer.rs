@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::Subcommand;
+use dnagpu::data::FastaSequences;
 use dnagpu::tokenize::train::{
-    train_bpe_with_progress, FastaSequences, TrainOptions, TrainProgress, MIN_VOCAB_SIZE,
+    train_bpe_with_progress, TrainOptions, TrainProgress, MIN_VOCAB_SIZE,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 

@@ -15,7 +15,7 @@
 // Work: one invocation per query row, 64 rows per workgroup; K and V tiles of
 // BC keys staged in workgroup memory as vec4 (D padded with zeros to 4 * D4);
 // online softmax rescales the running sum once per tile.
-// Overrides (set by ops/attention.rs): D = head dim (<= 128), D4 = ceil(D / 4),
+// Overrides (set by ops/attention/mod.rs): D = head dim (<= 128), D4 = ceil(D / 4),
 // BC = min(64, 512 / D4). Constant trip counts let compilers unroll the
 // per-key loops (and keep lavapipe under its 65535-iterations-per-invocation
 // loop limiter, past which it silently stops looping).

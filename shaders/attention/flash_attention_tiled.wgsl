@@ -16,7 +16,7 @@
 //            (loaded over `red` once the maxima are read), rescaled by each
 //            row's alpha = exp(m_old - m_new).
 // Workgroup memory: 32 KiB (Q^T 16, K^T / P^T 8, red + key validity / V 8):
-// ops/attention.rs uses it where the device allows that much, else
+// ops/attention/mod.rs uses it where the device allows that much, else
 // flash_attention.wgsl.
 // Grid: (ceil(T / 64), B * heads, 1).
 

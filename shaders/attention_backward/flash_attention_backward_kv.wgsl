@@ -18,7 +18,7 @@
 // Work: one invocation per key row, 64 keys per workgroup; tiles of BC query
 // rows (q and dO) staged in workgroup memory as vec4 (D padded with zeros to
 // 4 * D4); lse_i, D_i and mask_i are broadcast loads.
-// Overrides (set by ops/attention_backward.rs): D = head dim (<= 128),
+// Overrides (set by ops/attention_backward/mod.rs): D = head dim (<= 128),
 // D4 = ceil(D / 4), BC = min(64, 512 / D4): constant trip counts for the
 // per-row loops (lavapipe's 65535-iterations-per-invocation loop limiter).
 // Grid: (ceil(T / 64), B * heads, 1).

@@ -18,7 +18,7 @@
 //   rows contribute nothing (their dO counts as 0) and get dq = 0.
 // Work: one invocation per query row, 64 rows per workgroup; K and V tiles of
 // BC keys staged in workgroup memory as vec4 (D padded with zeros to 4 * D4).
-// Overrides (set by ops/attention_backward.rs): D = head dim (<= 128),
+// Overrides (set by ops/attention_backward/mod.rs): D = head dim (<= 128),
 // D4 = ceil(D / 4), BC = min(64, 512 / D4): constant trip counts for the
 // per-key loops (lavapipe's 65535-iterations-per-invocation loop limiter).
 // Grid: (ceil(T / 64), B * heads, 1).

@@ -1,4 +1,4 @@
-//! Test support shared by the native tests (`tests/`) and the browser tests
+//! Test support shared by the native tests (`tests/`, `ops/<op>/tests.rs`) and the browser tests
 //! (`web/tests/`): seeded random data, f64 references, an element-wise
 //! tolerance check that names the worst element, and the fixtures of the
 //! reference models. Each op's own checks live in `ops/<op>/check.rs`.

@@ -13,7 +13,7 @@
 //! The trainer keeps one entry per distinct chunk, so its memory grows with
 //! the sample (about 60 bytes per base: 10 Mbp took 0.56 GB and 28 s for 4096
 //! tokens on 2 cores); [`TrainOptions::max_bp`] caps it.
-//! [`FastaSequences`] (from `crate::data`) reads FASTA / FASTA.gz files one
+//! [`crate::data::FastaSequences`] reads FASTA / FASTA.gz files one
 //! record at a time, so besides the sample only the current record is held.
 //! The symbols are those of [`crate::data::alphabet`] (`U` reads as `T`).
 //!
@@ -526,8 +526,6 @@ impl Serialize for VocabInIdOrder<'_> {
 
 /// The sequences of FASTA files, read by `crate::data`.
 #[cfg(not(target_arch = "wasm32"))]
-pub use crate::data::FastaSequences;
-
 #[cfg(test)]
 mod tests {
     use super::*;

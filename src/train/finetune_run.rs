@@ -26,8 +26,9 @@ use crate::plot::{confusion_matrix, line_chart, Series};
 use crate::tokenize::Tokenizer;
 use crate::Device;
 
-/// `train`, `dev` or `test` in `dir`: `<name>.csv` or `<name>.csv.gz`.
-fn find(dir: &Path, name: &str) -> Option<PathBuf> {
+/// `train`, `dev` or `test` in the task folder `dir`: `<name>.csv` or
+/// `<name>.csv.gz`.
+pub fn split_file(dir: &Path, name: &str) -> Option<PathBuf> {
     [format!("{name}.csv"), format!("{name}.csv.gz")]
         .into_iter()
         .map(|f| dir.join(f))
@@ -70,7 +71,7 @@ pub fn fine_tune(
         ));
     }
     std::fs::create_dir_all(output).map_err(io_error(format!("creating {}", output.display())))?;
-    let train_path = find(data, "train").ok_or_else(|| {
+    let train_path = split_file(data, "train").ok_or_else(|| {
         Error::Invalid(format!("{}: no train.csv or train.csv.gz", data.display()))
     })?;
     let tok = &src.tokenizer;
@@ -90,7 +91,7 @@ pub fn fine_tune(
     let classes = train.training_classes()?;
     let seen: std::collections::BTreeSet<u32> = train.labels.iter().copied().collect();
     let mut split = |name| {
-        find(data, name)
+        split_file(data, name)
             .map(|p| load_split(&p, tok, Some(max_len), progress))
             .transpose()
     };

@@ -15,6 +15,7 @@ use serde_json::json;
 use super::batch::{majority_baseline, HostBatch};
 use super::checkpoint::{self, Loaded, ModelFolder, OptimizerState, TrainerState};
 use super::corpus::CorpusOptions;
+use super::finetune::check_peak_lr;
 use super::masking::Masking;
 use super::optimizer::{AdamW, AdamWConfig};
 use super::pretrain_log::{read_log, write_log, LogRow};
@@ -82,12 +83,7 @@ impl PretrainRecipe {
     pub fn validate(&self) -> Result<()> {
         let bad =
             |what: &str, why: String| Err(Error::Invalid(format!("pretraining: {what} {why}")));
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad(
-                "--lr",
-                format!("must be a positive number, got {}", self.lr),
-            );
-        }
+        check_peak_lr(self.lr)?;
         if !(self.mlm_probability > 0.0 && self.mlm_probability < 1.0) {
             return bad(
                 "--mlm-probability",
@@ -479,7 +475,7 @@ pub fn pretrain(
         progress.step(state.step, stats.loss, Throughput::Tokens(rate));
         if let Some(v) = val_stats {
             progress.note(&format!(
-                "step {}: loss {:.4}, val loss {:.4} acc {:.1}%",
+                "step {}: loss {:.4}, {rate:.0} tokens/s, val loss {:.4} acc {:.1}%",
                 state.step,
                 stats.loss,
                 v.loss,
@@ -564,7 +560,7 @@ mod tests {
         assert!(with(|r| r.mlm_probability = 1.5).contains("--mlm-probability"));
         assert!(with(|r| r.mlm_probability = 0.0).contains("--mlm-probability"));
         assert!(with(|r| r.mlm_probability = f64::NAN).contains("--mlm-probability"));
-        assert!(with(|r| r.lr = f64::NAN).contains("--lr"));
+        assert!(with(|r| r.lr = f64::NAN).contains("learning rate"));
         assert!(with(|r| r.grad_accum = 0).contains("--grad-accum"));
         assert!(with(|r| r.batch_size = 0).contains("--batch-size"));
         assert!(with(|r| r.dropout = Some(1.0)).contains("--dropout"));

@@ -96,8 +96,10 @@ impl FineTuneRecipe {
     pub fn validate(&self) -> Result<()> {
         let bad = |what: &str, why: &str| Err(Error::Invalid(format!("fine-tuning: {what} {why}")));
         check_peak_lr(self.peak_lr())?;
-        // Any family: only rank, alpha and dropout are checked.
-        self.lora_config(Family::Dnabert2).validate("fine-tuning")?;
+        if self.mode == TuneMode::Lora {
+            // Any family: only rank, alpha and dropout are checked.
+            self.lora_config(Family::Dnabert2).validate("fine-tuning")?;
+        }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return bad(
                 "weight decay",

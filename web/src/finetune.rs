@@ -102,9 +102,7 @@ impl FineTune {
                 "fine-tuning options: maxRows must be at least 1",
             ));
         }
-        let recipe = o
-            .recipe()
-            .map_err(|e| JsError::new(&format!("fine-tuning options: {e}")))?;
+        let recipe = o.recipe().map_err(js)?;
         let input = read_input(csv, "training file")?;
         let mut set =
             LabelledSet::from_records(input.records, &model.tokenizer, None, "training file")

@@ -1,6 +1,6 @@
-//! The checks of `ops::columns` (feature `test-utils`) that the native
-//! tests (tests/) and the browser tests (web/tests/) drive: f64 references,
-//! the op on any device against them and against its CPU twin.
+//! The checks of `ops::columns` (feature `test-utils`) that its native tests
+//! (`tests.rs`) drive: f64
+//! references, the op on any device against them and against its CPU twin.
 
 use crate::ops;
 use crate::testing::{check_close, e, read, Check, Rng, Tol};
