@@ -282,3 +282,22 @@ pub fn run(check: impl std::future::Future<Output = Check>) {
         panic!("{msg}");
     }
 }
+
+/// A tensor of `shape` on `dev` with every element `v`.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn filled(dev: &Device, shape: &[usize], v: f32) -> Tensor {
+    let n = shape.iter().product();
+    dev.tensor_f32(shape, &vec![v; n]).unwrap()
+}
+
+/// `r` is a shape error of `op` whose message names the shapes.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn assert_shape_error(r: crate::Result<Tensor>, op: &str) {
+    match r {
+        Err(crate::Error::Shape { op: o, msg }) => {
+            assert_eq!(o, op, "{msg}");
+            assert!(msg.contains('['), "the message names the shapes: {msg}");
+        }
+        other => panic!("{op}: expected a shape error, got {other:?}"),
+    }
+}

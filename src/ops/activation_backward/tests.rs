@@ -4,8 +4,8 @@
 
 use super::check::*;
 use crate::ops::{self, Glu};
-use crate::testing::{gpu, run};
-use crate::{Device, Error};
+use crate::testing::{assert_shape_error, filled, gpu, run};
+use crate::Device;
 
 /// Past 65,535 groups of 256 the grid folds into a second dimension.
 const FOLDED: usize = 65_535 * 256 + 257;
@@ -93,38 +93,28 @@ fn folded_grid_gelu_backward_and_dropout() {
 #[test]
 fn bad_shapes_are_errors_naming_the_op() {
     let dev = Device::Cpu;
-    let f = |shape: &[usize]| {
-        let n = shape.iter().product();
-        dev.tensor_f32(shape, &vec![0.5; n]).unwrap()
-    };
-    let shape_err = |r: crate::Result<crate::Tensor>, op: &str| match r {
-        Err(Error::Shape { op: o, msg }) => {
-            assert_eq!(o, op, "{msg}");
-            assert!(msg.contains('['), "the message names the shapes: {msg}");
-        }
-        other => panic!("{op}: expected a shape error, got {other:?}"),
-    };
-    shape_err(
+    let f = |shape: &[usize]| filled(&dev, shape, 0.5);
+    assert_shape_error(
         ops::gelu_backward(&dev, &f(&[2, 3]), &f(&[3, 2])),
         "gelu_backward",
     );
-    shape_err(
+    assert_shape_error(
         ops::tanh_backward(&dev, &f(&[4]), &f(&[5])),
         "tanh_backward",
     );
-    shape_err(
+    assert_shape_error(
         ops::geglu_backward(&dev, &f(&[2, 5]), &f(&[2, 2])),
         "geglu_backward",
     );
-    shape_err(
+    assert_shape_error(
         ops::geglu_backward(&dev, &f(&[2, 6]), &f(&[2, 2])),
         "geglu_backward",
     );
-    shape_err(
+    assert_shape_error(
         ops::geglu_backward(&dev, &f(&[2, 6]), &f(&[3, 3])),
         "geglu_backward",
     );
-    shape_err(
+    assert_shape_error(
         ops::swiglu_backward(&dev, &f(&[2, 6]), &f(&[2, 2])),
         "swiglu_backward",
     );

@@ -4,7 +4,7 @@
 
 use super::check::*;
 use crate::ops::{self, AdamWStep};
-use crate::testing::{gpu, run};
+use crate::testing::{assert_shape_error, filled, gpu, run};
 use crate::{Device, Error};
 
 const ADAMW: AdamWStep = AdamWStep {
@@ -71,17 +71,7 @@ fn adamw_gpu_vs_f64_cpu_and_pytorch() {
 #[test]
 fn bad_shapes_and_arguments_are_errors() {
     let dev = Device::Cpu;
-    let f = |shape: &[usize]| {
-        let n = shape.iter().product();
-        dev.tensor_f32(shape, &vec![0.5; n]).unwrap()
-    };
-    let shape_err = |r: crate::Result<crate::Tensor>, op: &str| match r {
-        Err(Error::Shape { op: o, msg }) => {
-            assert_eq!(o, op, "{msg}");
-            assert!(msg.contains('['), "the message names the shapes: {msg}");
-        }
-        other => panic!("{op}: expected a shape error, got {other:?}"),
-    };
+    let f = |shape: &[usize]| filled(&dev, shape, 0.5);
     let [p, g, m] = [f(&[4]), f(&[4]), f(&[4])];
     match ops::adamw(&dev, &p, &g, &m, &f(&[2, 2]), &ADAMW, None) {
         Err(Error::Shape { op: "adamw", .. }) => {}
@@ -91,7 +81,7 @@ fn bad_shapes_and_arguments_are_errors() {
         Err(Error::Shape { op: "adamw", .. }) => {}
         other => panic!("adamw clip: expected a shape error, got {:?}", other.err()),
     }
-    shape_err(ops::clip_scale(&dev, &f(&[2]), &f(&[1]), 1.0), "clip_scale");
+    assert_shape_error(ops::clip_scale(&dev, &f(&[2]), &f(&[1]), 1.0), "clip_scale");
     for bad in [
         AdamWStep { step: 0, ..ADAMW },
         AdamWStep {
