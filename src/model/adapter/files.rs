@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::config::parse_config;
 use super::{bad, Adapter, PEFT_PREFIX};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::io::{HostTensor, Weights};
 
 impl Adapter {
@@ -16,7 +16,7 @@ impl Adapter {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn load(dir: &std::path::Path) -> Result<Self> {
         if !dir.is_dir() {
-            return Err(Error::Invalid(format!(
+            return Err(crate::Error::Invalid(format!(
                 "{}: not an adapter folder (expected adapter_config.json, adapter_model.safetensors)",
                 dir.display()
             )));
