@@ -32,7 +32,11 @@ pub fn dnagpu(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
         .stderr(std::process::Stdio::piped());
     let mut child = c.spawn().unwrap();
     let mut sin = child.stdin.take().unwrap();
-    sin.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    // A run that fails on its arguments may exit before reading stdin.
+    match sin.write_all(stdin.unwrap_or("").as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        r => r.unwrap(),
+    }
     drop(sin);
     let out = child.wait_with_output().unwrap();
     (
