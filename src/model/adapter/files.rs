@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use super::config::parse_config;
 use super::{bad, Adapter, PEFT_PREFIX};
-use crate::error::{Error, Result};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::error::Error;
+use crate::error::Result;
 use crate::model::io::{HostTensor, Weights};
 
 impl Adapter {
