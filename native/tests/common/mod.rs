@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+/// The `dnagpu embed` tests' helpers.
+pub mod embed;
+
 use std::process::Command;
 
 /// The binary under test, with the environment's backend choice and

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use super::config::parse_config;
 use super::{bad, Adapter, PEFT_PREFIX};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::error::Error;
 use crate::error::Result;
 use crate::model::io::{HostTensor, Weights};
 
@@ -16,7 +18,7 @@ impl Adapter {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn load(dir: &std::path::Path) -> Result<Self> {
         if !dir.is_dir() {
-            return Err(crate::Error::Invalid(format!(
+            return Err(Error::Invalid(format!(
                 "{}: not an adapter folder (expected adapter_config.json, adapter_model.safetensors)",
                 dir.display()
             )));

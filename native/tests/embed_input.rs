@@ -1,0 +1,103 @@
+//! `dnagpu embed`'s input and options: sequences on stdin, duplicate ids,
+//! and bad input or options as clear errors that leave existing output
+//! alone.
+
+mod common;
+
+use common::embed::{dnagpu, model, tmp};
+
+#[test]
+fn stdin_plain_text_and_duplicate_ids() {
+    let m = model();
+    let (ok, out, err) = dnagpu(
+        &["embed", "--model", m.to_str().unwrap()],
+        Some("ACGTACGTTT\nacgtNNacgt\n"),
+    );
+    assert!(ok, "{err}");
+    let ids: Vec<String> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids, ["0", "1"]);
+    assert!(
+        err.contains("warning") && err.contains("ambiguous"),
+        "IUPAC codes must be reported: {err}"
+    );
+    let (ok, out, err) = dnagpu(
+        &["embed", "--model", m.to_str().unwrap()],
+        Some(">a\nACGT\n>a\nGGCC\n"),
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("\"a#2\""), "{out}");
+    assert!(err.contains("warning"), "{err}");
+}
+
+#[test]
+fn bad_input_is_a_clear_error_and_leaves_existing_output_alone() {
+    let m = model();
+    let dir = tmp("bad");
+    let out = dir.join("keep.npy");
+    std::fs::write(&out, b"precious").unwrap();
+    let m_s = m.to_str().unwrap();
+    let o_s = out.to_str().unwrap();
+    for (stdin, needle) in [
+        ("", "no sequences"),
+        (">a\nACGTX\n", "position 5"),
+        ("\u{0}\u{1}binary", "text"),
+        (">only\n", "only"),
+    ] {
+        let (ok, _, err) = dnagpu(&["embed", "--model", m_s, "--output", o_s], Some(stdin));
+        assert!(!ok, "{stdin:?} should fail");
+        assert!(
+            err.contains(needle),
+            "{stdin:?}: error should mention `{needle}`: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            b"precious",
+            "a failed run must not touch the output"
+        );
+    }
+    // Without --model: the shipped model.
+    let (ok, out, err) = dnagpu(&["embed", "--input", "-"], Some("ACGT\n"));
+    assert!(
+        ok && out.starts_with("{\"id\"") && err.contains("dnabert2-small-gue (shipped)"),
+        "{err}"
+    );
+    let missing = dir.join("no/such/dir/e.npy");
+    let (ok, _, err) = dnagpu(
+        &[
+            "embed",
+            "--model",
+            m_s,
+            "--output",
+            missing.to_str().unwrap(),
+        ],
+        Some("ACGT\n"),
+    );
+    assert!(!ok && err.contains("does not exist"), "{err}");
+    let (ok, _, err) = dnagpu(
+        &[
+            "embed",
+            "--model",
+            m_s,
+            "--output",
+            dir.join("e.txt").to_str().unwrap(),
+        ],
+        Some("ACGT\n"),
+    );
+    assert!(!ok && err.contains("unknown output format"), "{err}");
+    let (ok, _, err) = dnagpu(
+        &["embed", "--model", m_s, "--pooling", "none"],
+        Some("ACGT\n"),
+    );
+    assert!(!ok && err.contains(".safetensors"), "{err}");
+    let (ok, _, err) = dnagpu(&["embed", "--model", m_s, "--layer", "3"], Some("ACGT\n"));
+    assert!(!ok && err.contains("0..=2"), "{err}");
+}
