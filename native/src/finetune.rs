@@ -53,7 +53,7 @@ pub struct TuneOptions {
     lora_targets: Vec<String>,
     /// With --mode lora, also write the model with the adapter folded in (a plain model folder).
     #[arg(long)]
-    merge: bool,
+    pub merge: bool,
     #[arg(long, default_value_t = FineTuneRecipe::default().weight_decay)]
     weight_decay: f32,
     #[arg(long, default_value_t = FineTuneRecipe::default().warmup)]
@@ -125,21 +125,29 @@ pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
     let recipe = args.opts.recipe()?;
     let dev = device.device()?;
     let src = args.model.files()?;
-    run_task(&dev, &src, &args.data, &args.output, &args.opts, &recipe).map(|_| ())
+    run_task(
+        &dev,
+        &src,
+        &args.data,
+        &args.output,
+        &recipe,
+        args.opts.merge,
+    )
+    .map(|_| ())
 }
 
-/// Fine-tunes `src` on the folder `data` into `output` with a progress bar;
-/// returns metrics.json.
+/// Fine-tunes `src` on the folder `data` into `output` with a progress bar
+/// (with `merge`, also the merged model); returns metrics.json.
 pub fn run_task(
     dev: &dnagpu::Device,
     src: &Source,
     data: &Path,
     output: &Path,
-    opts: &TuneOptions,
     recipe: &FineTuneRecipe,
+    merge: bool,
 ) -> Result<serde_json::Value> {
     let mut bar = BarProgress::new();
-    let metrics = fine_tune(dev, src, data, output, recipe, opts.merge, &mut bar)?;
+    let metrics = fine_tune(dev, src, data, output, recipe, merge, &mut bar)?;
     let test = &metrics["test"];
     let best = match metrics.get("dev") {
         Some(_) => format!("best dev loss at step {}", metrics["best_step"]),

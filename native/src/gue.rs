@@ -213,7 +213,7 @@ pub fn run(device: &DeviceArgs, args: &GueArgs) -> Result<()> {
             } else {
                 eprintln!("== {task}");
                 match (&dev, &src) {
-                    (Some(d), Some(s)) => run_task(d, s, &dir, &out, &args.opts, &recipe)
+                    (Some(d), Some(s)) => run_task(d, s, &dir, &out, &recipe, args.opts.merge)
                         .with_context(|| format!("{name}, {task}"))?,
                     _ => {
                         std::fs::create_dir_all(&out)?;
