@@ -194,6 +194,8 @@ pub async fn run_batches(
     mut head: impl FnMut(&Tensor, &Batch<'_>) -> Result<Tensor>,
     mut progress: impl FnMut(Progress),
 ) -> Result<Vec<Embedding>> {
+    let cfg = &model.encoder.config;
+    check_longest(cfg, tokenizer, sequences, None, batching.max_tokens)?;
     let encoded: Vec<Vec<u32>> = sequences
         .iter()
         .map(|s| tokenizer.encode(s).map(|e| e.ids))
@@ -209,6 +211,13 @@ pub async fn run_batches(
             )));
         }
     }
+    check_longest(
+        cfg,
+        tokenizer,
+        sequences,
+        Some(&lengths),
+        batching.max_tokens,
+    )?;
     let total_tokens = lengths.iter().sum();
     let mut out: Vec<Option<Embedding>> = vec![None; sequences.len()];
     let mut done = Progress {
@@ -266,6 +275,51 @@ pub async fn run_batches(
         .into_iter()
         .map(|e| e.expect("every sequence is in a batch"))
         .collect())
+}
+
+/// A sequence longer than a whole batch may hold (`max_tokens`) is refused
+/// before any work, with its cost and the fix: one 50 Mbp chromosome run
+/// whole would take days (attention grows with the square of its length),
+/// while `--window` embeds it in seconds. `tokens[i]` is the sequence's
+/// token count, or `None` before tokenizing: then a lower bound from its
+/// length in bases stands in, so no time goes into tokenizing it either.
+fn check_longest(
+    cfg: &crate::model::Config,
+    tokenizer: &Tokenizer,
+    sequences: &[&str],
+    tokens: Option<&[usize]>,
+    max_tokens: usize,
+) -> Result<()> {
+    let count = |i: usize| match tokens {
+        Some(t) => t[i],
+        None => sequences[i].len() / tokenizer.most_bases_per_token(),
+    };
+    let Some(i) = (0..sequences.len()).max_by_key(|&i| count(i)) else {
+        return Ok(());
+    };
+    let t = count(i);
+    if t <= max_tokens {
+        return Ok(());
+    }
+    let (layers, hidden, n) = (
+        cfg.num_hidden_layers as f64,
+        cfg.hidden_size as f64,
+        t as f64,
+    );
+    // Attention (QK^T and PV) plus the dense layers (~12 H^2 per token per layer).
+    let flops = layers * (4.0 * hidden * n * n + 24.0 * hidden * hidden * n);
+    // ~1e13 operations a minute is a fast GPU's pace: beyond it, say so.
+    let slow = if flops > 1e13 {
+        ", hours to days on most machines"
+    } else {
+        ""
+    };
+    let at_least = if tokens.is_some() { "" } else { "at least " };
+    Err(Error::Invalid(format!(
+        "input sequence {} ({} bp) is {at_least}{t} tokens, more than a batch holds (--max-tokens {max_tokens}); run whole it would cost {at_least}{flops:.1e} floating-point operations (growing with the square of its length{slow}). Embed it in windows (embed --window 2000: the windows' vectors are averaged), cut it, or raise --max-tokens if you mean it",
+        i + 1,
+        sequences[i].len(),
+    )))
 }
 
 /// Embeds `sequences` (already validated and upper-cased) with `model`.

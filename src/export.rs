@@ -6,6 +6,27 @@ use std::collections::HashMap;
 
 use crate::error::{Error, Result};
 
+/// Checks results before they are written: a NaN or infinity (an overflow,
+/// a diverged model) is an error naming the first record that holds one,
+/// never a file of silent garbage. `rows` are the records' values, in the
+/// order of `ids`; `what` names them ("embedding", "probabilities").
+pub fn check_finite<'a>(
+    ids: &[String],
+    rows: impl IntoIterator<Item = &'a [f32]>,
+    what: &str,
+) -> Result<()> {
+    for (i, row) in rows.into_iter().enumerate() {
+        if let Some(v) = row.iter().find(|v| !v.is_finite()) {
+            let id = ids.get(i).map_or("?", String::as_str);
+            return Err(Error::Invalid(format!(
+                "record \"{id}\" (number {} of the input): its {what} holds {v}; nothing was written. The model's weights or the sequence drive it out of range (f16 overflow? a diverged fine-tune?)",
+                i + 1
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A float32 C-order `.npy` (format 1.0) of `shape`.
 pub fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();

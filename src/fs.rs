@@ -24,6 +24,46 @@ pub fn check_writable(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Fails before any work when the result file `path` could not be written
+/// at the end, or would replace one of `inputs` (a user's data): its folder
+/// exists and takes a new file (tried with a probe), it is not a folder,
+/// and it is none of the inputs (compared by file identity, so another
+/// spelling or a link to the input is caught too).
+pub fn check_output(path: &Path, inputs: &[&Path]) -> Result<()> {
+    check_writable(path)?;
+    if path.is_dir() {
+        return Err(Error::Invalid(format!(
+            "cannot write {}: it is a folder; name a file",
+            path.display()
+        )));
+    }
+    for input in inputs {
+        if same_file::is_same_file(path, input).unwrap_or(false) {
+            return Err(Error::Invalid(format!(
+                "--output {} is the input {}: writing it would destroy the input; choose another output file",
+                path.display(),
+                input.display()
+            )));
+        }
+    }
+    let probe = temp_beside(path, "probe")?;
+    std::fs::File::create(&probe).map_err(io_error(format!("cannot write {}", path.display())))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// A hidden name beside `path` for this process's temporary file.
+fn temp_beside(path: &Path, what: &str) -> Result<PathBuf> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Invalid(format!("{} is not a file name", path.display())))?;
+    Ok(parent_of(path).join(format!(
+        ".{}.{what}-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    )))
+}
+
 fn parent_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -34,14 +74,7 @@ fn parent_of(path: &Path) -> PathBuf {
 /// Writes `bytes` to `path` atomically (temp file + rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     check_writable(path)?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::Invalid(format!("{} is not a file name", path.display())))?;
-    let tmp = parent_of(path).join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp = temp_beside(path, "tmp")?;
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;

@@ -32,7 +32,10 @@ fn tiny_base() -> BTreeMap<String, HostTensor> {
 }
 
 fn tensors_of(path: &Path) -> BTreeMap<String, HostTensor> {
-    Weights::from_safetensors_file(path).unwrap().take_all()
+    Weights::from_safetensors_file(path)
+        .unwrap()
+        .take_all()
+        .unwrap()
 }
 
 fn fixture_files() -> (String, Vec<u8>) {

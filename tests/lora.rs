@@ -96,7 +96,7 @@ fn lora_forward_equals_the_merged_model() {
     let (cfg, w, tok) = tiny();
     let adapter = Adapter::load(Path::new("tests/fixtures/peft/adapter")).unwrap();
     let model = ClsModel::load_with_adapter(&dev, &cfg, &w, &adapter).unwrap();
-    let mut base = w.take_all();
+    let mut base = w.take_all().unwrap();
     adapter.merge(&mut base).unwrap();
     let merged = ClsModel::load(&dev, &cfg, &Weights::new(base, "merged"), 3, 0).unwrap();
     let seqs = vec![

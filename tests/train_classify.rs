@@ -165,7 +165,7 @@ fn other_family_full_gradients(dev: &Device) {
         .unwrap();
         let files = ModelFiles::open(&Path::new("tests/fixtures").join(name)).unwrap();
         // The folder's weights plus the head the fixture started from.
-        let mut map = files.weights.take_all();
+        let mut map = files.weights.take_all().unwrap();
         for key in fx.names() {
             if let Some(head) = key.strip_prefix("head.") {
                 let (shape, v) = fx.get(&key).unwrap();

@@ -13,7 +13,7 @@ use crate::input::InputArgs;
 use crate::model_arg::ModelArgs;
 use crate::progress::Bar;
 use crate::DeviceArgs;
-use dnagpu::fs::{check_writable, write_atomic};
+use dnagpu::fs::{check_output, write_atomic};
 
 #[derive(clap::Args)]
 pub struct ClassifyArgs {
@@ -37,7 +37,7 @@ pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
                 p.display()
             );
         }
-        check_writable(p)?;
+        check_output(p, &args.input.path())?;
     }
     let input = args.input.read()?;
     let dev = dev_args.device()?;
@@ -81,6 +81,7 @@ pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
     );
     let ids: Vec<String> = input.records.iter().map(|r| r.id.clone()).collect();
     let probs: Vec<Vec<f32>> = out.into_iter().map(|e| e.values).collect();
+    export::check_finite(&ids, probs.iter().map(Vec::as_slice), "class probabilities")?;
     let labels: Option<Vec<&str>> = input.records.iter().all(|r| r.label.is_some()).then(|| {
         input
             .records

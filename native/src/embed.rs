@@ -10,7 +10,7 @@ use crate::input::InputArgs;
 use crate::model_arg::ModelArgs;
 use crate::progress::Bar;
 use crate::DeviceArgs;
-use dnagpu::fs::{check_writable, write_atomic};
+use dnagpu::fs::{check_output, write_atomic};
 
 #[derive(clap::Args)]
 pub struct EmbedArgs {
@@ -44,7 +44,7 @@ enum Sink {
     Safetensors(PathBuf),
 }
 
-fn sink(output: &Option<PathBuf>, pooling: Pooling) -> Result<Sink> {
+fn sink(output: &Option<PathBuf>, pooling: Pooling, inputs: &[&Path]) -> Result<Sink> {
     let Some(p) = output else {
         if pooling == Pooling::None {
             bail!("--pooling none writes per-token states: give --output FILE.safetensors");
@@ -72,13 +72,13 @@ fn sink(output: &Option<PathBuf>, pooling: Pooling) -> Result<Sink> {
             p.display()
         );
     }
-    check_writable(p)?;
+    check_output(p, inputs)?;
     Ok(s)
 }
 
 pub fn run(dev_args: &DeviceArgs, args: &EmbedArgs) -> Result<()> {
     let pooling: Pooling = args.pooling.parse()?;
-    let sink = sink(&args.output, pooling)?;
+    let sink = sink(&args.output, pooling, &args.input.path())?;
     let input = args.input.read()?;
     let dev = dev_args.device()?;
     let loaded = args.model.load(&dev)?;
@@ -114,6 +114,7 @@ pub fn run(dev_args: &DeviceArgs, args: &EmbedArgs) -> Result<()> {
     );
     let h = loaded.config.hidden_size;
     let ids: Vec<String> = input.records.iter().map(|r| r.id.clone()).collect();
+    export::check_finite(&ids, out.iter().map(|e| e.values.as_slice()), "embedding")?;
     let flat = || -> Vec<f32> { out.iter().flat_map(|e| e.values.iter().copied()).collect() };
     match &sink {
         Sink::Stdout => print!("{}", export::jsonl(&ids, h, &flat())),

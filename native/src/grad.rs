@@ -13,7 +13,7 @@ use dnagpu::train::{forward_backward, HostBatch, MlmModel};
 
 use crate::model_arg::ModelArgs;
 use crate::DeviceArgs;
-use dnagpu::fs::{check_writable, write_atomic};
+use dnagpu::fs::{check_output, write_atomic};
 use dnagpu::train::checkpoint::{write_model_folder, ModelFolder};
 
 #[derive(clap::Args)]
@@ -69,7 +69,7 @@ pub fn sig9(v: f64) -> String {
 }
 
 pub fn run(device: &DeviceArgs, args: &GradArgs) -> Result<()> {
-    check_writable(&args.output)?;
+    check_output(&args.output, &[])?;
     if args.output_model.is_some() && args.steps == 0 {
         anyhow::bail!("--output-model needs --steps N (N >= 1)");
     }

@@ -12,7 +12,7 @@ use dnagpu::tokenize::train::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
-use dnagpu::fs::{check_writable, write_atomic};
+use dnagpu::fs::{check_output, write_atomic};
 
 #[derive(clap::Args)]
 pub struct TokenizerArgs {
@@ -61,7 +61,13 @@ pub fn run(args: &TokenizerArgs) -> Result<()> {
 }
 
 fn train(args: &TrainArgs) -> Result<()> {
-    check_writable(&args.output)?;
+    let inputs: Vec<&std::path::Path> = args
+        .data
+        .iter()
+        .filter(|d| d.as_str() != "-")
+        .map(std::path::Path::new)
+        .collect();
+    check_output(&args.output, &inputs)?;
     let sequences = FastaSequences::open(&args.data)?;
     let opts = TrainOptions {
         vocab_size: args.vocab_size as usize,

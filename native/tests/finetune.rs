@@ -241,7 +241,7 @@ fn bad_labels_and_missing_splits_are_named() {
         (&["--lora-alpha=-2"][..], "`lora_alpha` -2 must be positive"),
         (
             &["--lr", "0"][..],
-            "learning rate 0: it must be a positive number",
+            "learning rate (--lr) 0: it must be a positive number",
         ),
     ] {
         let (ok, _, err) = finetune(&dir, &dir.join("o"), args);

@@ -5,7 +5,7 @@
 //! text and tells headers from sequence lines; the symbols are the caller's
 //! (see [`super::alphabet`]).
 
-use super::validate::{binary_error, strip_bom};
+use super::validate::{not_text, strip_bom};
 use crate::error::{Error, Result};
 use std::io::BufRead;
 
@@ -73,11 +73,14 @@ impl<R: BufRead> FastaLines<R> {
         } else {
             &self.buf[..]
         };
-        if bytes.contains(&0) {
-            return Err(binary_error(&self.origin, self.line));
-        }
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            return Err(binary_error(&self.origin, self.line));
+        let Ok(text) = std::str::from_utf8(bytes).map_err(|_| ()).and_then(|t| {
+            if t.contains('\0') {
+                Err(())
+            } else {
+                Ok(t)
+            }
+        }) else {
+            return Err(not_text(&self.origin, self.line, bytes));
         };
         let trimmed = text.trim_start();
         if trimmed.is_empty() {

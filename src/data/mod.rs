@@ -378,7 +378,7 @@ pub(crate) mod tests {
                 "does not look like a text sequence file (line 2)",
             ),
             (
-                b"AC\n\xff\xfe\n".to_vec(),
+                b"AC\n\x9c\x8b\xf0\x01\n".to_vec(),
                 Text,
                 false,
                 "does not look like a text sequence file (line 2)",

@@ -13,14 +13,36 @@ pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes)
 }
 
-pub(crate) fn binary_error(origin: &str, line: usize) -> Error {
+/// Why `bytes` (from `line` on, at least the offending line) is not text:
+/// binary data (a NUL byte, or mostly invalid UTF-8), UTF-16, or text in
+/// another encoding such as Latin-1 (a few invalid bytes), each with its fix.
+pub(crate) fn not_text(origin: &str, line: usize, bytes: &[u8]) -> Error {
+    if bytes.starts_with(b"\xff\xfe") || bytes.starts_with(b"\xfe\xff") {
+        return Error::Invalid(format!(
+            "{origin} is UTF-16 text (line {line}): save it as UTF-8 or ASCII"
+        ));
+    }
+    // Where the line stops being UTF-8, and how much of its first 4 KiB is
+    // not: a Latin-1 accent or two, or binary noise.
+    let col = std::str::from_utf8(bytes).map_or_else(|e| e.valid_up_to(), |_| bytes.len());
+    let window = &bytes[..bytes.len().min(col + 4096)];
+    let invalid = String::from_utf8_lossy(window)
+        .matches(char::REPLACEMENT_CHARACTER)
+        .count();
+    if window.contains(&0) || invalid * 4 > window.len() {
+        return Error::Invalid(format!(
+            "{origin} does not look like a text sequence file (line {line})"
+        ));
+    }
     Error::Invalid(format!(
-        "{origin} does not look like a text sequence file (line {line})"
+        "{origin}: line {line} is not valid UTF-8 (byte 0x{:02X} at byte {} of the line; Latin-1 or another encoding?): save the file as UTF-8 or ASCII",
+        bytes.get(col).copied().unwrap_or(0),
+        col + 1
     ))
 }
 
 /// The input as text, or an error naming the first line with a NUL byte or
-/// invalid UTF-8.
+/// invalid UTF-8 (see [`not_text`]).
 pub(crate) fn check_text<'a>(bytes: &'a [u8], origin: &str) -> Result<&'a str> {
     let bytes = strip_bom(bytes);
     let bad = match std::str::from_utf8(bytes) {
@@ -33,8 +55,12 @@ pub(crate) fn check_text<'a>(bytes: &'a [u8], origin: &str) -> Result<&'a str> {
             bytes[..valid].iter().position(|&b| b == 0).unwrap_or(valid)
         }
     };
+    let line_start = bytes[..bad]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
     let line = 1 + bytes[..bad].iter().filter(|&&b| b == b'\n').count();
-    Err(binary_error(origin, line))
+    Err(not_text(origin, line, &bytes[line_start..]))
 }
 
 /// Normalises one record's sequence in place (see [`normalize`]), or says
@@ -348,7 +374,16 @@ mod tests {
         assert_eq!(check_text(b"\xef\xbb\xbfAC\n", "f").unwrap(), "AC\n");
         let msg = check_text(b"A\nC\nG\x00", "f").unwrap_err().to_string();
         assert_eq!(msg, "f does not look like a text sequence file (line 3)");
-        let msg = check_text(b"A\n\x80", "f").unwrap_err().to_string();
-        assert!(msg.ends_with("(line 2)"), "{msg}");
+        let msg = check_text(b"A\n\x80\x81\x82", "f").unwrap_err().to_string();
+        assert_eq!(msg, "f does not look like a text sequence file (line 2)");
+        // Latin-1 text: an encoding to fix, not a binary file.
+        let msg = check_text(b">s1 caf\xe9 sample\nACGT\n", "f")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(msg, "f: line 1 is not valid UTF-8 (byte 0xE9 at byte 8 of the line; Latin-1 or another encoding?): save the file as UTF-8 or ASCII");
+        let msg = check_text(b"\xff\xfe>\x00s\x00", "f")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(msg, "f is UTF-16 text (line 1): save it as UTF-8 or ASCII");
     }
 }

@@ -64,7 +64,7 @@ impl ModelSource {
                     self.source
                 ))
             })?;
-        let mut map = self.weights.take_all();
+        let mut map = self.weights.take_all()?;
         adapter.merge(&mut map)?;
         let mut config = self.config;
         if let Some(c) = HeadNames::classes_in(|w| map.get(w).map(|t| t.shape.clone())) {

@@ -123,6 +123,18 @@ impl Tokenizer {
         }
     }
 
+    /// The most bases one token covers: `n` bases make at least
+    /// `n / most_bases_per_token()` tokens, known before tokenizing (a
+    /// chromosome is refused without the minutes its tokenization takes).
+    pub fn most_bases_per_token(&self) -> usize {
+        match self {
+            Tokenizer::Bpe(t) => t.longest_token,
+            // Overlapping k-mers: one token per base (after the first k-1).
+            Tokenizer::Kmer(_) => 1,
+            Tokenizer::Nt(_) => 6,
+        }
+    }
+
     /// The BPE tokenizer, for what only DNABERT-2's models do (pretraining).
     pub fn bpe(&self) -> Option<&BpeTokenizer> {
         match self {
@@ -141,6 +153,8 @@ impl From<BpeTokenizer> for Tokenizer {
 /// DNABERT-2's BPE tokenizer.
 pub struct BpeTokenizer {
     inner: tokenizers::Tokenizer,
+    /// Bases in the longest token of the vocabulary.
+    longest_token: usize,
 }
 
 impl BpeTokenizer {
@@ -149,7 +163,18 @@ impl BpeTokenizer {
         let inner: tokenizers::Tokenizer = text
             .parse()
             .map_err(|e| Error::Invalid(format!("{origin}: not a usable tokenizer.json ({e})")))?;
-        Ok(Self { inner })
+        let longest_token = inner
+            .get_vocab(false)
+            .keys()
+            .filter(|t| !t.starts_with('['))
+            .map(String::len)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        Ok(Self {
+            inner,
+            longest_token,
+        })
     }
 
     /// The text of the real DNABERT-2 `tokenizer.json`, shipped in the repository.

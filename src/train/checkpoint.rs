@@ -179,7 +179,7 @@ fn load_one(dir: &Path) -> Result<Loaded> {
     )?;
     let mut m = BTreeMap::new();
     let mut v = BTreeMap::new();
-    for (name, t) in opt.take_all() {
+    for (name, t) in opt.take_all()? {
         if let Some(n) = name.strip_prefix("m.") {
             m.insert(n.to_string(), t);
         } else if let Some(n) = name.strip_prefix("v.") {

@@ -31,7 +31,7 @@ pub struct FineTuneStep {
 pub fn check_peak_lr(peak: f64) -> Result<()> {
     if !(peak.is_finite() && peak > 0.0) {
         return Err(Error::Invalid(format!(
-            "learning rate {peak}: it must be a positive number"
+            "learning rate (--lr) {peak}: it must be a positive number"
         )));
     }
     Ok(())

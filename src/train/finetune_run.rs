@@ -254,7 +254,7 @@ fn write_model(
         let adapter = pollster::block_on(model.to_adapter(dev))?;
         adapter.save(output)?;
         if merge {
-            let mut map = src.weights.take_all();
+            let mut map = src.weights.take_all()?;
             adapter.merge(&mut map)?;
             tensors = Some(map);
         }

@@ -7,6 +7,9 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tokenize::Tokenizer;
 
+/// The most classes a fine-tuned classifier may have.
+pub const MAX_CLASSES: usize = 1000;
+
 pub struct LabelledSet {
     /// Where the records came from, for messages.
     pub origin: String,
@@ -70,8 +73,10 @@ impl LabelledSet {
         self.labels.is_empty()
     }
 
-    /// Number of classes a classifier trained on this set has (the largest
-    /// label + 1); an error when there is only one label: nothing to learn.
+    /// Number of classes a classifier trained on this set has: labels run
+    /// 0..K-1, each present, K at most [`MAX_CLASSES`]. A stray label (a
+    /// typo, a column mix-up) is an error naming its record, not a head of
+    /// a million classes; so is a single label (nothing to learn).
     pub fn training_classes(&self) -> Result<usize> {
         let first = self.labels[0];
         if self.labels.iter().all(|&l| l == first) {
@@ -80,7 +85,32 @@ impl LabelledSet {
                 self.origin
             )));
         }
-        Ok(*self.labels.iter().max().expect("non-empty") as usize + 1)
+        let (at, &max) = self
+            .labels
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, &l)| l)
+            .expect("non-empty");
+        if max as usize >= MAX_CLASSES {
+            return Err(Error::Invalid(format!(
+                "{}: record `{}` has label {max}; class numbers run from 0 to at most {} (a classifier of up to {MAX_CLASSES} classes)",
+                self.origin,
+                self.ids[at],
+                MAX_CLASSES - 1
+            )));
+        }
+        let classes = max as usize + 1;
+        let mut seen = vec![false; classes];
+        for &l in &self.labels {
+            seen[l as usize] = true;
+        }
+        if let Some(absent) = seen.iter().position(|s| !s) {
+            return Err(Error::Invalid(format!(
+                "{}: no record has label {absent}, but record `{}` has label {max}: class numbers must run 0, 1, ... without gaps (a stray label?)",
+                self.origin, self.ids[at]
+            )));
+        }
+        Ok(classes)
     }
 
     /// An error naming the first label outside `0..classes`.
@@ -145,7 +175,44 @@ impl EpochBatches {
 
 #[cfg(test)]
 mod tests {
-    use super::EpochBatches;
+    use super::{EpochBatches, LabelledSet, MAX_CLASSES};
+
+    fn set(labels: &[u32]) -> LabelledSet {
+        LabelledSet {
+            origin: "train.csv".into(),
+            ids: (0..labels.len()).map(|i| format!("row{i}")).collect(),
+            tokens: vec![vec![1, 2]; labels.len()],
+            labels: labels.to_vec(),
+        }
+    }
+
+    #[test]
+    fn classes_are_the_labels_0_to_k_without_gaps_or_strays() {
+        assert_eq!(set(&[0, 1, 1, 0]).training_classes().unwrap(), 2);
+        assert_eq!(set(&[2, 0, 1]).training_classes().unwrap(), 3);
+        let one = set(&[1, 1]).training_classes().unwrap_err().to_string();
+        assert!(one.contains("every label is 1"), "{one}");
+        // A stray label: named with its record, no head of 100,001 classes.
+        let stray = set(&[0, 1, 100_000, 1])
+            .training_classes()
+            .unwrap_err()
+            .to_string();
+        assert!(stray.contains("`row2` has label 100000"), "{stray}");
+        assert!(
+            stray.contains(&format!("at most {}", MAX_CLASSES - 1)),
+            "{stray}"
+        );
+        let huge = set(&[0, 4_000_000_000])
+            .training_classes()
+            .unwrap_err()
+            .to_string();
+        assert!(huge.contains("label 4000000000"), "{huge}");
+        let gap = set(&[0, 1, 5]).training_classes().unwrap_err().to_string();
+        assert!(
+            gap.contains("no record has label 2") && gap.contains("`row2` has label 5"),
+            "{gap}"
+        );
+    }
 
     #[test]
     fn every_row_once_per_epoch_in_a_fresh_order() {

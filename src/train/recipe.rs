@@ -102,22 +102,22 @@ impl FineTuneRecipe {
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return bad(
-                "weight decay",
+                "weight decay (--weight-decay)",
                 &format!("must be >= 0, got {}", self.weight_decay),
             );
         }
         if !(self.max_grad_norm.is_finite() && self.max_grad_norm >= 0.0) {
             return bad(
-                "max gradient norm",
+                "max gradient norm (--max-grad-norm)",
                 &format!("must be >= 0 (0: no clipping), got {}", self.max_grad_norm),
             );
         }
         for (what, zero) in [
-            ("batch size", self.batch_size == 0),
-            ("eval every", self.eval_every == 0),
-            ("epochs", self.epochs == Some(0)),
-            ("max steps", self.max_steps == Some(0)),
-            ("max length", self.max_length == Some(0)),
+            ("batch size (--batch-size)", self.batch_size == 0),
+            ("eval every (--eval-every)", self.eval_every == 0),
+            ("epochs (--epochs)", self.epochs == Some(0)),
+            ("max steps (--max-steps)", self.max_steps == Some(0)),
+            ("max length (--max-length)", self.max_length == Some(0)),
         ] {
             if zero {
                 return bad(what, "must be at least 1");

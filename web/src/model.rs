@@ -223,8 +223,15 @@ impl Model {
         )
         .await
         .map_err(js)?;
+        let rows = Rows::of(&input);
+        dnagpu::export::check_finite(
+            &rows.ids,
+            out.iter().map(|e| e.values.as_slice()),
+            "embedding",
+        )
+        .map_err(js)?;
         Ok(Embeddings {
-            rows: Rows::of(&input),
+            rows,
             hidden: self.config.hidden_size,
             values: out.into_iter().flat_map(|e| e.values).collect(),
         })
@@ -250,8 +257,15 @@ impl Model {
         })
         .await
         .map_err(js)?;
+        let rows = Rows::of(&input);
+        dnagpu::export::check_finite(
+            &rows.ids,
+            probs.iter().map(Vec::as_slice),
+            "class probabilities",
+        )
+        .map_err(js)?;
         Ok(Classified {
-            rows: Rows::of(&input),
+            rows,
             classes: cls.classes(),
             probs: probs.concat(),
         })

@@ -62,7 +62,7 @@ impl Adapter {
     pub fn from_bytes(config_json: &str, safetensors: &[u8], origin: &str) -> Result<Self> {
         let st_origin = format!("{origin}/adapter_model.safetensors");
         let w = Weights::from_safetensors(safetensors, &st_origin)?;
-        Self::from_tensors(config_json, w.take_all(), origin)
+        Self::from_tensors(config_json, w.take_all()?, origin)
     }
 
     /// Builds an adapter from the config text and PEFT's key → tensor map.

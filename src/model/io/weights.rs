@@ -86,15 +86,33 @@ impl Weights {
 
     /// Every tensor, by its stored name, all marked taken: merging,
     /// copying a checkpoint whole.
-    pub fn take_all(&self) -> BTreeMap<String, HostTensor> {
+    pub fn take_all(&self) -> Result<BTreeMap<String, HostTensor>> {
         let mut taken = self.taken.borrow_mut();
         self.tensors
             .iter()
             .map(|(k, t)| {
+                self.check_finite(k, t)?;
                 taken.insert(k.clone());
-                (k.clone(), t.clone())
+                Ok((k.clone(), t.clone()))
             })
             .collect()
+    }
+
+    /// A NaN or infinity in a weight makes every output NaN: an error
+    /// naming the tensor, rather than results that are silently garbage.
+    fn check_finite(&self, name: &str, t: &HostTensor) -> Result<()> {
+        let Some(at) = t.data.iter().position(|v| !v.is_finite()) else {
+            return Ok(());
+        };
+        let count = t.data.iter().filter(|v| !v.is_finite()).count();
+        Err(bad(
+            &self.origin,
+            format_args!(
+                "tensor `{name}` holds {} at flat index {at} ({count} non-finite value(s) of {}): the file is corrupt or was saved from a diverged run",
+                t.data[at],
+                t.data.len()
+            ),
+        ))
     }
 
     /// The stored shape of `name`, if present.
@@ -121,6 +139,7 @@ impl Weights {
                 ),
             ));
         }
+        self.check_finite(name, t)?;
         self.taken.borrow_mut().insert(key);
         Ok(t)
     }

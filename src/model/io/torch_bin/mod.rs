@@ -51,8 +51,11 @@ use archive::{zip_entries, Entry};
 use pickle::{Container, Unpickler, Value};
 use tensors::{gather, load_storage, numel_of, StorageData};
 
-/// How to turn a legacy (pre-1.6) file into one this module reads.
-pub(super) const LEGACY_HINT: &str = "python -c \"import torch; sd = torch.load('pytorch_model.bin', map_location='cpu'); torch.save(sd, 'pytorch_model.bin')\"";
+/// How to turn a legacy (pre-1.6) file into one this module reads, without
+/// running what the pickle may carry: `weights_only=True` makes PyTorch
+/// refuse code (PyTorch older than 1.13 rejects the argument, so it fails
+/// instead of running it), and the result goes to a new file.
+pub(super) const LEGACY_HINT: &str = "python -c \"import torch; sd = torch.load('pytorch_model.bin', map_location='cpu', weights_only=True); torch.save(sd, 'pytorch_model.zip.bin')\" (PyTorch 1.13 or later; then replace the old file with the new one)";
 
 /// The f32 values read out may number at most this many times the file's
 /// length in bytes (plus [`OUTPUT_SLACK`]): tied weights and expanded views

@@ -232,6 +232,8 @@ fn legacy_format_gets_the_conversion_hint() {
         assert!(e.starts_with("test.bin: "), "{e}");
         assert!(e.contains("legacy"), "{e}");
         assert!(e.contains(LEGACY_HINT), "{e}");
+        // The advice never loads a pickle with code execution allowed.
+        assert!(e.contains("weights_only=True"), "{e}");
     }
 }
 
