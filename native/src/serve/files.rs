@@ -1,0 +1,86 @@
+//! Which file a request names, confined to the served folder, and its type.
+
+use std::path::{Component, Path, PathBuf};
+
+/// A file to send: where it really is and its `Content-Type`.
+pub struct Found {
+    pub path: PathBuf,
+    pub kind: &'static str,
+}
+
+/// The file `url` names under `root` (a canonical path), if it is a file
+/// whose canonical path is under `root`: a symlink may point anywhere
+/// inside the folder, never out of it.
+pub fn find(root: &Path, url: &str) -> Option<Found> {
+    let named = resolve(root, url)?;
+    let path = named.canonicalize().ok()?;
+    (path.starts_with(root) && path.is_file()).then(|| Found {
+        // The type of the name asked for: a link keeps its own extension.
+        kind: mime(&named),
+        path,
+    })
+}
+
+/// The path under `root` that `url` names (`/` = index.html), or `None`
+/// for one that would leave `root` by its own components (`..`, absolute).
+pub fn resolve(root: &Path, url: &str) -> Option<PathBuf> {
+    let path = url.split(['?', '#']).next().unwrap_or("");
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?;
+    let rel = Path::new(decoded.trim_start_matches('/'));
+    if rel
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return None;
+    }
+    let mut p = root.join(rel);
+    if p.is_dir() {
+        p = p.join("index.html");
+    }
+    Some(p)
+}
+
+fn mime(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "wasm" => "application/wasm",
+        "json" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "csv" | "fa" | "fasta" | "txt" | "md" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_under_the_root() {
+        let root = Path::new("/srv/page");
+        assert_eq!(resolve(root, "/app.js?v=1"), Some(root.join("app.js")));
+        assert_eq!(
+            resolve(root, "/models/a%20b/config.json"),
+            Some(root.join("models/a b/config.json"))
+        );
+        for bad in [
+            "/../etc/passwd",
+            "/a/../../x",
+            "/%2e%2e/x",
+            "/%zz",
+            "//etc/passwd",
+        ] {
+            let r = resolve(root, bad);
+            assert!(
+                r.is_none() || r.as_ref().unwrap().starts_with(root),
+                "{bad}: {r:?}"
+            );
+        }
+        assert_eq!(resolve(root, "/%2e%2e/x"), None);
+    }
+}

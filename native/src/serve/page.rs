@@ -1,0 +1,64 @@
+//! The built page: where it is, the policy it declares, and whether its
+//! sources changed since it was built.
+
+use std::path::{Path, PathBuf};
+
+/// The script that builds the page, named in every message about it.
+pub const BUILD: &str = "scripts/build-web.sh";
+
+/// web/dist in the current folder, else in the dnagpu checkout.
+pub fn default_dir() -> PathBuf {
+    let here = PathBuf::from("web/dist");
+    if here.join("index.html").is_file() {
+        return here;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist")
+}
+
+/// The policy of the page's `<meta http-equiv="Content-Security-Policy">`,
+/// so the header and the tag can never disagree.
+pub fn page_csp(index_html: &str) -> Option<String> {
+    let at = index_html.find("http-equiv=\"Content-Security-Policy\"")?;
+    let tag_end = at + index_html[at..].find('>')?;
+    let tag = &index_html[..tag_end];
+    let tag_start = tag.rfind('<')?;
+    let tag = &tag[tag_start..];
+    let c = tag.find("content=\"")? + "content=\"".len();
+    let end = c + tag[c..].find('"')?;
+    Some(tag[c..end].to_string())
+}
+
+/// A page source file (web/www beside web/dist, in a checkout) changed
+/// after the page was built, if any: serving a stale build is confusing.
+pub fn newer_source(dist: &Path) -> Option<PathBuf> {
+    let built = std::fs::metadata(dist.join("index.html"))
+        .ok()?
+        .modified()
+        .ok()?;
+    let www = dist.parent()?.join("www");
+    std::fs::read_dir(www)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .find(|p| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t > built)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_policy_is_the_page_policy() {
+        let html = r#"<head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="default-src 'self'; connect-src 'self' https://huggingface.co"></head>"#;
+        assert_eq!(
+            page_csp(html).as_deref(),
+            Some("default-src 'self'; connect-src 'self' https://huggingface.co")
+        );
+        assert_eq!(page_csp("<html></html>"), None);
+    }
+}
