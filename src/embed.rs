@@ -277,12 +277,18 @@ pub async fn run_batches(
         .collect())
 }
 
-/// A sequence longer than a whole batch may hold (`max_tokens`) is refused
-/// before any work, with its cost and the fix: one 50 Mbp chromosome run
-/// whole would take days (attention grows with the square of its length),
-/// while `--window` embeds it in seconds. `tokens[i]` is the sequence's
-/// token count, or `None` before tokenizing: then a lower bound from its
-/// length in bases stands in, so no time goes into tokenizing it either.
+/// Operations beyond which one sequence is not run whole unless asked:
+/// ~10 minutes of a 2-core CPU, seconds of a large GPU.
+pub const LONG_RUN_FLOPS: f64 = 1e14;
+
+/// A sequence that is longer than a batch holds (`max_tokens`) and would
+/// cost more than [`LONG_RUN_FLOPS`] run whole is refused before any work,
+/// with its cost and the fix: one 50 Mbp chromosome would take days
+/// (attention grows with the square of its length), while `--window`
+/// embeds it in seconds. Raising `max_tokens` to its length runs it whole.
+/// `tokens[i]` is the sequence's token count, or `None` before tokenizing:
+/// then a lower bound from its length in bases stands in, so no time goes
+/// into tokenizing a chromosome either.
 fn check_longest(
     cfg: &crate::model::Config,
     tokenizer: &Tokenizer,
@@ -298,9 +304,6 @@ fn check_longest(
         return Ok(());
     };
     let t = count(i);
-    if t <= max_tokens {
-        return Ok(());
-    }
     let (layers, hidden, n) = (
         cfg.num_hidden_layers as f64,
         cfg.hidden_size as f64,
@@ -308,15 +311,12 @@ fn check_longest(
     );
     // Attention (QK^T and PV) plus the dense layers (~12 H^2 per token per layer).
     let flops = layers * (4.0 * hidden * n * n + 24.0 * hidden * hidden * n);
-    // ~1e13 operations a minute is a fast GPU's pace: beyond it, say so.
-    let slow = if flops > 1e13 {
-        ", hours to days on most machines"
-    } else {
-        ""
-    };
+    if t <= max_tokens || flops <= LONG_RUN_FLOPS {
+        return Ok(());
+    }
     let at_least = if tokens.is_some() { "" } else { "at least " };
     Err(Error::Invalid(format!(
-        "input sequence {} ({} bp) is {at_least}{t} tokens, more than a batch holds (--max-tokens {max_tokens}); run whole it would cost {at_least}{flops:.1e} floating-point operations (growing with the square of its length{slow}). Embed it in windows (embed --window 2000: the windows' vectors are averaged), cut it, or raise --max-tokens if you mean it",
+        "input sequence {} ({} bp) is {at_least}{t} tokens: run whole it would cost {at_least}{flops:.1e} floating-point operations (growing with the square of its length: hours to days on most machines). Embed it in windows (embed --window 2000: the windows' vectors are averaged) or cut it; to run it whole anyway, raise --max-tokens to its length",
         i + 1,
         sequences[i].len(),
     )))
