@@ -338,6 +338,142 @@ fn pretrain_runs_on_the_gpu() {
     assert_eq!(losses(&out).len(), 3);
 }
 
+/// Flips one bit of the file at `path`.
+fn flip_a_bit(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Makes the first value of the first tensor (by name) of a safetensors
+/// file NaN; returns that tensor's name.
+fn poison(path: &Path) -> String {
+    let mut bytes = std::fs::read(path).unwrap();
+    let (name, at) = {
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+        names.sort();
+        let view = st.tensor(&names[0]).unwrap();
+        (
+            names[0].clone(),
+            view.data().as_ptr() as usize - bytes.as_ptr() as usize,
+        )
+    };
+    bytes[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(path, bytes).unwrap();
+    name
+}
+
+/// Removes the file digests from a checkpoint's state.json, as earlier
+/// versions wrote it.
+fn without_digests(checkpoint: &Path) {
+    let path = checkpoint.join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(state.as_object_mut().unwrap().remove("sha256").is_some());
+    std::fs::write(&path, state.to_string()).unwrap();
+}
+
+/// --resume checks each checkpoint file against the sha256 in state.json
+/// and every value for being finite: a flipped bit or a NaN falls back to
+/// the previous checkpoint, naming file (and tensor); checkpoints without
+/// digests load unverified; with none intact it is a clear error. It also
+/// removes what writes of a killed process left.
+#[test]
+fn resume_verifies_checkpoints_and_removes_stale_writes() {
+    let dir = tmp("verify");
+    let data = small_fasta(&dir);
+    let out = dir.join("run");
+    let opts = ["--save-every", "2", "--eval-every", "2"];
+    let (ok, _, err) = pretrain(&data, &out, 6, &opts);
+    assert!(ok, "{err}");
+    let full = losses(&out);
+    let step = |s: u32| out.join(format!("checkpoints/step-{s:08}"));
+    let resume = [&opts[..], &["--resume"]].concat();
+
+    // One flipped bit in the newest checkpoint's optimizer moments; stale
+    // temporaries of a process that no longer runs (ids past Linux's largest).
+    flip_a_bit(&step(6).join("optimizer.safetensors"));
+    let stale_dir = out.join("checkpoints/.tmp-step-00000008-4194321");
+    std::fs::create_dir_all(&stale_dir).unwrap();
+    std::fs::write(stale_dir.join("model.safetensors"), b"half").unwrap();
+    let stale_file = out.join(".log.csv.tmp-4194321");
+    std::fs::write(&stale_file, b"half").unwrap();
+    let (ok, _, err) = pretrain(&data, &out, 6, &resume);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("step-00000006")
+            && err.contains("optimizer.safetensors does not match the sha256")
+            && err.contains(&format!("resuming from {}", step(4).display())),
+        "{err}"
+    );
+    assert!(!stale_dir.exists() && !stale_file.exists(), "{err}");
+    assert!(
+        err.contains("removed") && err.contains(".log.csv.tmp-4194321"),
+        "{err}"
+    );
+    assert_eq!(losses(&out), full, "resumed from step 4 exactly");
+
+    // A NaN in a checkpoint without digests (as earlier versions wrote
+    // them): named as a corrupt file, not as training advice.
+    let tensor = poison(&step(6).join("model.safetensors"));
+    without_digests(&step(6));
+    without_digests(&step(4));
+    let (ok, _, err) = pretrain(&data, &out, 6, &resume);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("model.safetensors: tensor `")
+            && err.contains(&tensor)
+            && err.contains("NaN")
+            && !err.contains("learning rate")
+            && err.contains("loaded unverified")
+            && err.contains(&format!("resuming from {}", step(4).display())),
+        "{err}"
+    );
+    assert_eq!(losses(&out), full);
+
+    // No intact checkpoint: an error that says why for each.
+    for s in [2, 4, 6] {
+        std::fs::write(step(s).join("model.safetensors"), b"garbage").unwrap();
+    }
+    let (ok, _, err) = pretrain(&data, &out, 6, &resume);
+    assert!(
+        !ok && err.contains("no intact checkpoint")
+            && ["step-00000002", "step-00000004", "step-00000006"]
+                .iter()
+                .all(|s| err.contains(s)),
+        "{err}"
+    );
+}
+
+/// Numbers out of range are refused before any work: no run folder.
+#[test]
+fn pretrain_checks_its_numbers_before_any_work() {
+    let dir = tmp("numbers");
+    let data = small_fasta(&dir);
+    for (args, want) in [
+        (&["--lr", "nan"][..], "learning rate NaN"),
+        (
+            &["--grad-accum", "0"][..],
+            "--grad-accum must be at least 1",
+        ),
+        (
+            &["--mlm-probability", "1.5"][..],
+            "--mlm-probability must be between 0 and 1",
+        ),
+        (
+            &["--mlm-probability", "0"][..],
+            "--mlm-probability must be between 0 and 1",
+        ),
+    ] {
+        let out = dir.join("run");
+        let (ok, _, err) = pretrain(&data, &out, 2, args);
+        assert!(!ok && err.contains(want), "{args:?}: {err}");
+        assert!(!out.exists(), "{args:?}");
+    }
+}
+
 /// Ctrl-C (SIGINT) mid-run writes a checkpoint and exits cleanly; --resume
 /// continues from it.
 #[cfg(unix)]

@@ -6,6 +6,8 @@ pub mod backward;
 pub mod batch;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod checkpoint;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod checkpoint_verify;
 pub mod classify;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod corpus;

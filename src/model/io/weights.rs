@@ -97,6 +97,14 @@ impl Weights {
             .collect()
     }
 
+    /// The first tensor (by name) holding a NaN or an infinity, if any.
+    pub fn first_non_finite(&self) -> Option<&str> {
+        self.tensors
+            .iter()
+            .find(|(_, t)| t.data.iter().any(|v| !v.is_finite()))
+            .map(|(n, _)| n.as_str())
+    }
+
     /// The stored shape of `name`, if present.
     pub fn shape_of(&self, name: &str) -> Option<&[usize]> {
         self.resolve(name)
