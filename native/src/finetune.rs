@@ -1,12 +1,14 @@
 //! `dnagpu finetune`: fine-tunes a sequence classifier on a GUE-style folder
 //! (`train.csv`, `dev.csv`, `test.csv`, plain or .gz; `sequence,label`),
 //! keeps the checkpoint with the lowest dev loss, and writes the model,
-//! `metrics.json`, `predictions.csv` and plots into the output folder. The
-//! run itself is the library's (`dnagpu::train::finetune_run`).
+//! `metrics.json`, `predictions.csv` and plots into the output folder, which
+//! must be absent or empty unless `--overwrite`. The run itself is the
+//! library's (`dnagpu::train::finetune_run`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use dnagpu::train::finetune_output::{check_output, clear_output};
 use dnagpu::train::finetune_run::fine_tune;
 use dnagpu::train::recipe::{FineTuneRecipe, TuneMode};
 
@@ -21,9 +23,14 @@ pub struct FinetuneArgs {
     /// A folder with train.csv, dev.csv and test.csv (or .csv.gz), columns sequence,label.
     #[arg(long)]
     data: PathBuf,
-    /// Where the fine-tuned model, metrics.json, predictions.csv and plots go.
+    /// Where the fine-tuned model, metrics.json, predictions.csv and plots go: an absent or
+    /// empty folder (or see --overwrite).
     #[arg(long)]
     output: PathBuf,
+    /// Replace the earlier result in --output: its files are removed before training starts
+    /// (other files are kept).
+    #[arg(long)]
+    overwrite: bool,
     #[command(flatten)]
     opts: TuneOptions,
 }
@@ -123,6 +130,18 @@ impl TuneOptions {
 
 pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
     let recipe = args.opts.recipe()?;
+    if args.overwrite {
+        let removed = clear_output(&args.output)?;
+        if !removed.is_empty() {
+            eprintln!(
+                "--overwrite: removed the earlier result's {} from {}",
+                removed.join(", "),
+                args.output.display()
+            );
+        }
+    } else {
+        check_output(&args.output)?;
+    }
     let dev = device.device()?;
     let src = args.model.files()?;
     run_task(

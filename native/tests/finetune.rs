@@ -243,10 +243,74 @@ fn bad_labels_and_missing_splits_are_named() {
             &["--lr", "0"][..],
             "learning rate 0: it must be a positive number",
         ),
+        (
+            &["--lr", "nan"][..],
+            "learning rate NaN: it must be a positive number",
+        ),
     ] {
         let (ok, _, err) = finetune(&dir, &dir.join("o"), args);
         assert!(!ok && err.contains(want), "{args:?}: {err}");
     }
+}
+
+/// Every file of a folder, by name.
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// An output folder that holds anything is refused before any work, its
+/// files untouched; `--overwrite` replaces an earlier result whole (nothing
+/// of it left to mix with the new one); an empty folder is fine.
+#[test]
+fn an_earlier_result_is_kept_unless_overwrite() {
+    let dir = tmp("overwrite");
+    gc_task(&dir);
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let (ok, _, err) = finetune(&dir, &out, &["--max-steps", "2"]);
+    assert!(ok, "an empty folder is fine: {err}");
+    let before = snapshot(&out);
+    assert!(before.contains_key("adapter_model.safetensors"));
+    let (ok, _, err) = finetune(&dir, &out, &["--max-steps", "2"]);
+    assert!(
+        !ok && err.contains(&out.display().to_string())
+            && err.contains("earlier fine-tuning result")
+            && err.contains("metrics.json")
+            && err.contains("--output")
+            && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("training sequences"),
+        "before any work: {err}"
+    );
+    assert_eq!(snapshot(&out), before);
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "mine").unwrap();
+    let (ok, _, err) = finetune(&dir, &other, &["--max-steps", "2"]);
+    assert!(!ok && err.contains("notes.txt"), "{err}");
+    // --overwrite: a full model replaces the LoRA adapter, which is gone.
+    let (ok, _, err) = finetune(
+        &dir,
+        &out,
+        &["--max-steps", "2", "--mode", "full", "--overwrite"],
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("removed the earlier result's"), "{err}");
+    assert!(
+        out.join("model.safetensors").is_file() && !out.join("adapter_model.safetensors").exists()
+    );
+    assert_eq!(metrics(&out)["mode"], "full");
 }
 
 #[test]

@@ -14,6 +14,8 @@ pub mod corpus;
 pub mod encoder_pass;
 pub mod finetune;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod finetune_output;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod finetune_run;
 pub mod labelled;
 pub mod masking;
