@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use dnagpu::train::finetune_output::{check_output, clear_output};
-use dnagpu::train::finetune_run::fine_tune;
+use dnagpu::train::finetune_run::{fine_tune, FineTuneEnd};
 use dnagpu::train::recipe::{FineTuneRecipe, TuneMode};
 
+use crate::interrupt::Interrupt;
 use crate::model_arg::{ModelArgs, Source};
 use crate::progress::BarProgress;
 use crate::DeviceArgs;
@@ -144,19 +145,30 @@ pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
     }
     let dev = device.device()?;
     let src = args.model.files()?;
-    run_task(
+    let interrupt = Interrupt::install("saving the model kept so far")?;
+    let end = run_task(
         &dev,
         &src,
         &args.data,
         &args.output,
         &recipe,
         args.opts.merge,
-    )
-    .map(|_| ())
+        &interrupt,
+    )?;
+    if let FineTuneEnd::Stopped { .. } = end {
+        eprintln!(
+            "fine-tuning does not resume: to train in full, run the same command again with --overwrite (or another --output)"
+        );
+    }
+    if let Some(code) = interrupt.exit_code() {
+        std::process::exit(code);
+    }
+    Ok(())
 }
 
 /// Fine-tunes `src` on the folder `data` into `output` with a progress bar
-/// (with `merge`, also the merged model); returns metrics.json.
+/// (with `merge`, also the merged model), stopping early when `interrupt`
+/// asks; says what it wrote.
 pub fn run_task(
     dev: &dnagpu::Device,
     src: &Source,
@@ -164,9 +176,41 @@ pub fn run_task(
     output: &Path,
     recipe: &FineTuneRecipe,
     merge: bool,
-) -> Result<serde_json::Value> {
+    interrupt: &Interrupt,
+) -> Result<FineTuneEnd> {
     let mut bar = BarProgress::new();
-    let metrics = fine_tune(dev, src, data, output, recipe, merge, &mut bar)?;
+    let end = fine_tune(
+        dev,
+        src,
+        data,
+        output,
+        recipe,
+        merge,
+        &mut bar,
+        interrupt.flag(),
+    )?;
+    let metrics = match &end {
+        FineTuneEnd::Done { metrics } => metrics,
+        FineTuneEnd::Stopped { metrics } => {
+            let kept = match metrics["best_dev_loss"].as_f64() {
+                Some(loss) => format!(
+                    "the model with the lowest dev loss so far (step {}, dev loss {loss:.4})",
+                    metrics["best_step"]
+                ),
+                None => format!(
+                    "the model after step {} (no dev evaluation yet)",
+                    metrics["best_step"]
+                ),
+            };
+            eprintln!(
+                "stopped at step {} of {}: wrote {kept} to {}, with metrics.json marked \"interrupted\" (no test evaluation)",
+                metrics["steps"],
+                metrics["total_steps"],
+                output.display()
+            );
+            return Ok(end);
+        }
+    };
     let test = &metrics["test"];
     let best = match metrics.get("dev") {
         Some(_) => format!("best dev loss at step {}", metrics["best_step"]),
@@ -180,5 +224,5 @@ pub fn run_task(
         test["accuracy"],
         output.display()
     );
-    Ok(metrics)
+    Ok(end)
 }

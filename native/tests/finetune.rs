@@ -313,6 +313,59 @@ fn an_earlier_result_is_kept_unless_overwrite() {
     assert_eq!(metrics(&out)["mode"], "full");
 }
 
+/// SIGTERM mid-run: the model with the lowest dev loss so far is written
+/// (classify loads it) with metrics.json marked interrupted, the exit code
+/// is 143, and the message says how to go on; the same command is then
+/// refused (the result is kept) until --overwrite.
+#[cfg(unix)]
+#[test]
+fn a_signal_writes_the_best_model_so_far_and_exits_with_its_code() {
+    let dir = tmp("signal");
+    gc_task(&dir);
+    let out = dir.join("out");
+    let mut c = dnagpu();
+    c.args([
+        "--backend",
+        "cpu",
+        "finetune",
+        "--random-init",
+        CONFIG,
+        "--data",
+    ])
+    .arg(&dir)
+    .arg("--output")
+    .arg(&out)
+    .args(["--eval-every", "5", "--warmup", "5", "--epochs", "1000"]);
+    let mut run = common::running::Running::spawn(&mut c);
+    run.wait_for_line("step 5: dev loss");
+    run.signal(libc::SIGTERM);
+    let (code, err) = run.finish();
+    assert_eq!(code, Some(143), "{err}");
+    assert!(
+        err.contains("SIGTERM")
+            && err.contains("stopped at step")
+            && err.contains("lowest dev loss so far")
+            && err.contains("--overwrite"),
+        "{err}"
+    );
+    let m = metrics(&out);
+    assert_eq!(m["interrupted"], true, "{m}");
+    assert!(m["best_step"].as_u64().unwrap() >= 5, "{m}");
+    assert!(m.get("test").is_none(), "{m}");
+    classify_test_csv(
+        &dir,
+        &[
+            "--random-init".as_ref(),
+            CONFIG.as_ref(),
+            "--adapter".as_ref(),
+            out.as_os_str(),
+        ],
+        &dir.join("p.csv"),
+    );
+    let (ok, _, err) = finetune(&dir, &out, &[]);
+    assert!(!ok && err.contains("--overwrite"), "{err}");
+}
+
 #[test]
 fn classify_without_a_model_uses_the_shipped_model_and_demo_adapter() {
     let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/gue_sample.csv");

@@ -338,6 +338,127 @@ fn pretrain_runs_on_the_gpu() {
     assert_eq!(losses(&out).len(), 3);
 }
 
+/// The checkpoints of a run folder, oldest first.
+fn checkpoints(run_dir: &Path) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(run_dir.join("checkpoints")) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = dir
+        .map(|e| e.unwrap().file_name().to_string_lossy().into())
+        .filter(|n: &String| n.starts_with("step-"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Steps in log.csv (0 before it exists).
+fn logged(run_dir: &Path) -> usize {
+    std::fs::read_to_string(run_dir.join("log.csv"))
+        .map(|t| t.matches('\n').count().saturating_sub(1))
+        .unwrap_or(0)
+}
+
+/// `pretrain` on the tiny config in the background: a run too long to end
+/// by itself, with no checkpoint but the one a signal asks for.
+#[cfg(unix)]
+fn pretrain_until_signalled(data: &Path, out: &Path, extra: &[&str]) -> common::running::Running {
+    let mut c = dnagpu();
+    c.args(["--backend", "cpu", "pretrain", "--config"])
+        .arg(format!("{FIXTURE}/config.json"))
+        .arg("--data")
+        .arg(data)
+        .arg("--output")
+        .arg(out)
+        .args([
+            "--steps",
+            "1000000",
+            "--batch-size",
+            "4",
+            "--max-length",
+            "32",
+            "--val-sequences",
+            "4",
+            "--save-every",
+            "1000000",
+        ])
+        .args(extra);
+    common::running::Running::spawn(&mut c)
+}
+
+/// SIGTERM (SLURM, `docker stop`), SIGHUP and SIGINT (Ctrl-C) each save a
+/// checkpoint and exit with 128 + the signal's number; --resume continues
+/// from it; log.csv has every step from the start, before any checkpoint.
+#[cfg(unix)]
+#[test]
+fn signals_save_a_checkpoint_and_exit_with_their_code() {
+    let dir = tmp("signals");
+    let data = small_fasta(&dir);
+    let out = dir.join("run");
+    let mut last = 0;
+    for (i, (signal, code, name)) in [
+        (libc::SIGTERM, 143, "SIGTERM"),
+        (libc::SIGHUP, 129, "SIGHUP"),
+        (libc::SIGINT, 130, "SIGINT"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let resume: &[&str] = if i == 0 { &[] } else { &["--resume"] };
+        let mut run = pretrain_until_signalled(&data, &out, resume);
+        run.wait_for_line("training steps");
+        run.wait_until("two more steps in log.csv", || logged(&out) >= last + 2);
+        if i == 0 {
+            assert!(
+                checkpoints(&out).is_empty(),
+                "log.csv comes before any checkpoint"
+            );
+        }
+        run.signal(signal);
+        let (got, err) = run.finish();
+        assert_eq!(got, Some(code), "{name}: {err}");
+        assert!(
+            err.contains(name) && err.contains("stopped at step") && err.contains("--resume"),
+            "{name}: {err}"
+        );
+        let saved = checkpoints(&out);
+        let step: usize = saved.last().expect(name)["step-".len()..].parse().unwrap();
+        assert!(step >= last + 2, "{name}: {saved:?} after step {last}");
+        assert_eq!(logged(&out), step, "{name}: log.csv ends at the checkpoint");
+        if i > 0 {
+            assert!(
+                err.contains(&format!(
+                    "resuming from {}",
+                    out.join(format!("checkpoints/step-{last:08}")).display()
+                )),
+                "{name}: {err}"
+            );
+        }
+        last = step;
+    }
+}
+
+/// A second signal while the first one's checkpoint is pending quits at
+/// once, with the second signal's code and no checkpoint.
+#[cfg(unix)]
+#[test]
+fn a_second_signal_quits_at_once() {
+    let dir = tmp("second-signal");
+    let data = small_fasta(&dir);
+    let out = dir.join("run");
+    // Slow steps (many micro-batches each), so the second signal comes
+    // while the step the first one waits for is still running.
+    let mut run = pretrain_until_signalled(&data, &out, &["--grad-accum", "200"]);
+    run.wait_for_line("training steps");
+    run.wait_until("a step in log.csv", || logged(&out) >= 1);
+    run.signal(libc::SIGTERM);
+    run.wait_for_line("SIGTERM: saving a checkpoint");
+    run.signal(libc::SIGINT);
+    let (code, err) = run.finish();
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("quitting at once"), "{err}");
+    assert!(checkpoints(&out).is_empty(), "{err}");
+}
+
 /// Flips one bit of the file at `path`.
 fn flip_a_bit(path: &Path) {
     let mut bytes = std::fs::read(path).unwrap();
@@ -472,79 +593,4 @@ fn pretrain_checks_its_numbers_before_any_work() {
         assert!(!ok && err.contains(want), "{args:?}: {err}");
         assert!(!out.exists(), "{args:?}");
     }
-}
-
-/// Ctrl-C (SIGINT) mid-run writes a checkpoint and exits cleanly; --resume
-/// continues from it.
-#[cfg(unix)]
-#[test]
-fn ctrl_c_saves_a_checkpoint_and_resume_continues() {
-    use std::io::{BufRead, BufReader};
-    let dir = tmp("sigint");
-    let data = small_fasta(&dir);
-    let out = dir.join("run");
-    let mut child = dnagpu()
-        .args(["--backend", "cpu", "pretrain", "--config"])
-        .arg(format!("{FIXTURE}/config.json"))
-        .arg("--data")
-        .arg(&data)
-        .arg("--output")
-        .arg(&out)
-        .args([
-            "--steps",
-            "1000000",
-            "--batch-size",
-            "4",
-            "--max-length",
-            "32",
-            "--val-sequences",
-            "4",
-            "--save-every",
-            "1000000",
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("training steps") {
-        line.clear();
-        assert!(
-            err.read_line(&mut line).unwrap() > 0,
-            "pretrain ended early"
-        );
-    }
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    // SAFETY: sending SIGINT to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{rest}");
-    assert!(
-        rest.contains("stopped at step") && rest.contains("--resume"),
-        "{rest}"
-    );
-    let steps = losses(&out).len();
-    assert!(steps > 0);
-    let saved = std::fs::read_dir(out.join("checkpoints")).unwrap().count();
-    assert_eq!(saved, 1);
-    let (ok, _, err) = pretrain(
-        &data,
-        &out,
-        steps as u32 + 2,
-        &[
-            "--batch-size",
-            "4",
-            "--val-sequences",
-            "4",
-            "--save-every",
-            "1000000",
-            "--resume",
-        ],
-    );
-    assert!(
-        !ok && err.contains("steps"),
-        "changing --steps is a settings change: {err}"
-    );
 }
