@@ -104,3 +104,13 @@ impl Running {
         self.stderr.clone()
     }
 }
+
+/// A test that fails mid-wait leaves no run behind.
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
