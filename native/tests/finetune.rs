@@ -447,6 +447,32 @@ fn gue_compares_several_models_in_one_table() {
     assert!(ok && err.matches("done before").count() == 5, "{err}");
 }
 
+/// `gue` reuses a finished task but runs one a signal interrupted again.
+#[test]
+fn gue_runs_an_interrupted_task_again() {
+    let dir = tmp("gue-interrupted");
+    let gue = dir.join("GUE");
+    std::fs::create_dir_all(gue.join("gc/0")).unwrap();
+    gc_task(&gue.join("gc/0"));
+    let out = dir.join("out");
+    let done = out.join("kmer/gc_0/metrics.json");
+    std::fs::create_dir_all(done.parent().unwrap()).unwrap();
+    std::fs::write(&done, r#"{"interrupted": true, "steps": 3}"#).unwrap();
+    let gue_run = || {
+        run(dnagpu()
+            .args(["--backend", "cpu", "gue", "--gue"])
+            .arg(&gue)
+            .arg("--output")
+            .arg(&out)
+            .args(["--baseline", "kmer"]))
+    };
+    let (ok, _, err) = gue_run();
+    assert!(ok && !err.contains("done before"), "{err}");
+    assert!(metrics(done.parent().unwrap())["test"]["mcc"].is_number());
+    let (ok, _, err) = gue_run();
+    assert!(ok && err.contains("done before"), "{err}");
+}
+
 /// `folder` fine-tunes with LoRA on query/key/value: the task (written by
 /// `task`) is learnt, the adapter names PEFT's modules and `classify
 /// --adapter` uses it; full fine-tuning writes a model folder under the
