@@ -180,12 +180,11 @@ pub struct Loaded {
     pub optimizer: OptimizerState,
     pub config_json: String,
     pub tokenizer_json: String,
-    /// Whether its files were checked against digests (checkpoints of
-    /// earlier versions have none).
-    pub verified: bool,
 }
 
-fn load_one(dir: &Path) -> Result<Loaded> {
+/// The checkpoint in `dir`, and whether its files were checked against
+/// digests (checkpoints of earlier versions have none).
+fn load_one(dir: &Path) -> Result<(Loaded, bool)> {
     let raw = |name: &str| {
         std::fs::read(dir.join(name))
             .map_err(|e| Error::Invalid(format!("{name} is missing or unreadable: {e}")))
@@ -218,15 +217,15 @@ fn load_one(dir: &Path) -> Result<Loaded> {
             v.insert(n.to_string(), t);
         }
     }
-    Ok(Loaded {
+    let loaded = Loaded {
         dir: dir.to_path_buf(),
         state,
         weights,
         optimizer: OptimizerState { m, v },
         config_json: text("config.json")?,
         tokenizer_json: text("tokenizer.json")?,
-        verified: sha256.is_some(),
-    })
+    };
+    Ok((loaded, sha256.is_some()))
 }
 
 /// The newest checkpoint of `run` that reads back whole and intact, and a
@@ -239,8 +238,8 @@ pub fn load_latest(run: &Path) -> Result<(Option<Loaded>, Vec<String>)> {
     for s in steps {
         let dir = root.join(format!("step-{s:08}"));
         match load_one(&dir) {
-            Ok(l) if l.state.step == s => {
-                if !l.verified {
+            Ok((l, verified)) if l.state.step == s => {
+                if !verified {
                     warnings.push(format!(
                         "{}: written by an earlier dnagpu, without file digests: loaded unverified",
                         dir.display()
@@ -248,7 +247,7 @@ pub fn load_latest(run: &Path) -> Result<(Option<Loaded>, Vec<String>)> {
                 }
                 return Ok((Some(l), warnings));
             }
-            Ok(l) => warnings.push(format!(
+            Ok((l, _)) => warnings.push(format!(
                 "{} skipped: its state.json says step {}, not {s}",
                 dir.display(),
                 l.state.step

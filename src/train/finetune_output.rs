@@ -35,9 +35,10 @@ pub fn check_output(output: &Path) -> Result<()> {
         n if n > 6 => format!(" and {} more", n - 6),
         _ => String::new(),
     };
-    let what = match held.iter().any(|f| f == "metrics.json") {
-        true => "an earlier fine-tuning result",
-        false => "files",
+    let what = if held.iter().any(|f| f == "metrics.json") {
+        "an earlier fine-tuning result"
+    } else {
+        "files"
     };
     Err(Error::Invalid(format!(
         "{} already holds {what} ({shown}{more}), which this run would replace or mix with. Choose another --output (an absent or empty folder), or pass --overwrite to replace an earlier result (its files are removed first; other files are kept)",

@@ -188,9 +188,10 @@ impl PretrainStart {
     ) -> Result<Self> {
         let (loaded, warnings) = checkpoint::load_latest(run)?;
         let Some(c) = loaded else {
-            let why = match warnings.is_empty() {
-                true => String::new(),
-                false => format!(": {}", warnings.join("; ")),
+            let why = if warnings.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", warnings.join("; "))
             };
             return Err(Error::Invalid(format!(
                 "--resume: {} holds no intact checkpoint{why}. Start a new run in another folder",
@@ -225,7 +226,6 @@ impl PretrainStart {
             optimizer,
             config_json,
             tokenizer_json,
-            verified: _,
         } = c;
         Ok(Self {
             config: saved,
