@@ -1,5 +1,6 @@
 //! Writing results: to a temporary file beside the target, renamed over it
-//! only once complete, so an existing file is never left half-written.
+//! only once complete, so an existing file is never left half-written; and
+//! removing the temporaries of writes a killed process never finished.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -86,4 +87,100 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         return Err(io_error(format!("writing {}", path.display()))(e));
     }
     Ok(())
+}
+
+/// Removes from `dir` the temporaries that writes of processes no longer
+/// running left behind (killed mid-write): hidden names with `tmp-` whose
+/// last `-` part is the writer's process id, as `write_atomic` (files) and
+/// checkpoints (folders) name them. This process's own, and those of a
+/// process still running (another run writing into the same folder), are
+/// kept. Returns what it removed.
+pub fn remove_stale_temps(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    if !dir.is_dir() {
+        return Ok(removed);
+    }
+    let listing = |e| io_error(format!("listing {}", dir.display()))(e);
+    for entry in std::fs::read_dir(dir).map_err(listing)? {
+        let entry = entry.map_err(listing)?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(pid) = temp_writer(&name) else {
+            continue;
+        };
+        if running(pid) {
+            continue;
+        }
+        let path = entry.path();
+        let gone = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        gone.map_err(io_error(format!("removing the stale {}", path.display())))?;
+        removed.push(path);
+    }
+    Ok(removed)
+}
+
+/// The process id a temporary's name ends with (`.log.csv.tmp-1234`,
+/// `.tmp-step-00000020-1234`); `None` for any other name.
+fn temp_writer(name: &str) -> Option<u32> {
+    if !name.starts_with('.') || !name.contains("tmp-") {
+        return None;
+    }
+    name.rsplit('-').next()?.parse().ok()
+}
+
+/// Whether process `pid` is this one or still running. Linux answers
+/// through /proc; elsewhere any other process counts as gone.
+fn running(pid: u32) -> bool {
+    pid == std::process::id()
+        || (cfg!(target_os = "linux") && Path::new("/proc").join(pid.to_string()).exists())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_temps_of_gone_processes_are_removed_and_no_others() {
+        let dir = std::env::temp_dir().join(format!("dnagpu-fs-stale-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // Process ids past Linux's largest (2^22) belong to no process.
+        let gone = 4_194_304 + 17;
+        let ours = std::process::id();
+        for name in [
+            format!(".log.csv.tmp-{gone}"),
+            format!(".log.csv.tmp-{ours}"),
+            "log.csv".into(),
+            ".hidden".into(),
+        ] {
+            std::fs::write(dir.join(name), b"x").unwrap();
+        }
+        std::fs::create_dir_all(dir.join(format!(".tmp-step-00000020-{gone}/x"))).unwrap();
+        let mut removed = remove_stale_temps(&dir).unwrap();
+        removed.sort();
+        assert_eq!(
+            removed,
+            [
+                dir.join(format!(".log.csv.tmp-{gone}")),
+                dir.join(format!(".tmp-step-00000020-{gone}")),
+            ]
+        );
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ".hidden".into(),
+                format!(".log.csv.tmp-{ours}"),
+                "log.csv".into()
+            ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

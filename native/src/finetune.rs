@@ -1,15 +1,18 @@
 //! `dnagpu finetune`: fine-tunes a sequence classifier on a GUE-style folder
 //! (`train.csv`, `dev.csv`, `test.csv`, plain or .gz; `sequence,label`),
 //! keeps the checkpoint with the lowest dev loss, and writes the model,
-//! `metrics.json`, `predictions.csv` and plots into the output folder. The
-//! run itself is the library's (`dnagpu::train::finetune_run`).
+//! `metrics.json`, `predictions.csv` and plots into the output folder, which
+//! must be absent or empty unless `--overwrite`. The run itself is the
+//! library's (`dnagpu::train::finetune_run`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use dnagpu::train::finetune_run::fine_tune;
+use dnagpu::train::finetune_output::{check_output, clear_output};
+use dnagpu::train::finetune_run::{fine_tune, FineTuneEnd};
 use dnagpu::train::recipe::{FineTuneRecipe, TuneMode};
 
+use crate::interrupt::Interrupt;
 use crate::model_arg::{ModelArgs, Source};
 use crate::progress::BarProgress;
 use crate::DeviceArgs;
@@ -21,9 +24,14 @@ pub struct FinetuneArgs {
     /// A folder with train.csv, dev.csv and test.csv (or .csv.gz), columns sequence,label.
     #[arg(long)]
     data: PathBuf,
-    /// Where the fine-tuned model, metrics.json, predictions.csv and plots go.
+    /// Where the fine-tuned model, metrics.json, predictions.csv and plots go: an absent or
+    /// empty folder (or see --overwrite).
     #[arg(long)]
     output: PathBuf,
+    /// Replace the earlier result in --output: its files are removed before training starts
+    /// (other files are kept).
+    #[arg(long)]
+    overwrite: bool,
     #[command(flatten)]
     opts: TuneOptions,
 }
@@ -123,21 +131,44 @@ impl TuneOptions {
 
 pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
     let recipe = args.opts.recipe()?;
+    if args.overwrite {
+        let removed = clear_output(&args.output)?;
+        if !removed.is_empty() {
+            eprintln!(
+                "--overwrite: removed the earlier result's {} from {}",
+                removed.join(", "),
+                args.output.display()
+            );
+        }
+    } else {
+        check_output(&args.output)?;
+    }
     let dev = device.device()?;
     let src = args.model.files()?;
-    run_task(
+    let interrupt = Interrupt::install("saving the model kept so far")?;
+    let end = run_task(
         &dev,
         &src,
         &args.data,
         &args.output,
         &recipe,
         args.opts.merge,
-    )
-    .map(|_| ())
+        &interrupt,
+    )?;
+    if let FineTuneEnd::Stopped { .. } = end {
+        eprintln!(
+            "fine-tuning does not resume: to train in full, run the same command again with --overwrite (or another --output)"
+        );
+    }
+    if let Some(code) = interrupt.exit_code() {
+        std::process::exit(code);
+    }
+    Ok(())
 }
 
 /// Fine-tunes `src` on the folder `data` into `output` with a progress bar
-/// (with `merge`, also the merged model); returns metrics.json.
+/// (with `merge`, also the merged model), stopping early when `interrupt`
+/// asks; says what it wrote.
 pub fn run_task(
     dev: &dnagpu::Device,
     src: &Source,
@@ -145,9 +176,41 @@ pub fn run_task(
     output: &Path,
     recipe: &FineTuneRecipe,
     merge: bool,
-) -> Result<serde_json::Value> {
+    interrupt: &Interrupt,
+) -> Result<FineTuneEnd> {
     let mut bar = BarProgress::new();
-    let metrics = fine_tune(dev, src, data, output, recipe, merge, &mut bar)?;
+    let end = fine_tune(
+        dev,
+        src,
+        data,
+        output,
+        recipe,
+        merge,
+        &mut bar,
+        interrupt.flag(),
+    )?;
+    let metrics = match &end {
+        FineTuneEnd::Done { metrics } => metrics,
+        FineTuneEnd::Stopped { metrics } => {
+            let kept = match metrics["best_dev_loss"].as_f64() {
+                Some(loss) => format!(
+                    "the model with the lowest dev loss so far (step {}, dev loss {loss:.4})",
+                    metrics["best_step"]
+                ),
+                None => format!(
+                    "the model after step {} (no dev evaluation yet)",
+                    metrics["best_step"]
+                ),
+            };
+            eprintln!(
+                "stopped at step {} of {}: wrote {kept} to {}, with metrics.json marked \"interrupted\" (no test evaluation)",
+                metrics["steps"],
+                metrics["total_steps"],
+                output.display()
+            );
+            return Ok(end);
+        }
+    };
     let test = &metrics["test"];
     let best = match metrics.get("dev") {
         Some(_) => format!("best dev loss at step {}", metrics["best_step"]),
@@ -161,5 +224,5 @@ pub fn run_task(
         test["accuracy"],
         output.display()
     );
-    Ok(metrics)
+    Ok(end)
 }

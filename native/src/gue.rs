@@ -9,10 +9,11 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use dnagpu::baseline::kmer::{KmerBaseline, KmerOptions};
 use dnagpu::data::{read_path, InvalidPolicy};
-use dnagpu::train::finetune_run::split_file;
+use dnagpu::train::finetune_run::{split_file, FineTuneEnd};
 use serde_json::json;
 
 use crate::finetune::{run_task, TuneOptions};
+use crate::interrupt::Interrupt;
 use crate::model_arg::ModelArgs;
 use crate::DeviceArgs;
 use dnagpu::fs::write_atomic;
@@ -179,6 +180,7 @@ pub fn run(device: &DeviceArgs, args: &GueArgs) -> Result<()> {
     } else {
         None
     };
+    let interrupt = Interrupt::install("saving the current task's model so far")?;
     let mut results: Vec<RunResult> = Vec::new();
     let mut skipped = Vec::new();
     for (i, run) in runs.iter().enumerate() {
@@ -206,21 +208,38 @@ pub fn run(device: &DeviceArgs, args: &GueArgs) -> Result<()> {
             }
             let out = root.join(mode).join(task.replace('/', "_"));
             let done = out.join("metrics.json");
-            let metrics: serde_json::Value = if done.is_file() {
-                eprintln!("{task}: done before, reusing {}", done.display());
-                serde_json::from_str(&std::fs::read_to_string(&done)?)
-                    .with_context(|| format!("{}", done.display()))?
-            } else {
-                eprintln!("== {task}");
-                match (&dev, &src) {
-                    (Some(d), Some(s)) => run_task(d, s, &dir, &out, &recipe, args.opts.merge)
-                        .with_context(|| format!("{name}, {task}"))?,
-                    _ => {
-                        std::fs::create_dir_all(&out)?;
-                        let m = kmer_task(&dir)?;
-                        write_atomic(&done, serde_json::to_string_pretty(&m)?.as_bytes())?;
-                        m
+            let metrics = match finished(&done)? {
+                Some(m) => {
+                    eprintln!("{task}: done before, reusing {}", done.display());
+                    m
+                }
+                None => {
+                    eprintln!("== {task}");
+                    let m = match (&dev, &src) {
+                        (Some(d), Some(s)) => {
+                            match run_task(d, s, &dir, &out, &recipe, args.opts.merge, &interrupt)
+                                .with_context(|| format!("{name}, {task}"))?
+                            {
+                                FineTuneEnd::Done { metrics }
+                                | FineTuneEnd::Stopped { metrics } => metrics,
+                            }
+                        }
+                        _ => {
+                            std::fs::create_dir_all(&out)?;
+                            let m = kmer_task(&dir)?;
+                            write_atomic(&done, serde_json::to_string_pretty(&m)?.as_bytes())?;
+                            m
+                        }
+                    };
+                    // A signal stops the comparison between tasks (or, with a
+                    // model, mid-task: that task starts over next time).
+                    if let Some(code) = interrupt.exit_code() {
+                        eprintln!(
+                            "stopped: run the same command again to go on (finished tasks are reused)"
+                        );
+                        std::process::exit(code);
                     }
+                    m
                 }
             };
             let t = &metrics["test"];
@@ -235,6 +254,17 @@ pub fn run(device: &DeviceArgs, args: &GueArgs) -> Result<()> {
         results.push(RunResult { name, mode, rows });
     }
     write_results(&args.output, &results, &skipped)
+}
+
+/// The metrics.json of a task finished before; `None` when there is none, or
+/// when that run was interrupted (it is run again).
+fn finished(done: &Path) -> Result<Option<serde_json::Value>> {
+    if !done.is_file() {
+        return Ok(None);
+    }
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(done)?)
+        .with_context(|| format!("{}", done.display()))?;
+    Ok((m["interrupted"] != json!(true)).then_some(m))
 }
 
 /// A folder-name-safe form of a model's name.

@@ -9,6 +9,7 @@ mod grad;
 mod gue;
 mod info;
 mod input;
+mod interrupt;
 mod model_arg;
 mod pretrain;
 mod progress;

@@ -4,8 +4,6 @@
 //! library's (`dnagpu::train::pretrain_run`).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use dnagpu::export::Precision;
@@ -14,6 +12,7 @@ use dnagpu::train::pretrain_run::{pretrain, PretrainEnd, PretrainRecipe, Pretrai
 use dnagpu::train::progress::RunProgress;
 use dnagpu::train::schedule::Decay;
 
+use crate::interrupt::Interrupt;
 use crate::model_arg::{ModelArgs, Source};
 use crate::progress::BarProgress;
 use crate::DeviceArgs;
@@ -196,20 +195,13 @@ pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
     let mut bar = BarProgress::new();
     let start = args.start(&mut bar)?;
     let dev = device.device()?;
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupted.clone();
-        let _ = ctrlc::set_handler(move || {
-            if flag.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!("\ninterrupted: saving a checkpoint (Ctrl-C again to quit at once)");
-        });
-    }
-    match pretrain(&dev, &args.output, &recipe, &start, &mut bar, &interrupted)? {
+    let interrupt = Interrupt::install("saving a checkpoint")?;
+    match pretrain(&dev, &args.output, &recipe, &start, &mut bar, interrupt.flag())? {
         PretrainEnd::Stopped { step } => eprintln!(
             "stopped at step {step}; checkpoint saved in {}; continue with the same command and --resume",
-            args.output.join("checkpoints").display()
+            args.output
+                .join(format!("checkpoints/step-{step:08}"))
+                .display()
         ),
         PretrainEnd::Done { metrics } => {
             let v = match &metrics["validation"] {
@@ -228,6 +220,9 @@ pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
                 args.output.display()
             );
         }
+    }
+    if let Some(code) = interrupt.exit_code() {
+        std::process::exit(code);
     }
     Ok(())
 }

@@ -243,10 +243,127 @@ fn bad_labels_and_missing_splits_are_named() {
             &["--lr", "0"][..],
             "learning rate (--lr) 0: it must be a positive number",
         ),
+        (
+            &["--lr", "nan"][..],
+            "learning rate NaN: it must be a positive number",
+        ),
     ] {
         let (ok, _, err) = finetune(&dir, &dir.join("o"), args);
         assert!(!ok && err.contains(want), "{args:?}: {err}");
     }
+}
+
+/// Every file of a folder, by name.
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// An output folder that holds anything is refused before any work, its
+/// files untouched; `--overwrite` replaces an earlier result whole (nothing
+/// of it left to mix with the new one); an empty folder is fine.
+#[test]
+fn an_earlier_result_is_kept_unless_overwrite() {
+    let dir = tmp("overwrite");
+    gc_task(&dir);
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let (ok, _, err) = finetune(&dir, &out, &["--max-steps", "2"]);
+    assert!(ok, "an empty folder is fine: {err}");
+    let before = snapshot(&out);
+    assert!(before.contains_key("adapter_model.safetensors"));
+    let (ok, _, err) = finetune(&dir, &out, &["--max-steps", "2"]);
+    assert!(
+        !ok && err.contains(&out.display().to_string())
+            && err.contains("earlier fine-tuning result")
+            && err.contains("metrics.json")
+            && err.contains("--output")
+            && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("training sequences"),
+        "before any work: {err}"
+    );
+    assert_eq!(snapshot(&out), before);
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "mine").unwrap();
+    let (ok, _, err) = finetune(&dir, &other, &["--max-steps", "2"]);
+    assert!(!ok && err.contains("notes.txt"), "{err}");
+    // --overwrite: a full model replaces the LoRA adapter, which is gone.
+    let (ok, _, err) = finetune(
+        &dir,
+        &out,
+        &["--max-steps", "2", "--mode", "full", "--overwrite"],
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("removed the earlier result's"), "{err}");
+    assert!(
+        out.join("model.safetensors").is_file() && !out.join("adapter_model.safetensors").exists()
+    );
+    assert_eq!(metrics(&out)["mode"], "full");
+}
+
+/// SIGTERM mid-run: the model with the lowest dev loss so far is written
+/// (classify loads it) with metrics.json marked interrupted, the exit code
+/// is 143, and the message says how to go on; the same command is then
+/// refused (the result is kept) until --overwrite.
+#[cfg(unix)]
+#[test]
+fn a_signal_writes_the_best_model_so_far_and_exits_with_its_code() {
+    let dir = tmp("signal");
+    gc_task(&dir);
+    let out = dir.join("out");
+    let mut c = dnagpu();
+    c.args([
+        "--backend",
+        "cpu",
+        "finetune",
+        "--random-init",
+        CONFIG,
+        "--data",
+    ])
+    .arg(&dir)
+    .arg("--output")
+    .arg(&out)
+    .args(["--eval-every", "5", "--warmup", "5", "--epochs", "1000"]);
+    let mut run = common::running::Running::spawn(&mut c);
+    run.wait_for_line("step 5: dev loss");
+    run.signal(libc::SIGTERM);
+    let (code, err) = run.finish();
+    assert_eq!(code, Some(143), "{err}");
+    assert!(
+        err.contains("SIGTERM")
+            && err.contains("stopped at step")
+            && err.contains("lowest dev loss so far")
+            && err.contains("--overwrite"),
+        "{err}"
+    );
+    let m = metrics(&out);
+    assert_eq!(m["interrupted"], true, "{m}");
+    assert!(m["best_step"].as_u64().unwrap() >= 5, "{m}");
+    assert!(m.get("test").is_none(), "{m}");
+    classify_test_csv(
+        &dir,
+        &[
+            "--random-init".as_ref(),
+            CONFIG.as_ref(),
+            "--adapter".as_ref(),
+            out.as_os_str(),
+        ],
+        &dir.join("p.csv"),
+    );
+    let (ok, _, err) = finetune(&dir, &out, &[]);
+    assert!(!ok && err.contains("--overwrite"), "{err}");
 }
 
 #[test]
@@ -328,6 +445,32 @@ fn gue_compares_several_models_in_one_table() {
     assert!(svg.contains("kmer baseline"), "the chart names each run");
     let (ok, _, err) = gue_run(&models);
     assert!(ok && err.matches("done before").count() == 5, "{err}");
+}
+
+/// `gue` reuses a finished task but runs one a signal interrupted again.
+#[test]
+fn gue_runs_an_interrupted_task_again() {
+    let dir = tmp("gue-interrupted");
+    let gue = dir.join("GUE");
+    std::fs::create_dir_all(gue.join("gc/0")).unwrap();
+    gc_task(&gue.join("gc/0"));
+    let out = dir.join("out");
+    let done = out.join("kmer/gc_0/metrics.json");
+    std::fs::create_dir_all(done.parent().unwrap()).unwrap();
+    std::fs::write(&done, r#"{"interrupted": true, "steps": 3}"#).unwrap();
+    let gue_run = || {
+        run(dnagpu()
+            .args(["--backend", "cpu", "gue", "--gue"])
+            .arg(&gue)
+            .arg("--output")
+            .arg(&out)
+            .args(["--baseline", "kmer"]))
+    };
+    let (ok, _, err) = gue_run();
+    assert!(ok && !err.contains("done before"), "{err}");
+    assert!(metrics(done.parent().unwrap())["test"]["mcc"].is_number());
+    let (ok, _, err) = gue_run();
+    assert!(ok && err.contains("done before"), "{err}");
 }
 
 /// `folder` fine-tunes with LoRA on query/key/value: the task (written by

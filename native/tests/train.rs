@@ -338,22 +338,37 @@ fn pretrain_runs_on_the_gpu() {
     assert_eq!(losses(&out).len(), 3);
 }
 
-/// Ctrl-C (SIGINT) mid-run writes a checkpoint and exits cleanly; --resume
-/// continues from it.
+/// The checkpoints of a run folder, oldest first.
+fn checkpoints(run_dir: &Path) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(run_dir.join("checkpoints")) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = dir
+        .map(|e| e.unwrap().file_name().to_string_lossy().into())
+        .filter(|n: &String| n.starts_with("step-"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Steps in log.csv (0 before it exists).
+fn logged(run_dir: &Path) -> usize {
+    std::fs::read_to_string(run_dir.join("log.csv"))
+        .map(|t| t.matches('\n').count().saturating_sub(1))
+        .unwrap_or(0)
+}
+
+/// `pretrain` on the tiny config in the background: a run too long to end
+/// by itself, with no checkpoint but the one a signal asks for.
 #[cfg(unix)]
-#[test]
-fn ctrl_c_saves_a_checkpoint_and_resume_continues() {
-    use std::io::{BufRead, BufReader};
-    let dir = tmp("sigint");
-    let data = small_fasta(&dir);
-    let out = dir.join("run");
-    let mut child = dnagpu()
-        .args(["--backend", "cpu", "pretrain", "--config"])
+fn pretrain_until_signalled(data: &Path, out: &Path, extra: &[&str]) -> common::running::Running {
+    let mut c = dnagpu();
+    c.args(["--backend", "cpu", "pretrain", "--config"])
         .arg(format!("{FIXTURE}/config.json"))
         .arg("--data")
-        .arg(&data)
+        .arg(data)
         .arg("--output")
-        .arg(&out)
+        .arg(out)
         .args([
             "--steps",
             "1000000",
@@ -366,49 +381,216 @@ fn ctrl_c_saves_a_checkpoint_and_resume_continues() {
             "--save-every",
             "1000000",
         ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("training steps") {
-        line.clear();
+        .args(extra);
+    common::running::Running::spawn(&mut c)
+}
+
+/// SIGTERM (SLURM, `docker stop`), SIGHUP and SIGINT (Ctrl-C) each save a
+/// checkpoint and exit with 128 + the signal's number; --resume continues
+/// from it; log.csv has every step from the start, before any checkpoint.
+#[cfg(unix)]
+#[test]
+fn signals_save_a_checkpoint_and_exit_with_their_code() {
+    let dir = tmp("signals");
+    let data = small_fasta(&dir);
+    let out = dir.join("run");
+    let mut last = 0;
+    for (i, (signal, code, name)) in [
+        (libc::SIGTERM, 143, "SIGTERM"),
+        (libc::SIGHUP, 129, "SIGHUP"),
+        (libc::SIGINT, 130, "SIGINT"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let resume: &[&str] = if i == 0 { &[] } else { &["--resume"] };
+        let mut run = pretrain_until_signalled(&data, &out, resume);
+        run.wait_for_line("training steps");
+        run.wait_until("two more steps in log.csv", || logged(&out) >= last + 2);
+        if i == 0 {
+            assert!(
+                checkpoints(&out).is_empty(),
+                "log.csv comes before any checkpoint"
+            );
+        }
+        run.signal(signal);
+        let (got, err) = run.finish();
+        assert_eq!(got, Some(code), "{name}: {err}");
         assert!(
-            err.read_line(&mut line).unwrap() > 0,
-            "pretrain ended early"
+            err.contains(name) && err.contains("stopped at step") && err.contains("--resume"),
+            "{name}: {err}"
         );
+        let saved = checkpoints(&out);
+        let step: usize = saved.last().expect(name)["step-".len()..].parse().unwrap();
+        assert!(step >= last + 2, "{name}: {saved:?} after step {last}");
+        assert_eq!(logged(&out), step, "{name}: log.csv ends at the checkpoint");
+        if i > 0 {
+            assert!(
+                err.contains(&format!(
+                    "resuming from {}",
+                    out.join(format!("checkpoints/step-{last:08}")).display()
+                )),
+                "{name}: {err}"
+            );
+        }
+        last = step;
     }
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    // SAFETY: sending SIGINT to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{rest}");
+}
+
+/// A second signal while the first one's checkpoint is pending quits at
+/// once, with the second signal's code and no checkpoint.
+#[cfg(unix)]
+#[test]
+fn a_second_signal_quits_at_once() {
+    let dir = tmp("second-signal");
+    let data = small_fasta(&dir);
+    let out = dir.join("run");
+    // Slow steps (many micro-batches each), so the second signal comes
+    // while the step the first one waits for is still running.
+    let mut run = pretrain_until_signalled(&data, &out, &["--grad-accum", "200"]);
+    run.wait_for_line("training steps");
+    run.wait_until("a step in log.csv", || logged(&out) >= 1);
+    run.signal(libc::SIGTERM);
+    run.wait_for_line("SIGTERM: saving a checkpoint");
+    run.signal(libc::SIGINT);
+    let (code, err) = run.finish();
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("quitting at once"), "{err}");
+    assert!(checkpoints(&out).is_empty(), "{err}");
+}
+
+/// Flips one bit of the file at `path`.
+fn flip_a_bit(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Makes the first value of the first tensor (by name) of a safetensors
+/// file NaN; returns that tensor's name.
+fn poison(path: &Path) -> String {
+    let mut bytes = std::fs::read(path).unwrap();
+    let (name, at) = {
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+        names.sort();
+        let view = st.tensor(&names[0]).unwrap();
+        (
+            names[0].clone(),
+            view.data().as_ptr() as usize - bytes.as_ptr() as usize,
+        )
+    };
+    bytes[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(path, bytes).unwrap();
+    name
+}
+
+/// Removes the file digests from a checkpoint's state.json, as earlier
+/// versions wrote it.
+fn without_digests(checkpoint: &Path) {
+    let path = checkpoint.join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(state.as_object_mut().unwrap().remove("sha256").is_some());
+    std::fs::write(&path, state.to_string()).unwrap();
+}
+
+/// --resume checks each checkpoint file against the sha256 in state.json
+/// and every value for being finite: a flipped bit or a NaN falls back to
+/// the previous checkpoint, naming file (and tensor); checkpoints without
+/// digests load unverified; with none intact it is a clear error. It also
+/// removes what writes of a killed process left.
+#[test]
+fn resume_verifies_checkpoints_and_removes_stale_writes() {
+    let dir = tmp("verify");
+    let data = small_fasta(&dir);
+    let out = dir.join("run");
+    let opts = ["--save-every", "2", "--eval-every", "2"];
+    let (ok, _, err) = pretrain(&data, &out, 6, &opts);
+    assert!(ok, "{err}");
+    let full = losses(&out);
+    let step = |s: u32| out.join(format!("checkpoints/step-{s:08}"));
+    let resume = [&opts[..], &["--resume"]].concat();
+
+    // One flipped bit in the newest checkpoint's optimizer moments; stale
+    // temporaries of a process that no longer runs (ids past Linux's largest).
+    flip_a_bit(&step(6).join("optimizer.safetensors"));
+    let stale_dir = out.join("checkpoints/.tmp-step-00000008-4194321");
+    std::fs::create_dir_all(&stale_dir).unwrap();
+    std::fs::write(stale_dir.join("model.safetensors"), b"half").unwrap();
+    let stale_file = out.join(".log.csv.tmp-4194321");
+    std::fs::write(&stale_file, b"half").unwrap();
+    let (ok, _, err) = pretrain(&data, &out, 6, &resume);
+    assert!(ok, "{err}");
     assert!(
-        rest.contains("stopped at step") && rest.contains("--resume"),
-        "{rest}"
+        err.contains("step-00000006")
+            && err.contains("optimizer.safetensors does not match the sha256")
+            && err.contains(&format!("resuming from {}", step(4).display())),
+        "{err}"
     );
-    let steps = losses(&out).len();
-    assert!(steps > 0);
-    let saved = std::fs::read_dir(out.join("checkpoints")).unwrap().count();
-    assert_eq!(saved, 1);
-    let (ok, _, err) = pretrain(
-        &data,
-        &out,
-        steps as u32 + 2,
-        &[
-            "--batch-size",
-            "4",
-            "--val-sequences",
-            "4",
-            "--save-every",
-            "1000000",
-            "--resume",
-        ],
-    );
+    assert!(!stale_dir.exists() && !stale_file.exists(), "{err}");
     assert!(
-        !ok && err.contains("steps"),
-        "changing --steps is a settings change: {err}"
+        err.contains("removed") && err.contains(".log.csv.tmp-4194321"),
+        "{err}"
     );
+    assert_eq!(losses(&out), full, "resumed from step 4 exactly");
+
+    // A NaN in a checkpoint without digests (as earlier versions wrote
+    // them): named as a corrupt file, not as training advice.
+    let tensor = poison(&step(6).join("model.safetensors"));
+    without_digests(&step(6));
+    without_digests(&step(4));
+    let (ok, _, err) = pretrain(&data, &out, 6, &resume);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("model.safetensors: tensor `")
+            && err.contains(&tensor)
+            && err.contains("NaN")
+            && !err.contains("learning rate")
+            && err.contains("loaded unverified")
+            && err.contains(&format!("resuming from {}", step(4).display())),
+        "{err}"
+    );
+    assert_eq!(losses(&out), full);
+
+    // No intact checkpoint: an error that says why for each.
+    for s in [2, 4, 6] {
+        std::fs::write(step(s).join("model.safetensors"), b"garbage").unwrap();
+    }
+    let (ok, _, err) = pretrain(&data, &out, 6, &resume);
+    assert!(
+        !ok && err.contains("no intact checkpoint")
+            && ["step-00000002", "step-00000004", "step-00000006"]
+                .iter()
+                .all(|s| err.contains(s)),
+        "{err}"
+    );
+}
+
+/// Numbers out of range are refused before any work: no run folder.
+#[test]
+fn pretrain_checks_its_numbers_before_any_work() {
+    let dir = tmp("numbers");
+    let data = small_fasta(&dir);
+    for (args, want) in [
+        (&["--lr", "nan"][..], "learning rate NaN"),
+        (
+            &["--grad-accum", "0"][..],
+            "--grad-accum must be at least 1",
+        ),
+        (
+            &["--mlm-probability", "1.5"][..],
+            "--mlm-probability must be between 0 and 1",
+        ),
+        (
+            &["--mlm-probability", "0"][..],
+            "--mlm-probability must be between 0 and 1",
+        ),
+    ] {
+        let out = dir.join("run");
+        let (ok, _, err) = pretrain(&data, &out, 2, args);
+        assert!(!ok && err.contains(want), "{args:?}: {err}");
+        assert!(!out.exists(), "{args:?}");
+    }
 }

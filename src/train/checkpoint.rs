@@ -6,11 +6,13 @@
 //!
 //! A checkpoint is `RUN/checkpoints/step-NNNNNNNN/`: a model folder plus
 //! `optimizer.safetensors` (AdamW moments `m.<name>`, `v.<name>`) and
-//! `state.json` (step, data position, settings). It is written in full
-//! into a temporary folder and renamed into place, so a crash or a full
-//! disk leaves either the whole checkpoint or none; the previous ones are
-//! pruned only after that. Loading takes the newest checkpoint that reads
-//! back whole and says why it skipped any newer one.
+//! `state.json` (step, data position, settings, and the sha256 of every
+//! other file). It is written in full into a temporary folder and renamed
+//! into place, so a crash or a full disk leaves either the whole checkpoint
+//! or none (the temporary folder of a killed write is removed when the run
+//! next starts); the previous ones are pruned only after that. Loading
+//! takes the newest checkpoint that reads back whole, matches its digests
+//! and holds only finite numbers, and says why it skipped any newer one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -18,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::checkpoint_verify::{check_digest, check_finite, sha256_hex};
 use crate::error::{Error, Result};
 use crate::export::{safetensors_named, Precision};
 use crate::fs::{io_error, write_atomic};
@@ -62,6 +65,17 @@ pub struct TrainerState {
     pub settings: serde_json::Value,
 }
 
+/// state.json as stored: the state and the sha256 of each other file.
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    #[serde(flatten)]
+    state: TrainerState,
+    /// File name to sha256 (hex); absent from the checkpoints of earlier
+    /// versions, which load unverified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<BTreeMap<String, String>>,
+}
+
 /// The AdamW moments, by parameter name.
 pub struct OptimizerState {
     pub m: BTreeMap<String, HostTensor>,
@@ -90,9 +104,17 @@ pub fn save(
     let _ = std::fs::remove_dir_all(&tmp);
     let written = (|| -> Result<()> {
         std::fs::create_dir(&tmp).map_err(io_error(tmp.display()))?;
-        write_file(&tmp.join("model.safetensors"), &weights_bytes(model)?)?;
-        write_file(&tmp.join("config.json"), model.config_json.as_bytes())?;
-        write_file(&tmp.join(model.tokenizer.0), model.tokenizer.1.as_bytes())?;
+        // Each file written with its digest, one at a time (a big model's
+        // files are not all held at once).
+        let mut sums = BTreeMap::new();
+        let mut put = |name: &str, bytes: &[u8]| {
+            write_file(&tmp.join(name), bytes)?;
+            sums.insert(name.to_string(), sha256_hex(bytes));
+            Ok::<_, Error>(())
+        };
+        put("model.safetensors", &weights_bytes(model)?)?;
+        put("config.json", model.config_json.as_bytes())?;
+        put(model.tokenizer.0, model.tokenizer.1.as_bytes())?;
         let moments = opt
             .m
             .iter()
@@ -102,17 +124,18 @@ pub fn save(
         let named = moments
             .iter()
             .map(|(n, t)| (n.as_str(), t.shape.as_slice(), t.data.as_slice()));
-        write_file(
-            &tmp.join("optimizer.safetensors"),
+        put(
+            "optimizer.safetensors",
             &safetensors_named(named, Precision::F32, None)?,
         )?;
         // Written last: a folder without it is not a checkpoint.
-        write_file(
-            &tmp.join("state.json"),
-            serde_json::to_string_pretty(state)
-                .map_err(|e| Error::Invalid(format!("state.json: {e}")))?
-                .as_bytes(),
-        )?;
+        let state_file = StateFile {
+            state: state.clone(),
+            sha256: Some(sums),
+        };
+        let text = serde_json::to_string_pretty(&state_file)
+            .map_err(|e| Error::Invalid(format!("state.json: {e}")))?;
+        write_file(&tmp.join("state.json"), text.as_bytes())?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(io_error(dir.display()))?;
         }
@@ -159,24 +182,32 @@ pub struct Loaded {
     pub tokenizer_json: String,
 }
 
-fn load_one(dir: &Path) -> Result<Loaded> {
-    let read = |name: &str| {
+/// The checkpoint in `dir`, and whether its files were checked against
+/// digests (checkpoints of earlier versions have none).
+fn load_one(dir: &Path) -> Result<(Loaded, bool)> {
+    let raw = |name: &str| {
         std::fs::read(dir.join(name))
             .map_err(|e| Error::Invalid(format!("{name} is missing or unreadable: {e}")))
+    };
+    let StateFile { state, sha256 } = serde_json::from_slice(&raw("state.json")?)
+        .map_err(|e| Error::Invalid(format!("state.json does not parse: {e}")))?;
+    let read = |name: &str| {
+        let bytes = raw(name)?;
+        if let Some(sums) = &sha256 {
+            check_digest(name, &bytes, sums)?;
+        }
+        Ok::<_, Error>(bytes)
     };
     let text = |name: &str| {
         String::from_utf8(read(name)?).map_err(|_| Error::Invalid(format!("{name} is not UTF-8")))
     };
-    let state: TrainerState = serde_json::from_slice(&read("state.json")?)
-        .map_err(|e| Error::Invalid(format!("state.json does not parse: {e}")))?;
-    let weights = Weights::from_safetensors(
-        &read("model.safetensors")?,
-        &dir.join("model.safetensors").display().to_string(),
-    )?;
-    let opt = Weights::from_safetensors(
-        &read("optimizer.safetensors")?,
-        &dir.join("optimizer.safetensors").display().to_string(),
-    )?;
+    let tensors = |name: &str| {
+        let w = Weights::from_safetensors(&read(name)?, &dir.join(name).display().to_string())?;
+        check_finite(name, &w)?;
+        Ok::<_, Error>(w)
+    };
+    let weights = tensors("model.safetensors")?;
+    let opt = tensors("optimizer.safetensors")?;
     let mut m = BTreeMap::new();
     let mut v = BTreeMap::new();
     for (name, t) in opt.take_all()? {
@@ -186,18 +217,19 @@ fn load_one(dir: &Path) -> Result<Loaded> {
             v.insert(n.to_string(), t);
         }
     }
-    Ok(Loaded {
+    let loaded = Loaded {
         dir: dir.to_path_buf(),
         state,
         weights,
         optimizer: OptimizerState { m, v },
         config_json: text("config.json")?,
         tokenizer_json: text("tokenizer.json")?,
-    })
+    };
+    Ok((loaded, sha256.is_some()))
 }
 
-/// The newest checkpoint of `run` that reads back whole, and a warning for
-/// each newer one that did not.
+/// The newest checkpoint of `run` that reads back whole and intact, and a
+/// warning for each newer one that did not (and for one loaded unverified).
 pub fn load_latest(run: &Path) -> Result<(Option<Loaded>, Vec<String>)> {
     let root = run.join("checkpoints");
     let mut steps = list(&root)?;
@@ -206,14 +238,22 @@ pub fn load_latest(run: &Path) -> Result<(Option<Loaded>, Vec<String>)> {
     for s in steps {
         let dir = root.join(format!("step-{s:08}"));
         match load_one(&dir) {
-            Ok(l) if l.state.step == s => return Ok((Some(l), warnings)),
-            Ok(l) => warnings.push(format!(
-                "{}: state.json says step {}, not {s}; skipped",
+            Ok((l, verified)) if l.state.step == s => {
+                if !verified {
+                    warnings.push(format!(
+                        "{}: written by an earlier dnagpu, without file digests: loaded unverified",
+                        dir.display()
+                    ));
+                }
+                return Ok((Some(l), warnings));
+            }
+            Ok((l, _)) => warnings.push(format!(
+                "{} skipped: its state.json says step {}, not {s}",
                 dir.display(),
                 l.state.step
             )),
             Err(e) => warnings.push(format!(
-                "{}: incomplete or corrupt ({e}); using an earlier checkpoint",
+                "{} skipped: incomplete or corrupt ({e})",
                 dir.display()
             )),
         }

@@ -2,10 +2,13 @@
 //! `test.csv`, plain or .gz; `sequence,label`): the recipe's steps, dev
 //! evaluation every `eval_every` steps keeping the parameters with the
 //! lowest dev loss, then the model (LoRA: a PEFT adapter), `metrics.json`,
-//! `predictions.csv` and plots written into the output folder. The CLI's
-//! `finetune` and `gue` are this with a progress bar.
+//! `predictions.csv` and plots written into the output folder. Asked to
+//! stop, it writes the model kept so far and a metrics.json marked
+//! `"interrupted"` instead. The CLI's `finetune` and `gue` are this with a
+//! progress bar and signal handlers that set the `stop` flag.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde_json::json;
@@ -19,7 +22,7 @@ use super::recipe::{task_epochs, FineTuneRecipe, TuneMode};
 use crate::data::{read_path, InvalidPolicy};
 use crate::error::{Error, Result};
 use crate::export::{predictions_csv, Precision};
-use crate::fs::{io_error, write_atomic};
+use crate::fs::{io_error, remove_stale_temps, write_atomic};
 use crate::model::lora::Lora;
 use crate::model::source::ModelSource;
 use crate::plot::{confusion_matrix, line_chart, Series};
@@ -52,9 +55,25 @@ fn eval(dev: &Device, model: &ClsModel, s: &LabelledSet, batch: usize) -> Result
     pollster::block_on(evaluate(dev, model, s, batch, |_, _| {}))
 }
 
+/// How a fine-tuning run ended; either way `metrics` is what it wrote as
+/// metrics.json.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FineTuneEnd {
+    /// Every step done, evaluated on dev and test.
+    Done { metrics: serde_json::Value },
+    /// Stopped when asked, before its last step: the output holds the model
+    /// with the lowest dev loss so far (without dev.csv or before the first
+    /// evaluation, the last step's), and metrics.json says `"interrupted":
+    /// true` (with `steps`, `total_steps`, `best_step`, `best_dev_loss`);
+    /// nothing is evaluated on test.
+    Stopped { metrics: serde_json::Value },
+}
+
 /// Fine-tunes `src` on the folder `data` by `recipe` into `output`; with
 /// `merge` (LoRA), also writes the model with the adapter folded in.
-/// Returns what it writes as metrics.json.
+/// `stop` is checked after every step: once set, the run writes what it
+/// has and returns [`FineTuneEnd::Stopped`].
+#[allow(clippy::too_many_arguments)]
 pub fn fine_tune(
     dev: &Device,
     src: &ModelSource,
@@ -63,7 +82,8 @@ pub fn fine_tune(
     recipe: &FineTuneRecipe,
     merge: bool,
     progress: &mut dyn RunProgress,
-) -> Result<serde_json::Value> {
+    stop: &AtomicBool,
+) -> Result<FineTuneEnd> {
     recipe.validate()?;
     if let (TuneMode::Full, Precision::F16) = (recipe.mode, src.precision) {
         return Err(Error::Invalid(
@@ -71,6 +91,13 @@ pub fn fine_tune(
         ));
     }
     std::fs::create_dir_all(output).map_err(io_error(format!("creating {}", output.display())))?;
+    // What writes of a killed earlier run left half done.
+    for p in remove_stale_temps(output)? {
+        progress.note(&format!(
+            "removed {}, left by an earlier run killed while writing it",
+            p.display()
+        ));
+    }
     let train_path = split_file(data, "train").ok_or_else(|| {
         Error::Invalid(format!("{}: no train.csv or train.csv.gz", data.display()))
     })?;
@@ -144,6 +171,7 @@ pub fn fine_tune(
     let mut curve: Vec<(u64, f64, Option<f64>)> = Vec::new();
     let mut best: Option<(f64, u64, Vec<Vec<f32>>)> = None;
     let mut samples = 0u64;
+    let mut interrupted = false;
     // `total` is at most `epochs` passes: the loop ends there.
     loop {
         let chunk = batches.next_batch();
@@ -178,11 +206,15 @@ pub fn fine_tune(
         if st.step >= total {
             break;
         }
+        if stop.load(Ordering::SeqCst) {
+            interrupted = true;
+            break;
+        }
     }
     progress.finish();
     let train_seconds = started.elapsed().as_secs_f64();
-    let best_step = match best {
-        Some((_, step, host)) => {
+    let (best_step, best_dev_loss) = match best {
+        Some((loss, step, host)) => {
             let params = tuner
                 .model
                 .trainable_params()
@@ -191,14 +223,23 @@ pub fn fine_tune(
                 .map(|(p, h)| dev.tensor_f32(p.shape(), &h))
                 .collect::<Result<Vec<_>>>()?;
             tuner.model.set_trainable(params)?;
-            step
+            (step, Some(loss))
         }
-        None => tuner.step(),
+        None => (tuner.step(), None),
     };
 
     let mut metrics = json!({"mode": recipe.mode.name(), "lr": recipe.peak_lr(), "best_step": best_step,
         "steps": tuner.step(), "train_seconds": train_seconds, "samples_per_s": samples as f64 / train_seconds,
         "max_length": max_len, "classes": classes, "device": dev.name()});
+    if interrupted {
+        metrics["interrupted"] = json!(true);
+        metrics["total_steps"] = json!(total);
+        metrics["best_dev_loss"] = json!(best_dev_loss);
+        write_model(dev, src, &mut tuner.model, classes, output, merge)?;
+        write_atomic(&output.join("dev_curve.svg"), dev_curve(&curve).as_bytes())?;
+        write_metrics(output, &metrics)?;
+        return Ok(FineTuneEnd::Stopped { metrics });
+    }
     let mut test_conf = None;
     for (name, split) in [("dev", &dev_split), ("test", &test_split)] {
         let Some(s) = split else { continue };
@@ -223,12 +264,7 @@ pub fn fine_tune(
     train.tokens.clear();
 
     write_model(dev, src, &mut tuner.model, classes, output, merge)?;
-    write_atomic(
-        &output.join("metrics.json"),
-        serde_json::to_string_pretty(&metrics)
-            .map_err(|e| Error::Invalid(format!("metrics.json: {e}")))?
-            .as_bytes(),
-    )?;
+    write_metrics(output, &metrics)?;
     write_atomic(&output.join("dev_curve.svg"), dev_curve(&curve).as_bytes())?;
     if let Some(conf) = test_conf {
         write_atomic(
@@ -236,7 +272,13 @@ pub fn fine_tune(
             confusion_matrix("Test set", &conf).as_bytes(),
         )?;
     }
-    Ok(metrics)
+    Ok(FineTuneEnd::Done { metrics })
+}
+
+fn write_metrics(output: &Path, metrics: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(metrics)
+        .map_err(|e| Error::Invalid(format!("metrics.json: {e}")))?;
+    write_atomic(&output.join("metrics.json"), text.as_bytes())
 }
 
 /// LoRA: a PEFT adapter (and with `merge` the merged model); full: the

@@ -6,11 +6,15 @@ pub mod backward;
 pub mod batch;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod checkpoint;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod checkpoint_verify;
 pub mod classify;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod corpus;
 pub mod encoder_pass;
 pub mod finetune;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod finetune_output;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod finetune_run;
 pub mod labelled;

@@ -1,13 +1,16 @@
 //! The log of a pretraining run: `log.csv` (one row per step, the
-//! validation loss where it was measured) and its plot `loss.svg`, both
-//! rewritten whole and atomically, and read back on `--resume`.
+//! validation loss where it was measured), written from the run's start and
+//! appended to as each step ends, read back on `--resume`; and its plot
+//! `loss.svg`, redrawn at each checkpoint and at the end.
 
-use std::path::Path;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use super::trainer::EvalStats;
 use crate::error::Result;
 use crate::export::CsvText;
-use crate::fs::write_atomic;
+use crate::fs::{io_error, write_atomic};
 use crate::plot::{line_chart, Series};
 
 /// One row of log.csv.
@@ -76,36 +79,82 @@ impl LogRow {
     }
 }
 
-/// Writes log.csv and its plot, loss.svg, into the run folder `run`.
-pub fn write_log(run: &Path, rows: &[LogRow]) -> Result<()> {
-    let mut csv = CsvText::new();
-    csv.row(LOG_HEADER)?;
-    for r in rows {
-        csv.row(r.fields())?;
+/// log.csv of a run as it goes: a run killed before its first checkpoint
+/// still leaves the losses of every step it took.
+pub struct RunLog {
+    run: PathBuf,
+    /// log.csv, open for appending; each row is one write, so nothing waits
+    /// in a buffer when the process dies.
+    file: File,
+    rows: Vec<LogRow>,
+}
+
+impl RunLog {
+    /// Starts log.csv in the run folder `run` with its header and `rows`
+    /// (those of the checkpoint a resumed run continues from; rows the run
+    /// logged after that checkpoint are dropped).
+    pub fn start(run: &Path, rows: Vec<LogRow>) -> Result<Self> {
+        let path = run.join("log.csv");
+        let mut csv = CsvText::new();
+        csv.row(LOG_HEADER)?;
+        for r in &rows {
+            csv.row(r.fields())?;
+        }
+        write_atomic(&path, csv.finish()?.as_bytes())?;
+        let file = File::options()
+            .append(true)
+            .open(&path)
+            .map_err(io_error(format!("opening {}", path.display())))?;
+        Ok(Self {
+            run: run.to_path_buf(),
+            file,
+            rows,
+        })
     }
-    write_atomic(&run.join("log.csv"), csv.finish()?.as_bytes())?;
-    let train = Series {
-        name: "training loss".into(),
-        points: rows.iter().map(|r| (r.step as f64, r.loss)).collect(),
-        color: "#1f77b4",
-        dots: false,
-    };
-    let val = Series {
-        name: "validation loss".into(),
-        points: rows
-            .iter()
-            .filter_map(|r| r.val.map(|v| (r.step as f64, v.loss)))
-            .collect(),
-        color: "#d62728",
-        dots: true,
-    };
-    let svg = line_chart(
-        "MLM pretraining",
-        "step",
-        "masked-token cross-entropy",
-        &[train, val],
-    );
-    write_atomic(&run.join("loss.svg"), svg.as_bytes())
+
+    /// Appends the row of a step just taken.
+    pub fn push(&mut self, row: LogRow) -> Result<()> {
+        let mut csv = CsvText::new();
+        csv.row(row.fields())?;
+        let path = self.run.join("log.csv");
+        self.file
+            .write_all(csv.finish()?.as_bytes())
+            .map_err(io_error(format!("writing {}", path.display())))?;
+        self.rows.push(row);
+        Ok(())
+    }
+
+    pub fn rows(&self) -> &[LogRow] {
+        &self.rows
+    }
+
+    /// Redraws loss.svg (at checkpoints and at the end: not worth it every
+    /// step).
+    pub fn plot(&self) -> Result<()> {
+        let train = Series {
+            name: "training loss".into(),
+            points: self.rows.iter().map(|r| (r.step as f64, r.loss)).collect(),
+            color: "#1f77b4",
+            dots: false,
+        };
+        let val = Series {
+            name: "validation loss".into(),
+            points: self
+                .rows
+                .iter()
+                .filter_map(|r| r.val.map(|v| (r.step as f64, v.loss)))
+                .collect(),
+            color: "#d62728",
+            dots: true,
+        };
+        let svg = line_chart(
+            "MLM pretraining",
+            "step",
+            "masked-token cross-entropy",
+            &[train, val],
+        );
+        write_atomic(&self.run.join("loss.svg"), svg.as_bytes())
+    }
 }
 
 /// The rows of the run's log.csv up to step `upto` (a resumed run goes on

@@ -2,7 +2,8 @@
 //! validation on held-out sequences, checkpoints every `save_every` steps
 //! (and when asked to stop), exact `--resume`, `log.csv` / `loss.svg`, and
 //! at the end the run folder as a model folder with `metrics.json`. The
-//! CLI's `pretrain` is this with a progress bar and a Ctrl-C handler.
+//! CLI's `pretrain` is this with a progress bar and signal handlers that
+//! set the `stop` flag.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use super::corpus::CorpusOptions;
 use super::finetune::check_peak_lr;
 use super::masking::Masking;
 use super::optimizer::{AdamW, AdamWConfig};
-use super::pretrain_log::{read_log, write_log, LogRow};
+use super::pretrain_log::{read_log, LogRow, RunLog};
 use super::progress::{RunProgress, Throughput};
 use super::schedule::{Decay, Schedule};
 use super::stream::{BatchStream, StreamOptions};
@@ -26,7 +27,7 @@ use super::trainer::{evaluate, TrainOptions, Trainer};
 use super::{read_named, MlmModel};
 use crate::error::{Error, Result};
 use crate::export::Precision;
-use crate::fs::{io_error, write_atomic};
+use crate::fs::{io_error, remove_stale_temps, write_atomic};
 use crate::model::source::ModelSource;
 use crate::model::{Config, HostTensor, Weights};
 use crate::rng::{derive_seed, Rng};
@@ -186,15 +187,20 @@ impl PretrainStart {
         progress: &mut dyn RunProgress,
     ) -> Result<Self> {
         let (loaded, warnings) = checkpoint::load_latest(run)?;
+        let Some(c) = loaded else {
+            let why = if warnings.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", warnings.join("; "))
+            };
+            return Err(Error::Invalid(format!(
+                "--resume: {} holds no intact checkpoint{why}. Start a new run in another folder",
+                run.join("checkpoints").display()
+            )));
+        };
         for w in warnings {
             progress.note(&format!("warning: {w}"));
         }
-        let Some(c) = loaded else {
-            return Err(Error::Invalid(format!(
-                "--resume: {} holds no complete checkpoint",
-                run.display()
-            )));
-        };
         let config_of = c.dir.join("config.json").display().to_string();
         let saved = Config::from_json(&c.config_json, &config_of)?;
         if let Some(p) = config {
@@ -310,6 +316,15 @@ pub fn pretrain(
 ) -> Result<PretrainEnd> {
     recipe.validate()?;
     std::fs::create_dir_all(run).map_err(io_error(format!("creating {}", run.display())))?;
+    // What writes of a killed earlier process left half done.
+    for dir in [run.to_path_buf(), run.join("checkpoints")] {
+        for p in remove_stale_temps(&dir)? {
+            progress.note(&format!(
+                "removed {}, left by an earlier run killed while writing it",
+                p.display()
+            ));
+        }
+    }
     let cfg = &start.config;
     let settings = recipe.settings(cfg);
     if let Some(c) = &start.resume {
@@ -357,7 +372,7 @@ pub fn pretrain(
         elapsed_s: 0.0,
         settings: settings.clone(),
     };
-    let mut log = Vec::new();
+    let mut kept_rows = Vec::new();
     if let Some(c) = &start.resume {
         let load = |map: &BTreeMap<String, HostTensor>| {
             names
@@ -378,7 +393,7 @@ pub fn pretrain(
         state = c.state.clone();
         state.settings = settings;
         stream.skip(state.batches)?;
-        log = read_log(run, state.step);
+        kept_rows = read_log(run, state.step);
     }
     let mut trainer = Trainer {
         model,
@@ -395,7 +410,7 @@ pub fn pretrain(
             seed: recipe.seed,
         },
     };
-    let save = |trainer: &mut Trainer, state: &TrainerState, log: &[LogRow]| -> Result<PathBuf> {
+    let save = |trainer: &mut Trainer, state: &TrainerState, log: &RunLog| -> Result<PathBuf> {
         let tensors = pollster::block_on(trainer.model.to_host(dev))?;
         let opt = OptimizerState {
             m: pollster::block_on(read_named(dev, &names, &trainer.optimizer.m))?,
@@ -408,7 +423,7 @@ pub fn pretrain(
             state,
             recipe.keep_checkpoints,
         )?;
-        write_log(run, log)?;
+        log.plot()?;
         Ok(dir)
     };
 
@@ -425,6 +440,7 @@ pub fn pretrain(
             dev.name()
         ));
     }
+    let mut log = RunLog::start(run, kept_rows)?;
     progress.start(recipe.steps, state.step);
     let began = Instant::now();
     let already = state.elapsed_s;
@@ -438,7 +454,7 @@ pub fn pretrain(
             Ok(s) => s,
             Err(e) => {
                 progress.finish();
-                write_log(run, &log)?;
+                log.plot()?;
                 let newest = match last_saved {
                     0 => "no checkpoint was written yet".to_string(),
                     _ => format!(
@@ -469,7 +485,7 @@ pub fn pretrain(
             tokens: state.tokens,
             seconds: state.elapsed_s,
             val: val_stats,
-        });
+        })?;
         let secs = began.elapsed().as_secs_f64().max(1e-9);
         let rate = (state.tokens - tokens_before) as f64 / secs;
         progress.step(state.step, stats.loss, Throughput::Tokens(rate));
@@ -499,13 +515,13 @@ pub fn pretrain(
     // The run folder itself is a model folder that `embed` loads.
     let tensors = pollster::block_on(trainer.model.to_host(dev))?;
     checkpoint::write_model_folder(run, &start.folder(&tensors, recipe.precision))?;
-    let last_val = log.iter().rev().find_map(|r| r.val);
+    let last_val = log.rows().iter().rev().find_map(|r| r.val);
     let metrics = json!({
         "steps": state.step,
         "epochs": state.epoch,
         "tokens": state.tokens,
         "seconds": state.elapsed_s,
-        "final_train_loss": log.last().map(|r| r.loss),
+        "final_train_loss": log.rows().last().map(|r| r.loss),
         "validation": last_val.map(|v| json!({"loss": v.loss, "accuracy": v.accuracy, "sequences": val_seqs.len()})),
         "baseline_most_frequent_token_accuracy": top_acc,
         "baseline_label_frequency_loss": unigram,
@@ -514,7 +530,7 @@ pub fn pretrain(
     let text = serde_json::to_string_pretty(&metrics)
         .map_err(|e| Error::Invalid(format!("metrics.json: {e}")))?;
     write_atomic(&run.join("metrics.json"), text.as_bytes())?;
-    write_log(run, &log)?;
+    log.plot()?;
     Ok(PretrainEnd::Done { metrics })
 }
 

@@ -4,6 +4,9 @@
 
 /// The `dnagpu embed` tests' helpers.
 pub mod embed;
+/// Runs the training tests signal.
+#[cfg(unix)]
+pub mod running;
 
 use std::process::Command;
 

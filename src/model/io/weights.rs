@@ -115,6 +115,14 @@ impl Weights {
         ))
     }
 
+    /// Errors naming the first tensor (by name) that holds a NaN or an
+    /// infinity, without taking any.
+    pub fn check_all_finite(&self) -> Result<()> {
+        self.tensors
+            .iter()
+            .try_for_each(|(n, t)| self.check_finite(n, t))
+    }
+
     /// The stored shape of `name`, if present.
     pub fn shape_of(&self, name: &str) -> Option<&[usize]> {
         self.resolve(name)
