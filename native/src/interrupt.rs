@@ -6,6 +6,7 @@
 //! `dnagpu pretrain && next` stops there and schedulers see the job
 //! interrupted. Windows has Ctrl-C only.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 
@@ -31,12 +32,18 @@ impl Interrupt {
                 .compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst)
                 .is_err()
             {
-                eprintln!("\n{name} again: quitting at once, without saving");
+                // No eprintln!: after SIGHUP the terminal may be gone, and a
+                // failed write must not stop the exit.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n{name} again: quitting at once, without saving"
+                );
                 std::process::exit(128 + number);
             }
             // Set after the number, so a stopped run always finds it.
             stop.store(true, Ordering::SeqCst);
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "\n{name}: {saving} after the current step, then stopping (a second signal quits at once)"
             );
         })?;

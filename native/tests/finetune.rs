@@ -245,7 +245,7 @@ fn bad_labels_and_missing_splits_are_named() {
         ),
         (
             &["--lr", "nan"][..],
-            "learning rate NaN: it must be a positive number",
+            "learning rate (--lr) NaN: it must be a positive number",
         ),
     ] {
         let (ok, _, err) = finetune(&dir, &dir.join("o"), args);

@@ -617,7 +617,7 @@ fn cases() -> Vec<Case> {
             "pretrain-resume-nothing",
             "pretrain --data in.fa --output norun --resume",
             1,
-            "no complete checkpoint",
+            "no intact checkpoint",
         ),
         // tokenizer train.
         case(

@@ -574,7 +574,7 @@ fn pretrain_checks_its_numbers_before_any_work() {
     let dir = tmp("numbers");
     let data = small_fasta(&dir);
     for (args, want) in [
-        (&["--lr", "nan"][..], "learning rate NaN"),
+        (&["--lr", "nan"][..], "learning rate (--lr) NaN"),
         (
             &["--grad-accum", "0"][..],
             "--grad-accum must be at least 1",
