@@ -582,7 +582,20 @@ fn cases() -> Vec<Case> {
             "(--epochs)",
         )
         .setup(|d| gue(d, TWO_LABELS)),
+        case(
+            "finetune-output-unwritable",
+            "finetune --model {tiny} --data {dir}/gue --output /proc/dnagpu-ft",
+            1,
+            "creating /proc/dnagpu-ft",
+        )
+        .setup(|d| gue(d, TWO_LABELS)),
         // pretrain.
+        case(
+            "pretrain-output-unwritable",
+            "pretrain --config {tiny}/config.json --data in.fa --output /proc/dnagpu-run",
+            1,
+            "creating /proc/dnagpu-run",
+        ),
         case(
             "pretrain-mlm-probability-over-1",
             "pretrain --config {tiny}/config.json --data in.fa --output run --mlm-probability 1.5",
