@@ -264,7 +264,6 @@ pub async fn run_batches(
                 let (first, second) = members.split_at(members.len() / 2);
                 pending.push(second.to_vec());
                 pending.push(first.to_vec());
-                progress(done);
                 continue;
             }
             Err(e) => return Err(e),
