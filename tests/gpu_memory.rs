@@ -2,6 +2,7 @@
 //! embed and classify split a batch that does not fit, down to one
 //! sequence, and give the results of an unsplit run; a sequence that does
 //! not fit alone is a clear error, and the device works on afterwards.
+//! Training steps run such a batch as micro-batches, with the same step.
 
 mod common;
 
@@ -9,9 +10,15 @@ use std::path::{Path, PathBuf};
 
 use dnagpu::embed::{classify, embed, Batching, EmbedOptions, Progress};
 use dnagpu::gpu::GpuDevice;
-use dnagpu::model::{Config, Model, Weights};
+use dnagpu::model::{init, Config, Dropout, Model, Weights};
 use dnagpu::testing::{check_close, Rng, Tol};
 use dnagpu::tokenize::{BpeTokenizer, Tokenizer};
+use dnagpu::train::classify::{cls_forward_backward, ClsBatch, ClsModel};
+use dnagpu::train::finetune::{FineTuneOptions, FineTuner};
+use dnagpu::train::optimizer::{AdamW, AdamWConfig};
+use dnagpu::train::schedule::{Decay, Schedule};
+use dnagpu::train::trainer::{TrainOptions, Trainer};
+use dnagpu::train::{forward_backward, HostBatch, MlmModel};
 use dnagpu::{Device, Error};
 
 /// The batch every run plans: all 16 sequences at once.
@@ -136,4 +143,201 @@ fn a_sequence_that_does_not_fit_alone_is_a_clear_error() {
     let out = pollster::block_on(embed(&dev, &model, &tok, &seqs, &opts, |_| {})).unwrap();
     assert_eq!(out.len(), 16);
     assert!(out.iter().all(|e| e.values.iter().all(|v| v.is_finite())));
+}
+
+/// A one-layer model whose largest weight (4096 x 32 word embeddings) is
+/// 512 KiB: the cap the training tests set.
+fn small_config() -> Config {
+    let text = r#"{"vocab_size": 4096, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 48}"#;
+    Config::from_json(text, "test config").unwrap()
+}
+
+const TRAIN_CAP: u64 = 512 << 10;
+
+const NO_DROPOUT: Dropout = Dropout { p: 0.0, seed: 0 };
+
+fn schedule() -> Schedule {
+    Schedule {
+        peak: 1e-3,
+        warmup: 0,
+        total: 10,
+        decay: Decay::Constant,
+    }
+}
+
+/// Parameters after a step capped and uncapped agree: loss and gradient
+/// norm closely; each parameter within 3% of lr, as Adam's first step
+/// divides each gradient by its own magnitude (see train_grad.rs), except
+/// the key bias, whose true gradient is zero.
+fn check_same_step(names: &[String], loss: [f64; 2], norm: [f64; 2], params: [Vec<Vec<f32>>; 2]) {
+    assert!((loss[0] - loss[1]).abs() <= 1e-5 * loss[0], "loss {loss:?}");
+    assert!((norm[0] - norm[1]).abs() <= 1e-4 * norm[0], "norm {norm:?}");
+    for ((a, b), name) in params[0].iter().zip(&params[1]).zip(names) {
+        if name.ends_with("Wqkv.bias") {
+            continue;
+        }
+        let want: Vec<f64> = a.iter().map(|&v| v as f64).collect();
+        let max = want.iter().fold(1e-30f64, |m, v| m.max(v.abs()));
+        let tol = Tol {
+            rtol: 1e-5,
+            atol_rel: 3e-5 / max,
+        };
+        check_close(name, b, &want, tol).unwrap();
+    }
+}
+
+#[test]
+fn a_pretraining_batch_that_does_not_fit_runs_as_micro_batches() {
+    let Some(dev) = common::gpu() else { return };
+    let cfg = small_config();
+    let w = init::random_weights(&cfg, 3);
+    // 8 rows of 128 tokens, 16 labelled each: the MLM logits are 256 KiB
+    // a row, 2 MiB for the batch.
+    let (b, t) = (8, 128);
+    let mut rng = Rng::new(5);
+    let ids: Vec<u32> = (0..b * t).map(|_| 5 + rng.below(4000)).collect();
+    let labels = (0..b * t)
+        .map(|i| if i % t % 8 == 1 { ids[i] as i64 } else { -100 })
+        .collect();
+    let batch = HostBatch {
+        batch: b,
+        seq: t,
+        ids,
+        mask: vec![1; b * t],
+        labels,
+    };
+    let step = |cap: u64| {
+        let mut model = MlmModel::load(&dev, &cfg, &w).unwrap();
+        let names = model.names();
+        let optimizer = AdamW::new(&dev, &names, &model.params(), AdamWConfig::default()).unwrap();
+        let mut tr = Trainer {
+            model,
+            optimizer,
+            options: TrainOptions {
+                schedule: schedule(),
+                max_grad_norm: 1.0,
+                dropout: 0.0,
+                seed: 0,
+            },
+        };
+        gpu_of(&dev).set_max_buffer_bytes(cap);
+        let stats = pollster::block_on(tr.train_step(&dev, std::slice::from_ref(&batch)));
+        gpu_of(&dev).set_max_buffer_bytes(u64::MAX);
+        let stats = stats.unwrap();
+        let params = tr
+            .model
+            .params()
+            .iter()
+            .map(|p| dev.read_f32_blocking(p).unwrap())
+            .collect();
+        (stats, params, names)
+    };
+    // The premise: under the cap the batch's forward and backward do not fit.
+    let model = MlmModel::load(&dev, &cfg, &w).unwrap();
+    gpu_of(&dev).set_max_buffer_bytes(TRAIN_CAP);
+    let on_dev = batch.to_device(&dev, cfg.vocab_size).unwrap();
+    let whole = forward_backward(&dev, &model, &on_dev, 1.0, &NO_DROPOUT);
+    assert!(whole.is_err_and(|e| e.is_out_of_memory()));
+    dev.recover();
+    gpu_of(&dev).set_max_buffer_bytes(u64::MAX);
+
+    let (whole, p_whole, names) = step(u64::MAX);
+    let (split, p_split, _) = step(TRAIN_CAP);
+    assert_eq!(
+        (whole.tokens, whole.labelled),
+        (split.tokens, split.labelled)
+    );
+    check_same_step(
+        &names,
+        [whole.loss, split.loss],
+        [whole.grad_norm, split.grad_norm],
+        [p_whole, p_split],
+    );
+
+    // One row alone over the cap: the step fails saying what to do.
+    let mut model = MlmModel::load(&dev, &cfg, &w).unwrap();
+    let names = model.names();
+    let optimizer = AdamW::new(&dev, &names, &model.params(), AdamWConfig::default()).unwrap();
+    let mut tr = Trainer {
+        model,
+        optimizer,
+        options: TrainOptions {
+            schedule: schedule(),
+            max_grad_norm: 1.0,
+            dropout: 0.0,
+            seed: 0,
+        },
+    };
+    gpu_of(&dev).set_max_buffer_bytes(128 << 10);
+    let err = pollster::block_on(tr.train_step(&dev, std::slice::from_ref(&batch)))
+        .err()
+        .expect("a row of 256 KiB logits cannot fit in 128 KiB");
+    let msg = err.to_string();
+    for want in [
+        "step 1",
+        "one sequence",
+        "even alone",
+        "--max-length",
+        "--backend cpu",
+    ] {
+        assert!(msg.contains(want), "`{want}` missing: {msg}");
+    }
+}
+
+#[test]
+fn a_fine_tuning_batch_that_does_not_fit_runs_as_micro_batches() {
+    let Some(dev) = common::gpu() else { return };
+    let cfg = small_config();
+    let w = init::random_weights(&cfg, 4);
+    // 8 sequences of 256 tokens: packed QKV and the gated projection are
+    // 768 KiB for the batch, 384 KiB for half of it.
+    let mut rng = Rng::new(6);
+    let seqs: Vec<Vec<u32>> = (0..8)
+        .map(|_| {
+            let mut s = vec![1];
+            s.extend((0..254).map(|_| 5 + rng.below(4000)));
+            s.push(2);
+            s
+        })
+        .collect();
+    let labels: Vec<u32> = (0..8).map(|i| i % 2).collect();
+    let step = |cap: u64| {
+        let model = ClsModel::load(&dev, &cfg, &w, 2, 0).unwrap();
+        let options = FineTuneOptions {
+            schedule: schedule(),
+            max_grad_norm: 1.0,
+            dropout: 0.0,
+            seed: 0,
+        };
+        let mut tuner = FineTuner::new(&dev, model, AdamWConfig::default(), options).unwrap();
+        gpu_of(&dev).set_max_buffer_bytes(cap);
+        let st = pollster::block_on(tuner.train_step(&dev, &seqs, &labels));
+        gpu_of(&dev).set_max_buffer_bytes(u64::MAX);
+        let st = st.unwrap();
+        let names = tuner.model.trainable_names();
+        let params = tuner
+            .model
+            .trainable_params()
+            .iter()
+            .map(|p| dev.read_f32_blocking(p).unwrap())
+            .collect();
+        (st, params, names)
+    };
+    // The premise: under the cap the batch's forward and backward do not fit.
+    let model = ClsModel::load(&dev, &cfg, &w, 2, 0).unwrap();
+    gpu_of(&dev).set_max_buffer_bytes(TRAIN_CAP);
+    let batch = ClsBatch::new(&dev, &seqs, &labels, cfg.vocab_size).unwrap();
+    let whole = cls_forward_backward(&dev, &model, &batch, 1.0, &NO_DROPOUT);
+    assert!(whole.is_err_and(|e| e.is_out_of_memory()));
+    dev.recover();
+    gpu_of(&dev).set_max_buffer_bytes(u64::MAX);
+
+    let (whole, p_whole, names) = step(u64::MAX);
+    let (split, p_split, _) = step(TRAIN_CAP);
+    check_same_step(
+        &names,
+        [whole.loss, split.loss],
+        [whole.grad_norm, split.grad_norm],
+        [p_whole, p_split],
+    );
 }

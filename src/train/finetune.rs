@@ -5,6 +5,7 @@ use super::classify::{cls_forward_backward, cls_logits, ClsBatch, ClsModel};
 use super::labelled::LabelledSet;
 use super::optimizer::{AdamW, AdamWConfig};
 use super::schedule::Schedule;
+use super::split::{accumulate, part_seed, step_error, Accumulated};
 use crate::error::{Error, Result};
 use crate::metrics::{argmax, Confusion, Metrics};
 use crate::model::Dropout;
@@ -72,14 +73,30 @@ impl FineTuner {
         labels: &[u32],
     ) -> Result<FineTuneStep> {
         let step = self.step() + 1;
-        let batch = ClsBatch::new(dev, seqs, labels, self.model.config.vocab_size)?;
-        let dropout = Dropout {
-            p: self.options.dropout,
-            seed: derive_seed(self.options.seed, 5, step),
-        };
-        let (rows, grads) =
-            cls_forward_backward(dev, &self.model, &batch, 1.0 / seqs.len() as f32, &dropout)?;
-        let loss_sum = super::optimizer::loss_sum(dev, std::slice::from_ref(&rows))?;
+        let seed = derive_seed(self.options.seed, 5, step);
+        let scale = 1.0 / seqs.len() as f32;
+        let mut acc = Accumulated::default();
+        // Out of GPU memory, the batch runs as smaller micro-batches.
+        accumulate(dev, step, seqs.len(), &mut acc, |r, part| {
+            let vocab = self.model.config.vocab_size;
+            let batch = ClsBatch::new(dev, &seqs[r.clone()], &labels[r], vocab)?;
+            let dropout = Dropout {
+                p: self.options.dropout,
+                seed: part_seed(seed, part),
+            };
+            Ok(Some(cls_forward_backward(
+                dev,
+                &self.model,
+                &batch,
+                scale,
+                &dropout,
+            )?))
+        })?;
+        let grads = acc
+            .grads
+            .ok_or_else(|| Error::Invalid("a fine-tuning step with no sequence".into()))?;
+        let loss_sum =
+            super::optimizer::loss_sum(dev, &acc.loss_rows).map_err(|e| step_error(e, step))?;
         let lr = self.options.schedule.lr(step);
         let params = self.model.trainable_params();
         // Recorded through the update; the loss and norm are read after it.
@@ -94,7 +111,7 @@ impl FineTuner {
                 &loss_sum,
             )
             .await
-            .map_err(|e| Error::Invalid(format!("step {step}: {e}")))?;
+            .map_err(|e| step_error(e, step))?;
         let loss = update.loss_sum / seqs.len() as f64;
         self.model.set_trainable(new)?;
         Ok(FineTuneStep {
