@@ -270,8 +270,7 @@ fn a_pretraining_batch_that_does_not_fit_runs_as_micro_batches() {
     };
     gpu_of(&dev).set_max_buffer_bytes(128 << 10);
     let err = pollster::block_on(tr.train_step(&dev, std::slice::from_ref(&batch)))
-        .err()
-        .expect("a row of 256 KiB logits cannot fit in 128 KiB");
+        .expect_err("a row of 256 KiB logits cannot fit in 128 KiB");
     let msg = err.to_string();
     for want in [
         "step 1",
