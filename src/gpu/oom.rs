@@ -27,7 +27,16 @@ pub(crate) enum Fault {
 impl Fault {
     pub(crate) fn of(e: &wgpu::Error) -> Self {
         match e {
-            wgpu::Error::OutOfMemory { source } => Fault::OutOfMemory(source.to_string()),
+            wgpu::Error::OutOfMemory { source } => {
+                // wgpu's message is the context; the causes follow it.
+                let mut msg = source.to_string();
+                let mut cause = source.source();
+                while let Some(c) = cause {
+                    msg = format!("{msg}: {c}");
+                    cause = c.source();
+                }
+                Fault::OutOfMemory(msg)
+            }
             other => Fault::Other(other.to_string()),
         }
     }
