@@ -14,7 +14,7 @@ use dnagpu::model::{init, Config, Dropout, Model, Weights};
 use dnagpu::testing::{check_close, Rng, Tol};
 use dnagpu::tokenize::{BpeTokenizer, Tokenizer};
 use dnagpu::train::classify::{cls_forward_backward, ClsBatch, ClsModel};
-use dnagpu::train::finetune::{FineTuneOptions, FineTuner};
+use dnagpu::train::finetune::{self, FineTuneOptions, FineTuner};
 use dnagpu::train::optimizer::{AdamW, AdamWConfig};
 use dnagpu::train::schedule::{Decay, Schedule};
 use dnagpu::train::trainer::{TrainOptions, Trainer};
@@ -339,4 +339,14 @@ fn a_fine_tuning_batch_that_does_not_fit_runs_as_micro_batches() {
         [whole.grad_norm, split.grad_norm],
         [p_whole, p_split],
     );
+
+    // Prediction (evaluation, the page's classify) splits the same way.
+    let predict = |cap: u64| {
+        gpu_of(&dev).set_max_buffer_bytes(cap);
+        let p = pollster::block_on(finetune::predict(&dev, &model, &seqs, 8, |_, _| {}));
+        gpu_of(&dev).set_max_buffer_bytes(u64::MAX);
+        p.unwrap().concat()
+    };
+    let want: Vec<f64> = predict(u64::MAX).iter().map(|&v| v as f64).collect();
+    check_close("split predictions", &predict(TRAIN_CAP), &want, Tol::F32).unwrap();
 }

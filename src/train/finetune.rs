@@ -124,7 +124,9 @@ impl FineTuner {
 }
 
 /// Class probabilities of every sequence, in order, `batch_size` at a time
-/// (dropout off); `progress(done, total)` after each batch.
+/// (dropout off); `progress(done, total)` after each batch. A batch that
+/// runs out of GPU memory runs as two halves, down to one sequence (the
+/// same probabilities: only padding differs).
 pub async fn predict(
     dev: &Device,
     model: &ClsModel,
@@ -134,15 +136,40 @@ pub async fn predict(
 ) -> Result<Vec<Vec<f32>>> {
     let c = model.classes();
     let mut out = Vec::with_capacity(seqs.len());
-    for chunk in seqs.chunks(batch_size.max(1)) {
-        let labels = vec![0; chunk.len()];
-        let batch = ClsBatch::new(dev, chunk, &labels, model.config.vocab_size)?;
-        let probs = ops::softmax(dev, &cls_logits(dev, model, &batch)?)?;
-        let host = dev.read_f32(&probs).await?;
-        out.extend(host.chunks_exact(c).map(<[f32]>::to_vec));
+    // A stack, next batch on top; a failed batch discards only its commands.
+    let mut pending: Vec<&[Vec<u32>]> = seqs.chunks(batch_size.max(1)).rev().collect();
+    dev.flush()?;
+    while let Some(chunk) = pending.pop() {
+        match probabilities(dev, model, chunk).await {
+            Ok(host) => out.extend(host.chunks_exact(c).map(<[f32]>::to_vec)),
+            Err(e) if e.is_out_of_memory() && chunk.len() > 1 => {
+                dev.recover();
+                let (first, second) = chunk.split_at(chunk.len() / 2);
+                pending.extend([second, first]);
+                continue;
+            }
+            Err(e) if e.is_out_of_memory() => {
+                dev.recover();
+                return Err(Error::SequenceTooLarge {
+                    sequence: out.len() + 1,
+                    tokens: chunk[0].len(),
+                    cause: Box::new(e),
+                    fix: "cut it, or run on the CPU backend (--backend cpu)".into(),
+                });
+            }
+            Err(e) => return Err(e),
+        }
         progress(out.len(), seqs.len());
     }
     Ok(out)
+}
+
+/// Class probabilities of one batch, read back: `[B * classes]`.
+async fn probabilities(dev: &Device, model: &ClsModel, chunk: &[Vec<u32>]) -> Result<Vec<f32>> {
+    let labels = vec![0; chunk.len()];
+    let batch = ClsBatch::new(dev, chunk, &labels, model.config.vocab_size)?;
+    let probs = ops::softmax(dev, &cls_logits(dev, model, &batch)?)?;
+    dev.read_f32(&probs).await
 }
 
 /// A classifier's scores on a labelled set.
