@@ -195,6 +195,58 @@ pub struct Batch<'a> {
     pub mask: &'a [u32],
 }
 
+/// Runs one batch (`members`, longest first) through the encoder and
+/// `head`, and reads the head's output back: its values and last dimension.
+async fn run_batch(
+    dev: &Device,
+    model: &Model,
+    encoded: &[Vec<u32>],
+    lengths: &[usize],
+    members: &[usize],
+    layer: usize,
+    head: &mut impl FnMut(&Tensor, &Batch<'_>) -> Result<Tensor>,
+) -> Result<(Vec<f32>, usize)> {
+    let (b, t) = (members.len(), lengths[members[0]]);
+    let mut ids = vec![3u32; b * t]; // [PAD]
+    let mut mask = vec![0u32; b * t];
+    for (r, &i) in members.iter().enumerate() {
+        ids[r * t..r * t + lengths[i]].copy_from_slice(&encoded[i]);
+        mask[r * t..r * t + lengths[i]].fill(1);
+    }
+    let states = model.encoder.forward(
+        dev,
+        &dev.tensor_u32(&[b, t], &ids)?,
+        &dev.tensor_u32(&[b, t], &mask)?,
+        |l| l == layer,
+    )?;
+    let x = &states
+        .iter()
+        .find(|(l, _)| *l == layer)
+        .expect("the requested layer is kept")
+        .1;
+    let y = head(
+        x,
+        &Batch {
+            members,
+            lengths,
+            t,
+            mask: &mask,
+        },
+    )?;
+    Ok((dev.read_f32(&y).await?, y.dim(-1)))
+}
+
+/// Sequence `i` (0-based, `tokens` long) did not fit on the GPU alone.
+/// `embed` says more where it knows more (windows).
+fn too_large(i: usize, tokens: usize, cause: Error) -> Error {
+    Error::SequenceTooLarge {
+        sequence: i + 1,
+        tokens,
+        cause: Box::new(cause),
+        fix: "cut it, or run on the CPU backend (--backend cpu)".into(),
+    }
+}
+
 /// Tokenizes `sequences`, runs the encoder batch by batch up to hidden state
 /// `layer`, applies `head` to each batch's states [B, T, H] and reads its
 /// output back: [B, W] rows (or [B, T, W] when `per_token`), returned per
@@ -288,60 +340,6 @@ pub async fn run_batches(
         .into_iter()
         .map(|e| e.expect("every sequence is in a batch"))
         .collect())
-}
-
-/// Runs one batch (`members`, longest first) through the encoder and
-/// `head`, and reads the head's output back: its values and last dimension.
-async fn run_batch(
-    dev: &Device,
-    model: &Model,
-    encoded: &[Vec<u32>],
-    lengths: &[usize],
-    members: &[usize],
-    layer: usize,
-    head: &mut impl FnMut(&Tensor, &Batch<'_>) -> Result<Tensor>,
-) -> Result<(Vec<f32>, usize)> {
-    let (b, t) = (members.len(), lengths[members[0]]);
-    let mut ids = vec![3u32; b * t]; // [PAD]
-    let mut mask = vec![0u32; b * t];
-    for (r, &i) in members.iter().enumerate() {
-        ids[r * t..r * t + lengths[i]].copy_from_slice(&encoded[i]);
-        mask[r * t..r * t + lengths[i]].fill(1);
-    }
-    let states = model.encoder.forward(
-        dev,
-        &dev.tensor_u32(&[b, t], &ids)?,
-        &dev.tensor_u32(&[b, t], &mask)?,
-        |l| l == layer,
-    )?;
-    let x = &states
-        .iter()
-        .find(|(l, _)| *l == layer)
-        .expect("the requested layer is kept")
-        .1;
-    let y = head(
-        x,
-        &Batch {
-            members,
-            lengths,
-            t,
-            mask: &mask,
-        },
-    )?;
-    Ok((dev.read_f32(&y).await?, y.dim(-1)))
-}
-
-/// Sequence `i` (0-based, `tokens` long) did not fit on the GPU alone.
-/// `embed` says more where it knows more (windows).
-fn too_large(i: usize, tokens: usize, cause: Error) -> Error {
-    Error::SequenceTooLarge {
-        sequence: i + 1,
-        tokens,
-        cause: Box::new(cause),
-        fix: format!(
-            "cut it, or run on the CPU backend (--backend cpu); with --max-tokens under {tokens}, sequences this long are refused before any work"
-        ),
-    }
 }
 
 /// A sequence longer than a whole batch may hold (`max_tokens`) is refused

@@ -24,7 +24,8 @@ impl Bar {
     /// batches were split (out of GPU memory), a note says so, once.
     pub fn show(&self, p: &dnagpu::embed::Progress, start: std::time::Instant) {
         if let Some(notice) = p.split_notice().filter(|_| !self.1.replace(true)) {
-            let line = format!("note: {notice}");
+            let line =
+                format!("note: {notice}; a lower --batch-size or --max-tokens avoids the retries");
             if self.0.is_hidden() {
                 eprintln!("{line}");
             } else {
