@@ -40,12 +40,12 @@ fn load(dev: &Device) -> (Model, Tokenizer) {
     (Model::load(dev, &cfg, &w).unwrap(), tok.into())
 }
 
-/// 16 random sequences of 300-700 bp (about 60-150 tokens each).
+/// 16 random sequences of 150-350 bp (about 30-75 tokens each).
 fn sequences() -> Vec<String> {
     let mut rng = Rng::new(7);
     (0..16)
         .map(|_| {
-            let n = 300 + rng.below(400) as usize;
+            let n = 150 + rng.below(200) as usize;
             (0..n)
                 .map(|_| b"ACGT"[rng.below(4) as usize] as char)
                 .collect()
@@ -84,9 +84,9 @@ fn a_batch_that_does_not_fit_is_split_with_the_same_results() {
     assert!(whole.split_notice().is_none());
 
     // The gated feed-forward output is 4 KiB per token: 16 sequences of
-    // ~100 tokens need ~7 MB, one ~0.5 MB.
+    // ~50 tokens need ~4 MB, one ~0.3 MB.
     let g = gpu_of(&dev);
-    g.set_max_buffer_bytes(1 << 20);
+    g.set_max_buffer_bytes(512 << 10);
     let (got, split) = run(&dev, &model, &tok, &seqs);
     assert!(split.batches_split >= 2, "{split:?}");
     assert_eq!(split.largest_unfit, 16, "{split:?}");
@@ -107,7 +107,7 @@ fn a_sequence_that_does_not_fit_alone_is_a_clear_error() {
     let seqs: Vec<&str> = owned.iter().map(String::as_str).collect();
     let longest = (0..seqs.len()).max_by_key(|&i| seqs[i].len()).unwrap();
     let g = gpu_of(&dev);
-    g.set_max_buffer_bytes(64 << 10);
+    g.set_max_buffer_bytes(32 << 10);
     let opts = EmbedOptions {
         batching: BATCHING,
         ..Default::default()
