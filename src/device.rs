@@ -248,6 +248,23 @@ impl Device {
         pollster::block_on(self.read_f32(t))
     }
 
+    /// Submits the work recorded so far (nothing to do on the CPU): work
+    /// that fails after this concerns only what comes next.
+    pub fn flush(&self) -> Result<()> {
+        match self {
+            Device::Cpu => Ok(()),
+            Device::Gpu(g) => g.flush(),
+        }
+    }
+
+    /// After an out-of-memory error, the GPU forgets the failed work
+    /// ([`GpuDevice::recover`]) so that smaller work can run.
+    pub fn recover(&self) {
+        if let Device::Gpu(g) = self {
+            g.recover();
+        }
+    }
+
     /// Waits until all recorded work is done (native; a no-op on the CPU).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn synchronize(&self) -> Result<()> {

@@ -104,13 +104,30 @@ pub struct Embedding {
     pub input_ids: Vec<u32>,
 }
 
-/// Progress after each batch: sequences and tokens done, of the totals.
-#[derive(Clone, Copy, Debug)]
+/// Progress after each batch: sequences and tokens done, of the totals,
+/// and the batches that ran out of GPU memory and were split.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Progress {
     pub sequences: usize,
     pub total_sequences: usize,
     pub tokens: usize,
     pub total_tokens: usize,
+    /// Batches split in two so far because the GPU ran out of memory.
+    pub batches_split: usize,
+    /// Sequences in the largest batch that did not fit (0: none).
+    pub largest_unfit: usize,
+}
+
+impl Progress {
+    /// The one-line notice a caller shows once batches were split.
+    pub fn split_notice(&self) -> Option<String> {
+        (self.batches_split > 0).then(|| {
+            format!(
+                "the GPU ran out of memory for a batch of {} sequences: running smaller batches (the results are the same)",
+                self.largest_unfit
+            )
+        })
+    }
 }
 
 /// Resolves `layer` against `layers` encoder layers to 0..=layers.
@@ -178,6 +195,58 @@ pub struct Batch<'a> {
     pub mask: &'a [u32],
 }
 
+/// Runs one batch (`members`, longest first) through the encoder and
+/// `head`, and reads the head's output back: its values and last dimension.
+async fn run_batch(
+    dev: &Device,
+    model: &Model,
+    encoded: &[Vec<u32>],
+    lengths: &[usize],
+    members: &[usize],
+    layer: usize,
+    head: &mut impl FnMut(&Tensor, &Batch<'_>) -> Result<Tensor>,
+) -> Result<(Vec<f32>, usize)> {
+    let (b, t) = (members.len(), lengths[members[0]]);
+    let mut ids = vec![3u32; b * t]; // [PAD]
+    let mut mask = vec![0u32; b * t];
+    for (r, &i) in members.iter().enumerate() {
+        ids[r * t..r * t + lengths[i]].copy_from_slice(&encoded[i]);
+        mask[r * t..r * t + lengths[i]].fill(1);
+    }
+    let states = model.encoder.forward(
+        dev,
+        &dev.tensor_u32(&[b, t], &ids)?,
+        &dev.tensor_u32(&[b, t], &mask)?,
+        |l| l == layer,
+    )?;
+    let x = &states
+        .iter()
+        .find(|(l, _)| *l == layer)
+        .expect("the requested layer is kept")
+        .1;
+    let y = head(
+        x,
+        &Batch {
+            members,
+            lengths,
+            t,
+            mask: &mask,
+        },
+    )?;
+    Ok((dev.read_f32(&y).await?, y.dim(-1)))
+}
+
+/// Sequence `i` (0-based, `tokens` long) did not fit on the GPU alone.
+/// `embed` says more where it knows more (windows).
+fn too_large(i: usize, tokens: usize, cause: Error) -> Error {
+    Error::SequenceTooLarge {
+        sequence: i + 1,
+        tokens,
+        cause: Box::new(cause),
+        fix: "cut it, or run on the CPU backend (--backend cpu)".into(),
+    }
+}
+
 /// Tokenizes `sequences`, runs the encoder batch by batch up to hidden state
 /// `layer`, applies `head` to each batch's states [B, T, H] and reads its
 /// output back: [B, W] rows (or [B, T, W] when `per_token`), returned per
@@ -221,41 +290,37 @@ pub async fn run_batches(
     let total_tokens = lengths.iter().sum();
     let mut out: Vec<Option<Embedding>> = vec![None; sequences.len()];
     let mut done = Progress {
-        sequences: 0,
         total_sequences: sequences.len(),
-        tokens: 0,
         total_tokens,
+        ..Progress::default()
     };
-    for members in plan_batches(&lengths, batching.batch_size, batching.max_tokens) {
-        let (b, t) = (members.len(), lengths[members[0]]);
-        let mut ids = vec![3u32; b * t]; // [PAD]
-        let mut mask = vec![0u32; b * t];
-        for (r, &i) in members.iter().enumerate() {
-            ids[r * t..r * t + lengths[i]].copy_from_slice(&encoded[i]);
-            mask[r * t..r * t + lengths[i]].fill(1);
-        }
-        let states = model.encoder.forward(
-            dev,
-            &dev.tensor_u32(&[b, t], &ids)?,
-            &dev.tensor_u32(&[b, t], &mask)?,
-            |l| l == layer,
-        )?;
-        let x = &states
-            .iter()
-            .find(|(l, _)| *l == layer)
-            .expect("the requested layer is kept")
-            .1;
-        let y = head(
-            x,
-            &Batch {
-                members: &members,
-                lengths: &lengths,
-                t,
-                mask: &mask,
-            },
-        )?;
-        let w = y.dim(-1);
-        let rows = dev.read_f32(&y).await?;
+    // A stack, next batch on top: the halves of a split batch run next.
+    let mut pending = plan_batches(&lengths, batching.batch_size, batching.max_tokens);
+    pending.reverse();
+    // Whatever was recorded before is submitted: a failed batch then
+    // discards only its own commands.
+    dev.flush()?;
+    while let Some(members) = pending.pop() {
+        let batch = run_batch(dev, model, &encoded, &lengths, &members, layer, &mut head);
+        let (rows, w) = match batch.await {
+            Ok(out) => out,
+            // Out of GPU memory: the same batch in two halves, down to one
+            // sequence. Only padding differs, so the results are the same.
+            Err(e) if e.is_out_of_memory() => {
+                dev.recover();
+                if members.len() == 1 {
+                    return Err(too_large(members[0], lengths[members[0]], e));
+                }
+                done.batches_split += 1;
+                done.largest_unfit = done.largest_unfit.max(members.len());
+                let (first, second) = members.split_at(members.len() / 2);
+                pending.push(second.to_vec());
+                pending.push(first.to_vec());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let t = lengths[members[0]];
         for (r, &i) in members.iter().enumerate() {
             let values = if per_token {
                 rows[r * t * w..(r * t + lengths[i]) * w].to_vec()
@@ -268,7 +333,7 @@ pub async fn run_batches(
             });
             done.tokens += lengths[i];
         }
-        done.sequences += b;
+        done.sequences += members.len();
         progress(done);
     }
     Ok(out
@@ -350,7 +415,21 @@ pub async fn embed(
             |x, batch| pool(dev, model, x, batch, opts.pooling),
             progress,
         )
-        .await;
+        .await
+        .map_err(|e| match e {
+            Error::SequenceTooLarge {
+                sequence,
+                tokens,
+                cause,
+                ..
+            } => Error::SequenceTooLarge {
+                sequence,
+                tokens,
+                cause,
+                fix: "embed it in windows (embed --window 2000: the windows' vectors are averaged), cut it, or run on the CPU backend (--backend cpu)".into(),
+            },
+            e => e,
+        });
     };
     if w.size == 0 || w.stride == 0 || w.stride > w.size {
         return Err(Error::Invalid(format!(
@@ -391,7 +470,19 @@ pub async fn embed(
             })
         },
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        Error::SequenceTooLarge { sequence, tokens, cause, .. } => Error::SequenceTooLarge {
+            sequence: owner[sequence - 1] + 1,
+            tokens,
+            cause,
+            fix: format!(
+                "that is one window of it ({} bp): use a smaller --window, or run on the CPU backend (--backend cpu)",
+                w.size
+            ),
+        },
+        e => e,
+    })?;
     let mut out: Vec<(Vec<f64>, usize, Vec<u32>)> = vec![(Vec::new(), 0, Vec::new()); total];
     for (e, &i) in parts.into_iter().zip(&owner) {
         let (sum, n, ids) = &mut out[i];

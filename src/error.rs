@@ -22,6 +22,24 @@ pub enum Error {
         limit: u64,
         device: String,
     },
+    /// The GPU cannot hold a buffer: wgpu reported out of memory, or the
+    /// buffer is larger than the device's largest (`max_buffer_size`,
+    /// `max_storage_buffer_binding_size`, or `DNAGPU_MAX_BUFFER_BYTES`).
+    /// Less work at once fits: embed and classify split the batch on it.
+    #[error("out of GPU memory on {device}: {what}")]
+    OutOfMemory { what: String, device: String },
+    /// One input sequence does not fit on the GPU even alone, after its
+    /// batch was split down to it.
+    #[error("input sequence {sequence} ({tokens} tokens) does not fit on the GPU even alone ({cause}): {fix}")]
+    SequenceTooLarge {
+        /// 1-based, in input order.
+        sequence: usize,
+        tokens: usize,
+        /// The out-of-memory error it met.
+        cause: Box<Error>,
+        /// What to do about it.
+        fix: String,
+    },
     /// No adapter matched the request.
     #[error("no GPU adapter: {0}")]
     NoAdapter(String),
@@ -39,6 +57,13 @@ pub enum Error {
     /// A bad argument that is not a shape (an unknown backend name, ...).
     #[error("{0}")]
     Invalid(String),
+}
+
+impl Error {
+    /// Out of GPU memory: the same work in smaller pieces may fit.
+    pub fn is_out_of_memory(&self) -> bool {
+        matches!(self, Error::OutOfMemory { .. })
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -69,7 +69,7 @@ pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
         &loaded.tokenizer,
         &seqs,
         batching,
-        |p| bar.update(p.sequences as u64, p.tokens, t0),
+        |p| bar.show(&p, t0),
     ))?;
     bar.finish();
     eprintln!(

@@ -100,7 +100,7 @@ pub fn run(dev_args: &DeviceArgs, args: &EmbedArgs) -> Result<()> {
         &loaded.tokenizer,
         &seqs,
         &opts,
-        |p| bar.update(p.sequences as u64, p.tokens, t0),
+        |p| bar.show(&p, t0),
     ))?;
     bar.finish();
     let tokens: usize = out.iter().map(|e| e.input_ids.len()).sum();

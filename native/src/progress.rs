@@ -4,7 +4,7 @@
 use dnagpu::train::progress::{RunProgress, Throughput};
 use indicatif::{ProgressBar, ProgressStyle};
 
-pub struct Bar(ProgressBar);
+pub struct Bar(ProgressBar, std::cell::Cell<bool>);
 
 impl Bar {
     pub fn new(total: u64, what: &str) -> Self {
@@ -17,17 +17,27 @@ impl Bar {
             .progress_chars("=> "),
         );
         bar.set_prefix(what.to_string());
-        Self(bar)
+        Self(bar, std::cell::Cell::new(false))
     }
 
-    /// Sequences done and tokens done since `start`.
-    pub fn update(&self, sequences: u64, tokens: usize, start: std::time::Instant) {
+    /// An embed or classify run's progress since `start`; the first time
+    /// batches were split (out of GPU memory), a note says so, once.
+    pub fn show(&self, p: &dnagpu::embed::Progress, start: std::time::Instant) {
+        if let Some(notice) = p.split_notice().filter(|_| !self.1.replace(true)) {
+            let line =
+                format!("note: {notice}; a lower --batch-size or --max-tokens avoids the retries");
+            if self.0.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                self.0.println(line);
+            }
+        }
         let secs = start.elapsed().as_secs_f64().max(1e-9);
-        self.0.set_position(sequences);
+        self.0.set_position(p.sequences as u64);
         self.0.set_message(format!(
             "{:.1} seq/s, {:.0} tokens/s",
-            sequences as f64 / secs,
-            tokens as f64 / secs
+            p.sequences as f64 / secs,
+            p.tokens as f64 / secs
         ));
     }
 

@@ -2,10 +2,11 @@
 //! and the optional features dnagpu can use (shader-f16, subgroups,
 //! timestamp queries) when the adapter has them.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::kernel::{PipelineCache, ShaderChecks};
+use super::oom::{cap_from_env, device_limit, Fault};
 use super::pool::PoolState;
 use super::record::Recording;
 use crate::error::{Error, Result};
@@ -139,7 +140,9 @@ pub struct GpuDevice {
     pub(crate) recording: Mutex<Option<Recording>>,
     pub(crate) profile: Mutex<super::profile::Profile>,
     /// First error wgpu reported since it was last checked.
-    pub(crate) error: Arc<Mutex<Option<String>>>,
+    pub(crate) error: Arc<Mutex<Option<Fault>>>,
+    /// The largest buffer `alloc` and `upload` make (`gpu/oom.rs`).
+    pub(crate) buffer_cap: AtomicU64,
 }
 
 impl std::fmt::Debug for GpuDevice {
@@ -167,11 +170,12 @@ impl GpuDevice {
             })
             .await
             .map_err(|e| Error::Gpu(format!("opening {}: {e}", summary.name)))?;
-        let error = Arc::new(Mutex::new(None::<String>));
+        let buffer_cap = device_limit(&limits).min(cap_from_env()?.unwrap_or(u64::MAX));
+        let error = Arc::new(Mutex::new(None::<Fault>));
         let slot = error.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             if let Ok(mut s) = slot.lock() {
-                s.get_or_insert_with(|| e.to_string());
+                s.get_or_insert_with(|| Fault::of(&e));
             }
         }));
         Ok(Self {
@@ -189,6 +193,7 @@ impl GpuDevice {
             recording: Mutex::new(None),
             profile: Mutex::default(),
             error,
+            buffer_cap: AtomicU64::new(buffer_cap),
         })
     }
 
@@ -239,7 +244,8 @@ impl GpuDevice {
     pub(crate) fn take_error(&self) -> Result<()> {
         let e = self.error.lock().ok().and_then(|mut s| s.take());
         match e {
-            Some(msg) => Err(Error::Gpu(msg)),
+            Some(Fault::OutOfMemory(msg)) => Err(self.out_of_memory(format!("wgpu: {msg}"))),
+            Some(Fault::Other(msg)) => Err(Error::Gpu(msg)),
             None => Ok(()),
         }
     }

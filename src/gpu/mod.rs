@@ -1,9 +1,11 @@
 //! The wgpu side: adapter selection and device ([`context`]), pooled
 //! buffers ([`pool`]), shaders and the pipeline cache ([`kernel`]), command
-//! recording ([`record`]) and async readback ([`readback`]).
+//! recording ([`record`]), async readback ([`readback`]) and running out
+//! of memory ([`oom`]).
 
 pub mod context;
 pub mod kernel;
+pub mod oom;
 pub mod pool;
 pub mod profile;
 pub mod readback;

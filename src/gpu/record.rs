@@ -32,27 +32,25 @@ pub(crate) fn grid_1d(n: u64, group: u32, max_dim: u32) -> [u32; 3] {
 
 impl GpuDevice {
     /// A buffer for `bytes` bytes (contents undefined), from the pool when possible.
+    /// Past the device's largest buffer, or when wgpu has no memory left
+    /// for it, the error is `Error::OutOfMemory` (`gpu/oom.rs`).
     pub(crate) fn alloc(&self, bytes: u64, what: &str) -> Result<GpuBuffer> {
-        let limit = self
-            .limits
-            .max_buffer_size
-            .min(self.limits.max_storage_buffer_binding_size);
-        if bytes > limit {
-            return Err(self.limit_err(format!("buffer for {what}"), bytes, limit));
-        }
-        let class = size_class(bytes).min(limit.max(bytes));
+        let what = format!("the buffer for {what}");
+        self.check_buffer(bytes, &what)?;
+        let class = size_class(bytes).min(self.max_buffer_bytes().max(bytes));
         let mut pool = self.pool.lock().map_err(|_| poisoned())?;
         let (buffer, fresh) = match pool.take(class) {
             Some(b) => (b, false),
-            None => (
-                self.device.create_buffer(&wgpu::BufferDescriptor {
+            None => {
+                let b = self.device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("dnagpu tensor"),
                     size: class,
                     usage: USAGE,
                     mapped_at_creation: false,
-                }),
-                true,
-            ),
+                });
+                self.check_created(class, &what)?;
+                (b, true)
+            }
         };
         pool.note_alloc(bytes, class, fresh);
         Ok(GpuBuffer::new(buffer, bytes, class, &self.pool))
@@ -62,20 +60,16 @@ impl GpuDevice {
     /// reused buffer would land before commands already recorded that read it.
     pub(crate) fn upload(&self, data: &[u8], what: &str) -> Result<GpuBuffer> {
         let bytes = data.len() as u64;
-        let limit = self
-            .limits
-            .max_buffer_size
-            .min(self.limits.max_storage_buffer_binding_size);
-        if bytes > limit {
-            return Err(self.limit_err(format!("upload of {what}"), bytes, limit));
-        }
-        let class = size_class(bytes).min(limit.max(bytes));
+        let what = format!("the upload of {what}");
+        self.check_buffer(bytes, &what)?;
+        let class = size_class(bytes).min(self.max_buffer_bytes().max(bytes));
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("dnagpu upload"),
             size: class,
             usage: USAGE,
             mapped_at_creation: true,
         });
+        self.check_created(class, &what)?;
         {
             let mut view = buffer
                 .slice(..)

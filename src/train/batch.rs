@@ -182,6 +182,18 @@ impl HostBatch {
         })
     }
 
+    /// Rows `rows` of the batch (same padded length).
+    pub fn rows(&self, rows: std::ops::Range<usize>) -> HostBatch {
+        let cut = rows.start * self.seq..rows.end * self.seq;
+        HostBatch {
+            batch: rows.len(),
+            seq: self.seq,
+            ids: self.ids[cut.clone()].to_vec(),
+            mask: self.mask[cut.clone()].to_vec(),
+            labels: self.labels[cut].to_vec(),
+        }
+    }
+
     /// The batch on `dev`, checked against a vocabulary of `vocab` tokens.
     pub fn to_device(&self, dev: &Device, vocab: usize) -> Result<MlmBatch> {
         MlmBatch::new(

@@ -5,6 +5,7 @@ use super::classify::{cls_forward_backward, cls_logits, ClsBatch, ClsModel};
 use super::labelled::LabelledSet;
 use super::optimizer::{AdamW, AdamWConfig};
 use super::schedule::Schedule;
+use super::split::{accumulate, part_seed, step_error, Accumulated};
 use crate::error::{Error, Result};
 use crate::metrics::{argmax, Confusion, Metrics};
 use crate::model::Dropout;
@@ -72,14 +73,30 @@ impl FineTuner {
         labels: &[u32],
     ) -> Result<FineTuneStep> {
         let step = self.step() + 1;
-        let batch = ClsBatch::new(dev, seqs, labels, self.model.config.vocab_size)?;
-        let dropout = Dropout {
-            p: self.options.dropout,
-            seed: derive_seed(self.options.seed, 5, step),
-        };
-        let (rows, grads) =
-            cls_forward_backward(dev, &self.model, &batch, 1.0 / seqs.len() as f32, &dropout)?;
-        let loss_sum = super::optimizer::loss_sum(dev, std::slice::from_ref(&rows))?;
+        let seed = derive_seed(self.options.seed, 5, step);
+        let scale = 1.0 / seqs.len() as f32;
+        let mut acc = Accumulated::default();
+        // Out of GPU memory, the batch runs as smaller micro-batches.
+        accumulate(dev, step, seqs.len(), &mut acc, |r, part| {
+            let vocab = self.model.config.vocab_size;
+            let batch = ClsBatch::new(dev, &seqs[r.clone()], &labels[r], vocab)?;
+            let dropout = Dropout {
+                p: self.options.dropout,
+                seed: part_seed(seed, part),
+            };
+            Ok(Some(cls_forward_backward(
+                dev,
+                &self.model,
+                &batch,
+                scale,
+                &dropout,
+            )?))
+        })?;
+        let grads = acc
+            .grads
+            .ok_or_else(|| Error::Invalid("a fine-tuning step with no sequence".into()))?;
+        let loss_sum =
+            super::optimizer::loss_sum(dev, &acc.loss_rows).map_err(|e| step_error(e, step))?;
         let lr = self.options.schedule.lr(step);
         let params = self.model.trainable_params();
         // Recorded through the update; the loss and norm are read after it.
@@ -94,7 +111,7 @@ impl FineTuner {
                 &loss_sum,
             )
             .await
-            .map_err(|e| Error::Invalid(format!("step {step}: {e}")))?;
+            .map_err(|e| step_error(e, step))?;
         let loss = update.loss_sum / seqs.len() as f64;
         self.model.set_trainable(new)?;
         Ok(FineTuneStep {
@@ -107,7 +124,9 @@ impl FineTuner {
 }
 
 /// Class probabilities of every sequence, in order, `batch_size` at a time
-/// (dropout off); `progress(done, total)` after each batch.
+/// (dropout off); `progress(done, total)` after each batch. A batch that
+/// runs out of GPU memory runs as two halves, down to one sequence (the
+/// same probabilities: only padding differs).
 pub async fn predict(
     dev: &Device,
     model: &ClsModel,
@@ -117,15 +136,40 @@ pub async fn predict(
 ) -> Result<Vec<Vec<f32>>> {
     let c = model.classes();
     let mut out = Vec::with_capacity(seqs.len());
-    for chunk in seqs.chunks(batch_size.max(1)) {
-        let labels = vec![0; chunk.len()];
-        let batch = ClsBatch::new(dev, chunk, &labels, model.config.vocab_size)?;
-        let probs = ops::softmax(dev, &cls_logits(dev, model, &batch)?)?;
-        let host = dev.read_f32(&probs).await?;
-        out.extend(host.chunks_exact(c).map(<[f32]>::to_vec));
+    // A stack, next batch on top; a failed batch discards only its commands.
+    let mut pending: Vec<&[Vec<u32>]> = seqs.chunks(batch_size.max(1)).rev().collect();
+    dev.flush()?;
+    while let Some(chunk) = pending.pop() {
+        match probabilities(dev, model, chunk).await {
+            Ok(host) => out.extend(host.chunks_exact(c).map(<[f32]>::to_vec)),
+            Err(e) if e.is_out_of_memory() && chunk.len() > 1 => {
+                dev.recover();
+                let (first, second) = chunk.split_at(chunk.len() / 2);
+                pending.extend([second, first]);
+                continue;
+            }
+            Err(e) if e.is_out_of_memory() => {
+                dev.recover();
+                return Err(Error::SequenceTooLarge {
+                    sequence: out.len() + 1,
+                    tokens: chunk[0].len(),
+                    cause: Box::new(e),
+                    fix: "cut it, or run on the CPU backend (--backend cpu)".into(),
+                });
+            }
+            Err(e) => return Err(e),
+        }
         progress(out.len(), seqs.len());
     }
     Ok(out)
+}
+
+/// Class probabilities of one batch, read back: `[B * classes]`.
+async fn probabilities(dev: &Device, model: &ClsModel, chunk: &[Vec<u32>]) -> Result<Vec<f32>> {
+    let labels = vec![0; chunk.len()];
+    let batch = ClsBatch::new(dev, chunk, &labels, model.config.vocab_size)?;
+    let probs = ops::softmax(dev, &cls_logits(dev, model, &batch)?)?;
+    dev.read_f32(&probs).await
 }
 
 /// A classifier's scores on a labelled set.

@@ -28,6 +28,7 @@ pub mod pretrain_run;
 pub mod progress;
 pub mod recipe;
 pub mod schedule;
+mod split;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod stream;
 pub mod trainer;

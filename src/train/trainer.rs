@@ -8,10 +8,11 @@ use super::batch::HostBatch;
 use super::mlm::MlmModel;
 use super::optimizer::AdamW;
 use super::schedule::Schedule;
+use super::split::{accumulate, part_seed, step_error, Accumulated};
 use crate::error::{Error, Result};
 use crate::model::Dropout;
 use crate::rng::derive_seed;
-use crate::{ops, Device, Tensor};
+use crate::Device;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrainOptions {
@@ -72,29 +73,31 @@ impl Trainer {
         }
         let step = self.step() + 1;
         let scale = 1.0 / labelled as f32;
-        let mut sum: Option<Vec<Tensor>> = None;
-        let mut rows = Vec::new();
+        let mut acc = Accumulated::default();
         let mut tokens = 0u64;
         for (j, b) in micro.iter().enumerate() {
             tokens += b.mask.iter().filter(|&&m| m != 0).count() as u64;
-            let batch = b.to_device(dev, vocab)?;
-            let dropout = Dropout {
-                p: self.options.dropout,
-                seed: derive_seed(self.options.seed, 3, step * 1024 + j as u64),
-            };
-            let (loss, grads) = forward_backward(dev, &self.model, &batch, scale, &dropout)?;
-            rows.push(loss.rows);
-            sum = Some(match sum {
-                None => grads,
-                Some(acc) => acc
-                    .iter()
-                    .zip(&grads)
-                    .map(|(a, g)| ops::add(dev, a, g))
-                    .collect::<Result<_>>()?,
-            });
+            let seed = derive_seed(self.options.seed, 3, step * 1024 + j as u64);
+            // Out of GPU memory, the micro-batch runs as smaller ones.
+            accumulate(dev, step, b.batch, &mut acc, |rows, part| {
+                let piece = b.rows(rows);
+                if !piece.labels.iter().any(|&l| l > 0) {
+                    return Ok(None);
+                }
+                let batch = piece.to_device(dev, vocab)?;
+                let dropout = Dropout {
+                    p: self.options.dropout,
+                    seed: part_seed(seed, part),
+                };
+                let (loss, grads) = forward_backward(dev, &self.model, &batch, scale, &dropout)?;
+                Ok(Some((loss.rows, grads)))
+            })?;
         }
-        let grads = sum.expect("at least one micro-batch");
-        let loss_sum = super::optimizer::loss_sum(dev, &rows)?;
+        let grads = acc
+            .grads
+            .ok_or_else(|| Error::Invalid("a training step with no labelled token".into()))?;
+        let loss_sum =
+            super::optimizer::loss_sum(dev, &acc.loss_rows).map_err(|e| step_error(e, step))?;
         let lr = self.options.schedule.lr(step);
         let params = self.model.params();
         // Recorded through the update; the loss and norm are read after it.
@@ -109,7 +112,7 @@ impl Trainer {
                 &loss_sum,
             )
             .await
-            .map_err(|e| Error::Invalid(format!("step {step}: {e}")))?;
+            .map_err(|e| step_error(e, step))?;
         let loss = update.loss_sum / labelled as f64;
         self.model.set_params(new)?;
         let grad_norm = update.grad_norm;

@@ -213,17 +213,23 @@ impl Model {
             batching: batching(batch_size),
             window: None,
         };
+        // Batches split for GPU memory: said with the result, as input warnings are.
+        let mut split = None;
         let out = dnagpu::embed::embed(
             &self.device,
             &self.model,
             &self.tokenizer,
             &seqs,
             &opts,
-            |p| report(on_progress.as_ref(), p.sequences, p.total_sequences),
+            |p| {
+                split = p.split_notice();
+                report(on_progress.as_ref(), p.sequences, p.total_sequences)
+            },
         )
         .await
         .map_err(js)?;
-        let rows = Rows::of(&input);
+        let mut rows = Rows::of(&input);
+        rows.warnings.extend(split);
         dnagpu::export::check_finite(
             &rows.ids,
             out.iter().map(|e| e.values.as_slice()),
