@@ -3,6 +3,7 @@
 //! DNABERT's overlapping k-mers (`kmer`) and the Nucleotide Transformer's
 //! 6-mers (`nt`) are written here, checked against the Hugging Face classes.
 
+mod bpe_guard;
 pub mod kmer;
 pub mod nt;
 pub mod train;
@@ -149,6 +150,8 @@ impl BpeTokenizer {
         let inner: tokenizers::Tokenizer = text
             .parse()
             .map_err(|e| Error::Invalid(format!("{origin}: not a usable tokenizer.json ({e})")))?;
+        bpe_guard::check(&inner)
+            .map_err(|e| Error::Invalid(format!("{origin}: not a usable tokenizer.json: {e}")))?;
         Ok(Self { inner })
     }
 
