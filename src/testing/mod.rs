@@ -9,6 +9,7 @@ use crate::{Device, Tensor};
 pub use crate::rng::Rng;
 
 pub mod finite_differences;
+pub mod zip;
 
 /// What a check returns: the failure's message.
 pub type Check = Result<(), String>;
