@@ -9,6 +9,8 @@ use crate::{Device, Tensor};
 pub use crate::rng::Rng;
 
 pub mod finite_differences;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fuzz;
 pub mod zip;
 
 /// What a check returns: the failure's message.
