@@ -30,7 +30,19 @@ pub fn safetensors(bytes: &[u8]) {
     let back = Weights::from_safetensors(&written, ORIGIN)
         .and_then(|w| every_tensor(&w))
         .expect("reading back what was written");
-    assert!(back == tensors, "the tensors changed on the way back");
+    assert!(
+        same_bits(&back, &tensors),
+        "the tensors changed on the way back"
+    );
+}
+
+/// Equal names, shapes and values, bit for bit (a NaN equals itself).
+fn same_bits(a: &BTreeMap<String, HostTensor>, b: &BTreeMap<String, HostTensor>) -> bool {
+    let bits = |t: &HostTensor| t.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|((na, ta), (nb, tb))| na == nb && ta.shape == tb.shape && bits(ta) == bits(tb))
 }
 
 /// Every tensor, taken as the model code takes them (by name and shape).
