@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use dnagpu::testing::fuzz::mutate::{read_dict, Mutator};
-use dnagpu::testing::fuzz::TARGETS;
+use dnagpu::testing::fuzz::{Target, TARGETS};
 
 /// Mutated inputs per target: a few seconds each in a debug build.
 const MUTATIONS: usize = 2000;
@@ -29,7 +29,7 @@ fn names_in(dir: &Path) -> Vec<String> {
 
 /// Runs `input` through `target`; a panic names the input and keeps it
 /// (mutated inputs exist nowhere else) for `cargo fuzz run <target> <file>`.
-fn run(name: &str, target: fn(&[u8]), what: &str, input: &[u8]) {
+fn run(name: &str, target: Target, what: &str, input: &[u8]) {
     if catch_unwind(AssertUnwindSafe(|| target(input))).is_err() {
         let keep = std::env::temp_dir().join(format!("fuzz-replay-{name}-{what}"));
         std::fs::write(&keep, input).unwrap();

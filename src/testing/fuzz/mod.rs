@@ -20,9 +20,12 @@ pub use weights::{safetensors, torch_bin, torch_pickle};
 /// How the targets name their input: every error message must say it.
 const ORIGIN: &str = "fuzz-input";
 
+/// A target's body: the raw bytes of one input.
+pub type Target = fn(&[u8]);
+
 /// Every target by name (the name of its `fuzz/fuzz_targets/<name>.rs` and
 /// of its corpus folder `fuzz/corpus/<name>/`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("fasta", fasta),
     ("csv", csv),
     ("text", text),

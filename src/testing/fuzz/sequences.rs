@@ -117,8 +117,8 @@ fn streams_agree(bytes: &[u8], strict: &Result<ReadOutput>) {
         chunk_bp: usize::MAX,
         min_bp: 1,
     };
-    let mut chunks =
-        Chunks::new(&[file.0.clone()], opts).expect("pretraining opens what embed reads");
+    let mut chunks = Chunks::new(std::slice::from_ref(&file.0), opts)
+        .expect("pretraining opens what embed reads");
     let pieces: Vec<String> = chunks
         .by_ref()
         .collect::<Result<_>>()
