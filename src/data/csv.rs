@@ -44,9 +44,13 @@ impl LineCounter<'_> {
         }
         let start = start.min(self.bytes.len());
         if start > self.at {
-            self.line += self.bytes[self.at..start]
-                .iter()
-                .filter(|&&b| b == b'\n')
+            // A line ends at LF, CRLF or a lone CR (classic Mac OS), as csv reads them.
+            self.line += (self.at..start)
+                .filter(|&i| match self.bytes[i] {
+                    b'\n' => true,
+                    b'\r' => self.bytes.get(i + 1) != Some(&b'\n'),
+                    _ => false,
+                })
                 .count();
             self.at = start;
         }
@@ -198,6 +202,24 @@ mod tests {
             err("sequence,label\nAC,1\nGXG,0\n"),
             "dev.csv: record \"1\" (line 3): invalid symbol 'X' at position 2"
         );
+    }
+
+    #[test]
+    fn lone_cr_ends_a_line() {
+        // Classic Mac OS line ends: found by the csv fuzz target, which saw
+        // two records on one line.
+        let out = read("ID,Sequence,Label\r\nr1,AC,x\r\n,GG,\r\"r,3\",\"TT\",y\r\n");
+        assert_eq!(
+            rows(&out),
+            [
+                ("r1", "AC", Some("x"), 2),
+                ("1", "GG", None, 3),
+                ("r,3", "TT", Some("y"), 4)
+            ]
+        );
+        let out = read("sequence\rAC\r\rGG\r");
+        let lines: Vec<usize> = out.records.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 4]);
     }
 
     #[test]

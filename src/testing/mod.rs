@@ -9,6 +9,9 @@ use crate::{Device, Tensor};
 pub use crate::rng::Rng;
 
 pub mod finite_differences;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fuzz;
+pub mod zip;
 
 /// What a check returns: the failure's message.
 pub type Check = Result<(), String>;

@@ -3,6 +3,7 @@
 //! DNABERT's overlapping k-mers (`kmer`) and the Nucleotide Transformer's
 //! 6-mers (`nt`) are written here, checked against the Hugging Face classes.
 
+mod bpe_guard;
 pub mod kmer;
 pub mod nt;
 pub mod train;
@@ -160,9 +161,13 @@ pub struct BpeTokenizer {
 impl BpeTokenizer {
     /// Reads `tokenizer.json` text; `origin` names the file in errors.
     pub fn from_json(text: &str, origin: &str) -> Result<Self> {
+        bpe_guard::check_syntax(text)
+            .map_err(|e| Error::Invalid(format!("{origin}: not a usable tokenizer.json ({e})")))?;
         let inner: tokenizers::Tokenizer = text
             .parse()
             .map_err(|e| Error::Invalid(format!("{origin}: not a usable tokenizer.json ({e})")))?;
+        bpe_guard::check(&inner)
+            .map_err(|e| Error::Invalid(format!("{origin}: not a usable tokenizer.json: {e}")))?;
         let longest_token = inner
             .get_vocab(false)
             .keys()

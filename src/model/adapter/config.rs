@@ -258,5 +258,8 @@ mod tests {
         let text = c.to_json();
         assert!(text.contains("\"lora_alpha\": 32,"), "{text}");
         assert!(text.contains("\"task_type\": \"SEQ_CLS\""), "{text}");
+        // Exactly, however many digits (found by fuzzing: one ulp off).
+        c.alpha = 4.777777777777777e90;
+        assert_eq!(LoraConfig::from_json(&c.to_json(), "c.json").unwrap(), c);
     }
 }

@@ -61,8 +61,8 @@ pub(super) const LEGACY_HINT: &str = "python -c \"import torch; sd = torch.load(
 /// length in bytes (plus [`OUTPUT_SLACK`]): tied weights and expanded views
 /// make the output larger than the storages, but never by this much in a
 /// real checkpoint, while a crafted file could otherwise ask for terabytes.
-const OUTPUT_FACTOR: u64 = 4;
-const OUTPUT_SLACK: u64 = 1 << 20;
+pub(crate) const OUTPUT_FACTOR: u64 = 4;
+pub(crate) const OUTPUT_SLACK: u64 = 1 << 20;
 
 /// Reads a state dict saved by `torch.save(state_dict, f)` (the zip format
 /// PyTorch has used since 1.6), converting f32/f16/bf16/f64 storages to f32.

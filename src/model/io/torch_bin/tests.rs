@@ -5,6 +5,7 @@ use super::archive::zip_entries;
 use super::pickle::{MAX_DIMS, MAX_KEY_LEN};
 use super::*;
 use crate::model::Weights;
+use crate::testing::zip::{stored_zip, SIG_CENTRAL};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/torch_bin");
 const SMALL: &[&str] = &[
@@ -16,11 +17,6 @@ const SMALL: &[&str] = &[
     "scalar",
     "module",
 ];
-
-// Signatures of the zip records `write_zip` writes.
-const SIG_LOCAL: u32 = 0x0403_4b50;
-const SIG_CENTRAL: u32 = 0x0201_4b50;
-const SIG_EOCD: u32 = 0x0605_4b50;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{FIXTURES}/{name}.bin");
@@ -45,45 +41,6 @@ fn err(bytes: &[u8]) -> String {
     }
 }
 
-/// A zip of stored entries (no zip64), as a test input builder.
-fn write_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut cd = Vec::new();
-    for (name, data) in entries {
-        let mut crc = flate2::Crc::new();
-        crc.update(data);
-        let (crc, len, off) = (crc.sum(), data.len() as u32, out.len() as u32);
-        out.extend(SIG_LOCAL.to_le_bytes());
-        out.extend([20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        out.extend(crc.to_le_bytes());
-        out.extend(len.to_le_bytes());
-        out.extend(len.to_le_bytes());
-        out.extend((name.len() as u16).to_le_bytes());
-        out.extend([0, 0]);
-        out.extend(name.as_bytes());
-        out.extend(*data);
-        cd.extend(SIG_CENTRAL.to_le_bytes());
-        cd.extend([20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        cd.extend(crc.to_le_bytes());
-        cd.extend(len.to_le_bytes());
-        cd.extend(len.to_le_bytes());
-        cd.extend((name.len() as u16).to_le_bytes());
-        cd.extend([0; 12]);
-        cd.extend(off.to_le_bytes());
-        cd.extend(name.as_bytes());
-    }
-    let (cd_off, cd_len, n) = (out.len() as u32, cd.len() as u32, entries.len() as u16);
-    out.extend(cd);
-    out.extend(SIG_EOCD.to_le_bytes());
-    out.extend([0, 0, 0, 0]);
-    out.extend(n.to_le_bytes());
-    out.extend(n.to_le_bytes());
-    out.extend(cd_len.to_le_bytes());
-    out.extend(cd_off.to_le_bytes());
-    out.extend([0, 0]);
-    out
-}
-
 /// `archive/data.pkl` = `pkl` plus the given storages.
 fn archive(pkl: &[u8], storages: &[(&str, &[u8])]) -> Vec<u8> {
     let names: Vec<String> = storages
@@ -94,7 +51,7 @@ fn archive(pkl: &[u8], storages: &[(&str, &[u8])]) -> Vec<u8> {
     for (n, (_, d)) in names.iter().zip(storages) {
         entries.push((n, d));
     }
-    write_zip(&entries)
+    stored_zip(&entries)
 }
 
 fn binunicode(s: &str) -> Vec<u8> {
@@ -325,7 +282,7 @@ fn crafted_archives_are_refused() {
             "unsupported pickle opcode 0x01",
         ),
         (
-            write_zip(&[("data.pkl", b"\x80\x02}.")]),
+            stored_zip(&[("data.pkl", b"\x80\x02}.")]),
             "no `<folder>/data.pkl`",
         ),
     ];
@@ -472,7 +429,7 @@ fn random_pickle_mutations_never_panic() {
                     (e.name.as_str(), d)
                 })
                 .collect();
-            let _ = read_state_dict(&write_zip(&list), name);
+            let _ = read_state_dict(&stored_zip(&list), name);
         }
     }
 }
@@ -500,7 +457,7 @@ fn flipped_pickle_bytes_never_panic() {
                         (e.name.as_str(), d)
                     })
                     .collect();
-                ok += read_state_dict(&write_zip(&list), name).is_ok() as usize;
+                ok += read_state_dict(&stored_zip(&list), name).is_ok() as usize;
             }
         }
         // Some flips (in a name, say) still give a readable file.
