@@ -206,20 +206,26 @@ fn a_pretraining_batch_that_does_not_fit_runs_as_micro_batches() {
         mask: vec![1; b * t],
         labels,
     };
-    let step = |cap: u64| {
+    // A fresh model and optimizer: (trainer, parameter names).
+    let trainer = || {
         let mut model = MlmModel::load(&dev, &cfg, &w).unwrap();
         let names = model.names();
         let optimizer = AdamW::new(&dev, &names, &model.params(), AdamWConfig::default()).unwrap();
-        let mut tr = Trainer {
+        let options = TrainOptions {
+            schedule: schedule(),
+            max_grad_norm: 1.0,
+            dropout: 0.0,
+            seed: 0,
+        };
+        let tr = Trainer {
             model,
             optimizer,
-            options: TrainOptions {
-                schedule: schedule(),
-                max_grad_norm: 1.0,
-                dropout: 0.0,
-                seed: 0,
-            },
+            options,
         };
+        (tr, names)
+    };
+    let step = |cap: u64| {
+        let (mut tr, names) = trainer();
         gpu_of(&dev).set_max_buffer_bytes(cap);
         let stats = pollster::block_on(tr.train_step(&dev, std::slice::from_ref(&batch)));
         gpu_of(&dev).set_max_buffer_bytes(u64::MAX);
@@ -255,19 +261,7 @@ fn a_pretraining_batch_that_does_not_fit_runs_as_micro_batches() {
     );
 
     // One row alone over the cap: the step fails saying what to do.
-    let mut model = MlmModel::load(&dev, &cfg, &w).unwrap();
-    let names = model.names();
-    let optimizer = AdamW::new(&dev, &names, &model.params(), AdamWConfig::default()).unwrap();
-    let mut tr = Trainer {
-        model,
-        optimizer,
-        options: TrainOptions {
-            schedule: schedule(),
-            max_grad_norm: 1.0,
-            dropout: 0.0,
-            seed: 0,
-        },
-    };
+    let (mut tr, _) = trainer();
     gpu_of(&dev).set_max_buffer_bytes(128 << 10);
     let err = pollster::block_on(tr.train_step(&dev, std::slice::from_ref(&batch)))
         .expect_err("a row of 256 KiB logits cannot fit in 128 KiB");
