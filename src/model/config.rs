@@ -94,6 +94,31 @@ impl Config {
                 self.hidden_size, self.num_attention_heads
             ));
         }
+        // The weight shapes the model code derives must have countable
+        // elements: packed QKV [3H, H], the gated MLP [2I, H], the tables
+        // [rows, H] (found by fuzzing: `3 * H` and `2 * I` overflowed).
+        let h = self.hidden_size;
+        for (name, v, factor) in [
+            ("vocab_size", self.vocab_size, 1),
+            ("type_vocab_size", self.type_vocab_size, 1),
+            ("hidden_size", h, 3),
+            ("intermediate_size", self.intermediate_size, 2),
+            (
+                "max_position_embeddings",
+                self.max_position_embeddings.unwrap_or(0),
+                1,
+            ),
+            ("num_labels", self.labels().unwrap_or(0), 1),
+        ] {
+            if v.checked_mul(factor)
+                .and_then(|rows| rows.checked_mul(h))
+                .is_none()
+            {
+                return bad(format!(
+                    "`{name}` {v} is too large: with hidden_size {h}, a weight of [{factor} x {v}, {h}] has more elements than can be counted"
+                ));
+            }
+        }
         let d = self.head_dim();
         if d > crate::ops::attention::MAX_HEAD_DIM {
             return bad(format!(
@@ -137,6 +162,26 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("m/config.json"), "{err}");
         assert!(err.to_string().contains("num_hidden_layers"), "{err}");
+    }
+
+    #[test]
+    fn sizes_whose_weights_cannot_be_counted_are_refused() {
+        // The fuzzer's input: serde also reads a struct from an array.
+        let err = Config::from_json("[5,5,6,5,18446744073709551615]", "c.json").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`intermediate_size` 18446744073709551615 is too large"),
+            "{err}"
+        );
+        let text = format!(
+            r#"{{"vocab_size": 8, "hidden_size": {h}, "num_hidden_layers": 1, "num_attention_heads": {h}, "intermediate_size": 4}}"#,
+            h = usize::MAX / 2
+        );
+        let err = Config::from_json(&text, "c.json").unwrap_err();
+        assert!(
+            err.to_string().contains("`vocab_size` 8 is too large"),
+            "{err}"
+        );
     }
 
     #[test]
