@@ -1,22 +1,45 @@
 //! Checks of a `tokenizer.json` beyond the `tokenizers` crate's own (each
 //! found by the `tokenizer_json` fuzz target). The crate panics instead of
 //! returning an error on a JSON syntax error inside `decoder` (it parses
-//! that part with `expect`), and on what it checks when a tokenizer is built
-//! in code but not when one is read: a `TemplateProcessing` template that
-//! names a special token it does not define, or a single-sequence template
-//! that uses sequence B. And it accepts ids past the vocabulary (a sparse
-//! `vocab`, a special token's id), which would fall outside the model's
-//! embedding table, sized by the vocabulary. The post-processor is checked
-//! on the parsed tokenizer's own serialization, so every spelling the file
-//! may use is covered.
+//! that part with `expect`), on a BPE merge shorter than the
+//! `continuing_subword_prefix` it cuts off, and on what it checks when a
+//! tokenizer is built in code but not when one is read: a
+//! `TemplateProcessing` template that names a special token it does not
+//! define, or a single-sequence template that uses sequence B. And it
+//! accepts ids past the vocabulary (a sparse `vocab`, a special token's id),
+//! which would fall outside the model's embedding table, sized by the
+//! vocabulary. The post-processor is checked on the parsed tokenizer's own
+//! serialization, so every spelling the file may use is covered.
 
 use serde_json::Value;
 
-/// The JSON syntax error in `text`, if any.
-pub(super) fn check_syntax(text: &str) -> Result<(), String> {
-    serde_json::from_str::<serde::de::IgnoredAny>(text)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+/// What in `text` the crate would panic on while reading it: a JSON syntax
+/// error, or a merge whose second part is shorter than the BPE model's
+/// `continuing_subword_prefix` (the crate cuts the prefix off it unchecked).
+pub(super) fn check_text(text: &str) -> Result<(), String> {
+    let json: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let model = &json["model"];
+    let Some(prefix) = model["continuing_subword_prefix"].as_str() else {
+        return Ok(());
+    };
+    for merge in model["merges"].as_array().into_iter().flatten() {
+        // "a b" (the crate skips "#version" lines and refuses other counts
+        // of parts itself) or ["a", "b"].
+        let second = match merge {
+            Value::String(line) if !line.starts_with("#version") => {
+                let parts: Vec<&str> = line.split(' ').collect();
+                (parts.len() == 2).then(|| parts[1])
+            }
+            Value::Array(pair) if pair.len() == 2 => pair[1].as_str(),
+            _ => None,
+        };
+        if second.is_some_and(|b| b.get(prefix.len()..).is_none()) {
+            return Err(format!(
+                "the merge {merge} has a second part shorter than the continuing_subword_prefix {prefix:?}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Why `tokenizer` would panic when encoding, or emit an id past its
@@ -109,6 +132,26 @@ mod tests {
             .to_string();
         assert!(
             msg.starts_with("t.json: not a usable tokenizer.json (expected ident"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_merge_shorter_than_the_subword_prefix_is_an_error() {
+        let mut v: serde_json::Value = serde_json::from_str(BpeTokenizer::DNABERT2_JSON).unwrap();
+        v["model"]["continuing_subword_prefix"] = "id".into();
+        let msg = BpeTokenizer::from_json(&v.to_string(), "t.json")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(msg.contains("the merge \"A A\" has a second part shorter than the continuing_subword_prefix \"id\""), "{msg}");
+        v["model"]["merges"] = serde_json::json!([["A", "A"]]);
+        let msg = BpeTokenizer::from_json(&v.to_string(), "t.json")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            msg.contains("the merge [\"A\",\"A\"] has a second part"),
             "{msg}"
         );
     }

@@ -161,7 +161,7 @@ pub struct BpeTokenizer {
 impl BpeTokenizer {
     /// Reads `tokenizer.json` text; `origin` names the file in errors.
     pub fn from_json(text: &str, origin: &str) -> Result<Self> {
-        bpe_guard::check_syntax(text)
+        bpe_guard::check_text(text)
             .map_err(|e| Error::Invalid(format!("{origin}: not a usable tokenizer.json ({e})")))?;
         let inner: tokenizers::Tokenizer = text
             .parse()
