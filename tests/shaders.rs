@@ -128,7 +128,14 @@ fn workgroup_size_matches(k: Kernel, constants: &[(&str, u32)]) {
         );
         // Kernels past the default run only where the device allows more,
         // and have a fallback within it.
-        let larger_with_fallback = [Kernel::FlashAttentionTiled];
+        // The cooperative-matrix matmuls are native only (no WebGPU limit
+        // applies) and fall back to the tiled kernel where the device has
+        // less.
+        let larger_with_fallback = [
+            Kernel::FlashAttentionTiled,
+            Kernel::MatmulCoop16,
+            Kernel::MatmulCoop16F16,
+        ];
         assert!(
             !constants.is_empty() || larger_with_fallback.contains(&k) || shared <= 16384,
             "{} uses {shared} bytes of workgroup memory, over WebGPU's default 16 KiB",

@@ -110,22 +110,29 @@ pub fn run(dev_args: &DeviceArgs, a: &KernelBench) -> Result<()> {
             if spec.trans_a { "T" } else { "N" },
             if spec.trans_b { "T" } else { "N" }
         );
-        let kernels: &[Option<MatmulKernel>] = if dev.is_gpu() {
-            &[
-                Some(MatmulKernel::Basic),
-                Some(MatmulKernel::Tiled { bk: 8 }),
-                Some(MatmulKernel::Tiled { bk: 16 }),
-            ]
-        } else {
-            &[None]
+        let kernels: Vec<Option<MatmulKernel>> = match &dev {
+            Device::Gpu(g) => {
+                let mut ks = vec![
+                    Some(MatmulKernel::Basic),
+                    Some(MatmulKernel::Tiled { bk: 8 }),
+                    Some(MatmulKernel::Tiled { bk: 16 }),
+                ];
+                if g.cooperative_matrices() {
+                    ks.push(Some(MatmulKernel::Cooperative));
+                }
+                ks
+            }
+            _ => vec![None],
         };
         let weights = [Some(("", &w)), w16.as_ref().map(|w| (" f16", w))];
         for (&kernel, (suffix, w)) in kernels
             .iter()
             .flat_map(|k| weights.iter().flatten().map(move |w| (k, *w)))
         {
-            if matches!(kernel, Some(MatmulKernel::Tiled { .. }))
-                && !ops::matmul::tiled_fits(&d, spec)
+            if matches!(
+                kernel,
+                Some(MatmulKernel::Tiled { .. } | MatmulKernel::Cooperative)
+            ) && !ops::matmul::tiled_fits(&d, spec)
             {
                 continue;
             }
@@ -144,6 +151,7 @@ pub fn run(dev_args: &DeviceArgs, a: &KernelBench) -> Result<()> {
                 None => "cpu".to_string(),
                 Some(MatmulKernel::Basic) => "basic".to_string(),
                 Some(MatmulKernel::Tiled { bk }) => format!("tiled{bk}"),
+                Some(MatmulKernel::Cooperative) => "coop".to_string(),
             } + suffix;
             println!(
                 "{name:<16} {:>22} {layout:>7} {kname:>13} {gflops:>10.1}",

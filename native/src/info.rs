@@ -30,6 +30,20 @@ pub fn run(args: &DeviceArgs) -> Result<()> {
             a.features.join(", ")
         };
         println!("      features: {features}");
+        if !a.cooperative_matrix.is_empty() {
+            println!(
+                "      cooperative matrices: {}",
+                a.cooperative_matrix.join(", ")
+            );
+        }
+        if let Some(why) = &a.cooperative_matrix_unused {
+            let label = if a.cooperative_matrix.is_empty() {
+                "cooperative matrices"
+            } else {
+                "  not used"
+            };
+            println!("      {label}: {why}");
+        }
         println!(
             "      limits: max buffer {}, max storage binding {}, workgroup memory {} KiB, {} invocations per workgroup, {} storage buffers per stage",
             mib(a.max_buffer_size),

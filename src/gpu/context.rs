@@ -1,10 +1,11 @@
 //! Adapter selection and the device: created with the adapter's own limits
 //! and the optional features dnagpu can use (shader-f16, subgroups,
-//! timestamp queries) when the adapter has them.
+//! timestamp queries, cooperative matrices) when the adapter has them.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::coop;
 use super::kernel::{PipelineCache, ShaderChecks};
 use super::oom::{cap_from_env, device_limit, Fault};
 use super::pool::PoolState;
@@ -32,6 +33,12 @@ pub struct AdapterSummary {
     pub max_workgroup_storage_bytes: u32,
     pub max_invocations_per_workgroup: u32,
     pub max_storage_buffers_per_stage: u32,
+    /// The largest subgroup the adapter runs (a guess of 32 where unknown).
+    pub subgroup_max_size: u32,
+    /// Cooperative-matrix configurations the adapter reports
+    /// (`coop::describe`), and why dnagpu cannot use them, if it cannot.
+    pub cooperative_matrix: Vec<String>,
+    pub cooperative_matrix_unused: Option<String>,
 }
 
 impl AdapterSummary {
@@ -39,11 +46,16 @@ impl AdapterSummary {
         let info = adapter.get_info();
         let limits = adapter.limits();
         let f = adapter.features();
+        let coop_configs = cooperative_matrix_properties(adapter);
         let mut features = Vec::new();
         for (flag, name) in [
             (wgpu::Features::SHADER_F16, "shader-f16"),
             (wgpu::Features::SUBGROUP, "subgroups"),
             (wgpu::Features::TIMESTAMP_QUERY, "timestamp-query"),
+            (
+                wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX,
+                "cooperative-matrix",
+            ),
         ] {
             if f.contains(flag) {
                 features.push(name);
@@ -64,7 +76,25 @@ impl AdapterSummary {
             max_workgroup_storage_bytes: limits.max_compute_workgroup_storage_size,
             max_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
             max_storage_buffers_per_stage: limits.max_storage_buffers_per_shader_stage,
+            subgroup_max_size: if info.subgroup_max_size > 0 {
+                info.subgroup_max_size
+            } else {
+                32
+            },
+            cooperative_matrix: coop_configs.iter().map(coop::describe).collect(),
+            cooperative_matrix_unused: coop::why_not(f, &coop_configs),
         }
+    }
+}
+
+/// The adapter's cooperative-matrix configurations (none in the browser).
+fn cooperative_matrix_properties(
+    adapter: &wgpu::Adapter,
+) -> Vec<wgpu::CooperativeMatrixProperties> {
+    if cfg!(target_arch = "wasm32") {
+        Vec::new()
+    } else {
+        adapter.cooperative_matrix_properties()
     }
 }
 
@@ -135,6 +165,10 @@ pub struct GpuDevice {
     pub(crate) features: wgpu::Features,
     /// Row kernels (layer norm, softmax) reduce with subgroup operations.
     subgroups: AtomicBool,
+    /// Products with f16 operands run on cooperative matrices (`coop`).
+    coop: AtomicBool,
+    /// Their block size (8 or 16; 0 where the device has none usable).
+    coop_block: u32,
     pub(crate) pool: Arc<Mutex<PoolState>>,
     pub(crate) pipelines: Mutex<PipelineCache>,
     pub(crate) recording: Mutex<Option<Recording>>,
@@ -160,12 +194,27 @@ impl GpuDevice {
     pub(crate) async fn open(index: usize, adapter: &wgpu::Adapter) -> Result<Self> {
         let summary = AdapterSummary::of(index, adapter);
         let limits = adapter.limits();
-        let features = adapter.features() & OPTIONAL_FEATURES;
+        let coop_block = coop::usable(adapter.features(), &cooperative_matrix_properties(adapter))
+            .filter(|_| !coop::switched_off());
+        let coop_on = coop_block.is_some();
+        let mut features = adapter.features() & OPTIONAL_FEATURES;
+        if coop_on {
+            features |= coop::FEATURES;
+        }
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("dnagpu"),
                 required_features: features,
                 required_limits: limits.clone(),
+                // SAFETY: wgpu's experimental features may have bugs with
+                // undefined behaviour; only the cooperative-matrix feature
+                // is requested, and only its kernels use it
+                // (`DNAGPU_COOP=off` opens the device without it).
+                experimental_features: if coop_on {
+                    unsafe { wgpu::ExperimentalFeatures::enabled() }
+                } else {
+                    wgpu::ExperimentalFeatures::disabled()
+                },
                 ..Default::default()
             })
             .await
@@ -188,6 +237,8 @@ impl GpuDevice {
                 subgroups_usable(features)
                     && !matches!(std::env::var("DNAGPU_SUBGROUPS").as_deref(), Ok("off")),
             ),
+            coop: AtomicBool::new(coop_on),
+            coop_block: coop_block.unwrap_or(0),
             pool: Arc::default(),
             pipelines: Mutex::new(PipelineCache::new(ShaderChecks::from_env())),
             recording: Mutex::new(None),
@@ -221,6 +272,26 @@ impl GpuDevice {
     pub fn set_subgroup_reductions(&self, on: bool) -> bool {
         let on = on && subgroups_usable(self.features);
         self.subgroups.store(on, Ordering::Relaxed);
+        on
+    }
+
+    /// Whether products with f16 operands run on cooperative matrices.
+    pub fn cooperative_matrices(&self) -> bool {
+        self.coop.load(Ordering::Relaxed)
+    }
+
+    /// The cooperative-matrix kernels' block size (8 or 16), if the device
+    /// has them usable (whether or not they are switched on now).
+    pub fn cooperative_block(&self) -> Option<u32> {
+        (self.coop_block > 0).then_some(self.coop_block)
+    }
+
+    /// Turns the cooperative-matrix kernels on or off (tests and benchmarks
+    /// compare both); on only where the device was opened with them.
+    /// Returns what is now in effect.
+    pub fn set_cooperative_matrices(&self, on: bool) -> bool {
+        let on = on && self.coop_block > 0;
+        self.coop.store(on, Ordering::Relaxed);
         on
     }
 

@@ -77,6 +77,20 @@ kernels! {
         snippets ["matmul/matmul_b_f16.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 1024 * 4);
     MatmulTiledF16 => "matmul" / "matmul_tiled.wgsl" ("f16 B"),
         snippets ["matmul/matmul_tiled_b_f16.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 264 * 16);
+    /// The matmuls on cooperative matrices (f16 operands, f32 sums) of
+    /// 16 x 16 or 8 x 8 blocks: devices with `coop::FEATURES`.
+    MatmulCoop16 => "matmul" / "matmul_coop.wgsl" ("cooperative 16"),
+        snippets ["matmul/matmul_coop_enable.wgsl", "matmul/matmul_coop_16.wgsl", "matmul/matmul_tiled_b_f32.wgsl", "common/gelu.wgsl"],
+        workgroup (128, (64 * 40 + 32 * 72) * 2 + 64 * 64 * 4);
+    MatmulCoop16F16 => "matmul" / "matmul_coop.wgsl" ("cooperative 16, f16 B"),
+        snippets ["matmul/matmul_coop_enable.wgsl", "matmul/matmul_coop_16.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "common/gelu.wgsl"],
+        workgroup (128, (64 * 40 + 32 * 72) * 2 + 64 * 64 * 4);
+    MatmulCoop8 => "matmul" / "matmul_coop.wgsl" ("cooperative 8"),
+        snippets ["matmul/matmul_coop_enable.wgsl", "matmul/matmul_coop_8.wgsl", "matmul/matmul_tiled_b_f32.wgsl", "common/gelu.wgsl"],
+        workgroup (128, (32 * 24 + 16 * 40) * 2 + 32 * 32 * 4);
+    MatmulCoop8F16 => "matmul" / "matmul_coop.wgsl" ("cooperative 8, f16 B"),
+        snippets ["matmul/matmul_coop_enable.wgsl", "matmul/matmul_coop_8.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "common/gelu.wgsl"],
+        workgroup (128, (32 * 24 + 16 * 40) * 2 + 32 * 32 * 4);
     FlashAttention => "attention" / "flash_attention.wgsl",
         snippets [], workgroup (64, 2 * 512 * 16);
     FlashAttentionTiled => "attention" / "flash_attention_tiled.wgsl",
@@ -151,6 +165,13 @@ impl Kernel {
             Kernel::MatmulTiled | Kernel::MatmulTiledF16 => {
                 let bk = constants.iter().find(|c| c.0 == "BK").map_or(8, |c| c.1);
                 (256, 2 * bk * 33 * 16)
+            }
+            Kernel::MatmulCoop16
+            | Kernel::MatmulCoop16F16
+            | Kernel::MatmulCoop8
+            | Kernel::MatmulCoop8F16 => {
+                let wg = constants.iter().find(|c| c.0 == "WG").map_or(128, |c| c.1);
+                (wg, self.workgroup().1)
             }
             k => k.workgroup(),
         }

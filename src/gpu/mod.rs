@@ -1,9 +1,10 @@
 //! The wgpu side: adapter selection and device ([`context`]), pooled
 //! buffers ([`pool`]), shaders and the pipeline cache ([`kernel`]), command
-//! recording ([`record`]), async readback ([`readback`]) and running out
-//! of memory ([`oom`]).
+//! recording ([`record`]), async readback ([`readback`]), running out
+//! of memory ([`oom`]) and cooperative matrices ([`coop`]).
 
 pub mod context;
+pub mod coop;
 pub mod kernel;
 pub mod oom;
 pub mod pool;

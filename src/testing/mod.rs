@@ -278,6 +278,27 @@ pub fn gpu() -> Option<Device> {
     }
 }
 
+/// The wgpu device if it runs cooperative matrices (`gpu::coop`), or `None`
+/// with the reason printed. `DNAGPU_REQUIRE_COOP=1` (set by scripts/test.sh
+/// where it runs the tests on a lavapipe that has them) turns the skip into
+/// a failure.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn coop_gpu() -> Option<Device> {
+    let why = match gpu() {
+        Some(Device::Gpu(g)) if g.cooperative_matrices() => return Some(Device::Gpu(g)),
+        Some(dev) => format!(
+            "{} has no usable cooperative matrices (dnagpu info)",
+            dev.name()
+        ),
+        None => "no adapter".to_string(),
+    };
+    if std::env::var("DNAGPU_REQUIRE_COOP").as_deref() == Ok("1") {
+        panic!("DNAGPU_REQUIRE_COOP=1 but {why}");
+    }
+    eprintln!("SKIPPED (cooperative-matrix kernels not run): {why}");
+    None
+}
+
 /// Runs an async check to completion and fails the test with its message.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn run(check: impl std::future::Future<Output = Check>) {

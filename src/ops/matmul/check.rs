@@ -95,12 +95,21 @@ async fn matmul_case(
     };
     let kn = if spec.trans_b { [n, k] } else { [k, n] };
     let (sa, sb) = (a_shape(batch), kn.to_vec()); // B broadcast over the batch
-    let a = rng.vec(sa.iter().product(), 1.0);
+    let mut a = rng.vec(sa.iter().product(), 1.0);
     let mut b = rng.vec(sb.iter().product(), 1.0);
-    if b_f16 {
-        // What the f16 tensor holds (and what the reference multiplies by).
-        b.iter_mut()
-            .for_each(|x| *x = half::f16::from_f32(*x).to_f32());
+    let to_f16 = |v: &mut Vec<f32>| {
+        v.iter_mut()
+            .for_each(|x| *x = half::f16::from_f32(*x).to_f32())
+    };
+    // What an f16 tensor holds (and what the reference multiplies by); the
+    // cooperative kernel rounds both operands to f16, so they start there:
+    // f16 x f16 products are exact in f32, and the tolerance stays f32's.
+    let coop = kernel == Some(ops::MatmulKernel::Cooperative);
+    if b_f16 || coop {
+        to_f16(&mut b);
+    }
+    if coop {
+        to_f16(&mut a);
     }
     let bias_v = rng.vec(n, 1.0);
     let what = format!(
@@ -134,6 +143,58 @@ async fn matmul_case(
             }
         }
         check_close(&format!("{what} vs f64"), &got, &r, Tol::F32)?;
+    }
+    Ok(())
+}
+
+/// The cooperative-matrix matmul on operands that f16 cannot hold exactly,
+/// against the f64 product of the f32 operands: each element within the
+/// bound of rounding both operands to f16 (half a unit in the last place of
+/// each, 2^-11 relative: |ab - f16(a)f16(b)| <= (2^-10 + 2^-22) |a||b|),
+/// summed over k, plus f32's tolerance for the sum itself.
+pub async fn check_matmul_coop_rounding(
+    dev: &Device,
+    m: usize,
+    n: usize,
+    k: usize,
+    seed: u64,
+) -> Check {
+    let mut rng = Rng::new(seed);
+    let (a, b) = (rng.vec(m * k, 1.0), rng.vec(k * n, 1.0));
+    let what = format!(
+        "cooperative matmul on unrounded operands, M {m} N {n} K {k} on {}",
+        dev.name()
+    );
+    let ta = dev.tensor_f32(&[m, k], &a).map_err(e)?;
+    let tb = dev.tensor_f32(&[k, n], &b).map_err(e)?;
+    let c = ops::matmul_with(
+        dev,
+        &ta,
+        &tb,
+        None,
+        Matmul::NN,
+        Some(ops::MatmulKernel::Cooperative),
+    )
+    .map_err(e)?;
+    let got = read(dev, &c).await?;
+    let d = crate::ops::matmul::MatmulDims::of(&[m, k], &[k, n], Matmul::NN).map_err(e)?;
+    let want = ref_matmul(&d, &a, &b);
+    let max = want.iter().fold(0f64, |acc, v| acc.max(v.abs()));
+    let unit = 2f64.powi(-10) + 2f64.powi(-22);
+    for i in 0..m {
+        for j in 0..n {
+            let abs_sum: f64 = (0..k)
+                .map(|q| (a[i * k + q] as f64 * b[q * n + j] as f64).abs())
+                .sum();
+            let w = want[i * n + j];
+            let bound = unit * abs_sum + Tol::F32.rtol * w.abs() + Tol::F32.atol_rel * max;
+            let g = got[i * n + j] as f64;
+            if !((g - w).abs() <= bound) {
+                return Err(format!(
+                    "{what}: C[{i}, {j}] = {g}, expected {w} within {bound:.3e} (f16 rounding of both operands)"
+                ));
+            }
+        }
     }
     Ok(())
 }

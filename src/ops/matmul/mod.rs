@@ -19,7 +19,7 @@ mod tests;
 use bytemuck::{Pod, Zeroable};
 
 use super::u32_of;
-use crate::error::{shape_err, Result};
+use crate::error::{shape_err, Error, Result};
 use crate::gpu::Kernel;
 pub use crate::params::MatmulDims;
 use crate::{DType, Device, Tensor};
@@ -216,26 +216,64 @@ pub fn matmul_with(
             }
             let bias_buf = bias.map(|t| t.gpu_buffer()).unwrap_or(a.gpu_buffer());
             let kernel = match kernel {
-                Some(MatmulKernel::Tiled { .. }) if !tiled_fits(&d, spec) => {
+                Some(k @ (MatmulKernel::Tiled { .. } | MatmulKernel::Cooperative))
+                    if !tiled_fits(&d, spec) =>
+                {
                     return Err(shape_err(
                         OP,
                         format!(
-                            "the tiled kernel needs N and each operand's contiguous dimension to be multiples of 4 (M {}, N {}, K {})",
+                            "the {k:?} kernel needs N and each operand's contiguous dimension to be multiples of 4 (M {}, N {}, K {})",
                             d.m, d.n, d.k
                         ),
                     ))
                 }
                 Some(k) => k,
+                None if b_f16 && tiled_fits(&d, spec) && coop_fits(g) => {
+                    MatmulKernel::Cooperative
+                }
                 None => MatmulKernel::pick(&d, spec),
             };
+            if kernel == MatmulKernel::Cooperative && !g.cooperative_matrices() {
+                return Err(Error::Gpu(format!(
+                    "the cooperative-matrix matmul needs a device opened with cooperative matrices; {} has none usable (dnagpu info)",
+                    g.summary().name
+                )));
+            }
             match kernel {
-                MatmulKernel::Tiled { bk } => {
-                    if bk != 8 && bk != 16 {
-                        return Err(shape_err(
-                            OP,
-                            format!("tiled k step {bk}: expected 8 or 16"),
-                        ));
-                    }
+                MatmulKernel::Tiled { .. } | MatmulKernel::Cooperative => {
+                    // The two share a contract: tiles of C, split K, the
+                    // epilogue after the sum of a split product.
+                    let (bk, tile, kernel_of, extra) = match kernel {
+                        MatmulKernel::Tiled { bk } => {
+                            if bk != 8 && bk != 16 {
+                                return Err(shape_err(
+                                    OP,
+                                    format!("tiled k step {bk}: expected 8 or 16"),
+                                ));
+                            }
+                            let kernel_of = if b_f16 {
+                                Kernel::MatmulTiledF16
+                            } else {
+                                Kernel::MatmulTiled
+                            };
+                            (bk, 128, kernel_of, ("BK", bk))
+                        }
+                        _ => {
+                            let block = g.cooperative_block().unwrap_or(16);
+                            let kernel_of = match (block, b_f16) {
+                                (16, false) => Kernel::MatmulCoop16,
+                                (16, true) => Kernel::MatmulCoop16F16,
+                                (_, false) => Kernel::MatmulCoop8,
+                                (_, true) => Kernel::MatmulCoop8F16,
+                            };
+                            (
+                                2 * block,
+                                4 * block as usize,
+                                kernel_of,
+                                ("WG", coop_invocations(g)),
+                            )
+                        }
+                    };
                     let splits = split_k(&d, bias.is_some() || gelu);
                     let k_chunk = d.k.div_ceil(splits).next_multiple_of(bk as usize);
                     let splits = d.k.div_ceil(k_chunk).max(1);
@@ -250,8 +288,8 @@ pub fn matmul_with(
                         _p: 0,
                     };
                     let groups = [
-                        d.n.div_ceil(128) as u32,
-                        d.m.div_ceil(128) as u32,
+                        d.n.div_ceil(tile) as u32,
+                        d.m.div_ceil(tile) as u32,
                         (d.batch * splits) as u32,
                     ];
                     // A split product applies its epilogue after the sum.
@@ -261,7 +299,7 @@ pub fn matmul_with(
                         ("TRANS_B", u32::from(spec.trans_b)),
                         ("BIAS", u32::from(epilogue && bias.is_some())),
                         ("GELU", u32::from(epilogue && gelu)),
-                        ("BK", bk),
+                        extra,
                     ];
                     // Split K: each range of k writes its partial product,
                     // and `sum_rows` adds them up, then the bias and GELU
@@ -272,12 +310,7 @@ pub fn matmul_with(
                         dev.output_f32(OP, &out_shape, Vec::new())?
                     };
                     let buffers = [a.gpu_buffer(), b.gpu_buffer(), bias_buf, out.gpu_buffer()];
-                    let kernel = if b_f16 {
-                        Kernel::MatmulTiledF16
-                    } else {
-                        Kernel::MatmulTiled
-                    };
-                    g.dispatch(kernel, &constants, &buffers, &params, groups)?;
+                    g.dispatch(kernel_of, &constants, &buffers, &params, groups)?;
                     if epilogue {
                         return Ok(out);
                     }
@@ -334,6 +367,11 @@ pub enum MatmulKernel {
     /// vec4 loads, k in steps of `bk` (8 or 16); N and each operand's
     /// contiguous dimension multiples of 4.
     Tiled { bk: u32 },
+    /// `matmul_coop.wgsl`: the tiled kernel's contract on cooperative
+    /// matrices, A and B rounded to f16, sums in f32. Chosen for products
+    /// whose B is f16 (weights stored in half precision: `--precision
+    /// f16`) on devices with cooperative matrices (`gpu::coop`).
+    Cooperative,
 }
 
 impl MatmulKernel {
@@ -355,6 +393,25 @@ impl MatmulKernel {
             MatmulKernel::Basic
         }
     }
+}
+
+/// Invocations per workgroup of the cooperative-matrix matmul: 4 x the
+/// largest subgroup, so that it has at least 4 subgroups for its 16 blocks.
+fn coop_invocations(g: &crate::gpu::GpuDevice) -> u32 {
+    (4 * g.summary().subgroup_max_size).clamp(32, 256)
+}
+
+/// Whether the device runs the cooperative-matrix matmul: it has them (and
+/// they are not switched off), and the kernel's workgroup fits its limits.
+fn coop_fits(g: &crate::gpu::GpuDevice) -> bool {
+    let kernel = match g.cooperative_block() {
+        Some(16) => Kernel::MatmulCoop16,
+        _ => Kernel::MatmulCoop8,
+    };
+    let (_, shared) = kernel.workgroup();
+    g.cooperative_matrices()
+        && shared <= g.limits().max_compute_workgroup_storage_size
+        && coop_invocations(g) <= g.limits().max_compute_invocations_per_workgroup
 }
 
 /// How many ranges of k the tiled kernel splits a product into: enough

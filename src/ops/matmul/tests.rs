@@ -4,7 +4,7 @@
 
 use super::check::*;
 use crate::ops::{Epilogue, Matmul, MatmulKernel};
-use crate::testing::{gpu, run};
+use crate::testing::{coop_gpu, gpu, run};
 use crate::Device;
 
 /// Every operand layout: A and B each as stored or transposed.
@@ -307,4 +307,117 @@ fn matmul_with_f16_b_matches_f64() {
             40 + i as u64,
         ));
     }
+}
+
+/// The cooperative-matrix kernel (f16 operands, f32 sums) on every layout,
+/// at multiples of 4 around its tile (4 blocks a side: 32 or 64), with B in
+/// f32 and in f16, a batch, bias and GELU, and a split K. Runs where the
+/// adapter has cooperative matrices (scripts/test.sh runs it on a lavapipe
+/// that has them; `DNAGPU_REQUIRE_COOP=1` fails rather than skips).
+#[test]
+fn coop_matmul_all_layouts_partial_tiles_and_epilogues() {
+    let Some(dev) = coop_gpu() else { return };
+    let coop = Some(MatmulKernel::Cooperative);
+    let mut seed = 1300;
+    for spec in LAYOUTS {
+        for &(m, n, k) in &[(4, 4, 4), (36, 28, 12), (68, 132, 20), (132, 68, 100)] {
+            seed += 1;
+            run(check_matmul_on(
+                &dev, coop, None, m, n, k, spec, false, seed,
+            ));
+            run(check_matmul_f16_b(
+                &dev, coop, None, m, n, k, spec, false, seed,
+            ));
+        }
+    }
+    for (i, spec) in [Matmul::NN, Matmul::NT, Matmul::TN].into_iter().enumerate() {
+        let gelu = Matmul {
+            epilogue: Epilogue::Gelu,
+            ..spec
+        };
+        let seed = 1400 + i as u64;
+        run(check_matmul_on(
+            &dev,
+            coop,
+            Some(3),
+            68,
+            136,
+            20,
+            spec,
+            true,
+            seed,
+        ));
+        run(check_matmul_f16_b(
+            &dev,
+            coop,
+            Some(2),
+            36,
+            8,
+            44,
+            gelu,
+            true,
+            seed,
+        ));
+        run(check_matmul_on(
+            &dev, coop, None, 8, 68, 1028, gelu, false, seed,
+        ));
+    }
+    // A long K over few tiles: split into ranges, summed, then the bias.
+    let d = crate::ops::matmul::MatmulDims::of(&[2052, 36], &[2052, 28], Matmul::TN).unwrap();
+    assert!(crate::ops::matmul::split_k(&d, true) > 1);
+    run(check_matmul_on(
+        &dev,
+        coop,
+        None,
+        36,
+        28,
+        2052,
+        Matmul::TN,
+        true,
+        1500,
+    ));
+}
+
+/// Unrounded f32 operands: the kernel rounds them to f16, within the bound
+/// of that rounding (`check_matmul_coop_rounding`).
+#[test]
+fn coop_matmul_rounds_operands_to_f16() {
+    let Some(dev) = coop_gpu() else { return };
+    run(check_matmul_coop_rounding(&dev, 68, 36, 200, 1600));
+}
+
+/// Weights stored in f16 (`--precision f16`) take the cooperative kernel
+/// where the device has it, f32 weights the tiled or basic one, and with
+/// the kernels switched off (`DNAGPU_COOP=off`) f16 weights too.
+#[test]
+fn coop_matmul_is_chosen_for_f16_weights_only() {
+    let Some(dev) = coop_gpu() else { return };
+    let Device::Gpu(g) = &dev else { unreachable!() };
+    let mut rng = crate::testing::Rng::new(1701);
+    let x = dev.tensor_f32(&[40, 36], &rng.vec(40 * 36, 1.0)).unwrap();
+    let w32 = rng.vec(68 * 36, 1.0);
+    let w16 = dev.tensor_f16(&[68, 36], &w32).unwrap();
+    let w32 = dev.tensor_f32(&[68, 36], &w32).unwrap();
+    let kernels_of = |w: &crate::Tensor| {
+        g.set_profiling(true).unwrap();
+        crate::ops::matmul(&dev, &x, w, None, Matmul::NT).unwrap();
+        let (rows, _) = g.profile_rows().unwrap();
+        g.set_profiling(false).unwrap();
+        rows.iter().map(|r| r.0).collect::<Vec<_>>()
+    };
+    let cooperative = |names: &[&str]| names.iter().any(|n| n.contains("cooperative"));
+    assert!(
+        cooperative(&kernels_of(&w16)),
+        "f16 weights: {:?}",
+        kernels_of(&w16)
+    );
+    assert!(
+        !cooperative(&kernels_of(&w32)),
+        "f32 weights: {:?}",
+        kernels_of(&w32)
+    );
+    assert!(!g.set_cooperative_matrices(false));
+    let off = kernels_of(&w16);
+    assert!(g.set_cooperative_matrices(true));
+    assert!(!cooperative(&off), "switched off: {off:?}");
 }
