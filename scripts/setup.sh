@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what dnagpu's tests need on a fresh Debian/Ubuntu machine with a
 # Rust toolchain (rustup): Mesa's lavapipe (Vulkan on the CPU), Chromium and
-# ChromeDriver (browser tests on WebGPU/SwiftShader), the wasm32 target,
+# ChromeDriver (browser tests on WebGPU/SwiftShader), a Debian testing root
+# with Mesa's current lavapipe (cooperative matrices), the wasm32 target,
 # wasm-bindgen-cli at the version Cargo.lock pins, and playwright-core for
 # the page test (npm; Node.js must be present). Safe to run again: what is
 # already there is kept.
@@ -35,5 +36,27 @@ fi
 if [ ! -d web/e2e/node_modules/playwright-core ] || [ ! -d web/e2e/node_modules/eslint ]; then
   echo "setup: installing playwright-core and eslint (web/e2e)"
   (cd web/e2e && npm ci --no-audit --no-fund --silent)
+fi
+# Cooperative-matrix kernels: Debian 12's lavapipe (Mesa 22) has none;
+# Mesa 26's has 8x8x8 f16->f32. scripts/test.sh runs those kernels' tests in
+# a Debian testing root with it (debootstrap: ~130 MB down, ~1 minute, root
+# or sudo). DNAGPU_COOP_ROOT moves it; DNAGPU_COOP_ROOT=none skips it.
+coop_root="${DNAGPU_COOP_ROOT:-/opt/dnagpu-coop-root}"
+if [ "$coop_root" != none ] && [ ! -x "$coop_root/usr/bin/vulkaninfo" ]; then
+  echo "setup: installing Mesa's current lavapipe in $coop_root (debootstrap of Debian testing)"
+  dpkg -s debootstrap >/dev/null 2>&1 || {
+    sudo_if_needed apt-get update -qq
+    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+  }
+  log=$(mktemp)
+  if ! sudo_if_needed debootstrap --variant=minbase \
+      --include=mesa-vulkan-drivers,libvulkan1,vulkan-tools \
+      testing "$coop_root" http://deb.debian.org/debian >"$log" 2>&1; then
+    tail -20 "$log"
+    echo "setup: debootstrap of $coop_root failed (log above)"
+    [ "${CI:-}" = true ] && exit 1
+    sudo_if_needed rm -rf "$coop_root"
+  fi
+  rm -f "$log"
 fi
 echo "setup: done"
