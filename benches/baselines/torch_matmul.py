@@ -1,14 +1,20 @@
-"""Baseline for `dnagpu bench kernels` on a CUDA GPU: PyTorch f32 matmul
-(cuBLAS, TF32 off) on the same shapes and layouts, mean of 10 products after
-a warm-up, GFLOP/s.
+"""Baseline for `dnagpu bench kernels` on a CUDA GPU: PyTorch matmul (cuBLAS)
+on the same shapes and layouts, mean of 10 products after a warm-up,
+GFLOP/s. --dtype f32 (default, TF32 off), f16 or bf16 (tensor cores: what
+the cooperative-matrix kernels compare with).
 
-    python3 benches/baselines/torch_matmul.py
+    python3 benches/baselines/torch_matmul.py [--dtype f16]
 """
+import argparse
 import json
 import time
 
 import torch
 
+ap = argparse.ArgumentParser()
+ap.add_argument("--dtype", default="f32", choices=["f32", "f16", "bf16"])
+args = ap.parse_args()
+dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
 torch.backends.cuda.matmul.allow_tf32 = False
 dev = "cuda"
 # (name, M, N, K, layout): as native/src/bench_kernels.rs FULL.
@@ -23,8 +29,8 @@ CASES = [
 ]
 rows = []
 for name, m, n, k, layout in CASES:
-    a = torch.randn(*((k, m) if layout[0] == "T" else (m, k)), device=dev)
-    b = torch.randn(*((n, k) if layout[1] == "T" else (k, n)), device=dev)
+    a = torch.randn(*((k, m) if layout[0] == "T" else (m, k)), device=dev, dtype=dtype)
+    b = torch.randn(*((n, k) if layout[1] == "T" else (k, n)), device=dev, dtype=dtype)
     op_a = a.T if layout[0] == "T" else a
     op_b = b.T if layout[1] == "T" else b
     op_a @ op_b
@@ -36,4 +42,4 @@ for name, m, n, k, layout in CASES:
     secs = (time.perf_counter() - t0) / 10
     rows.append({"case": name, "m": m, "n": n, "k": k, "layout": layout, "gflops": 2 * m * n * k / secs / 1e9})
     print(f"{name:<14} {m} x {n} x {k} {layout}: {rows[-1]['gflops']:.0f} GFLOP/s")
-print(json.dumps({"torch": torch.__version__, "device": torch.cuda.get_device_name(), "results": rows}))
+print(json.dumps({"torch": torch.__version__, "device": torch.cuda.get_device_name(), "dtype": args.dtype, "results": rows}))

@@ -2,7 +2,8 @@
 # Benchmarks on a lent GPU machine (see docs/benchmarks.md): carried release
 # binary in dist/, the Vulkan loader's .deb in .gl/. Results under $OUT.
 # Usage there: scripts/device/bench.sh [GROUP...]  (default: all groups)
-# Groups: kernels embed f16 train lora full nt dnabert6 cublas torch peft
+# Groups: coop kernels embed f16 train lora full nt dnabert6 cublas torch peft
+# (scripts/device/prepare.sh builds dist/ and .gl/ here first.)
 set -u
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
@@ -13,8 +14,25 @@ mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv | tee "$OUT/gpu.txt"
 $B info 2>&1 | tee "$OUT/info.txt"
 step() { echo "== $*"; timeout "${STEP_TIMEOUT:-150}" "$@" 2>&1; echo "(rc $?)"; }
-groups=${*:-kernels embed f16 train lora full nt dnabert6 cublas torch peft}
+groups=${*:-coop kernels embed f16 train lora full nt dnabert6 cublas torch peft}
 want() { [[ " $groups " == *" $1 "* ]]; }
+if want coop; then
+  # Cooperative matrices (issue 16): their numerical tests on this GPU
+  # (the library's coop_* tests, failing rather than skipping), the
+  # matmuls with f16 weights on them, the encoder with --precision f16
+  # with them and without (DNAGPU_COOP=off), and PyTorch in half precision.
+  DNAGPU_REQUIRE_GPU=1 DNAGPU_REQUIRE_COOP=1 step ./dist/dnagpu-lib-tests coop_
+  step $B --backend gpu bench kernels --no-attention --json "$OUT/kernels_coop.json"
+  for coop in on off; do
+    DNAGPU_COOP=$coop step $B --backend gpu bench embed --batch 32 --seq 512 --iters 3 --precision f16 --profile --json "$OUT/embed_f16_coop_$coop.json"
+    DNAGPU_COOP=$coop step $B --backend gpu bench embed --batch 1 --seq 128 --iters 10 --precision f16 --json "$OUT/embed_b1_f16_coop_$coop.json"
+  done
+  for dt in f16 bf16; do
+    step python3 benches/baselines/torch_matmul.py --dtype $dt
+    step python3 benches/baselines/torch_encoder_half.py --batch 32 --seq 512 --dtype $dt --iters 3
+    step python3 benches/baselines/torch_encoder_half.py --batch 1 --seq 128 --dtype $dt --iters 10
+  done
+fi
 if want kernels; then
   # The default shader checks (bounds), then the others' matmuls for comparison.
   step $B --backend gpu bench kernels --json "$OUT/kernels.json"
