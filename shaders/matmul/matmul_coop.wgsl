@@ -5,7 +5,7 @@
 // Params, bindings, split K, layouts and the multiples of 4 it needs), with
 // a 4CS x 4CS tile of C per workgroup: grid (ceil(N / 4CS), ceil(M / 4CS),
 // batch * S); k_chunk is a multiple of BK (2CS). Prepended, in order:
-// matmul_coop_enable.wgsl; matmul_coop_16.wgsl or _8.wgsl (CS and the
+// common/coop_enable.wgsl; common/coop_16.wgsl or _8.wgsl (CS and the
 // CoopA/B/C types); matmul_tiled_b_f32.wgsl or _b_f16.wgsl (b4_at()).
 //   For each batch z: C[z] (M x N, row-major) = sum_k A(z, m, k) * B(z, k, n)
 //   A is [M, K] row-major, or [K, M] when TRANS_A = 1; B is [K, N], or

@@ -33,7 +33,9 @@ pub struct AdapterSummary {
     pub max_workgroup_storage_bytes: u32,
     pub max_invocations_per_workgroup: u32,
     pub max_storage_buffers_per_stage: u32,
-    /// The largest subgroup the adapter runs (a guess of 32 where unknown).
+    /// The smallest and largest subgroups the adapter runs (32 where
+    /// unknown).
+    pub subgroup_min_size: u32,
     pub subgroup_max_size: u32,
     /// Cooperative-matrix configurations the adapter reports
     /// (`coop::describe`), and why dnagpu cannot use them, if it cannot.
@@ -76,6 +78,11 @@ impl AdapterSummary {
             max_workgroup_storage_bytes: limits.max_compute_workgroup_storage_size,
             max_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
             max_storage_buffers_per_stage: limits.max_storage_buffers_per_shader_stage,
+            subgroup_min_size: if info.subgroup_min_size > 0 {
+                info.subgroup_min_size
+            } else {
+                32
+            },
             subgroup_max_size: if info.subgroup_max_size > 0 {
                 info.subgroup_max_size
             } else {

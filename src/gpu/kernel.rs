@@ -80,21 +80,28 @@ kernels! {
     /// The matmuls on cooperative matrices (f16 operands, f32 sums) of
     /// 16 x 16 or 8 x 8 blocks: devices with `coop::FEATURES`.
     MatmulCoop16 => "matmul" / "matmul_coop.wgsl" ("cooperative 16"),
-        snippets ["matmul/matmul_coop_enable.wgsl", "matmul/matmul_coop_16.wgsl", "matmul/matmul_tiled_b_f32.wgsl", "common/gelu.wgsl"],
+        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "matmul/matmul_tiled_b_f32.wgsl", "common/gelu.wgsl"],
         workgroup (128, (64 * 40 + 32 * 72) * 2 + 64 * 64 * 4);
     MatmulCoop16F16 => "matmul" / "matmul_coop.wgsl" ("cooperative 16, f16 B"),
-        snippets ["matmul/matmul_coop_enable.wgsl", "matmul/matmul_coop_16.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "common/gelu.wgsl"],
+        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "common/gelu.wgsl"],
         workgroup (128, (64 * 40 + 32 * 72) * 2 + 64 * 64 * 4);
     MatmulCoop8 => "matmul" / "matmul_coop.wgsl" ("cooperative 8"),
-        snippets ["matmul/matmul_coop_enable.wgsl", "matmul/matmul_coop_8.wgsl", "matmul/matmul_tiled_b_f32.wgsl", "common/gelu.wgsl"],
+        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "matmul/matmul_tiled_b_f32.wgsl", "common/gelu.wgsl"],
         workgroup (128, (32 * 24 + 16 * 40) * 2 + 32 * 32 * 4);
     MatmulCoop8F16 => "matmul" / "matmul_coop.wgsl" ("cooperative 8, f16 B"),
-        snippets ["matmul/matmul_coop_enable.wgsl", "matmul/matmul_coop_8.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "common/gelu.wgsl"],
+        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "common/gelu.wgsl"],
         workgroup (128, (32 * 24 + 16 * 40) * 2 + 32 * 32 * 4);
     FlashAttention => "attention" / "flash_attention.wgsl",
         snippets [], workgroup (64, 2 * 512 * 16);
     FlashAttentionTiled => "attention" / "flash_attention_tiled.wgsl",
         snippets [], workgroup (256, 4096 * 4 + 2 * 512 * 16);
+    /// The forward on cooperative matrices (head dim 64; f16 q, k, v, P).
+    FlashAttentionCoop16 => "attention" / "flash_attention_coop.wgsl" ("cooperative 16"),
+        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl"],
+        workgroup (128, (64 * 72 + 32 * 72 + 64 * 40) * 2 + (64 * 32 + 64 * 64 + 2 * 64 + 32) * 4);
+    FlashAttentionCoop8 => "attention" / "flash_attention_coop.wgsl" ("cooperative 8"),
+        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl"],
+        workgroup (128, (32 * 72 + 16 * 72 + 32 * 24) * 2 + (32 * 16 + 32 * 64 + 2 * 32 + 16) * 4);
     FlashAttentionBackwardQ => "attention_backward" / "flash_attention_backward_q.wgsl",
         snippets [], workgroup (64, 2 * 512 * 16);
     FlashAttentionBackwardKv => "attention_backward" / "flash_attention_backward_kv.wgsl",
@@ -169,7 +176,9 @@ impl Kernel {
             Kernel::MatmulCoop16
             | Kernel::MatmulCoop16F16
             | Kernel::MatmulCoop8
-            | Kernel::MatmulCoop8F16 => {
+            | Kernel::MatmulCoop8F16
+            | Kernel::FlashAttentionCoop16
+            | Kernel::FlashAttentionCoop8 => {
                 let wg = constants.iter().find(|c| c.0 == "WG").map_or(128, |c| c.1);
                 (wg, self.workgroup().1)
             }

@@ -188,7 +188,12 @@ impl Layer {
         // Base output plus target k's LoRA term when adapted.
         let lin = |k: usize, layer: &Linear, x: &Tensor| adapted(dev, lora, index, k, layer, x);
         let qkv = lin(0, &self.wqkv, x)?; // [B, T, 3H]
-        let attn = ops::attention(dev, &qkv, mask, slopes, heads)?; // [B, T, H]
+        let attention = if self.wqkv.is_half() {
+            ops::attention_half
+        } else {
+            ops::attention
+        };
+        let attn = attention(dev, &qkv, mask, slopes, heads)?; // [B, T, H]
         let proj = lin(1, &self.attn_out, &attn.out)?;
         let proj = drop.apply(dev, &proj, Dropout::attention_output(index))?;
         let n1 = &self.attn_norm;

@@ -151,7 +151,12 @@ impl Layer {
         if enc.rotary {
             qkv = ops::rotary(dev, &qkv, heads)?;
         }
-        let attn = ops::attention(dev, &qkv, mask, &enc.slopes, heads)?;
+        let attention = if self.wqkv.is_half() {
+            ops::attention_half
+        } else {
+            ops::attention
+        };
+        let attn = attention(dev, &qkv, mask, &enc.slopes, heads)?;
         let p = lin(1, &self.attn_out, &attn.out)?;
         let proj = ops::add(
             dev,

@@ -30,6 +30,13 @@ pub struct Linear {
 }
 
 impl Linear {
+    /// Whether the weight is stored in half precision (`--precision f16`):
+    /// the layer then also computes in half precision where the device has
+    /// cooperative matrices.
+    pub fn is_half(&self) -> bool {
+        self.weight.dtype() == crate::DType::F16
+    }
+
     /// Loads `{prefix}.weight` [out, in] and, if `bias`, `{prefix}.bias` [out].
     pub fn load(
         dev: &Device,

@@ -34,7 +34,9 @@ pub mod softmax;
 
 pub use activation_backward::{geglu_backward, gelu_backward, swiglu_backward, tanh_backward};
 pub use adamw::{adamw, AdamWState, AdamWStep};
-pub use attention::{alibi_slopes, attention, attention_with, AttentionKernel, AttentionOut};
+pub use attention::{
+    alibi_slopes, attention, attention_half, attention_with, AttentionKernel, AttentionOut,
+};
 pub use attention_backward::attention_backward;
 pub use clip::clip_scale;
 pub use columns::{add_columns, take_columns};

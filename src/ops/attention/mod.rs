@@ -15,7 +15,7 @@ mod tests;
 use bytemuck::{Pod, Zeroable};
 
 use super::u32_of;
-use crate::error::{shape_err, Result};
+use crate::error::{shape_err, Error, Result};
 use crate::gpu::Kernel;
 pub use crate::params::AttentionDims;
 use crate::{DType, Device, Tensor};
@@ -142,6 +142,11 @@ pub enum AttentionKernel {
     /// `flash_attention_tiled.wgsl`: 64 query rows x 32 keys per workgroup
     /// of 256, head dim 64, 32 KiB of workgroup memory.
     Tiled,
+    /// `flash_attention_coop.wgsl`: cooperative matrices, f16 q, k, v and
+    /// probabilities with f32 sums, head dim 64; devices with cooperative
+    /// matrices and a fixed subgroup size. For layers whose weights are f16
+    /// ([`attention_half`]).
+    Cooperative,
 }
 
 impl AttentionKernel {
@@ -154,6 +159,53 @@ impl AttentionKernel {
             AttentionKernel::Rows
         }
     }
+}
+
+/// The cooperative kernel for this device, block size and head dim, if it
+/// runs there: cooperative matrices on, head dim 64, a subgroup size the
+/// hardware fixes (the kernel needs exactly 4 subgroups), and the workgroup
+/// memory for it.
+fn coop_kernel(g: &crate::gpu::GpuDevice, head_dim: usize) -> Option<Kernel> {
+    let s = g.summary();
+    let kernel = match g.cooperative_block()? {
+        16 => Kernel::FlashAttentionCoop16,
+        _ => Kernel::FlashAttentionCoop8,
+    };
+    let fits = kernel.workgroup().1 <= g.limits().max_compute_workgroup_storage_size
+        && 4 * s.subgroup_max_size <= g.limits().max_compute_invocations_per_workgroup;
+    (g.cooperative_matrices()
+        && head_dim == 64
+        && s.subgroup_min_size == s.subgroup_max_size
+        && fits)
+        .then_some(kernel)
+}
+
+/// [`attention`] in half precision where the device runs the cooperative
+/// kernel (layers whose weights are f16: `--precision f16`), else the f32
+/// kernels.
+pub fn attention_half(
+    dev: &Device,
+    qkv: &Tensor,
+    mask: &Tensor,
+    slopes: &Tensor,
+    heads: usize,
+) -> Result<AttentionOut> {
+    let coop = match dev {
+        Device::Gpu(g) => qkv
+            .shape()
+            .last()
+            .and_then(|&w| coop_kernel(g, w / (3 * heads.max(1))))
+            .is_some(),
+        Device::Cpu => false,
+    };
+    attention_with(
+        dev,
+        qkv,
+        mask,
+        slopes,
+        heads,
+        coop.then_some(AttentionKernel::Cooperative),
+    )
 }
 
 /// Attention over packed `qkv` with `heads` heads; scores are scaled by
@@ -216,6 +268,22 @@ pub fn attention_with(
                         ));
                     }
                     g.dispatch(Kernel::FlashAttentionTiled, &[], &bufs, &d.params(), groups)?
+                }
+                AttentionKernel::Cooperative => {
+                    let Some(kernel) = coop_kernel(g, head_dim) else {
+                        return Err(Error::Gpu(format!(
+                            "the cooperative attention kernel needs head dim 64 (not {head_dim}) and a device with cooperative matrices and a fixed subgroup size ({}: dnagpu info)",
+                            g.summary().name
+                        )));
+                    };
+                    let rows = if kernel == Kernel::FlashAttentionCoop16 {
+                        64
+                    } else {
+                        32
+                    };
+                    let groups = [seq.div_ceil(rows) as u32, groups[1], 1];
+                    let wg = [("WG", 4 * g.summary().subgroup_max_size)];
+                    g.dispatch(kernel, &wg, &bufs, &d.params(), groups)?
                 }
                 AttentionKernel::Rows => g.dispatch(
                     Kernel::FlashAttention,

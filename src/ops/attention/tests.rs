@@ -135,3 +135,36 @@ fn slopes_follow_the_model_doc() {
     assert_eq!(alibi_slopes(8), eight);
     assert_eq!(alibi_slopes(1), vec![2f32.powi(-8)]);
 }
+
+/// The cooperative-matrix forward (f16 q, k, v and probabilities, f32 sums
+/// and statistics) against the CPU backend on f16-valued inputs, within the
+/// bound of rounding the probabilities (`check_attention_on`): padded
+/// batches with a row of only padding, lengths off its tiles (4 and 2
+/// blocks: 64 x 32 or 32 x 16), several heads. Runs where the adapter has
+/// cooperative matrices (scripts/test.sh runs it on a lavapipe that has
+/// them).
+#[test]
+fn coop_attention_padded_batches_and_partial_tiles() {
+    let Some(dev) = crate::testing::coop_gpu() else {
+        return;
+    };
+    for (seed, (lens, tt, heads)) in [
+        (vec![1], 1, 1),
+        (vec![5, 3], 5, 2),
+        (vec![97, 40, 0], 97, 3),
+        (vec![130, 129], 130, 12),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        run(check_attention_on(
+            &dev,
+            Some(AttentionKernel::Cooperative),
+            &lens,
+            tt,
+            heads,
+            64,
+            1800 + seed as u64,
+        ));
+    }
+}

@@ -1,7 +1,0 @@
-// matmul_coop_enable.wgsl — the extensions matmul_coop.wgsl needs, first in
-// its source (WGSL wants them before any declaration): f16 arithmetic and
-// wgpu's cooperative matrices (native only; subgroup builtins need no
-// `enable` in naga). The device must have SHADER_F16, SUBGROUP and
-// EXPERIMENTAL_COOPERATIVE_MATRIX (src/gpu/coop.rs).
-enable f16;
-enable wgpu_cooperative_matrix;
