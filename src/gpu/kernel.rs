@@ -151,6 +151,8 @@ kernels! {
         snippets [], workgroup (256, 0);
     Clip => "clip" / "clip.wgsl",
         snippets [], workgroup (1, 0);
+    ToF16 => "cast" / "to_f16.wgsl",
+        snippets [], workgroup (256, 0);
 }
 
 impl Kernel {

@@ -17,6 +17,7 @@ pub mod activation_backward;
 pub mod adamw;
 pub mod attention;
 pub mod attention_backward;
+pub mod cast;
 pub mod clip;
 pub mod columns;
 pub mod cross_entropy;
@@ -38,6 +39,7 @@ pub use attention::{
     alibi_slopes, attention, attention_half, attention_with, AttentionKernel, AttentionOut,
 };
 pub use attention_backward::attention_backward;
+pub use cast::to_f16;
 pub use clip::clip_scale;
 pub use columns::{add_columns, take_columns};
 pub use cross_entropy::{cross_entropy, CrossEntropyOut};

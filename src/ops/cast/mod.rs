@@ -1,0 +1,61 @@
+//! f32 to f16 on the device (shaders/cast/to_f16.wgsl; CPU twin in `cpu`):
+//! the half-precision copies of f32 master weights that mixed-precision
+//! training computes with, made each step without a readback.
+
+#[cfg(any(test, feature = "test-utils"))]
+pub mod check;
+pub mod cpu;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;
+
+use std::sync::Arc;
+
+use bytemuck::{Pod, Zeroable};
+
+use super::u32_of;
+use crate::error::Result;
+use crate::gpu::Kernel;
+use crate::tensor::{CpuData, Storage};
+use crate::{DType, Device, Tensor};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    n: u32,
+    _p: [u32; 3],
+}
+
+/// `x` (f32, any shape) rounded to f16, to nearest with ties to even as
+/// [`Device::tensor_f16`] rounds; a value beyond f16's range becomes ±inf
+/// (no error: a training step then skips, as loss scaling expects).
+pub fn to_f16(dev: &Device, x: &Tensor) -> Result<Tensor> {
+    const OP: &str = "to_f16";
+    x.check_dtype(OP, "x", DType::F32)?;
+    dev.check_on(OP, &[("x", x)])?;
+    let n = x.numel();
+    let storage = match dev {
+        Device::Cpu => Storage::Cpu(Arc::new(CpuData::F16(cpu::to_f16(x.cpu_f32())))),
+        Device::Gpu(g) => {
+            let words = n.div_ceil(2);
+            let y = g.alloc((words.max(1) * 4) as u64, "the output of to_f16")?;
+            let params = Params {
+                n: u32_of(OP, "size", n)?,
+                _p: [0; 3],
+            };
+            let buffers = [x.gpu_buffer(), &y];
+            g.dispatch(
+                Kernel::ToF16,
+                &[],
+                &buffers,
+                &params,
+                [u32_of(OP, "words", words.div_ceil(256))?, 1, 1],
+            )?;
+            Storage::Gpu(Arc::new(y))
+        }
+    };
+    Ok(Tensor::from_storage(
+        x.shape().to_vec(),
+        DType::F16,
+        storage,
+    ))
+}
