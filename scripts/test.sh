@@ -23,8 +23,9 @@ echo "== native tests (lavapipe + CPU backend)"
 cargo test --workspace --exclude dnagpu-web
 
 # Debian 12's lavapipe has no cooperative matrices: their kernels' tests
-# (the library's coop_* tests, and tests/precision.rs: whole models with
-# f16 weights) run again in the Debian testing root scripts/setup.sh makes,
+# (the library's coop_* tests; tests/precision.rs and
+# tests/mixed_precision.rs: whole models with f16 weights, inference and
+# mixed-precision training) run again in the Debian testing root scripts/setup.sh makes,
 # whose lavapipe has them, where they fail rather than skip.
 coop_root="${DNAGPU_COOP_ROOT:-/opt/dnagpu-coop-root}"
 echo "== cooperative-matrix kernels (Mesa's current lavapipe in $coop_root)"
@@ -37,17 +38,21 @@ if [ -x "$coop_root/usr/bin/vulkaninfo" ]; then
   }
   lib_tests=$(test_bin --lib)
   precision_tests=$(test_bin --test precision)
-  [ -n "$lib_tests" ] && [ -n "$precision_tests" ] || { echo "test binaries not found"; exit 1; }
+  mixed_tests=$(test_bin --test mixed_precision)
+  [ -n "$lib_tests" ] && [ -n "$precision_tests" ] && [ -n "$mixed_tests" ] ||
+    { echo "test binaries not found"; exit 1; }
   sudo_if_needed mkdir -p "$coop_root$PWD/tests" "$coop_root/tmp/dnagpu"
   sudo_if_needed cp -r tests/fixtures "$coop_root$PWD/tests/"
   sudo_if_needed cp "$lib_tests" "$coop_root/tmp/dnagpu/lib-tests"
   sudo_if_needed cp "$precision_tests" "$coop_root/tmp/dnagpu/precision-tests"
+  sudo_if_needed cp "$mixed_tests" "$coop_root/tmp/dnagpu/mixed-precision-tests"
   in_root() {
     sudo_if_needed chroot "$coop_root" env XDG_RUNTIME_DIR=/tmp WGPU_BACKEND=vulkan \
       DNAGPU_REQUIRE_GPU=1 DNAGPU_REQUIRE_COOP=1 sh -c "cd '$PWD' && $*"
   }
   in_root /tmp/dnagpu/lib-tests coop_
   in_root /tmp/dnagpu/precision-tests --nocapture f16_weights
+  in_root /tmp/dnagpu/mixed-precision-tests --nocapture
 elif [ "${CI:-}" = true ]; then
   echo "no $coop_root (scripts/setup.sh makes it)"
   exit 1

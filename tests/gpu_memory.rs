@@ -217,11 +217,7 @@ fn a_pretraining_batch_that_does_not_fit_runs_as_micro_batches() {
             dropout: 0.0,
             seed: 0,
         };
-        let tr = Trainer {
-            model,
-            optimizer,
-            options,
-        };
+        let tr = Trainer::new(model, optimizer, options, None);
         (tr, names)
     };
     let step = |cap: u64| {

@@ -195,10 +195,10 @@ fn accumulated_micro_batches_equal_one_big_batch() {
         let mut model = model;
         let names = model.names();
         let optimizer = AdamW::new(&dev, &names, &model.params(), AdamWConfig::default()).unwrap();
-        let mut tr = Trainer {
+        let mut tr = Trainer::new(
             model,
             optimizer,
-            options: TrainOptions {
+            TrainOptions {
                 schedule: Schedule {
                     peak: 1e-3,
                     warmup: 0,
@@ -209,7 +209,8 @@ fn accumulated_micro_batches_equal_one_big_batch() {
                 dropout: 0.0,
                 seed: 0,
             },
-        };
+            None,
+        );
         let stats = pollster::block_on(tr.train_step(&dev, micro)).unwrap();
         let params: Vec<Vec<f32>> = tr
             .model

@@ -87,6 +87,10 @@ struct TrainBench {
     /// Write the results as JSON here too.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// f32, or f16: mixed precision (f16 layer weights from f32 masters,
+    /// loss scaling), as `pretrain --precision f16` trains.
+    #[arg(long, default_value = "f32", value_parser = crate::model_arg::parse_precision)]
+    precision: dnagpu::model::Precision,
 }
 
 #[derive(clap::Args)]
@@ -324,16 +328,19 @@ fn run_train(dev_args: &DeviceArgs, a: &TrainBench) -> Result<()> {
     let mut model = MlmModel::load(&dev, &config, &init::random_weights(&config, 0))?;
     let names = model.names();
     let optimizer = AdamW::new(&dev, &names, &model.params(), AdamWConfig::default())?;
-    let mut trainer = Trainer {
+    let loss_scale = (a.precision == dnagpu::model::Precision::F16)
+        .then(dnagpu::train::loss_scale::LossScale::default);
+    let mut trainer = Trainer::new(
         model,
         optimizer,
-        options: TrainOptions {
+        TrainOptions {
             schedule: BENCH_SCHEDULE,
             max_grad_norm: 1.0,
             dropout: config.hidden_dropout_prob as f32,
             seed: 0,
         },
-    };
+        loss_scale,
+    );
     let masking = Masking {
         prob: 0.15,
         vocab: config.vocab_size as u32,
@@ -383,7 +390,7 @@ fn run_train(dev_args: &DeviceArgs, a: &TrainBench) -> Result<()> {
         serde_json::Value::Null
     };
     if let Some(p) = &a.json {
-        let doc = serde_json::json!({"device": dev.name(), "backend": dev.backend(), "batch": a.batch, "tokens": a.seq,
+        let doc = serde_json::json!({"device": dev.name(), "backend": dev.backend(), "precision": a.precision.name(), "batch": a.batch, "tokens": a.seq,
             "seconds_per_step": step, "tokens_per_s": tps, "gflops": gflops, "peak_mib": peak, "profile": profile});
         dnagpu::fs::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }

@@ -63,6 +63,17 @@ pub struct TrainerState {
     pub elapsed_s: f64,
     /// The settings that shape the run; a resume must match them.
     pub settings: serde_json::Value,
+    /// Mixed precision: the loss scale to go on with (absent in f32 runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<super::loss_scale::LossScale>,
+    /// Mixed precision: steps skipped so far because their gradients
+    /// overflowed (their batches are spent, `step` did not advance).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_steps: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// state.json as stored: the state and the sha256 of each other file.

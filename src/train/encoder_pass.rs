@@ -324,7 +324,8 @@ pub fn encoder_backward(
     dx: Tensor,
     dropout: &Dropout,
 ) -> Result<Vec<Tensor>> {
-    trainable(enc)?;
+    // f16 layer weights are fine here (mixed precision computes with f16
+    // copies of f32 masters); AdamW refuses to update f16 tensors.
     let (b, t, hidden) = (dx.dim(0), dx.dim(1), enc.config.hidden_size);
     let (dx0, final_grads, layer_grads) = layers_backward(dev, enc, acts, mask, dx, dropout, None)?;
     // Embeddings: x0 = drop(LN(scale * word[ids] + position[t] + token_type[0])),

@@ -18,7 +18,9 @@ pub mod finetune_output;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod finetune_run;
 pub mod labelled;
+pub mod loss_scale;
 pub mod masking;
+pub mod mixed;
 pub mod mlm;
 pub mod optimizer;
 #[cfg(not(target_arch = "wasm32"))]

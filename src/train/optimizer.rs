@@ -162,10 +162,13 @@ pub fn loss_sum(dev: &Device, rows: &[Tensor]) -> Result<Tensor> {
 /// What one optimizer update did.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Update {
-    /// Global gradient norm before clipping.
+    /// Global gradient norm before clipping (of the unscaled gradients).
     pub grad_norm: f64,
     /// The step's summed loss (as given to [`AdamW::clip_and_update`]).
     pub loss_sum: f64,
+    /// Whether the loss and the gradients were finite; if not, the update
+    /// changed nothing.
+    pub finite: bool,
 }
 
 impl AdamW {
@@ -185,22 +188,50 @@ impl AdamW {
         max_grad_norm: f64,
         loss_sum: &Tensor,
     ) -> Result<(Vec<Tensor>, Update)> {
-        let total = squared_norm(dev, grads)?;
-        let clip = ops::clip_scale(dev, &total, loss_sum, max_grad_norm as f32)?;
-        let new = self.update_clipped(dev, params, grads, lr, 1.0, &clip)?;
-        let c = dev.read_f32(&clip).await?;
-        let (ok, loss_sum, grad_norm) = (c[1] == 1.0, c[2] as f64, (c[3] as f64).sqrt());
-        if !ok {
-            self.step -= 1;
+        let (new, u) = self
+            .scaled_update(dev, params, grads, lr, max_grad_norm, loss_sum, 1.0)
+            .await?;
+        if !u.finite {
             return Err(crate::Error::Invalid(format!(
-                "the loss is {loss_sum} and the gradient norm {grad_norm}: training diverged (try a lower learning rate or --max-grad-norm); the model was not updated"
+                "the loss is {} and the gradient norm {}: training diverged (try a lower learning rate or --max-grad-norm); the model was not updated",
+                u.loss_sum, u.grad_norm
             )));
+        }
+        Ok((new, u))
+    }
+
+    /// [`AdamW::clip_and_update`] for gradients of a loss multiplied by
+    /// `loss_scale` (mixed precision): clipped and updated as the unscaled
+    /// ones (the norm limit scaled with them, the update dividing the scale
+    /// out). A step whose loss or gradients are not finite changes nothing
+    /// and says so (`Update::finite`): the caller lowers the scale, or
+    /// gives up.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn scaled_update(
+        &mut self,
+        dev: &Device,
+        params: Vec<Tensor>,
+        grads: &[Tensor],
+        lr: f32,
+        max_grad_norm: f64,
+        loss_sum: &Tensor,
+        loss_scale: f32,
+    ) -> Result<(Vec<Tensor>, Update)> {
+        let total = squared_norm(dev, grads)?;
+        let limit = (max_grad_norm * loss_scale as f64) as f32;
+        let clip = ops::clip_scale(dev, &total, loss_sum, limit)?;
+        let new = self.update_clipped(dev, params, grads, lr, 1.0 / loss_scale, &clip)?;
+        let c = dev.read_f32(&clip).await?;
+        let finite = c[1] == 1.0;
+        if !finite {
+            self.step -= 1;
         }
         Ok((
             new,
             Update {
-                grad_norm,
-                loss_sum,
+                grad_norm: (c[3] as f64).sqrt() / loss_scale as f64,
+                loss_sum: c[2] as f64,
+                finite,
             },
         ))
     }

@@ -371,6 +371,8 @@ pub fn pretrain(
         tokens: 0,
         elapsed_s: 0.0,
         settings: settings.clone(),
+        loss_scale: None,
+        skipped_steps: 0,
     };
     let mut kept_rows = Vec::new();
     if let Some(c) = &start.resume {
@@ -395,10 +397,13 @@ pub fn pretrain(
         stream.skip(state.batches)?;
         kept_rows = read_log(run, state.step);
     }
-    let mut trainer = Trainer {
+    // --precision f16: mixed precision, from the saved loss scale on resume.
+    let loss_scale =
+        (recipe.precision == Precision::F16).then(|| state.loss_scale.unwrap_or_default());
+    let mut trainer = Trainer::new(
         model,
         optimizer,
-        options: TrainOptions {
+        TrainOptions {
             schedule: Schedule {
                 peak: recipe.lr,
                 warmup: recipe.warmup(),
@@ -409,7 +414,8 @@ pub fn pretrain(
             dropout: recipe.dropout.unwrap_or(cfg.hidden_dropout_prob as f32),
             seed: recipe.seed,
         },
-    };
+        loss_scale,
+    );
     let save = |trainer: &mut Trainer, state: &TrainerState, log: &RunLog| -> Result<PathBuf> {
         let tensors = pollster::block_on(trainer.model.to_host(dev))?;
         let opt = OptimizerState {
@@ -470,6 +476,21 @@ pub fn pretrain(
         state.epoch = stream.epoch;
         state.tokens += stats.tokens;
         state.elapsed_s = already + began.elapsed().as_secs_f64();
+        state.loss_scale = trainer.loss_scale;
+        if let Some(scale) = stats.skipped_at_scale {
+            state.skipped_steps += 1;
+            progress.note(&format!(
+                "step {}: gradients overflowed at loss scale {scale}: skipped, the scale halved ({} skipped so far)",
+                stats.step + 1,
+                state.skipped_steps
+            ));
+            if stop.load(Ordering::SeqCst) {
+                progress.finish();
+                save(&mut trainer, &state, &log)?;
+                return Ok(PretrainEnd::Stopped { step: state.step });
+            }
+            continue;
+        }
         let val_now = !val.is_empty()
             && (state.step.is_multiple_of(recipe.eval_every) || state.step == recipe.steps);
         let val_stats = if val_now {

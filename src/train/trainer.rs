@@ -1,10 +1,14 @@
 //! One optimisation step over one or more micro-batches (gradient
 //! accumulation), and evaluation. The loss is one mean over every labelled
 //! token of the whole step, as one big batch would give: each micro-batch's
-//! gradient is scaled by 1 / (labelled tokens of the step) and summed.
+//! gradient is scaled by 1 / (labelled tokens of the step) and summed. In
+//! mixed precision (`Trainer::loss_scale`) the step computes with f16 layer
+//! weights made from the f32 masters (`mixed`), times the loss scale.
 
 use super::backward::{forward_backward, forward_loss};
 use super::batch::HostBatch;
+use super::loss_scale::{LossScale, ScaledStep};
+use super::mixed::half_mlm;
 use super::mlm::MlmModel;
 use super::optimizer::AdamW;
 use super::schedule::Schedule;
@@ -36,6 +40,10 @@ pub struct StepStats {
     /// Real (unpadded) tokens and labelled tokens of the step.
     pub tokens: u64,
     pub labelled: u64,
+    /// Mixed precision: the step's gradients overflowed at this loss scale,
+    /// so it was skipped (the model unchanged, `step` not advanced) and the
+    /// scale halved.
+    pub skipped_at_scale: Option<f32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -47,12 +55,34 @@ pub struct EvalStats {
 }
 
 pub struct Trainer {
+    /// The model (in mixed precision: the f32 master weights).
     pub model: MlmModel,
     pub optimizer: AdamW,
     pub options: TrainOptions,
+    /// Mixed precision (`--precision f16`): the loss scale; `None`: f32.
+    pub loss_scale: Option<LossScale>,
+    /// Mixed precision: the f16 copy of `model` the steps compute with,
+    /// made after each update.
+    half: Option<MlmModel>,
 }
 
 impl Trainer {
+    /// A trainer in f32, or in mixed precision from `loss_scale` on.
+    pub fn new(
+        model: MlmModel,
+        optimizer: AdamW,
+        options: TrainOptions,
+        loss_scale: Option<LossScale>,
+    ) -> Self {
+        Self {
+            model,
+            optimizer,
+            options,
+            loss_scale,
+            half: None,
+        }
+    }
+
     /// Steps taken so far.
     pub fn step(&self) -> u64 {
         self.optimizer.step as u64
@@ -72,7 +102,12 @@ impl Trainer {
             ));
         }
         let step = self.step() + 1;
-        let scale = 1.0 / labelled as f32;
+        let loss_scale = self.loss_scale.map_or(1.0, |s| s.scale);
+        let scale = loss_scale / labelled as f32;
+        if self.loss_scale.is_some() && self.half.is_none() {
+            self.half = Some(half_mlm(dev, &self.model).map_err(|e| step_error(e, step))?);
+        }
+        let model = self.half.as_ref().unwrap_or(&self.model);
         let mut acc = Accumulated::default();
         let mut tokens = 0u64;
         for (j, b) in micro.iter().enumerate() {
@@ -89,7 +124,7 @@ impl Trainer {
                     p: self.options.dropout,
                     seed: part_seed(seed, part),
                 };
-                let (loss, grads) = forward_backward(dev, &self.model, &batch, scale, &dropout)?;
+                let (loss, grads) = forward_backward(dev, model, &batch, scale, &dropout)?;
                 Ok(Some((loss.rows, grads)))
             })?;
         }
@@ -103,27 +138,51 @@ impl Trainer {
         // Recorded through the update; the loss and norm are read after it.
         let (new, update) = self
             .optimizer
-            .clip_and_update(
+            .scaled_update(
                 dev,
                 params,
                 &grads,
                 lr as f32,
                 self.options.max_grad_norm,
                 &loss_sum,
+                loss_scale,
             )
             .await
             .map_err(|e| step_error(e, step))?;
-        let loss = update.loss_sum / labelled as f64;
-        self.model.set_params(new)?;
-        let grad_norm = update.grad_norm;
-        Ok(StepStats {
+        let diverged = || {
+            step_error(
+                Error::Invalid(format!(
+                    "the loss is {} and the gradient norm {}: training diverged (try a lower learning rate or --max-grad-norm); the model was not updated",
+                    update.loss_sum / labelled as f64,
+                    update.grad_norm
+                )),
+                step,
+            )
+        };
+        let mut stats = StepStats {
             step,
-            loss,
+            loss: update.loss_sum / labelled as f64,
             lr,
-            grad_norm,
+            grad_norm: update.grad_norm,
             tokens,
             labelled: labelled as u64,
-        })
+            skipped_at_scale: None,
+        };
+        match self.loss_scale.as_mut().map(|s| s.update(update.finite)) {
+            None if !update.finite => return Err(diverged()),
+            Some(ScaledStep::Diverged) => return Err(diverged()),
+            Some(ScaledStep::Skipped) => {
+                stats.step = step - 1;
+                stats.skipped_at_scale = Some(loss_scale);
+                return Ok(stats);
+            }
+            _ => {}
+        }
+        self.model.set_params(new)?;
+        if self.loss_scale.is_some() {
+            self.half = Some(half_mlm(dev, &self.model).map_err(|e| step_error(e, step))?);
+        }
+        Ok(stats)
     }
 }
 

@@ -1,0 +1,39 @@
+//! Mixed-precision training (`--precision f16`): the optimizer keeps f32
+//! master weights; each step computes with a copy whose layer weight
+//! matrices are f16 (`ops::to_f16`, on the device), so that the layers'
+//! products and attention run in half precision where the device has
+//! cooperative matrices (`gpu::coop`); the loss is scaled (`loss_scale`)
+//! against f16 underflow and the gradients unscaled in the update.
+
+use super::mlm::MlmModel;
+use crate::error::Result;
+use crate::model::Encoder;
+use crate::{ops, Device};
+
+/// `enc` with every layer's weight matrices (Wqkv, attention output, the
+/// feed-forward linears) rounded to f16 on the device: what
+/// `--precision f16` loads for inference, made from the f32 masters.
+pub fn half_encoder(dev: &Device, enc: &Encoder) -> Result<Encoder> {
+    let mut half = enc.clone();
+    for layer in &mut half.layers {
+        for lin in [
+            &mut layer.wqkv,
+            &mut layer.attn_out,
+            &mut layer.gated,
+            &mut layer.wo,
+        ] {
+            lin.weight = ops::to_f16(dev, &lin.weight)?;
+        }
+    }
+    Ok(half)
+}
+
+/// The MLM model a mixed-precision step computes with: `model`'s
+/// parameters, the encoder through [`half_encoder`].
+pub fn half_mlm(dev: &Device, model: &MlmModel) -> Result<MlmModel> {
+    Ok(MlmModel {
+        config: model.config.clone(),
+        encoder: half_encoder(dev, &model.encoder)?,
+        head: model.head.clone(),
+    })
+}
