@@ -143,6 +143,8 @@ impl PretrainRecipe {
             "hidden_size": cfg.hidden_size,
             "num_hidden_layers": cfg.num_hidden_layers,
             "vocab_size": cfg.vocab_size,
+            // f16: mixed precision (and the final model stored in f16).
+            "precision": self.precision.name(),
         })
     }
 }
