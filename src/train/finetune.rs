@@ -3,6 +3,8 @@
 
 use super::classify::{cls_forward_backward, cls_logits, ClsBatch, ClsModel};
 use super::labelled::LabelledSet;
+use super::loss_scale::{LossScale, ScaledStep};
+use super::mixed::half_encoder;
 use super::optimizer::{AdamW, AdamWConfig};
 use super::schedule::Schedule;
 use super::split::{accumulate, part_seed, step_error, Accumulated};
@@ -26,6 +28,10 @@ pub struct FineTuneStep {
     pub loss: f64,
     pub lr: f64,
     pub grad_norm: f64,
+    /// Mixed precision: the step's gradients overflowed at this loss scale,
+    /// so it was skipped (the model unchanged, `step` not advanced) and the
+    /// scale halved.
+    pub skipped_at_scale: Option<f32>,
 }
 
 /// The peak learning rate is a positive number.
@@ -39,9 +45,15 @@ pub fn check_peak_lr(peak: f64) -> Result<()> {
 }
 
 pub struct FineTuner {
+    /// The model (full training in mixed precision: the f32 masters).
     pub model: ClsModel,
     pub optimizer: AdamW,
     pub options: FineTuneOptions,
+    /// Mixed precision ([`FineTuner::mixed_precision`]): the loss scale.
+    pub loss_scale: Option<LossScale>,
+    /// Full training in mixed precision: the model with f16 layer weights
+    /// the steps compute with, made after each update.
+    half: Option<ClsModel>,
 }
 
 impl FineTuner {
@@ -58,7 +70,32 @@ impl FineTuner {
             model,
             optimizer,
             options,
+            loss_scale: None,
+            half: None,
         })
+    }
+
+    /// Trains in mixed precision (`--precision f16`): loss scaling, and in
+    /// full training each step computing with f16 copies of the f32 layer
+    /// weights (LoRA leaves the encoder as loaded: f16 and frozen).
+    pub fn mixed_precision(mut self) -> Self {
+        self.loss_scale = Some(LossScale::default());
+        self
+    }
+
+    /// The model a step computes with.
+    fn compute_model(&mut self, dev: &Device) -> Result<&ClsModel> {
+        if self.loss_scale.is_some() && self.model.lora.is_none() && self.half.is_none() {
+            let m = &self.model;
+            self.half = Some(ClsModel {
+                config: m.config.clone(),
+                encoder: half_encoder(dev, &m.encoder)?,
+                pooler: m.pooler.clone(),
+                classifier: m.classifier.clone(),
+                lora: None,
+            });
+        }
+        Ok(self.half.as_ref().unwrap_or(&self.model))
     }
 
     pub fn step(&self) -> u64 {
@@ -74,22 +111,21 @@ impl FineTuner {
     ) -> Result<FineTuneStep> {
         let step = self.step() + 1;
         let seed = derive_seed(self.options.seed, 5, step);
-        let scale = 1.0 / seqs.len() as f32;
+        let loss_scale = self.loss_scale.map_or(1.0, |s| s.scale);
+        let scale = loss_scale / seqs.len() as f32;
         let mut acc = Accumulated::default();
+        let dropout_p = self.options.dropout;
+        let model = self.compute_model(dev).map_err(|e| step_error(e, step))?;
         // Out of GPU memory, the batch runs as smaller micro-batches.
         accumulate(dev, step, seqs.len(), &mut acc, |r, part| {
-            let vocab = self.model.config.vocab_size;
+            let vocab = model.config.vocab_size;
             let batch = ClsBatch::new(dev, &seqs[r.clone()], &labels[r], vocab)?;
             let dropout = Dropout {
-                p: self.options.dropout,
+                p: dropout_p,
                 seed: part_seed(seed, part),
             };
             Ok(Some(cls_forward_backward(
-                dev,
-                &self.model,
-                &batch,
-                scale,
-                &dropout,
+                dev, model, &batch, scale, &dropout,
             )?))
         })?;
         let grads = acc
@@ -102,24 +138,42 @@ impl FineTuner {
         // Recorded through the update; the loss and norm are read after it.
         let (new, update) = self
             .optimizer
-            .clip_and_update(
+            .scaled_update(
                 dev,
                 params,
                 &grads,
                 lr as f32,
                 self.options.max_grad_norm,
                 &loss_sum,
+                loss_scale,
             )
             .await
             .map_err(|e| step_error(e, step))?;
-        let loss = update.loss_sum / seqs.len() as f64;
-        self.model.set_trainable(new)?;
-        Ok(FineTuneStep {
+        let mut st = FineTuneStep {
             step,
-            loss,
+            loss: update.loss_sum / seqs.len() as f64,
             lr,
             grad_norm: update.grad_norm,
-        })
+            skipped_at_scale: None,
+        };
+        let outcome = self.loss_scale.as_mut().map(|s| s.update(update.finite));
+        if !update.finite && outcome != Some(ScaledStep::Skipped) {
+            return Err(step_error(
+                Error::Invalid(format!(
+                    "the loss is {} and the gradient norm {}: training diverged (try a lower learning rate or --max-grad-norm); the model was not updated",
+                    st.loss, st.grad_norm
+                )),
+                step,
+            ));
+        }
+        if outcome == Some(ScaledStep::Skipped) {
+            st.step = step - 1;
+            st.skipped_at_scale = Some(loss_scale);
+            return Ok(st);
+        }
+        self.model.set_trainable(new)?;
+        self.half = None;
+        Ok(st)
     }
 }
 

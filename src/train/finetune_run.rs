@@ -85,11 +85,6 @@ pub fn fine_tune(
     stop: &AtomicBool,
 ) -> Result<FineTuneEnd> {
     recipe.validate()?;
-    if let (TuneMode::Full, Precision::F16) = (recipe.mode, src.precision) {
-        return Err(Error::Invalid(
-            "--mode full trains the weights themselves, which needs them in f32: drop --precision f16, or fine-tune with --mode lora".into(),
-        ));
-    }
     std::fs::create_dir_all(output).map_err(io_error(format!("creating {}", output.display())))?;
     // What writes of a killed earlier run left half done.
     for p in remove_stale_temps(output)? {
@@ -134,13 +129,20 @@ pub fn fine_tune(
             ));
         }
     }
+    // --precision f16: mixed precision. Full training keeps f32 masters
+    // (the steps make f16 copies); LoRA leaves the base weights in f16.
+    let mixed = src.precision == Precision::F16;
+    let load_precision = match recipe.mode {
+        TuneMode::Full => Precision::F32,
+        TuneMode::Lora => src.precision,
+    };
     let mut model = ClsModel::load_with(
         dev,
         &src.config,
         &src.weights,
         classes,
         recipe.seed,
-        src.precision,
+        load_precision,
     )?;
     if recipe.mode == TuneMode::Lora {
         let mut lcfg = recipe.lora_config(model.encoder.family);
@@ -164,6 +166,9 @@ pub fn fine_tune(
         ));
     }
     let mut tuner = recipe.tuner(dev, model, total, src.config.hidden_dropout_prob as f32)?;
+    if mixed {
+        tuner = tuner.mixed_precision();
+    }
 
     let started = Instant::now();
     progress.start(total, 0);
@@ -179,6 +184,17 @@ pub fn fine_tune(
         let labels: Vec<u32> = chunk.iter().map(|&i| train.labels[i]).collect();
         let st = pollster::block_on(tuner.train_step(dev, &seqs, &labels))?;
         samples += seqs.len() as u64;
+        if let Some(scale) = st.skipped_at_scale {
+            progress.note(&format!(
+                "step {}: gradients overflowed at loss scale {scale}: skipped, the scale halved",
+                st.step + 1
+            ));
+            if stop.load(Ordering::SeqCst) {
+                interrupted = true;
+                break;
+            }
+            continue;
+        }
         let mut dev_loss = None;
         if st.step % recipe.eval_every == 0 || st.step == total {
             if let Some(d) = &dev_split {
