@@ -5,6 +5,7 @@ CPU and thread count, random DNABERT-2-117M weights, B x T random tokens with
 15% labelled. The reference has no dropout (dnagpu's step applies it).
 
     python3 benches/baselines/torch_train.py --batch 32 --seq 128 --threads 2
+    python3 benches/baselines/torch_train.py --device cuda --amp f16   # AMP: autocast + GradScaler
 """
 import argparse
 import json
@@ -23,7 +24,10 @@ ap.add_argument("--seq", type=int, default=128)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--device", default="cpu", help="cpu or cuda (TF32 off: PyTorch f32 eager)")
 ap.add_argument("--iters", type=int, default=3)
+ap.add_argument("--amp", choices=["off", "f16", "bf16"], default="off",
+                help="automatic mixed precision: autocast in f16 (with GradScaler) or bf16")
 args = ap.parse_args()
+amp_dtype = {"off": None, "f16": torch.float16, "bf16": torch.bfloat16}[args.amp]
 torch.set_num_threads(args.threads)
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
@@ -41,18 +45,23 @@ params = {k: v.to(args.device).requires_grad_(True)
           if not k.startswith(("bert.pooler", "classifier"))}
 torch.set_default_device(args.device)
 opt = torch.optim.AdamW(list(params.values()), lr=1e-4)
+scaler = torch.amp.GradScaler(args.device, enabled=args.amp == "f16")
 
 
 def step():
     ids = torch.randint(5, 4096, (args.batch, args.seq))
     labels = torch.where(torch.rand(args.batch, args.seq) < 0.15, ids, torch.full_like(ids, -100))
     mask = torch.ones(args.batch, args.seq)
-    x = encoder(params, cfg, ids, mask, dtype=torch.float32)[-1]
-    keep = labels > 0
-    loss = torch.nn.functional.cross_entropy(mlm_logits_f32(x[keep]), labels[keep])
+    with torch.autocast(args.device, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        x = encoder(params, cfg, ids, mask, dtype=torch.float32)[-1]
+        keep = labels > 0
+        loss = torch.nn.functional.cross_entropy(mlm_logits_f32(x[keep]), labels[keep])
     opt.zero_grad()
-    loss.backward()
-    opt.step()
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)
+    torch.nn.utils.clip_grad_norm_(list(params.values()), 1.0)
+    scaler.step(opt)
+    scaler.update()
 
 
 def mlm_logits_f32(x):
@@ -73,5 +82,5 @@ for _ in range(args.iters):
     step()
 sync()
 secs = (time.perf_counter() - t0) / args.iters
-print(json.dumps({"torch": torch.__version__, "device": args.device, "threads": args.threads, "batch": args.batch, "tokens": args.seq,
+print(json.dumps({"torch": torch.__version__, "device": args.device, "amp": args.amp, "threads": args.threads, "batch": args.batch, "tokens": args.seq,
                   "seconds_per_step": secs, "tokens_per_s": args.batch * args.seq / secs}))

@@ -27,6 +27,11 @@ if want coop; then
     DNAGPU_COOP=$coop step $B --backend gpu bench embed --batch 32 --seq 512 --iters 3 --precision f16 --profile --json "$OUT/embed_f16_coop_$coop.json"
     DNAGPU_COOP=$coop step $B --backend gpu bench embed --batch 1 --seq 128 --iters 10 --precision f16 --json "$OUT/embed_b1_f16_coop_$coop.json"
   done
+  # Mixed-precision training (f32 masters, f16 products, loss scaling).
+  for coop in on off; do
+    DNAGPU_COOP=$coop step $B --backend gpu bench train --batch 32 --seq 128 --iters 5 --precision f16 --profile --json "$OUT/train_f16_coop_$coop.json"
+  done
+  step python3 benches/baselines/torch_train.py --batch 32 --seq 128 --device cuda --iters 5 --amp f16
   for dt in f16 bf16; do
     step python3 benches/baselines/torch_matmul.py --dtype $dt
     step python3 benches/baselines/torch_encoder_half.py --batch 32 --seq 512 --dtype $dt --iters 3
