@@ -22,7 +22,14 @@ impl Linear {
         let (out, inp) = (self.weight.dim(0), self.weight.dim(1));
         let rows = x.numel() / inp.max(1);
         let dy2 = dy.reshape(&[rows, out])?;
-        let dweight = ops::matmul(dev, &dy2, &x.reshape(&[rows, inp])?, None, ops::Matmul::TN)?;
+        // f16 weights (mixed precision): the weight gradient in half
+        // precision too, as the forward and dx (whose B is the weight).
+        let product = if self.is_half() {
+            ops::matmul_half
+        } else {
+            ops::matmul
+        };
+        let dweight = product(dev, &dy2, &x.reshape(&[rows, inp])?, None, ops::Matmul::TN)?;
         let dbias = match self.bias {
             Some(_) => Some(ops::sum_rows(dev, &dy2)?),
             None => None,

@@ -49,7 +49,7 @@ pub use embedding::embedding;
 pub use embedding_backward::{embedding_backward, RowIndex};
 pub use layer_norm::{layer_norm, LayerNormOut};
 pub use layer_norm_backward::{layer_norm_backward, layer_norm_backward_input, LayerNormGrads};
-pub use matmul::{linear, matmul, matmul_with, Epilogue, Matmul, MatmulKernel};
+pub use matmul::{linear, matmul, matmul_half, matmul_with, Epilogue, Matmul, MatmulKernel};
 pub use pool::{pool, PoolMode};
 pub use reduce::{sum_rows, sum_squares};
 pub use rotary::{rotary, rotary_backward};

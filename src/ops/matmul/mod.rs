@@ -158,6 +158,34 @@ pub fn matmul(
     matmul_with(dev, a, b, bias, spec, None)
 }
 
+/// [`matmul`] in half precision where the device has cooperative matrices
+/// (and the layout suits them), whatever B's dtype: the weight gradients of
+/// layers whose weights are f16 (mixed-precision training), which would
+/// otherwise be the one product of a step left in f32.
+pub fn matmul_half(
+    dev: &Device,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    spec: Matmul,
+) -> Result<Tensor> {
+    let coop = match dev {
+        Device::Gpu(g) => {
+            coop_fits(g)
+                && MatmulDims::of(a.shape(), b.shape(), spec).is_ok_and(|d| tiled_fits(&d, spec))
+        }
+        Device::Cpu => false,
+    };
+    matmul_with(
+        dev,
+        a,
+        b,
+        bias,
+        spec,
+        coop.then_some(MatmulKernel::Cooperative),
+    )
+}
+
 /// [`matmul`] on a chosen GPU kernel (`None`: [`MatmulKernel::pick`]), for
 /// tests and benchmarks that compare the kernels. The CPU backend ignores it.
 pub fn matmul_with(

@@ -387,8 +387,9 @@ fn coop_matmul_rounds_operands_to_f16() {
 }
 
 /// Weights stored in f16 (`--precision f16`) take the cooperative kernel
-/// where the device has it, f32 weights the tiled or basic one, and with
-/// the kernels switched off (`DNAGPU_COOP=off`) f16 weights too.
+/// where the device has it, as does `matmul_half` with f32 operands; f32
+/// weights take the tiled or basic one, and with the kernels switched off
+/// (`DNAGPU_COOP=off`) f16 weights too.
 #[test]
 fn coop_matmul_is_chosen_for_f16_weights_only() {
     let Some(dev) = coop_gpu() else { return };
@@ -406,6 +407,12 @@ fn coop_matmul_is_chosen_for_f16_weights_only() {
         rows.iter().map(|r| r.0).collect::<Vec<_>>()
     };
     let cooperative = |names: &[&str]| names.iter().any(|n| n.contains("cooperative"));
+    g.set_profiling(true).unwrap();
+    crate::ops::matmul_half(&dev, &x, &w32, None, Matmul::NT).unwrap();
+    let (half_rows, _) = g.profile_rows().unwrap();
+    g.set_profiling(false).unwrap();
+    let half_names: Vec<&str> = half_rows.iter().map(|r| r.0).collect();
+    assert!(cooperative(&half_names), "matmul_half: {half_names:?}");
     assert!(
         cooperative(&kernels_of(&w16)),
         "f16 weights: {:?}",
