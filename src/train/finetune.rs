@@ -52,7 +52,7 @@ pub struct FineTuner {
     /// Mixed precision ([`FineTuner::mixed_precision`]): the loss scale.
     pub loss_scale: Option<LossScale>,
     /// Full training in mixed precision: the model with f16 layer weights
-    /// the steps compute with, made after each update.
+    /// the steps compute with, made by the first step after each update.
     half: Option<ClsModel>,
 }
 
@@ -158,13 +158,7 @@ impl FineTuner {
         };
         let outcome = self.loss_scale.as_mut().map(|s| s.update(update.finite));
         if !update.finite && outcome != Some(ScaledStep::Skipped) {
-            return Err(step_error(
-                Error::Invalid(format!(
-                    "the loss is {} and the gradient norm {}: training diverged (try a lower learning rate or --max-grad-norm); the model was not updated",
-                    st.loss, st.grad_norm
-                )),
-                step,
-            ));
+            return Err(step_error(update.diverged(st.loss), step));
         }
         if outcome == Some(ScaledStep::Skipped) {
             st.step = step - 1;

@@ -152,7 +152,7 @@ pub fn squared_norm(dev: &Device, grads: &[Tensor]) -> Result<Tensor> {
 }
 
 /// The summed loss ([1], on the device) of per-row losses (each [n]), for
-/// [`AdamW::clip_and_update`].
+/// [`AdamW::scaled_update`].
 pub fn loss_sum(dev: &Device, rows: &[Tensor]) -> Result<Tensor> {
     total(dev, rows, |r| {
         ops::sum_rows(dev, &r.reshape(&[r.numel(), 1])?)?.reshape(&[1])
@@ -164,11 +164,21 @@ pub fn loss_sum(dev: &Device, rows: &[Tensor]) -> Result<Tensor> {
 pub struct Update {
     /// Global gradient norm before clipping (of the unscaled gradients).
     pub grad_norm: f64,
-    /// The step's summed loss (as given to [`AdamW::clip_and_update`]).
+    /// The step's summed loss (as given to [`AdamW::scaled_update`]).
     pub loss_sum: f64,
     /// Whether the loss and the gradients were finite; if not, the update
     /// changed nothing.
     pub finite: bool,
+}
+
+impl Update {
+    /// The error of a step that was not finite; `loss` is its mean loss.
+    pub fn diverged(&self, loss: f64) -> crate::Error {
+        crate::Error::Invalid(format!(
+            "the loss is {loss} and the gradient norm {}: training diverged (try a lower learning rate or --max-grad-norm); the model was not updated",
+            self.grad_norm
+        ))
+    }
 }
 
 impl AdamW {
@@ -176,36 +186,13 @@ impl AdamW {
     /// update at `lr`, all recorded on the device before anything is read
     /// back: the factor comes from `ops::clip_scale` and AdamW reads it
     /// there. Then one readback gives the norm and `loss_sum` ([1], the
-    /// step's summed loss). A non-finite loss or gradient norm is an error
-    /// and changes nothing (the kernels copy the state, the step count is
-    /// restored).
-    pub async fn clip_and_update(
-        &mut self,
-        dev: &Device,
-        params: Vec<Tensor>,
-        grads: &[Tensor],
-        lr: f32,
-        max_grad_norm: f64,
-        loss_sum: &Tensor,
-    ) -> Result<(Vec<Tensor>, Update)> {
-        let (new, u) = self
-            .scaled_update(dev, params, grads, lr, max_grad_norm, loss_sum, 1.0)
-            .await?;
-        if !u.finite {
-            return Err(crate::Error::Invalid(format!(
-                "the loss is {} and the gradient norm {}: training diverged (try a lower learning rate or --max-grad-norm); the model was not updated",
-                u.loss_sum, u.grad_norm
-            )));
-        }
-        Ok((new, u))
-    }
-
-    /// [`AdamW::clip_and_update`] for gradients of a loss multiplied by
-    /// `loss_scale` (mixed precision): clipped and updated as the unscaled
-    /// ones (the norm limit scaled with them, the update dividing the scale
-    /// out). A step whose loss or gradients are not finite changes nothing
-    /// and says so (`Update::finite`): the caller lowers the scale, or
-    /// gives up.
+    /// step's summed loss). The gradients may be those of a loss multiplied
+    /// by `loss_scale` (mixed precision; 1 otherwise): they are clipped and
+    /// applied as the unscaled ones (the norm limit scaled with them, the
+    /// update dividing the scale out). A step whose loss or gradients are
+    /// not finite changes nothing (the kernels copy the state, the step
+    /// count is restored) and says so (`Update::finite`): the caller lowers
+    /// the scale, or gives up ([`Update::diverged`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn scaled_update(
         &mut self,

@@ -62,7 +62,7 @@ pub struct Trainer {
     /// Mixed precision (`--precision f16`): the loss scale; `None`: f32.
     pub loss_scale: Option<LossScale>,
     /// Mixed precision: the f16 copy of `model` the steps compute with,
-    /// made after each update.
+    /// made by the first step after each update.
     half: Option<MlmModel>,
 }
 
@@ -149,16 +149,7 @@ impl Trainer {
             )
             .await
             .map_err(|e| step_error(e, step))?;
-        let diverged = || {
-            step_error(
-                Error::Invalid(format!(
-                    "the loss is {} and the gradient norm {}: training diverged (try a lower learning rate or --max-grad-norm); the model was not updated",
-                    update.loss_sum / labelled as f64,
-                    update.grad_norm
-                )),
-                step,
-            )
-        };
+        let diverged = || step_error(update.diverged(update.loss_sum / labelled as f64), step);
         let mut stats = StepStats {
             step,
             loss: update.loss_sum / labelled as f64,
@@ -179,9 +170,8 @@ impl Trainer {
             _ => {}
         }
         self.model.set_params(new)?;
-        if self.loss_scale.is_some() {
-            self.half = Some(half_mlm(dev, &self.model).map_err(|e| step_error(e, step))?);
-        }
+        // The next step makes its f16 copy of the new weights.
+        self.half = None;
         Ok(stats)
     }
 }

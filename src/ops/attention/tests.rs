@@ -29,6 +29,17 @@ fn attention_padded_batches_and_head_counts() {
     }
 }
 
+/// (valid lengths, T, heads) at head dim 64: one token; a padded pair; a
+/// row of only padding with lengths off the tiles; a long pair, 12 heads.
+fn head_dim_64_cases() -> [(Vec<usize>, usize, usize); 4] {
+    [
+        (vec![1], 1, 1),
+        (vec![5, 3], 5, 2),
+        (vec![97, 40, 0], 97, 3),
+        (vec![130, 129], 130, 12),
+    ]
+}
+
 /// Both forward kernels at the model's head dim: padded batches (a row of
 /// only padding included), lengths that are not multiples of the 64-row and
 /// 32-key tiles, several heads.
@@ -36,15 +47,7 @@ fn attention_padded_batches_and_head_counts() {
 fn attention_kernels_at_head_dim_64() {
     let Some(dev) = gpu() else { return };
     for kernel in [AttentionKernel::Rows, AttentionKernel::Tiled] {
-        for (seed, (lens, tt, heads)) in [
-            (vec![1], 1, 1),
-            (vec![5, 3], 5, 2),
-            (vec![97, 40, 0], 97, 3),
-            (vec![130, 129], 130, 12),
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        for (seed, (lens, tt, heads)) in head_dim_64_cases().into_iter().enumerate() {
             run(check_attention_on(
                 &dev,
                 Some(kernel),
@@ -148,15 +151,7 @@ fn coop_attention_padded_batches_and_partial_tiles() {
     let Some(dev) = crate::testing::coop_gpu() else {
         return;
     };
-    for (seed, (lens, tt, heads)) in [
-        (vec![1], 1, 1),
-        (vec![5, 3], 5, 2),
-        (vec![97, 40, 0], 97, 3),
-        (vec![130, 129], 130, 12),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (seed, (lens, tt, heads)) in head_dim_64_cases().into_iter().enumerate() {
         run(check_attention_on(
             &dev,
             Some(AttentionKernel::Cooperative),
