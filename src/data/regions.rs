@@ -121,15 +121,13 @@ pub fn fetch<R: BufRead>(
                     }
                     match u8::try_from(c).map_or(Symbol::Invalid, symbol) {
                         Symbol::Base(b) | Symbol::Ambiguous(b) => line_bases.push(b),
-                        Symbol::Invalid => {
-                            return Err(Error::Invalid(format!(
-                                "{origin}:{}: chromosome `{}`: `{}` (column {}) is not a DNA symbol",
-                                lines.line(),
-                                chrom.as_deref().unwrap_or("?"),
-                                c.escape_default(),
-                                col + 1
-                            )))
-                        }
+                        Symbol::Invalid => return Err(Error::Invalid(format!(
+                            "{origin}:{}: chromosome `{}`: `{}` (column {}) is not a DNA symbol",
+                            lines.line(),
+                            chrom.as_deref().unwrap_or("?"),
+                            c.escape_default(),
+                            col + 1
+                        ))),
                     }
                 }
                 take_line(cur, &line_bases, regions, &mut out);
@@ -209,7 +207,10 @@ mod tests {
         let r = [region("b", 0, 3)];
         for (fa, want) in [
             (&b"AC\n>b\nAC\n"[..], "g.fa: line 1: sequence data before"),
-            (b">a\nAC\n>b\nAC\n>a\nG\n", "line 5: chromosome `a` again (first at line 1)"),
+            (
+                b">a\nAC\n>b\nAC\n>a\nG\n",
+                "line 5: chromosome `a` again (first at line 1)",
+            ),
             (b">b\nAC-T\n", "g.fa:2: chromosome `b`: `-` (column 3)"),
         ] {
             let msg = fetch(fa, "g.fa", &r).unwrap_err().to_string();

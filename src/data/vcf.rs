@@ -245,7 +245,10 @@ mod tests {
             ("chr1 5 . A G\n", "separated by tabs"),
             ("chr1\t0\t.\tA\tG\n", "line 3: POS \"0\""),
             ("chr1\tx\t.\tA\tG\n", "POS \"x\""),
-            ("chr1\t5\t.\tA-\tG\n", "REF \"A-\": symbol '-' at position 2"),
+            (
+                "chr1\t5\t.\tA-\tG\n",
+                "REF \"A-\": symbol '-' at position 2",
+            ),
             ("chr1\t5\t.\t.\tG\n", "REF \".\": no bases"),
             ("chr1\t5\t.\tA\tG,\n", "ALT \"\": no bases"),
             ("chr1\t5\t.\tA\tGX\n", "ALT \"GX\""),

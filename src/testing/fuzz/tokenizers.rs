@@ -62,7 +62,10 @@ fn check_encodings(t: &Tokenizer, probes: &[&str]) {
         assert!(unknown_symbols <= p.len(), "{p:?}");
         assert_eq!(spans.len(), ids.len(), "{p:?}: a span per id");
         assert!(
-            spans.iter().flatten().all(|s| s.start <= s.end && s.end <= p.len()),
+            spans
+                .iter()
+                .flatten()
+                .all(|s| s.start <= s.end && s.end <= p.len()),
             "{p:?}: spans {spans:?} inside the input"
         );
         let rows = t.table_rows_needed();
