@@ -121,13 +121,15 @@ pub fn fetch<R: BufRead>(
                     }
                     match u8::try_from(c).map_or(Symbol::Invalid, symbol) {
                         Symbol::Base(b) | Symbol::Ambiguous(b) => line_bases.push(b),
-                        Symbol::Invalid => return Err(Error::Invalid(format!(
+                        Symbol::Invalid => {
+                            return Err(Error::Invalid(format!(
                             "{origin}:{}: chromosome `{}`: `{}` (column {}) is not a DNA symbol",
                             lines.line(),
                             chrom.as_deref().unwrap_or("?"),
                             c.escape_default(),
                             col + 1
-                        ))),
+                        )))
+                        }
                     }
                 }
                 take_line(cur, &line_bases, regions, &mut out);

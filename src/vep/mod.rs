@@ -29,7 +29,7 @@ pub mod score;
 pub mod tokens;
 pub mod windows;
 
-pub use score::{score, Scorer, Scores};
+pub use score::{runs, score, Scorer, Scores};
 pub use tokens::{AlleleTokens, Tokens};
 pub use windows::{plan, regions, AlleleWindows, Mismatch, Plan, Window};
 

@@ -52,8 +52,14 @@ pub struct Scorer<'a> {
     pub classifier: Option<&'a Model>,
 }
 
-/// Scores every allele, in order. `progress` hears windows done (each
-/// allele's four windows run twice, and twice more through a classifier).
+/// The windows [`score`] runs for `alleles` alleles: four, twice each, and
+/// the two forward ones once more through a classifier.
+pub fn runs(alleles: usize, classifier: bool) -> usize {
+    alleles * if classifier { 10 } else { 8 }
+}
+
+/// Scores every allele, in order. `progress` hears windows run, of
+/// [`runs`].
 pub async fn score(
     dev: &Device,
     scorer: &Scorer<'_>,
@@ -68,8 +74,7 @@ pub async fn score(
         ));
     };
     let windows: Vec<&Tokens> = alleles.iter().flat_map(|a| a.all()).collect();
-    let passes = if scorer.classifier.is_some() { 5 } else { 4 };
-    let total = alleles.len() * 2 * passes;
+    let total = runs(alleles.len(), scorer.classifier.is_some());
     let mut offset = 0;
     let mut report = |p: Progress, offset: usize| {
         progress(Progress {
