@@ -104,11 +104,19 @@ fn tokens_and_masked_sets_match_the_reference() {
         let alleles = json["alleles"].as_array().unwrap();
         assert_eq!(alleles.len(), tokens.len());
         for (a, (t, want)) in tokens.iter().zip(alleles).enumerate() {
-            for (w, (got, want)) in t.all().iter().zip(want["windows"].as_array().unwrap()).enumerate() {
+            for (w, (got, want)) in t
+                .all()
+                .iter()
+                .zip(want["windows"].as_array().unwrap())
+                .enumerate()
+            {
                 let ids: Vec<u32> = serde_json::from_value(want["ids"].clone()).unwrap();
                 let masked: Vec<usize> = serde_json::from_value(want["masked"].clone()).unwrap();
                 assert_eq!(got.ids, ids, "{name} allele {a} window {w}: ids");
-                assert_eq!(got.masked, masked, "{name} allele {a} window {w}: masked set");
+                assert_eq!(
+                    got.masked, masked,
+                    "{name} allele {a} window {w}: masked set"
+                );
             }
         }
     }
