@@ -17,7 +17,7 @@ use dnagpu::data::vcf::Vcf;
 use dnagpu::embed::Batching;
 use dnagpu::model::io::ModelFiles;
 use dnagpu::model::{Encoder, Model};
-use dnagpu::testing::{check_close, Tol};
+use dnagpu::testing::{check_close, csv_table, Tol};
 use dnagpu::vep::{self, AlleleTokens, Mismatch, Plan, Scorer, Scores};
 use dnagpu::Device;
 
@@ -60,13 +60,7 @@ fn score(dev: &Device, name: &str, batch_size: usize) -> (Vec<AlleleTokens>, Vec
 /// The reference's CSV: header and rows.
 fn reference(name: &str) -> (Vec<String>, Vec<Vec<String>>) {
     let path = fixtures().join("vep").join(format!("{name}.csv"));
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let header = r.headers().unwrap().iter().map(String::from).collect();
-    let rows = r
-        .records()
-        .map(|rec| rec.unwrap().iter().map(String::from).collect())
-        .collect();
-    (header, rows)
+    csv_table(&std::fs::read_to_string(path).unwrap(), b',')
 }
 
 fn check(dev: &Device, name: &str) {

@@ -11,6 +11,7 @@ mod info;
 mod input;
 mod interrupt;
 mod model_arg;
+mod output;
 mod pretrain;
 mod progress;
 mod serve;

@@ -8,7 +8,7 @@ use dnagpu::data::regions::fetch_path;
 use dnagpu::data::vcf::Vcf;
 use dnagpu::embed::Batching;
 use dnagpu::export;
-use dnagpu::fs::{check_output, write_atomic};
+use dnagpu::fs::check_output;
 use dnagpu::model::{Encoder, Model};
 use dnagpu::vep::{self, output::Format, Mismatch, Scorer};
 
@@ -171,12 +171,5 @@ pub fn run(dev_args: &DeviceArgs, args: &VepArgs) -> Result<()> {
         plan.mismatched
     );
     let text = vep::output::write(format, &vcf, &plan, &scores, classes)?;
-    match &args.output {
-        Some(p) => {
-            write_atomic(p, text.as_bytes())?;
-            eprintln!("wrote {}", p.display());
-        }
-        None => print!("{text}"),
-    }
-    Ok(())
+    crate::output::write_or_print(args.output.as_deref(), &text)
 }

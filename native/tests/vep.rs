@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use common::{dnagpu, run, tmp};
-use dnagpu::testing::{check_close, Tol};
+use dnagpu::testing::{check_close, csv_table as table, Tol};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
@@ -45,19 +45,6 @@ fn inputs(genome: &Path, vcf: &Path, more: &[&Path]) -> Vec<OsString> {
     ];
     v.extend(more.iter().map(|p| p.as_os_str().to_owned()));
     v
-}
-
-/// Parses CSV (or TSV) text: header and rows.
-fn table(text: &str, delimiter: u8) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut r = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .from_reader(text.as_bytes());
-    let header = r.headers().unwrap().iter().map(String::from).collect();
-    let rows = r
-        .records()
-        .map(|x| x.unwrap().iter().map(String::from).collect())
-        .collect();
-    (header, rows)
 }
 
 /// `got` has `want`'s header and allele columns, and its numbers within
@@ -267,6 +254,16 @@ fn edit(dir: &Path, name: &str, from: &str, to: &str) {
 
 const OUT: &[&str] = &["--output", "scores.csv"];
 
+/// A refused run: name, how the inputs are spoiled, extra arguments, exit
+/// code, what the message says.
+type Case = (
+    &'static str,
+    Box<dyn FnOnce(&Path)>,
+    &'static [&'static str],
+    i32,
+    Vec<&'static str>,
+);
+
 #[test]
 fn ref_mismatch_is_an_error_naming_the_record_or_skipped() {
     refused(
@@ -313,7 +310,7 @@ fn ref_mismatch_is_an_error_naming_the_record_or_skipped() {
 
 #[test]
 fn bad_inputs_are_refused_before_any_work() {
-    let cases: Vec<(&str, Box<dyn FnOnce(&Path)>, &[&str], i32, Vec<&str>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "unknown-chrom",
             Box::new(|d: &Path| edit(d, "variants.vcf", "chr2\t58", "chrZ\t58")),
@@ -405,44 +402,44 @@ fn bad_inputs_are_refused_before_any_work() {
             1,
             vec!["cannot read genome.fa"],
         ),
-        (
-            "output-is-input",
-            Box::new(|_: &Path| {}),
-            &["--output", "./variants.vcf"],
-            1,
-            vec!["is the input variants.vcf"],
-        ),
-        (
-            "output-is-genome",
-            Box::new(|_: &Path| {}),
-            &["--output", "genome.fa"],
-            1,
-            vec!["genome.fa: vep writes .csv, .tsv or .vcf"],
-        ),
-        (
-            "output-folder-missing",
-            Box::new(|_: &Path| {}),
-            &["--output", "nowhere/s.csv"],
-            1,
-            vec!["folder nowhere does not exist"],
-        ),
-        (
-            "flank-too-large",
-            Box::new(|_: &Path| {}),
-            &["--flank", "60000"],
-            2,
-            vec!["--flank", "at most 50000"],
-        ),
-        (
-            "batch-size-zero",
-            Box::new(|_: &Path| {}),
-            &["--batch-size", "0"],
-            2,
-            vec!["--batch-size", "at least 1"],
-        ),
     ];
     for (name, setup, extra, code, want) in cases {
         refused(name, "nt_v2_tiny", setup, extra, code, &want);
+    }
+    // Options refused as given.
+    for (name, extra, code, want) in [
+        (
+            "output-is-input",
+            ["--output", "./variants.vcf"],
+            1,
+            "is the input variants.vcf",
+        ),
+        (
+            "output-is-genome",
+            ["--output", "genome.fa"],
+            1,
+            "genome.fa: vep writes .csv, .tsv or .vcf",
+        ),
+        (
+            "output-folder-missing",
+            ["--output", "nowhere/s.csv"],
+            1,
+            "folder nowhere does not exist",
+        ),
+        (
+            "flank-too-large",
+            ["--flank", "60000"],
+            2,
+            "'--flank <FLANK>': at most 50000",
+        ),
+        (
+            "batch-size-zero",
+            ["--batch-size", "0"],
+            2,
+            "'--batch-size <BATCH_SIZE>': must be at least 1",
+        ),
+    ] {
+        refused(name, "nt_v2_tiny", |_| {}, &extra, code, &[want]);
     }
 }
 

@@ -196,6 +196,16 @@ pub struct TokenDropout {
     scales: Vec<f32>,
 }
 
+/// What an inference forward adds to the encoder's own weights
+/// ([`Encoder::forward_with`]).
+#[derive(Clone, Copy, Default)]
+pub struct Extras<'a> {
+    /// LoRA adapters run beside the frozen weights.
+    pub lora: Option<&'a Lora>,
+    /// ESM's token dropout for input holding mask tokens.
+    pub token_dropout: Option<&'a TokenDropout>,
+}
+
 /// What the embeddings' backward needs.
 pub struct EmbeddingsActs {
     /// word[ids] + token_type[0], the LayerNorm's input.
@@ -500,7 +510,7 @@ impl Encoder {
         mask: &Tensor,
         keep: impl Fn(usize) -> bool,
     ) -> Result<Vec<(usize, Tensor)>> {
-        self.forward_lora(dev, ids, mask, keep, None)
+        self.forward_with(dev, ids, mask, keep, Extras::default())
     }
 
     /// [`Encoder::forward`] from ids and mask on the host, [B, T] each:
@@ -514,7 +524,7 @@ impl Encoder {
         b: usize,
         keep: impl Fn(usize) -> bool,
     ) -> Result<Vec<(usize, Tensor)>> {
-        let t = if b == 0 { 0 } else { ids.len() / b };
+        let t = ids.len().checked_div(b).unwrap_or(0);
         if ids.len() != b * t || mask.len() != ids.len() {
             return Err(shape_err(
                 "encoder",
@@ -526,37 +536,31 @@ impl Encoder {
             ));
         }
         let dropout = self.embeddings.token_dropout(ids, mask, b);
-        self.forward_inner(
-            dev,
-            &dev.tensor_u32(&[b, t], ids)?,
-            &dev.tensor_u32(&[b, t], mask)?,
-            keep,
-            None,
-            dropout.as_ref(),
-        )
+        let extras = Extras {
+            lora: None,
+            token_dropout: dropout.as_ref(),
+        };
+        let (ids, mask) = (
+            dev.tensor_u32(&[b, t], ids)?,
+            dev.tensor_u32(&[b, t], mask)?,
+        );
+        self.forward_with(dev, &ids, &mask, keep, extras)
     }
 
-    /// [`Encoder::forward`] with LoRA adapters (inference: no dropout).
-    pub fn forward_lora(
+    /// [`Encoder::forward`] at inference (no dropout) with LoRA adapters
+    /// beside the weights and ESM's token dropout, where `extras` has them.
+    pub fn forward_with(
         &self,
         dev: &Device,
         ids: &Tensor,
         mask: &Tensor,
         keep: impl Fn(usize) -> bool,
-        lora: Option<&Lora>,
+        extras: Extras<'_>,
     ) -> Result<Vec<(usize, Tensor)>> {
-        self.forward_inner(dev, ids, mask, keep, lora, None)
-    }
-
-    fn forward_inner(
-        &self,
-        dev: &Device,
-        ids: &Tensor,
-        mask: &Tensor,
-        keep: impl Fn(usize) -> bool,
-        lora: Option<&Lora>,
-        tokens: Option<&TokenDropout>,
-    ) -> Result<Vec<(usize, Tensor)>> {
+        let Extras {
+            lora,
+            token_dropout: tokens,
+        } = extras;
         const OP: &str = "encoder";
         ids.check_dtype(OP, "input_ids", DType::U32)?;
         if ids.rank() != 2 || mask.shape() != ids.shape() {

@@ -178,26 +178,15 @@ mod tests {
         let p = plan_of(vcf, fa, 3, Mismatch::Error).unwrap();
         assert_eq!(p.symbolic, 1);
         assert_eq!(p.alleles.len(), 3);
+        let w = |x: &Window| (x.seq.clone(), x.allele.clone());
         let a = &p.alleles[0];
         // p = 1: window [0, 5), clipped at the start.
-        assert_eq!(
-            (a.reference.seq.as_str(), a.reference.allele.clone()),
-            ("ACGTA", 1..2)
-        );
-        assert_eq!(
-            (a.alternate.seq.as_str(), a.alternate.allele.clone()),
-            ("ATGTA", 1..2)
-        );
+        assert_eq!(w(&a.reference), ("ACGTA".into(), 1..2));
+        assert_eq!(w(&a.alternate), ("ATGTA".into(), 1..2));
         // p = 8, REF AC: window [5, 10) clipped at the end.
         let d = &p.alleles[1];
-        assert_eq!(
-            (d.reference.seq.as_str(), d.reference.allele.clone()),
-            ("CGTAC", 3..5)
-        );
-        assert_eq!(
-            (d.alternate.seq.as_str(), d.alternate.allele.clone()),
-            ("CGTA", 3..4)
-        );
+        assert_eq!(w(&d.reference), ("CGTAC".into(), 3..5));
+        assert_eq!(w(&d.alternate), ("CGTA".into(), 3..4));
         let ins = &p.alleles[2];
         assert_eq!((ins.record, ins.alt), (1, 1));
         assert_eq!(ins.alternate.seq, "CGTACGG");
@@ -209,25 +198,27 @@ mod tests {
     #[test]
     fn mismatches_and_unknown_chromosomes() {
         let fa = ">c\nACGTACGTAC\n";
-        let msg = plan_of("c\t2\trs7\tG\tT\n", fa, 3, Mismatch::Error)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("v.vcf: line 1: c:2 (rs7): REF G does not match g.fa: the genome has C"),
-            "{msg}"
-        );
-        let msg = plan_of("c\t10\t.\tCA\tT\n", fa, 3, Mismatch::Error)
-            .unwrap_err()
-            .to_string();
-        assert!(msg.contains("runs past the end of `c` (10 bp)"), "{msg}");
+        for (vcf, mismatch, want) in [
+            (
+                "c\t2\trs7\tG\tT\n",
+                Mismatch::Error,
+                "v.vcf: line 1: c:2 (rs7): REF G does not match g.fa: the genome has C",
+            ),
+            (
+                "c\t10\t.\tCA\tT\n",
+                Mismatch::Error,
+                "runs past the end of `c` (10 bp)",
+            ),
+            (
+                "chr9\t2\t.\tC\tT\n",
+                Mismatch::Skip,
+                "line 1: chromosome `chr9` is not in g.fa",
+            ),
+        ] {
+            let msg = plan_of(vcf, fa, 3, mismatch).unwrap_err().to_string();
+            assert!(msg.contains(want), "{msg}");
+        }
         let p = plan_of("c\t2\t.\tG\tT\nc\t2\t.\tC\tT\n", fa, 3, Mismatch::Skip).unwrap();
         assert_eq!((p.mismatched, p.alleles.len()), (1, 1));
-        let msg = plan_of("chr9\t2\t.\tC\tT\n", fa, 3, Mismatch::Skip)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("line 1: chromosome `chr9` is not in g.fa"),
-            "{msg}"
-        );
     }
 }
