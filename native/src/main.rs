@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_kernels;
+mod bench_vep;
 mod classify;
 mod embed;
 mod finetune;
