@@ -35,7 +35,7 @@ fn prepare(files: &ModelFiles) -> (Vcf, Plan, Vec<AlleleTokens>) {
     let got = fetch_path(&dir.join("genome.fa"), &vep::regions(&vcf, FLANK)).unwrap();
     let plan = vep::plan(&vcf, &got, "genome.fa", FLANK, Mismatch::Error).unwrap();
     let max = Encoder::max_positions_of(&files.config, &files.weights);
-    let tokens = vep::tokenize(&vcf, &plan, &files.tokenizer, max, FLANK).unwrap();
+    let tokens = vep::tokenize(&vcf, &plan.alleles, &files.tokenizer, max, FLANK).unwrap();
     (vcf, plan, tokens)
 }
 

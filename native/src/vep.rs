@@ -98,14 +98,14 @@ pub fn run(dev_args: &DeviceArgs, args: &VepArgs) -> Result<()> {
     let plan = vep::plan(&vcf, &fetched, &genome, args.flank, mismatch)?;
     drop(fetched);
     let max_positions = Encoder::max_positions_of(&src.config, &src.weights);
-    let tokens = vep::tokenize(&vcf, &plan, &src.tokenizer, max_positions, args.flank)?;
+    vep::check_tokens(&vcf, &plan, &src.tokenizer, max_positions, args.flank)?;
+    let alleles = plan.alleles.len();
     eprintln!(
-        "read {} records, {} alleles to score, in {:.2} s",
+        "read {} records, {alleles} alleles to score, in {:.2} s",
         vcf.records.len(),
-        tokens.len(),
         t0.elapsed().as_secs_f64()
     );
-    if tokens.is_empty() {
+    if alleles == 0 {
         bail!(
             "{}: no allele to score ({} symbolic, {} records with a mismatched REF)",
             vcf.origin,
@@ -142,14 +142,33 @@ pub fn run(dev_args: &DeviceArgs, args: &VepArgs) -> Result<()> {
         batch_size: args.batch_size,
         ..Batching::default()
     };
-    let bar = Bar::new(
-        vep::runs(tokens.len(), classifier.is_some()) as u64,
-        "scoring",
-    );
+    let total = vep::runs(alleles, classifier.is_some());
+    let bar = Bar::new(total as u64, "scoring");
     let t1 = std::time::Instant::now();
-    let scores = pollster::block_on(vep::score(&dev, &scorer, &tokens, batching, |p| {
-        bar.show(&p, t1)
-    }))?;
+    // A chunk of alleles at a time: only its tokens are held.
+    let mut scores = Vec::with_capacity(alleles);
+    let mut done = dnagpu::embed::Progress::default();
+    for chunk in plan.alleles.chunks(vep::CHUNK) {
+        let tokens = vep::tokenize(&vcf, chunk, &src.tokenizer, max_positions, args.flank)?;
+        let mut last = dnagpu::embed::Progress::default();
+        let shown = |p: dnagpu::embed::Progress| dnagpu::embed::Progress {
+            sequences: done.sequences + p.sequences,
+            total_sequences: total,
+            tokens: done.tokens + p.tokens,
+            ..p
+        };
+        scores.extend(pollster::block_on(vep::score(
+            &dev,
+            &scorer,
+            &tokens,
+            batching,
+            |p| {
+                last = shown(p);
+                bar.show(&last, t1)
+            },
+        ))?);
+        done = last;
+    }
     bar.finish();
     let names: Vec<String> = plan
         .alleles

@@ -504,3 +504,61 @@ fn required_inputs_are_named() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--reference"), "{err}");
 }
+
+#[test]
+fn a_vcf_larger_than_a_chunk_is_scored_in_order() {
+    // More alleles than vep::CHUNK (4096): scored a chunk at a time, rows in
+    // VCF order, the same record giving the same numbers in every chunk.
+    let dir = tmp("vep-chunks");
+    let vcf = std::fs::read_to_string(variants()).unwrap();
+    let records: Vec<&str> = vcf
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.contains("<INS>"))
+        .collect();
+    let mut big = String::from("#CHROM\tPOS\tID\tREF\tALT\n");
+    let mut n = 0;
+    while n < dnagpu::vep::CHUNK + 50 {
+        let r = records[n % records.len()];
+        big.push_str(r);
+        big.push('\n');
+        n += 1;
+    }
+    let path = dir.join("big.vcf");
+    std::fs::write(&path, big).unwrap();
+    let mut c = vep("nt_v2_tiny", inputs(&genome(), &path, &[]));
+    c.args(["--batch-size", "64"]);
+    let (ok, out, err) = run(&mut c);
+    assert!(ok, "{err}");
+    let (_, rows) = table(&out, b',');
+    let (_, one) = table(
+        &run(&mut vep("nt_v2_tiny", inputs(&genome(), &variants(), &[]))).1,
+        b',',
+    );
+    let mut k = 0;
+    for i in 0..n {
+        let r = records[i % records.len()];
+        let alts = r.split('\t').nth(4).unwrap();
+        let scored: Vec<&str> = alts
+            .split(',')
+            .filter(|a| !a.starts_with('<') && *a != "*")
+            .collect();
+        for alt in scored {
+            let row = &rows[k];
+            let want = one
+                .iter()
+                .find(|w| w[..5] == row[..5])
+                .unwrap_or_else(|| panic!("row {k} {row:?}"));
+            assert_eq!(row[4], alt, "row {k}");
+            for c in 5..row.len() {
+                let (g, w): (f64, f64) = (row[c].parse().unwrap(), want[c].parse().unwrap());
+                assert!(
+                    (g - w).abs() <= 1e-5 + 1e-4 * w.abs(),
+                    "row {k} column {c}: {g} vs {w}"
+                );
+            }
+            k += 1;
+        }
+    }
+    assert_eq!(k, rows.len());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

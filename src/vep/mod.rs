@@ -37,18 +37,18 @@ use crate::data::vcf::Vcf;
 use crate::error::{Error, Result};
 use crate::tokenize::Tokenizer;
 
-/// Tokenizes the windows of every allele of `plan`. An allele whose
+/// Tokenizes the windows of `alleles` (of `vcf`'s plan). An allele whose
 /// window has no token over it, or more tokens than the model's position
 /// table (`max_positions`) holds, is an error naming its record and the
 /// fix.
 pub fn tokenize(
     vcf: &Vcf,
-    plan: &Plan,
+    alleles: &[AlleleWindows],
     tokenizer: &Tokenizer,
     max_positions: Option<usize>,
     flank: usize,
 ) -> Result<Vec<AlleleTokens>> {
-    plan.alleles
+    alleles
         .iter()
         .map(|a| {
             let rec = &vcf.records[a.record];
@@ -73,3 +73,23 @@ pub fn tokenize(
         })
         .collect()
 }
+
+/// [`tokenize`]'s checks on every allele of `plan`, a chunk at a time,
+/// keeping nothing: a large VCF is checked whole before any scoring
+/// without holding all its tokens.
+pub fn check_tokens(
+    vcf: &Vcf,
+    plan: &Plan,
+    tokenizer: &Tokenizer,
+    max_positions: Option<usize>,
+    flank: usize,
+) -> Result<()> {
+    for chunk in plan.alleles.chunks(CHUNK) {
+        tokenize(vcf, chunk, tokenizer, max_positions, flank)?;
+    }
+    Ok(())
+}
+
+/// Alleles tokenized and scored at a time: their tokens (a few KiB each)
+/// are what a large VCF would otherwise hold all at once.
+pub const CHUNK: usize = 4096;

@@ -75,14 +75,17 @@ pub async fn score(
     };
     let windows: Vec<&Tokens> = alleles.iter().flat_map(|a| a.all()).collect();
     let total = runs(alleles.len(), scorer.classifier.is_some());
-    let mut offset = 0;
-    let mut report = |p: Progress, offset: usize| {
+    // Windows and tokens of the passes done.
+    let mut offset = (0, 0);
+    let mut report = |p: Progress, (windows, tokens): (usize, usize)| {
         progress(Progress {
-            sequences: offset + p.sequences,
+            sequences: windows + p.sequences,
             total_sequences: total,
+            tokens: tokens + p.tokens,
             ..p
         })
     };
+    let window_tokens: usize = windows.iter().map(|w| w.ids.len()).sum();
     let last = model.encoder.config.num_hidden_layers;
 
     // Masked: the masked set's −log p(original id), [K] per window.
@@ -123,7 +126,7 @@ pub async fn score(
         |p| report(p, offset),
     )
     .await?;
-    offset += windows.len();
+    offset = (offset.0 + windows.len(), offset.1 + window_tokens);
 
     // As they are: the mean of the last hidden state over all tokens.
     let pooled = run_encoded(
@@ -137,7 +140,7 @@ pub async fn score(
         |p| report(p, offset),
     )
     .await?;
-    offset += windows.len();
+    offset = (offset.0 + windows.len(), offset.1 + window_tokens);
 
     let probs = match scorer.classifier {
         None => None,

@@ -73,7 +73,9 @@ pub fn regions(vcf: &Vcf, flank: usize) -> Vec<Region> {
             Region {
                 chrom: r.chrom.clone(),
                 start: p.saturating_sub(flank as u64),
-                end: p + r.reference.len() as u64 + flank as u64,
+                end: p
+                    .saturating_add(r.reference.len() as u64)
+                    .saturating_add(flank as u64),
             }
         })
         .collect()
