@@ -61,6 +61,13 @@ def sequences():
     put("text", "gz", gz(b"ACGT\nRYSW\n"))
 
 
+def variants():
+    put("vcf", "fixture", Path("tests/fixtures/vep/variants.vcf").read_bytes())
+    put("vcf", "example", Path("examples/variants.vcf").read_bytes())
+    put("vcf", "headerless", b"c1\t2\t.\tC\tT,<DEL>\nc1\t5\trs9\tac\ta\t.\t.\tDP=1\r\n\nc2\t1\tx\tN\tG[c1:3[\n")
+    put("vcf", "bad", b"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\nc1\t0\t.\tA\tG\n")
+
+
 def weights():
     fixture = Path("tests/fixtures/train/batch.safetensors").read_bytes()
     put("safetensors", "batch", fixture)
@@ -140,6 +147,7 @@ def configs():
 
 if __name__ == "__main__":
     sequences()
+    variants()
     weights()
     tokenizers()
     configs()

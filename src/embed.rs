@@ -213,12 +213,9 @@ async fn run_batch(
         ids[r * t..r * t + lengths[i]].copy_from_slice(&encoded[i]);
         mask[r * t..r * t + lengths[i]].fill(1);
     }
-    let states = model.encoder.forward(
-        dev,
-        &dev.tensor_u32(&[b, t], &ids)?,
-        &dev.tensor_u32(&[b, t], &mask)?,
-        |l| l == layer,
-    )?;
+    let states = model
+        .encoder
+        .forward_host(dev, &ids, &mask, b, |l| l == layer)?;
     let x = &states
         .iter()
         .find(|(l, _)| *l == layer)
@@ -260,8 +257,8 @@ pub async fn run_batches(
     batching: Batching,
     layer: usize,
     per_token: bool,
-    mut head: impl FnMut(&Tensor, &Batch<'_>) -> Result<Tensor>,
-    mut progress: impl FnMut(Progress),
+    head: impl FnMut(&Tensor, &Batch<'_>) -> Result<Tensor>,
+    progress: impl FnMut(Progress),
 ) -> Result<Vec<Embedding>> {
     let cfg = &model.encoder.config;
     check_longest(cfg, tokenizer, sequences, None, batching.max_tokens)?;
@@ -287,10 +284,30 @@ pub async fn run_batches(
         Some(&lengths),
         batching.max_tokens,
     )?;
+    run_encoded(
+        dev, model, encoded, batching, layer, per_token, head, progress,
+    )
+    .await
+}
+
+/// [`run_batches`] on sequences already tokenized (`encoded`, each with
+/// its special tokens; any ids the model takes, mask tokens included).
+#[allow(clippy::too_many_arguments)]
+pub async fn run_encoded(
+    dev: &Device,
+    model: &Model,
+    encoded: Vec<Vec<u32>>,
+    batching: Batching,
+    layer: usize,
+    per_token: bool,
+    mut head: impl FnMut(&Tensor, &Batch<'_>) -> Result<Tensor>,
+    mut progress: impl FnMut(Progress),
+) -> Result<Vec<Embedding>> {
+    let lengths: Vec<usize> = encoded.iter().map(Vec::len).collect();
     let total_tokens = lengths.iter().sum();
-    let mut out: Vec<Option<Embedding>> = vec![None; sequences.len()];
+    let mut out: Vec<Option<Embedding>> = vec![None; encoded.len()];
     let mut done = Progress {
-        total_sequences: sequences.len(),
+        total_sequences: encoded.len(),
         total_tokens,
         ..Progress::default()
     };

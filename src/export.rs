@@ -64,6 +64,15 @@ impl CsvText {
         Self(::csv::Writer::from_writer(Vec::new()))
     }
 
+    /// Fields separated by `delimiter` (`b'\t'`: TSV).
+    pub fn with_delimiter(delimiter: u8) -> Self {
+        Self(
+            ::csv::WriterBuilder::new()
+                .delimiter(delimiter)
+                .from_writer(Vec::new()),
+        )
+    }
+
     /// Appends one row; every row must have as many fields as the first.
     pub fn row<I>(&mut self, fields: I) -> Result<()>
     where

@@ -30,6 +30,7 @@ pub mod tensor;
 pub mod testing;
 pub mod tokenize;
 pub mod train;
+pub mod vep;
 
 pub use device::{BackendChoice, Device};
 pub use error::{Error, Result};

@@ -93,6 +93,7 @@ replay!(
     adapter_config,
     adapter,
     checkpoint_state,
+    vcf,
 );
 
 #[test]

@@ -36,6 +36,8 @@ enum BenchWhat {
     Finetune(FinetuneBench),
     /// GFLOP/s of each matmul kernel and of flash attention, forward and backward.
     Kernels(crate::bench_kernels::KernelBench),
+    /// Variant-effect scoring (`dnagpu vep`) throughput: variants/s on random SNVs.
+    Vep(crate::bench_vep::VepBench),
 }
 
 #[derive(clap::Args)]
@@ -141,7 +143,7 @@ fn flops(cfg: &Config, b: usize, t: usize) -> f64 {
 }
 
 /// Peak memory: the GPU pool's peak, or the process's peak RSS on the CPU.
-fn peak_bytes(dev: &Device) -> Option<u64> {
+pub(crate) fn peak_bytes(dev: &Device) -> Option<u64> {
     match dev {
         Device::Gpu(g) => Some(g.memory().peak_bytes),
         Device::Cpu => {
@@ -237,7 +239,7 @@ fn family_weights(
     Ok((family, weights))
 }
 
-fn config_of(path: &Option<PathBuf>) -> Result<Config> {
+pub(crate) fn config_of(path: &Option<PathBuf>) -> Result<Config> {
     Ok(match path {
         Some(p) => Config::from_json(
             &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
@@ -253,6 +255,7 @@ pub fn run(dev_args: &DeviceArgs, args: &BenchArgs) -> Result<()> {
         BenchWhat::Train(t) => return run_train(dev_args, t),
         BenchWhat::Finetune(f) => return run_finetune(dev_args, f),
         BenchWhat::Kernels(k) => return crate::bench_kernels::run(dev_args, k),
+        BenchWhat::Vep(v) => return crate::bench_vep::run(dev_args, v),
     };
     let config = config_of(&a.config)?;
     let dev = dev_args.device()?;

@@ -13,7 +13,7 @@ use crate::input::InputArgs;
 use crate::model_arg::ModelArgs;
 use crate::progress::Bar;
 use crate::DeviceArgs;
-use dnagpu::fs::{check_output, write_atomic};
+use dnagpu::fs::check_output;
 
 #[derive(clap::Args)]
 pub struct ClassifyArgs {
@@ -93,14 +93,7 @@ pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
         report_scores(labels, &probs)?;
     }
     let text = export::predictions_csv(&ids, &probs, labels.as_deref())?;
-    match &args.output {
-        Some(p) => {
-            write_atomic(p, text.as_bytes())?;
-            eprintln!("wrote {}", p.display());
-        }
-        None => print!("{text}"),
-    }
-    Ok(())
+    crate::output::write_or_print(args.output.as_deref(), &text)
 }
 
 /// With class-number labels (a GUE `test.csv`), prints the scores

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_kernels;
+mod bench_vep;
 mod classify;
 mod embed;
 mod finetune;
@@ -11,10 +12,12 @@ mod info;
 mod input;
 mod interrupt;
 mod model_arg;
+mod output;
 mod pretrain;
 mod progress;
 mod serve;
 mod tokenizer;
+mod vep;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -66,6 +69,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Tokenizer tools: `train` learns a DNABERT-2-style BPE vocabulary from FASTA files.
     Tokenizer(tokenizer::TokenizerArgs),
+    /// Variant-effect scores (masked-LM log-likelihood ratios) of a VCF's alleles against a genome.
+    Vep(vep::VepArgs),
 }
 
 impl DeviceArgs {
@@ -99,5 +104,6 @@ fn main() -> Result<()> {
         Command::Finetune(args) => finetune::run(&cli.device, &args),
         Command::Gue(args) => gue::run(&cli.device, &args),
         Command::Serve(args) => serve::run(&args),
+        Command::Vep(args) => vep::run(&cli.device, &args),
     }
 }

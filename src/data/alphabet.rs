@@ -38,6 +38,35 @@ pub const fn symbol(byte: u8) -> Symbol {
     }
 }
 
+/// The complementary symbol of an upper-case base or IUPAC code (A-T,
+/// C-G; R-Y, K-M, B-V, D-H; S, W and N are their own); anything else is
+/// returned as it is.
+pub const fn complement(byte: u8) -> u8 {
+    match byte {
+        b'A' => b'T',
+        b'T' => b'A',
+        b'C' => b'G',
+        b'G' => b'C',
+        b'R' => b'Y',
+        b'Y' => b'R',
+        b'K' => b'M',
+        b'M' => b'K',
+        b'B' => b'V',
+        b'V' => b'B',
+        b'D' => b'H',
+        b'H' => b'D',
+        other => other,
+    }
+}
+
+/// The reverse complement of an upper-case sequence of the alphabet.
+pub fn reverse_complement(seq: &str) -> String {
+    seq.bytes()
+        .rev()
+        .map(|b| char::from(complement(b)))
+        .collect()
+}
+
 /// A symbol outside the alphabet: the character and its 1-based position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InvalidSymbol {
@@ -124,6 +153,18 @@ mod tests {
             };
             assert_eq!(symbol(b), want, "{b:#x}");
         }
+    }
+
+    #[test]
+    fn complements_pair_up() {
+        for &b in BASES.iter().chain(&AMBIGUOUS) {
+            assert_eq!(complement(complement(b)), b, "{}", b as char);
+            assert!(matches!(
+                symbol(complement(b)),
+                Symbol::Base(_) | Symbol::Ambiguous(_)
+            ));
+        }
+        assert_eq!(reverse_complement("AACGTNRYKMBVDHSW"), "WSDHBVKMRYNACGTT");
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! many files (tokenizer training); [`FastaLines`] is the line reader both
 //! are built on, which the pretraining corpus uses directly so that no record
 //! is held whole. Every path shares one [`alphabet`] and one gzip detection
-//! ([`open`]).
+//! ([`open`]). Variant scoring reads a [`vcf`] and fetches the stretches of a
+//! genome it needs in one streaming pass ([`regions`]).
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod agreement;
@@ -20,10 +21,12 @@ mod csv;
 mod fasta;
 mod lines;
 pub mod open;
+pub mod regions;
 #[cfg(not(target_arch = "wasm32"))]
 mod sequences;
 mod text;
 mod validate;
+pub mod vcf;
 
 pub use fasta::{FastaReader, RawRecord};
 pub use lines::{FastaLines, Line};

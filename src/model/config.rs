@@ -32,6 +32,9 @@ pub struct Config {
     /// ESM: token dropout (NT v1), which scales embeddings at inference too.
     #[serde(default)]
     pub token_dropout: Option<bool>,
+    /// ESM: the mask token whose embedding token dropout zeroes.
+    #[serde(default)]
+    pub mask_token_id: Option<u32>,
     #[serde(default)]
     pub max_position_embeddings: Option<usize>,
 }
@@ -63,6 +66,7 @@ impl Config {
             id2label: None,
             position_embedding_type: None,
             token_dropout: None,
+            mask_token_id: None,
             max_position_embeddings: None,
         }
     }

@@ -33,6 +33,10 @@ pub struct Embeddings {
     pub position_offset: usize,
     /// Multiplies the word embeddings (NT v1: 1 - 0.15 * 0.8).
     pub word_scale: f32,
+    /// ESM's token dropout at inference (NT v1): this mask token's
+    /// embedding is zero and each sequence's word embeddings are scaled by
+    /// `word_scale / (1 - masked share)` (see [`TokenDropout`]).
+    pub token_dropout_mask: Option<u32>,
     /// The BERT family's LayerNorm; ESM has none.
     pub norm: Option<LayerNorm>,
 }
@@ -77,10 +81,43 @@ impl Embeddings {
     /// `LN(word[ids] + token_type[0] (+ position[t]))`, then dropout. ids
     /// [B, T] -> [B, T, H].
     pub fn forward(&self, dev: &Device, ids: &Tensor, drop: &Dropout) -> Result<EmbeddingsActs> {
+        self.forward_dropped(dev, ids, drop, None)
+    }
+
+    /// [`Embeddings::forward`], with ESM's token dropout for input that
+    /// holds mask tokens (`tokens`, from [`Embeddings::token_dropout`]).
+    fn forward_dropped(
+        &self,
+        dev: &Device,
+        ids: &Tensor,
+        drop: &Dropout,
+        tokens: Option<&TokenDropout>,
+    ) -> Result<EmbeddingsActs> {
         let hidden = self.word.dim(1);
-        let mut e = ops::embedding(dev, ids, &self.word)?;
-        if self.word_scale != 1.0 {
-            e = ops::scale(dev, &e, self.word_scale)?;
+        let mut e;
+        if let Some(td) = tokens {
+            // Mask tokens as ids past the table: zero rows. Each sequence
+            // scaled by its own factor: diag(scale) [B, B] times the rows
+            // [B, T*H] (there is no row-scaling op; B is small).
+            let (b, t) = (ids.dim(0), ids.dim(1));
+            let zeroed = ops::embedding(dev, &dev.tensor_u32(&[b, t], &td.ids)?, &self.word)?;
+            let mut diag = vec![0f32; b * b];
+            for (r, s) in td.scales.iter().enumerate() {
+                diag[r * b + r] = *s;
+            }
+            e = ops::matmul(
+                dev,
+                &dev.tensor_f32(&[b, b], &diag)?,
+                &zeroed.reshape(&[b, t * hidden])?,
+                None,
+                ops::Matmul::NN,
+            )?
+            .reshape(&[b, t, hidden])?;
+        } else {
+            e = ops::embedding(dev, ids, &self.word)?;
+            if self.word_scale != 1.0 {
+                e = ops::scale(dev, &e, self.word_scale)?;
+            }
         }
         if let Some(types) = &self.token_type {
             let type0 = ops::embedding(dev, &dev.tensor_u32(&[1], &[0])?, types)?;
@@ -112,12 +149,61 @@ impl Embeddings {
         Ok(EmbeddingsActs { e, norm, x })
     }
 
+    /// ESM's token dropout for a batch `ids` [B, T] (host) with `mask`
+    /// (1 = real token), as `transformers`' `EsmEmbeddings` applies it at
+    /// inference: a mask token's word embedding is zero and sequence b's
+    /// are multiplied by `(1 - 0.15 * 0.8) / (1 - m_b / n_b)`, m_b its mask
+    /// tokens and n_b its real tokens. `None` where it changes nothing (no
+    /// token dropout, or no mask token in the batch: then `word_scale`
+    /// alone is that factor).
+    pub fn token_dropout(&self, ids: &[u32], mask: &[u32], b: usize) -> Option<TokenDropout> {
+        let m = self.token_dropout_mask?;
+        if b == 0 || !ids.contains(&m) {
+            return None;
+        }
+        let t = ids.len() / b;
+        let past_table = self.word.dim(0) as u32;
+        let scales = (0..b)
+            .map(|r| {
+                let row = r * t..(r + 1) * t;
+                let masked = ids[row.clone()].iter().filter(|&&id| id == m).count();
+                let real = mask[row].iter().filter(|&&v| v != 0).count().max(1);
+                let observed = masked as f32 / real as f32;
+                self.word_scale / (1.0 - observed)
+            })
+            .collect();
+        let ids = ids
+            .iter()
+            .map(|&id| if id == m { past_table } else { id })
+            .collect();
+        Some(TokenDropout { ids, scales })
+    }
+
     /// The most tokens a sequence may have (a learned position table).
     pub fn max_positions(&self) -> Option<usize> {
         self.position
             .as_ref()
             .map(|t| t.dim(0).saturating_sub(self.position_offset))
     }
+}
+
+/// ESM's token dropout for one batch that holds mask tokens
+/// ([`Embeddings::token_dropout`]).
+pub struct TokenDropout {
+    /// [B, T]: the ids, mask tokens moved past the table (zero rows).
+    ids: Vec<u32>,
+    /// [B]: each sequence's word-embedding factor.
+    scales: Vec<f32>,
+}
+
+/// What an inference forward adds to the encoder's own weights
+/// ([`Encoder::forward_with`]).
+#[derive(Clone, Copy, Default)]
+pub struct Extras<'a> {
+    /// LoRA adapters run beside the frozen weights.
+    pub lora: Option<&'a Lora>,
+    /// ESM's token dropout for input holding mask tokens.
+    pub token_dropout: Option<&'a TokenDropout>,
 }
 
 /// What the embeddings' backward needs.
@@ -297,6 +383,7 @@ impl Encoder {
             position,
             position_offset: 0,
             word_scale: 1.0,
+            token_dropout_mask: None,
             norm: Some(LayerNorm::load(
                 dev,
                 w,
@@ -423,18 +510,57 @@ impl Encoder {
         mask: &Tensor,
         keep: impl Fn(usize) -> bool,
     ) -> Result<Vec<(usize, Tensor)>> {
-        self.forward_lora(dev, ids, mask, keep, None)
+        self.forward_with(dev, ids, mask, keep, Extras::default())
     }
 
-    /// [`Encoder::forward`] with LoRA adapters (inference: no dropout).
-    pub fn forward_lora(
+    /// [`Encoder::forward`] from ids and mask on the host, [B, T] each:
+    /// input holding mask tokens gets ESM's token dropout where the model
+    /// has it (NT v1; [`Embeddings::token_dropout`]).
+    pub fn forward_host(
+        &self,
+        dev: &Device,
+        ids: &[u32],
+        mask: &[u32],
+        b: usize,
+        keep: impl Fn(usize) -> bool,
+    ) -> Result<Vec<(usize, Tensor)>> {
+        let t = ids.len().checked_div(b).unwrap_or(0);
+        if ids.len() != b * t || mask.len() != ids.len() {
+            return Err(shape_err(
+                "encoder",
+                format!(
+                    "{} ids and {} mask values are not {b} rows of one length",
+                    ids.len(),
+                    mask.len()
+                ),
+            ));
+        }
+        let dropout = self.embeddings.token_dropout(ids, mask, b);
+        let extras = Extras {
+            lora: None,
+            token_dropout: dropout.as_ref(),
+        };
+        let (ids, mask) = (
+            dev.tensor_u32(&[b, t], ids)?,
+            dev.tensor_u32(&[b, t], mask)?,
+        );
+        self.forward_with(dev, &ids, &mask, keep, extras)
+    }
+
+    /// [`Encoder::forward`] at inference (no dropout) with LoRA adapters
+    /// beside the weights and ESM's token dropout, where `extras` has them.
+    pub fn forward_with(
         &self,
         dev: &Device,
         ids: &Tensor,
         mask: &Tensor,
         keep: impl Fn(usize) -> bool,
-        lora: Option<&Lora>,
+        extras: Extras<'_>,
     ) -> Result<Vec<(usize, Tensor)>> {
+        let Extras {
+            lora,
+            token_dropout: tokens,
+        } = extras;
         const OP: &str = "encoder";
         ids.check_dtype(OP, "input_ids", DType::U32)?;
         if ids.rank() != 2 || mask.shape() != ids.shape() {
@@ -452,7 +578,10 @@ impl Encoder {
         let mut kept = Vec::new();
 
         // x: [B, T, H]
-        let mut x = self.embeddings.forward(dev, ids, &Dropout::OFF)?.x;
+        let mut x = self
+            .embeddings
+            .forward_dropped(dev, ids, &Dropout::OFF, tokens)?
+            .x;
         if keep(0) && last > 0 {
             kept.push((0, x.clone()));
         }

@@ -19,7 +19,8 @@ use crate::{DType, Device, Tensor};
 /// ESM's position ids start after the padding id (1): row 2 for token 0.
 pub(super) const POSITION_OFFSET: usize = 2;
 /// Token dropout's inference scale, 1 - 0.15 * 0.8, for inputs without
-/// `<mask>` tokens (the FASTA readers admit no `<`, so none reach here).
+/// `<mask>` tokens (the FASTA readers admit no `<`, so only variant scoring
+/// masks tokens: `Embeddings::token_dropout`).
 const TOKEN_DROPOUT_SCALE: f32 = 1.0 - 0.15 * 0.8;
 
 impl Encoder {
@@ -58,6 +59,9 @@ impl Encoder {
             } else {
                 1.0
             },
+            token_dropout_mask: cfg
+                .mask_token_id
+                .filter(|_| cfg.token_dropout.unwrap_or(false)),
             norm: None,
         };
         let layers = (0..cfg.num_hidden_layers)

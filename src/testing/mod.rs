@@ -77,6 +77,23 @@ pub fn check_close(what: &str, got: &[f32], want: &[f64], tol: Tol) -> Result<()
     Ok(())
 }
 
+/// CSV (or, with `b'\t'`, TSV) text as its header and rows of fields.
+pub fn csv_table(text: &str, delimiter: u8) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = ::csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .from_reader(text.as_bytes());
+    let header = r
+        .headers()
+        .map(|h| h.iter().map(String::from).collect())
+        .unwrap_or_default();
+    let rows = r
+        .records()
+        .map_while(|x| x.ok())
+        .map(|x| x.iter().map(String::from).collect())
+        .collect();
+    (header, rows)
+}
+
 pub(crate) fn widen(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }

@@ -16,6 +16,7 @@ pub struct KmerTokenizer {
     unk: u32,
     cls: u32,
     sep: u32,
+    mask: u32,
 }
 
 impl KmerTokenizer {
@@ -26,7 +27,7 @@ impl KmerTokenizer {
         let special = |name: &str| vocab.require(name, "DNABERT (BERT)");
         let (unk, cls, sep) = (special("[UNK]")?, special("[CLS]")?, special("[SEP]")?);
         special("[PAD]")?;
-        special("[MASK]")?;
+        let mask = special("[MASK]")?;
         let kmers: Vec<(usize, &String)> = vocab
             .tokens
             .iter()
@@ -61,6 +62,7 @@ impl KmerTokenizer {
             unk,
             cls,
             sep,
+            mask,
         })
     }
 
@@ -70,6 +72,10 @@ impl KmerTokenizer {
 
     pub fn vocab_size(&self) -> usize {
         self.vocab_size
+    }
+
+    pub fn mask_id(&self) -> u32 {
+        self.mask
     }
 
     /// `seq` as ids. Only letters: whitespace and punctuation would be
@@ -91,9 +97,14 @@ impl KmerTokenizer {
             }
         }
         ids.push(self.sep);
+        // k-mer i covers bases i..i + k.
+        let mut spans = vec![None];
+        spans.extend((0..ids.len() - 2).map(|i| Some(i..i + self.k)));
+        spans.push(None);
         Ok(Encoded {
             ids,
             unknown_symbols: b.iter().filter(|c| !b"ACGT".contains(c)).count(),
+            spans,
         })
     }
 }

@@ -21,6 +21,11 @@ pub struct Encoded {
     /// Symbols other than A, C, G, T (after upper-casing): they reach the
     /// model as `[UNK]`, and callers warn about them per record.
     pub unknown_symbols: usize,
+    /// Per id, the bases it stands for: a byte range of the input, `None`
+    /// for the special tokens (`[CLS]`, `[SEP]`). Overlapping k-mers have
+    /// overlapping spans; variant scoring masks the tokens whose span meets
+    /// an allele.
+    pub spans: Vec<Option<std::ops::Range<usize>>>,
 }
 
 /// A `vocab.txt`: one token per line, id = line number (a final newline is
@@ -136,6 +141,15 @@ impl Tokenizer {
         }
     }
 
+    /// The mask token's id (`[MASK]`, `<mask>`), if the vocabulary has one.
+    pub fn mask_id(&self) -> Option<u32> {
+        match self {
+            Tokenizer::Bpe(t) => t.inner.token_to_id("[MASK]"),
+            Tokenizer::Kmer(t) => Some(t.mask_id()),
+            Tokenizer::Nt(t) => Some(t.mask_id()),
+        }
+    }
+
     /// The BPE tokenizer, for what only DNABERT-2's models do (pretraining).
     pub fn bpe(&self) -> Option<&BpeTokenizer> {
         match self {
@@ -205,9 +219,17 @@ impl BpeTokenizer {
         let enc = self.inner.encode(upper.as_str(), true).map_err(|e| {
             Error::Invalid(format!("tokenizing a sequence of {} bp: {e}", seq.len()))
         })?;
+        // Offsets index the upper-cased text, which is the input's length.
+        let spans = enc
+            .get_offsets()
+            .iter()
+            .zip(enc.get_special_tokens_mask())
+            .map(|(&(a, b), &special)| (special == 0).then_some(a..b))
+            .collect();
         Ok(Encoded {
             ids: enc.get_ids().to_vec(),
             unknown_symbols,
+            spans,
         })
     }
 }

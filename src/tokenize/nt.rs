@@ -69,6 +69,10 @@ impl NtTokenizer {
         self.vocab_size
     }
 
+    pub fn mask_id(&self) -> u32 {
+        self.mask
+    }
+
     /// The largest id [`NtTokenizer::encode`] emits.
     pub fn max_id(&self) -> u32 {
         self.max_id
@@ -77,13 +81,21 @@ impl NtTokenizer {
     pub fn encode(&self, seq: &str) -> Result<Encoded> {
         let b = seq.as_bytes();
         let mut ids = vec![self.cls];
+        let mut spans = vec![None];
         let mut unknown_symbols = 0;
         // Start of the current run of characters no token covers.
         let mut other: Option<usize> = None;
-        let flush = |ids: &mut Vec<u32>, other: &mut Option<usize>, end: usize| {
+        let flush = |ids: &mut Vec<u32>,
+                     spans: &mut Vec<Option<std::ops::Range<usize>>>,
+                     other: &mut Option<usize>,
+                     end: usize| {
             if let Some(start) = other.take() {
-                let run = &seq[start..end];
-                ids.extend(run.split_whitespace().map(|_| self.unk));
+                for piece in seq[start..end].split_whitespace() {
+                    // The piece's byte offset in `seq` (it is a slice of it).
+                    let at = piece.as_ptr() as usize - seq.as_ptr() as usize;
+                    ids.push(self.unk);
+                    spans.push(Some(at..at + piece.len()));
+                }
             }
         };
         let mut i = 0;
@@ -102,8 +114,9 @@ impl NtTokenizer {
             };
             match token {
                 Some((id, len)) => {
-                    flush(&mut ids, &mut other, i);
+                    flush(&mut ids, &mut spans, &mut other, i);
                     ids.push(id);
+                    spans.push(Some(i..i + len));
                     i += len;
                 }
                 None => {
@@ -116,10 +129,11 @@ impl NtTokenizer {
                 }
             }
         }
-        flush(&mut ids, &mut other, b.len());
+        flush(&mut ids, &mut spans, &mut other, b.len());
         Ok(Encoded {
             ids,
             unknown_symbols,
+            spans,
         })
     }
 }

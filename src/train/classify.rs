@@ -377,10 +377,16 @@ impl ClsBatch {
 
 /// The classifier's logits [B, C] (dropout off).
 pub fn cls_logits(dev: &Device, model: &ClsModel, batch: &ClsBatch) -> Result<Tensor> {
-    let states =
-        model
-            .encoder
-            .forward_lora(dev, &batch.ids, &batch.mask, |_| false, model.lora.as_ref())?;
+    let states = model.encoder.forward_with(
+        dev,
+        &batch.ids,
+        &batch.mask,
+        |_| false,
+        crate::model::encoder::Extras {
+            lora: model.lora.as_ref(),
+            token_dropout: None,
+        },
+    )?;
     let x = &states.last().expect("last layer").1;
     let h = model.config.hidden_size;
     let cls = ops::embedding(

@@ -10,11 +10,13 @@ mod json;
 pub mod mutate;
 mod sequences;
 mod tokenizers;
+mod variants;
 mod weights;
 
 pub use json::{adapter, adapter_config, checkpoint_state, config_json};
 pub use sequences::{csv, fasta, text};
 pub use tokenizers::{tokenizer_json, vocab_txt};
+pub use variants::vcf;
 pub use weights::{safetensors, torch_bin, torch_pickle};
 
 /// How the targets name their input: every error message must say it.
@@ -38,4 +40,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("adapter_config", adapter_config),
     ("adapter", adapter),
     ("checkpoint_state", checkpoint_state),
+    ("vcf", vcf),
 ];

@@ -54,11 +54,20 @@ fn check_encodings(t: &Tokenizer, probes: &[&str]) {
         let Ok(Encoded {
             ids,
             unknown_symbols,
+            spans,
         }) = t.encode(p)
         else {
             continue;
         };
         assert!(unknown_symbols <= p.len(), "{p:?}");
+        assert_eq!(spans.len(), ids.len(), "{p:?}: a span per id");
+        assert!(
+            spans
+                .iter()
+                .flatten()
+                .all(|s| s.start <= s.end && s.end <= p.len()),
+            "{p:?}: spans {spans:?} inside the input"
+        );
         let rows = t.table_rows_needed();
         assert!(
             ids.iter().all(|&id| (id as usize) < rows),

@@ -1,0 +1,95 @@
+//! Zero-shot variant-effect scores from a masked language model (`dnagpu
+//! vep`), as in the GPN, Nucleotide Transformer and BEND work. For each VCF
+//! record (CHROM, 1-based POS, ID, REF, each ALT in order; ALTs that are
+//! not sequences are skipped and counted), with p = POS − 1, F the flank
+//! and n the chromosome's length:
+//!
+//! - window = genome[max(0, p − F) : min(n, p + |REF| + F)]; the ALT window
+//!   is the same with REF replaced by ALT; the allele's span in a window is
+//!   [p − start, p − start + |allele|) ([`windows`]).
+//! - masked set = every token, specials excluded, whose bases meet the
+//!   allele's span ([`tokens`]).
+//! - L(window) = Σ over the masked set of log softmax(logits_i)[id_i], all
+//!   masked tokens replaced by the mask token in one forward with the MLM
+//!   head ([`score`]).
+//! - llr_fwd = L(alt) − L(ref); llr_rev the same on the reverse
+//!   complements (allele span [len − hi, len − lo)); llr their mean.
+//! - embedding_distance = the mean over both strands of 1 − cos(mean_ref,
+//!   mean_alt), mean = the last hidden state averaged over all tokens,
+//!   specials included, of the unmasked window.
+//! - With a classification head: the class probabilities of the forward
+//!   REF and ALT windows.
+//!
+//! The genome is read in one streaming pass that keeps only the windows'
+//! bases ([`crate::data::regions`]); results are written by [`output`].
+//! The reference implementation is `scripts/reference/vep_fixtures.py`.
+
+pub mod output;
+pub mod score;
+pub mod tokens;
+pub mod windows;
+
+pub use score::{runs, score, Scorer, Scores};
+pub use tokens::{AlleleTokens, Tokens};
+pub use windows::{plan, regions, AlleleWindows, Mismatch, Plan, Window};
+
+use crate::data::vcf::Vcf;
+use crate::error::{Error, Result};
+use crate::tokenize::Tokenizer;
+
+/// Tokenizes the windows of `alleles` (of `vcf`'s plan). An allele whose
+/// window has no token over it, or more tokens than the model's position
+/// table (`max_positions`) holds, is an error naming its record and the
+/// fix.
+pub fn tokenize(
+    vcf: &Vcf,
+    alleles: &[AlleleWindows],
+    tokenizer: &Tokenizer,
+    max_positions: Option<usize>,
+    flank: usize,
+) -> Result<Vec<AlleleTokens>> {
+    alleles
+        .iter()
+        .map(|a| {
+            let rec = &vcf.records[a.record];
+            let name = || {
+                format!(
+                    "{}: line {}: {}",
+                    vcf.origin,
+                    rec.line,
+                    windows::describe(rec)
+                )
+            };
+            let t = AlleleTokens::of(tokenizer, &a.reference, &a.alternate)
+                .map_err(|e| Error::Invalid(format!("{}: {e}", name())))?;
+            if let Some(max) = max_positions.filter(|&m| t.longest() > m) {
+                return Err(Error::Invalid(format!(
+                    "{}: a window of {} tokens (--flank {flank}) is longer than the model's {max} positions (a learned position table): use a smaller --flank",
+                    name(),
+                    t.longest()
+                )));
+            }
+            Ok(t)
+        })
+        .collect()
+}
+
+/// [`tokenize`]'s checks on every allele of `plan`, a chunk at a time,
+/// keeping nothing: a large VCF is checked whole before any scoring
+/// without holding all its tokens.
+pub fn check_tokens(
+    vcf: &Vcf,
+    plan: &Plan,
+    tokenizer: &Tokenizer,
+    max_positions: Option<usize>,
+    flank: usize,
+) -> Result<()> {
+    for chunk in plan.alleles.chunks(CHUNK) {
+        tokenize(vcf, chunk, tokenizer, max_positions, flank)?;
+    }
+    Ok(())
+}
+
+/// Alleles tokenized and scored at a time: their tokens (a few KiB each)
+/// are what a large VCF would otherwise hold all at once.
+pub const CHUNK: usize = 4096;
