@@ -48,7 +48,7 @@ if [ -x "$coop_root/usr/bin/vulkaninfo" ]; then
   sudo_if_needed cp "$mixed_tests" "$coop_root/tmp/dnagpu/mixed-precision-tests"
   in_root() {
     sudo_if_needed chroot "$coop_root" env XDG_RUNTIME_DIR=/tmp WGPU_BACKEND=vulkan \
-      DNAGPU_REQUIRE_GPU=1 DNAGPU_REQUIRE_COOP=1 sh -c "cd '$PWD' && $*"
+      DNAGPU_COOP=on DNAGPU_REQUIRE_GPU=1 DNAGPU_REQUIRE_COOP=1 sh -c "cd '$PWD' && $*"
   }
   in_root /tmp/dnagpu/lib-tests coop_
   in_root /tmp/dnagpu/precision-tests --nocapture f16_weights

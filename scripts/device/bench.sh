@@ -17,12 +17,13 @@ step() { echo "== $*"; timeout "${STEP_TIMEOUT:-150}" "$@" 2>&1; echo "(rc $?)";
 groups=${*:-coop kernels embed f16 train lora full nt dnabert6 cublas torch peft}
 want() { [[ " $groups " == *" $1 "* ]]; }
 if want coop; then
-  # Cooperative matrices (issue 16): their numerical tests on this GPU
+  # Cooperative matrices (issue 16; opt-in with DNAGPU_COOP=on until they
+  # pass on hardware: src/gpu/coop.rs): their numerical tests on this GPU
   # (the library's coop_* tests, failing rather than skipping), the
   # matmuls with f16 weights on them, the encoder with --precision f16
   # with them and without (DNAGPU_COOP=off), and PyTorch in half precision.
-  DNAGPU_REQUIRE_GPU=1 DNAGPU_REQUIRE_COOP=1 step ./dist/dnagpu-lib-tests coop_
-  step $B --backend gpu bench kernels --no-attention --json "$OUT/kernels_coop.json"
+  DNAGPU_COOP=on DNAGPU_REQUIRE_GPU=1 DNAGPU_REQUIRE_COOP=1 step ./dist/dnagpu-lib-tests coop_
+  DNAGPU_COOP=on step $B --backend gpu bench kernels --no-attention --json "$OUT/kernels_coop.json"
   for coop in on off; do
     DNAGPU_COOP=$coop step $B --backend gpu bench embed --batch 32 --seq 512 --iters 3 --precision f16 --profile --json "$OUT/embed_f16_coop_$coop.json"
     DNAGPU_COOP=$coop step $B --backend gpu bench embed --batch 1 --seq 128 --iters 10 --precision f16 --json "$OUT/embed_b1_f16_coop_$coop.json"

@@ -12,9 +12,9 @@
 //   1. K's tile (f16) and the keys' validity to workgroup memory;
 //   2. S = Q K^T: the tile's (BR / CS) x (BC / CS) = 8 blocks, subgroup s
 //      computing blocks s and s + 4, to workgroup memory (f32);
-//   3. per row (invocation r, r + WG, ..): ALiBi, the running max m and
-//      sum l, P = exp(s - m) (f16) and the output row rescaled by
-//      exp(m_old - m_new), all in f32;
+//   3. per row (invocation r, r + WG, ..): ALiBi, the running max m,
+//      P = exp(s - m) rounded to f16 and the sum l of those rounded values,
+//      the output row rescaled by exp(m_old - m_new), all in f32;
 //   4. V's tile (f16) over K's;
 //   5. O += P V: the (BR / CS) x (D / CS) output blocks, each owned by one
 //      subgroup (blocks s, s + 4, ..), loaded from workgroup memory, summed
@@ -150,8 +150,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 if (key_ok[j] != 0u) {
                     pj = exp(ss[r * BC + j] - m_new);
                 }
-                ps[r * SP + j] = f16(pj);
-                sum += pj;
+                // The sum of what P V multiplies (a driver may flush f16
+                // subnormals: numerator and normaliser then agree).
+                let ph = f16(pj);
+                ps[r * SP + j] = ph;
+                sum += f32(ph);
             }
             row_sum[r] = row_sum[r] * alpha + sum;
             row_max[r] = m_new;

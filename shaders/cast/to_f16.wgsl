@@ -5,8 +5,8 @@
 // f16() and pack2x16float to the implementation).
 //   x: [n] f32 -> y: ceil(n / 2) u32 words, element 2i in the low half of
 //   word i (DType::F16's layout); the high half of a last odd word is 0.
-// Bindings: 0 x, 1 y, 2 params (n). Grid: ceil(ceil(n / 2) / 256) x 1 x 1,
-// one invocation per word.
+// Bindings: 0 x, 1 y, 2 params (n). Grid: one invocation per word, groups
+// of 256 folded into 2-D: word w = (wg.y * num_wg.x + wg.x) * 256 + lid.
 
 struct Params {
     n: u32,
@@ -52,8 +52,9 @@ fn f16_bits(v: f32) -> u32 {
 }
 
 @compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let w = gid.x;
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+    let w = (wg.y * nwg.x + wg.x) * 256u + li;
     let n = params.n;
     if (2u * w >= n) {
         return;

@@ -89,7 +89,9 @@ impl AdapterSummary {
                 32
             },
             cooperative_matrix: coop_configs.iter().map(coop::describe).collect(),
-            cooperative_matrix_unused: coop::why_not(f, &coop_configs),
+            cooperative_matrix_unused: coop::why_not(f, &coop_configs).or_else(|| {
+                (!coop::switched_on()).then(|| coop::off_by_default_note().to_string())
+            }),
         }
     }
 }
@@ -202,7 +204,7 @@ impl GpuDevice {
         let summary = AdapterSummary::of(index, adapter);
         let limits = adapter.limits();
         let coop_block = coop::usable(adapter.features(), &cooperative_matrix_properties(adapter))
-            .filter(|_| !coop::switched_off());
+            .filter(|_| coop::switched_on());
         let coop_on = coop_block.is_some();
         let mut features = adapter.features() & OPTIONAL_FEATURES;
         if coop_on {
@@ -215,8 +217,8 @@ impl GpuDevice {
                 required_limits: limits.clone(),
                 // SAFETY: wgpu's experimental features may have bugs with
                 // undefined behaviour; only the cooperative-matrix feature
-                // is requested, and only its kernels use it
-                // (`DNAGPU_COOP=off` opens the device without it).
+                // is requested, only with DNAGPU_COOP=on, and only its
+                // kernels use it.
                 experimental_features: if coop_on {
                     unsafe { wgpu::ExperimentalFeatures::enabled() }
                 } else {

@@ -4,8 +4,13 @@
 //! can use one. The kernels need square blocks, 16 x 16 x 16 (NVIDIA, AMD,
 //! Intel Vulkan drivers) or 8 x 8 x 8 (Apple, Mesa's lavapipe), with f16
 //! A/B and an f32 accumulator, plus f16 arithmetic and subgroups (the
-//! kernels hand blocks to subgroups by `subgroup_id`). `DNAGPU_COOP=off`
-//! turns them off, to compare.
+//! kernels hand blocks to subgroups by `subgroup_id`). They are off unless
+//! `DNAGPU_COOP=on`: wgpu 30 emits their SPIR-V under the Vulkan memory
+//! model without the availability/visibility operations its workgroup
+//! barriers need (gfx-rs/wgpu#8805), so on a driver that exploits that the
+//! hand-offs through workgroup memory are not ordered; they pass their
+//! tests on Mesa's lavapipe, and go on by default once they pass on
+//! hardware with a fixed wgpu.
 
 use wgpu::{CooperativeMatrixProperties, CooperativeScalarType, Features};
 
@@ -68,9 +73,15 @@ pub fn usable(features: Features, configs: &[CooperativeMatrixProperties]) -> Op
     }
 }
 
-/// `DNAGPU_COOP=off`: the f32 kernels everywhere.
-pub(crate) fn switched_off() -> bool {
-    matches!(std::env::var("DNAGPU_COOP").as_deref(), Ok("off"))
+/// `DNAGPU_COOP=on` opens devices with cooperative matrices (see the
+/// module docs); anything else leaves the f32 kernels everywhere.
+pub fn switched_on() -> bool {
+    matches!(std::env::var("DNAGPU_COOP").as_deref(), Ok("on"))
+}
+
+/// The line `dnagpu info` adds where an adapter has usable configurations.
+pub fn off_by_default_note() -> &'static str {
+    "off unless DNAGPU_COOP=on (wgpu 30's SPIR-V for them lacks the Vulkan memory model's availability operations: gfx-rs/wgpu#8805)"
 }
 
 /// Why an adapter has no usable configuration, for `dnagpu info`.

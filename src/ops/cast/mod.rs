@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use bytemuck::{Pod, Zeroable};
 
-use super::u32_of;
+use super::{grid_items, u32_of};
 use crate::error::Result;
 use crate::gpu::Kernel;
 use crate::tensor::{CpuData, Storage};
@@ -43,13 +43,7 @@ pub fn to_f16(dev: &Device, x: &Tensor) -> Result<Tensor> {
                 _p: [0; 3],
             };
             let buffers = [x.gpu_buffer(), &y];
-            g.dispatch(
-                Kernel::ToF16,
-                &[],
-                &buffers,
-                &params,
-                [u32_of(OP, "words", words.div_ceil(256))?, 1, 1],
-            )?;
+            g.dispatch(Kernel::ToF16, &[], &buffers, &params, grid_items(g, words))?;
             Storage::Gpu(Arc::new(y))
         }
     };

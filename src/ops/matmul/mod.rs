@@ -424,9 +424,10 @@ impl MatmulKernel {
 }
 
 /// Invocations per workgroup of the cooperative-matrix matmul: 4 x the
-/// largest subgroup, so that it has at least 4 subgroups for its 16 blocks.
+/// largest subgroup, so that it has at least 4 subgroups for its 16 blocks
+/// (`coop_fits` refuses a device where that is over 256 or its limit).
 fn coop_invocations(g: &crate::gpu::GpuDevice) -> u32 {
-    (4 * g.summary().subgroup_max_size).clamp(32, 256)
+    4 * g.summary().subgroup_max_size
 }
 
 /// Whether the device runs the cooperative-matrix matmul: it has them (and
@@ -439,7 +440,7 @@ fn coop_fits(g: &crate::gpu::GpuDevice) -> bool {
     let (_, shared) = kernel.workgroup();
     g.cooperative_matrices()
         && shared <= g.limits().max_compute_workgroup_storage_size
-        && coop_invocations(g) <= g.limits().max_compute_invocations_per_workgroup
+        && coop_invocations(g) <= g.limits().max_compute_invocations_per_workgroup.min(256)
 }
 
 /// How many ranges of k the tiled kernel splits a product into: enough
