@@ -113,6 +113,12 @@ impl Device {
         matches!(self, Device::Gpu(_))
     }
 
+    /// Whether products with f16 operands run on cooperative matrices here
+    /// (`gpu::coop`): where `--precision f16` computes in half precision.
+    pub fn cooperative_matrices(&self) -> bool {
+        matches!(self, Device::Gpu(g) if g.cooperative_matrices())
+    }
+
     /// An f32 tensor holding `data` (row-major).
     pub fn tensor_f32(&self, shape: &[usize], data: &[f32]) -> Result<Tensor> {
         self.upload(shape, DType::F32, bytemuck::cast_slice(data), || {

@@ -241,25 +241,23 @@ fn pretrain_overfits_resumes_exactly_and_embeds() {
     assert!(std::fs::metadata(&npy).unwrap().len() > 72 * 32 * 4);
 }
 
-/// `--precision f16`: mixed precision. The loss falls as in f32, the
-/// checkpoints carry the loss scale (a resumed run gives the same losses),
-/// the final weights are stored in f16, and a resume in f32 is refused.
+/// `--precision f16` on the CPU backend (no cooperative matrices): a note
+/// says training runs in f32; the final weights are stored in f16; resume
+/// is exact, and a resume without `--precision f16` is refused. (Mixed
+/// precision itself: tests/mixed_precision.rs, run again on a lavapipe
+/// with cooperative matrices by scripts/test.sh.)
 #[test]
-fn pretrain_in_mixed_precision_resumes_exactly() {
+fn pretrain_with_precision_f16_resumes_exactly() {
     let dir = tmp("pretrain-f16");
     let data = small_fasta(&dir);
     let out = dir.join("run");
     let (ok, _, err) = pretrain(&data, &out, 40, &["--precision", "f16"]);
     assert!(ok, "{err}");
+    assert!(err.contains("training runs in f32"), "{err}");
     let full = losses(&out);
     assert_eq!(full.len(), 40);
     let loss = |l: &String| l.split(',').nth(1).unwrap().parse::<f64>().unwrap();
     assert!(loss(&full[39]) < 0.8 * loss(&full[0]), "{full:?}");
-    let state = std::fs::read_to_string(out.join("checkpoints/step-00000040/state.json")).unwrap();
-    assert!(
-        state.contains("\"loss_scale\"") && state.contains("65536"),
-        "{state}"
-    );
     let header = std::fs::read(out.join("model.safetensors")).unwrap();
     let header = String::from_utf8_lossy(&header[8..4096.min(header.len())]).to_string();
     assert!(

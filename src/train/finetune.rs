@@ -3,7 +3,7 @@
 
 use super::classify::{cls_forward_backward, cls_logits, ClsBatch, ClsModel};
 use super::labelled::LabelledSet;
-use super::loss_scale::{LossScale, ScaledStep};
+use super::loss_scale::{judge, LossScale, ScaledStep};
 use super::mixed::half_encoder;
 use super::optimizer::{AdamW, AdamWConfig};
 use super::schedule::Schedule;
@@ -85,7 +85,10 @@ impl FineTuner {
 
     /// The model a step computes with.
     fn compute_model(&mut self, dev: &Device) -> Result<&ClsModel> {
-        if self.loss_scale.is_some() && self.model.lora.is_none() && self.half.is_none() {
+        if self.loss_scale.is_none() || self.model.lora.is_some() {
+            return Ok(&self.model);
+        }
+        if self.half.is_none() {
             let m = &self.model;
             self.half = Some(ClsModel {
                 config: m.config.clone(),
@@ -156,11 +159,8 @@ impl FineTuner {
             grad_norm: update.grad_norm,
             skipped_at_scale: None,
         };
-        let outcome = self.loss_scale.as_mut().map(|s| s.update(update.finite));
-        if !update.finite && outcome != Some(ScaledStep::Skipped) {
-            return Err(step_error(update.diverged(st.loss), step));
-        }
-        if outcome == Some(ScaledStep::Skipped) {
+        let outcome = judge(self.loss_scale.as_mut(), &update, st.loss);
+        if outcome.map_err(|e| step_error(e, step))? == ScaledStep::Skipped {
             st.step = step - 1;
             st.skipped_at_scale = Some(loss_scale);
             return Ok(st);

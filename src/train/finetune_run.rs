@@ -129,9 +129,21 @@ pub fn fine_tune(
             ));
         }
     }
-    // --precision f16: mixed precision. Full training keeps f32 masters
-    // (the steps make f16 copies); LoRA leaves the base weights in f16.
-    let mixed = src.precision == Precision::F16;
+    // --precision f16: mixed precision where the device computes in half
+    // precision (full training keeps f32 masters and makes f16 copies each
+    // step; LoRA leaves the base weights in f16), with loss scaling; else
+    // f32 arithmetic (LoRA beside f16 weights, full training in f32).
+    let mixed = src.precision == Precision::F16 && dev.cooperative_matrices();
+    if src.precision == Precision::F16 && !mixed {
+        progress.note(&format!(
+            "--precision f16: {} computes in f32 here (no cooperative matrices in use: dnagpu info){}",
+            dev.name(),
+            match recipe.mode {
+                TuneMode::Full => ", so full fine-tuning runs in f32",
+                TuneMode::Lora => "; LoRA trains beside the f16 weights",
+            }
+        ));
+    }
     let load_precision = match recipe.mode {
         TuneMode::Full => Precision::F32,
         TuneMode::Lora => src.precision,
@@ -177,7 +189,8 @@ pub fn fine_tune(
     let mut best: Option<(f64, u64, Vec<Vec<f32>>)> = None;
     let mut samples = 0u64;
     let mut interrupted = false;
-    // `total` is at most `epochs` passes: the loop ends there.
+    // `total` is at most `epochs` passes (plus any steps skipped in mixed
+    // precision): the loop ends there.
     loop {
         let chunk = batches.next_batch();
         let seqs: Vec<Vec<u32>> = chunk.iter().map(|&i| train.tokens[i].clone()).collect();

@@ -65,6 +65,30 @@ impl LossScale {
     }
 }
 
+/// What a trainer does with an update ([`super::optimizer::Update`]) whose
+/// loss averaged `mean_loss`: apply it, or skip it (its gradients
+/// overflowed at this scale, now halved), or stop with the error: a loss
+/// that is not finite in mixed precision (an activation past f16's range,
+/// which no loss scale mends), gradients that overflow at the smallest
+/// scale, or any non-finite step in f32.
+pub fn judge(
+    scale: Option<&mut LossScale>,
+    update: &super::optimizer::Update,
+    mean_loss: f64,
+) -> crate::Result<ScaledStep> {
+    match scale {
+        None if update.finite => Ok(ScaledStep::Applied),
+        None => Err(update.diverged(mean_loss)),
+        Some(_) if !mean_loss.is_finite() => Err(crate::Error::Invalid(format!(
+            "the loss is {mean_loss} in half precision: an activation went past f16's range (65504); train with --precision f32, or DNAGPU_COOP=off (f16 weights, f32 arithmetic); the model was not updated"
+        ))),
+        Some(s) => match s.update(update.finite) {
+            ScaledStep::Diverged => Err(update.diverged(mean_loss)),
+            outcome => Ok(outcome),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -399,9 +399,16 @@ pub fn pretrain(
         stream.skip(state.batches)?;
         kept_rows = read_log(run, state.step);
     }
-    // --precision f16: mixed precision, from the saved loss scale on resume.
-    let loss_scale =
-        (recipe.precision == Precision::F16).then(|| state.loss_scale.unwrap_or_default());
+    // --precision f16: mixed precision where the device computes in half
+    // precision (from the saved loss scale on resume); elsewhere f32.
+    let half = recipe.precision == Precision::F16 && dev.cooperative_matrices();
+    if recipe.precision == Precision::F16 && !half {
+        progress.note(&format!(
+            "--precision f16: {} computes in f32 here (no cooperative matrices in use: dnagpu info), so training runs in f32; the final model is stored in f16",
+            dev.name()
+        ));
+    }
+    let loss_scale = half.then(|| state.loss_scale.unwrap_or_default());
     let mut trainer = Trainer::new(
         model,
         optimizer,

@@ -7,7 +7,7 @@
 
 use super::backward::{forward_backward, forward_loss};
 use super::batch::HostBatch;
-use super::loss_scale::{LossScale, ScaledStep};
+use super::loss_scale::{judge, LossScale, ScaledStep};
 use super::mixed::half_mlm;
 use super::mlm::MlmModel;
 use super::optimizer::AdamW;
@@ -89,7 +89,9 @@ impl Trainer {
     }
 
     /// One step on `micro` (together one batch). A non-finite loss or
-    /// gradient is an error and leaves the model as it was.
+    /// gradient leaves the model as it was: in mixed precision an
+    /// overflowed gradient skips the step (`StepStats::skipped_at_scale`),
+    /// anything else is an error (`loss_scale::judge`).
     pub async fn train_step(&mut self, dev: &Device, micro: &[HostBatch]) -> Result<StepStats> {
         let vocab = self.model.config.vocab_size;
         let labelled: usize = micro
@@ -104,10 +106,15 @@ impl Trainer {
         let step = self.step() + 1;
         let loss_scale = self.loss_scale.map_or(1.0, |s| s.scale);
         let scale = loss_scale / labelled as f32;
-        if self.loss_scale.is_some() && self.half.is_none() {
-            self.half = Some(half_mlm(dev, &self.model).map_err(|e| step_error(e, step))?);
-        }
-        let model = self.half.as_ref().unwrap_or(&self.model);
+        let model = match self.loss_scale {
+            None => &self.model,
+            Some(_) => {
+                if self.half.is_none() {
+                    self.half = Some(half_mlm(dev, &self.model).map_err(|e| step_error(e, step))?);
+                }
+                self.half.as_ref().expect("made above")
+            }
+        };
         let mut acc = Accumulated::default();
         let mut tokens = 0u64;
         for (j, b) in micro.iter().enumerate() {
@@ -149,7 +156,6 @@ impl Trainer {
             )
             .await
             .map_err(|e| step_error(e, step))?;
-        let diverged = || step_error(update.diverged(update.loss_sum / labelled as f64), step);
         let mut stats = StepStats {
             step,
             loss: update.loss_sum / labelled as f64,
@@ -159,15 +165,11 @@ impl Trainer {
             labelled: labelled as u64,
             skipped_at_scale: None,
         };
-        match self.loss_scale.as_mut().map(|s| s.update(update.finite)) {
-            None if !update.finite => return Err(diverged()),
-            Some(ScaledStep::Diverged) => return Err(diverged()),
-            Some(ScaledStep::Skipped) => {
-                stats.step = step - 1;
-                stats.skipped_at_scale = Some(loss_scale);
-                return Ok(stats);
-            }
-            _ => {}
+        let outcome = judge(self.loss_scale.as_mut(), &update, stats.loss);
+        if outcome.map_err(|e| step_error(e, step))? == ScaledStep::Skipped {
+            stats.step = step - 1;
+            stats.skipped_at_scale = Some(loss_scale);
+            return Ok(stats);
         }
         self.model.set_params(new)?;
         // The next step makes its f16 copy of the new weights.
