@@ -44,18 +44,24 @@ fi
 coop_root="${DNAGPU_COOP_ROOT:-/opt/dnagpu-coop-root}"
 if [ "$coop_root" != none ] && [ ! -x "$coop_root/usr/bin/vulkaninfo" ]; then
   echo "setup: installing Mesa's current lavapipe in $coop_root (debootstrap of Debian testing)"
-  dpkg -s debootstrap >/dev/null 2>&1 || {
-    sudo_if_needed apt-get update -qq
-    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
-  }
+  for pkg in debootstrap debian-archive-keyring; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || {
+      sudo_if_needed apt-get update -qq
+      sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
+    }
+  done
+  existed=0
+  [ -e "$coop_root" ] && existed=1
   log=$(mktemp)
   if ! sudo_if_needed debootstrap --variant=minbase \
+      --keyring=/usr/share/keyrings/debian-archive-keyring.gpg \
       --include=mesa-vulkan-drivers,libvulkan1,vulkan-tools \
       testing "$coop_root" http://deb.debian.org/debian >"$log" 2>&1; then
     tail -20 "$log"
     echo "setup: debootstrap of $coop_root failed (log above)"
+    # Only what this script made goes.
+    [ "$existed" = 0 ] && sudo_if_needed rm -rf "$coop_root"
     [ "${CI:-}" = true ] && exit 1
-    sudo_if_needed rm -rf "$coop_root"
   fi
   rm -f "$log"
 fi

@@ -25,22 +25,27 @@ cargo test --workspace --exclude dnagpu-web
 # Debian 12's lavapipe has no cooperative matrices: their kernels' tests
 # (the library's coop_* tests; tests/precision.rs and
 # tests/mixed_precision.rs: whole models with f16 weights, inference and
-# mixed-precision training) run again in the Debian testing root scripts/setup.sh makes,
-# whose lavapipe has them, where they fail rather than skip.
+# mixed-precision training) run again in the Debian testing root
+# scripts/setup.sh makes, whose lavapipe has them, with DNAGPU_COOP=on
+# (they are opt-in: src/gpu/coop.rs), where they fail rather than skip.
 coop_root="${DNAGPU_COOP_ROOT:-/opt/dnagpu-coop-root}"
 echo "== cooperative-matrix kernels (Mesa's current lavapipe in $coop_root)"
-if [ -x "$coop_root/usr/bin/vulkaninfo" ]; then
+if [ "$coop_root" != none ] && [ -x "$coop_root/usr/bin/vulkaninfo" ]; then
   sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-  # The test binaries, with the fixtures at this checkout's path inside the root.
-  test_bin() {
-    cargo test -p dnagpu "$@" --no-run --message-format=json 2>/dev/null |
-      grep '"test":true' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1
+  # The binaries the native run above built (same features: no rebuild).
+  artifacts=$(cargo test --workspace --exclude dnagpu-web --no-run --message-format=json |
+    grep '"test":true' || true)
+  test_bin() { # NAME KIND
+    echo "$artifacts" | grep "\"name\":\"$1\"" | grep "\"kind\":\[\"$2\"\]" |
+      sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1 || true
   }
-  lib_tests=$(test_bin --lib)
-  precision_tests=$(test_bin --test precision)
-  mixed_tests=$(test_bin --test mixed_precision)
+  lib_tests=$(test_bin dnagpu rlib)
+  precision_tests=$(test_bin precision test)
+  mixed_tests=$(test_bin mixed_precision test)
   [ -n "$lib_tests" ] && [ -n "$precision_tests" ] && [ -n "$mixed_tests" ] ||
     { echo "test binaries not found"; exit 1; }
+  # The fixtures at this checkout's path inside the root, fresh.
+  sudo_if_needed rm -rf "$coop_root$PWD/tests/fixtures" "$coop_root/tmp/dnagpu"
   sudo_if_needed mkdir -p "$coop_root$PWD/tests" "$coop_root/tmp/dnagpu"
   sudo_if_needed cp -r tests/fixtures "$coop_root$PWD/tests/"
   sudo_if_needed cp "$lib_tests" "$coop_root/tmp/dnagpu/lib-tests"
@@ -48,8 +53,9 @@ if [ -x "$coop_root/usr/bin/vulkaninfo" ]; then
   sudo_if_needed cp "$mixed_tests" "$coop_root/tmp/dnagpu/mixed-precision-tests"
   in_root() {
     sudo_if_needed chroot "$coop_root" env XDG_RUNTIME_DIR=/tmp WGPU_BACKEND=vulkan \
-      DNAGPU_COOP=on DNAGPU_REQUIRE_GPU=1 DNAGPU_REQUIRE_COOP=1 sh -c "cd '$PWD' && $*"
+      DNAGPU_COOP=on DNAGPU_REQUIRE_GPU=1 DNAGPU_REQUIRE_COOP=1 sh -c "cd \"\$0\" && \"\$@\"" "$PWD" "$@"
   }
+  in_root sh -c 'dpkg-query -W -f "Mesa \${Version}\n" mesa-vulkan-drivers'
   in_root /tmp/dnagpu/lib-tests coop_
   in_root /tmp/dnagpu/precision-tests --nocapture f16_weights
   in_root /tmp/dnagpu/mixed-precision-tests --nocapture
