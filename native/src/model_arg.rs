@@ -22,9 +22,11 @@ pub struct ModelArgs {
     /// Seed for --random-init.
     #[arg(long, default_value_t = 0, requires = "random_init")]
     pub seed: u64,
-    /// How the encoder layers' weight matrices are stored on the device: f32, or f16 (half the
-    /// memory; each weight rounded once; arithmetic stays f32). f16 suits inference and LoRA,
-    /// not training the weights themselves.
+    /// f32, or f16: the encoder layers' weight matrices stored in half precision (half the
+    /// memory; each weight rounded once), and with DNAGPU_COOP=on on a GPU with cooperative
+    /// matrices the layers' products and attention computed in half precision too (else f32
+    /// arithmetic). For `finetune --mode full`: mixed-precision training where the GPU computes
+    /// in half precision, else f32.
     #[arg(long, default_value = "f32", value_parser = parse_precision)]
     pub precision: Precision,
 }

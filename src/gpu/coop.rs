@@ -1,8 +1,9 @@
 //! Cooperative matrices (tensor cores, AMD WMMA, Apple simdgroup matrices)
 //! through wgpu's experimental `wgpu_cooperative_matrix` WGSL extension:
 //! which configurations an adapter reports, and whether dnagpu's kernels
-//! can use one. The kernels need square blocks, 16 x 16 x 16 (NVIDIA, AMD,
-//! Intel Vulkan drivers) or 8 x 8 x 8 (Apple, Mesa's lavapipe), with f16
+//! can use one. The kernels need square blocks, 16 x 16 x 16 (NVIDIA and
+//! AMD Vulkan drivers; Intel's report other shapes, unverified) or 8 x 8 x 8
+//! (Apple, Mesa's lavapipe), with f16
 //! A/B and an f32 accumulator, plus f16 arithmetic and subgroups (the
 //! kernels hand blocks to subgroups by `subgroup_id`). They are off unless
 //! `DNAGPU_COOP=on`: wgpu 30 emits their SPIR-V under the Vulkan memory
