@@ -201,17 +201,17 @@ impl std::fmt::Debug for GpuDevice {
 impl GpuDevice {
     /// Opens `adapter` with its own limits and the optional features it has.
     pub(crate) async fn open(index: usize, adapter: &wgpu::Adapter) -> Result<Self> {
-        let summary = AdapterSummary::of(index, adapter);
+        let mut summary = AdapterSummary::of(index, adapter);
         let limits = adapter.limits();
-        let coop_block = coop::usable(adapter.features(), &cooperative_matrix_properties(adapter))
-            .filter(|_| coop::switched_on());
-        let coop_on = coop_block.is_some();
-        let mut features = adapter.features() & OPTIONAL_FEATURES;
-        if coop_on {
-            features |= coop::FEATURES;
-        }
-        let (device, queue) = adapter
-            .request_device(&wgpu::DeviceDescriptor {
+        let mut coop_block =
+            coop::usable(adapter.features(), &cooperative_matrix_properties(adapter))
+                .filter(|_| coop::switched_on());
+        let request = |coop_on: bool| {
+            let mut features = adapter.features() & OPTIONAL_FEATURES;
+            if coop_on {
+                features |= coop::FEATURES;
+            }
+            adapter.request_device(&wgpu::DeviceDescriptor {
                 label: Some("dnagpu"),
                 required_features: features,
                 required_limits: limits.clone(),
@@ -226,8 +226,22 @@ impl GpuDevice {
                 },
                 ..Default::default()
             })
-            .await
-            .map_err(|e| Error::Gpu(format!("opening {}: {e}", summary.name)))?;
+        };
+        let opened = match request(coop_block.is_some()).await {
+            // A driver that will not open with cooperative matrices still
+            // runs everything else.
+            Err(e) if coop_block.is_some() => {
+                coop_block = None;
+                summary.cooperative_matrix_unused =
+                    Some(format!("unused: the device would not open with them ({e})"));
+                request(false).await
+            }
+            r => r,
+        };
+        let (device, queue) =
+            opened.map_err(|e| Error::Gpu(format!("opening {}: {e}", summary.name)))?;
+        let coop_on = coop_block.is_some();
+        let features = device.features();
         let buffer_cap = device_limit(&limits).min(cap_from_env()?.unwrap_or(u64::MAX));
         let error = Arc::new(Mutex::new(None::<Fault>));
         let slot = error.clone();
