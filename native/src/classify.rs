@@ -10,7 +10,7 @@ use dnagpu::metrics::Metrics;
 use dnagpu::train::finetune::confusion_of;
 
 use crate::input::InputArgs;
-use crate::model_arg::ModelArgs;
+use crate::model_arg::{AdapterRef, ModelArgs};
 use crate::progress::Bar;
 use crate::DeviceArgs;
 use dnagpu::fs::{check_output, write_atomic};
@@ -41,14 +41,13 @@ pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
     }
     let input = args.input.read()?;
     let dev = dev_args.device()?;
-    let demo = std::path::Path::new(crate::model_arg::SHIPPED_ADAPTER);
     let adapter = match &args.adapter {
-        Some(a) => Some(a.as_path()),
+        Some(a) => Some(AdapterRef::Dir(a)),
         // The shipped model has no classifier of its own: it classifies
         // with its demo adapter (promoter or not).
-        None if args.model.is_default() && demo.join("adapter_config.json").is_file() => {
+        None if args.model.is_default() => {
             eprintln!("no --model: the shipped model with its demo adapter (promoter = 1, GUE prom_core_all)");
-            Some(demo)
+            Some(AdapterRef::Shipped)
         }
         None => None,
     };

@@ -14,6 +14,7 @@ mod model_arg;
 mod pretrain;
 mod progress;
 mod serve;
+mod shipped;
 mod tokenizer;
 
 use anyhow::Result;
