@@ -22,6 +22,8 @@ mod lines;
 pub mod open;
 #[cfg(not(target_arch = "wasm32"))]
 mod sequences;
+#[cfg(not(target_arch = "wasm32"))]
+mod stream;
 mod text;
 mod validate;
 
@@ -32,8 +34,11 @@ pub use sequences::FastaSequences;
 
 use crate::error::{Error, Result};
 use flate2::read::MultiGzDecoder;
-use std::io::{BufReader, Read};
-use validate::Collector;
+use std::io::{BufRead, BufReader, Read};
+#[cfg(not(target_arch = "wasm32"))]
+pub use stream::StreamedInput;
+pub use validate::Summary;
+use validate::{Checker, Row};
 
 /// One input sequence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,30 +142,54 @@ pub fn read_records(
     policy: InvalidPolicy,
 ) -> Result<ReadOutput> {
     let name = display_name(origin);
-    let mut out = Collector::new(&name, policy);
-    match (format, gzip) {
-        (Format::Fasta, true) => {
-            let decoder = BufReader::new(open::GzErrors(MultiGzDecoder::new(bytes)));
-            collect_fasta(FastaReader::new(decoder, &name), &mut out)?;
-        }
-        (Format::Fasta, false) => collect_fasta(FastaReader::new(bytes, &name), &mut out)?,
-        (Format::Csv | Format::Text, _) => {
-            let unzipped;
-            let data = if gzip {
-                unzipped = gunzip(bytes, &name)?;
-                &unzipped[..]
-            } else {
-                bytes
-            };
-            let text = validate::check_text(data, &name)?;
-            if format == Format::Csv {
-                csv::read(text, &mut out)?;
-            } else {
-                text::read(text, &mut out)?;
-            }
+    collect(rows(decoded(bytes, gzip), &name, format), &name, policy)
+}
+
+/// `reader` decompressed when `gzip`, a corrupt stream's errors reworded.
+pub(crate) fn decoded<'a>(reader: impl BufRead + 'a, gzip: bool) -> Box<dyn BufRead + 'a> {
+    if gzip {
+        Box::new(BufReader::new(open::GzErrors(MultiGzDecoder::new(reader))))
+    } else {
+        Box::new(reader)
+    }
+}
+
+/// The unvalidated records of a stream in `format`, one at a time.
+pub(crate) fn rows<'a>(
+    reader: Box<dyn BufRead + 'a>,
+    name: &str,
+    format: Format,
+) -> Box<dyn Iterator<Item = Result<Row>> + 'a> {
+    match format {
+        Format::Fasta => Box::new(FastaReader::new(reader, name).map(|r| r.map(Row::from))),
+        Format::Csv => Box::new(csv::Rows::new(reader, name)),
+        Format::Text => Box::new(text::Rows::new(reader, name)),
+    }
+}
+
+/// Validates every row and keeps the records, repeated ids renamed.
+pub(crate) fn collect(
+    rows: impl Iterator<Item = Result<Row>>,
+    name: &str,
+    policy: InvalidPolicy,
+) -> Result<ReadOutput> {
+    let mut checker = Checker::new(name, policy);
+    let mut warnings = Vec::new();
+    let mut records = Vec::new();
+    for row in rows {
+        if let Some(r) = checker.check(row?, &mut |w| warnings.push(w))? {
+            records.push(r);
         }
     }
-    out.finish()
+    let mut summary = checker.finish(&mut |w| warnings.push(w))?;
+    for r in &mut records {
+        r.id = summary.renames.apply(std::mem::take(&mut r.id));
+    }
+    Ok(ReadOutput {
+        records,
+        warnings,
+        skipped: summary.skipped,
+    })
 }
 
 /// Reads a file, or stdin for `-`, detecting the format from the name
@@ -192,22 +221,6 @@ fn display_name(origin: &str) -> String {
     } else {
         origin.to_owned()
     }
-}
-
-fn collect_fasta<R: std::io::BufRead>(reader: FastaReader<R>, out: &mut Collector) -> Result<()> {
-    for raw in reader {
-        let raw = raw?;
-        out.push(raw.id, raw.seq, None, raw.line)?;
-    }
-    Ok(())
-}
-
-fn gunzip(bytes: &[u8], name: &str) -> Result<Vec<u8>> {
-    let mut data = Vec::new();
-    MultiGzDecoder::new(bytes)
-        .read_to_end(&mut data)
-        .map_err(|e| Error::Invalid(format!("{name}: {}", open::gzip_message(&e))))?;
-    Ok(data)
 }
 
 #[cfg(test)]

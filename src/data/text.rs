@@ -2,18 +2,41 @@
 //! index of its line, so ids stay tied to line numbers; blank lines give no
 //! record.
 
-use super::validate::Collector;
+use super::lines::TextLines;
+use super::validate::Row;
 use crate::error::Result;
+use std::io::BufRead;
 
-/// Feeds every non-blank line of `text` to `out`.
-pub(crate) fn read(text: &str, out: &mut Collector) -> Result<()> {
-    for (i, line) in text.split('\n').enumerate() {
-        let seq = line.trim();
-        if !seq.is_empty() {
-            out.push(i.to_string(), seq.to_owned(), None, i + 1)?;
+/// The records of a plain-text stream, one per non-blank line.
+pub(crate) struct Rows<R>(TextLines<R>);
+
+impl<R: BufRead> Rows<R> {
+    pub(crate) fn new(reader: R, origin: &str) -> Self {
+        Rows(TextLines::new(reader, origin))
+    }
+}
+
+impl<R: BufRead> Iterator for Rows<R> {
+    type Item = Result<Row>;
+
+    fn next(&mut self) -> Option<Result<Row>> {
+        loop {
+            let seq = match self.0.next_text() {
+                Ok(Some(text)) => text.trim().to_owned(),
+                Ok(None) => return None,
+                Err(e) => return Some(Err(e)),
+            };
+            if !seq.is_empty() {
+                let line = self.0.line();
+                return Some(Ok(Row {
+                    id: (line - 1).to_string(),
+                    seq,
+                    label: None,
+                    line,
+                }));
+            }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
