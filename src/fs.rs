@@ -74,19 +74,85 @@ fn parent_of(path: &Path) -> PathBuf {
 
 /// Writes `bytes` to `path` atomically (temp file + rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    check_writable(path)?;
-    let tmp = temp_beside(path, "tmp")?;
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_error(format!("writing {}", path.display()))(e));
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(bytes)
+        .map_err(io_error(format!("writing {}", path.display())))?;
+    file.commit()
+}
+
+/// A file written in pieces to a temporary name beside `path` and renamed
+/// over it by [`AtomicFile::commit`], once complete; dropped before that
+/// (an error, a panic), the temporary is removed and `path` is as it was.
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl AtomicFile {
+    /// Starts writing `path` (its folder must exist).
+    pub fn create(path: &Path) -> Result<Self> {
+        check_writable(path)?;
+        Self::beside(path, "tmp")
     }
-    Ok(())
+
+    /// A scratch file beside `path`, named for `what` (with `tmp-` in it, so
+    /// that a killed run's is found stale), removed when dropped.
+    pub fn scratch(path: &Path, what: &str) -> Result<Self> {
+        Self::beside(path, &format!("tmp-{what}"))
+    }
+
+    fn beside(path: &Path, what: &str) -> Result<Self> {
+        let tmp = temp_beside(path, what)?;
+        let file =
+            std::fs::File::create(&tmp).map_err(io_error(format!("writing {}", path.display())))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            tmp,
+            file: Some(std::io::BufWriter::with_capacity(1 << 20, file)),
+        })
+    }
+
+    /// What was written so far, to read back from the start (a scratch file).
+    pub fn read_back(&mut self) -> Result<std::fs::File> {
+        self.flush()
+            .map_err(io_error(format!("writing {}", self.tmp.display())))?;
+        std::fs::File::open(&self.tmp).map_err(io_error(format!("reading {}", self.tmp.display())))
+    }
+
+    /// Flushes, syncs and renames the file over `path`.
+    pub fn commit(mut self) -> Result<()> {
+        let file = self.file.take().expect("taken only here");
+        let done = (|| -> std::io::Result<()> {
+            let file = file.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            std::fs::rename(&self.tmp, &self.path)
+        })();
+        done.map_err(io_error(format!("writing {}", self.path.display())))
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.as_mut().expect("until commit").write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.file.as_mut().expect("until commit").write_all(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.as_mut().expect("until commit").flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        // Committed: renamed away, or a failed rename left it; either way
+        // nothing of this write stays behind.
+        drop(self.file.take());
+        let _ = std::fs::remove_file(&self.tmp);
+    }
 }
 
 /// Removes from `dir` the temporaries that writes of processes no longer

@@ -36,7 +36,7 @@ use crate::error::{Error, Result};
 use flate2::read::MultiGzDecoder;
 use std::io::{BufRead, BufReader, Read};
 #[cfg(not(target_arch = "wasm32"))]
-pub use stream::StreamedInput;
+pub use stream::{Records, StreamedInput};
 pub use validate::Summary;
 use validate::{Checker, Row};
 
@@ -52,6 +52,13 @@ pub struct Record {
     pub label: Option<String>,
     /// 1-based line where the record starts, for messages.
     pub line: usize,
+}
+
+/// A record reads as its sequence (what `embed::embed_stream` takes).
+impl AsRef<str> for Record {
+    fn as_ref(&self) -> &str {
+        &self.seq
+    }
 }
 
 /// What to do with a record whose sequence is invalid (bad symbol, empty).
