@@ -68,15 +68,20 @@ impl StreamedInput {
             input.reader()?;
             return Ok(input);
         }
+        Self::read_stdin(std::io::stdin().lock(), STDIN_IN_MEMORY)
+    }
+
+    /// Stdin (`stdin`), held in memory up to `limit` bytes, else spooled.
+    fn read_stdin(mut stdin: impl Read, limit: u64) -> Result<Self> {
+        let name = display_name("-");
         let cannot = |e: std::io::Error| Error::Invalid(format!("cannot read <stdin>: {e}"));
-        let mut stdin = std::io::stdin().lock();
         let mut bytes = Vec::new();
         (&mut stdin)
-            .take(STDIN_IN_MEMORY)
+            .take(limit)
             .read_to_end(&mut bytes)
             .map_err(cannot)?;
         let (format, gzip) = sniff(&bytes);
-        if (bytes.len() as u64) < STDIN_IN_MEMORY {
+        if (bytes.len() as u64) < limit {
             return Ok(Self {
                 name,
                 format,
@@ -96,7 +101,7 @@ impl StreamedInput {
         let spool = |e: std::io::Error| {
             Error::Invalid(format!(
                 "cannot keep <stdin> (over {} MiB) in {}: {e}; give the input as a file with --input",
-                STDIN_IN_MEMORY >> 20,
+                limit >> 20,
                 path.display()
             ))
         };
@@ -190,4 +195,54 @@ fn spool_path() -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     std::env::temp_dir().join(format!("dnagpu-stdin-{}-{nanos:09}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(input: &StreamedInput) -> (Summary, Vec<Record>, Vec<String>) {
+        let mut warnings = Vec::new();
+        let scan = input
+            .scan(InvalidPolicy::Skip, &mut |w| warnings.push(w))
+            .unwrap();
+        let records = input
+            .records(InvalidPolicy::Skip, &scan)
+            .unwrap()
+            .collect::<Result<Vec<_>>>()
+            .unwrap();
+        (scan, records, warnings)
+    }
+
+    #[test]
+    fn long_stdin_is_spooled_read_twice_and_removed() {
+        let fasta = b">a\nACGT\n>b\nAXGT\n>a\nggnn\n>c\nUUAA\n".repeat(40);
+        let input = StreamedInput::read_stdin(&fasta[..], 64).unwrap();
+        let Source::Spooled { path, .. } = &input.source else {
+            panic!("not spooled")
+        };
+        let path = path.clone();
+        assert_eq!(std::fs::read(&path).unwrap(), fasta);
+        let (scan, records, warnings) = read(&input);
+        assert_eq!((scan.records, scan.skipped), (120, 40));
+        assert_eq!(records.len(), 120);
+        assert_eq!(records[1].id, "a#2");
+        assert_eq!(records[1].seq, "GGNN");
+        assert_eq!(records[2].seq, "TTAA");
+        assert_eq!(records[119].id, "c#40");
+        assert_eq!(scan.longest, (0, 4));
+        assert!(warnings.iter().any(|w| w.contains("occurs 80 times")));
+        // The same as reading it whole.
+        let whole =
+            super::super::read_records(&fasta, "-", Format::Fasta, false, InvalidPolicy::Skip)
+                .unwrap();
+        assert_eq!(records, whole.records);
+        assert_eq!(warnings, whole.warnings);
+        drop(input);
+        assert!(!path.exists(), "{} left behind", path.display());
+        // Short stdin stays in memory.
+        let input = StreamedInput::read_stdin(&b"ACGT\nGGCC\n"[..], 64).unwrap();
+        assert!(matches!(input.source, Source::Memory { .. }));
+        assert_eq!(read(&input).1.len(), 2);
+    }
 }

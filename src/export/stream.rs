@@ -325,3 +325,132 @@ impl PredictionWriter {
         self.csv.into_inner()?.finish(&self.name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{csv, jsonl, npy_f32, predictions_csv};
+    use super::*;
+
+    fn dir(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("dnagpu-writers-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn rows() -> (Vec<String>, Vec<Embedding>) {
+        let ids = vec!["a".to_owned(), "b,\"c\"".to_owned(), "d".to_owned()];
+        let e = |v: [f32; 2], t: &[u32]| Embedding {
+            values: v.to_vec(),
+            input_ids: t.to_vec(),
+        };
+        (
+            ids,
+            vec![
+                e([1.0, 0.5], &[1]),
+                e([-2.0, 3.25], &[1]),
+                e([0.0, 7.0], &[1]),
+            ],
+        )
+    }
+
+    /// Writes `rows` to `path` in `format`; the bytes, and what the folder
+    /// holds besides.
+    fn write(path: &Path, format: OutputFormat) -> (Vec<u8>, usize) {
+        let (ids, es) = rows();
+        let mut w = EmbeddingWriter::create(Some(path), format, ids.len(), 2).unwrap();
+        for (id, e) in ids.iter().zip(&es) {
+            w.write(id, e).unwrap();
+        }
+        w.finish().unwrap();
+        let others = std::fs::read_dir(path.parent().unwrap()).unwrap().count() - 1;
+        (std::fs::read(path).unwrap(), others)
+    }
+
+    #[test]
+    fn rows_written_as_they_come_are_the_files_written_whole() {
+        let d = dir("formats");
+        let (ids, es) = rows();
+        let flat: Vec<f32> = es.iter().flat_map(|e| e.values.clone()).collect();
+        assert_eq!(
+            write(&d.join("e.npy"), OutputFormat::Npy),
+            (npy_f32(&[3, 2], &flat), 0)
+        );
+        let text = write(&d.join("e.csv"), OutputFormat::Csv).0;
+        assert_eq!(text, csv(&ids, 2, &flat).unwrap().into_bytes());
+        let text = write(&d.join("e.jsonl"), OutputFormat::Jsonl).0;
+        assert_eq!(text, jsonl(&ids, 2, &flat).into_bytes());
+        let pooled = OutputFormat::Safetensors { per_token: false };
+        let (bytes, others) = write(&d.join("e.safetensors"), pooled);
+        assert_eq!(others, 3, "the scratch data file is gone");
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(st.len(), 3);
+        assert_eq!(
+            st.tensor("b,\"c\"").unwrap().data(),
+            bytemuck::cast_slice::<f32, u8>(&[-2.0, 3.25])
+        );
+        let per_token = OutputFormat::Safetensors { per_token: true };
+        let (bytes, _) = write(&d.join("t.safetensors"), per_token);
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(st.tensor("d").unwrap().shape(), [1, 2]);
+        assert_eq!(
+            st.tensor("d.input_ids").unwrap().dtype(),
+            safetensors::Dtype::I64
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_earlier_file_and_nothing_else() {
+        let d = dir("failed");
+        let path = d.join("e.npy");
+        std::fs::write(&path, b"earlier").unwrap();
+        let (ids, mut es) = rows();
+        es[1].values[1] = f32::NAN;
+        for format in [OutputFormat::Npy, OutputFormat::Csv] {
+            let mut w = EmbeddingWriter::create(Some(&path), format, 3, 2).unwrap();
+            w.write(&ids[0], &es[0]).unwrap();
+            let err = w.write(&ids[1], &es[1]).unwrap_err().to_string();
+            assert!(err.contains("number 2 of the input") && err.contains("nothing was written"));
+            drop(w);
+            assert_eq!(std::fs::read(&path).unwrap(), b"earlier");
+            assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+        }
+        // Fewer rows than the header promised: an error, nothing written.
+        let mut w = EmbeddingWriter::create(Some(&path), OutputFormat::Npy, 3, 2).unwrap();
+        w.write(&ids[0], &es[0]).unwrap();
+        assert!(w
+            .finish()
+            .unwrap_err()
+            .to_string()
+            .contains("1 embeddings for the 3"));
+        assert_eq!(std::fs::read(&path).unwrap(), b"earlier");
+        // A repeated safetensors name.
+        let st = d.join("e.safetensors");
+        let pooled = OutputFormat::Safetensors { per_token: false };
+        let mut w = EmbeddingWriter::create(Some(&st), pooled, 2, 2).unwrap();
+        w.write("x", &es[0]).unwrap();
+        assert!(w.write("x", &es[2]).is_err());
+        drop(w);
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn predictions_as_they_come_are_the_csv_written_whole() {
+        let d = dir("predictions");
+        let path = d.join("p.csv");
+        let mut w = PredictionWriter::create(Some(&path), true).unwrap();
+        w.write("a", &[0.25, 0.75], Some("1")).unwrap();
+        w.write("b,c", &[0.5, 0.5], Some("0")).unwrap();
+        w.finish().unwrap();
+        let whole = predictions_csv(
+            &["a".into(), "b,c".into()],
+            &[vec![0.25, 0.75], vec![0.5, 0.5]],
+            Some(&["1", "0"]),
+        )
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), whole);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
