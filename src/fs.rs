@@ -121,14 +121,52 @@ impl AtomicFile {
     }
 
     /// Flushes, syncs and renames the file over `path`.
-    pub fn commit(mut self) -> Result<()> {
+    pub fn commit(self) -> Result<()> {
+        self.close()?.commit()
+    }
+
+    /// Flushes, syncs and closes the file, to be renamed over `path` later
+    /// ([`Closed::commit`]): many files can be completed, then all renamed.
+    pub fn close(mut self) -> Result<Closed> {
         let file = self.file.take().expect("taken only here");
         let done = (|| -> std::io::Result<()> {
             let file = file.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            std::fs::rename(&self.tmp, &self.path)
+            file.sync_all()
         })();
-        done.map_err(io_error(format!("writing {}", self.path.display())))
+        if let Err(e) = done {
+            let _ = std::fs::remove_file(&self.tmp);
+            return Err(io_error(format!("writing {}", self.path.display()))(e));
+        }
+        Ok(Closed {
+            path: std::mem::take(&mut self.path),
+            tmp: std::mem::take(&mut self.tmp),
+        })
+    }
+}
+
+/// An [`AtomicFile`] written in full, not yet renamed over its target;
+/// dropped before that, it is removed.
+pub struct Closed {
+    path: PathBuf,
+    tmp: PathBuf,
+}
+
+impl Closed {
+    /// Renames the file over its target.
+    pub fn commit(mut self) -> Result<()> {
+        let tmp = std::mem::take(&mut self.tmp);
+        std::fs::rename(&tmp, &self.path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            io_error(format!("writing {}", self.path.display()))(e)
+        })
+    }
+}
+
+impl Drop for Closed {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
     }
 }
 
@@ -148,10 +186,11 @@ impl Write for AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        // Committed: renamed away, or a failed rename left it; either way
-        // nothing of this write stays behind.
-        drop(self.file.take());
-        let _ = std::fs::remove_file(&self.tmp);
+        // Not closed (an error on the way): nothing of this write stays.
+        if let Some(file) = self.file.take() {
+            drop(file);
+            let _ = std::fs::remove_file(&self.tmp);
+        }
     }
 }
 

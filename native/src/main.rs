@@ -16,6 +16,7 @@ mod progress;
 mod serve;
 mod shipped;
 mod tokenizer;
+mod windows;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -67,6 +68,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Tokenizer tools: `train` learns a DNABERT-2-style BPE vocabulary from FASTA files.
     Tokenizer(tokenizer::TokenizerArgs),
+    /// Cuts a genome into windows in shard FASTA files and a BED (for workflows).
+    Windows(windows::WindowsArgs),
 }
 
 impl DeviceArgs {
@@ -100,5 +103,6 @@ fn main() -> Result<()> {
         Command::Finetune(args) => finetune::run(&cli.device, &args),
         Command::Gue(args) => gue::run(&cli.device, &args),
         Command::Serve(args) => serve::run(&args),
+        Command::Windows(args) => windows::run(&args),
     }
 }

@@ -26,6 +26,8 @@ mod sequences;
 mod stream;
 mod text;
 mod validate;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod windows;
 
 pub use fasta::{FastaReader, RawRecord};
 pub use lines::{FastaLines, Line};

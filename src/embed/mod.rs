@@ -84,6 +84,28 @@ pub struct Window {
 }
 
 impl Window {
+    /// A positive window and a stride between 1 and the window, else the
+    /// error naming both.
+    pub fn check(self) -> Result<Self> {
+        if self.size == 0 || self.stride == 0 || self.stride > self.size {
+            return Err(Error::Invalid(format!(
+                "--window {} --stride {}: the window must be positive and the stride between 1 and the window",
+                self.size, self.stride
+            )));
+        }
+        Ok(self)
+    }
+
+    /// How many windows [`Window::ranges`] gives for `len` bases.
+    pub fn count(self, len: usize) -> usize {
+        if len <= self.size {
+            1
+        } else {
+            // Starts 0, stride, ... while start + size < len; then the last.
+            (len - self.size - 1) / self.stride + 2
+        }
+    }
+
     /// The windows of a sequence of `len` bases (one, the whole, if it fits).
     pub fn ranges(self, len: usize) -> Vec<std::ops::Range<usize>> {
         if len <= self.size {
@@ -526,6 +548,12 @@ mod tests {
         assert_eq!(w.ranges(60), vec![0..60]);
         assert_eq!(w.ranges(150), vec![0..60, 30..90, 60..120, 90..150]);
         assert_eq!(w.ranges(100), vec![0..60, 30..90, 40..100]);
+        for len in 0..400 {
+            for (size, stride) in [(60, 30), (60, 60), (60, 1), (7, 3), (1, 1)] {
+                let w = super::Window { size, stride };
+                assert_eq!(w.count(len), w.ranges(len).len(), "{len} {size} {stride}");
+            }
+        }
     }
 
     use super::*;

@@ -113,12 +113,7 @@ pub async fn embed_stream<T: AsRef<str>>(
     }
     let per_token = opts.pooling == Pooling::None;
     if let Some(w) = opts.window {
-        if w.size == 0 || w.stride == 0 || w.stride > w.size {
-            return Err(Error::Invalid(format!(
-                "--window {} --stride {}: the window must be positive and the stride between 1 and the window",
-                w.size, w.stride
-            )));
-        }
+        w.check()?;
         if per_token {
             return Err(Error::Invalid(
                 "--window averages pooled vectors: choose a pooling other than none".into(),
