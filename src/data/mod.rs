@@ -1,7 +1,7 @@
 //! Readers of sequence input files: FASTA, CSV (GUE format) and plain text,
 //! each optionally gzip-compressed, with the validation every input gets
 //! (upper-casing, IUPAC ambiguity counting, invalid symbols, empty records,
-//! duplicate ids). Problems in the input are [`Error::Invalid`] errors naming
+//! duplicate ids). Problems in the input are [`crate::Error::Invalid`] errors naming
 //! the file; warnings are returned in [`ReadOutput`], never printed.
 //!
 //! [`read_records`] works on bytes already in memory (the wasm build's entry
@@ -10,8 +10,12 @@
 //! big to hold whole; [`FastaSequences`] streams the validated sequences of
 //! many files (tokenizer training); [`FastaLines`] is the line reader both
 //! are built on, which the pretraining corpus uses directly so that no record
-//! is held whole. Every path shares one [`alphabet`] and one gzip detection
-//! ([`open`]).
+//! is held whole. [`StreamedInput`] reads a file or stdin twice, every record
+//! checked in the first pass and yielded one at a time in the second (embed
+//! and classify on inputs of any size); [`windows`] cuts a genome into
+//! windows in shards. Every path shares one [`alphabet`] and one gzip
+//! detection ([`open`]), and every format one streaming reader, which
+//! [`read_records`] collects.
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod agreement;
@@ -34,7 +38,9 @@ pub use lines::{FastaLines, Line};
 #[cfg(not(target_arch = "wasm32"))]
 pub use sequences::FastaSequences;
 
-use crate::error::{Error, Result};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::error::Error;
+use crate::error::Result;
 use flate2::read::MultiGzDecoder;
 use std::io::{BufRead, BufReader, Read};
 #[cfg(not(target_arch = "wasm32"))]

@@ -202,11 +202,12 @@ where
                 let Some(item) = items.next() else { break };
                 let item = item?;
                 let len = item.as_ref().len();
+                let whole: Range<usize> = 0..len;
                 open.push_back(Open {
                     index: taken,
                     ranges: match job.window {
                         Some(w) => w.ranges(len),
-                        None => vec![0..len],
+                        None => vec![whole],
                     },
                     item,
                     queued: 0,

@@ -80,7 +80,7 @@ impl Out {
 
 enum Body {
     Npy { rows: usize, expected: usize },
-    Csv(CsvRows<Out>),
+    Csv(Box<CsvRows<Out>>),
     Jsonl,
     Safetensors(Tensors),
 }
@@ -122,7 +122,7 @@ impl EmbeddingWriter {
                 return Ok(Self {
                     name,
                     out: None,
-                    body: Body::Csv(csv),
+                    body: Body::Csv(Box::new(csv)),
                     dim,
                     written: 0,
                 });
@@ -172,7 +172,7 @@ impl EmbeddingWriter {
     /// Completes the output: a file is renamed over the target.
     pub fn finish(self) -> Result<()> {
         let out = match self.body {
-            Body::Csv(csv) => csv.into_inner()?,
+            Body::Csv(csv) => (*csv).into_inner()?,
             Body::Npy { rows, expected } if rows != expected => {
                 return Err(Error::Invalid(format!(
                     "{}: {rows} embeddings for the {expected} records the input held when first read (did it change meanwhile?); nothing was written",
