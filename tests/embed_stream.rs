@@ -3,6 +3,8 @@
 //! chunk of everything (`embed`) gives, in input order; an error from the
 //! input or from the consumer ends the run with it.
 
+mod common;
+
 use dnagpu::embed::{embed, embed_stream, Chunking, EmbedOptions, Embedding, Pooling, Window};
 use dnagpu::model::{init, Config, Model};
 use dnagpu::tokenize::{BpeTokenizer, Tokenizer};
@@ -17,15 +19,7 @@ fn model() -> (Model, Tokenizer) {
 
 /// 40 random sequences of 5 to 400 bases.
 fn sequences() -> Vec<String> {
-    let mut rng = dnagpu::rng::Rng::new(7);
-    (0..40)
-        .map(|_| {
-            let n = 5 + rng.below(396) as usize;
-            (0..n)
-                .map(|_| b"ACGTN"[rng.below(5) as usize] as char)
-                .collect()
-        })
-        .collect()
+    common::random_sequences(7, 40, 5, 396, b"ACGTN")
 }
 
 /// A sequence with its place in the input.

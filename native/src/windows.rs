@@ -49,7 +49,7 @@ pub fn run(args: &WindowsArgs) -> Result<()> {
         "-" => vec![],
         p => vec![std::path::Path::new(p)],
     };
-    let n = plan(
+    let plan = plan(
         &input,
         policy,
         &summary,
@@ -58,15 +58,7 @@ pub fn run(args: &WindowsArgs) -> Result<()> {
         &args.output,
         &inputs,
     )?;
-    let cut = write_shards(
-        &input,
-        policy,
-        &summary,
-        window,
-        n,
-        args.shards,
-        &args.output,
-    )?;
+    let cut = write_shards(&input, policy, &summary, &plan, &args.output)?;
     eprintln!(
         "cut {} windows of {} bp (stride {}) from {} records ({} bp) into {} shard(s) ({}–{} windows each) in {}",
         cut.windows,

@@ -121,22 +121,18 @@ fn inputs_larger_than_a_chunk_stream_in_order() {
         })
         .collect();
     std::fs::write(&input, fasta).unwrap();
-    let npy = dir.join("e.npy");
-    let (ok, _, err) = dnagpu(
-        &[
-            "embed",
-            "--model",
+    let embed_to = |out: &std::path::Path| {
+        let (m, i, o) = (
             m.to_str().unwrap(),
-            "--input",
             input.to_str().unwrap(),
-            "--output",
-            npy.to_str().unwrap(),
-            "--batch-size",
-            "64",
-        ],
-        None,
-    );
-    assert!(ok, "{err}");
+            out.to_str().unwrap(),
+        );
+        let (ok, _, err) = dnagpu(&["embed", "--model", m, "--input", i, "--output", o], None);
+        assert!(ok, "{err}");
+        err
+    };
+    let npy = dir.join("e.npy");
+    let err = embed_to(&npy);
     assert!(
         err.contains("id \"r10\" occurs 2 times; later copies renamed r10#2"),
         "{err}"
@@ -152,19 +148,7 @@ fn inputs_larger_than_a_chunk_stream_in_order() {
         );
     }
     let csv = dir.join("e.csv");
-    let (ok, _, err) = dnagpu(
-        &[
-            "embed",
-            "--model",
-            m.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            csv.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert!(ok, "{err}");
+    embed_to(&csv);
     let text = std::fs::read_to_string(&csv).unwrap();
     let ids: Vec<&str> = text
         .lines()

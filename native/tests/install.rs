@@ -38,42 +38,40 @@ fn an_installed_binary_embeds_and_classifies_from_root_with_its_defaults() {
     let cmd = installed(&dir);
     let input = dir.join("in.fa");
     std::fs::copy(root().join("examples/sample.fa"), &input).unwrap();
-    let model = root().join("models/dnabert2-small-gue");
-    let adapter = root().join("models/dnabert2-small-gue-promoter-lora");
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let (input, model) = (s(&input), s(&root().join("models/dnabert2-small-gue")));
+    let adapter = s(&root().join("models/dnabert2-small-gue-promoter-lora"));
+    let (installed_npy, tree_npy) = (s(&dir.join("installed.npy")), s(&dir.join("tree.npy")));
+    // The checkout's binary, from the checkout's model folders.
+    let tree = |args: &[&str]| run(dnagpu().args(["--backend", "cpu"]).args(args));
 
-    let (ok, _, err) = run(cmd()
-        .args(["embed", "--input"])
-        .arg(&input)
-        .arg("--output")
-        .arg(dir.join("installed.npy")));
+    let (ok, _, err) = run(cmd().args(["embed", "--input", &input, "--output", &installed_npy]));
     assert!(ok, "{err}");
     assert!(err.contains("dnabert2-small-gue (shipped)"), "{err}");
-    let (ok, _, err) = run(dnagpu()
-        .args(["--backend", "cpu", "embed", "--model"])
-        .arg(&model)
-        .arg("--input")
-        .arg(&input)
-        .arg("--output")
-        .arg(dir.join("tree.npy")));
+    let (ok, _, err) = tree(&[
+        "embed", "--model", &model, "--input", &input, "--output", &tree_npy,
+    ]);
     assert!(ok, "{err}");
-    let installed_npy = std::fs::read(dir.join("installed.npy")).unwrap();
+    let installed_npy = std::fs::read(installed_npy).unwrap();
     assert!(installed_npy.len() > 1000);
     assert_eq!(
         installed_npy,
-        std::fs::read(dir.join("tree.npy")).unwrap(),
+        std::fs::read(tree_npy).unwrap(),
         "the built-in model embeds as models/dnabert2-small-gue does"
     );
 
-    let (ok, from_root, err) = run(cmd().args(["classify", "--input"]).arg(&input));
+    let (ok, from_root, err) = run(cmd().args(["classify", "--input", &input]));
     assert!(ok, "{err}");
     assert!(err.contains("demo adapter"), "{err}");
-    let (ok, from_tree, err) = run(dnagpu()
-        .args(["--backend", "cpu", "classify", "--model"])
-        .arg(&model)
-        .arg("--adapter")
-        .arg(&adapter)
-        .arg("--input")
-        .arg(&input));
+    let (ok, from_tree, err) = tree(&[
+        "classify",
+        "--model",
+        &model,
+        "--adapter",
+        &adapter,
+        "--input",
+        &input,
+    ]);
     assert!(ok, "{err}");
     assert!(
         from_root.starts_with("id,prediction,prob_0,prob_1\n"),
@@ -123,12 +121,7 @@ fn an_installed_binary_serves_its_built_in_page_or_says_how_to_get_one() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let addr = common::served_address(&line);
     let checks = [
         ("/", dist.join("index.html")),
         (

@@ -172,14 +172,14 @@ fn the_slurm_profile_passes_a_dry_run() {
     assert!(ok, "dry run failed:\n{out}\n{err}");
     let text = format!("{out}{err}");
     // The job table: 1 windows, 3 embed, 1 merge; embed on the GPU partition.
-    for want in [
+    let wanted = [
         "windows        1",
         "embed          3",
         "merge          1",
         "slurm_partition=gpu",
-    ] {
-        assert!(text.contains(want), "dry run lacks `{want}`:\n{text}");
-    }
+    ];
+    let missing: Vec<&str> = wanted.into_iter().filter(|w| !text.contains(w)).collect();
+    assert!(missing.is_empty(), "the dry run lacks {missing:?}:\n{text}");
     assert!(!dir.join("results").exists(), "a dry run made results");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -157,13 +157,12 @@ fn csv_error<R: BufRead>(tape: &mut Tape<R>, e: ::csv::Error) -> Error {
     })
 }
 
-/// The data rows of a CSV stream, read as they come.
+/// The data rows of a CSV stream, read as they come ([`Rows::next_row`]).
 pub(crate) struct Rows<R: BufRead> {
     reader: ::csv::Reader<Tape<R>>,
     columns: Option<Columns>,
     row: ::csv::StringRecord,
     index: usize,
-    done: bool,
 }
 
 /// Where the fields are (from the header).
@@ -182,7 +181,6 @@ impl<R: BufRead> Rows<R> {
             columns: None,
             row: ::csv::StringRecord::new(),
             index: 0,
-            done: false,
         }
     }
 
@@ -221,7 +219,8 @@ impl<R: BufRead> Rows<R> {
         }))
     }
 
-    fn next_row(&mut self) -> Result<Option<Row>> {
+    /// The next data row, or `None` at the end.
+    pub(crate) fn next_row(&mut self) -> Result<Option<Row>> {
         if self.columns.is_none() {
             match self.columns()? {
                 Some(c) => self.columns = Some(c),
@@ -249,21 +248,6 @@ impl<R: BufRead> Rows<R> {
         };
         self.index += 1;
         Ok(Some(row))
-    }
-}
-
-impl<R: BufRead> Iterator for Rows<R> {
-    type Item = Result<Row>;
-
-    fn next(&mut self) -> Option<Result<Row>> {
-        if self.done {
-            return None;
-        }
-        let item = self.next_row();
-        if !matches!(item, Ok(Some(_))) {
-            self.done = true;
-        }
-        item.transpose()
     }
 }
 

@@ -177,8 +177,30 @@ pub(crate) fn rows<'a>(
 ) -> Box<dyn Iterator<Item = Result<Row>> + 'a> {
     match format {
         Format::Fasta => Box::new(FastaReader::new(reader, name).map(|r| r.map(Row::from))),
-        Format::Csv => Box::new(csv::Rows::new(reader, name)),
-        Format::Text => Box::new(text::Rows::new(reader, name)),
+        Format::Csv => {
+            let mut rows = csv::Rows::new(reader, name);
+            Box::new(UntilError(Some(move || rows.next_row())))
+        }
+        Format::Text => {
+            let mut rows = text::Rows::new(reader, name);
+            Box::new(UntilError(Some(move || rows.next_row())))
+        }
+    }
+}
+
+/// The items `next` gives until its end or its first error (which is
+/// yielded), then nothing: a reader is not read past a problem.
+struct UntilError<F>(Option<F>);
+
+impl<T, F: FnMut() -> Result<Option<T>>> Iterator for UntilError<F> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        let item = (self.0.as_mut()?)();
+        if !matches!(item, Ok(Some(_))) {
+            self.0 = None;
+        }
+        item.transpose()
     }
 }
 

@@ -16,19 +16,14 @@ impl<R: BufRead> Rows<R> {
     }
 }
 
-impl<R: BufRead> Iterator for Rows<R> {
-    type Item = Result<Row>;
-
-    fn next(&mut self) -> Option<Result<Row>> {
-        loop {
-            let seq = match self.0.next_text() {
-                Ok(Some(text)) => text.trim().to_owned(),
-                Ok(None) => return None,
-                Err(e) => return Some(Err(e)),
-            };
+impl<R: BufRead> Rows<R> {
+    /// The next non-blank line's record, or `None` at the end.
+    pub(crate) fn next_row(&mut self) -> Result<Option<Row>> {
+        while let Some(text) = self.0.next_text()? {
+            let seq = text.trim().to_owned();
             if !seq.is_empty() {
                 let line = self.0.line();
-                return Some(Ok(Row {
+                return Ok(Some(Row {
                     id: (line - 1).to_string(),
                     seq,
                     label: None,
@@ -36,6 +31,7 @@ impl<R: BufRead> Iterator for Rows<R> {
                 }));
             }
         }
+        Ok(None)
     }
 }
 

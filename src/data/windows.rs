@@ -18,6 +18,15 @@ use crate::embed::Window;
 use crate::error::{Error, Result};
 use crate::fs::{check_output, io_error, AtomicFile, Closed};
 
+/// What [`plan`] found: the windows to cut and the shards to fill.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub window: Window,
+    pub shards: usize,
+    /// Windows in all.
+    pub windows: usize,
+}
+
 /// What [`write_shards`] cut.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cut {
@@ -56,7 +65,7 @@ pub fn plan(
     shards: usize,
     dir: &Path,
     inputs: &[&Path],
-) -> Result<usize> {
+) -> Result<Plan> {
     window.check()?;
     if shards == 0 {
         return Err(Error::Invalid("--shards 0: at least one shard".into()));
@@ -82,21 +91,28 @@ pub fn plan(
             window.size
         )));
     }
-    Ok(n)
+    Ok(Plan {
+        window,
+        shards,
+        windows: n,
+    })
 }
 
-/// Writes the `n` windows ([`plan`]) of `input` into `dir` ([`shard_files`]);
-/// every file is written to a temporary name first and all are renamed
-/// once all are complete.
+/// Writes the windows of `input` that `plan` counted into `dir`
+/// ([`shard_files`]); every file is written to a temporary name first and
+/// all are renamed once all are complete.
 pub fn write_shards(
     input: &StreamedInput,
     policy: InvalidPolicy,
     summary: &Summary,
-    window: Window,
-    n: usize,
-    shards: usize,
+    plan: &Plan,
     dir: &Path,
 ) -> Result<Cut> {
+    let Plan {
+        window,
+        shards,
+        windows: n,
+    } = *plan;
     let (bed_path, fasta) = shard_files(dir, shards);
     let mut bed = AtomicFile::create(&bed_path)?;
     let mut done: Vec<Closed> = Vec::with_capacity(shards + 1);
@@ -192,9 +208,9 @@ mod tests {
         };
         let out = dir.join("out");
         std::fs::create_dir_all(&out).unwrap();
-        let n = plan(&input, policy, &summary, w, 3, &out, &[&genome]).unwrap();
-        assert_eq!(n, 4 + 1 + 2);
-        let cut = write_shards(&input, policy, &summary, w, n, 3, &out).unwrap();
+        let p = plan(&input, policy, &summary, w, 3, &out, &[&genome]).unwrap();
+        assert_eq!(p.windows, 4 + 1 + 2);
+        let cut = write_shards(&input, policy, &summary, &p, &out).unwrap();
         assert_eq!(cut.per_shard, [3, 2, 2]);
         let bed = std::fs::read_to_string(&cut.bed).unwrap();
         assert_eq!(
