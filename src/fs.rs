@@ -90,9 +90,12 @@ pub struct AtomicFile {
 }
 
 impl AtomicFile {
-    /// Starts writing `path` (its folder must exist).
+    /// Starts writing `path` (its folder must exist). The temporaries of
+    /// `path` that a killed earlier write left (Ctrl-C in a long `embed`)
+    /// are removed first.
     pub fn create(path: &Path) -> Result<Self> {
         check_writable(path)?;
+        remove_stale_temps_of(path);
         Self::beside(path, "tmp")
     }
 
@@ -227,6 +230,25 @@ pub fn remove_stale_temps(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
+/// Removes the temporaries of writes of `path` (`.{name}.tmp-…-PID`) whose
+/// process is gone; what cannot be removed is left.
+fn remove_stale_temps_of(path: &Path) {
+    let Some(name) = path.file_name() else { return };
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(parent_of(path)) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let entry = e.file_name().to_string_lossy().into_owned();
+        if !entry.starts_with(&prefix) {
+            continue;
+        }
+        if temp_writer(&entry).is_some_and(|pid| !running(pid)) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// The process id a temporary's name ends with (`.log.csv.tmp-1234`,
 /// `.tmp-step-00000020-1234`); `None` for any other name.
 fn temp_writer(name: &str) -> Option<u32> {
@@ -246,6 +268,32 @@ fn running(pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_write_removes_what_a_killed_write_of_the_same_file_left() {
+        let dir = std::env::temp_dir().join(format!("dnagpu-fs-killed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let gone = 4_194_304 + 17;
+        let left = [
+            format!(".e.npy.tmp-{gone}"),
+            format!(".e.npy.tmp-data-{gone}"),
+            format!(".other.npy.tmp-{gone}"),
+        ];
+        for name in &left {
+            std::fs::write(dir.join(name), b"x").unwrap();
+        }
+        let mut f = AtomicFile::create(&dir.join("e.npy")).unwrap();
+        f.write_all(b"new").unwrap();
+        f.commit().unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into())
+            .collect();
+        names.sort();
+        assert_eq!(names, [left[2].clone(), "e.npy".to_string()]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn stale_temps_of_gone_processes_are_removed_and_no_others() {
