@@ -3,9 +3,9 @@
 # Rust toolchain (rustup): Mesa's lavapipe (Vulkan on the CPU), Chromium and
 # ChromeDriver (browser tests on WebGPU/SwiftShader), a Debian testing root
 # with Mesa's current lavapipe (cooperative matrices), the wasm32 target,
-# wasm-bindgen-cli at the version Cargo.lock pins, and playwright-core for
-# the page test (npm; Node.js must be present). Safe to run again: what is
-# already there is kept.
+# wasm-bindgen-cli at the version Cargo.lock pins, playwright-core for
+# the page test (npm; Node.js must be present), and Snakemake (PyPI, in
+# .venv) for the workflows. Safe to run again: what is already there is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,8 @@ for pkg in mesa-vulkan-drivers libvulkan1 chromium chromium-driver; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+# Snakemake's virtual environment (below) needs Python 3.11+ with venv.
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3 python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   sudo_if_needed apt-get update -qq
@@ -36,6 +38,15 @@ fi
 if [ ! -d web/e2e/node_modules/playwright-core ] || [ ! -d web/e2e/node_modules/eslint ]; then
   echo "setup: installing playwright-core and eslint (web/e2e)"
   (cd web/e2e && npm ci --no-audit --no-fund --silent)
+fi
+# The Snakemake workflows (workflows/) and their test (native/tests/workflows.rs):
+# Snakemake and its SLURM executor plugin from PyPI, in a virtual environment
+# in .venv (ignored by git; the test finds .venv/bin/snakemake).
+snakemake_pkgs=("snakemake~=9.27" "snakemake-executor-plugin-slurm~=2.8")
+if ! .venv/bin/python -c 'import snakemake, snakemake_executor_plugin_slurm' >/dev/null 2>&1; then
+  echo "setup: installing Snakemake and its SLURM executor plugin in .venv (PyPI)"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "${snakemake_pkgs[@]}"
 fi
 # Cooperative-matrix kernels: Debian 12's lavapipe (Mesa 22) has none;
 # Mesa 26's has 8x8x8 f16->f32. scripts/test.sh runs those kernels' tests in

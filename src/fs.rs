@@ -74,19 +74,127 @@ fn parent_of(path: &Path) -> PathBuf {
 
 /// Writes `bytes` to `path` atomically (temp file + rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    check_writable(path)?;
-    let tmp = temp_beside(path, "tmp")?;
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_error(format!("writing {}", path.display()))(e));
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(bytes)
+        .map_err(io_error(format!("writing {}", path.display())))?;
+    file.commit()
+}
+
+/// A file written in pieces to a temporary name beside `path` and renamed
+/// over it by [`AtomicFile::commit`], once complete; dropped before that
+/// (an error, a panic), the temporary is removed and `path` is as it was.
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl AtomicFile {
+    /// Starts writing `path` (its folder must exist). The temporaries of
+    /// `path` that a killed earlier write left (Ctrl-C in a long `embed`)
+    /// are removed first.
+    pub fn create(path: &Path) -> Result<Self> {
+        check_writable(path)?;
+        remove_stale_temps_of(path);
+        Self::beside(path, "tmp")
     }
-    Ok(())
+
+    /// A scratch file beside `path`, named for `what` (with `tmp-` in it, so
+    /// that a killed run's is found stale), removed when dropped.
+    pub fn scratch(path: &Path, what: &str) -> Result<Self> {
+        Self::beside(path, &format!("tmp-{what}"))
+    }
+
+    fn beside(path: &Path, what: &str) -> Result<Self> {
+        let tmp = temp_beside(path, what)?;
+        let file =
+            std::fs::File::create(&tmp).map_err(io_error(format!("writing {}", path.display())))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            tmp,
+            file: Some(std::io::BufWriter::with_capacity(1 << 20, file)),
+        })
+    }
+
+    /// What was written so far, to read back from the start (a scratch file).
+    pub fn read_back(&mut self) -> Result<std::fs::File> {
+        self.flush()
+            .map_err(io_error(format!("writing {}", self.tmp.display())))?;
+        std::fs::File::open(&self.tmp).map_err(io_error(format!("reading {}", self.tmp.display())))
+    }
+
+    /// Flushes, syncs and renames the file over `path`.
+    pub fn commit(self) -> Result<()> {
+        self.close()?.commit()
+    }
+
+    /// Flushes, syncs and closes the file, to be renamed over `path` later
+    /// ([`Closed::commit`]): many files can be completed, then all renamed.
+    pub fn close(mut self) -> Result<Closed> {
+        let file = self.file.take().expect("taken only here");
+        let done = (|| -> std::io::Result<()> {
+            let file = file.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()
+        })();
+        if let Err(e) = done {
+            let _ = std::fs::remove_file(&self.tmp);
+            return Err(io_error(format!("writing {}", self.path.display()))(e));
+        }
+        Ok(Closed {
+            path: std::mem::take(&mut self.path),
+            tmp: std::mem::take(&mut self.tmp),
+        })
+    }
+}
+
+/// An [`AtomicFile`] written in full, not yet renamed over its target;
+/// dropped before that, it is removed.
+pub struct Closed {
+    path: PathBuf,
+    tmp: PathBuf,
+}
+
+impl Closed {
+    /// Renames the file over its target.
+    pub fn commit(mut self) -> Result<()> {
+        let tmp = std::mem::take(&mut self.tmp);
+        std::fs::rename(&tmp, &self.path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            io_error(format!("writing {}", self.path.display()))(e)
+        })
+    }
+}
+
+impl Drop for Closed {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.as_mut().expect("until commit").write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.file.as_mut().expect("until commit").write_all(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.as_mut().expect("until commit").flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        // Not closed (an error on the way): nothing of this write stays.
+        if let Some(file) = self.file.take() {
+            drop(file);
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Removes from `dir` the temporaries that writes of processes no longer
@@ -122,6 +230,25 @@ pub fn remove_stale_temps(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
+/// Removes the temporaries of writes of `path` (`.{name}.tmp-…-PID`) whose
+/// process is gone; what cannot be removed is left.
+fn remove_stale_temps_of(path: &Path) {
+    let Some(name) = path.file_name() else { return };
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(parent_of(path)) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let entry = e.file_name().to_string_lossy().into_owned();
+        if !entry.starts_with(&prefix) {
+            continue;
+        }
+        if temp_writer(&entry).is_some_and(|pid| !running(pid)) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// The process id a temporary's name ends with (`.log.csv.tmp-1234`,
 /// `.tmp-step-00000020-1234`); `None` for any other name.
 fn temp_writer(name: &str) -> Option<u32> {
@@ -141,6 +268,32 @@ fn running(pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_write_removes_what_a_killed_write_of_the_same_file_left() {
+        let dir = std::env::temp_dir().join(format!("dnagpu-fs-killed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let gone = 4_194_304 + 17;
+        let left = [
+            format!(".e.npy.tmp-{gone}"),
+            format!(".e.npy.tmp-data-{gone}"),
+            format!(".other.npy.tmp-{gone}"),
+        ];
+        for name in &left {
+            std::fs::write(dir.join(name), b"x").unwrap();
+        }
+        let mut f = AtomicFile::create(&dir.join("e.npy")).unwrap();
+        f.write_all(b"new").unwrap();
+        f.commit().unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into())
+            .collect();
+        names.sort();
+        assert_eq!(names, [left[2].clone(), "e.npy".to_string()]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn stale_temps_of_gone_processes_are_removed_and_no_others() {

@@ -42,15 +42,7 @@ fn load(dev: &Device) -> (Model, Tokenizer) {
 
 /// 16 random sequences of 150-350 bp (about 30-75 tokens each).
 fn sequences() -> Vec<String> {
-    let mut rng = Rng::new(7);
-    (0..16)
-        .map(|_| {
-            let n = 150 + rng.below(200) as usize;
-            (0..n)
-                .map(|_| b"ACGT"[rng.below(4) as usize] as char)
-                .collect()
-        })
-        .collect()
+    common::random_sequences(7, 16, 150, 200, b"ACGT")
 }
 
 fn gpu_of(dev: &Device) -> &GpuDevice {

@@ -4,13 +4,12 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use dnagpu::embed::classify;
-use dnagpu::export;
-use dnagpu::metrics::Metrics;
-use dnagpu::train::finetune::confusion_of;
+use dnagpu::embed::{check_long_sequence, classify_stream, Chunking};
+use dnagpu::export::PredictionWriter;
+use dnagpu::metrics::{argmax, Confusion, Metrics};
 
 use crate::input::InputArgs;
-use crate::model_arg::ModelArgs;
+use crate::model_arg::{AdapterRef, ModelArgs};
 use crate::progress::Bar;
 use crate::DeviceArgs;
 use dnagpu::fs::check_output;
@@ -29,6 +28,9 @@ pub struct ClassifyArgs {
     adapter: Option<PathBuf>,
 }
 
+/// Reads the input twice (every record checked before any work, then
+/// streamed a chunk at a time) and writes each record's probabilities as
+/// they are done: memory stays bounded whatever the input's size.
 pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
     if let Some(p) = &args.output {
         if !p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
@@ -39,16 +41,16 @@ pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
         }
         check_output(p, &args.input.path())?;
     }
-    let input = args.input.read()?;
+    let input = args.input.scan()?;
+    let scan = &input.summary;
     let dev = dev_args.device()?;
-    let demo = std::path::Path::new(crate::model_arg::SHIPPED_ADAPTER);
     let adapter = match &args.adapter {
-        Some(a) => Some(a.as_path()),
+        Some(a) => Some(AdapterRef::Dir(a)),
         // The shipped model has no classifier of its own: it classifies
         // with its demo adapter (promoter or not).
-        None if args.model.is_default() && demo.join("adapter_config.json").is_file() => {
+        None if args.model.is_default() => {
             eprintln!("no --model: the shipped model with its demo adapter (promoter = 1, GUE prom_core_all)");
-            Some(demo)
+            Some(AdapterRef::Shipped)
         }
         None => None,
     };
@@ -59,65 +61,106 @@ pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
     if loaded.model.classifier.is_none() {
         bail!("{}: this model has no classification head (bert.pooler.dense + classifier weights): classify needs a fine-tuned model", loaded.source);
     }
-    let seqs: Vec<&str> = input.records.iter().map(|r| r.seq.as_str()).collect();
-    let bar = Bar::new(seqs.len() as u64, "classifying");
+    let (longest_at, longest_bp) = scan.longest;
+    check_long_sequence(
+        &loaded.config,
+        &loaded.tokenizer,
+        longest_at + 1,
+        longest_bp,
+        args.input.max_tokens,
+    )?;
+    let mut out = PredictionWriter::create(args.output.as_deref(), scan.labelled)?;
+    let mut scores = Scores::default();
+    let bar = Bar::new(scan.records as u64, "classifying");
     let t0 = std::time::Instant::now();
-    let batching = args.input.batching();
-    let out = pollster::block_on(classify(
+    let ran = pollster::block_on(classify_stream(
         &dev,
         &loaded.model,
         &loaded.tokenizer,
-        &seqs,
-        batching,
+        input.records(&args.input)?,
+        args.input.batching(),
+        Chunking::bounded(scan.records),
+        |record, e| {
+            if scan.labelled {
+                scores.add(record.label.as_deref().unwrap_or_default(), &e.values);
+            }
+            out.write(&record.id, &e.values, record.label.as_deref())
+        },
         |p| bar.show(&p, t0),
     ))?;
     bar.finish();
+    input.check_count(ran.sequences)?;
     eprintln!(
         "classified {} sequences with {} on {} in {:.2} s",
-        out.len(),
+        ran.sequences,
         loaded.source,
         dev.name(),
         t0.elapsed().as_secs_f64()
     );
-    let ids: Vec<String> = input.records.iter().map(|r| r.id.clone()).collect();
-    let probs: Vec<Vec<f32>> = out.into_iter().map(|e| e.values).collect();
-    export::check_finite(&ids, probs.iter().map(Vec::as_slice), "class probabilities")?;
-    let labels: Option<Vec<&str>> = input.records.iter().all(|r| r.label.is_some()).then(|| {
-        input
-            .records
-            .iter()
-            .map(|r| r.label.as_deref().unwrap_or(""))
-            .collect()
-    });
-    if let Some(labels) = &labels {
-        report_scores(labels, &probs)?;
+    if scan.labelled {
+        scores.report()?;
     }
-    let text = export::predictions_csv(&ids, &probs, labels.as_deref())?;
-    crate::output::write_or_print(args.output.as_deref(), &text)
+    out.finish()?;
+    if let Some(p) = &args.output {
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(())
 }
 
-/// With class-number labels (a GUE `test.csv`), prints the scores
-/// `dnagpu finetune` reports, so a file can be scored without re-training.
-fn report_scores(labels: &[&str], probs: &[Vec<f32>]) -> Result<()> {
-    let classes = probs.first().map_or(0, Vec::len);
-    let truth: Option<Vec<usize>> = labels
-        .iter()
-        .map(|l| l.trim().parse::<usize>().ok().filter(|&c| c < classes))
-        .collect();
-    let Some(truth) = truth else {
+/// With class-number labels (a GUE `test.csv`), the scores `dnagpu
+/// finetune` reports, so a file can be scored without re-training: each
+/// record's label and predicted class, kept as they come.
+#[derive(Default)]
+struct Scores {
+    classes: usize,
+    truth: Vec<usize>,
+    predicted: Vec<usize>,
+    /// Whether every label so far is a class number.
+    numbers: bool,
+    seen: usize,
+}
+
+impl Scores {
+    fn add(&mut self, label: &str, probs: &[f32]) {
+        self.classes = probs.len();
+        if self.seen == 0 {
+            self.numbers = true;
+        }
+        self.seen += 1;
+        match label
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&c| c < probs.len())
+        {
+            Some(c) if self.numbers => {
+                self.truth.push(c);
+                self.predicted.push(argmax(probs));
+            }
+            _ => self.numbers = false,
+        }
+    }
+
+    fn report(self) -> Result<()> {
+        if !self.numbers {
+            eprintln!(
+                "(labels are not all class numbers 0..{}: no scores)",
+                self.classes.max(1) - 1
+            );
+            return Ok(());
+        }
+        let m = Metrics::of(&Confusion::from_pairs(
+            self.classes,
+            &self.truth,
+            &self.predicted,
+        )?);
         eprintln!(
-            "(labels are not all class numbers 0..{}: no scores)",
-            classes.max(1) - 1
+            "scores on {} labelled sequences: MCC {:.6}, macro F1 {:.6}, accuracy {:.6}",
+            self.truth.len(),
+            m.mcc,
+            m.f1_macro,
+            m.accuracy
         );
-        return Ok(());
-    };
-    let m = Metrics::of(&confusion_of(probs, &truth, classes)?);
-    eprintln!(
-        "scores on {} labelled sequences: MCC {:.6}, macro F1 {:.6}, accuracy {:.6}",
-        truth.len(),
-        m.mcc,
-        m.f1_macro,
-        m.accuracy
-    );
-    Ok(())
+        Ok(())
+    }
 }

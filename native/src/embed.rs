@@ -3,14 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use dnagpu::embed::{embed, EmbedOptions, Pooling};
-use dnagpu::export;
+use dnagpu::embed::{check_long_sequence, embed_stream, Chunking, EmbedOptions, Pooling};
+use dnagpu::export::{EmbeddingWriter, OutputFormat};
 
 use crate::input::InputArgs;
 use crate::model_arg::ModelArgs;
 use crate::progress::Bar;
 use crate::DeviceArgs;
-use dnagpu::fs::{check_output, write_atomic};
+use dnagpu::fs::check_output;
 
 #[derive(clap::Args)]
 pub struct EmbedArgs {
@@ -36,105 +36,101 @@ pub struct EmbedArgs {
     stride: Option<usize>,
 }
 
-enum Sink {
-    Stdout,
-    Npy(PathBuf),
-    Csv(PathBuf),
-    Jsonl(PathBuf),
-    Safetensors(PathBuf),
-}
-
-fn sink(output: &Option<PathBuf>, pooling: Pooling, inputs: &[&Path]) -> Result<Sink> {
+/// The output's format from its extension (JSON lines on stdout without
+/// one), checked with the pooling before any work.
+fn output_format(
+    output: &Option<PathBuf>,
+    pooling: Pooling,
+    inputs: &[&Path],
+) -> Result<OutputFormat> {
     let Some(p) = output else {
         if pooling == Pooling::None {
             bail!("--pooling none writes per-token states: give --output FILE.safetensors");
         }
-        return Ok(Sink::Stdout);
+        return Ok(OutputFormat::Jsonl);
     };
     let ext = p
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let s = match ext.as_str() {
-        "npy" => Sink::Npy(p.clone()),
-        "csv" => Sink::Csv(p.clone()),
-        "jsonl" | "json" => Sink::Jsonl(p.clone()),
-        "safetensors" => Sink::Safetensors(p.clone()),
+    let format = match ext.as_str() {
+        "npy" => OutputFormat::Npy,
+        "csv" => OutputFormat::Csv,
+        "jsonl" | "json" => OutputFormat::Jsonl,
+        "safetensors" => OutputFormat::Safetensors {
+            per_token: pooling == Pooling::None,
+        },
         _ => bail!(
             "{}: unknown output format; use .npy, .csv, .jsonl or .safetensors",
             p.display()
         ),
     };
-    if pooling == Pooling::None && !matches!(s, Sink::Safetensors(_)) {
+    if pooling == Pooling::None && !matches!(format, OutputFormat::Safetensors { .. }) {
         bail!(
             "--pooling none writes per-token states: only .safetensors holds them ({} given)",
             p.display()
         );
     }
     check_output(p, inputs)?;
-    Ok(s)
+    Ok(format)
 }
 
+/// Reads the input twice (every record checked before any work, then
+/// streamed a chunk at a time) and writes each embedding as it is done:
+/// memory stays bounded whatever the input's size.
 pub fn run(dev_args: &DeviceArgs, args: &EmbedArgs) -> Result<()> {
     let pooling: Pooling = args.pooling.parse()?;
-    let sink = sink(&args.output, pooling, &args.input.path())?;
-    let input = args.input.read()?;
+    let format = output_format(&args.output, pooling, &args.input.path())?;
+    let input = args.input.scan()?;
+    let scan = &input.summary;
     let dev = dev_args.device()?;
     let loaded = args.model.load(&dev)?;
+    let window = args.window.map(|size| dnagpu::embed::Window {
+        size,
+        stride: args.stride.unwrap_or((size / 2).max(1)),
+    });
     let opts = EmbedOptions {
         pooling,
         layer: args.layer,
         batching: args.input.batching(),
-        window: args.window.map(|size| dnagpu::embed::Window {
-            size,
-            stride: args.stride.unwrap_or((size / 2).max(1)),
-        }),
+        window,
     };
-    let seqs: Vec<&str> = input.records.iter().map(|r| r.seq.as_str()).collect();
-    let bar = Bar::new(seqs.len() as u64, "embedding");
+    // The longest record (or window) is refused now if it would run for hours.
+    let (longest_at, longest_bp) = scan.longest;
+    check_long_sequence(
+        &loaded.config,
+        &loaded.tokenizer,
+        longest_at + 1,
+        window.map_or(longest_bp, |w| longest_bp.min(w.size)),
+        args.input.max_tokens,
+    )?;
+    let h = loaded.config.hidden_size;
+    let mut out = EmbeddingWriter::create(args.output.as_deref(), format, scan.records, h)?;
+    let bar = Bar::new(scan.records as u64, "embedding");
     let t0 = std::time::Instant::now();
-    let out = pollster::block_on(embed(
+    let ran = pollster::block_on(embed_stream(
         &dev,
         &loaded.model,
         &loaded.tokenizer,
-        &seqs,
+        input.records(&args.input)?,
         &opts,
+        Chunking::bounded(scan.records),
+        |record, e| out.write(&record.id, &e),
         |p| bar.show(&p, t0),
     ))?;
     bar.finish();
-    let tokens: usize = out.iter().map(|e| e.input_ids.len()).sum();
+    input.check_count(ran.sequences)?;
     let secs = t0.elapsed().as_secs_f64();
     eprintln!(
-        "embedded {} sequences ({tokens} tokens) with {} on {} in {secs:.2} s ({:.0} tokens/s)",
-        out.len(),
+        "embedded {} sequences ({} tokens) with {} on {} in {secs:.2} s ({:.0} tokens/s)",
+        ran.sequences,
+        ran.tokens,
         loaded.source,
         dev.name(),
-        tokens as f64 / secs.max(1e-9)
+        ran.tokens as f64 / secs.max(1e-9)
     );
-    let h = loaded.config.hidden_size;
-    let ids: Vec<String> = input.records.iter().map(|r| r.id.clone()).collect();
-    export::check_finite(&ids, out.iter().map(|e| e.values.as_slice()), "embedding")?;
-    let flat = || -> Vec<f32> { out.iter().flat_map(|e| e.values.iter().copied()).collect() };
-    match &sink {
-        Sink::Stdout => print!("{}", export::jsonl(&ids, h, &flat())),
-        Sink::Npy(p) => write_atomic(p, &export::npy_f32(&[ids.len(), h], &flat()))?,
-        Sink::Csv(p) => write_atomic(p, export::csv(&ids, h, &flat())?.as_bytes())?,
-        Sink::Jsonl(p) => write_atomic(p, export::jsonl(&ids, h, &flat()).as_bytes())?,
-        Sink::Safetensors(p) if pooling == Pooling::None => {
-            let recs: Vec<export::TokenStates> = ids
-                .iter()
-                .zip(&out)
-                .map(|(id, e)| export::TokenStates {
-                    id,
-                    input_ids: &e.input_ids,
-                    states: &e.values,
-                })
-                .collect();
-            write_atomic(p, &export::safetensors_tokens(&recs, h)?)?
-        }
-        Sink::Safetensors(p) => write_atomic(p, &export::safetensors_pooled(&ids, h, &flat())?)?,
-    }
+    out.finish()?;
     if let Some(p) = &args.output {
         eprintln!("wrote {}", Path::new(p).display());
     }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use dnagpu::data::{read_path, InvalidPolicy, ReadOutput};
+use dnagpu::data::{InvalidPolicy, Record, StreamedInput, Summary};
 use dnagpu::embed::Batching;
 
 #[derive(clap::Args)]
@@ -34,18 +34,21 @@ pub fn at_least_one(s: &str) -> Result<usize, String> {
 }
 
 impl InputArgs {
-    /// Reads and validates the records; warnings go to stderr.
-    pub fn read(&self) -> Result<ReadOutput> {
-        let policy = if self.skip_invalid {
+    fn policy(&self) -> InvalidPolicy {
+        if self.skip_invalid {
             InvalidPolicy::Skip
         } else {
             InvalidPolicy::Error
-        };
-        let input = read_path(&self.input, policy)?;
-        for w in &input.warnings {
-            eprintln!("warning: {w}");
         }
-        Ok(input)
+    }
+
+    /// Opens the input and checks every record (the first of two passes:
+    /// nothing is held but what the second pass needs); warnings go to
+    /// stderr as they are found.
+    pub fn scan(&self) -> Result<Scanned> {
+        let input = StreamedInput::open(&self.input)?;
+        let summary = input.scan(self.policy(), &mut |w| eprintln!("warning: {w}"))?;
+        Ok(Scanned { input, summary })
     }
 
     /// The input file, when it is one (not stdin): an output must not replace it.
@@ -61,5 +64,34 @@ impl InputArgs {
             batch_size: self.batch_size,
             max_tokens: self.max_tokens,
         }
+    }
+}
+
+/// An input checked by [`InputArgs::scan`], to be read again record by record.
+pub struct Scanned {
+    input: StreamedInput,
+    pub summary: Summary,
+}
+
+impl Scanned {
+    /// The records, one at a time, as the scan found them.
+    pub fn records<'a>(
+        &'a self,
+        args: &InputArgs,
+    ) -> Result<impl Iterator<Item = dnagpu::Result<Record>> + 'a> {
+        Ok(self.input.records(args.policy(), &self.summary)?)
+    }
+
+    /// Fails when the second pass met another number of records than the
+    /// first (the file changed meanwhile).
+    pub fn check_count(&self, ran: usize) -> Result<()> {
+        if ran != self.summary.records {
+            anyhow::bail!(
+                "{}: {ran} records read for the {} found when it was first read (did it change meanwhile?)",
+                self.input.name(),
+                self.summary.records
+            );
+        }
+        Ok(())
     }
 }

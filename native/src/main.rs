@@ -16,8 +16,10 @@ mod output;
 mod pretrain;
 mod progress;
 mod serve;
+mod shipped;
 mod tokenizer;
 mod vep;
+mod windows;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -71,6 +73,8 @@ enum Command {
     Tokenizer(tokenizer::TokenizerArgs),
     /// Variant-effect scores (masked-LM log-likelihood ratios) of a VCF's alleles against a genome.
     Vep(vep::VepArgs),
+    /// Cuts a genome into windows in shard FASTA files and a BED (for workflows).
+    Windows(windows::WindowsArgs),
 }
 
 impl DeviceArgs {
@@ -105,5 +109,6 @@ fn main() -> Result<()> {
         Command::Gue(args) => gue::run(&cli.device, &args),
         Command::Serve(args) => serve::run(&args),
         Command::Vep(args) => vep::run(&cli.device, &args),
+        Command::Windows(args) => windows::run(&args),
     }
 }

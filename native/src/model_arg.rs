@@ -2,18 +2,20 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use dnagpu::model::io::hub;
 use dnagpu::model::io::ModelFiles;
 use dnagpu::model::{Config, Model, Precision};
 use dnagpu::tokenize::Tokenizer;
 use dnagpu::Device;
 
+use crate::shipped;
+
 #[derive(clap::Args, Clone)]
 pub struct ModelArgs {
     /// A Hugging Face model folder (config.json, tokenizer.json, model.safetensors), or a hub id
     /// (e.g. zhihan1996/DNABERT-2-117M) found in, or downloaded to, the Hugging Face cache.
-    /// Default: the small model shipped in the repository (models/dnabert2-small-gue).
+    /// Default: the small model shipped with dnagpu (models/dnabert2-small-gue, built into the binary).
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Build a randomly initialised model from this config.json instead (tests, benchmarks).
@@ -35,19 +37,15 @@ pub fn parse_precision(s: &str) -> std::result::Result<Precision, String> {
     s.parse().map_err(|e: dnagpu::Error| e.to_string())
 }
 
-/// The small model pretrained by dnagpu and shipped in the repository
-/// (models/README.md): what commands use without `--model`.
-pub const SHIPPED_MODEL: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../models/dnabert2-small-gue");
-
-/// The demo LoRA adapter shipped with it (is this a promoter? GUE
-/// prom_core_all): what `classify` uses without `--model` or `--adapter`.
-pub const SHIPPED_ADAPTER: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../models/dnabert2-small-gue-promoter-lora"
-);
-
 pub use dnagpu::model::source::ModelSource as Source;
+
+/// An adapter to fold into the model: a folder, or the demo adapter built
+/// into the binary (`crate::shipped`).
+#[derive(Clone, Copy)]
+pub enum AdapterRef<'a> {
+    Dir(&'a std::path::Path),
+    Shipped,
+}
 
 /// The loaded model and its tokenizer.
 pub struct Loaded {
@@ -78,8 +76,13 @@ impl ModelArgs {
     /// Loads the model with a PEFT LoRA adapter folded in (W + s B A, and
     /// the adapter's pooler and classifier): the same numbers as running
     /// the adapters beside the frozen weights, at the base model's speed.
-    pub fn load_with_adapter(&self, dev: &Device, adapter_dir: &std::path::Path) -> Result<Loaded> {
-        let s = self.files()?.with_adapter(adapter_dir)?;
+    pub fn load_with_adapter(&self, dev: &Device, adapter: AdapterRef<'_>) -> Result<Loaded> {
+        let s = match adapter {
+            AdapterRef::Dir(dir) => self.files()?.with_adapter(dir)?,
+            AdapterRef::Shipped => self
+                .files()?
+                .with_loaded_adapter(&shipped::adapter()?, shipped::ADAPTER_NAME)?,
+        };
         let model = Model::load_with(dev, &s.config, &s.weights, s.precision)?;
         Ok(Loaded {
             model,
@@ -96,21 +99,18 @@ impl ModelArgs {
             src.precision = self.precision;
             return Ok(src);
         }
-        let dir = match &self.model {
-            Some(d) => d.clone(),
-            None => {
-                let shipped = PathBuf::from(SHIPPED_MODEL);
-                if !shipped.join("model.safetensors").is_file() {
-                    bail!(
-                        "no --model given and the shipped model is missing from {} (a partial clone?): \
-                         pass --model DIR (a Hugging Face model folder with config.json, tokenizer.json and model.safetensors)",
-                        shipped.display()
-                    );
-                }
-                shipped.canonicalize().unwrap_or(shipped)
-            }
+        let Some(dir) = &self.model else {
+            let files = shipped::model()?;
+            return Ok(Source {
+                config: files.config,
+                weights: files.weights,
+                tokenizer: files.tokenizer,
+                config_json: files.config_json,
+                tokenizer_file: files.tokenizer_file,
+                source: shipped::MODEL_NAME.to_string(),
+                precision: self.precision,
+            });
         };
-        let dir = &dir;
         let text = dir.to_string_lossy();
         let dir = if !dir.exists() && hub::is_hub_id(&text) {
             hub::resolve(&text)?
@@ -124,11 +124,7 @@ impl ModelArgs {
             tokenizer: files.tokenizer,
             config_json: files.config_json,
             tokenizer_file: files.tokenizer_file,
-            source: if self.is_default() {
-                "models/dnabert2-small-gue (shipped)".to_string()
-            } else {
-                dir.display().to_string()
-            },
+            source: dir.display().to_string(),
             precision: self.precision,
         })
     }

@@ -4,7 +4,18 @@
 use dnagpu::train::progress::{RunProgress, Throughput};
 use indicatif::{ProgressBar, ProgressStyle};
 
-pub struct Bar(ProgressBar, std::cell::Cell<bool>);
+/// The embed / classify bar; where stderr is not a terminal (a workflow's
+/// log), a line every [`LOG_EVERY`] instead.
+pub struct Bar(ProgressBar, std::cell::Cell<bool>, Log);
+
+/// How often a hidden bar writes its line.
+const LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What a hidden bar writes: its name, and when it last wrote.
+struct Log {
+    what: String,
+    last: std::cell::Cell<std::time::Instant>,
+}
 
 impl Bar {
     pub fn new(total: u64, what: &str) -> Self {
@@ -17,7 +28,11 @@ impl Bar {
             .progress_chars("=> "),
         );
         bar.set_prefix(what.to_string());
-        Self(bar, std::cell::Cell::new(false))
+        let log = Log {
+            what: what.to_string(),
+            last: std::cell::Cell::new(std::time::Instant::now()),
+        };
+        Self(bar, std::cell::Cell::new(false), log)
     }
 
     /// An embed or classify run's progress since `start`; the first time
@@ -34,11 +49,26 @@ impl Bar {
         }
         let secs = start.elapsed().as_secs_f64().max(1e-9);
         self.0.set_position(p.sequences as u64);
-        self.0.set_message(format!(
+        let rate = format!(
             "{:.1} seq/s, {:.0} tokens/s",
             p.sequences as f64 / secs,
             p.tokens as f64 / secs
-        ));
+        );
+        if self.0.is_hidden() && self.2.last.get().elapsed() >= LOG_EVERY {
+            self.2.last.set(std::time::Instant::now());
+            let total = p.total_sequences.max(1);
+            let left =
+                (total.saturating_sub(p.sequences)) as f64 * secs / p.sequences.max(1) as f64;
+            eprintln!(
+                "{}: {}/{} sequences ({:.1}%), {rate}, ~{} left",
+                self.2.what,
+                p.sequences,
+                p.total_sequences,
+                100.0 * p.sequences as f64 / total as f64,
+                indicatif::HumanDuration(std::time::Duration::from_secs_f64(left))
+            );
+        }
+        self.0.set_message(rate);
     }
 
     pub fn finish(&self) {

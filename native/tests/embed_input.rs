@@ -101,3 +101,61 @@ fn bad_input_is_a_clear_error_and_leaves_existing_output_alone() {
     let (ok, _, err) = dnagpu(&["embed", "--model", m_s, "--layer", "3"], Some("ACGT\n"));
     assert!(!ok && err.contains("0..=2"), "{err}");
 }
+
+/// More records than one chunk holds (4096): rows in input order across
+/// chunks (three sequences take turns, so row i equals row i mod 3), and a
+/// repeated id renamed in the second pass as the first pass said.
+#[test]
+fn inputs_larger_than_a_chunk_stream_in_order() {
+    use common::embed::read_npy;
+    let m = model();
+    let dir = tmp("chunks");
+    let input = dir.join("many.fa");
+    let seqs = ["ACGTACGTTTGACCA", "GGGGCCCCAAAATTTTACGT", "TTAGGC"];
+    let n = 5000;
+    let fasta: String = (0..n)
+        .map(|i| {
+            // Record 4500 repeats the id of record 10.
+            let id = if i == 4500 { 10 } else { i };
+            format!(">r{id}\n{}\n", seqs[i % 3])
+        })
+        .collect();
+    std::fs::write(&input, fasta).unwrap();
+    let embed_to = |out: &std::path::Path| {
+        let (m, i, o) = (
+            m.to_str().unwrap(),
+            input.to_str().unwrap(),
+            out.to_str().unwrap(),
+        );
+        let (ok, _, err) = dnagpu(&["embed", "--model", m, "--input", i, "--output", o], None);
+        assert!(ok, "{err}");
+        err
+    };
+    let npy = dir.join("e.npy");
+    let err = embed_to(&npy);
+    assert!(
+        err.contains("id \"r10\" occurs 2 times; later copies renamed r10#2"),
+        "{err}"
+    );
+    let (shape, values) = read_npy(&npy);
+    let h = shape[1];
+    assert_eq!(shape[0], n);
+    for i in 0..n {
+        assert_eq!(
+            values[i * h..(i + 1) * h],
+            values[(i % 3) * h..(i % 3 + 1) * h],
+            "row {i}"
+        );
+    }
+    let csv = dir.join("e.csv");
+    embed_to(&csv);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let ids: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(ids.len(), n);
+    assert_eq!((ids[10], ids[4500], ids[4999]), ("r10", "r10#2", "r4999"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

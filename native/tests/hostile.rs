@@ -651,6 +651,39 @@ fn cases() -> Vec<Case> {
             1,
             "nowhere.fa",
         ),
+        // windows.
+        case(
+            "windows-stride-over-window",
+            "windows --input in.fa --window 4 --stride 5 --output {dir}",
+            1,
+            "stride between 1 and the window",
+        ),
+        case(
+            "windows-more-shards-than-windows",
+            "windows --input in.fa --window 10 --shards 3 --output {dir}",
+            1,
+            "2 windows of 10 bp cannot fill 3 shards",
+        ),
+        case(
+            "windows-output-missing",
+            "windows --input in.fa --window 4 --output {dir}/nowhere",
+            1,
+            "not a folder",
+        ),
+        case(
+            "windows-bad-symbol",
+            "windows --input bad.fa --window 4 --output {dir}",
+            1,
+            "record \"chr2\" (line 3): invalid symbol 'J' at position 3",
+        )
+        .setup(|d| std::fs::write(d.join("bad.fa"), ">chr1\nACGT\n>chr2\nACJT\n").unwrap()),
+        case(
+            "windows-input-is-a-shard",
+            "windows --input {dir}/shard-0.fa --window 4 --output {dir}",
+            1,
+            "is the input",
+        )
+        .setup(|d| std::fs::write(d.join("shard-0.fa"), ">chr1\nACGTACGT\n").unwrap()),
         // Other commands.
         case(
             "gue-nothing-there",

@@ -96,12 +96,7 @@ fn start_with(mut cmd: Command, dir: &Path, args: &[&str]) -> (Server, String) {
     BufReader::new(server.0.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let addr = common::served_address(&line);
     (server, addr)
 }
 

@@ -3,8 +3,9 @@
 //! an `id` or `name` column, else it is the 0-based data row number; a
 //! `label` column is carried along.
 
-use super::validate::Collector;
+use super::validate::{not_text, Row};
 use crate::error::{Error, Result};
+use std::io::{BufRead, Read};
 
 /// Whether a CSV header line has a `sequence` column (any case).
 pub(crate) fn has_sequence_column(header: &[u8]) -> bool {
@@ -27,39 +28,118 @@ impl TrimQuotes for [u8] {
     }
 }
 
-/// The 1-based line of a record, counted incrementally from byte offsets:
-/// csv's own line numbers drift on CRLF input, and its byte offset can point
-/// at the end of the previous line.
-struct LineCounter<'a> {
-    bytes: &'a [u8],
+/// What the csv parser reads: the stream without a leading byte-order
+/// mark, each line checked as text on its way through (as
+/// [`super::lines::TextLines`] checks them), and the bytes not yet counted
+/// into lines kept, so that a record's line can be told from its byte
+/// offset: csv's own line numbers drift on CRLF input, and its byte offset
+/// can point at the end of the previous line. What is kept is csv's
+/// read-ahead and the current record, never the whole input.
+struct Tape<R> {
+    inner: R,
+    origin: String,
+    /// Bytes from stream offset `base` on, read but not yet counted.
+    kept: Vec<u8>,
+    base: u64,
+    /// The line at `base` (1-based; LF, CRLF or a lone CR end a line, as csv reads them).
     line: usize,
-    at: usize,
+    /// The text check: the bytes since the last LF and their line (LFs counted).
+    partial: Vec<u8>,
+    text_line: usize,
+    started: bool,
 }
 
-impl LineCounter<'_> {
+/// A line that is not text, as the error the reader gives.
+#[derive(Debug)]
+struct NotText(String);
+
+impl std::fmt::Display for NotText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotText {}
+
+impl<R: BufRead> Tape<R> {
+    fn new(inner: R, origin: &str) -> Self {
+        Tape {
+            inner,
+            origin: origin.to_owned(),
+            kept: Vec::new(),
+            base: 0,
+            line: 1,
+            partial: Vec::new(),
+            text_line: 1,
+            started: false,
+        }
+    }
+
+    /// Checks the complete lines in `partial` (all of it at the end).
+    fn check_text(&mut self, end: bool) -> std::io::Result<()> {
+        let mut from = 0;
+        loop {
+            let stop = match self.partial[from..].iter().position(|&b| b == b'\n') {
+                Some(i) => from + i + 1,
+                None if end && from < self.partial.len() => self.partial.len(),
+                None => break,
+            };
+            let line = &self.partial[from..stop];
+            if std::str::from_utf8(line).map_or(true, |t| t.contains('\0')) {
+                let msg = not_text(&self.origin, self.text_line, &self.partial[from..]).to_string();
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    NotText(msg),
+                ));
+            }
+            self.text_line += 1;
+            from = stop;
+        }
+        self.partial.drain(..from);
+        Ok(())
+    }
+
+    /// The 1-based line of the record at `pos`; forgets the bytes before it.
     fn line_of(&mut self, pos: Option<&::csv::Position>) -> usize {
-        let mut start = pos.map_or(0, |p| p.byte() as usize);
-        while matches!(self.bytes.get(start), Some(b'\r' | b'\n')) {
+        let end = self.base + self.kept.len() as u64;
+        let mut start = pos.map_or(0, |p| p.byte()).max(self.base);
+        while start < end && matches!(self.kept[(start - self.base) as usize], b'\r' | b'\n') {
             start += 1;
         }
-        let start = start.min(self.bytes.len());
-        if start > self.at {
-            // A line ends at LF, CRLF or a lone CR (classic Mac OS), as csv reads them.
-            self.line += (self.at..start)
-                .filter(|&i| match self.bytes[i] {
-                    b'\n' => true,
-                    b'\r' => self.bytes.get(i + 1) != Some(&b'\n'),
-                    _ => false,
-                })
-                .count();
-            self.at = start;
-        }
+        let upto = (start.min(end) - self.base) as usize;
+        let kept = &self.kept;
+        self.line += (0..upto)
+            .filter(|&i| match kept[i] {
+                b'\n' => true,
+                b'\r' => kept.get(i + 1) != Some(&b'\n'),
+                _ => false,
+            })
+            .count();
+        self.kept.drain(..upto);
+        self.base += upto as u64;
         self.line
     }
 }
 
+impl<R: BufRead> Read for Tape<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.started {
+            self.started = true;
+            if self.inner.fill_buf()?.starts_with(b"\xef\xbb\xbf") {
+                self.inner.consume(3);
+            }
+        }
+        let n = self.inner.read(buf)?;
+        self.partial.extend_from_slice(&buf[..n]);
+        self.check_text(n == 0)?;
+        self.kept.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
 /// A csv error as an input error, with the line when csv knows the record.
-fn csv_error(origin: &str, lines: &mut LineCounter, e: ::csv::Error) -> Error {
+fn csv_error<R: BufRead>(tape: &mut Tape<R>, e: ::csv::Error) -> Error {
+    let origin = tape.origin.clone();
     Error::Invalid(match e.kind() {
         ::csv::ErrorKind::UnequalLengths {
             pos,
@@ -67,58 +147,108 @@ fn csv_error(origin: &str, lines: &mut LineCounter, e: ::csv::Error) -> Error {
             len,
         } => format!(
             "{origin}: line {}: {len} fields where the header has {expected_len}",
-            lines.line_of(pos.as_ref())
+            tape.line_of(pos.as_ref())
         ),
+        ::csv::ErrorKind::Io(io) => match io.get_ref().and_then(|e| e.downcast_ref::<NotText>()) {
+            Some(NotText(msg)) => msg.clone(),
+            None => format!("{origin}: {e}"),
+        },
         _ => format!("{origin}: {e}"),
     })
 }
 
-/// Feeds every data row of `text` to `out`.
-pub(crate) fn read(text: &str, out: &mut Collector) -> Result<()> {
-    if text.trim().is_empty() {
-        return Ok(());
+/// The data rows of a CSV stream, read as they come ([`Rows::next_row`]).
+pub(crate) struct Rows<R: BufRead> {
+    reader: ::csv::Reader<Tape<R>>,
+    columns: Option<Columns>,
+    row: ::csv::StringRecord,
+    index: usize,
+}
+
+/// Where the fields are (from the header).
+struct Columns {
+    seq: usize,
+    id: Option<usize>,
+    label: Option<usize>,
+}
+
+impl<R: BufRead> Rows<R> {
+    pub(crate) fn new(reader: R, origin: &str) -> Self {
+        Rows {
+            reader: ::csv::ReaderBuilder::new()
+                .trim(::csv::Trim::All)
+                .from_reader(Tape::new(reader, origin)),
+            columns: None,
+            row: ::csv::StringRecord::new(),
+            index: 0,
+        }
     }
-    let origin = out.origin().to_owned();
-    let mut lines = LineCounter {
-        bytes: text.as_bytes(),
-        line: 1,
-        at: 0,
-    };
-    let mut reader = ::csv::ReaderBuilder::new()
-        .trim(::csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| csv_error(&origin, &mut lines, e))?
-        .clone();
-    let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let Some(seq_col) = column("sequence") else {
-        let names: Vec<String> = headers.iter().map(|h| format!("{h:?}")).collect();
-        return Err(Error::Invalid(format!(
-            "{origin}: no `sequence` column; the header has columns {}",
-            names.join(", ")
-        )));
-    };
-    let id_col = column("id").or_else(|| column("name"));
-    let label_col = column("label");
-    let mut row = ::csv::StringRecord::new();
-    let mut index = 0usize;
-    while reader
-        .read_record(&mut row)
-        .map_err(|e| csv_error(&origin, &mut lines, e))?
-    {
-        let line = lines.line_of(row.position());
+
+    fn fail(&mut self, e: ::csv::Error) -> Error {
+        csv_error(self.reader.get_mut(), e)
+    }
+
+    /// The columns, from the header (`None`: the input is blank).
+    fn columns(&mut self) -> Result<Option<Columns>> {
+        let headers = match self.reader.headers() {
+            Ok(h) => h.clone(),
+            Err(e) => return Err(self.fail(e)),
+        };
+        let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+        let Some(seq) = column("sequence") else {
+            // Blank (nothing but white space): no records at all.
+            if headers.len() <= 1 && headers.iter().all(str::is_empty) {
+                let more = self.reader.read_record(&mut self.row);
+                match more {
+                    Ok(false) => return Ok(None),
+                    Err(e) => return Err(self.fail(e)),
+                    Ok(true) => {}
+                }
+            }
+            let names: Vec<String> = headers.iter().map(|h| format!("{h:?}")).collect();
+            return Err(Error::Invalid(format!(
+                "{}: no `sequence` column; the header has columns {}",
+                self.reader.get_ref().origin,
+                names.join(", ")
+            )));
+        };
+        Ok(Some(Columns {
+            seq,
+            id: column("id").or_else(|| column("name")),
+            label: column("label"),
+        }))
+    }
+
+    /// The next data row, or `None` at the end.
+    pub(crate) fn next_row(&mut self) -> Result<Option<Row>> {
+        if self.columns.is_none() {
+            match self.columns()? {
+                Some(c) => self.columns = Some(c),
+                None => return Ok(None),
+            }
+        }
+        match self.reader.read_record(&mut self.row) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(e) => return Err(self.fail(e)),
+        }
+        let c = self.columns.as_ref().expect("read above");
+        let line = self.reader.get_mut().line_of(self.row.position());
         let field = |col: Option<usize>| {
-            col.and_then(|c| row.get(c))
+            col.and_then(|c| self.row.get(c))
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
         };
-        let id = field(id_col).unwrap_or_else(|| index.to_string());
-        let seq = row.get(seq_col).unwrap_or_default().to_owned();
-        out.push(id, seq, field(label_col), line)?;
-        index += 1;
+        let id = field(c.id).unwrap_or_else(|| self.index.to_string());
+        let row = Row {
+            id,
+            seq: self.row.get(c.seq).unwrap_or_default().to_owned(),
+            label: field(c.label),
+            line,
+        };
+        self.index += 1;
+        Ok(Some(row))
     }
-    Ok(())
 }
 
 #[cfg(test)]

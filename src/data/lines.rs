@@ -19,8 +19,10 @@ pub enum Line<'a> {
     Data(&'a str),
 }
 
-/// Reads a FASTA stream line by line, counting lines for messages.
-pub struct FastaLines<R> {
+/// Reads a text stream line by line, counting lines for messages: each
+/// line must be text (UTF-8 without NUL bytes; a byte-order mark opening
+/// the first line is dropped), else the error says what it is instead.
+pub struct TextLines<R> {
     reader: R,
     origin: String,
     /// Lines read so far (the 1-based number of the last one).
@@ -28,10 +30,10 @@ pub struct FastaLines<R> {
     buf: Vec<u8>,
 }
 
-impl<R: BufRead> FastaLines<R> {
+impl<R: BufRead> TextLines<R> {
     /// `origin` names the input in error messages.
     pub fn new(reader: R, origin: &str) -> Self {
-        FastaLines {
+        TextLines {
             reader,
             origin: origin.to_owned(),
             line: 0,
@@ -39,23 +41,13 @@ impl<R: BufRead> FastaLines<R> {
         }
     }
 
-    /// The name messages use for the input.
-    pub fn origin(&self) -> &str {
-        &self.origin
-    }
-
     /// The 1-based number of the line last read.
     pub fn line(&self) -> usize {
         self.line
     }
 
-    /// An error at the line last read.
-    pub fn invalid(&self, msg: &str) -> Error {
-        Error::Invalid(format!("{}: line {}: {msg}", self.origin, self.line))
-    }
-
-    /// The next line, or `None` at the end of the input.
-    pub fn next_line(&mut self) -> Result<Option<Line<'_>>> {
+    /// The next line with its line end, or `None` at the end of the input.
+    pub fn next_text(&mut self) -> Result<Option<&str>> {
         self.buf.clear();
         let n = self.reader.read_until(b'\n', &mut self.buf).map_err(|e| {
             Error::Invalid(format!(
@@ -73,14 +65,49 @@ impl<R: BufRead> FastaLines<R> {
         } else {
             &self.buf[..]
         };
-        let Ok(text) = std::str::from_utf8(bytes).map_err(|_| ()).and_then(|t| {
-            if t.contains('\0') {
-                Err(())
-            } else {
-                Ok(t)
-            }
-        }) else {
-            return Err(not_text(&self.origin, self.line, bytes));
+        match std::str::from_utf8(bytes) {
+            Ok(text) if !text.contains('\0') => Ok(Some(text)),
+            _ => Err(not_text(&self.origin, self.line, bytes)),
+        }
+    }
+}
+
+/// Reads a FASTA stream line by line, counting lines for messages.
+pub struct FastaLines<R> {
+    lines: TextLines<R>,
+    /// The input's name, for messages about a line already borrowed.
+    origin: String,
+}
+
+impl<R: BufRead> FastaLines<R> {
+    /// `origin` names the input in error messages.
+    pub fn new(reader: R, origin: &str) -> Self {
+        FastaLines {
+            lines: TextLines::new(reader, origin),
+            origin: origin.to_owned(),
+        }
+    }
+
+    /// The name messages use for the input.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The 1-based number of the line last read.
+    pub fn line(&self) -> usize {
+        self.lines.line()
+    }
+
+    /// An error at the line last read.
+    pub fn invalid(&self, msg: &str) -> Error {
+        Error::Invalid(format!("{}: line {}: {msg}", self.origin(), self.line()))
+    }
+
+    /// The next line, or `None` at the end of the input.
+    pub fn next_line(&mut self) -> Result<Option<Line<'_>>> {
+        let line = self.lines.line + 1;
+        let Some(text) = self.lines.next_text()? else {
+            return Ok(None);
         };
         let trimmed = text.trim_start();
         if trimmed.is_empty() {
@@ -91,8 +118,8 @@ impl<R: BufRead> FastaLines<R> {
             Some(header) => match header.split_whitespace().next() {
                 Some(id) => Ok(Some(Line::Header(id))),
                 None => Err(Error::Invalid(format!(
-                    "{}: line {}: FASTA header '>' without an id",
-                    self.origin, self.line
+                    "{}: line {line}: FASTA header '>' without an id",
+                    self.origin
                 ))),
             },
         }

@@ -1,7 +1,7 @@
 //! Readers of sequence input files: FASTA, CSV (GUE format) and plain text,
 //! each optionally gzip-compressed, with the validation every input gets
 //! (upper-casing, IUPAC ambiguity counting, invalid symbols, empty records,
-//! duplicate ids). Problems in the input are [`Error::Invalid`] errors naming
+//! duplicate ids). Problems in the input are [`crate::Error::Invalid`] errors naming
 //! the file; warnings are returned in [`ReadOutput`], never printed.
 //!
 //! [`read_records`] works on bytes already in memory (the wasm build's entry
@@ -10,9 +10,13 @@
 //! big to hold whole; [`FastaSequences`] streams the validated sequences of
 //! many files (tokenizer training); [`FastaLines`] is the line reader both
 //! are built on, which the pretraining corpus uses directly so that no record
-//! is held whole. Every path shares one [`alphabet`] and one gzip detection
-//! ([`open`]). Variant scoring reads a [`vcf`] and fetches the stretches of a
-//! genome it needs in one streaming pass ([`regions`]).
+//! is held whole. [`StreamedInput`] reads a file or stdin twice, every record
+//! checked in the first pass and yielded one at a time in the second (embed
+//! and classify on inputs of any size); [`windows`] cuts a genome into
+//! windows in shards. Every path shares one [`alphabet`] and one gzip
+//! detection ([`open`]), and every format one streaming reader, which
+//! [`read_records`] collects. Variant scoring reads a [`vcf`] and fetches
+//! the stretches of a genome it needs in one streaming pass ([`regions`]).
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod agreement;
@@ -24,19 +28,28 @@ pub mod open;
 pub mod regions;
 #[cfg(not(target_arch = "wasm32"))]
 mod sequences;
+#[cfg(not(target_arch = "wasm32"))]
+mod stream;
 mod text;
 mod validate;
 pub mod vcf;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod windows;
 
 pub use fasta::{FastaReader, RawRecord};
 pub use lines::{FastaLines, Line};
 #[cfg(not(target_arch = "wasm32"))]
 pub use sequences::FastaSequences;
 
-use crate::error::{Error, Result};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::error::Error;
+use crate::error::Result;
 use flate2::read::MultiGzDecoder;
-use std::io::{BufReader, Read};
-use validate::Collector;
+use std::io::{BufRead, BufReader, Read};
+#[cfg(not(target_arch = "wasm32"))]
+pub use stream::{Records, StreamedInput};
+pub use validate::Summary;
+use validate::{Checker, Row};
 
 /// One input sequence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +63,13 @@ pub struct Record {
     pub label: Option<String>,
     /// 1-based line where the record starts, for messages.
     pub line: usize,
+}
+
+/// A record reads as its sequence (what `embed::embed_stream` takes).
+impl AsRef<str> for Record {
+    fn as_ref(&self) -> &str {
+        &self.seq
+    }
 }
 
 /// What to do with a record whose sequence is invalid (bad symbol, empty).
@@ -140,30 +160,76 @@ pub fn read_records(
     policy: InvalidPolicy,
 ) -> Result<ReadOutput> {
     let name = display_name(origin);
-    let mut out = Collector::new(&name, policy);
-    match (format, gzip) {
-        (Format::Fasta, true) => {
-            let decoder = BufReader::new(open::GzErrors(MultiGzDecoder::new(bytes)));
-            collect_fasta(FastaReader::new(decoder, &name), &mut out)?;
+    collect(rows(decoded(bytes, gzip), &name, format), &name, policy)
+}
+
+/// `reader` decompressed when `gzip`, a corrupt stream's errors reworded.
+pub(crate) fn decoded<'a>(reader: impl BufRead + 'a, gzip: bool) -> Box<dyn BufRead + 'a> {
+    if gzip {
+        Box::new(BufReader::new(open::GzErrors(MultiGzDecoder::new(reader))))
+    } else {
+        Box::new(reader)
+    }
+}
+
+/// The unvalidated records of a stream in `format`, one at a time.
+pub(crate) fn rows<'a>(
+    reader: Box<dyn BufRead + 'a>,
+    name: &str,
+    format: Format,
+) -> Box<dyn Iterator<Item = Result<Row>> + 'a> {
+    match format {
+        Format::Fasta => Box::new(FastaReader::new(reader, name).map(|r| r.map(Row::from))),
+        Format::Csv => {
+            let mut rows = csv::Rows::new(reader, name);
+            Box::new(UntilError(Some(move || rows.next_row())))
         }
-        (Format::Fasta, false) => collect_fasta(FastaReader::new(bytes, &name), &mut out)?,
-        (Format::Csv | Format::Text, _) => {
-            let unzipped;
-            let data = if gzip {
-                unzipped = gunzip(bytes, &name)?;
-                &unzipped[..]
-            } else {
-                bytes
-            };
-            let text = validate::check_text(data, &name)?;
-            if format == Format::Csv {
-                csv::read(text, &mut out)?;
-            } else {
-                text::read(text, &mut out)?;
-            }
+        Format::Text => {
+            let mut rows = text::Rows::new(reader, name);
+            Box::new(UntilError(Some(move || rows.next_row())))
         }
     }
-    out.finish()
+}
+
+/// The items `next` gives until its end or its first error (which is
+/// yielded), then nothing: a reader is not read past a problem.
+struct UntilError<F>(Option<F>);
+
+impl<T, F: FnMut() -> Result<Option<T>>> Iterator for UntilError<F> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        let item = (self.0.as_mut()?)();
+        if !matches!(item, Ok(Some(_))) {
+            self.0 = None;
+        }
+        item.transpose()
+    }
+}
+
+/// Validates every row and keeps the records, repeated ids renamed.
+pub(crate) fn collect(
+    rows: impl Iterator<Item = Result<Row>>,
+    name: &str,
+    policy: InvalidPolicy,
+) -> Result<ReadOutput> {
+    let mut checker = Checker::new(name, policy);
+    let mut warnings = Vec::new();
+    let mut records = Vec::new();
+    for row in rows {
+        if let Some(r) = checker.check(row?, &mut |w| warnings.push(w))? {
+            records.push(r);
+        }
+    }
+    let mut summary = checker.finish(&mut |w| warnings.push(w))?;
+    for r in &mut records {
+        r.id = summary.renames.apply(std::mem::take(&mut r.id));
+    }
+    Ok(ReadOutput {
+        records,
+        warnings,
+        skipped: summary.skipped,
+    })
 }
 
 /// Reads a file, or stdin for `-`, detecting the format from the name
@@ -195,22 +261,6 @@ fn display_name(origin: &str) -> String {
     } else {
         origin.to_owned()
     }
-}
-
-fn collect_fasta<R: std::io::BufRead>(reader: FastaReader<R>, out: &mut Collector) -> Result<()> {
-    for raw in reader {
-        let raw = raw?;
-        out.push(raw.id, raw.seq, None, raw.line)?;
-    }
-    Ok(())
-}
-
-fn gunzip(bytes: &[u8], name: &str) -> Result<Vec<u8>> {
-    let mut data = Vec::new();
-    MultiGzDecoder::new(bytes)
-        .read_to_end(&mut data)
-        .map_err(|e| Error::Invalid(format!("{name}: {}", open::gzip_message(&e))))?;
-    Ok(data)
 }
 
 #[cfg(test)]

@@ -2,18 +2,37 @@
 //! index of its line, so ids stay tied to line numbers; blank lines give no
 //! record.
 
-use super::validate::Collector;
+use super::lines::TextLines;
+use super::validate::Row;
 use crate::error::Result;
+use std::io::BufRead;
 
-/// Feeds every non-blank line of `text` to `out`.
-pub(crate) fn read(text: &str, out: &mut Collector) -> Result<()> {
-    for (i, line) in text.split('\n').enumerate() {
-        let seq = line.trim();
-        if !seq.is_empty() {
-            out.push(i.to_string(), seq.to_owned(), None, i + 1)?;
-        }
+/// The records of a plain-text stream, one per non-blank line.
+pub(crate) struct Rows<R>(TextLines<R>);
+
+impl<R: BufRead> Rows<R> {
+    pub(crate) fn new(reader: R, origin: &str) -> Self {
+        Rows(TextLines::new(reader, origin))
     }
-    Ok(())
+}
+
+impl<R: BufRead> Rows<R> {
+    /// The next non-blank line's record, or `None` at the end.
+    pub(crate) fn next_row(&mut self) -> Result<Option<Row>> {
+        while let Some(text) = self.0.next_text()? {
+            let seq = text.trim().to_owned();
+            if !seq.is_empty() {
+                let line = self.0.line();
+                return Ok(Some(Row {
+                    id: (line - 1).to_string(),
+                    seq,
+                    label: None,
+                    line,
+                }));
+            }
+        }
+        Ok(None)
+    }
 }
 
 #[cfg(test)]

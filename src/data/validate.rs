@@ -4,7 +4,7 @@
 //! [`Collector`] gathers the records of one input into a `ReadOutput`.
 
 use super::alphabet::{normalize, Composition, AMBIGUOUS};
-use super::{InvalidPolicy, ReadOutput, Record};
+use super::{InvalidPolicy, Record};
 use crate::error::{Error, Result};
 use std::collections::{HashMap, HashSet};
 
@@ -83,43 +83,94 @@ pub(crate) fn check_sequence(
     Err(format!("{origin}: record {id:?} (line {line}): {problem}"))
 }
 
-/// Validates records one at a time and builds the [`ReadOutput`].
-pub(crate) struct Collector {
+/// One record as its file gives it, not validated yet.
+pub(crate) struct Row {
+    pub id: String,
+    pub seq: String,
+    pub label: Option<String>,
+    pub line: usize,
+}
+
+impl From<super::RawRecord> for Row {
+    fn from(r: super::RawRecord) -> Self {
+        Row {
+            id: r.id,
+            seq: r.seq,
+            label: None,
+            line: r.line,
+        }
+    }
+}
+
+/// Validates records one at a time, as they come: keeps, skips or refuses
+/// each by the policy, says what it found (through `warn`, in input order),
+/// and learns the ids, so that repeated ones can be renamed.
+pub(crate) struct Checker {
     origin: String,
     policy: InvalidPolicy,
-    out: ReadOutput,
     seen: usize,
+    kept: usize,
+    skipped: usize,
     first_skip: Option<String>,
     /// Records with `U` read as `T`, and the first one (id, line).
     rna_records: usize,
     first_rna: Option<(String, usize)>,
+    ids: IdPlan,
+    /// Bases kept, the longest record kept (index among those kept, bases),
+    /// and whether every record kept has a label.
+    bases: u64,
+    longest: (usize, usize),
+    labelled: bool,
 }
 
-impl Collector {
+/// What a whole input held, once checked: its records' number and size,
+/// the warnings that sum it up, and how repeated ids are renamed.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Records kept (after skipping invalid ones).
+    pub records: usize,
+    /// Records dropped under [`InvalidPolicy::Skip`].
+    pub skipped: usize,
+    /// Bases in the records kept.
+    pub bases: u64,
+    /// The longest record kept: its 0-based index among them and its bases.
+    pub longest: (usize, usize),
+    /// Whether every record kept has a label.
+    pub labelled: bool,
+    pub(crate) renames: Renames,
+}
+
+impl Checker {
     pub(crate) fn new(origin: &str, policy: InvalidPolicy) -> Self {
-        Collector {
+        Checker {
             origin: origin.to_owned(),
             policy,
-            out: ReadOutput::default(),
             seen: 0,
+            kept: 0,
+            skipped: 0,
             first_skip: None,
             rna_records: 0,
             first_rna: None,
+            ids: IdPlan::default(),
+            bases: 0,
+            longest: (0, 0),
+            labelled: true,
         }
     }
 
-    pub(crate) fn origin(&self) -> &str {
-        &self.origin
-    }
-
-    /// Validates one record: keeps it, skips it or fails, by the policy.
-    pub(crate) fn push(
+    /// Validates one record: `Some` to keep (normalised, its id not yet
+    /// renamed), `None` to skip, or the error, by the policy.
+    pub(crate) fn check(
         &mut self,
-        id: String,
-        mut seq: String,
-        label: Option<String>,
-        line: usize,
-    ) -> Result<()> {
+        row: Row,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<Option<Record>> {
+        let Row {
+            id,
+            mut seq,
+            label,
+            line,
+        } = row;
         self.seen += 1;
         match check_sequence(&self.origin, &id, line, &mut seq) {
             Ok(found) => {
@@ -136,7 +187,7 @@ impl Collector {
                     } else {
                         ("bases", "become")
                     };
-                    self.out.warnings.push(format!(
+                    warn(format!(
                         "record {id} ({} line {line}): {ambiguous} ambiguous {noun} ({}) {verb} [UNK] (Nucleotide Transformer: N stays N, others <unk>)",
                         self.origin,
                         codes.join(", ")
@@ -146,40 +197,47 @@ impl Collector {
                     self.rna_records += 1;
                     self.first_rna.get_or_insert_with(|| (id.clone(), line));
                 }
-                self.out.records.push(Record {
+                self.ids.observe(&id);
+                self.bases += seq.len() as u64;
+                if seq.len() > self.longest.1 {
+                    self.longest = (self.kept, seq.len());
+                }
+                self.labelled &= label.is_some();
+                self.kept += 1;
+                Ok(Some(Record {
                     id,
                     seq,
                     label,
                     line,
-                });
-                Ok(())
+                }))
             }
             Err(msg) => match self.policy {
                 InvalidPolicy::Error => Err(Error::Invalid(msg)),
                 InvalidPolicy::Skip => {
-                    self.out.skipped += 1;
+                    self.skipped += 1;
                     self.first_skip.get_or_insert(msg);
-                    Ok(())
+                    Ok(None)
                 }
             },
         }
     }
 
-    /// Renames duplicate ids, adds the summary warnings; an input without
-    /// any valid record is an error.
-    pub(crate) fn finish(mut self) -> Result<ReadOutput> {
+    /// The input's summary, with the warnings about it as a whole (repeated
+    /// ids, RNA, skipped records); an input without any valid record is an
+    /// error.
+    pub(crate) fn finish(self, warn: &mut dyn FnMut(String)) -> Result<Summary> {
         let first = self.first_skip.unwrap_or_default();
-        if self.out.records.is_empty() {
-            return Err(Error::Invalid(if self.out.skipped > 0 {
+        if self.kept == 0 {
+            return Err(Error::Invalid(if self.skipped > 0 {
                 format!(
                     "{}: no valid sequences found ({} invalid records skipped; first: {first})",
-                    self.origin, self.out.skipped
+                    self.origin, self.skipped
                 )
             } else {
                 format!("{}: no sequences found", self.origin)
             }));
         }
-        rename_duplicates(&mut self.out, &self.origin);
+        let renames = self.ids.finish(&self.origin, warn);
         if let Some((id, line)) = &self.first_rna {
             let n = self.rna_records;
             let (noun, verb) = if n == 1 {
@@ -187,73 +245,120 @@ impl Collector {
             } else {
                 ("records", "hold")
             };
-            self.out.warnings.push(format!(
+            warn(format!(
                 "{}: {n} {noun} {verb} U (RNA), read as T (first: record {id:?}, line {line})",
                 self.origin
             ));
         }
-        if self.out.skipped > 0 {
-            self.out.warnings.push(format!(
+        if self.skipped > 0 {
+            warn(format!(
                 "{}: skipped {} of {} records with invalid sequences (first: {first})",
-                self.origin, self.out.skipped, self.seen
+                self.origin, self.skipped, self.seen
             ));
         }
-        Ok(self.out)
+        Ok(Summary {
+            records: self.kept,
+            skipped: self.skipped,
+            bases: self.bases,
+            longest: self.longest,
+            labelled: self.labelled,
+            renames,
+        })
     }
 }
 
-/// Appends `#2`, `#3`, ... to repeated ids (never producing an id that is
-/// already in the input) with one warning per repeated id.
-fn rename_duplicates(out: &mut ReadOutput, origin: &str) {
-    let originals: HashSet<String> = out.records.iter().map(|r| r.id.clone()).collect();
-    if originals.len() == out.records.len() {
-        return;
-    }
-    let mut used: HashSet<String> = HashSet::new();
-    // id -> (next suffix to try, renamed copies), in order of first repeat.
-    let mut repeats: HashMap<String, (usize, Vec<String>)> = HashMap::new();
-    let mut order: Vec<String> = Vec::new();
-    for record in &mut out.records {
-        if used.insert(record.id.clone()) {
-            continue;
+/// The ids of an input, learnt one at a time, for renaming repeated ones:
+/// a later copy of an id gets `#2`, `#3`, ... appended, never producing an
+/// id the input holds. Each id is kept as a 64-bit hash (~16 bytes a
+/// record), the repeated ones whole.
+#[derive(Default)]
+struct IdPlan {
+    hashes: HashSet<u64>,
+    /// Repeated ids: how often each occurs, in order of first repeat.
+    repeated: HashMap<String, usize>,
+    order: Vec<String>,
+}
+
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: the same in every pass.
+    let mut h = std::hash::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
+impl IdPlan {
+    fn observe(&mut self, id: &str) {
+        if self.hashes.insert(id_hash(id)) {
+            return;
         }
-        let entry = repeats.entry(record.id.clone()).or_insert_with(|| {
-            order.push(record.id.clone());
-            (2, Vec::new())
+        let count = self.repeated.entry(id.to_owned()).or_insert_with(|| {
+            self.order.push(id.to_owned());
+            1
         });
-        let renamed = loop {
-            let candidate = format!("{}#{}", record.id, entry.0);
-            entry.0 += 1;
-            if !originals.contains(&candidate) && !used.contains(&candidate) {
-                break candidate;
-            }
-        };
-        used.insert(renamed.clone());
-        entry.1.push(renamed.clone());
-        record.id = renamed;
+        *count += 1;
     }
-    for id in order {
-        let Some((_, renamed)) = repeats.get(&id) else {
-            continue;
-        };
-        out.warnings.push(format!(
-            "{origin}: id {id:?} occurs {} times; later copies renamed {}",
-            renamed.len() + 1,
-            renamed.join(", ")
-        ));
+
+    /// The new names of the later copies, with one warning per repeated id.
+    fn finish(self, origin: &str, warn: &mut dyn FnMut(String)) -> Renames {
+        let mut names = HashMap::new();
+        for id in self.order {
+            let count = self.repeated[&id];
+            // A name never collides with an id of the input, nor with
+            // another repeated id's (the suffix after the last `#` is a
+            // number, so the base id is known from a name).
+            let renamed: Vec<String> = (2..)
+                .map(|k| format!("{id}#{k}"))
+                .filter(|name| !self.hashes.contains(&id_hash(name)))
+                .take(count - 1)
+                .collect();
+            warn(format!(
+                "{origin}: id {id:?} occurs {count} times; later copies renamed {}",
+                renamed.join(", ")
+            ));
+            names.insert(id, (0, renamed));
+        }
+        Renames(names)
+    }
+}
+
+/// How the copies of repeated ids are renamed, applied record by record in
+/// input order: repeated id -> (copies seen so far, names of the later ones).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Renames(HashMap<String, (usize, Vec<String>)>);
+
+impl Renames {
+    /// The id a record with `id` gets, the records before it having been
+    /// renamed already.
+    pub(crate) fn apply(&mut self, id: String) -> String {
+        match self.0.get_mut(&id) {
+            Some((seen, names)) => {
+                *seen += 1;
+                match seen.checked_sub(2).and_then(|k| names.get(k)) {
+                    Some(name) => name.clone(),
+                    None => id,
+                }
+            }
+            None => id,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::ReadOutput;
     use super::*;
 
     fn collect(records: &[(&str, &str)], policy: InvalidPolicy) -> Result<ReadOutput> {
-        let mut c = Collector::new("reads.fa", policy);
-        for (i, (id, seq)) in records.iter().enumerate() {
-            c.push(id.to_string(), seq.to_string(), None, 2 * i + 1)?;
-        }
-        c.finish()
+        let rows = records.iter().enumerate().map(|(i, (id, seq))| {
+            Ok(Row {
+                id: id.to_string(),
+                seq: seq.to_string(),
+                label: None,
+                line: 2 * i + 1,
+            })
+        });
+        super::super::collect(rows, "reads.fa", policy)
     }
 
     #[test]
@@ -371,19 +476,28 @@ mod tests {
 
     #[test]
     fn text_checks() {
-        assert_eq!(check_text(b"\xef\xbb\xbfAC\n", "f").unwrap(), "AC\n");
-        let msg = check_text(b"A\nC\nG\x00", "f").unwrap_err().to_string();
+        use super::super::lines::TextLines;
+        // The first line that is not text, as the error a reader gives.
+        let check = |bytes: &[u8]| -> std::result::Result<String, String> {
+            let mut lines = TextLines::new(bytes, "f");
+            let mut text = String::new();
+            loop {
+                match lines.next_text() {
+                    Ok(Some(line)) => text.push_str(line),
+                    Ok(None) => return Ok(text),
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        };
+        assert_eq!(check(b"\xef\xbb\xbfAC\n").unwrap(), "AC\n");
+        let msg = check(b"A\nC\nG\x00").unwrap_err();
         assert_eq!(msg, "f does not look like a text sequence file (line 3)");
-        let msg = check_text(b"A\n\x80\x81\x82", "f").unwrap_err().to_string();
+        let msg = check(b"A\n\x80\x81\x82").unwrap_err();
         assert_eq!(msg, "f does not look like a text sequence file (line 2)");
         // Latin-1 text: an encoding to fix, not a binary file.
-        let msg = check_text(b">s1 caf\xe9 sample\nACGT\n", "f")
-            .unwrap_err()
-            .to_string();
+        let msg = check(b">s1 caf\xe9 sample\nACGT\n").unwrap_err();
         assert_eq!(msg, "f: line 1 is not valid UTF-8 (byte 0xE9 at byte 8 of the line; Latin-1 or another encoding?): save the file as UTF-8 or ASCII");
-        let msg = check_text(b"\xff\xfe>\x00s\x00", "f")
-            .unwrap_err()
-            .to_string();
+        let msg = check(b"\xff\xfe>\x00s\x00").unwrap_err();
         assert_eq!(msg, "f is UTF-16 text (line 1): save it as UTF-8 or ASCII");
     }
 }

@@ -55,15 +55,15 @@ impl ModelSource {
     /// speed. The adapter is checked against the model first.
     pub fn with_adapter(self, adapter_dir: &Path) -> Result<Self> {
         let adapter = Adapter::load(adapter_dir)?;
+        self.with_loaded_adapter(&adapter, &adapter_dir.display().to_string())
+    }
+
+    /// [`Self::with_adapter`] for an adapter already read (from bytes, or
+    /// built into a binary); `name` names it in messages.
+    pub fn with_loaded_adapter(self, adapter: &Adapter, name: &str) -> Result<Self> {
         adapter
             .check_against(&self.config, &self.weights)
-            .map_err(|e| {
-                Error::Invalid(format!(
-                    "{} does not fit {}: {e}",
-                    adapter_dir.display(),
-                    self.source
-                ))
-            })?;
+            .map_err(|e| Error::Invalid(format!("{name} does not fit {}: {e}", self.source)))?;
         let mut map = self.weights.take_all()?;
         adapter.merge(&mut map)?;
         let mut config = self.config;
@@ -74,7 +74,7 @@ impl ModelSource {
         Ok(Self {
             weights: Weights::new(map, self.source.clone()),
             config,
-            source: format!("{} + adapter {}", self.source, adapter_dir.display()),
+            source: format!("{} + adapter {name}", self.source),
             ..self
         })
     }

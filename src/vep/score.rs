@@ -99,6 +99,7 @@ pub async fn score(
         batching,
         last,
         false,
+        &|i| offset.0 + i + 1,
         |x, batch| {
             let (b, t, h) = (x.dim(0), x.dim(1), x.dim(2));
             let members = || batch.members.iter().map(|&i| windows[i]);
@@ -136,6 +137,7 @@ pub async fn score(
         batching,
         last,
         false,
+        &|i| offset.0 + i + 1,
         |x, batch| mean(dev, x, batch.mask),
         |p| report(p, offset),
     )
@@ -162,6 +164,7 @@ pub async fn score(
                 batching,
                 cls_model.encoder.config.num_hidden_layers,
                 false,
+                &|i| offset.0 + i + 1,
                 |x, _| classifier.probabilities(dev, &pooler.forward(dev, x)?),
                 |p| report(p, offset),
             )

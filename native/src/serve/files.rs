@@ -1,41 +1,84 @@
-//! Which file a request names, confined to the served folder, and its type.
+//! Which file a request names, confined to the served folder (or the
+//! page built into the binary), and its type.
 
 use std::path::{Component, Path, PathBuf};
 
-/// A file to send: where it really is and its `Content-Type`.
+use super::page::{self, Root};
+
+/// A file to send: where its bytes are and its `Content-Type`.
 pub struct Found {
-    pub path: PathBuf,
+    pub body: Body,
     pub kind: &'static str,
 }
 
-/// The file `url` names under `root` (a canonical path), if it is a file
-/// whose canonical path is under `root`: a symlink may point anywhere
-/// inside the folder, never out of it.
-pub fn find(root: &Path, url: &str) -> Option<Found> {
+pub enum Body {
+    /// Where the file really is (canonical).
+    File(PathBuf),
+    /// A file of the built-in page.
+    Bytes(&'static [u8]),
+}
+
+/// The file `url` names under `root`, if it is one: for a folder, a file
+/// whose canonical path is under it (a symlink may point anywhere inside the
+/// folder, never out of it); for the built-in page, one of its files.
+pub fn find(root: &Root, url: &str) -> Option<Found> {
+    match root {
+        Root::Dir(dir) => find_in(dir, url),
+        Root::BuiltIn => {
+            let rel = relative(url)?;
+            let mut parts: Vec<String> = rel
+                .components()
+                .filter_map(|c| match c {
+                    Component::Normal(p) => Some(p.to_str()?.to_owned()),
+                    _ => None,
+                })
+                .collect();
+            if page::built_in_dir(&parts.join("/")) {
+                parts.push("index.html".to_owned());
+            }
+            let name = parts.join("/");
+            let bytes = page::built_in_file(&name)?;
+            Some(Found {
+                body: Body::Bytes(bytes),
+                kind: mime(Path::new(&name)),
+            })
+        }
+    }
+}
+
+/// [`find`] in a folder (a canonical path).
+fn find_in(root: &Path, url: &str) -> Option<Found> {
     let named = resolve(root, url)?;
     let path = named.canonicalize().ok()?;
     (path.starts_with(root) && path.is_file()).then(|| Found {
         // The type of the name asked for: a link keeps its own extension.
         kind: mime(&named),
-        path,
+        body: Body::File(path),
     })
 }
 
-/// The path under `root` that `url` names (`/` = index.html), or `None`
-/// for one that would leave `root` by its own components (`..`, absolute).
-pub fn resolve(root: &Path, url: &str) -> Option<PathBuf> {
+/// The relative path `url` names (percent-decoded, query and fragment
+/// dropped), or `None` for one that would leave the root by its own
+/// components (`..`, absolute).
+fn relative(url: &str) -> Option<PathBuf> {
     let path = url.split(['?', '#']).next().unwrap_or("");
     let decoded = percent_encoding::percent_decode_str(path)
         .decode_utf8()
         .ok()?;
-    let rel = Path::new(decoded.trim_start_matches('/'));
+    let rel = PathBuf::from(decoded.trim_start_matches('/'));
     if rel
         .components()
         .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
     {
         return None;
     }
-    let mut p = root.join(rel);
+    Some(rel)
+}
+
+/// The path under `root` that `url` names (`/` = index.html), or `None`
+/// for one that would leave `root` by its own components (`..`, absolute).
+pub fn resolve(root: &Path, url: &str) -> Option<PathBuf> {
+    let mut p = root.join(relative(url)?);
     if p.is_dir() {
         p = p.join("index.html");
     }

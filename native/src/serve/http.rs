@@ -3,19 +3,20 @@
 //! page on localhost loses nothing by it, and every response stands alone).
 
 use std::io::{self, Read};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use super::files;
+use super::files::{self, Body};
+use super::page::Root;
 
 /// What every connection shares.
 pub struct Site {
-    /// The served folder, canonical: what [`files::find`] confines to.
-    pub root: PathBuf,
+    /// The served folder, canonical (what [`files::find`] confines to), or
+    /// the built-in page.
+    pub root: Root,
     pub csp: String,
     pub verbose: bool,
     /// The whole request head must arrive within this, however it trickles
@@ -46,18 +47,29 @@ pub async fn answer(mut stream: TcpStream, site: &Site) {
         }
     };
     let file = files::find(&site.root, &url).and_then(|found| {
-        let f = std::fs::File::open(&found.path).ok()?;
-        let len = f.metadata().ok()?.len();
-        Some((found.kind, f, len))
+        let content = match found.body {
+            Body::File(path) => {
+                let f = std::fs::File::open(&path).ok()?;
+                let len = f.metadata().ok()?.len();
+                Content::File(f, len)
+            }
+            Body::Bytes(bytes) => Content::Bytes(bytes),
+        };
+        Some((found.kind, content))
     });
     let (status, kind, body) = if method != "GET" && method != "HEAD" {
         ("405 Method Not Allowed", TEXT, None)
-    } else if let Some((kind, f, len)) = file {
-        ("200 OK", kind, Some((f, len)))
+    } else if let Some((kind, content)) = file {
+        ("200 OK", kind, Some(content))
     } else {
         ("404 Not Found", TEXT, None)
     };
-    let head = head(status, kind, body.as_ref().map_or(0, |b| b.1), &site.csp);
+    let head = head(
+        status,
+        kind,
+        body.as_ref().map_or(0, Content::len),
+        &site.csp,
+    );
     let body = body.filter(|_| method == "GET");
     let sent = timeout(WHOLE, send(&mut stream, &head, body))
         .await
@@ -105,15 +117,33 @@ async fn read_head(stream: &mut TcpStream) -> Option<(String, String)> {
     Some((first.next()?.to_string(), first.next()?.to_string()))
 }
 
-/// Sends the head, then `len` bytes of the file (what it held when opened).
-async fn send(
-    stream: &mut TcpStream,
-    head: &str,
-    body: Option<(std::fs::File, u64)>,
-) -> io::Result<()> {
+/// A response's body: an open file and its length then, or built-in bytes.
+enum Content {
+    File(std::fs::File, u64),
+    Bytes(&'static [u8]),
+}
+
+impl Content {
+    fn len(&self) -> u64 {
+        match self {
+            Content::File(_, len) => *len,
+            Content::Bytes(b) => b.len() as u64,
+        }
+    }
+}
+
+/// Sends the head, then the body (a file: the `len` bytes it held when opened).
+async fn send(stream: &mut TcpStream, head: &str, body: Option<Content>) -> io::Result<()> {
     write(stream, head.as_bytes()).await?;
-    let Some((file, len)) = body else {
-        return Ok(());
+    let (file, len) = match body {
+        None => return Ok(()),
+        Some(Content::Bytes(bytes)) => {
+            for chunk in bytes.chunks(CHUNK) {
+                write(stream, chunk).await?;
+            }
+            return Ok(());
+        }
+        Some(Content::File(file, len)) => (file, len),
     };
     // Plain reads on the event loop: a chunk of a local file takes
     // microseconds, and tokio::fs would need blocking threads, whose spawn

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use page::BUILD;
+use page::{Root, BUILD};
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -38,7 +38,7 @@ pub struct ServeArgs {
     /// Address to listen on; other machines reach the page only if this is not loopback.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
-    /// The built page; default web/dist in the current folder, else in the dnagpu checkout.
+    /// The built page; default web/dist in the current folder, else the page built into this binary.
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Seconds a client has to send its whole request head; slower ones are closed.
@@ -51,32 +51,50 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: &ServeArgs) -> Result<()> {
-    let root = args.dir.clone().unwrap_or_else(page::default_dir);
-    let index = root.join("index.html");
-    if !index.is_file() {
-        bail!(
-            "{}: the browser page is not built (no index.html); build it with `{BUILD}` (needs the wasm32 target and wasm-bindgen-cli: scripts/setup.sh installs them), then run `dnagpu serve` again",
-            root.display()
-        );
-    }
-    if let Some(newer) = page::newer_source(&root) {
-        eprintln!(
-            "warning: {} is newer than the built page in {}: run `{BUILD}` to include it",
-            newer.display(),
-            root.display()
-        );
-    }
-    let html = std::fs::read_to_string(&index).with_context(|| index.display().to_string())?;
-    let csp = page::page_csp(&html).with_context(|| {
-        format!(
-            "{}: no Content-Security-Policy meta tag; the page must declare its policy",
-            index.display()
-        )
-    })?;
+    let root = match &args.dir {
+        Some(dir) => Root::Dir(dir.clone()),
+        None => page::default_root().with_context(|| {
+            format!(
+                "no --dir given, no web/dist here, and this dnagpu was built without the browser page: \
+                 in a dnagpu checkout, build the page with `{BUILD}` (needs the wasm32 target and wasm-bindgen-cli: \
+                 scripts/setup.sh installs them), then serve it with `dnagpu serve --dir web/dist`, \
+                 or reinstall (`cargo install --path native`) to build it into the binary"
+            )
+        })?,
+    };
+    let (shown, html, root) = match root {
+        Root::BuiltIn => {
+            let index = page::built_in_file("index.html").unwrap_or_default();
+            let html = String::from_utf8_lossy(index).into_owned();
+            ("the built-in page".to_string(), html, Root::BuiltIn)
+        }
+        Root::Dir(root) => {
+            let index = root.join("index.html");
+            if !index.is_file() {
+                bail!(
+                    "{}: the browser page is not built (no index.html); build it with `{BUILD}` (needs the wasm32 target and wasm-bindgen-cli: scripts/setup.sh installs them), then run `dnagpu serve` again",
+                    root.display()
+                );
+            }
+            if let Some(newer) = page::newer_source(&root) {
+                eprintln!(
+                    "warning: {} is newer than the built page in {}: run `{BUILD}` to include it",
+                    newer.display(),
+                    root.display()
+                );
+            }
+            let html =
+                std::fs::read_to_string(&index).with_context(|| index.display().to_string())?;
+            let canonical = root
+                .canonicalize()
+                .with_context(|| root.display().to_string())?;
+            (root.display().to_string(), html, Root::Dir(canonical))
+        }
+    };
+    let csp = page::page_csp(&html)
+        .with_context(|| format!("{shown}: index.html has no Content-Security-Policy meta tag; the page must declare its policy"))?;
     let site = Arc::new(http::Site {
-        root: root
-            .canonicalize()
-            .with_context(|| root.display().to_string())?,
+        root,
         csp,
         verbose: args.verbose,
         head_timeout: Duration::from_secs(args.header_timeout),
@@ -97,10 +115,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
         let addr = listener.local_addr()?;
         // The tests read this line for the port.
-        println!(
-            "serving {} at http://{addr}/ (Ctrl-C to stop)",
-            root.display()
-        );
+        println!("serving {shown} at http://{addr}/ (Ctrl-C to stop)");
         std::io::stdout().flush().ok();
         if args.verbose {
             eprintln!(

@@ -6,13 +6,45 @@ use std::path::{Path, PathBuf};
 /// The script that builds the page, named in every message about it.
 pub const BUILD: &str = "scripts/build-web.sh";
 
-/// web/dist in the current folder, else in the dnagpu checkout.
-pub fn default_dir() -> PathBuf {
+mod built_in {
+    include!(concat!(env!("OUT_DIR"), "/page.rs"));
+}
+
+/// Where the served files come from.
+pub enum Root {
+    /// A folder on disk (`--dir`, or web/dist in the current folder).
+    Dir(PathBuf),
+    /// The page built into the binary (web/dist when it was built).
+    BuiltIn,
+}
+
+/// What `serve` serves without `--dir`: web/dist in the current folder (a
+/// checkout's fresh build), else the page built into the binary, if any.
+pub fn default_root() -> Option<Root> {
     let here = PathBuf::from("web/dist");
     if here.join("index.html").is_file() {
-        return here;
+        Some(Root::Dir(here))
+    } else if built_in_file("index.html").is_some() {
+        Some(Root::BuiltIn)
+    } else {
+        None
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist")
+}
+
+/// A file of the built-in page by its path (`a/b.js`, no leading `/`):
+/// the page's own files, and the shipped model and adapter it loads.
+pub fn built_in_file(path: &str) -> Option<&'static [u8]> {
+    built_in::PAGE
+        .binary_search_by(|(p, _)| (*p).cmp(path))
+        .ok()
+        .map(|i| built_in::PAGE[i].1)
+        .or_else(|| crate::shipped::page_file(path))
+}
+
+/// Whether `path` (no leading `/`) is a folder of the built-in page.
+pub fn built_in_dir(path: &str) -> bool {
+    let prefix = format!("{}/", path.trim_end_matches('/'));
+    path.is_empty() || built_in::PAGE.iter().any(|(p, _)| p.starts_with(&prefix))
 }
 
 /// The policy of the page's `<meta http-equiv="Content-Security-Policy">`,

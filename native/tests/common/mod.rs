@@ -36,3 +36,12 @@ pub fn tmp(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// The address in `dnagpu serve`'s first line ("serving … at http://ADDR/").
+pub fn served_address(line: &str) -> String {
+    line.split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string()
+}

@@ -11,7 +11,9 @@ use flate2::{write::GzEncoder, Compression};
 use super::ORIGIN;
 use crate::data::alphabet::{symbol, Symbol};
 use crate::data::open::is_gzip;
-use crate::data::{read_records, sniff, FastaSequences, Format, InvalidPolicy, ReadOutput, Record};
+use crate::data::{
+    read_records, sniff, FastaSequences, Format, InvalidPolicy, ReadOutput, Record, StreamedInput,
+};
 use crate::error::Result;
 use crate::train::corpus::{Chunks, CorpusOptions};
 
@@ -51,6 +53,7 @@ fn read(bytes: &[u8], format: Format) -> Result<ReadOutput> {
         assert_eq!(out.warnings, skipping.warnings);
         assert_eq!(skipping.skipped, 0);
     }
+    streamed_agrees(bytes, format, &strict);
     let (plain_format, _) = sniff(bytes);
     if !gzip && bytes.len() <= SNIFFED {
         // Compression changes nothing but the bytes.
@@ -98,6 +101,44 @@ fn gz(bytes: &[u8]) -> Vec<u8> {
     enc.finish().expect("writing to memory")
 }
 
+/// embed and classify read a file in two passes, streamed: the same
+/// records, warnings and errors as reading it whole.
+fn streamed_agrees(bytes: &[u8], format: Format, strict: &Result<ReadOutput>) {
+    let ext = match format {
+        Format::Fasta => "fa",
+        Format::Csv => "csv",
+        Format::Text => "txt",
+    };
+    let file = TempFile::with_extension(bytes, ext);
+    let name = file.name();
+    let streamed = || -> Result<ReadOutput> {
+        let input = StreamedInput::open(&name)?;
+        let mut warnings = Vec::new();
+        let scan = input.scan(InvalidPolicy::Error, &mut |w| warnings.push(w))?;
+        let records: Vec<Record> = input
+            .records(InvalidPolicy::Error, &scan)?
+            .collect::<Result<_>>()?;
+        assert_eq!(scan.records, records.len());
+        Ok(ReadOutput {
+            records,
+            warnings,
+            skipped: scan.skipped,
+        })
+    };
+    let streamed = streamed();
+    let named = |r: &Result<ReadOutput>| match r {
+        Ok(out) => Ok((
+            out.records.clone(),
+            out.warnings
+                .iter()
+                .map(|w| w.replace(&name, ORIGIN))
+                .collect::<Vec<_>>(),
+        )),
+        Err(e) => Err(e.to_string().replace(&name, ORIGIN)),
+    };
+    assert_eq!(named(&streamed), named(strict), "streamed reading differs");
+}
+
 /// Tokenizer training takes the same sequences as the record reader, and
 /// pretraining the same bases (its pieces end at ambiguity codes).
 fn streams_agree(bytes: &[u8], strict: &Result<ReadOutput>) {
@@ -137,9 +178,13 @@ struct TempFile(PathBuf);
 
 impl TempFile {
     fn new(bytes: &[u8]) -> Self {
+        Self::with_extension(bytes, "fa")
+    }
+
+    fn with_extension(bytes: &[u8], ext: &str) -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("dnagpu-fuzz-{}-{n}.fa", std::process::id());
+        let name = format!("dnagpu-fuzz-{}-{n}.{ext}", std::process::id());
         let path = std::env::temp_dir().join(name);
         std::fs::write(&path, bytes).expect("writing a temporary file");
         Self(path)

@@ -1,6 +1,13 @@
 //! Encoders for embedding outputs: bytes in the formats users load
-//! elsewhere (NumPy `.npy`, CSV, JSON lines, safetensors). Writing them to
-//! disk (atomically) is the CLI's job; the browser offers them as downloads.
+//! elsewhere (NumPy `.npy`, CSV, JSON lines, safetensors). The browser
+//! offers them as downloads; `stream` writes them row by row as results
+//! come (the CLI), each to a temporary file renamed when complete.
+
+#[cfg(not(target_arch = "wasm32"))]
+mod stream;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use stream::{EmbeddingWriter, OutputFormat, PredictionWriter};
 
 use std::collections::HashMap;
 
@@ -16,19 +23,33 @@ pub fn check_finite<'a>(
     what: &str,
 ) -> Result<()> {
     for (i, row) in rows.into_iter().enumerate() {
-        if let Some(v) = row.iter().find(|v| !v.is_finite()) {
-            let id = ids.get(i).map_or("?", String::as_str);
-            return Err(Error::Invalid(format!(
-                "record \"{id}\" (number {} of the input): its {what} holds {v}; nothing was written. The model's weights or the sequence drive it out of range (f16 overflow? a diverged fine-tune?)",
-                i + 1
-            )));
-        }
+        let id = ids.get(i).map_or("?", String::as_str);
+        check_row(id, i + 1, row, what, "nothing was written")?;
     }
     Ok(())
 }
 
+/// [`check_finite`] for one record, input number `number`; `written` says
+/// what became of the output ("nothing was written").
+pub fn check_row(id: &str, number: usize, row: &[f32], what: &str, written: &str) -> Result<()> {
+    match row.iter().find(|v| !v.is_finite()) {
+        Some(v) => Err(Error::Invalid(format!(
+            "record \"{id}\" (number {number} of the input): its {what} holds {v}; {written}. The model's weights or the sequence drive it out of range (f16 overflow? a diverged fine-tune?)"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// A float32 C-order `.npy` (format 1.0) of `shape`.
 pub fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
+    let mut out = npy_header(shape);
+    out.extend_from_slice(bytemuck::cast_slice(data));
+    out
+}
+
+/// The header of a float32 C-order `.npy` (format 1.0) of `shape`: the
+/// data follow it, row after row.
+pub fn npy_header(shape: &[usize]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let shape_txt = if dims.len() == 1 {
         format!("({},)", dims[0])
@@ -40,18 +61,20 @@ pub fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
     let total = (10 + header.len() + 1).div_ceil(64) * 64;
     header.push_str(&" ".repeat(total - 10 - header.len() - 1));
     header.push('\n');
-    let mut out = Vec::with_capacity(total + data.len() * 4);
+    let mut out = Vec::with_capacity(total);
     out.extend_from_slice(b"\x93NUMPY\x01\x00");
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(bytemuck::cast_slice(data));
     out
 }
 
-/// CSV text built row by row with `csv::Writer`: `\n` line ends, a field
+/// CSV written row by row with `csv::Writer`: `\n` line ends, a field
 /// quoted only where RFC 4180 needs it (a comma, quote or line break), so
 /// every CSV dnagpu writes quotes alike.
-pub struct CsvText(::csv::Writer<Vec<u8>>);
+pub struct CsvRows<W: std::io::Write>(::csv::Writer<W>);
+
+/// CSV text in memory.
+pub type CsvText = CsvRows<Vec<u8>>;
 
 impl Default for CsvText {
     fn default() -> Self {
@@ -61,7 +84,7 @@ impl Default for CsvText {
 
 impl CsvText {
     pub fn new() -> Self {
-        Self(::csv::Writer::from_writer(Vec::new()))
+        Self::to(Vec::new())
     }
 
     /// Fields separated by `delimiter` (`b'\t'`: TSV).
@@ -73,6 +96,19 @@ impl CsvText {
         )
     }
 
+    /// The text written.
+    pub fn finish(self) -> Result<String> {
+        String::from_utf8(self.into_inner()?)
+            .map_err(|e| Error::Invalid(format!("writing CSV: {e}")))
+    }
+}
+
+impl<W: std::io::Write> CsvRows<W> {
+    /// CSV written to `out`.
+    pub fn to(out: W) -> Self {
+        Self(::csv::Writer::from_writer(out))
+    }
+
     /// Appends one row; every row must have as many fields as the first.
     pub fn row<I>(&mut self, fields: I) -> Result<()>
     where
@@ -82,13 +118,11 @@ impl CsvText {
         self.0.write_record(fields).map_err(csv_error)
     }
 
-    /// The text written.
-    pub fn finish(self) -> Result<String> {
-        let bytes = self
-            .0
+    /// Everything written, flushed to the writer, which is given back.
+    pub fn into_inner(self) -> Result<W> {
+        self.0
             .into_inner()
-            .map_err(|e| csv_error(e.into_error().into()))?;
-        String::from_utf8(bytes).map_err(|e| Error::Invalid(format!("writing CSV: {e}")))
+            .map_err(|e| csv_error(e.into_error().into()))
     }
 }
 
@@ -99,11 +133,21 @@ fn csv_error(e: ::csv::Error) -> Error {
 /// CSV with header `id,e0,…,e{H-1}`, one row per id.
 pub fn csv(ids: &[String], dim: usize, data: &[f32]) -> Result<String> {
     let mut out = CsvText::new();
-    out.row(std::iter::once("id".to_owned()).chain((0..dim).map(|j| format!("e{j}"))))?;
+    out.row(csv_header(dim))?;
     for (id, row) in ids.iter().zip(data.chunks(dim.max(1))) {
-        out.row(std::iter::once(id.clone()).chain(row.iter().map(f32::to_string)))?;
+        out.row(csv_row(id, row))?;
     }
     out.finish()
+}
+
+/// The embeddings CSV's header: `id,e0,…,e{H-1}`.
+fn csv_header(dim: usize) -> impl Iterator<Item = String> {
+    std::iter::once("id".to_owned()).chain((0..dim).map(|j| format!("e{j}")))
+}
+
+/// One record's row of the embeddings CSV.
+fn csv_row<'a>(id: &'a str, row: &'a [f32]) -> impl Iterator<Item = String> + 'a {
+    std::iter::once(id.to_owned()).chain(row.iter().map(f32::to_string))
 }
 
 /// Classification results: `id,prediction,prob_0,…,prob_{C-1}` and a
@@ -116,33 +160,49 @@ pub fn predictions_csv(
 ) -> Result<String> {
     let c = probs.first().map_or(0, Vec::len);
     let mut out = CsvText::new();
-    let mut header = vec!["id".to_owned(), "prediction".to_owned()];
-    header.extend((0..c).map(|k| format!("prob_{k}")));
-    if labels.is_some() {
-        header.push("label".to_owned());
-    }
-    out.row(&header)?;
+    out.row(predictions_header(c, labels.is_some()))?;
     for (r, (id, p)) in ids.iter().zip(probs).enumerate() {
-        let mut fields = vec![id.clone(), crate::metrics::argmax(p).to_string()];
-        fields.extend(p.iter().map(f32::to_string));
-        if let Some(l) = labels {
-            fields.push(l.get(r).copied().unwrap_or_default().to_owned());
-        }
-        out.row(&fields)?;
+        let label = labels.map(|l| l.get(r).copied().unwrap_or_default());
+        out.row(prediction_row(id, p, label))?;
     }
     out.finish()
+}
+
+/// The predictions CSV's header: `id,prediction,prob_0,…` (`,label`).
+fn predictions_header(classes: usize, labelled: bool) -> Vec<String> {
+    let mut header = vec!["id".to_owned(), "prediction".to_owned()];
+    header.extend((0..classes).map(|k| format!("prob_{k}")));
+    if labelled {
+        header.push("label".to_owned());
+    }
+    header
+}
+
+/// One record's row of the predictions CSV.
+fn prediction_row(id: &str, p: &[f32], label: Option<&str>) -> Vec<String> {
+    let mut fields = vec![id.to_owned(), crate::metrics::argmax(p).to_string()];
+    fields.extend(p.iter().map(f32::to_string));
+    if let Some(l) = label {
+        fields.push(l.to_owned());
+    }
+    fields
 }
 
 /// One `{"id": …, "embedding": […]}` object per line.
 pub fn jsonl(ids: &[String], dim: usize, data: &[f32]) -> String {
     let mut out = String::new();
     for (id, row) in ids.iter().zip(data.chunks(dim.max(1))) {
-        let id = serde_json::Value::from(id.as_str());
-        // Serialised as f32: the shortest text that reads back exactly.
-        let row = serde_json::to_string(row).unwrap_or_default();
-        out.push_str(&format!("{{\"id\":{id},\"embedding\":{row}}}\n"));
+        out.push_str(&jsonl_line(id, row));
     }
     out
+}
+
+/// One record's line of JSON lines, `\n` included.
+fn jsonl_line(id: &str, row: &[f32]) -> String {
+    let id = serde_json::Value::from(id);
+    // Serialised as f32: the shortest text that reads back exactly.
+    let row = serde_json::to_string(row).unwrap_or_default();
+    format!("{{\"id\":{id},\"embedding\":{row}}}\n")
 }
 
 /// One tensor to store: name, shape, little-endian bytes, dtype.

@@ -1,6 +1,11 @@
 //! Embedding sequences: tokenize, pack into batches under a token budget
 //! (longest first, so padding stays small), run the encoder, pool, and
-//! return results in input order.
+//! return results in input order; `stream` does it chunk by chunk for
+//! inputs of any size.
+
+mod stream;
+
+pub use stream::{classify_stream, embed_stream, Chunking, Ran};
 
 use crate::error::{Error, Result};
 use crate::model::classifier::cls_rows;
@@ -79,6 +84,28 @@ pub struct Window {
 }
 
 impl Window {
+    /// A positive window and a stride between 1 and the window, else the
+    /// error naming both.
+    pub fn check(self) -> Result<Self> {
+        if self.size == 0 || self.stride == 0 || self.stride > self.size {
+            return Err(Error::Invalid(format!(
+                "--window {} --stride {}: the window must be positive and the stride between 1 and the window",
+                self.size, self.stride
+            )));
+        }
+        Ok(self)
+    }
+
+    /// How many windows [`Window::ranges`] gives for `len` bases.
+    pub fn count(self, len: usize) -> usize {
+        if len <= self.size {
+            1
+        } else {
+            // Starts 0, stride, ... while start + size < len; then the last.
+            (len - self.size - 1) / self.stride + 2
+        }
+    }
+
     /// The windows of a sequence of `len` bases (one, the whole, if it fits).
     pub fn ranges(self, len: usize) -> Vec<std::ops::Range<usize>> {
         if len <= self.size {
@@ -233,11 +260,11 @@ async fn run_batch(
     Ok((dev.read_f32(&y).await?, y.dim(-1)))
 }
 
-/// Sequence `i` (0-based, `tokens` long) did not fit on the GPU alone.
-/// `embed` says more where it knows more (windows).
-fn too_large(i: usize, tokens: usize, cause: Error) -> Error {
+/// Input sequence `number` (1-based, `tokens` long) did not fit on the GPU
+/// alone. `embed` says more where it knows more (windows).
+fn too_large(number: usize, tokens: usize, cause: Error) -> Error {
     Error::SequenceTooLarge {
-        sequence: i + 1,
+        sequence: number,
         tokens,
         cause: Box::new(cause),
         fix: "cut it, or run on the CPU backend (--backend cpu)".into(),
@@ -247,7 +274,8 @@ fn too_large(i: usize, tokens: usize, cause: Error) -> Error {
 /// Tokenizes `sequences`, runs the encoder batch by batch up to hidden state
 /// `layer`, applies `head` to each batch's states [B, T, H] and reads its
 /// output back: [B, W] rows (or [B, T, W] when `per_token`), returned per
-/// input in input order with the token ids.
+/// input in input order with the token ids. Messages call sequence `i`
+/// "input sequence `number(i)`".
 #[allow(clippy::too_many_arguments)]
 pub async fn run_batches(
     dev: &Device,
@@ -257,11 +285,12 @@ pub async fn run_batches(
     batching: Batching,
     layer: usize,
     per_token: bool,
+    number: &dyn Fn(usize) -> usize,
     head: impl FnMut(&Tensor, &Batch<'_>) -> Result<Tensor>,
     progress: impl FnMut(Progress),
 ) -> Result<Vec<Embedding>> {
     let cfg = &model.encoder.config;
-    check_longest(cfg, tokenizer, sequences, None, batching.max_tokens)?;
+    check_longest(cfg, tokenizer, sequences, None, batching.max_tokens, number)?;
     let encoded: Vec<Vec<u32>> = sequences
         .iter()
         .map(|s| tokenizer.encode(s).map(|e| e.ids))
@@ -271,7 +300,7 @@ pub async fn run_batches(
         if let Some(i) = lengths.iter().position(|&n| n > max) {
             return Err(crate::Error::Invalid(format!(
                 "input sequence {} ({} bp) is {} tokens, over the model's {max} positions (a learned position table): embed it in windows (embed --window BP, a window of at most {max} tokens) or cut it",
-                i + 1,
+                number(i),
                 sequences[i].len(),
                 lengths[i]
             )));
@@ -283,15 +312,17 @@ pub async fn run_batches(
         sequences,
         Some(&lengths),
         batching.max_tokens,
+        number,
     )?;
     run_encoded(
-        dev, model, encoded, batching, layer, per_token, head, progress,
+        dev, model, encoded, batching, layer, per_token, number, head, progress,
     )
     .await
 }
 
 /// [`run_batches`] on sequences already tokenized (`encoded`, each with
-/// its special tokens; any ids the model takes, mask tokens included).
+/// its special tokens; any ids the model takes, mask tokens included);
+/// `number(i)` names sequence i in errors.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_encoded(
     dev: &Device,
@@ -300,6 +331,7 @@ pub async fn run_encoded(
     batching: Batching,
     layer: usize,
     per_token: bool,
+    number: &dyn Fn(usize) -> usize,
     mut head: impl FnMut(&Tensor, &Batch<'_>) -> Result<Tensor>,
     mut progress: impl FnMut(Progress),
 ) -> Result<Vec<Embedding>> {
@@ -326,7 +358,7 @@ pub async fn run_encoded(
             Err(e) if e.is_out_of_memory() => {
                 dev.recover();
                 if members.len() == 1 {
-                    return Err(too_large(members[0], lengths[members[0]], e));
+                    return Err(too_large(number(members[0]), lengths[members[0]], e));
                 }
                 done.batches_split += 1;
                 done.largest_unfit = done.largest_unfit.max(members.len());
@@ -377,6 +409,7 @@ fn check_longest(
     sequences: &[&str],
     tokens: Option<&[usize]>,
     max_tokens: usize,
+    number: &dyn Fn(usize) -> usize,
 ) -> Result<()> {
     let count = |i: usize| match tokens {
         Some(t) => t[i],
@@ -385,7 +418,34 @@ fn check_longest(
     let Some(i) = (0..sequences.len()).max_by_key(|&i| count(i)) else {
         return Ok(());
     };
-    let t = count(i);
+    let (bp, tokens) = (sequences[i].len(), tokens.map(|_| count(i)));
+    check_cost(cfg, tokenizer, number(i), bp, tokens, max_tokens)
+}
+
+/// [`check_longest`] for one sequence of `bp` bases (input sequence
+/// `number`), before it is read: a stream's longest record is refused
+/// before any work, as a sequence in memory is.
+pub fn check_long_sequence(
+    cfg: &crate::model::Config,
+    tokenizer: &Tokenizer,
+    number: usize,
+    bp: usize,
+    max_tokens: usize,
+) -> Result<()> {
+    check_cost(cfg, tokenizer, number, bp, None, max_tokens)
+}
+
+/// The refusal of one sequence of `bp` bases and `tokens` tokens (`None`:
+/// not tokenized yet, a lower bound stands in), if it is due.
+fn check_cost(
+    cfg: &crate::model::Config,
+    tokenizer: &Tokenizer,
+    number: usize,
+    bp: usize,
+    tokens: Option<usize>,
+    max_tokens: usize,
+) -> Result<()> {
+    let t = tokens.unwrap_or(bp / tokenizer.most_bases_per_token());
     let (layers, hidden, n) = (
         cfg.num_hidden_layers as f64,
         cfg.hidden_size as f64,
@@ -398,131 +458,40 @@ fn check_longest(
     }
     let at_least = if tokens.is_some() { "" } else { "at least " };
     Err(Error::Invalid(format!(
-        "input sequence {} ({} bp) is {at_least}{t} tokens: run whole it would cost {at_least}{flops:.1e} floating-point operations (growing with the square of its length: hours to days on most machines). Embed it in windows (embed --window 2000: the windows' vectors are averaged) or cut it; to run it whole anyway, raise --max-tokens to its length",
-        i + 1,
-        sequences[i].len(),
+        "input sequence {number} ({bp} bp) is {at_least}{t} tokens: run whole it would cost {at_least}{flops:.1e} floating-point operations (growing with the square of its length: hours to days on most machines). Embed it in windows (embed --window 2000: the windows' vectors are averaged) or cut it; to run it whole anyway, raise --max-tokens to its length",
     )))
 }
 
-/// Embeds `sequences` (already validated and upper-cased) with `model`.
+/// Embeds `sequences` (already validated and upper-cased) with `model`:
+/// one chunk holding them all ([`embed_stream`] with [`Chunking::whole`]).
 pub async fn embed(
     dev: &Device,
     model: &Model,
     tokenizer: &Tokenizer,
     sequences: &[&str],
     opts: &EmbedOptions,
-    mut progress: impl FnMut(Progress),
+    progress: impl FnMut(Progress),
 ) -> Result<Vec<Embedding>> {
-    let layer = resolve_layer(opts.layer, model.encoder.config.num_hidden_layers)?;
-    if opts.pooling == Pooling::Pooler && model.pooler.is_none() {
-        return Err(Error::Invalid(
-            "--pooling pooler: this model has no pooler (bert.pooler.dense)".into(),
-        ));
-    }
-    let per_token = opts.pooling == Pooling::None;
-    let Some(w) = opts.window else {
-        return run_batches(
-            dev,
-            model,
-            tokenizer,
-            sequences,
-            opts.batching,
-            layer,
-            per_token,
-            |x, batch| pool(dev, model, x, batch, opts.pooling),
-            progress,
-        )
-        .await
-        .map_err(|e| match e {
-            Error::SequenceTooLarge {
-                sequence,
-                tokens,
-                cause,
-                ..
-            } => Error::SequenceTooLarge {
-                sequence,
-                tokens,
-                cause,
-                fix: "embed it in windows (embed --window 2000: the windows' vectors are averaged), cut it, or run on the CPU backend (--backend cpu)".into(),
-            },
-            e => e,
-        });
-    };
-    if w.size == 0 || w.stride == 0 || w.stride > w.size {
-        return Err(Error::Invalid(format!(
-            "--window {} --stride {}: the window must be positive and the stride between 1 and the window",
-            w.size, w.stride
-        )));
-    }
-    if per_token {
-        return Err(Error::Invalid(
-            "--window averages pooled vectors: choose a pooling other than none".into(),
-        ));
-    }
-    // Every window of every sequence, then each sequence's average.
-    let mut owner = Vec::new();
-    let mut pieces = Vec::new();
-    for (i, s) in sequences.iter().enumerate() {
-        for r in w.ranges(s.len()) {
-            owner.push(i);
-            pieces.push(&s[r]);
-        }
-    }
-    let total = sequences.len();
-    let parts = run_batches(
+    let mut out = Vec::with_capacity(sequences.len());
+    embed_stream(
         dev,
         model,
         tokenizer,
-        &pieces,
-        opts.batching,
-        layer,
-        false,
-        |x, batch| pool(dev, model, x, batch, opts.pooling),
-        // Windows run longest first, not by sequence: report the share done.
-        |p| {
-            progress(Progress {
-                sequences: p.sequences * total / p.total_sequences.max(1),
-                total_sequences: total,
-                ..p
-            })
+        sequences.iter().map(|s| Ok(*s)),
+        opts,
+        Chunking::whole(sequences.len()),
+        |_, e| {
+            out.push(e);
+            Ok(())
         },
+        progress,
     )
-    .await
-    .map_err(|e| match e {
-        Error::SequenceTooLarge { sequence, tokens, cause, .. } => Error::SequenceTooLarge {
-            sequence: owner[sequence - 1] + 1,
-            tokens,
-            cause,
-            fix: format!(
-                "that is one window of it ({} bp): use a smaller --window, or run on the CPU backend (--backend cpu)",
-                w.size
-            ),
-        },
-        e => e,
-    })?;
-    let mut out: Vec<(Vec<f64>, usize, Vec<u32>)> = vec![(Vec::new(), 0, Vec::new()); total];
-    for (e, &i) in parts.into_iter().zip(&owner) {
-        let (sum, n, ids) = &mut out[i];
-        if sum.is_empty() {
-            sum.resize(e.values.len(), 0.0);
-        }
-        for (s, v) in sum.iter_mut().zip(&e.values) {
-            *s += *v as f64;
-        }
-        *n += 1;
-        ids.extend(e.input_ids);
-    }
-    Ok(out
-        .into_iter()
-        .map(|(sum, n, ids)| Embedding {
-            values: sum.iter().map(|v| (v / n as f64) as f32).collect(),
-            input_ids: ids,
-        })
-        .collect())
+    .await?;
+    Ok(out)
 }
 
 /// Pools `x` [B, T, H] to [B, H] (or keeps it, for `Pooling::None`).
-fn pool(
+pub(crate) fn pool(
     dev: &Device,
     model: &Model,
     x: &Tensor,
@@ -579,6 +548,7 @@ pub async fn classify(
         batching,
         last,
         false,
+        &|i| i + 1,
         |x, _| classifier.probabilities(dev, &pooler.forward(dev, x)?),
         progress,
     )
@@ -597,6 +567,12 @@ mod tests {
         assert_eq!(w.ranges(60), vec![0..60]);
         assert_eq!(w.ranges(150), vec![0..60, 30..90, 60..120, 90..150]);
         assert_eq!(w.ranges(100), vec![0..60, 30..90, 40..100]);
+        for len in 0..400 {
+            for (size, stride) in [(60, 30), (60, 60), (60, 1), (7, 3), (1, 1)] {
+                let w = super::Window { size, stride };
+                assert_eq!(w.count(len), w.ranges(len).len(), "{len} {size} {stride}");
+            }
+        }
     }
 
     use super::*;
