@@ -4,7 +4,8 @@
 //! [`super::read_path`]) and learns the totals and the repeated ids;
 //! [`StreamedInput::records`] then yields the records one at a time,
 //! normalised and renamed as `read_path` would have returned them. Only one
-//! record is held at a time (plus ~16 bytes per record to find repeated ids).
+//! record is held at a time, plus a 64-bit hash of each id (20–40 bytes a
+//! record in a hash set) to find repeated ids.
 //! Stdin is read into memory, or past [`STDIN_IN_MEMORY`] into a temporary
 //! file (removed when the input is dropped), so it can be read twice too.
 

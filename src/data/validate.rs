@@ -269,8 +269,8 @@ impl Checker {
 
 /// The ids of an input, learnt one at a time, for renaming repeated ones:
 /// a later copy of an id gets `#2`, `#3`, ... appended, never producing an
-/// id the input holds. Each id is kept as a 64-bit hash (~16 bytes a
-/// record), the repeated ones whole.
+/// id the input holds. Each id is kept as a 64-bit hash (20–40 bytes a
+/// record in the set), the repeated ones whole.
 #[derive(Default)]
 struct IdPlan {
     hashes: HashSet<u64>,
