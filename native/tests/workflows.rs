@@ -183,3 +183,62 @@ fn the_slurm_profile_passes_a_dry_run() {
     assert!(!dir.join("results").exists(), "a dry run made results");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// workflows/score-variants in 3 shards gives the CSV of one `dnagpu vep`
+/// run over the whole VCF: the same rows in VCF order, the same columns,
+/// scores within 1e-5 of their scale (a shard batches other windows
+/// together, which may move a sum's rounding).
+#[test]
+fn score_variants_in_three_shards_equals_one_run() {
+    let Some(snakemake) = snakemake() else { return };
+    let dir = tmp("workflow-score-variants");
+    let (ok, out, err) = run(Command::new(&snakemake)
+        .current_dir(&dir)
+        .arg("--snakefile")
+        .arg(root().join("workflows/score-variants/Snakefile"))
+        .args(["--cores", "2", "--config"])
+        .arg(format!(
+            "reference={}",
+            root().join("examples/sample.fa").display()
+        ))
+        .arg(format!(
+            "variants={}",
+            root().join("examples/variants.vcf").display()
+        ))
+        .arg(format!("dnagpu={}", env!("CARGO_BIN_EXE_dnagpu")))
+        .args(["shards=3", "flank=64", "gpu=0", "threads=2"])
+        .arg("extra=--backend cpu")
+        .env("DNAGPU_BACKEND", "cpu"));
+    assert!(ok, "snakemake failed:\n{out}\n{err}");
+    let (ok, single, err) = run(Command::new(env!("CARGO_BIN_EXE_dnagpu"))
+        .args(["--backend", "cpu", "vep", "--flank", "64", "--reference"])
+        .arg(root().join("examples/sample.fa"))
+        .arg("--variants")
+        .arg(root().join("examples/variants.vcf")));
+    assert!(ok, "{err}");
+    let merged = std::fs::read_to_string(dir.join("results/scores.csv")).unwrap();
+    let rows = |t: &str| -> Vec<Vec<String>> {
+        t.lines()
+            .map(|l| l.split(',').map(str::to_string).collect())
+            .collect()
+    };
+    let (m, s) = (rows(&merged), rows(&single));
+    assert_eq!(m.len(), s.len(), "{merged}\nvs\n{single}");
+    assert!(m.len() > 3, "a few alleles: {merged}");
+    assert_eq!(m[0], s[0], "columns");
+    let scale = s[1..]
+        .iter()
+        .flat_map(|r| r[5..].iter().map(|v| v.parse::<f64>().unwrap().abs()))
+        .fold(0f64, f64::max);
+    for (a, b) in m[1..].iter().zip(&s[1..]) {
+        assert_eq!(a[..5], b[..5], "the same allele in the same place");
+        for (x, y) in a[5..].iter().zip(&b[5..]) {
+            let (x, y): (f64, f64) = (x.parse().unwrap(), y.parse().unwrap());
+            assert!((x - y).abs() <= 1e-5 * scale, "{a:?} vs {b:?}");
+        }
+    }
+    for i in 0..3 {
+        assert!(dir.join(format!("work/scores-{i}.csv")).is_file());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
