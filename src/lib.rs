@@ -25,6 +25,7 @@ mod parallel;
 pub mod params;
 pub mod plot;
 pub mod rng;
+pub(crate) mod simd;
 pub mod tensor;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
