@@ -3,8 +3,6 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use dnagpu::model::io::hub;
-use dnagpu::model::io::ModelFiles;
 use dnagpu::model::{Config, Model, Precision};
 use dnagpu::tokenize::Tokenizer;
 use dnagpu::Device;
@@ -64,7 +62,7 @@ impl ModelArgs {
 
     pub fn load(&self, dev: &Device) -> Result<Loaded> {
         let s = self.files()?;
-        let model = Model::load_with(dev, &s.config, &s.weights, s.precision)?;
+        let model = s.load(dev)?;
         Ok(Loaded {
             model,
             tokenizer: s.tokenizer,
@@ -83,7 +81,7 @@ impl ModelArgs {
                 .files()?
                 .with_loaded_adapter(&shipped::adapter()?, shipped::ADAPTER_NAME)?,
         };
-        let model = Model::load_with(dev, &s.config, &s.weights, s.precision)?;
+        let model = s.load(dev)?;
         Ok(Loaded {
             model,
             tokenizer: s.tokenizer,
@@ -99,33 +97,13 @@ impl ModelArgs {
             src.precision = self.precision;
             return Ok(src);
         }
-        let Some(dir) = &self.model else {
-            let files = shipped::model()?;
-            return Ok(Source {
-                config: files.config,
-                weights: files.weights,
-                tokenizer: files.tokenizer,
-                config_json: files.config_json,
-                tokenizer_file: files.tokenizer_file,
-                source: shipped::MODEL_NAME.to_string(),
-                precision: self.precision,
-            });
-        };
-        let text = dir.to_string_lossy();
-        let dir = if !dir.exists() && hub::is_hub_id(&text) {
-            hub::resolve(&text)?
-        } else {
-            dir.clone()
-        };
-        let files = ModelFiles::open(&dir)?;
-        Ok(Source {
-            config: files.config,
-            weights: files.weights,
-            tokenizer: files.tokenizer,
-            config_json: files.config_json,
-            tokenizer_file: files.tokenizer_file,
-            source: dir.display().to_string(),
-            precision: self.precision,
-        })
+        match &self.model {
+            None => Ok(Source::from_files(
+                shipped::model()?,
+                shipped::MODEL_NAME.to_string(),
+                self.precision,
+            )),
+            Some(dir) => Ok(Source::open(dir, self.precision)?),
+        }
     }
 }
