@@ -62,30 +62,23 @@ pub fn run(device: &DeviceArgs, args: &GueArgs) -> Result<()> {
     let chosen = choose(&args.gue, &all, &args.tasks)?;
     // What runs: each model (the shipped one when none is named and no
     // baseline is asked for alone), then the baseline.
+    let run = |model: Option<PathBuf>, random_init: Option<PathBuf>, seed| {
+        Some(ModelArgs {
+            model,
+            random_init,
+            seed,
+            precision: args.precision,
+        })
+    };
     let mut runs: Vec<Option<ModelArgs>> = Vec::new();
     if args.random_init.is_some() {
-        runs.push(Some(ModelArgs {
-            model: None,
-            random_init: args.random_init.clone(),
-            seed: args.seed,
-            precision: args.precision,
-        }));
+        runs.push(run(None, args.random_init.clone(), args.seed));
     }
     for m in &args.models {
-        runs.push(Some(ModelArgs {
-            model: Some(m.clone()),
-            random_init: None,
-            seed: 0,
-            precision: args.precision,
-        }));
+        runs.push(run(Some(m.clone()), None, 0));
     }
     if runs.is_empty() && args.baseline.is_none() {
-        runs.push(Some(ModelArgs {
-            model: None,
-            random_init: None,
-            seed: 0,
-            precision: args.precision,
-        }));
+        runs.push(run(None, None, 0));
     }
     if args.baseline.is_some() {
         runs.push(None);

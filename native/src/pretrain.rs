@@ -13,7 +13,7 @@ use dnagpu::train::progress::RunProgress;
 use dnagpu::train::schedule::Decay;
 
 use crate::interrupt::Interrupt;
-use crate::model_arg::{ModelArgs, Source};
+use crate::model_arg::Source;
 use crate::progress::BarProgress;
 use crate::DeviceArgs;
 
@@ -173,13 +173,7 @@ impl PretrainArgs {
         }
         let src = match (&self.config, &self.model) {
             (Some(cfg), None) => Source::random_init(cfg, self.seed)?,
-            (None, Some(m)) => ModelArgs {
-                model: Some(m.clone()),
-                random_init: None,
-                seed: 0,
-                precision: Precision::F32,
-            }
-            .files()?,
+            (None, Some(m)) => Source::open(m, Precision::F32)?,
             _ => bail!(
                 "pass --config config.json (a new model) or --model M (continued pretraining)"
             ),
