@@ -330,15 +330,17 @@ fn run_finetune(dev_args: &DeviceArgs, a: &FinetuneBench) -> Result<()> {
 
 fn run_kernels(dev_args: &DeviceArgs, a: &KernelBench) -> Result<()> {
     let dev = dev_args.device()?;
-    let small = kernels::small_shapes(&dev, a.small);
-    let iters = a.iters.max(1);
+    let setup = kernels::Setup {
+        small: kernels::small_shapes(&dev, a.small),
+        iters: a.iters.max(1),
+    };
     println!("device: {}", dev.name());
     let mut rows = Vec::new();
     println!(
         "{:<16} {:>22} {:>7} {:>13} {:>10}",
         "matmul", "M x N x K", "layout", "kernel", "GFLOP/s"
     );
-    kernels::matmul(&dev, small, iters, |r| {
+    kernels::matmul(&dev, setup, |r| {
         println!(
             "{:<16} {:>22} {:>7} {:>13} {:>10.1}",
             r.case,
@@ -354,7 +356,7 @@ fn run_kernels(dev_args: &DeviceArgs, a: &KernelBench) -> Result<()> {
             "{:<14} {:>8} {:>6} {:>12} {:>12} {:>12}",
             "attention", "T", "batch", "fwd rows", "fwd tiled", "bwd GFLOP/s"
         );
-        kernels::attention(&dev, small, iters, |r| {
+        kernels::attention(&dev, setup, |r| {
             println!(
                 "{:<14} {:>8} {:>6} {:>12.1} {:>12.1} {:>12.1}",
                 "flash", r.t, r.batch, r.forward_rows_gflops, r.forward_gflops, r.backward_gflops

@@ -54,6 +54,17 @@ pub struct Loaded {
     pub source: String,
 }
 
+impl Loaded {
+    fn of(dev: &Device, s: Source) -> Result<Self> {
+        Ok(Self {
+            model: s.load(dev)?,
+            tokenizer: s.tokenizer,
+            config: s.config,
+            source: s.source,
+        })
+    }
+}
+
 impl ModelArgs {
     /// Whether the user named no model (the shipped one is used).
     pub fn is_default(&self) -> bool {
@@ -61,14 +72,7 @@ impl ModelArgs {
     }
 
     pub fn load(&self, dev: &Device) -> Result<Loaded> {
-        let s = self.files()?;
-        let model = s.load(dev)?;
-        Ok(Loaded {
-            model,
-            tokenizer: s.tokenizer,
-            config: s.config,
-            source: s.source,
-        })
+        Loaded::of(dev, self.files()?)
     }
 
     /// Loads the model with a PEFT LoRA adapter folded in (W + s B A, and
@@ -81,13 +85,7 @@ impl ModelArgs {
                 .files()?
                 .with_loaded_adapter(&shipped::adapter()?, shipped::ADAPTER_NAME)?,
         };
-        let model = s.load(dev)?;
-        Ok(Loaded {
-            model,
-            tokenizer: s.tokenizer,
-            config: s.config,
-            source: s.source,
-        })
+        Loaded::of(dev, s)
     }
 
     /// Reads the model's files (or builds the random-init weights).

@@ -43,13 +43,10 @@ pub struct VepArgs {
     skip_mismatch: bool,
 }
 
-/// The largest `--flank`: windows of 100 kbp already cost minutes each.
-const MAX_FLANK: usize = 50_000;
-
 fn flank(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
-        Ok(n) if n <= MAX_FLANK => Ok(n),
-        Ok(_) => Err(format!("at most {MAX_FLANK} bases")),
+        Ok(n) if n <= vep::MAX_FLANK => Ok(n),
+        Ok(_) => Err(format!("at most {} bases", vep::MAX_FLANK)),
         Err(e) => Err(e.to_string()),
     }
 }

@@ -35,6 +35,14 @@ const SMALL: &[Case] = &[
     ("gated MLP dW", 768, 768, 256, Matmul::TN, false),
 ];
 
+/// How the kernels are timed: on the small shapes or the full ones, and
+/// how many repetitions per case.
+#[derive(Clone, Copy)]
+pub struct Setup {
+    pub small: bool,
+    pub iters: usize,
+}
+
 /// Whether the small shapes run: asked for, or a software adapter or the CPU.
 pub fn small_shapes(dev: &Device, asked: bool) -> bool {
     let software = match dev {
@@ -83,12 +91,8 @@ pub struct MatmulRow {
 /// Times every matmul case (small or full) on every kernel the device has,
 /// f32 weights and (transposed B on a GPU) f16 ones; `on_row` gets each
 /// result as it comes.
-pub fn matmul(
-    dev: &Device,
-    small: bool,
-    iters: usize,
-    mut on_row: impl FnMut(&MatmulRow),
-) -> Result<()> {
+pub fn matmul(dev: &Device, setup: Setup, mut on_row: impl FnMut(&MatmulRow)) -> Result<()> {
+    let Setup { small, iters } = setup;
     for &(name, m, n, k, spec, with_bias) in if small { SMALL } else { FULL } {
         let sa = if spec.trans_a { [k, m] } else { [m, k] };
         let sb = if spec.trans_b { [n, k] } else { [k, n] };
@@ -191,12 +195,8 @@ pub struct AttentionRow {
 /// (small: 1 x 256). FLOPs: forward 4 T² D per head and sequence (q·k and
 /// p·v); backward 10 T² D (scores recomputed, dP, dV, dQ, dK). `on_row`
 /// gets each length's result as it comes.
-pub fn attention(
-    dev: &Device,
-    small: bool,
-    iters: usize,
-    mut on_row: impl FnMut(&AttentionRow),
-) -> Result<()> {
+pub fn attention(dev: &Device, setup: Setup, mut on_row: impl FnMut(&AttentionRow)) -> Result<()> {
+    let Setup { small, iters } = setup;
     let (heads, hd) = (12usize, 64usize);
     let lengths: &[usize] = if small {
         &[256]

@@ -90,6 +90,10 @@ pub fn check_tokens(
     Ok(())
 }
 
+/// The largest flank (`--flank`): windows of 100 kbp already cost minutes
+/// each.
+pub const MAX_FLANK: usize = 50_000;
+
 /// Alleles tokenized and scored at a time: their tokens (a few KiB each)
 /// are what a large VCF would otherwise hold all at once.
 pub const CHUNK: usize = 4096;
