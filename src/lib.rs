@@ -10,6 +10,8 @@
 //! backends take. docs/design.md maps every folder.
 
 pub mod baseline;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod bench;
 pub mod data;
 pub mod device;
 pub mod embed;

@@ -1,8 +1,6 @@
 //! `dnagpu`: the command-line tool. See README.md for the commands.
 
 mod bench;
-mod bench_kernels;
-mod bench_vep;
 mod classify;
 mod embed;
 mod finetune;
