@@ -1,10 +1,11 @@
 //! Vector math for the CPU twins. The loops here are written so that the
 //! compiler vectorises them (no branches, sums in eight independent lanes,
-//! `exp` from a polynomial instead of libm's scalar call), and
-//! [`dispatch`] compiles a closure for the best instruction set the CPU has
-//! (AVX2+FMA or AVX-512 on x86-64, picked at run time through `pulp`; SIMD128
-//! in the browser when the wasm is built with it). Everything is
-//! `#[inline(always)]` so that it is compiled inside the dispatched closure.
+//! `exp` from a polynomial instead of libm's scalar call). Everything is
+//! `#[inline(always)]`: it is compiled inside the twins, which carry
+//! `#[multiversion(targets = "simd")]` so that each is built once per SIMD
+//! level (AVX2+FMA, AVX-512 on x86-64; NEON; SIMD128 where the wasm is built
+//! with it) and the best the CPU has is picked at run time. Closures inside a
+//! multiversioned function (rayon's included) inherit its target features.
 //!
 //! Accuracy: [`exp`] is Cephes' `expf` polynomial (relative error below
 //! 2e-7 over the range; 0 below -87.3, as f32 underflows there), [`gelu`] is
@@ -13,12 +14,6 @@
 
 /// Lanes the sums are split into (one AVX2 register of f32; two SSE ones).
 const LANES: usize = 8;
-
-/// Runs `f` compiled with the best SIMD features this CPU has.
-#[inline(always)]
-pub fn dispatch<R>(f: impl FnOnce() -> R) -> R {
-    pulp::Arch::new().dispatch(f)
-}
 
 /// e^x for x up to 88 (saturates there; the callers' arguments are <= 0).
 #[inline(always)]
@@ -36,7 +31,7 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 8.333_452e-3;
     let p = p * r + 4.166_579_6e-2;
     let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
+    let p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
     let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
     if x < -87.3 {
@@ -52,7 +47,7 @@ fn erfc_nonneg(z: f32) -> f32 {
     let t = 1.0 / (1.0 + 0.5 * z);
     let p = -0.822_152_23 + t * 0.170_872_77;
     let p = 1.488_515_9 + t * p;
-    let p = -1.135_203_98 + t * p;
+    let p = -1.135_204 + t * p;
     let p = 0.278_868_07 + t * p;
     let p = -0.186_288_06 + t * p;
     let p = 0.096_784_18 + t * p;
@@ -152,7 +147,7 @@ mod tests {
             .chain([-87.0, 88.0, 0.0])
         {
             let want = (x as f64).exp();
-            let got = dispatch(|| exp(x)) as f64;
+            let got = exp(x) as f64;
             assert!(
                 (got - want).abs() <= 2e-7 * want,
                 "exp({x}) = {got}, want {want}"
@@ -167,7 +162,7 @@ mod tests {
         for x in grid() {
             let x64 = x as f64;
             let want = 0.5 * x64 * libm::erfc(-x64 / std::f64::consts::SQRT_2);
-            let got = dispatch(|| gelu(x)) as f64;
+            let got = gelu(x) as f64;
             // Beside erfcc's own 1.2e-7, f32's rounding of z and z² in
             // e^(-z² + p): a few ulps (6e-8 each) amplified by z², so 4e-7 z².
             let z2 = x64 * x64 / 2.0;

@@ -61,6 +61,7 @@ fn gemm_into(
 }
 
 /// Returns (out [B, T, H], lse [B, heads, T]).
+#[multiversion::multiversion(targets = "simd")]
 pub fn attention(
     qkv: &[f32],
     mask: &[u32],
@@ -106,7 +107,7 @@ pub fn attention(
             let mut s = vec![0f32; rows * n];
             gemm_into(&mut s, rows, n, hd, q, 3 * hid, k, 1, hd, d.scale);
             let slope = slopes[h];
-            crate::simd::dispatch(|| {
+            {
                 for (r, srow) in s.chunks_mut(n).enumerate() {
                     let i = i0 + r;
                     for (sv, &j) in srow.iter_mut().zip(keys) {
@@ -115,7 +116,7 @@ pub fn attention(
                     let (m, sum) = crate::simd::softmax_in_place(srow);
                     l[r] = m + sum.ln();
                 }
-            });
+            }
             // O = P V.
             gemm_into(&mut o, rows, hd, n, &s, n, v, hd, 1, 1.0);
             (o, l)

@@ -12,13 +12,12 @@ pub fn gelu(x: f32) -> f32 {
 
 const CHUNK: usize = 16384;
 
+#[multiversion::multiversion(targets = "simd")]
 pub fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
     let mut y = vec![0f32; x.len()];
     y.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
-        .for_each(|(y, x)| {
-            crate::simd::dispatch(|| y.iter_mut().zip(x).for_each(|(y, &x)| *y = f(x)))
-        });
+        .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(y, &x)| *y = f(x)));
     y
 }
 
@@ -47,6 +46,7 @@ pub fn silu(u: f32) -> f32 {
 }
 
 /// `act(g[.., :I]) * g[.., I:]` row by row.
+#[multiversion::multiversion(targets = "simd")]
 pub fn glu(g: &[f32], inner: usize, act: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
     let rows = g.len() / (2 * inner).max(1);
     let mut y = vec![0f32; rows * inner];
@@ -54,11 +54,9 @@ pub fn glu(g: &[f32], inner: usize, act: impl Fn(f32) -> f32 + Sync) -> Vec<f32>
         .zip(g.par_chunks(2 * inner.max(1)))
         .for_each(|(y, g)| {
             let (u, v) = g.split_at(inner);
-            crate::simd::dispatch(|| {
-                for ((y, &u), &v) in y.iter_mut().zip(u).zip(v) {
-                    *y = act(u) * v;
-                }
-            })
+            for ((y, &u), &v) in y.iter_mut().zip(u).zip(v) {
+                *y = act(u) * v;
+            }
         });
     y
 }

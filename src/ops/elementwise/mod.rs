@@ -56,17 +56,17 @@ fn unary(
 
 /// Exact GELU, 0.5 x (1 + erf(x / sqrt 2)), element-wise. Any shape.
 pub fn gelu(dev: &Device, x: &Tensor) -> Result<Tensor> {
-    unary(dev, "gelu", 0, x, 0.0, &cpu::gelu)
+    unary(dev, "gelu", 0, x, 0.0, cpu::gelu)
 }
 
 /// tanh, element-wise. Any shape.
 pub fn tanh(dev: &Device, x: &Tensor) -> Result<Tensor> {
-    unary(dev, "tanh", 1, x, 0.0, &f32::tanh)
+    unary(dev, "tanh", 1, x, 0.0, f32::tanh)
 }
 
 /// `s * x`, element-wise. Any shape.
 pub fn scale(dev: &Device, x: &Tensor, s: f32) -> Result<Tensor> {
-    unary(dev, "scale", 2, x, s, &move |v| v * s)
+    unary(dev, "scale", 2, x, s, move |v| v * s)
 }
 
 #[repr(C)]

@@ -7,6 +7,7 @@ use crate::error::{shape_err, Result};
 use crate::params::MatmulDims;
 
 /// C[z] = A[z] · B[z] (+ bias) (GELU), C contiguous [batch, M, N].
+#[multiversion::multiversion(targets = "simd")]
 pub fn matmul(
     d: &MatmulDims,
     a: &[f32],
@@ -70,15 +71,13 @@ pub fn matmul(
         }
     }
     if bias.is_some() || gelu {
-        c.par_chunks_mut(d.n).for_each(|row| {
-            crate::simd::dispatch(|| match (bias, gelu) {
-                (Some(bias), true) => row
-                    .iter_mut()
-                    .zip(bias)
-                    .for_each(|(v, b)| *v = crate::simd::gelu(*v + b)),
-                (Some(bias), false) => row.iter_mut().zip(bias).for_each(|(v, b)| *v += b),
-                (None, _) => row.iter_mut().for_each(|v| *v = crate::simd::gelu(*v)),
-            })
+        c.par_chunks_mut(d.n).for_each(|row| match (bias, gelu) {
+            (Some(bias), true) => row
+                .iter_mut()
+                .zip(bias)
+                .for_each(|(v, b)| *v = crate::simd::gelu(*v + b)),
+            (Some(bias), false) => row.iter_mut().zip(bias).for_each(|(v, b)| *v += b),
+            (None, _) => row.iter_mut().for_each(|v| *v = crate::simd::gelu(*v)),
         });
     }
     Ok(c)
