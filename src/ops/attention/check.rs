@@ -277,3 +277,119 @@ pub async fn check_attention_padding_invariance(
     }
     Ok(())
 }
+
+/// The probabilities [B, NH, T, T] of heads `heads_out` in f64, as
+/// [`ref_attention`] forms them (padded keys 0, padded query rows 0).
+#[allow(clippy::too_many_arguments)]
+pub fn ref_probs(
+    qkv: &[f32],
+    mask: &[u32],
+    slopes: &[f32],
+    b: usize,
+    t: usize,
+    heads: usize,
+    d: usize,
+    heads_out: std::ops::Range<usize>,
+) -> Vec<f64> {
+    let hid = heads * d;
+    let scale = 1.0 / (d as f64).sqrt();
+    let nh = heads_out.len();
+    let mut out = vec![0f64; b * nh * t * t];
+    for bi in 0..b {
+        for (n, h) in heads_out.clone().enumerate() {
+            for i in (0..t).filter(|&i| mask[bi * t + i] != 0) {
+                let at = |j: usize, part: usize, dd: usize| {
+                    qkv[(bi * t + j) * 3 * hid + part * hid + h * d + dd] as f64
+                };
+                let keys: Vec<usize> = (0..t).filter(|&j| mask[bi * t + j] != 0).collect();
+                let s: Vec<f64> = keys
+                    .iter()
+                    .map(|&j| {
+                        (0..d).map(|dd| at(i, 0, dd) * at(j, 1, dd)).sum::<f64>() * scale
+                            - slopes[h] as f64 * (i as f64 - j as f64).abs()
+                    })
+                    .collect();
+                let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let z: f64 = s.iter().map(|v| (v - m).exp()).sum();
+                for (&j, sj) in keys.iter().zip(&s) {
+                    out[((bi * nh + n) * t + i) * t + j] = (sj - m).exp() / z;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The materialised probabilities of heads `heads_out` on `dev`: against
+/// the CPU twin, the CPU twin against [`ref_probs`] (when `t` is small),
+/// and P V against the flash forward's output (the probabilities are the
+/// forward's own), on a padded batch with random (or given) rotary-free
+/// inputs; the slopes are ALiBi's, or zeros when `alibi` is false.
+#[allow(clippy::too_many_arguments)]
+pub async fn check_attention_probs(
+    dev: &Device,
+    lens: &[usize],
+    t: usize,
+    heads: usize,
+    d: usize,
+    heads_out: std::ops::Range<usize>,
+    alibi: bool,
+    seed: u64,
+) -> Check {
+    let mut rng = Rng::new(seed);
+    let b = lens.len();
+    let hid = heads * d;
+    let qkv = rng.vec(b * t * 3 * hid, 2.0);
+    let mask = mask_from_lengths(lens, t);
+    let slopes = if alibi {
+        ops::alibi_slopes(heads)
+    } else {
+        vec![0.0; heads]
+    };
+    let nh = heads_out.len();
+    let what = format!(
+        "attention_probs lens {lens:?} T {t} heads {heads} ({heads_out:?}) D {d} alibi {alibi} on {}",
+        dev.name()
+    );
+    let on = |dv: &Device| -> Result<(ops::AttentionOut, crate::Tensor), String> {
+        let q = dv.tensor_f32(&[b, t, 3 * hid], &qkv).map_err(e)?;
+        let mk = dv.tensor_u32(&[b, t], &mask).map_err(e)?;
+        let sl = dv.tensor_f32(&[heads], &slopes).map_err(e)?;
+        let flash = ops::attention(dv, &q, &mk, &sl, heads).map_err(e)?;
+        let p = ops::attention_probs(dv, &q, &mk, &sl, heads, heads_out.clone()).map_err(e)?;
+        Ok((flash, p))
+    };
+    let (flash, p) = on(dev)?;
+    if p.shape() != [b, nh, t, t] {
+        return Err(format!("{what}: shape {:?}", p.shape()));
+    }
+    let (got, out) = (read(dev, &p).await?, read(dev, &flash.out).await?);
+    let cpu = read(&Device::Cpu, &on(&Device::Cpu)?.1).await?;
+    check_close(&format!("{what}: vs CPU"), &got, &widen(&cpu), Tol::F32)?;
+    if t <= 96 {
+        let want = ref_probs(&qkv, &mask, &slopes, b, t, heads, d, heads_out.clone());
+        check_close(&format!("{what}: CPU vs f64"), &cpu, &want, Tol::F32)?;
+    }
+    // P V, in f64 from the probabilities, against the flash output's rows
+    // of real tokens.
+    let (mut pv, mut flash_rows) = (Vec::new(), Vec::new());
+    for (bi, &len) in lens.iter().enumerate() {
+        for i in 0..len {
+            for (n, h) in heads_out.clone().enumerate() {
+                let row = &got[((bi * nh + n) * t + i) * t..][..t];
+                for dd in 0..d {
+                    pv.push(
+                        (0..t)
+                            .map(|j| {
+                                row[j] as f64
+                                    * qkv[(bi * t + j) * 3 * hid + 2 * hid + h * d + dd] as f64
+                            })
+                            .sum::<f64>(),
+                    );
+                }
+                flash_rows.extend_from_slice(&out[(bi * t + i) * hid + h * d..][..d]);
+            }
+        }
+    }
+    check_close(&format!("{what}: P V vs flash"), &flash_rows, &pv, Tol::F32)
+}

@@ -9,10 +9,13 @@
 #[cfg(any(test, feature = "test-utils"))]
 pub mod check;
 pub mod cpu;
+mod probs;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
 use bytemuck::{Pod, Zeroable};
+
+pub use probs::attention_probs;
 
 use super::u32_of;
 use crate::error::{shape_err, Error, Result};
