@@ -111,7 +111,7 @@ pub async fn embed_stream<T: AsRef<str>>(
             "--pooling pooler: this model has no pooler (bert.pooler.dense)".into(),
         ));
     }
-    let per_token = opts.pooling == Pooling::None;
+    let per_token = matches!(opts.pooling, Pooling::None | Pooling::PerBase);
     if let Some(w) = opts.window {
         w.check()?;
         if per_token {
@@ -135,6 +135,17 @@ pub async fn embed_stream<T: AsRef<str>>(
             ),
         }
         },
+    };
+    let (per_base, hidden) = (
+        opts.pooling == Pooling::PerBase,
+        model.encoder.config.hidden_size,
+    );
+    let mut emit = emit;
+    let emit = move |item: T, mut e: Embedding| {
+        if per_base {
+            e.values = super::per_base(tokenizer, item.as_ref(), &e.values, hidden)?;
+        }
+        emit(item, e)
     };
     run(dev, model, tokenizer, items, job, chunking, emit, progress).await
 }

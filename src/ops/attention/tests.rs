@@ -183,7 +183,14 @@ fn attention_probs_padded_batches_and_head_subsets() {
         for (seed, (b, tt, heads, d, range, alibi)) in cases.iter().cloned().enumerate() {
             let lens = crate::testing::random_lengths(&mut rng, b, tt, true);
             run(check_attention_probs(
-                &dev, &lens, tt, heads, d, range, alibi, seed as u64,
+                &dev,
+                &lens,
+                tt,
+                heads,
+                d,
+                range,
+                alibi,
+                seed as u64,
             ));
         }
         run(check_attention_probs(
