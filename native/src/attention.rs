@@ -36,6 +36,7 @@ pub struct AttentionArgs {
 
 pub fn run(dev_args: &DeviceArgs, args: &AttentionArgs) -> Result<()> {
     let out = &args.output;
+    check_output(out, &args.input.path())?;
     let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("");
     if !ext.eq_ignore_ascii_case("safetensors") {
         bail!(
@@ -43,7 +44,6 @@ pub fn run(dev_args: &DeviceArgs, args: &AttentionArgs) -> Result<()> {
             out.display()
         );
     }
-    check_output(out, &args.input.path())?;
     let src = args.model.files()?;
     let cfg = &src.config;
     let layers = resolve(args.layers.as_deref(), cfg.num_hidden_layers, "--layers")?;

@@ -206,6 +206,8 @@ fn bad_input_is_refused_with_a_clear_error() {
         format!(">short\nACGTACGTAC\n>chr\n{}\n", "ACGTTGCA".repeat(1700)),
     )
     .unwrap();
+    let short = d.join("short.fa");
+    std::fs::write(&short, ">ok\nACGTACGT\n>tiny\nAC\n").unwrap();
     let o = out.to_str().unwrap();
     let cases: Vec<(std::process::Command, &str)> = vec![
         (
@@ -292,5 +294,5 @@ fn bad_input_is_refused_with_a_clear_error() {
             "{want}: the output changed"
         );
     }
-    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 2, "no stray files");
+    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 3, "no stray files");
 }

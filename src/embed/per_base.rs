@@ -40,7 +40,7 @@ pub fn spread(
     }
     if let Some(b) = count.iter().position(|&c| c == 0) {
         return Err(Error::Invalid(format!(
-            "base {} of the {bases} bp sequence is in no token (a sequence shorter than the model's k-mer?): no per-base vector for it",
+            "base {} is in no token (a sequence shorter than the model's k-mer): it has no per-base vector",
             b + 1
         )));
     }

@@ -140,10 +140,14 @@ pub async fn embed_stream<T: AsRef<str>>(
         opts.pooling == Pooling::PerBase,
         model.encoder.config.hidden_size,
     );
-    let mut emit = emit;
+    let (mut emit, mut number) = (emit, 0);
     let emit = move |item: T, mut e: Embedding| {
+        number += 1;
         if per_base {
-            e.values = super::per_base(tokenizer, item.as_ref(), &e.values, hidden)?;
+            let seq = item.as_ref();
+            e.values = super::per_base(tokenizer, seq, &e.values, hidden).map_err(|err| {
+                Error::Invalid(format!("input sequence {number} ({} bp): {err}", seq.len()))
+            })?;
         }
         emit(item, e)
     };
