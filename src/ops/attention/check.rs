@@ -18,20 +18,12 @@ pub fn ref_attention(
     d: usize,
 ) -> (Vec<f64>, Vec<f64>) {
     let hid = heads * d;
-    let scale = 1.0 / (d as f64).sqrt();
     let mut out = vec![0f64; b * t * hid];
     let mut lse = vec![0f64; b * heads * t];
     for bi in 0..b {
         for h in 0..heads {
             for i in 0..t {
-                let q = |dd: usize| qkv[(bi * t + i) * 3 * hid + h * d + dd] as f64;
-                let mut s = vec![0f64; t];
-                for (j, sj) in s.iter_mut().enumerate() {
-                    let k = |dd: usize| qkv[(bi * t + j) * 3 * hid + hid + h * d + dd] as f64;
-                    let dot: f64 = (0..d).map(|dd| q(dd) * k(dd)).sum();
-                    let pad = if mask[bi * t + j] != 0 { 0.0 } else { -10000.0 };
-                    *sj = dot * scale - slopes[h] as f64 * (i as f64 - j as f64).abs() + pad;
-                }
+                let s = ref_scores(qkv, mask, slopes, [bi, h, i], t, heads, d);
                 let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 let z: f64 = s.iter().map(|v| (v - m).exp()).sum();
                 lse[(bi * heads + h) * t + i] = m + z.ln();
@@ -48,6 +40,30 @@ pub fn ref_attention(
         }
     }
     (out, lse)
+}
+
+/// Row i of head h of sequence bi (`[bi, h, i]`) of the scores in f64, the
+/// reference's -10000 on padded keys included.
+fn ref_scores(
+    qkv: &[f32],
+    mask: &[u32],
+    slopes: &[f32],
+    [bi, h, i]: [usize; 3],
+    t: usize,
+    heads: usize,
+    d: usize,
+) -> Vec<f64> {
+    let hid = heads * d;
+    let scale = 1.0 / (d as f64).sqrt();
+    let q = |dd: usize| qkv[(bi * t + i) * 3 * hid + h * d + dd] as f64;
+    (0..t)
+        .map(|j| {
+            let k = |dd: usize| qkv[(bi * t + j) * 3 * hid + hid + h * d + dd] as f64;
+            let dot: f64 = (0..d).map(|dd| q(dd) * k(dd)).sum();
+            let pad = if mask[bi * t + j] != 0 { 0.0 } else { -10000.0 };
+            dot * scale - slopes[h] as f64 * (i as f64 - j as f64).abs() + pad
+        })
+        .collect()
 }
 
 /// Attention on `dev` (padded batch with the given valid lengths) vs the CPU
@@ -278,40 +294,25 @@ pub async fn check_attention_padding_invariance(
     Ok(())
 }
 
-/// The probabilities [B, NH, T, T] of heads `heads_out` in f64, as
-/// [`ref_attention`] forms them (padded keys 0, padded query rows 0).
-#[allow(clippy::too_many_arguments)]
+/// The probabilities [B, NH, T, T] of heads `heads_out` in f64, the
+/// softmax of [`ref_attention`]'s scores (padded keys' -10000 gives them
+/// exactly 0); padded query rows 0.
 pub fn ref_probs(
     qkv: &[f32],
     mask: &[u32],
     slopes: &[f32],
-    b: usize,
-    t: usize,
-    heads: usize,
-    d: usize,
+    [b, t, heads, d]: [usize; 4],
     heads_out: std::ops::Range<usize>,
 ) -> Vec<f64> {
-    let hid = heads * d;
-    let scale = 1.0 / (d as f64).sqrt();
     let nh = heads_out.len();
     let mut out = vec![0f64; b * nh * t * t];
     for bi in 0..b {
         for (n, h) in heads_out.clone().enumerate() {
             for i in (0..t).filter(|&i| mask[bi * t + i] != 0) {
-                let at = |j: usize, part: usize, dd: usize| {
-                    qkv[(bi * t + j) * 3 * hid + part * hid + h * d + dd] as f64
-                };
-                let keys: Vec<usize> = (0..t).filter(|&j| mask[bi * t + j] != 0).collect();
-                let s: Vec<f64> = keys
-                    .iter()
-                    .map(|&j| {
-                        (0..d).map(|dd| at(i, 0, dd) * at(j, 1, dd)).sum::<f64>() * scale
-                            - slopes[h] as f64 * (i as f64 - j as f64).abs()
-                    })
-                    .collect();
+                let s = ref_scores(qkv, mask, slopes, [bi, h, i], t, heads, d);
                 let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 let z: f64 = s.iter().map(|v| (v - m).exp()).sum();
-                for (&j, sj) in keys.iter().zip(&s) {
+                for (j, sj) in s.iter().enumerate() {
                     out[((bi * nh + n) * t + i) * t + j] = (sj - m).exp() / z;
                 }
             }
@@ -367,7 +368,7 @@ pub async fn check_attention_probs(
     let cpu = read(&Device::Cpu, &on(&Device::Cpu)?.1).await?;
     check_close(&format!("{what}: vs CPU"), &got, &widen(&cpu), Tol::F32)?;
     if t <= 96 {
-        let want = ref_probs(&qkv, &mask, &slopes, b, t, heads, d, heads_out.clone());
+        let want = ref_probs(&qkv, &mask, &slopes, [b, t, heads, d], heads_out.clone());
         check_close(&format!("{what}: CPU vs f64"), &cpu, &want, Tol::F32)?;
     }
     // P V, in f64 from the probabilities, against the flash output's rows

@@ -11,26 +11,11 @@
 
 use std::ops::Range;
 
-use bytemuck::{Pod, Zeroable};
-
 use super::u32_of;
 use crate::error::{shape_err, Result};
 use crate::gpu::Kernel;
 use crate::params::AttentionDims;
 use crate::{Device, Tensor};
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    batch: u32,
-    seq: u32,
-    heads: u32,
-    head_dim: u32,
-    scale: f32,
-    head0: u32,
-    nh: u32,
-    _p: u32,
-}
 
 /// The softmax attention probabilities of heads `heads_out` (a range of
 /// `0..heads`) over packed `qkv` with `heads` heads: [B, NH, T, T].
@@ -70,16 +55,9 @@ pub fn attention_probs(
             if out.numel() == 0 {
                 return Ok(out);
             }
-            let params = Params {
-                batch: b as u32,
-                seq: t as u32,
-                heads: heads as u32,
-                head_dim: d.head_dim as u32,
-                scale: d.scale,
-                head0: heads_out.start as u32,
-                nh: nh as u32,
-                _p: 0,
-            };
+            let mut params = d.params();
+            params.head0 = heads_out.start as u32;
+            params.nh = nh as u32;
             let groups = [u32_of(OP, "T", t)?, u32_of(OP, "B * heads", b * nh)?, 1];
             g.dispatch(
                 Kernel::AttentionProbs,

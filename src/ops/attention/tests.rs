@@ -220,3 +220,22 @@ fn attention_probs_long_row() {
         61,
     ));
 }
+
+/// A head range outside the model's heads is an error naming the op.
+#[test]
+fn attention_probs_bad_head_range_is_an_error() {
+    let dev = Device::Cpu;
+    let qkv = dev.tensor_f32(&[1, 2, 24], &[0.0; 48]).unwrap();
+    let mask = dev.tensor_u32(&[1, 2], &[1, 1]).unwrap();
+    let slopes = dev.tensor_f32(&[2], &[0.0; 2]).unwrap();
+    for range in [1..3, 1..1] {
+        let err = crate::ops::attention_probs(&dev, &qkv, &mask, &slopes, 2, range)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("attention_probs") && err.contains("0..2"),
+            "{err}"
+        );
+    }
+}
