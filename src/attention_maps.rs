@@ -54,7 +54,7 @@ pub fn check_length(
     bp: usize,
     tokens: usize,
 ) -> Result<()> {
-    let max = max_positions.unwrap_or(usize::MAX).min(MAX_TOKENS);
+    let max = most_tokens(max_positions);
     if tokens > max {
         return Err(Error::Invalid(format!(
             "input sequence {number} ({bp} bp) is {tokens} tokens: attention maps are written for at most {max} tokens ({} floats per map): cut it",
@@ -62,6 +62,11 @@ pub fn check_length(
         )));
     }
     Ok(())
+}
+
+/// The most tokens a map is made for: [`MAX_TOKENS`], or fewer positions.
+fn most_tokens(max_positions: Option<usize>) -> usize {
+    max_positions.unwrap_or(usize::MAX).min(MAX_TOKENS)
 }
 
 /// Runs `encoder` on one sequence's `ids` (special tokens included) and
@@ -89,7 +94,12 @@ pub async fn attention_maps(
         )));
     }
     let t = ids.len();
-    check_length(encoder.max_positions(), 1, t, t)?;
+    let max = most_tokens(encoder.max_positions());
+    if t > max {
+        return Err(Error::Invalid(format!(
+            "a sequence of {t} tokens: attention maps are made for at most {max}"
+        )));
+    }
     let Some(&deepest) = layers.iter().max() else {
         return Ok(());
     };
