@@ -230,8 +230,7 @@ fn attention_probs_bad_head_range_is_an_error() {
     let slopes = dev.tensor_f32(&[2], &[0.0; 2]).unwrap();
     for range in [1..3, 1..1] {
         let err = crate::ops::attention_probs(&dev, &qkv, &mask, &slopes, 2, range)
-            .err()
-            .expect("refused")
+            .expect_err("refused")
             .to_string();
         assert!(
             err.contains("attention_probs") && err.contains("0..2"),
