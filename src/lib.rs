@@ -11,6 +11,8 @@
 
 pub mod attention_maps;
 pub mod baseline;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod bench;
 pub mod data;
 pub mod device;
 pub mod embed;
@@ -26,6 +28,7 @@ mod parallel;
 pub mod params;
 pub mod plot;
 pub mod rng;
+pub(crate) mod simd;
 pub mod tensor;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;

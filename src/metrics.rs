@@ -183,3 +183,54 @@ impl Metrics {
         }
     }
 }
+
+/// Predictions scored against labels that come a record at a time (a GUE
+/// `test.csv` given to `classify`): each record's label and predicted
+/// class, kept while every label so far is a class number.
+#[derive(Default)]
+pub struct RunningScores {
+    classes: usize,
+    truth: Vec<usize>,
+    predicted: Vec<usize>,
+    /// Whether every label so far is a class number.
+    numbers: bool,
+    seen: usize,
+}
+
+impl RunningScores {
+    /// One record's label and class probabilities.
+    pub fn add(&mut self, label: &str, probs: &[f32]) {
+        self.classes = probs.len();
+        if self.seen == 0 {
+            self.numbers = true;
+        }
+        self.seen += 1;
+        match label
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&c| c < probs.len())
+        {
+            Some(c) if self.numbers => {
+                self.truth.push(c);
+                self.predicted.push(argmax(probs));
+            }
+            _ => self.numbers = false,
+        }
+    }
+
+    /// Classes of the last probabilities seen.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// The records scored and their metrics; `None` when a label was not a
+    /// class number below [`Self::classes`].
+    pub fn finish(self) -> Result<Option<(usize, Metrics)>> {
+        if !self.numbers {
+            return Ok(None);
+        }
+        let c = Confusion::from_pairs(self.classes, &self.truth, &self.predicted)?;
+        Ok(Some((self.truth.len(), Metrics::of(&c))))
+    }
+}

@@ -17,7 +17,7 @@ args = ap.parse_args()
 dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
 torch.backends.cuda.matmul.allow_tf32 = False
 dev = "cuda"
-# (name, M, N, K, layout): as native/src/bench_kernels.rs FULL.
+# (name, M, N, K, layout): as src/bench/kernels.rs FULL.
 CASES = [
     ("square 2048", 2048, 2048, 2048, "NN"),
     ("Wqkv fwd", 16384, 2304, 768, "NT"),

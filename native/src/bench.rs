@@ -1,25 +1,20 @@
-//! `dnagpu bench embed` and `dnagpu bench train`: encoder inference and MLM
-//! training-step throughput on a random-init model of any config (default:
-//! DNABERT-2-117M): tokens/s, GFLOP/s and peak memory.
+//! `dnagpu bench`: the arguments of each benchmark and the printing of
+//! its results; the measurements are the library's (`dnagpu::bench`).
+//! `embed` and `train`: encoder inference and MLM training-step throughput
+//! on a random-init model of any config (default: DNABERT-2-117M): tokens/s,
+//! GFLOP/s and peak memory; `finetune`: classification fine-tuning steps;
+//! `kernels`: GFLOP/s of each matmul kernel and of flash attention; `vep`:
+//! variant-scoring throughput.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-use dnagpu::model::{init, Config, Model};
-use dnagpu::rng::Rng;
-use dnagpu::train::schedule::{Decay, Schedule};
-use dnagpu::Device;
+use anyhow::{bail, Context, Result};
+use dnagpu::bench::{kernels, model as measure, vep, Profile};
+use dnagpu::model::Config;
+use serde_json::{json, Value};
 
 use crate::DeviceArgs;
 
-/// The training benchmarks' learning rate: constant, as the rate does not
-/// change a step's cost.
-const BENCH_SCHEDULE: Schedule = Schedule {
-    peak: 1e-4,
-    warmup: 0,
-    total: 1000,
-    decay: Decay::Constant,
-};
 #[derive(clap::Args)]
 pub struct BenchArgs {
     #[command(subcommand)]
@@ -35,9 +30,9 @@ enum BenchWhat {
     /// Sequence-classification fine-tuning steps, LoRA or full, on random tokens.
     Finetune(FinetuneBench),
     /// GFLOP/s of each matmul kernel and of flash attention, forward and backward.
-    Kernels(crate::bench_kernels::KernelBench),
+    Kernels(KernelBench),
     /// Variant-effect scoring (`dnagpu vep`) throughput: variants/s on random SNVs.
-    Vep(crate::bench_vep::VepBench),
+    Vep(VepBench),
 }
 
 #[derive(clap::Args)]
@@ -128,118 +123,42 @@ struct EmbedBench {
     json: Option<PathBuf>,
 }
 
-/// Forward FLOPs of `b` sequences of `t` tokens (2 per multiply-add), with
-/// a gated feed-forward (GeGLU, SwiGLU: 3 I H per token) or not (2 I H).
-fn flops_of(cfg: &Config, b: usize, t: usize, gated: bool) -> f64 {
-    let (h, i) = (cfg.hidden_size as f64, cfg.intermediate_size as f64);
-    let ffn = if gated { 3.0 * i * h } else { 2.0 * i * h };
-    let per_token = 2.0 * (3.0 * h * h + h * h + ffn) + 4.0 * t as f64 * h;
-    per_token * (b * t) as f64 * cfg.num_hidden_layers as f64
+#[derive(clap::Args)]
+struct KernelBench {
+    /// Timed repetitions per case, recorded back to back (mean reported).
+    #[arg(long, default_value_t = 10)]
+    iters: usize,
+    /// Small shapes only (the default on software adapters and the CPU).
+    #[arg(long)]
+    small: bool,
+    /// Skip attention.
+    #[arg(long)]
+    no_attention: bool,
+    /// Write the results as JSON here too.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
-/// [`flops_of`] for DNABERT-2 (GeGLU).
-fn flops(cfg: &Config, b: usize, t: usize) -> f64 {
-    flops_of(cfg, b, t, true)
+#[derive(clap::Args)]
+struct VepBench {
+    /// Model config (default: DNABERT-2-117M), with DNABERT-2's tokenizer.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// SNVs to score (after one warm-up variant).
+    #[arg(long, default_value_t = 64)]
+    variants: usize,
+    /// Bases on each side of the variant.
+    #[arg(long, default_value_t = 256)]
+    flank: usize,
+    /// Windows per batch.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Write the results as JSON here too.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
-/// Peak memory: the GPU pool's peak, or the process's peak RSS on the CPU.
-pub(crate) fn peak_bytes(dev: &Device) -> Option<u64> {
-    match dev {
-        Device::Gpu(g) => Some(g.memory().peak_bytes),
-        Device::Cpu => {
-            let status = std::fs::read_to_string("/proc/self/status").ok()?;
-            let kb: u64 = status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()?;
-            Some(kb * 1024)
-        }
-    }
-}
-
-/// Runs `f` once with per-kernel timing on (GPU timestamps where the adapter
-/// has them; see `dnagpu::gpu::profile`) and prints each kernel's share.
-/// Nothing on the CPU backend.
-fn profile_once(dev: &Device, f: impl FnOnce() -> Result<()>) -> Result<serde_json::Value> {
-    let Device::Gpu(g) = dev else {
-        println!("--profile: per-kernel times need a GPU backend");
-        return Ok(serde_json::Value::Null);
-    };
-    g.set_profiling(true)?;
-    let run = f();
-    let (rows, timestamps) = g.profile_rows()?;
-    g.set_profiling(false)?;
-    run?;
-    let total: f64 = rows.iter().map(|r| r.2).sum();
-    let how = if timestamps {
-        "GPU timestamps"
-    } else {
-        "no timestamp queries: each dispatch synchronised, launch latency included"
-    };
-    println!("per kernel (one run; {how}; total {total:.4} s):");
-    println!(
-        "{:<36} {:>10} {:>10} {:>7}",
-        "kernel", "dispatches", "ms", "share"
-    );
-    for (k, n, s) in &rows {
-        println!(
-            "{k:<36} {n:>10} {:>10.3} {:>6.1}%",
-            s * 1e3,
-            100.0 * s / total
-        );
-    }
-    Ok(serde_json::json!(rows
-        .iter()
-        .map(|(k, n, s)| serde_json::json!({"kernel": k, "dispatches": n, "seconds": s}))
-        .collect::<Vec<_>>()))
-}
-
-/// `b` random sequences of `t` tokens: [CLS], regular tokens, [SEP].
-fn random_sequences(rng: &mut Rng, b: usize, t: usize, vocab: usize) -> Vec<Vec<u32>> {
-    (0..b)
-        .map(|_| {
-            let mut s: Vec<u32> = (0..t).map(|_| 5 + rng.below(vocab as u32 - 5)).collect();
-            s[0] = 1;
-            s[t - 1] = 2;
-            s
-        })
-        .collect()
-}
-
-fn run_once(dev: &Device, model: &Model, b: usize, t: usize, rng: &mut Rng) -> Result<f64> {
-    let ids: Vec<u32> = random_sequences(rng, b, t, model.encoder.config.vocab_size).concat();
-    let start = std::time::Instant::now();
-    let tid = dev.tensor_u32(&[b, t], &ids)?;
-    let mask = dev.tensor_u32(&[b, t], &vec![1; b * t])?;
-    let states = model.encoder.forward(dev, &tid, &mask, |_| false)?;
-    let pooled = dnagpu::ops::pool(dev, &states[0].1, &mask, dnagpu::ops::PoolMode::Mean)?;
-    pollster::block_on(dev.read_f32(&pooled))?;
-    Ok(start.elapsed().as_secs_f64())
-}
-
-/// Random weights of `config` in a family's checkpoint layout.
-fn family_weights(
-    family: &str,
-    config: &Config,
-) -> Result<(dnagpu::model::encoder::Family, dnagpu::model::Weights)> {
-    use dnagpu::model::encoder::Family;
-    let family = match family {
-        "dnabert2" => Family::Dnabert2,
-        "bert" => Family::Bert,
-        "esm" => Family::Esm,
-        other => anyhow::bail!("--family {other}: expected dnabert2, bert or esm"),
-    };
-    let weights = match family {
-        Family::Dnabert2 => init::random_weights(config, 0),
-        f => init::random_weights_of(init::other_encoder_shapes(config, f), 0),
-    };
-    Ok((family, weights))
-}
-
-pub(crate) fn config_of(path: &Option<PathBuf>) -> Result<Config> {
+fn config_of(path: &Option<PathBuf>) -> Result<Config> {
     Ok(match path {
         Some(p) => Config::from_json(
             &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
@@ -249,216 +168,147 @@ pub(crate) fn config_of(path: &Option<PathBuf>) -> Result<Config> {
     })
 }
 
+fn write_json(path: &Path, doc: &Value) -> Result<()> {
+    dnagpu::fs::write_atomic(path, serde_json::to_string_pretty(doc)?.as_bytes())?;
+    Ok(())
+}
+
+/// Prints each kernel's share of a profiled run; its rows as JSON (null on
+/// the CPU backend, which has no per-kernel times).
+fn print_profile(profile: Option<Profile>) -> Result<Value> {
+    let Some(p) = profile else {
+        println!("--profile: per-kernel times need a GPU backend");
+        return Ok(Value::Null);
+    };
+    let total: f64 = p.rows.iter().map(|r| r.seconds).sum();
+    let how = if p.timestamps {
+        "GPU timestamps"
+    } else {
+        "no timestamp queries: each dispatch synchronised, launch latency included"
+    };
+    println!("per kernel (one run; {how}; total {total:.4} s):");
+    println!(
+        "{:<36} {:>10} {:>10} {:>7}",
+        "kernel", "dispatches", "ms", "share"
+    );
+    for r in &p.rows {
+        println!(
+            "{:<36} {:>10} {:>10.3} {:>6.1}%",
+            r.kernel,
+            r.dispatches,
+            r.seconds * 1e3,
+            100.0 * r.seconds / total
+        );
+    }
+    Ok(serde_json::to_value(&p.rows)?)
+}
+
+/// The `model:` line's architecture part.
+fn arch(config: &Config) -> String {
+    format!(
+        "{} layers, hidden {}, {} heads, intermediate {}",
+        config.num_hidden_layers,
+        config.hidden_size,
+        config.num_attention_heads,
+        config.intermediate_size
+    )
+}
+
 pub fn run(dev_args: &DeviceArgs, args: &BenchArgs) -> Result<()> {
     let a = match &args.what {
         BenchWhat::Embed(a) => a,
         BenchWhat::Train(t) => return run_train(dev_args, t),
         BenchWhat::Finetune(f) => return run_finetune(dev_args, f),
-        BenchWhat::Kernels(k) => return crate::bench_kernels::run(dev_args, k),
-        BenchWhat::Vep(v) => return crate::bench_vep::run(dev_args, v),
+        BenchWhat::Kernels(k) => return run_kernels(dev_args, k),
+        BenchWhat::Vep(v) => return run_vep(dev_args, v),
     };
     let config = config_of(&a.config)?;
     let dev = dev_args.device()?;
-    use dnagpu::model::encoder::Family;
-    let (family, weights) = family_weights(&a.family, &config)?;
-    let model = Model::load_with(&dev, &config, &weights, a.precision)?;
-    drop(weights);
-    let gated =
-        family == Family::Dnabert2 || config.position_embedding_type.as_deref() == Some("rotary");
-    let mut rng = Rng::new(1);
-    run_once(&dev, &model, 1, 8, &mut rng)?; // compiles pipelines, touches weights
+    let mut bench = measure::EmbedBench::new(&dev, &config, &a.family, a.precision)?;
     let mut rows = Vec::new();
     let mut cases = vec![(a.batch, a.seq)];
     if a.long > 0 {
         cases.push((1, a.long));
     }
     println!("device: {}", dev.name());
-    println!(
-        "model: {} layers, hidden {}, {} heads, intermediate {}; weights {}",
-        config.num_hidden_layers,
-        config.hidden_size,
-        config.num_attention_heads,
-        config.intermediate_size,
-        a.precision.name()
-    );
+    println!("model: {}; weights {}", arch(&config), a.precision.name());
     println!(
         "{:>6} {:>7} {:>10} {:>12} {:>10} {:>12}",
         "batch", "tokens", "seconds", "tokens/s", "GFLOP/s", "peak MiB"
     );
     for (b, t) in cases {
-        let best = (0..a.iters.max(1))
-            .map(|_| run_once(&dev, &model, b, t, &mut rng))
-            .collect::<Result<Vec<f64>>>()?
-            .into_iter()
-            .fold(f64::INFINITY, f64::min);
-        let tps = (b * t) as f64 / best;
-        let gflops = flops_of(&config, b, t, gated) / best / 1e9;
-        let peak = peak_bytes(&dev).map_or(f64::NAN, |p| p as f64 / (1u64 << 20) as f64);
-        println!("{b:>6} {t:>7} {best:>10.3} {tps:>12.0} {gflops:>10.1} {peak:>12.0}");
-        rows.push(serde_json::json!({"batch": b, "tokens": t, "seconds": best, "tokens_per_s": tps, "gflops": gflops, "peak_mib": peak}));
+        let r = bench.time(&dev, b, t, a.iters)?;
+        println!(
+            "{b:>6} {t:>7} {:>10.3} {:>12.0} {:>10.1} {:>12.0}",
+            r.seconds, r.tokens_per_s, r.gflops, r.peak_mib
+        );
+        rows.push(serde_json::to_value(&r)?);
     }
     let profile = if a.profile {
-        profile_once(&dev, || {
-            run_once(&dev, &model, a.batch, a.seq, &mut rng).map(|_| ())
-        })?
+        print_profile(bench.profile(&dev, a.batch, a.seq)?)?
     } else {
-        serde_json::Value::Null
+        Value::Null
     };
     if let Some(p) = &a.json {
-        let doc = serde_json::json!({"device": dev.name(), "backend": dev.backend(), "family": a.family, "precision": a.precision.name(), "config": {
+        let doc = json!({"device": dev.name(), "backend": dev.backend(), "family": a.family, "precision": a.precision.name(), "config": {
             "layers": config.num_hidden_layers, "hidden": config.hidden_size, "heads": config.num_attention_heads, "intermediate": config.intermediate_size}, "results": rows, "profile": profile});
-        dnagpu::fs::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+        write_json(p, &doc)?;
     }
     Ok(())
 }
 
-/// One training step's FLOPs: forward and backward (2x the forward) of the
-/// encoder on every token, and of the head (transform + decoder) on the
-/// labelled ones.
-fn train_flops(cfg: &Config, b: usize, t: usize, labelled: usize) -> f64 {
-    let (h, v) = (cfg.hidden_size as f64, cfg.vocab_size as f64);
-    3.0 * (flops(cfg, b, t) + 2.0 * labelled as f64 * (h * h + v * h))
-}
-
 fn run_train(dev_args: &DeviceArgs, a: &TrainBench) -> Result<()> {
-    use dnagpu::train::masking::Masking;
-    use dnagpu::train::optimizer::{AdamW, AdamWConfig};
-    use dnagpu::train::trainer::{TrainOptions, Trainer};
-    use dnagpu::train::MlmModel;
-
     let config = config_of(&a.config)?;
     let dev = dev_args.device()?;
-    let mut model = MlmModel::load(&dev, &config, &init::random_weights(&config, 0))?;
-    let names = model.names();
-    let optimizer = AdamW::new(&dev, &names, &model.params(), AdamWConfig::default())?;
-    let loss_scale = (a.precision == dnagpu::model::Precision::F16)
-        .then(dnagpu::train::loss_scale::LossScale::default);
-    let mut trainer = Trainer::new(
-        model,
-        optimizer,
-        TrainOptions {
-            schedule: BENCH_SCHEDULE,
-            max_grad_norm: 1.0,
-            dropout: config.hidden_dropout_prob as f32,
-            seed: 0,
-        },
-        loss_scale,
-    );
-    let masking = Masking {
-        prob: 0.15,
-        vocab: config.vocab_size as u32,
-    };
-    let mut rng = Rng::new(1);
-    let mut batch = || {
-        let seqs = random_sequences(&mut rng, a.batch, a.seq, config.vocab_size);
-        masking.collate(&seqs, &mut rng)
-    };
-    pollster::block_on(trainer.train_step(&dev, &[batch()]))?; // warm-up
+    let mut bench = measure::TrainBench::new(&dev, &config, a.precision, a.batch, a.seq)?;
     println!("device: {}", dev.name());
     println!(
-        "model: {} layers, hidden {}, {} heads, intermediate {}; {} x {} tokens per step",
-        config.num_hidden_layers,
-        config.hidden_size,
-        config.num_attention_heads,
-        config.intermediate_size,
+        "model: {}; {} x {} tokens per step",
+        arch(&config),
         a.batch,
         a.seq
     );
-    let (mut secs, mut labelled) = (0.0, 0usize);
-    for _ in 0..a.iters.max(1) {
-        let b = batch();
-        labelled += b.labels.iter().filter(|&&l| l > 0).count();
-        let start = std::time::Instant::now();
-        pollster::block_on(trainer.train_step(&dev, &[b]))?;
-        secs += start.elapsed().as_secs_f64();
-    }
-    let iters = a.iters.max(1) as f64;
-    let step = secs / iters;
-    let tps = (a.batch * a.seq) as f64 / step;
-    let gflops =
-        train_flops(&config, a.batch, a.seq, (labelled as f64 / iters) as usize) / step / 1e9;
-    let peak = peak_bytes(&dev).map_or(f64::NAN, |p| p as f64 / (1u64 << 20) as f64);
+    let r = bench.time(&dev, a.iters)?;
     println!(
         "{:>10} {:>12} {:>10} {:>12}",
         "s/step", "tokens/s", "GFLOP/s", "peak MiB"
     );
-    println!("{step:>10.3} {tps:>12.0} {gflops:>10.1} {peak:>12.0}");
+    println!(
+        "{:>10.3} {:>12.0} {:>10.1} {:>12.0}",
+        r.seconds_per_step, r.tokens_per_s, r.gflops, r.peak_mib
+    );
     let profile = if a.profile {
-        let b = batch();
-        profile_once(&dev, || {
-            pollster::block_on(trainer.train_step(&dev, &[b]))?;
-            Ok(())
-        })?
+        print_profile(bench.profile(&dev)?)?
     } else {
-        serde_json::Value::Null
+        Value::Null
     };
     if let Some(p) = &a.json {
-        let doc = serde_json::json!({"device": dev.name(), "backend": dev.backend(), "precision": a.precision.name(), "batch": a.batch, "tokens": a.seq,
-            "seconds_per_step": step, "tokens_per_s": tps, "gflops": gflops, "peak_mib": peak, "profile": profile});
-        dnagpu::fs::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+        let doc = json!({"device": dev.name(), "backend": dev.backend(), "precision": a.precision.name(), "batch": a.batch, "tokens": a.seq,
+            "seconds_per_step": r.seconds_per_step, "tokens_per_s": r.tokens_per_s, "gflops": r.gflops, "peak_mib": r.peak_mib, "profile": profile});
+        write_json(p, &doc)?;
     }
     Ok(())
 }
 
 fn run_finetune(dev_args: &DeviceArgs, a: &FinetuneBench) -> Result<()> {
-    use dnagpu::model::adapter::LoraConfig;
-    use dnagpu::model::lora::Lora;
-    use dnagpu::train::classify::ClsModel;
-    use dnagpu::train::finetune::{FineTuneOptions, FineTuner};
-    use dnagpu::train::optimizer::AdamWConfig;
-
     let config = config_of(&a.config)?;
     let dev = dev_args.device()?;
-    let (family, weights) = family_weights(&a.family, &config)?;
-    let mut model = ClsModel::load_with(&dev, &config, &weights, 2, 0, a.precision)?;
-    drop(weights);
-    match a.mode.as_str() {
-        "lora" => {
-            model.lora = Some(Lora::fresh(
-                &dev,
-                &model.encoder,
-                LoraConfig::for_family(family),
-                0,
-            )?)
-        }
-        "full" => {}
-        other => anyhow::bail!("--mode {other}: expected lora or full"),
-    }
-    let trainable: usize = model.trainable_params().iter().map(|t| t.numel()).sum();
-    let mut tuner = FineTuner::new(
+    let mut bench = measure::FinetuneBench::new(
         &dev,
-        model,
-        AdamWConfig::default(),
-        FineTuneOptions {
-            schedule: BENCH_SCHEDULE,
-            max_grad_norm: 1.0,
-            dropout: config.hidden_dropout_prob as f32,
-            seed: 0,
-        },
+        &config,
+        &a.family,
+        &a.mode,
+        a.precision,
+        a.batch,
+        a.seq,
     )?;
-    let mut rng = Rng::new(2);
-    let mut batch = || {
-        let seqs = random_sequences(&mut rng, a.batch, a.seq, config.vocab_size);
-        let labels: Vec<u32> = (0..a.batch).map(|_| rng.below(2)).collect();
-        (seqs, labels)
-    };
-    let (s, l) = batch();
-    pollster::block_on(tuner.train_step(&dev, &s, &l))?; // warm-up
     println!("device: {}", dev.name());
     println!(
-        "model: {} layers, hidden {}; mode {}, {trainable} trainable parameters; {} x {} tokens per step",
-        config.num_hidden_layers, config.hidden_size, a.mode, a.batch, a.seq
+        "model: {} layers, hidden {}; mode {}, {} trainable parameters; {} x {} tokens per step",
+        config.num_hidden_layers, config.hidden_size, a.mode, bench.trainable, a.batch, a.seq
     );
-    let mut secs = 0.0;
-    for _ in 0..a.iters.max(1) {
-        let (s, l) = batch();
-        let start = std::time::Instant::now();
-        pollster::block_on(tuner.train_step(&dev, &s, &l))?;
-        secs += start.elapsed().as_secs_f64();
-    }
-    let step = secs / a.iters.max(1) as f64;
+    let (step, peak) = bench.time(&dev, a.iters)?;
     let sps = a.batch as f64 / step;
-    let peak = peak_bytes(&dev).map_or(f64::NAN, |p| p as f64 / (1u64 << 20) as f64);
     println!(
         "{:>10} {:>12} {:>12} {:>12}",
         "s/step", "samples/s", "tokens/s", "peak MiB"
@@ -468,16 +318,97 @@ fn run_finetune(dev_args: &DeviceArgs, a: &FinetuneBench) -> Result<()> {
         sps * a.seq as f64
     );
     if a.profile {
-        let (s, l) = batch();
-        profile_once(&dev, || {
-            pollster::block_on(tuner.train_step(&dev, &s, &l))?;
-            Ok(())
+        print_profile(bench.profile(&dev)?)?;
+    }
+    if let Some(p) = &a.json {
+        let doc = json!({"device": dev.name(), "mode": a.mode, "precision": a.precision.name(), "trainable": bench.trainable, "batch": a.batch,
+            "tokens": a.seq, "seconds_per_step": step, "samples_per_s": sps, "peak_mib": peak});
+        write_json(p, &doc)?;
+    }
+    Ok(())
+}
+
+fn run_kernels(dev_args: &DeviceArgs, a: &KernelBench) -> Result<()> {
+    let dev = dev_args.device()?;
+    let setup = kernels::Setup {
+        small: kernels::small_shapes(&dev, a.small),
+        iters: a.iters.max(1),
+    };
+    println!("device: {}", dev.name());
+    let mut rows = Vec::new();
+    println!(
+        "{:<16} {:>22} {:>7} {:>13} {:>10}",
+        "matmul", "M x N x K", "layout", "kernel", "GFLOP/s"
+    );
+    kernels::matmul(&dev, setup, |r| {
+        println!(
+            "{:<16} {:>22} {:>7} {:>13} {:>10.1}",
+            r.case,
+            format!("{} x {} x {}", r.m, r.n, r.k),
+            r.layout,
+            r.kernel,
+            r.gflops
+        );
+        rows.push(serde_json::to_value(r).expect("plain numbers and text"));
+    })?;
+    if !a.no_attention {
+        println!(
+            "{:<14} {:>8} {:>6} {:>12} {:>12} {:>12}",
+            "attention", "T", "batch", "fwd rows", "fwd tiled", "bwd GFLOP/s"
+        );
+        kernels::attention(&dev, setup, |r| {
+            println!(
+                "{:<14} {:>8} {:>6} {:>12.1} {:>12.1} {:>12.1}",
+                "flash", r.t, r.batch, r.forward_rows_gflops, r.forward_gflops, r.backward_gflops
+            );
+            rows.push(serde_json::to_value(r).expect("plain numbers and text"));
         })?;
     }
     if let Some(p) = &a.json {
-        let doc = serde_json::json!({"device": dev.name(), "mode": a.mode, "precision": a.precision.name(), "trainable": trainable, "batch": a.batch,
-            "tokens": a.seq, "seconds_per_step": step, "samples_per_s": sps, "peak_mib": peak});
-        dnagpu::fs::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+        write_json(
+            p,
+            &json!({"device": dev.name(), "backend": dev.backend(), "results": rows}),
+        )?;
+    }
+    Ok(())
+}
+
+fn run_vep(dev_args: &DeviceArgs, a: &VepBench) -> Result<()> {
+    if a.variants == 0 || a.batch == 0 {
+        bail!("--variants and --batch must be at least 1");
+    }
+    let config = config_of(&a.config)?;
+    let tokenizer = vep::tokenizer_for(&config)?;
+    let dev = dev_args.device()?;
+    let r = vep::run(&dev, &config, &tokenizer, a.variants, a.flank, a.batch)?;
+    println!("device: {}", dev.name());
+    println!(
+        "model: {} layers, hidden {}, {} heads (random init, DNABERT-2 tokenizer); flank {}, batch {} windows",
+        config.num_hidden_layers, config.hidden_size, config.num_attention_heads, a.flank, a.batch
+    );
+    println!(
+        "{:>9} {:>8} {:>10} {:>11} {:>12} {:>10} {:>10}",
+        "variants", "windows", "seconds", "variants/s", "tokens/s", "prepare s", "peak MiB"
+    );
+    println!(
+        "{:>9} {:>8} {:>10.3} {:>11.2} {:>12.0} {:>10.3} {:>10.0}",
+        r.variants,
+        r.windows,
+        r.seconds,
+        r.variants_per_s,
+        r.tokens_per_s,
+        r.prepare_seconds,
+        r.peak_mib
+    );
+    if let Some(p) = &a.json {
+        let mut doc = serde_json::to_value(&r)?;
+        let extra = json!({"device": dev.name(), "backend": dev.backend(),
+            "config": {"layers": config.num_hidden_layers, "hidden": config.hidden_size, "heads": config.num_attention_heads},
+            "flank": a.flank, "batch": a.batch});
+        if let (Value::Object(d), Value::Object(e)) = (&mut doc, extra) {
+            d.extend(e);
+        }
+        write_json(p, &doc)?;
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use dnagpu::embed::{check_long_sequence, classify_stream, Chunking};
 use dnagpu::export::PredictionWriter;
-use dnagpu::metrics::{argmax, Confusion, Metrics};
+use dnagpu::metrics::RunningScores;
 
 use crate::input::InputArgs;
 use crate::model_arg::{AdapterRef, ModelArgs};
@@ -70,7 +70,7 @@ pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
         args.input.max_tokens,
     )?;
     let mut out = PredictionWriter::create(args.output.as_deref(), scan.labelled)?;
-    let mut scores = Scores::default();
+    let mut scores = RunningScores::default();
     let bar = Bar::new(scan.records as u64, "classifying");
     let t0 = std::time::Instant::now();
     let ran = pollster::block_on(classify_stream(
@@ -98,69 +98,21 @@ pub fn run(dev_args: &DeviceArgs, args: &ClassifyArgs) -> Result<()> {
         t0.elapsed().as_secs_f64()
     );
     if scan.labelled {
-        scores.report()?;
+        let classes = scores.classes();
+        match scores.finish()? {
+            None => eprintln!(
+                "(labels are not all class numbers 0..{}: no scores)",
+                classes.max(1) - 1
+            ),
+            Some((n, m)) => eprintln!(
+                "scores on {n} labelled sequences: MCC {:.6}, macro F1 {:.6}, accuracy {:.6}",
+                m.mcc, m.f1_macro, m.accuracy
+            ),
+        }
     }
     out.finish()?;
     if let Some(p) = &args.output {
         eprintln!("wrote {}", p.display());
     }
     Ok(())
-}
-
-/// With class-number labels (a GUE `test.csv`), the scores `dnagpu
-/// finetune` reports, so a file can be scored without re-training: each
-/// record's label and predicted class, kept as they come.
-#[derive(Default)]
-struct Scores {
-    classes: usize,
-    truth: Vec<usize>,
-    predicted: Vec<usize>,
-    /// Whether every label so far is a class number.
-    numbers: bool,
-    seen: usize,
-}
-
-impl Scores {
-    fn add(&mut self, label: &str, probs: &[f32]) {
-        self.classes = probs.len();
-        if self.seen == 0 {
-            self.numbers = true;
-        }
-        self.seen += 1;
-        match label
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|&c| c < probs.len())
-        {
-            Some(c) if self.numbers => {
-                self.truth.push(c);
-                self.predicted.push(argmax(probs));
-            }
-            _ => self.numbers = false,
-        }
-    }
-
-    fn report(self) -> Result<()> {
-        if !self.numbers {
-            eprintln!(
-                "(labels are not all class numbers 0..{}: no scores)",
-                self.classes.max(1) - 1
-            );
-            return Ok(());
-        }
-        let m = Metrics::of(&Confusion::from_pairs(
-            self.classes,
-            &self.truth,
-            &self.predicted,
-        )?);
-        eprintln!(
-            "scores on {} labelled sequences: MCC {:.6}, macro F1 {:.6}, accuracy {:.6}",
-            self.truth.len(),
-            m.mcc,
-            m.f1_macro,
-            m.accuracy
-        );
-        Ok(())
-    }
 }

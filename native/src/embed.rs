@@ -39,52 +39,15 @@ pub struct EmbedArgs {
     stride: Option<usize>,
 }
 
-/// The output's format from its extension (JSON lines on stdout without
-/// one), checked with the pooling before any work.
-fn output_format(
-    output: &Option<PathBuf>,
-    pooling: Pooling,
-    inputs: &[&Path],
-) -> Result<OutputFormat> {
-    let Some(p) = output else {
-        if pooling == Pooling::None {
-            bail!("--pooling none writes per-token states: give --output FILE.safetensors");
-        }
-        return Ok(OutputFormat::Jsonl);
-    };
-    let ext = p
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let format = match ext.as_str() {
-        "npy" => OutputFormat::Npy,
-        "csv" => OutputFormat::Csv,
-        "jsonl" | "json" => OutputFormat::Jsonl,
-        "safetensors" => OutputFormat::Safetensors {
-            per_token: pooling == Pooling::None,
-        },
-        _ => bail!(
-            "{}: unknown output format; use .npy, .csv, .jsonl or .safetensors",
-            p.display()
-        ),
-    };
-    if pooling == Pooling::None && !matches!(format, OutputFormat::Safetensors { .. }) {
-        bail!(
-            "--pooling none writes per-token states: only .safetensors holds them ({} given)",
-            p.display()
-        );
-    }
-    check_output(p, inputs)?;
-    Ok(format)
-}
-
 /// Reads the input twice (every record checked before any work, then
 /// streamed a chunk at a time) and writes each embedding as it is done:
 /// memory stays bounded whatever the input's size.
 pub fn run(dev_args: &DeviceArgs, args: &EmbedArgs) -> Result<()> {
     let pooling: Pooling = args.pooling.parse()?;
-    let format = output_format(&args.output, pooling, &args.input.path())?;
+    let format = OutputFormat::for_output(args.output.as_deref(), pooling)?;
+    if let Some(p) = &args.output {
+        check_output(p, &args.input.path())?;
+    }
     let pooling = match (args.per_base, pooling) {
         (false, p) => p,
         (true, Pooling::None) => Pooling::PerBase,

@@ -189,40 +189,6 @@ pub fn run_task(
         &mut bar,
         interrupt.flag(),
     )?;
-    let metrics = match &end {
-        FineTuneEnd::Done { metrics } => metrics,
-        FineTuneEnd::Stopped { metrics } => {
-            let kept = match metrics["best_dev_loss"].as_f64() {
-                Some(loss) => format!(
-                    "the model with the lowest dev loss so far (step {}, dev loss {loss:.4})",
-                    metrics["best_step"]
-                ),
-                None => format!(
-                    "the model after step {} (no dev evaluation yet)",
-                    metrics["best_step"]
-                ),
-            };
-            eprintln!(
-                "stopped at step {} of {}: wrote {kept} to {}, with metrics.json marked \"interrupted\" (no test evaluation)",
-                metrics["steps"],
-                metrics["total_steps"],
-                output.display()
-            );
-            return Ok(end);
-        }
-    };
-    let test = &metrics["test"];
-    let best = match metrics.get("dev") {
-        Some(_) => format!("best dev loss at step {}", metrics["best_step"]),
-        None => format!("no dev.csv: the model after step {}", metrics["steps"]),
-    };
-    eprintln!(
-        "done in {:.0} s ({best}); test MCC {}, F1 {}, accuracy {}; wrote {}",
-        metrics["train_seconds"].as_f64().unwrap_or(0.0),
-        test["mcc"],
-        test["f1_macro"],
-        test["accuracy"],
-        output.display()
-    );
+    eprintln!("{}", end.summary(output));
     Ok(end)
 }

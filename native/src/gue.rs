@@ -1,23 +1,21 @@
 //! `dnagpu gue`: fine-tunes and evaluates on every GUE subset present
 //! (`GUE/<task>/<subset>/{train,dev,test}.csv`), resumably, and writes
 //! `results.csv`, `results.md` and a bar chart. `--baseline kmer` runs a
-//! linear classifier on k-mer frequencies on the same splits instead.
+//! linear classifier on k-mer frequencies on the same splits instead. The
+//! comparison's parts (subsets, the baseline, reuse, the tables) are the
+//! library's (`dnagpu::train::gue`).
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use dnagpu::baseline::kmer::{KmerBaseline, KmerOptions};
-use dnagpu::data::{read_path, InvalidPolicy};
 use dnagpu::train::finetune_run::{split_file, FineTuneEnd};
-use serde_json::json;
+use dnagpu::train::gue::{choose, finished, kmer_task, slug, subsets, Row, RunResult};
 
 use crate::finetune::{run_task, TuneOptions};
 use crate::interrupt::Interrupt;
 use crate::model_arg::ModelArgs;
 use crate::DeviceArgs;
 use dnagpu::fs::write_atomic;
-use dnagpu::plot::bar_chart;
 
 #[derive(clap::Args)]
 pub struct GueArgs {
@@ -56,118 +54,31 @@ enum Baseline {
     Kmer,
 }
 
-/// Every `<task>/<subset>` folder with a test file, sorted.
-fn subsets(gue: &Path) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for task in std::fs::read_dir(gue).with_context(|| format!("reading {}", gue.display()))? {
-        let task = task?.path();
-        if !task.is_dir() {
-            continue;
-        }
-        for sub in std::fs::read_dir(&task)? {
-            let sub = sub?.path();
-            if sub.join("test.csv").is_file() || sub.join("test.csv.gz").is_file() {
-                let rel = sub
-                    .strip_prefix(gue)
-                    .unwrap_or(&sub)
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                out.push(rel);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-fn labelled(dir: &Path, name: &str) -> Result<Vec<(String, usize)>> {
-    let path =
-        split_file(dir, name).with_context(|| format!("{}: no {name}.csv", dir.display()))?;
-    let out = read_path(&path.to_string_lossy(), InvalidPolicy::Error)?;
-    out.records
-        .into_iter()
-        .map(|r| {
-            let l = r.label.as_deref().unwrap_or("").trim().to_string();
-            let c = l.parse::<usize>().with_context(|| {
-                format!(
-                    "{}:{}: label `{l}` is not a class number",
-                    path.display(),
-                    r.line
-                )
-            })?;
-            Ok((r.seq, c))
-        })
-        .collect()
-}
-
-fn kmer_task(dir: &Path) -> Result<serde_json::Value> {
-    let start = Instant::now();
-    let train = labelled(dir, "train")?;
-    let dev = if split_file(dir, "dev").is_some() {
-        Some(labelled(dir, "dev")?)
-    } else {
-        None
-    };
-    let test = labelled(dir, "test")?;
-    let classes = train.iter().chain(&test).map(|x| x.1).max().unwrap_or(0) + 1;
-    let model = KmerBaseline::train(&train, dev.as_deref(), classes, &KmerOptions::default())?;
-    let train_seconds = start.elapsed().as_secs_f64();
-    let m = model.evaluate(&test)?;
-    Ok(json!({"mode": "kmer", "train_seconds": train_seconds,
-        "test": {"mcc": m.mcc, "f1_macro": m.f1_macro, "accuracy": m.accuracy}}))
-}
-
 pub fn run(device: &DeviceArgs, args: &GueArgs) -> Result<()> {
     let recipe = args.opts.recipe()?;
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
-    let all = subsets(&args.gue)?;
-    if all.is_empty() {
-        anyhow::bail!(
-            "{}: no GUE subsets (expected <task>/<subset>/test.csv)",
-            args.gue.display()
-        );
-    }
-    let chosen: Vec<String> = if args.tasks.is_empty() {
-        all.clone()
-    } else {
-        for t in &args.tasks {
-            if !all.contains(t) {
-                anyhow::bail!(
-                    "--tasks {t}: no such subset in {} (present: {})",
-                    args.gue.display(),
-                    all.join(", ")
-                );
-            }
-        }
-        args.tasks.clone()
-    };
+    let all = subsets(&args.gue).with_context(|| format!("reading {}", args.gue.display()))?;
+    let chosen = choose(&args.gue, &all, &args.tasks)?;
     // What runs: each model (the shipped one when none is named and no
     // baseline is asked for alone), then the baseline.
+    let run = |model: Option<PathBuf>, random_init: Option<PathBuf>, seed| {
+        Some(ModelArgs {
+            model,
+            random_init,
+            seed,
+            precision: args.precision,
+        })
+    };
     let mut runs: Vec<Option<ModelArgs>> = Vec::new();
     if args.random_init.is_some() {
-        runs.push(Some(ModelArgs {
-            model: None,
-            random_init: args.random_init.clone(),
-            seed: args.seed,
-            precision: args.precision,
-        }));
+        runs.push(run(None, args.random_init.clone(), args.seed));
     }
     for m in &args.models {
-        runs.push(Some(ModelArgs {
-            model: Some(m.clone()),
-            random_init: None,
-            seed: 0,
-            precision: args.precision,
-        }));
+        runs.push(run(Some(m.clone()), None, 0));
     }
     if runs.is_empty() && args.baseline.is_none() {
-        runs.push(Some(ModelArgs {
-            model: None,
-            random_init: None,
-            seed: 0,
-            precision: args.precision,
-        }));
+        runs.push(run(None, None, 0));
     }
     if args.baseline.is_some() {
         runs.push(None);
@@ -242,168 +153,14 @@ pub fn run(device: &DeviceArgs, args: &GueArgs) -> Result<()> {
                     m
                 }
             };
-            let t = &metrics["test"];
-            rows.push(Row {
-                task: task.clone(),
-                mcc: t["mcc"].as_f64().unwrap_or(f64::NAN),
-                f1: t["f1_macro"].as_f64().unwrap_or(f64::NAN),
-                acc: t["accuracy"].as_f64().unwrap_or(f64::NAN),
-                secs: metrics["train_seconds"].as_f64().unwrap_or(f64::NAN),
-            });
+            rows.push(Row::of(task, &metrics));
         }
         results.push(RunResult { name, mode, rows });
     }
-    write_results(&args.output, &results, &skipped)
-}
-
-/// The metrics.json of a task finished before; `None` when there is none, or
-/// when that run was interrupted (it is run again).
-fn finished(done: &Path) -> Result<Option<serde_json::Value>> {
-    if !done.is_file() {
-        return Ok(None);
-    }
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(done)?)
-        .with_context(|| format!("{}", done.display()))?;
-    Ok((m["interrupted"] != json!(true)).then_some(m))
-}
-
-/// A folder-name-safe form of a model's name.
-fn slug(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    // The end of a path names the model best: keep the last 60 characters.
-    let kept: Vec<char> = s.trim_matches('_').chars().collect();
-    kept[kept.len().saturating_sub(60)..].iter().collect()
-}
-
-struct Row {
-    task: String,
-    mcc: f64,
-    f1: f64,
-    acc: f64,
-    secs: f64,
-}
-
-struct RunResult {
-    name: String,
-    mode: &'static str,
-    rows: Vec<Row>,
-}
-
-/// `results.csv` (every run's rows), `results.md` (a table per run, and a
-/// comparison of test MCC when several ran) and `results.svg` (MCC per
-/// task, a bar per run).
-fn write_results(output: &Path, results: &[RunResult], skipped: &[String]) -> Result<()> {
-    let mut csv = dnagpu::export::CsvText::new();
-    csv.row([
-        "model",
-        "mode",
-        "task",
-        "mcc",
-        "f1_macro",
-        "accuracy",
-        "train_seconds",
-    ])?;
-    let mut md = String::new();
-    let avg = |rows: &[Row], f: fn(&Row) -> f64| {
-        rows.iter().map(f).sum::<f64>() / rows.len().max(1) as f64
-    };
-    if results.len() > 1 {
-        md.push_str("# GUE results: test MCC / accuracy (%)\n\n| task |");
-        for r in results {
-            md.push_str(&format!(" {} ({}) |", r.name, r.mode));
-        }
-        md.push_str("\n|---|");
-        md.push_str(&"---:|".repeat(results.len()));
-        md.push('\n');
-        for (i, row) in results[0].rows.iter().enumerate() {
-            md.push_str(&format!("| {} |", row.task));
-            for r in results {
-                match r.rows.get(i) {
-                    Some(x) => {
-                        md.push_str(&format!(" {:.2} / {:.2} |", 100.0 * x.mcc, 100.0 * x.acc))
-                    }
-                    None => md.push_str(" — |"),
-                }
-            }
-            md.push('\n');
-        }
-        md.push_str("| **average** |");
-        for r in results {
-            md.push_str(&format!(
-                " **{:.2}** / {:.2} |",
-                100.0 * avg(&r.rows, |x| x.mcc),
-                100.0 * avg(&r.rows, |x| x.acc)
-            ));
-        }
-        md.push_str("\n\n");
-    }
-    for r in results {
-        md.push_str(&format!(
-            "# GUE results: {} ({})\n\n| task | MCC | F1 (macro) | accuracy | train s |\n|---|---:|---:|---:|---:|\n",
-            r.name, r.mode
-        ));
-        for x in &r.rows {
-            csv.row([
-                r.name.clone(),
-                r.mode.to_string(),
-                x.task.clone(),
-                format!("{:.6}", x.mcc),
-                format!("{:.6}", x.f1),
-                format!("{:.6}", x.acc),
-                format!("{:.1}", x.secs),
-            ])?;
-            md.push_str(&format!(
-                "| {} | {:.2} | {:.2} | {:.2} | {:.0} |\n",
-                x.task,
-                100.0 * x.mcc,
-                100.0 * x.f1,
-                100.0 * x.acc,
-                x.secs
-            ));
-        }
-        md.push_str(&format!(
-            "| **average** | **{:.2}** | **{:.2}** | **{:.2}** | {:.0} |\n\n",
-            100.0 * avg(&r.rows, |x| x.mcc),
-            100.0 * avg(&r.rows, |x| x.f1),
-            100.0 * avg(&r.rows, |x| x.acc),
-            r.rows.iter().map(|x| x.secs).sum::<f64>()
-        ));
-    }
-    md.push_str("MCC, F1 and accuracy in percent on each subset's test set.\n");
     if !skipped.is_empty() {
-        md.push_str(&format!("\nSkipped: {}.\n", skipped.join(", ")));
         eprintln!("skipped: {}", skipped.join(", "));
     }
-    write_atomic(&output.join("results.csv"), csv.finish()?.as_bytes())?;
-    write_atomic(&output.join("results.md"), md.as_bytes())?;
-    let names: Vec<String> = results
-        .first()
-        .map(|r| r.rows.iter().map(|x| x.task.clone()).collect())
-        .unwrap_or_default();
-    let series: Vec<(String, Vec<f64>)> = results
-        .iter()
-        .map(|r| {
-            (
-                format!("{} ({})", r.name, r.mode),
-                r.rows.iter().map(|x| x.mcc).collect(),
-            )
-        })
-        .collect();
-    let title = match results {
-        [one] => format!("GUE test MCC: {} ({})", one.name, one.mode),
-        _ => "GUE test MCC".to_string(),
-    };
-    let chart = bar_chart(&title, "MCC", &names, &series);
-    write_atomic(&output.join("results.svg"), chart.as_bytes())?;
+    let md = dnagpu::train::gue::write_results(&args.output, &results, &skipped)?;
     print!("{md}");
     Ok(())
 }

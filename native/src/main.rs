@@ -2,8 +2,6 @@
 
 mod attention;
 mod bench;
-mod bench_kernels;
-mod bench_vep;
 mod classify;
 mod embed;
 mod finetune;

@@ -3,8 +3,6 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use dnagpu::model::io::hub;
-use dnagpu::model::io::ModelFiles;
 use dnagpu::model::{Config, Model, Precision};
 use dnagpu::tokenize::Tokenizer;
 use dnagpu::Device;
@@ -56,6 +54,17 @@ pub struct Loaded {
     pub source: String,
 }
 
+impl Loaded {
+    fn of(dev: &Device, s: Source) -> Result<Self> {
+        Ok(Self {
+            model: s.load(dev)?,
+            tokenizer: s.tokenizer,
+            config: s.config,
+            source: s.source,
+        })
+    }
+}
+
 impl ModelArgs {
     /// Whether the user named no model (the shipped one is used).
     pub fn is_default(&self) -> bool {
@@ -63,14 +72,7 @@ impl ModelArgs {
     }
 
     pub fn load(&self, dev: &Device) -> Result<Loaded> {
-        let s = self.files()?;
-        let model = Model::load_with(dev, &s.config, &s.weights, s.precision)?;
-        Ok(Loaded {
-            model,
-            tokenizer: s.tokenizer,
-            config: s.config,
-            source: s.source,
-        })
+        Loaded::of(dev, self.files()?)
     }
 
     /// Loads the model with a PEFT LoRA adapter folded in (W + s B A, and
@@ -83,13 +85,7 @@ impl ModelArgs {
                 .files()?
                 .with_loaded_adapter(&shipped::adapter()?, shipped::ADAPTER_NAME)?,
         };
-        let model = Model::load_with(dev, &s.config, &s.weights, s.precision)?;
-        Ok(Loaded {
-            model,
-            tokenizer: s.tokenizer,
-            config: s.config,
-            source: s.source,
-        })
+        Loaded::of(dev, s)
     }
 
     /// Reads the model's files (or builds the random-init weights).
@@ -99,33 +95,13 @@ impl ModelArgs {
             src.precision = self.precision;
             return Ok(src);
         }
-        let Some(dir) = &self.model else {
-            let files = shipped::model()?;
-            return Ok(Source {
-                config: files.config,
-                weights: files.weights,
-                tokenizer: files.tokenizer,
-                config_json: files.config_json,
-                tokenizer_file: files.tokenizer_file,
-                source: shipped::MODEL_NAME.to_string(),
-                precision: self.precision,
-            });
-        };
-        let text = dir.to_string_lossy();
-        let dir = if !dir.exists() && hub::is_hub_id(&text) {
-            hub::resolve(&text)?
-        } else {
-            dir.clone()
-        };
-        let files = ModelFiles::open(&dir)?;
-        Ok(Source {
-            config: files.config,
-            weights: files.weights,
-            tokenizer: files.tokenizer,
-            config_json: files.config_json,
-            tokenizer_file: files.tokenizer_file,
-            source: dir.display().to_string(),
-            precision: self.precision,
-        })
+        match &self.model {
+            None => Ok(Source::from_files(
+                shipped::model()?,
+                shipped::MODEL_NAME.to_string(),
+                self.precision,
+            )),
+            Some(dir) => Ok(Source::open(dir, self.precision)?),
+        }
     }
 }

@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use dnagpu::export::Precision;
 use dnagpu::train::optimizer::AdamWConfig;
-use dnagpu::train::pretrain_run::{pretrain, PretrainEnd, PretrainRecipe, PretrainStart};
+use dnagpu::train::pretrain_run::{pretrain, PretrainRecipe, PretrainStart};
 use dnagpu::train::progress::RunProgress;
 use dnagpu::train::schedule::Decay;
 
 use crate::interrupt::Interrupt;
-use crate::model_arg::{ModelArgs, Source};
+use crate::model_arg::Source;
 use crate::progress::BarProgress;
 use crate::DeviceArgs;
 
@@ -173,13 +173,7 @@ impl PretrainArgs {
         }
         let src = match (&self.config, &self.model) {
             (Some(cfg), None) => Source::random_init(cfg, self.seed)?,
-            (None, Some(m)) => ModelArgs {
-                model: Some(m.clone()),
-                random_init: None,
-                seed: 0,
-                precision: Precision::F32,
-            }
-            .files()?,
+            (None, Some(m)) => Source::open(m, Precision::F32)?,
             _ => bail!(
                 "pass --config config.json (a new model) or --model M (continued pretraining)"
             ),
@@ -199,31 +193,15 @@ pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
     let start = args.start(&mut bar)?;
     let dev = device.device()?;
     let interrupt = Interrupt::install("saving a checkpoint")?;
-    match pretrain(&dev, &args.output, &recipe, &start, &mut bar, interrupt.flag())? {
-        PretrainEnd::Stopped { step } => eprintln!(
-            "stopped at step {step}; checkpoint saved in {}; continue with the same command and --resume",
-            args.output
-                .join(format!("checkpoints/step-{step:08}"))
-                .display()
-        ),
-        PretrainEnd::Done { metrics } => {
-            let v = match &metrics["validation"] {
-                serde_json::Value::Null => String::new(),
-                v => format!(
-                    ", validation loss {:.4}, masked-token accuracy {:.2}%",
-                    v["loss"].as_f64().unwrap_or(f64::NAN),
-                    100.0 * v["accuracy"].as_f64().unwrap_or(f64::NAN)
-                ),
-            };
-            eprintln!(
-                "done: {} steps, {} tokens in {:.0} s{v}; model in {}",
-                metrics["steps"],
-                metrics["tokens"],
-                metrics["seconds"].as_f64().unwrap_or(0.0),
-                args.output.display()
-            );
-        }
-    }
+    let end = pretrain(
+        &dev,
+        &args.output,
+        &recipe,
+        &start,
+        &mut bar,
+        interrupt.flag(),
+    )?;
+    eprintln!("{}", end.summary(&args.output));
     if let Some(code) = interrupt.exit_code() {
         std::process::exit(code);
     }

@@ -7,9 +7,8 @@ use anyhow::{bail, Result};
 use dnagpu::data::regions::fetch_path;
 use dnagpu::data::vcf::Vcf;
 use dnagpu::embed::Batching;
-use dnagpu::export;
 use dnagpu::fs::check_output;
-use dnagpu::model::{Encoder, Model};
+use dnagpu::model::Encoder;
 use dnagpu::vep::{self, output::Format, Mismatch, Scorer};
 
 use crate::input::at_least_one;
@@ -44,13 +43,10 @@ pub struct VepArgs {
     skip_mismatch: bool,
 }
 
-/// The largest `--flank`: windows of 100 kbp already cost minutes each.
-const MAX_FLANK: usize = 50_000;
-
 fn flank(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
-        Ok(n) if n <= MAX_FLANK => Ok(n),
-        Ok(_) => Err(format!("at most {MAX_FLANK} bases")),
+        Ok(n) if n <= vep::MAX_FLANK => Ok(n),
+        Ok(_) => Err(format!("at most {} bases", vep::MAX_FLANK)),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -66,13 +62,7 @@ pub fn run(dev_args: &DeviceArgs, args: &VepArgs) -> Result<()> {
     };
     let vcf = Vcf::read_path(&args.variants)?;
     let src = args.model.files()?;
-    let has_mlm = [
-        "cls.predictions.transform.dense.weight",
-        "lm_head.dense.weight",
-    ]
-    .iter()
-    .any(|w| src.weights.contains(w));
-    if !has_mlm {
+    if !src.has_mlm_head() {
         bail!(
             "{}: this model has no masked-language-model head (cls.predictions or lm_head weights): vep scores variants with it",
             src.source
@@ -115,10 +105,10 @@ pub fn run(dev_args: &DeviceArgs, args: &VepArgs) -> Result<()> {
     }
 
     let dev = dev_args.device()?;
-    let model = Model::load_with(&dev, &src.config, &src.weights, src.precision)?;
+    let model = src.load(&dev)?;
     let cls_model = match &adapted {
         Some(a) => {
-            let m = Model::load_with(&dev, &a.config, &a.weights, a.precision)?;
+            let m = a.load(&dev)?;
             if m.classifier.is_none() {
                 bail!(
                     "{}: the adapter has no classification head (classifier weights under modules_to_save)",
@@ -145,41 +135,19 @@ pub fn run(dev_args: &DeviceArgs, args: &VepArgs) -> Result<()> {
     let total = vep::runs(alleles, classifier.is_some());
     let bar = Bar::new(total as u64, "scoring");
     let t1 = std::time::Instant::now();
-    // A chunk of alleles at a time: only its tokens are held.
-    let mut scores = Vec::with_capacity(alleles);
-    let mut done = dnagpu::embed::Progress::default();
-    for chunk in plan.alleles.chunks(vep::CHUNK) {
-        let tokens = vep::tokenize(&vcf, chunk, &src.tokenizer, max_positions, args.flank)?;
-        let mut last = dnagpu::embed::Progress::default();
-        let shown = |p: dnagpu::embed::Progress| dnagpu::embed::Progress {
-            sequences: done.sequences + p.sequences,
-            total_sequences: total,
-            tokens: done.tokens + p.tokens,
-            ..p
-        };
-        scores.extend(pollster::block_on(vep::score(
-            &dev,
-            &scorer,
-            &tokens,
-            batching,
-            |p| {
-                last = shown(p);
-                bar.show(&last, t1)
-            },
-        ))?);
-        done = last;
-    }
+    let scores = pollster::block_on(vep::score_plan(
+        &dev,
+        &scorer,
+        &vcf,
+        &plan,
+        &src.tokenizer,
+        max_positions,
+        args.flank,
+        batching,
+        |p| bar.show(&p, t1),
+    ))?;
     bar.finish();
-    let names: Vec<String> = plan
-        .alleles
-        .iter()
-        .map(|a| {
-            let rec = &vcf.records[a.record];
-            format!("{} ALT {}", vep::windows::describe(rec), a.alt + 1)
-        })
-        .collect();
-    let values: Vec<Vec<f32>> = scores.iter().map(|s| s.values()).collect();
-    export::check_finite(&names, values.iter().map(Vec::as_slice), "scores")?;
+    vep::check_finite(&vcf, &plan, &scores)?;
     eprintln!(
         "scored {} alleles with {} on {} in {:.2} s; skipped {} symbolic ALT alleles and {} records whose REF does not match the genome",
         scores.len(),

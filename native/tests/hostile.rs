@@ -3,6 +3,9 @@
 //! Every case asserts the exit code, a message that says what is wrong and
 //! where, no panic, and that every file in the folder is byte-for-byte as
 //! it was, with nothing new left behind.
+//!
+//! Over 700 lines on purpose: the cases are one table, read top to bottom
+//! as the list of what a user can get wrong; splitting it would scatter it.
 
 mod common;
 

@@ -150,6 +150,18 @@ impl StreamedInput {
         checker.finish(warn)
     }
 
+    /// Fails when the second pass met another number of records (`ran`)
+    /// than `scan` found (the file changed meanwhile).
+    pub fn check_count(&self, scan: &Summary, ran: usize) -> Result<()> {
+        if ran != scan.records {
+            return Err(Error::Invalid(format!(
+                "{}: {ran} records read for the {} found when it was first read (did it change meanwhile?)",
+                self.name, scan.records
+            )));
+        }
+        Ok(())
+    }
+
     /// The second pass: the records `scan` summed up, one at a time, as
     /// [`super::read_path`] returns them (normalised, repeated ids renamed).
     pub fn records(&self, policy: InvalidPolicy, scan: &Summary) -> Result<Records<'_>> {

@@ -32,6 +32,52 @@ pub enum OutputFormat {
     Safetensors { per_token: bool },
 }
 
+impl OutputFormat {
+    /// The format of `embed`'s output `path` by its extension (JSON lines
+    /// on stdout without one), checked against `pooling`: per-token states
+    /// (`none`) need a .safetensors file.
+    pub fn for_output(path: Option<&Path>, pooling: crate::embed::Pooling) -> Result<Self> {
+        use crate::embed::Pooling;
+        let per_token = |what: String| {
+            Err(Error::Invalid(format!(
+                "--pooling none writes per-token states: {what}"
+            )))
+        };
+        let Some(p) = path else {
+            if pooling == Pooling::None {
+                return per_token("give --output FILE.safetensors".into());
+            }
+            return Ok(Self::Jsonl);
+        };
+        let ext = p
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let format = match ext.as_str() {
+            "npy" => Self::Npy,
+            "csv" => Self::Csv,
+            "jsonl" | "json" => Self::Jsonl,
+            "safetensors" => Self::Safetensors {
+                per_token: pooling == Pooling::None,
+            },
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "{}: unknown output format; use .npy, .csv, .jsonl or .safetensors",
+                    p.display()
+                )))
+            }
+        };
+        if pooling == Pooling::None && !matches!(format, Self::Safetensors { .. }) {
+            return per_token(format!(
+                "only .safetensors holds them ({} given)",
+                p.display()
+            ));
+        }
+        Ok(format)
+    }
+}
+
 /// Where rows go: stdout as they come, or a file renamed when complete.
 enum Out {
     Stdout(std::io::BufWriter<std::io::Stdout>),

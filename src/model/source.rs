@@ -3,10 +3,13 @@
 
 use std::path::Path;
 
+use super::io::ModelFiles;
+
 use super::adapter::Adapter;
-use super::{init, Config, HeadNames, Precision, Weights};
+use super::{init, Config, HeadNames, Model, Precision, Weights};
 use crate::error::{Error, Result};
 use crate::tokenize::{BpeTokenizer, Tokenizer};
+use crate::Device;
 
 pub struct ModelSource {
     pub config: Config,
@@ -23,6 +26,55 @@ pub struct ModelSource {
 }
 
 impl ModelSource {
+    /// A model's files read elsewhere; `source` names them in messages.
+    pub fn from_files(files: ModelFiles, source: String, precision: Precision) -> Self {
+        Self {
+            config: files.config,
+            weights: files.weights,
+            tokenizer: files.tokenizer,
+            config_json: files.config_json,
+            tokenizer_file: files.tokenizer_file,
+            source,
+            precision,
+        }
+    }
+
+    /// The model folder `path` or, where no such folder exists and `path`
+    /// reads as a hub id (`owner/name`), the hub's copy in the Hugging Face
+    /// cache (downloaded when absent).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn open(path: &Path, precision: Precision) -> Result<Self> {
+        use super::io::hub;
+        let text = path.to_string_lossy();
+        let dir = if !path.exists() && hub::is_hub_id(&text) {
+            hub::resolve(&text)?
+        } else {
+            path.to_path_buf()
+        };
+        let files = ModelFiles::open(&dir)?;
+        Ok(Self::from_files(
+            files,
+            dir.display().to_string(),
+            precision,
+        ))
+    }
+
+    /// Whether the weights hold a masked-language-model head (BERT's
+    /// `cls.predictions` or ESM's `lm_head`).
+    pub fn has_mlm_head(&self) -> bool {
+        [
+            "cls.predictions.transform.dense.weight",
+            "lm_head.dense.weight",
+        ]
+        .iter()
+        .any(|w| self.weights.contains(w))
+    }
+
+    /// The model on `dev`, its weight matrices stored in `self.precision`.
+    pub fn load(&self, dev: &Device) -> Result<Model> {
+        Model::load_with(dev, &self.config, &self.weights, self.precision)
+    }
+
     /// A new model of the architecture in `cfg_path`, DNABERT-2's tokenizer,
     /// weights initialised as docs/models/dnabert2.md says.
     pub fn random_init(cfg_path: &Path, seed: u64) -> Result<Self> {

@@ -69,6 +69,47 @@ pub enum FineTuneEnd {
     Stopped { metrics: serde_json::Value },
 }
 
+impl FineTuneEnd {
+    /// The line that tells the user how the run into `output` ended: what
+    /// was kept and where, and the test scores when it finished.
+    pub fn summary(&self, output: &Path) -> String {
+        let metrics = match self {
+            FineTuneEnd::Done { metrics } => metrics,
+            FineTuneEnd::Stopped { metrics } => {
+                let kept = match metrics["best_dev_loss"].as_f64() {
+                    Some(loss) => format!(
+                        "the model with the lowest dev loss so far (step {}, dev loss {loss:.4})",
+                        metrics["best_step"]
+                    ),
+                    None => format!(
+                        "the model after step {} (no dev evaluation yet)",
+                        metrics["best_step"]
+                    ),
+                };
+                return format!(
+                    "stopped at step {} of {}: wrote {kept} to {}, with metrics.json marked \"interrupted\" (no test evaluation)",
+                    metrics["steps"],
+                    metrics["total_steps"],
+                    output.display()
+                );
+            }
+        };
+        let test = &metrics["test"];
+        let best = match metrics.get("dev") {
+            Some(_) => format!("best dev loss at step {}", metrics["best_step"]),
+            None => format!("no dev.csv: the model after step {}", metrics["steps"]),
+        };
+        format!(
+            "done in {:.0} s ({best}); test MCC {}, F1 {}, accuracy {}; wrote {}",
+            metrics["train_seconds"].as_f64().unwrap_or(0.0),
+            test["mcc"],
+            test["f1_macro"],
+            test["accuracy"],
+            output.display()
+        )
+    }
+}
+
 /// Fine-tunes `src` on the folder `data` by `recipe` into `output`; with
 /// `merge` (LoRA), also writes the model with the adapter folded in.
 /// `stop` is checked after every step: once set, the run writes what it

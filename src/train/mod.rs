@@ -17,6 +17,10 @@ pub mod finetune;
 pub mod finetune_output;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod finetune_run;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod grad;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod gue;
 pub mod labelled;
 pub mod loss_scale;
 pub mod masking;

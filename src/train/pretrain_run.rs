@@ -293,6 +293,36 @@ pub enum PretrainEnd {
     Stopped { step: u64 },
 }
 
+impl PretrainEnd {
+    /// The line that tells the user how the run in `output` ended: where
+    /// its checkpoint or model is, and what it learned.
+    pub fn summary(&self, output: &Path) -> String {
+        match self {
+            PretrainEnd::Stopped { step } => format!(
+                "stopped at step {step}; checkpoint saved in {}; continue with the same command and --resume",
+                output.join(format!("checkpoints/step-{step:08}")).display()
+            ),
+            PretrainEnd::Done { metrics } => {
+                let v = match &metrics["validation"] {
+                    serde_json::Value::Null => String::new(),
+                    v => format!(
+                        ", validation loss {:.4}, masked-token accuracy {:.2}%",
+                        v["loss"].as_f64().unwrap_or(f64::NAN),
+                        100.0 * v["accuracy"].as_f64().unwrap_or(f64::NAN)
+                    ),
+                };
+                format!(
+                    "done: {} steps, {} tokens in {:.0} s{v}; model in {}",
+                    metrics["steps"],
+                    metrics["tokens"],
+                    metrics["seconds"].as_f64().unwrap_or(0.0),
+                    output.display()
+                )
+            }
+        }
+    }
+}
+
 /// Batches of the held-out sequences, masked once with a fixed seed.
 fn validation_batches(
     seqs: &[Vec<u32>],

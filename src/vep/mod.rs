@@ -90,6 +90,63 @@ pub fn check_tokens(
     Ok(())
 }
 
+/// The largest flank (`--flank`): windows of 100 kbp already cost minutes
+/// each.
+pub const MAX_FLANK: usize = 50_000;
+
 /// Alleles tokenized and scored at a time: their tokens (a few KiB each)
 /// are what a large VCF would otherwise hold all at once.
 pub const CHUNK: usize = 4096;
+
+/// Scores every allele of `plan`, in order, a [`CHUNK`] at a time (only a
+/// chunk's tokens are held). `progress` hears windows run over the whole plan, of [`runs`].
+#[allow(clippy::too_many_arguments)]
+pub async fn score_plan(
+    dev: &crate::Device,
+    scorer: &Scorer<'_>,
+    vcf: &Vcf,
+    plan: &Plan,
+    tokenizer: &Tokenizer,
+    max_positions: Option<usize>,
+    flank: usize,
+    batching: crate::embed::Batching,
+    mut progress: impl FnMut(crate::embed::Progress),
+) -> Result<Vec<Scores>> {
+    use crate::embed::Progress;
+    let total = runs(plan.alleles.len(), scorer.classifier.is_some());
+    let mut scores = Vec::with_capacity(plan.alleles.len());
+    let mut done = Progress::default();
+    for chunk in plan.alleles.chunks(CHUNK) {
+        let tokens = tokenize(vcf, chunk, tokenizer, max_positions, flank)?;
+        let mut last = Progress::default();
+        let shown = |p: Progress| Progress {
+            sequences: done.sequences + p.sequences,
+            total_sequences: total,
+            tokens: done.tokens + p.tokens,
+            ..p
+        };
+        scores.extend(
+            score(dev, scorer, &tokens, batching, |p| {
+                last = shown(p);
+                progress(last)
+            })
+            .await?,
+        );
+        done = last;
+    }
+    Ok(scores)
+}
+
+/// Fails naming the first allele of `plan` with a score that is not finite.
+pub fn check_finite(vcf: &Vcf, plan: &Plan, scores: &[Scores]) -> Result<()> {
+    let names: Vec<String> = plan
+        .alleles
+        .iter()
+        .map(|a| {
+            let rec = &vcf.records[a.record];
+            format!("{} ALT {}", windows::describe(rec), a.alt + 1)
+        })
+        .collect();
+    let values: Vec<Vec<f32>> = scores.iter().map(|s| s.values()).collect();
+    crate::export::check_finite(&names, values.iter().map(Vec::as_slice), "scores")
+}

@@ -105,23 +105,17 @@ pub fn attention(
             let q = &qkv[(b * t + i0) * 3 * hid + h * hd..];
             let mut s = vec![0f32; rows * n];
             gemm_into(&mut s, rows, n, hd, q, 3 * hid, k, 1, hd, d.scale);
-            for (r, srow) in s.chunks_mut(n).enumerate() {
-                let i = i0 + r;
-                let slope = slopes[h];
-                let mut m = f32::NEG_INFINITY;
-                for (sv, &j) in srow.iter_mut().zip(keys) {
-                    *sv -= slope * (i.abs_diff(j) as f32);
-                    m = m.max(*sv);
+            let slope = slopes[h];
+            crate::simd::dispatch(|| {
+                for (r, srow) in s.chunks_mut(n).enumerate() {
+                    let i = i0 + r;
+                    for (sv, &j) in srow.iter_mut().zip(keys) {
+                        *sv -= slope * (i.abs_diff(j) as f32);
+                    }
+                    let (m, sum) = crate::simd::softmax_in_place(srow);
+                    l[r] = m + sum.ln();
                 }
-                let mut sum = 0.0;
-                for sv in srow.iter_mut() {
-                    *sv = (*sv - m).exp();
-                    sum += *sv;
-                }
-                let inv = 1.0 / sum;
-                srow.iter_mut().for_each(|p| *p *= inv);
-                l[r] = m + sum.ln();
-            }
+            });
             // O = P V.
             gemm_into(&mut o, rows, hd, n, &s, n, v, hd, 1, 1.0);
             (o, l)

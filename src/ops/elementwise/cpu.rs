@@ -3,14 +3,11 @@
 use rayon::prelude::*;
 
 /// Exact GELU, 0.5 x (1 + erf(x / sqrt 2)), through erfc so that negative x
-/// keep full relative precision (the same formulation as gelu.wgsl).
+/// keep full relative precision (the same formulation as gelu.wgsl; see
+/// `crate::simd::gelu`).
+#[inline(always)]
 pub fn gelu(x: f32) -> f32 {
-    let c = libm::erfcf(x.abs() * std::f32::consts::FRAC_1_SQRT_2);
-    if x >= 0.0 {
-        x * (1.0 - 0.5 * c)
-    } else {
-        0.5 * x * c
-    }
+    crate::simd::gelu(x)
 }
 
 const CHUNK: usize = 16384;
@@ -19,7 +16,9 @@ pub fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
     let mut y = vec![0f32; x.len()];
     y.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
-        .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(y, &x)| *y = f(x)));
+        .for_each(|(y, x)| {
+            crate::simd::dispatch(|| y.iter_mut().zip(x).for_each(|(y, &x)| *y = f(x)))
+        });
     y
 }
 
@@ -42,21 +41,24 @@ pub fn geglu(g: &[f32], inner: usize) -> Vec<f32> {
 }
 
 /// `u * sigmoid(u)`.
+#[inline(always)]
 pub fn silu(u: f32) -> f32 {
-    u / (1.0 + (-u).exp())
+    u / (1.0 + crate::simd::exp(-u))
 }
 
 /// `act(g[.., :I]) * g[.., I:]` row by row.
-pub fn glu(g: &[f32], inner: usize, act: fn(f32) -> f32) -> Vec<f32> {
+pub fn glu(g: &[f32], inner: usize, act: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
     let rows = g.len() / (2 * inner).max(1);
     let mut y = vec![0f32; rows * inner];
     y.par_chunks_mut(inner.max(1))
         .zip(g.par_chunks(2 * inner.max(1)))
         .for_each(|(y, g)| {
             let (u, v) = g.split_at(inner);
-            for ((y, &u), &v) in y.iter_mut().zip(u).zip(v) {
-                *y = act(u) * v;
-            }
+            crate::simd::dispatch(|| {
+                for ((y, &u), &v) in y.iter_mut().zip(u).zip(v) {
+                    *y = act(u) * v;
+                }
+            })
         });
     y
 }

@@ -28,7 +28,7 @@ fn unary(
     code: u32,
     x: &Tensor,
     s: f32,
-    f: &(dyn Fn(f32) -> f32 + Sync),
+    f: impl Fn(f32) -> f32 + Sync,
 ) -> Result<Tensor> {
     x.check_dtype(op, "x", DType::F32)?;
     dev.check_on(op, &[("x", x)])?;
@@ -156,11 +156,12 @@ fn glu(dev: &Device, g_in: &Tensor, act: Glu) -> Result<Tensor> {
     let rows = g_in.numel() / two_i;
     match dev {
         Device::Cpu => {
-            let f = match act {
-                Glu::Gelu => cpu::gelu,
-                Glu::Silu => cpu::silu,
+            let g = g_in.cpu_f32();
+            let y = match act {
+                Glu::Gelu => cpu::glu(g, inner, cpu::gelu),
+                Glu::Silu => cpu::glu(g, inner, cpu::silu),
             };
-            dev.output_f32(OP, &shape, cpu::glu(g_in.cpu_f32(), inner, f))
+            dev.output_f32(OP, &shape, y)
         }
         Device::Gpu(g) => {
             let y = dev.output_f32(OP, &shape, Vec::new())?;

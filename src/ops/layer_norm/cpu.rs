@@ -29,28 +29,30 @@ pub fn layer_norm(
         .zip(mean.par_chunks_mut(per).zip(rstd.par_chunks_mut(per)))
         .enumerate()
         .for_each(|(c, (ys, (ms, rs)))| {
-            let mut z = vec![0f32; hidden];
-            for (k, (yr, (m, r))) in ys
-                .chunks_mut(hidden)
-                .zip(ms.iter_mut().zip(rs.iter_mut()))
-                .enumerate()
-            {
-                let off = (c * per + k) * hidden;
-                z.copy_from_slice(&x[off..off + hidden]);
-                if let Some(res) = residual {
-                    z.iter_mut()
-                        .zip(&res[off..off + hidden])
-                        .for_each(|(z, r)| *z += r);
+            crate::simd::dispatch(|| {
+                let mut z = vec![0f32; hidden];
+                for (k, (yr, (m, r))) in ys
+                    .chunks_mut(hidden)
+                    .zip(ms.iter_mut().zip(rs.iter_mut()))
+                    .enumerate()
+                {
+                    let off = (c * per + k) * hidden;
+                    z.copy_from_slice(&x[off..off + hidden]);
+                    if let Some(res) = residual {
+                        z.iter_mut()
+                            .zip(&res[off..off + hidden])
+                            .for_each(|(z, r)| *z += r);
+                    }
+                    let mu = crate::simd::sum(&z) / hidden as f32;
+                    let var = crate::simd::sum_squared_deviations(&z, mu) / hidden as f32;
+                    let rs = 1.0 / (var + eps).sqrt();
+                    for j in 0..hidden {
+                        yr[j] = (z[j] - mu) * rs * w[j] + b[j];
+                    }
+                    *m = mu;
+                    *r = rs;
                 }
-                let mu = z.iter().sum::<f32>() / hidden as f32;
-                let var = z.iter().map(|v| (v - mu) * (v - mu)).sum::<f32>() / hidden as f32;
-                let rs = 1.0 / (var + eps).sqrt();
-                for j in 0..hidden {
-                    yr[j] = (z[j] - mu) * rs * w[j] + b[j];
-                }
-                *m = mu;
-                *r = rs;
-            }
+            })
         });
     LayerNormOut { y, mean, rstd }
 }

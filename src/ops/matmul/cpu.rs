@@ -71,13 +71,14 @@ pub fn matmul(
     }
     if bias.is_some() || gelu {
         c.par_chunks_mut(d.n).for_each(|row| {
-            if let Some(bias) = bias {
-                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
-            }
-            if gelu {
-                row.iter_mut()
-                    .for_each(|v| *v = crate::ops::elementwise::cpu::gelu(*v));
-            }
+            crate::simd::dispatch(|| match (bias, gelu) {
+                (Some(bias), true) => row
+                    .iter_mut()
+                    .zip(bias)
+                    .for_each(|(v, b)| *v = crate::simd::gelu(*v + b)),
+                (Some(bias), false) => row.iter_mut().zip(bias).for_each(|(v, b)| *v += b),
+                (None, _) => row.iter_mut().for_each(|v| *v = crate::simd::gelu(*v)),
+            })
         });
     }
     Ok(c)

@@ -11,16 +11,12 @@ pub fn softmax(x: &[f32], cols: usize) -> Vec<f32> {
     y.par_chunks_mut(cols * per)
         .zip(x.par_chunks(cols * per))
         .for_each(|(ys, xs)| {
-            for (yr, xr) in ys.chunks_mut(cols).zip(xs.chunks(cols)) {
-                let m = xr.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-                let mut s = 0.0;
-                for (y, &x) in yr.iter_mut().zip(xr) {
-                    *y = (x - m).exp();
-                    s += *y;
+            crate::simd::dispatch(|| {
+                for (yr, xr) in ys.chunks_mut(cols).zip(xs.chunks(cols)) {
+                    yr.copy_from_slice(xr);
+                    crate::simd::softmax_in_place(yr);
                 }
-                let inv = 1.0 / s;
-                yr.iter_mut().for_each(|y| *y *= inv);
-            }
+            })
         });
     y
 }

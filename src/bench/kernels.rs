@@ -1,31 +1,13 @@
-//! `dnagpu bench kernels`: GFLOP/s of the matmul kernels (each variant on the
-//! same shapes, so they compare in one run) and of flash attention forward
-//! and backward at T = 512..4096. Software adapters get small shapes.
+//! GFLOP/s of the matmul kernels (each variant on the same shapes, so they
+//! compare in one run) and of flash attention forward and backward at
+//! T = 512..4096; small shapes for software adapters and the CPU.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Result;
-use dnagpu::ops::{self, AttentionKernel, Matmul, MatmulKernel};
-use dnagpu::{Device, Tensor};
+use serde::Serialize;
 
-use crate::DeviceArgs;
-
-#[derive(clap::Args)]
-pub struct KernelBench {
-    /// Timed repetitions per case, recorded back to back (mean reported).
-    #[arg(long, default_value_t = 10)]
-    iters: usize,
-    /// Small shapes only (the default on software adapters and the CPU).
-    #[arg(long)]
-    small: bool,
-    /// Skip attention.
-    #[arg(long)]
-    no_attention: bool,
-    /// Write the results as JSON here too.
-    #[arg(long)]
-    json: Option<PathBuf>,
-}
+use crate::ops::{self, AttentionKernel, Matmul, MatmulKernel};
+use crate::{Device, Result, Tensor};
 
 /// (name, M, N, K, layout, bias): square, then DNABERT-2-117M's products at
 /// 32 x 512 tokens: the forward's linears (A · W^T + b), the backward's input
@@ -53,8 +35,25 @@ const SMALL: &[Case] = &[
     ("gated MLP dW", 768, 768, 256, Matmul::TN, false),
 ];
 
+/// How the kernels are timed: on the small shapes or the full ones, and
+/// how many repetitions per case.
+#[derive(Clone, Copy)]
+pub struct Setup {
+    pub small: bool,
+    pub iters: usize,
+}
+
+/// Whether the small shapes run: asked for, or a software adapter or the CPU.
+pub fn small_shapes(dev: &Device, asked: bool) -> bool {
+    let software = match dev {
+        Device::Gpu(g) => g.summary().is_software,
+        Device::Cpu => true,
+    };
+    asked || software
+}
+
 fn data(n: usize, seed: u64) -> Vec<f32> {
-    dnagpu::rng::Rng::new(seed).vec(n, 1.0)
+    crate::rng::Rng::new(seed).vec(n, 1.0)
 }
 
 /// Mean seconds of `f` over `iters` runs recorded back to back, after one
@@ -73,20 +72,27 @@ fn time(dev: &Device, iters: usize, mut f: impl FnMut() -> Result<Vec<Tensor>>) 
     Ok(start.elapsed().as_secs_f64() / iters as f64)
 }
 
-pub fn run(dev_args: &DeviceArgs, a: &KernelBench) -> Result<()> {
-    let dev = dev_args.device()?;
-    let software = match &dev {
-        Device::Gpu(g) => g.summary().is_software,
-        Device::Cpu => true,
-    };
-    let small = a.small || software;
-    let iters = a.iters.max(1);
-    println!("device: {}", dev.name());
-    let mut rows = Vec::new();
-    println!(
-        "{:<16} {:>22} {:>7} {:>13} {:>10}",
-        "matmul", "M x N x K", "layout", "kernel", "GFLOP/s"
-    );
+/// One matmul case on one kernel.
+#[derive(Serialize)]
+pub struct MatmulRow {
+    pub op: &'static str,
+    pub case: &'static str,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    /// `NN`, `NT` or `TN`.
+    pub layout: String,
+    /// `cpu`, `basic`, `tiled8`, `tiled16` or `coop`, then ` f16` for f16 weights.
+    pub kernel: String,
+    pub seconds: f64,
+    pub gflops: f64,
+}
+
+/// Times every matmul case (small or full) on every kernel the device has,
+/// f32 weights and (transposed B on a GPU) f16 ones; `on_row` gets each
+/// result as it comes.
+pub fn matmul(dev: &Device, setup: Setup, mut on_row: impl FnMut(&MatmulRow)) -> Result<()> {
+    let Setup { small, iters } = setup;
     for &(name, m, n, k, spec, with_bias) in if small { SMALL } else { FULL } {
         let sa = if spec.trans_a { [k, m] } else { [m, k] };
         let sb = if spec.trans_b { [n, k] } else { [k, n] };
@@ -110,7 +116,7 @@ pub fn run(dev_args: &DeviceArgs, a: &KernelBench) -> Result<()> {
             if spec.trans_a { "T" } else { "N" },
             if spec.trans_b { "T" } else { "N" }
         );
-        let kernels: Vec<Option<MatmulKernel>> = match &dev {
+        let kernels: Vec<Option<MatmulKernel>> = match dev {
             Device::Gpu(g) => {
                 let mut ks = vec![
                     Some(MatmulKernel::Basic),
@@ -136,9 +142,9 @@ pub fn run(dev_args: &DeviceArgs, a: &KernelBench) -> Result<()> {
             {
                 continue;
             }
-            let secs = time(&dev, iters, || {
+            let secs = time(dev, iters, || {
                 Ok(vec![ops::matmul_with(
-                    &dev,
+                    dev,
                     &x,
                     w,
                     bias.as_ref(),
@@ -146,53 +152,57 @@ pub fn run(dev_args: &DeviceArgs, a: &KernelBench) -> Result<()> {
                     kernel,
                 )?])
             })?;
-            let gflops = d.flops() / secs / 1e9;
             let kname = match kernel {
                 None => "cpu".to_string(),
                 Some(MatmulKernel::Basic) => "basic".to_string(),
                 Some(MatmulKernel::Tiled { bk }) => format!("tiled{bk}"),
                 Some(MatmulKernel::Cooperative) => "coop".to_string(),
             } + suffix;
-            println!(
-                "{name:<16} {:>22} {layout:>7} {kname:>13} {gflops:>10.1}",
-                format!("{m} x {n} x {k}")
-            );
-            rows.push(
-                serde_json::json!({"op": "matmul", "case": name, "m": m, "n": n, "k": k,
-                "layout": layout, "kernel": kname, "seconds": secs, "gflops": gflops}),
-            );
+            on_row(&MatmulRow {
+                op: "matmul",
+                case: name,
+                m,
+                n,
+                k,
+                layout: layout.clone(),
+                kernel: kname,
+                seconds: secs,
+                gflops: d.flops() / secs / 1e9,
+            });
         }
-    }
-    if !a.no_attention {
-        attention(&dev, small, iters, &mut rows)?;
-    }
-    if let Some(p) = &a.json {
-        let doc =
-            serde_json::json!({"device": dev.name(), "backend": dev.backend(), "results": rows});
-        dnagpu::fs::write_atomic(p, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }
     Ok(())
 }
 
+/// Flash attention at one sequence length.
+#[derive(Serialize)]
+pub struct AttentionRow {
+    pub op: &'static str,
+    pub t: usize,
+    pub batch: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+    /// The one-row-per-thread forward kernel.
+    pub forward_rows_gflops: f64,
+    /// The tiled forward (the rows kernel on the CPU).
+    pub forward_seconds: f64,
+    pub forward_gflops: f64,
+    pub backward_seconds: f64,
+    pub backward_gflops: f64,
+}
+
 /// Flash attention, 12 heads of 64 (DNABERT-2-117M), B x T = 16,384 tokens
 /// (small: 1 x 256). FLOPs: forward 4 T² D per head and sequence (q·k and
-/// p·v); backward 10 T² D (scores recomputed, dP, dV, dQ, dK).
-fn attention(
-    dev: &Device,
-    small: bool,
-    iters: usize,
-    rows: &mut Vec<serde_json::Value>,
-) -> Result<()> {
+/// p·v); backward 10 T² D (scores recomputed, dP, dV, dQ, dK). `on_row`
+/// gets each length's result as it comes.
+pub fn attention(dev: &Device, setup: Setup, mut on_row: impl FnMut(&AttentionRow)) -> Result<()> {
+    let Setup { small, iters } = setup;
     let (heads, hd) = (12usize, 64usize);
     let lengths: &[usize] = if small {
         &[256]
     } else {
         &[512, 1024, 2048, 4096]
     };
-    println!(
-        "{:<14} {:>8} {:>6} {:>12} {:>12} {:>12}",
-        "attention", "T", "batch", "fwd rows", "fwd tiled", "bwd GFLOP/s"
-    );
     let slopes = dev.tensor_f32(&[heads], &ops::alibi_slopes(heads))?;
     for &t in lengths {
         let b = if small { 1 } else { (16384 / t).max(1) };
@@ -219,18 +229,18 @@ fn attention(
                 dev, &qkv, &mask, &slopes, heads, &o.out, &o.lse, &dout,
             )?])
         })?;
-        let (gr, gf, gb) = (
-            4.0 * per / fwd_rows / 1e9,
-            4.0 * per / fwd / 1e9,
-            10.0 * per / bwd / 1e9,
-        );
-        println!(
-            "{:<14} {t:>8} {b:>6} {gr:>12.1} {gf:>12.1} {gb:>12.1}",
-            "flash"
-        );
-        rows.push(serde_json::json!({"op": "attention", "t": t, "batch": b, "heads": heads, "head_dim": hd,
-            "forward_rows_gflops": gr, "forward_seconds": fwd, "forward_gflops": gf,
-            "backward_seconds": bwd, "backward_gflops": gb}));
+        on_row(&AttentionRow {
+            op: "attention",
+            t,
+            batch: b,
+            heads,
+            head_dim: hd,
+            forward_rows_gflops: 4.0 * per / fwd_rows / 1e9,
+            forward_seconds: fwd,
+            forward_gflops: 4.0 * per / fwd / 1e9,
+            backward_seconds: bwd,
+            backward_gflops: 10.0 * per / bwd / 1e9,
+        });
     }
     Ok(())
 }
