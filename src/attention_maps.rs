@@ -71,9 +71,10 @@ fn most_tokens(max_positions: Option<usize>) -> usize {
 
 /// Runs `encoder` on one sequence's `ids` (special tokens included) and
 /// hands `emit` each chosen map [T, T] (row = query, column = key), layer
-/// by layer in ascending order, head by head (ascending) within each
-/// (0-based: encoder layer l is Hugging Face's `attentions[l]`). The
-/// layers run up to the deepest chosen one.
+/// by layer in ascending order, head by head in the order of `heads` within
+/// each ([`resolve`] gives both ascending; 0-based: encoder layer l is
+/// Hugging Face's `attentions[l]`). The layers run up to the deepest
+/// chosen one; memory holds one map at a time.
 pub async fn attention_maps(
     dev: &Device,
     encoder: &Encoder,
