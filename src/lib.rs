@@ -9,6 +9,7 @@
 //! twin (`ops/<op>/cpu.rs`); [`params`] holds the plain structs both
 //! backends take. docs/design.md maps every folder.
 
+pub mod attention_maps;
 pub mod baseline;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;

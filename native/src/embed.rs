@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use dnagpu::embed::{check_long_sequence, embed_stream, Chunking, EmbedOptions, Pooling};
 use dnagpu::export::{EmbeddingWriter, OutputFormat};
 
@@ -24,6 +24,9 @@ pub struct EmbedArgs {
     /// mean (all tokens, as the model card), mean-nospecial, cls, max, pooler, or none (per token; .safetensors only).
     #[arg(long, default_value = "mean")]
     pooling: String,
+    /// With --pooling none: one vector per base ([bases, H]) instead of per token: the mean of the tokens covering the base (k of them for overlapping k-mers).
+    #[arg(long)]
+    per_base: bool,
     /// Hidden state to use: 0 = embedding output, L = last layer (default); negative counts from the end.
     #[arg(long, allow_negative_numbers = true)]
     layer: Option<isize>,
@@ -45,6 +48,11 @@ pub fn run(dev_args: &DeviceArgs, args: &EmbedArgs) -> Result<()> {
     if let Some(p) = &args.output {
         check_output(p, &args.input.path())?;
     }
+    let pooling = match (args.per_base, pooling) {
+        (false, p) => p,
+        (true, Pooling::None) => Pooling::PerBase,
+        (true, _) => bail!("--per-base writes per-base states: give it with --pooling none"),
+    };
     let input = args.input.scan()?;
     let scan = &input.summary;
     let dev = dev_args.device()?;

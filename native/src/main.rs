@@ -1,5 +1,6 @@
 //! `dnagpu`: the command-line tool. See README.md for the commands.
 
+mod attention;
 mod bench;
 mod classify;
 mod embed;
@@ -53,6 +54,8 @@ enum Command {
     Info,
     /// One embedding per input sequence (FASTA, CSV or plain text).
     Embed(embed::EmbedArgs),
+    /// Attention probabilities [layers, heads, T, T] per input sequence, as a .safetensors file.
+    Attention(attention::AttentionArgs),
     /// Class probabilities per input sequence, from a model with a classification head.
     Classify(classify::ClassifyArgs),
     /// Throughput benchmarks (tokens/s, GFLOP/s, peak memory).
@@ -98,6 +101,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Info => info::run(&cli.device),
         Command::Embed(args) => embed::run(&cli.device, &args),
+        Command::Attention(args) => attention::run(&cli.device, &args),
         Command::Classify(args) => classify::run(&cli.device, &args),
         Command::Bench(args) => bench::run(&cli.device, &args),
         Command::Tokenizer(args) => tokenizer::run(&args),

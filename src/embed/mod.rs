@@ -3,8 +3,10 @@
 //! return results in input order; `stream` does it chunk by chunk for
 //! inputs of any size.
 
+pub mod per_base;
 mod stream;
 
+pub use per_base::per_base;
 pub use stream::{classify_stream, embed_stream, Chunking, Ran};
 
 use crate::error::{Error, Result};
@@ -30,6 +32,10 @@ pub enum Pooling {
     Pooler,
     /// No pooling: every row (`[T, H]`).
     None,
+    /// No pooling, per base: `[bases, H]`, each base the mean of the rows of
+    /// the tokens covering it ([`per_base`]; `embed --pooling none
+    /// --per-base`, not a `--pooling` name).
+    PerBase,
 }
 
 impl std::str::FromStr for Pooling {
@@ -501,7 +507,7 @@ pub(crate) fn pool(
     let (b, t) = (batch.members.len(), batch.t);
     let mask = |m: &[u32]| dev.tensor_u32(&[b, t], m);
     match pooling {
-        Pooling::None => Ok(x.clone()),
+        Pooling::None | Pooling::PerBase => Ok(x.clone()),
         Pooling::Mean => ops::pool(dev, x, &mask(batch.mask)?, PoolMode::Mean),
         Pooling::Max => ops::pool(dev, x, &mask(batch.mask)?, PoolMode::Max),
         Pooling::MeanNoSpecial => {

@@ -111,7 +111,7 @@ pub async fn embed_stream<T: AsRef<str>>(
             "--pooling pooler: this model has no pooler (bert.pooler.dense)".into(),
         ));
     }
-    let per_token = opts.pooling == Pooling::None;
+    let per_token = matches!(opts.pooling, Pooling::None | Pooling::PerBase);
     if let Some(w) = opts.window {
         w.check()?;
         if per_token {
@@ -135,6 +135,21 @@ pub async fn embed_stream<T: AsRef<str>>(
             ),
         }
         },
+    };
+    let (per_base, hidden) = (
+        opts.pooling == Pooling::PerBase,
+        model.encoder.config.hidden_size,
+    );
+    let (mut emit, mut number) = (emit, 0);
+    let emit = move |item: T, mut e: Embedding| {
+        number += 1;
+        if per_base {
+            let seq = item.as_ref();
+            e.values = super::per_base(tokenizer, seq, &e.values, hidden).map_err(|err| {
+                Error::Invalid(format!("input sequence {number} ({} bp): {err}", seq.len()))
+            })?;
+        }
+        emit(item, e)
     };
     run(dev, model, tokenizer, items, job, chunking, emit, progress).await
 }

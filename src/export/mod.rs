@@ -7,7 +7,7 @@
 mod stream;
 
 #[cfg(not(target_arch = "wasm32"))]
-pub use stream::{EmbeddingWriter, OutputFormat, PredictionWriter};
+pub use stream::{EmbeddingWriter, OutputFormat, PredictionWriter, TensorFile};
 
 use std::collections::HashMap;
 

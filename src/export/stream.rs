@@ -227,7 +227,7 @@ impl EmbeddingWriter {
             }
             Body::Safetensors(t) => {
                 let mut out = self.out.expect("safetensors write to a file");
-                t.finish(&mut out, &self.name)?;
+                t.finish(&mut out, &self.name, None)?;
                 out
             }
             _ => self.out.expect("every other body writes to out"),
@@ -267,17 +267,19 @@ impl Tensors {
                 bytemuck::cast_slice(&e.values),
             );
         }
-        let t = e.input_ids.len();
-        if e.values.len() != t * dim {
+        // [T, H] per token, or [bases, H] per base (`Pooling::PerBase`).
+        let rows = e.values.len() / dim.max(1);
+        if e.values.len() != rows * dim {
             return Err(Error::Invalid(format!(
-                "record `{id}`: {} values for {t} tokens of width {dim}",
+                "record `{id}`: {} values are not rows of width {dim}",
                 e.values.len()
             )));
         }
+        let t = e.input_ids.len();
         self.push(
             id.to_owned(),
             "F32",
-            vec![t, dim],
+            vec![rows, dim],
             bytemuck::cast_slice(&e.values),
         )?;
         let ids: Vec<i64> = e.input_ids.iter().map(|&i| i as i64).collect();
@@ -296,25 +298,54 @@ impl Tensors {
         shape: Vec<usize>,
         bytes: &[u8],
     ) -> Result<()> {
+        self.begin(name, dtype, shape)?;
+        self.append(bytes)
+    }
+
+    /// Starts tensor `name`, whose data [`Tensors::append`] then writes.
+    fn begin(&mut self, name: String, dtype: &'static str, shape: Vec<usize>) -> Result<()> {
         if !self.names.insert(name.clone()) {
             return Err(Error::Invalid(format!(
                 "two outputs would both be named `{name}` in the safetensors file"
             )));
         }
+        self.entries.push((name, dtype, shape, self.end, self.end));
+        Ok(())
+    }
+
+    /// Data of the tensor begun last.
+    fn append(&mut self, bytes: &[u8]) -> Result<()> {
         self.scratch
             .write_all(bytes)
             .map_err(io_error("writing the safetensors data"))?;
-        let start = self.end;
         self.end += bytes.len() as u64;
-        self.entries.push((name, dtype, shape, start, self.end));
+        if let Some(last) = self.entries.last_mut() {
+            last.4 = self.end;
+        }
         Ok(())
     }
 
     /// The header (8-byte length, JSON padded with spaces to 8 bytes), then
     /// the data.
-    fn finish(mut self, out: &mut Out, name: &str) -> Result<()> {
+    fn finish(
+        mut self,
+        out: &mut Out,
+        name: &str,
+        metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<()> {
         let mut header = serde_json::Map::new();
+        if let Some(m) = metadata {
+            header.insert("__metadata__".into(), serde_json::Value::Object(m));
+        }
         for (n, dtype, shape, start, end) in &self.entries {
+            let bytes =
+                shape.iter().product::<usize>() as u64 * if *dtype == "I64" { 8 } else { 4 };
+            if end - start != bytes {
+                return Err(Error::Invalid(format!(
+                    "tensor `{n}` {shape:?}: {} bytes of data for {bytes}",
+                    end - start
+                )));
+            }
             header.insert(
                 n.clone(),
                 serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [start, end]}),
@@ -329,6 +360,55 @@ impl Tensors {
         let mut data = self.scratch.read_back()?;
         std::io::copy(&mut data, out).map_err(failed())?;
         Ok(())
+    }
+}
+
+/// A safetensors file written tensor by tensor, each tensor's data in as
+/// many pieces as come (an attention map a head at a time), with string
+/// metadata; renamed over the target by [`TensorFile::finish`], so a
+/// failed run leaves an earlier file as it was.
+pub struct TensorFile {
+    name: String,
+    out: Out,
+    tensors: Tensors,
+}
+
+impl TensorFile {
+    pub fn create(path: &Path) -> Result<Self> {
+        Ok(Self {
+            name: path.display().to_string(),
+            out: Out::open(Some(path))?,
+            tensors: Tensors::new(path, false)?,
+        })
+    }
+
+    /// Starts an f32 tensor whose data [`TensorFile::append_f32`] writes.
+    pub fn begin_f32(&mut self, name: &str, shape: &[usize]) -> Result<()> {
+        self.tensors.begin(name.to_owned(), "F32", shape.to_vec())
+    }
+
+    pub fn append_f32(&mut self, values: &[f32]) -> Result<()> {
+        self.tensors.append(bytemuck::cast_slice(values))
+    }
+
+    /// One whole int64 tensor [n].
+    pub fn push_i64(&mut self, name: &str, values: &[i64]) -> Result<()> {
+        let shape = vec![values.len()];
+        self.tensors
+            .push(name.to_owned(), "I64", shape, bytemuck::cast_slice(values))
+    }
+
+    /// Writes the header (with `metadata` as `__metadata__`) and the data,
+    /// then renames the file over the target. Every tensor must have all
+    /// its data.
+    pub fn finish(self, metadata: std::collections::BTreeMap<String, String>) -> Result<()> {
+        let mut out = self.out;
+        let meta = metadata
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
+        self.tensors.finish(&mut out, &self.name, Some(meta))?;
+        out.finish(&self.name)
     }
 }
 

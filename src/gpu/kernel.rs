@@ -102,6 +102,9 @@ kernels! {
     FlashAttentionCoop8 => "attention" / "flash_attention_coop.wgsl" ("cooperative 8"),
         snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl"],
         workgroup (128, (32 * 72 + 16 * 72 + 32 * 24) * 2 + (32 * 16 + 32 * 64 + 2 * 32 + 16) * 4);
+    /// The attention probabilities materialised (`dnagpu attention`).
+    AttentionProbs => "attention" / "attention_probs.wgsl",
+        snippets ["common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8 + 128 * 4);
     FlashAttentionBackwardQ => "attention_backward" / "flash_attention_backward_q.wgsl",
         snippets [], workgroup (64, 2 * 512 * 16);
     FlashAttentionBackwardKv => "attention_backward" / "flash_attention_backward_kv.wgsl",
@@ -115,6 +118,8 @@ kernels! {
         snippets ["common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8);
     SoftmaxSubgroup => "softmax" / "softmax.wgsl" ("subgroups"),
         snippets ["common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8);
+    AttentionProbsSubgroup => "attention" / "attention_probs.wgsl" ("subgroups"),
+        snippets ["common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8 + 128 * 4);
     LayerNormBackwardSubgroup => "layer_norm_backward" / "layer_norm_backward.wgsl" ("subgroups"),
         snippets ["common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8);
     Unary => "elementwise" / "unary.wgsl",
@@ -163,6 +168,7 @@ impl Kernel {
             Kernel::LayerNorm => Kernel::LayerNormSubgroup,
             Kernel::Softmax => Kernel::SoftmaxSubgroup,
             Kernel::LayerNormBackward => Kernel::LayerNormBackwardSubgroup,
+            Kernel::AttentionProbs => Kernel::AttentionProbsSubgroup,
             k => k,
         }
     }

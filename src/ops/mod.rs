@@ -36,7 +36,8 @@ pub mod softmax;
 pub use activation_backward::{geglu_backward, gelu_backward, swiglu_backward, tanh_backward};
 pub use adamw::{adamw, AdamWState, AdamWStep};
 pub use attention::{
-    alibi_slopes, attention, attention_half, attention_with, AttentionKernel, AttentionOut,
+    alibi_slopes, attention, attention_half, attention_probs, attention_with, AttentionKernel,
+    AttentionOut,
 };
 pub use attention_backward::attention_backward;
 pub use cast::to_f16;

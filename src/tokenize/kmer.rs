@@ -13,6 +13,8 @@ pub struct KmerTokenizer {
     k: usize,
     ids: HashMap<String, u32>,
     vocab_size: usize,
+    /// The vocabulary, by id.
+    tokens: Vec<String>,
     unk: u32,
     cls: u32,
     sep: u32,
@@ -59,6 +61,7 @@ impl KmerTokenizer {
             k,
             vocab_size: vocab.tokens.len(),
             ids: vocab.ids,
+            tokens: vocab.tokens,
             unk,
             cls,
             sep,
@@ -68,6 +71,11 @@ impl KmerTokenizer {
 
     pub fn k(&self) -> usize {
         self.k
+    }
+
+    /// The token `id` stands for.
+    pub fn token(&self, id: u32) -> Option<&str> {
+        self.tokens.get(id as usize).map(String::as_str)
     }
 
     pub fn vocab_size(&self) -> usize {

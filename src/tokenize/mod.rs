@@ -150,6 +150,15 @@ impl Tokenizer {
         }
     }
 
+    /// The text of token `id` (`[CLS]`, `ACGTTA`, ...), if the vocabulary has it.
+    pub fn token(&self, id: u32) -> Option<String> {
+        match self {
+            Tokenizer::Bpe(t) => t.inner.id_to_token(id),
+            Tokenizer::Kmer(t) => t.token(id).map(str::to_owned),
+            Tokenizer::Nt(t) => t.token(id).map(str::to_owned),
+        }
+    }
+
     /// The BPE tokenizer, for what only DNABERT-2's models do (pretraining).
     pub fn bpe(&self) -> Option<&BpeTokenizer> {
         match self {

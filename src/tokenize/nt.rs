@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 pub struct NtTokenizer {
     ids: HashMap<String, u32>,
     vocab_size: usize,
+    /// The vocabulary, by id.
+    tokens: Vec<String>,
     /// The largest id `encode` can emit (v1's vocab.txt lists `<eos>` and
     /// `<bos>` past its 4,105-row embedding table; they are never emitted).
     max_id: u32,
@@ -62,7 +64,13 @@ impl NtTokenizer {
             cls: id("<cls>")?,
             mask: id("<mask>")?,
             ids: vocab.ids,
+            tokens: vocab.tokens,
         })
+    }
+
+    /// The token `id` stands for.
+    pub fn token(&self, id: u32) -> Option<&str> {
+        self.tokens.get(id as usize).map(String::as_str)
     }
 
     pub fn vocab_size(&self) -> usize {

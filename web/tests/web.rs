@@ -64,6 +64,18 @@ async fn attention_on_webgpu_matches_cpu() {
         dnagpu::ops::attention::check::check_attention_padding_invariance(&dev, &[30, 7], 3, 8, 3)
             .await,
     );
+    // The materialised probabilities (`dnagpu attention`'s kernel).
+    ok(dnagpu::ops::attention::check::check_attention_probs(
+        &dev,
+        &[33, 9, 0],
+        33,
+        3,
+        16,
+        1..3,
+        true,
+        4,
+    )
+    .await);
 }
 
 #[wasm_bindgen_test]

@@ -18,20 +18,12 @@ pub fn ref_attention(
     d: usize,
 ) -> (Vec<f64>, Vec<f64>) {
     let hid = heads * d;
-    let scale = 1.0 / (d as f64).sqrt();
     let mut out = vec![0f64; b * t * hid];
     let mut lse = vec![0f64; b * heads * t];
     for bi in 0..b {
         for h in 0..heads {
             for i in 0..t {
-                let q = |dd: usize| qkv[(bi * t + i) * 3 * hid + h * d + dd] as f64;
-                let mut s = vec![0f64; t];
-                for (j, sj) in s.iter_mut().enumerate() {
-                    let k = |dd: usize| qkv[(bi * t + j) * 3 * hid + hid + h * d + dd] as f64;
-                    let dot: f64 = (0..d).map(|dd| q(dd) * k(dd)).sum();
-                    let pad = if mask[bi * t + j] != 0 { 0.0 } else { -10000.0 };
-                    *sj = dot * scale - slopes[h] as f64 * (i as f64 - j as f64).abs() + pad;
-                }
+                let s = ref_scores(qkv, mask, slopes, [bi, h, i], t, heads, d);
                 let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 let z: f64 = s.iter().map(|v| (v - m).exp()).sum();
                 lse[(bi * heads + h) * t + i] = m + z.ln();
@@ -48,6 +40,30 @@ pub fn ref_attention(
         }
     }
     (out, lse)
+}
+
+/// Row i of head h of sequence bi (`[bi, h, i]`) of the scores in f64, the
+/// reference's -10000 on padded keys included.
+fn ref_scores(
+    qkv: &[f32],
+    mask: &[u32],
+    slopes: &[f32],
+    [bi, h, i]: [usize; 3],
+    t: usize,
+    heads: usize,
+    d: usize,
+) -> Vec<f64> {
+    let hid = heads * d;
+    let scale = 1.0 / (d as f64).sqrt();
+    let q = |dd: usize| qkv[(bi * t + i) * 3 * hid + h * d + dd] as f64;
+    (0..t)
+        .map(|j| {
+            let k = |dd: usize| qkv[(bi * t + j) * 3 * hid + hid + h * d + dd] as f64;
+            let dot: f64 = (0..d).map(|dd| q(dd) * k(dd)).sum();
+            let pad = if mask[bi * t + j] != 0 { 0.0 } else { -10000.0 };
+            dot * scale - slopes[h] as f64 * (i as f64 - j as f64).abs() + pad
+        })
+        .collect()
 }
 
 /// Attention on `dev` (padded batch with the given valid lengths) vs the CPU
@@ -276,4 +292,105 @@ pub async fn check_attention_padding_invariance(
         )?;
     }
     Ok(())
+}
+
+/// The probabilities [B, NH, T, T] of heads `heads_out` in f64, the
+/// softmax of [`ref_attention`]'s scores (padded keys' -10000 gives them
+/// exactly 0); padded query rows 0.
+pub fn ref_probs(
+    qkv: &[f32],
+    mask: &[u32],
+    slopes: &[f32],
+    [b, t, heads, d]: [usize; 4],
+    heads_out: std::ops::Range<usize>,
+) -> Vec<f64> {
+    let nh = heads_out.len();
+    let mut out = vec![0f64; b * nh * t * t];
+    for bi in 0..b {
+        for (n, h) in heads_out.clone().enumerate() {
+            for i in (0..t).filter(|&i| mask[bi * t + i] != 0) {
+                let s = ref_scores(qkv, mask, slopes, [bi, h, i], t, heads, d);
+                let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let z: f64 = s.iter().map(|v| (v - m).exp()).sum();
+                for (j, sj) in s.iter().enumerate() {
+                    out[((bi * nh + n) * t + i) * t + j] = (sj - m).exp() / z;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The materialised probabilities of heads `heads_out` on `dev`: against
+/// the CPU twin, the CPU twin against [`ref_probs`] (when `t` is small),
+/// and P V against the flash forward's output (the probabilities are the
+/// forward's own), on a padded batch with random (or given) rotary-free
+/// inputs; the slopes are ALiBi's, or zeros when `alibi` is false.
+#[allow(clippy::too_many_arguments)]
+pub async fn check_attention_probs(
+    dev: &Device,
+    lens: &[usize],
+    t: usize,
+    heads: usize,
+    d: usize,
+    heads_out: std::ops::Range<usize>,
+    alibi: bool,
+    seed: u64,
+) -> Check {
+    let mut rng = Rng::new(seed);
+    let b = lens.len();
+    let hid = heads * d;
+    let qkv = rng.vec(b * t * 3 * hid, 2.0);
+    let mask = mask_from_lengths(lens, t);
+    let slopes = if alibi {
+        ops::alibi_slopes(heads)
+    } else {
+        vec![0.0; heads]
+    };
+    let nh = heads_out.len();
+    let what = format!(
+        "attention_probs lens {lens:?} T {t} heads {heads} ({heads_out:?}) D {d} alibi {alibi} on {}",
+        dev.name()
+    );
+    let on = |dv: &Device| -> Result<(ops::AttentionOut, crate::Tensor), String> {
+        let q = dv.tensor_f32(&[b, t, 3 * hid], &qkv).map_err(e)?;
+        let mk = dv.tensor_u32(&[b, t], &mask).map_err(e)?;
+        let sl = dv.tensor_f32(&[heads], &slopes).map_err(e)?;
+        let flash = ops::attention(dv, &q, &mk, &sl, heads).map_err(e)?;
+        let p = ops::attention_probs(dv, &q, &mk, &sl, heads, heads_out.clone()).map_err(e)?;
+        Ok((flash, p))
+    };
+    let (flash, p) = on(dev)?;
+    if p.shape() != [b, nh, t, t] {
+        return Err(format!("{what}: shape {:?}", p.shape()));
+    }
+    let (got, out) = (read(dev, &p).await?, read(dev, &flash.out).await?);
+    let cpu = read(&Device::Cpu, &on(&Device::Cpu)?.1).await?;
+    check_close(&format!("{what}: vs CPU"), &got, &widen(&cpu), Tol::F32)?;
+    if t <= 96 {
+        let want = ref_probs(&qkv, &mask, &slopes, [b, t, heads, d], heads_out.clone());
+        check_close(&format!("{what}: CPU vs f64"), &cpu, &want, Tol::F32)?;
+    }
+    // P V, in f64 from the probabilities, against the flash output's rows
+    // of real tokens.
+    let (mut pv, mut flash_rows) = (Vec::new(), Vec::new());
+    for (bi, &len) in lens.iter().enumerate() {
+        for i in 0..len {
+            for (n, h) in heads_out.clone().enumerate() {
+                let row = &got[((bi * nh + n) * t + i) * t..][..t];
+                for dd in 0..d {
+                    pv.push(
+                        (0..t)
+                            .map(|j| {
+                                row[j] as f64
+                                    * qkv[(bi * t + j) * 3 * hid + 2 * hid + h * d + dd] as f64
+                            })
+                            .sum::<f64>(),
+                    );
+                }
+                flash_rows.extend_from_slice(&out[(bi * t + i) * hid + h * d..][..d]);
+            }
+        }
+    }
+    check_close(&format!("{what}: P V vs flash"), &flash_rows, &pv, Tol::F32)
 }

@@ -133,3 +133,49 @@ pub fn attention(
     }
     (out, lse)
 }
+
+/// The attention probabilities of heads `heads_out`: [B, NH, T, T], same
+/// contract as attention_probs.wgsl (0 at padded keys, padded query rows
+/// all 0). Scores as [`attention`] forms them, each (b, head, row) a task.
+pub fn probs(
+    qkv: &[f32],
+    mask: &[u32],
+    slopes: &[f32],
+    d: &AttentionDims,
+    heads_out: std::ops::Range<usize>,
+) -> Vec<f32> {
+    let (t, hd, hid) = (d.seq, d.head_dim, d.heads * d.head_dim);
+    let nh = heads_out.len();
+    let mut out = vec![0f32; d.batch * nh * t * t];
+    out.par_chunks_mut(t.max(1))
+        .enumerate()
+        .for_each(|(row, p)| {
+            let (bn, i) = (row / t, row % t);
+            let (b, h) = (bn / nh, heads_out.start + bn % nh);
+            if mask[b * t + i] == 0 {
+                return;
+            }
+            let q = &qkv[(b * t + i) * 3 * hid + h * hd..][..hd];
+            let mut m = f32::NEG_INFINITY;
+            for (j, pj) in p.iter_mut().enumerate() {
+                if mask[b * t + j] != 0 {
+                    let k = &qkv[(b * t + j) * 3 * hid + hid + h * hd..][..hd];
+                    let dot: f32 = q.iter().zip(k).map(|(a, c)| a * c).sum();
+                    *pj = dot * d.scale - slopes[h] * (i.abs_diff(j) as f32);
+                    m = m.max(*pj);
+                }
+            }
+            let mut sum = 0.0;
+            for (j, pj) in p.iter_mut().enumerate() {
+                *pj = if mask[b * t + j] != 0 {
+                    (*pj - m).exp()
+                } else {
+                    0.0
+                };
+                sum += *pj;
+            }
+            let inv = 1.0 / sum;
+            p.iter_mut().for_each(|v| *v *= inv);
+        });
+    out
+}

@@ -9,10 +9,13 @@
 #[cfg(any(test, feature = "test-utils"))]
 pub mod check;
 pub mod cpu;
+mod probs;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
 use bytemuck::{Pod, Zeroable};
+
+pub use probs::attention_probs;
 
 use super::u32_of;
 use crate::error::{shape_err, Error, Result};
@@ -105,7 +108,9 @@ impl AttentionDims {
             heads: self.heads as u32,
             head_dim: self.head_dim as u32,
             scale: self.scale,
-            _p: [0; 3],
+            head0: 0,
+            nh: self.heads as u32,
+            _p: 0,
         }
     }
 
@@ -130,7 +135,11 @@ pub(crate) struct Params {
     heads: u32,
     head_dim: u32,
     scale: f32,
-    _p: [u32; 3],
+    /// The heads `head0 .. head0 + nh` whose probabilities
+    /// `attention_probs` materialises (the other kernels take all).
+    head0: u32,
+    nh: u32,
+    _p: u32,
 }
 
 /// Which GPU kernel runs the forward.

@@ -163,3 +163,78 @@ fn coop_attention_padded_batches_and_partial_tiles() {
         ));
     }
 }
+
+/// The materialised probabilities: odd sizes, padded batches with a row of
+/// only padding, head subsets, ALiBi and plain, head dims up to 128, a long
+/// row (the kernel's strided key loop and lavapipe's loop limiter).
+#[test]
+fn attention_probs_padded_batches_and_head_subsets() {
+    let mut rng = crate::testing::Rng::new(17);
+    let cases: [(usize, usize, usize, usize, std::ops::Range<usize>, bool); 7] = [
+        (1, 1, 1, 4, 0..1, true),
+        (3, 7, 2, 16, 0..2, true),
+        (2, 33, 12, 8, 3..7, true),
+        (3, 65, 3, 64, 1..3, false),
+        (2, 40, 3, 128, 0..3, true),
+        (2, 300, 2, 32, 1..2, true),
+        (1, 257, 1, 64, 0..1, false),
+    ];
+    for dev in [Some(Device::Cpu), gpu()].into_iter().flatten() {
+        for (seed, (b, tt, heads, d, range, alibi)) in cases.iter().cloned().enumerate() {
+            let lens = crate::testing::random_lengths(&mut rng, b, tt, true);
+            run(check_attention_probs(
+                &dev,
+                &lens,
+                tt,
+                heads,
+                d,
+                range,
+                alibi,
+                seed as u64,
+            ));
+        }
+        run(check_attention_probs(
+            &dev,
+            &[5, 0, 3],
+            5,
+            2,
+            8,
+            0..2,
+            true,
+            99,
+        ));
+    }
+}
+
+#[test]
+fn attention_probs_long_row() {
+    let Some(dev) = gpu() else { return };
+    run(check_attention_probs(
+        &dev,
+        &[2048, 1031],
+        2048,
+        2,
+        64,
+        1..2,
+        true,
+        61,
+    ));
+}
+
+/// A head range outside the model's heads is an error naming the op.
+#[test]
+fn attention_probs_bad_head_range_is_an_error() {
+    let dev = Device::Cpu;
+    let qkv = dev.tensor_f32(&[1, 2, 24], &[0.0; 48]).unwrap();
+    let mask = dev.tensor_u32(&[1, 2], &[1, 1]).unwrap();
+    let slopes = dev.tensor_f32(&[2], &[0.0; 2]).unwrap();
+    for range in [1..3, 1..1] {
+        let err = crate::ops::attention_probs(&dev, &qkv, &mask, &slopes, 2, range)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.contains("attention_probs") && err.contains("0..2"),
+            "{err}"
+        );
+    }
+}
