@@ -200,7 +200,10 @@ impl Device {
             matches!(self, Device::Gpu(_)) || cpu.len() == shape.iter().product::<usize>()
         );
         let storage = match self {
-            Device::Cpu => Storage::Cpu(Arc::new(CpuData::F32(cpu))),
+            Device::Cpu => {
+                crate::cpu_profile::output(op);
+                Storage::Cpu(Arc::new(CpuData::F32(cpu)))
+            }
             Device::Gpu(g) => {
                 let n: usize = shape.iter().product();
                 Storage::Gpu(Arc::new(

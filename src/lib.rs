@@ -13,6 +13,7 @@ pub mod attention_maps;
 pub mod baseline;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
+pub mod cpu_profile;
 pub mod data;
 pub mod device;
 pub mod embed;

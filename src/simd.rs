@@ -21,10 +21,15 @@ pub fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
-    // Round to nearest through the 1.5 * 2^23 trick: no call, vectorises.
+    // Round to nearest through the 1.5 * 2^23 trick: `t`'s low mantissa
+    // bits then hold n, which builds 2^n without a float-to-int conversion
+    // (those do not vectorise on AVX2).
     const ROUND: f32 = 12_582_912.0;
-    let xc = x.clamp(-87.3, 88.0);
-    let n = (xc * LOG2E + ROUND) - ROUND;
+    // max/min rather than clamp: clamp's NaN handling does not vectorise.
+    #[allow(clippy::manual_clamp)]
+    let xc = x.max(-87.3).min(88.0);
+    let t = xc * LOG2E + ROUND;
+    let n = t - ROUND;
     let r = xc - n * LN2_HI - n * LN2_LO;
     let p = 1.987_569_1e-4;
     let p = p * r + 1.398_199_9e-3;
@@ -33,12 +38,15 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    if x < -87.3 {
-        0.0
-    } else {
-        e * scale
-    }
+    let scale = f32::from_bits(
+        t.to_bits()
+            .wrapping_sub(ROUND.to_bits())
+            .wrapping_add(127)
+            << 23,
+    );
+    // 0 below the range, through a mask rather than a branch.
+    let keep = u32::from(x >= -87.3).wrapping_neg();
+    f32::from_bits((e * scale).to_bits() & keep)
 }
 
 /// erfc(z) for z >= 0 (Numerical Recipes `erfcc`, as gelu.wgsl).
@@ -62,11 +70,8 @@ fn erfc_nonneg(z: f32) -> f32 {
 #[inline(always)]
 pub fn gelu(x: f32) -> f32 {
     let c = erfc_nonneg(x.abs() * std::f32::consts::FRAC_1_SQRT_2);
-    if x >= 0.0 {
-        x * (1.0 - 0.5 * c)
-    } else {
-        0.5 * x * c
-    }
+    let half_c = 0.5 * c;
+    x * if x >= 0.0 { 1.0 - half_c } else { half_c }
 }
 
 /// Σ xs, in eight lanes.

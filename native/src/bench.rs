@@ -54,7 +54,7 @@ struct FinetuneBench {
     seq: usize,
     #[arg(long, default_value_t = 3)]
     iters: usize,
-    /// Then time each kernel of one more step (GPU; see `profile_once`).
+    /// Then time each kernel (CPU backend: each op) of one more step (see `profile_once`).
     #[arg(long)]
     profile: bool,
     #[arg(long)]
@@ -78,7 +78,7 @@ struct TrainBench {
     /// Timed steps (after one warm-up step); the mean is reported.
     #[arg(long, default_value_t = 3)]
     iters: usize,
-    /// Then time each kernel of one more step (GPU; see `profile_once`).
+    /// Then time each kernel (CPU backend: each op) of one more step (see `profile_once`).
     #[arg(long)]
     profile: bool,
     /// Write the results as JSON here too.
@@ -112,7 +112,7 @@ struct EmbedBench {
     /// Timed repetitions (the best is reported).
     #[arg(long, default_value_t = 1)]
     iters: usize,
-    /// Then time each kernel of one more forward (GPU; see `profile_once`).
+    /// Then time each kernel (CPU backend: each op) of one more forward (see `profile_once`).
     #[arg(long)]
     profile: bool,
     /// The encoder's weight matrices as f32 or f16 (half the memory).
@@ -173,24 +173,18 @@ fn write_json(path: &Path, doc: &Value) -> Result<()> {
     Ok(())
 }
 
-/// Prints each kernel's share of a profiled run; its rows as JSON (null on
-/// the CPU backend, which has no per-kernel times).
-fn print_profile(profile: Option<Profile>) -> Result<Value> {
-    let Some(p) = profile else {
-        println!("--profile: per-kernel times need a GPU backend");
-        return Ok(Value::Null);
-    };
+/// Prints each kernel's (on the CPU backend: op's) share of a profiled run;
+/// its rows as JSON.
+fn print_profile(p: Profile) -> Result<Value> {
     let total: f64 = p.rows.iter().map(|r| r.seconds).sum();
-    let how = if p.timestamps {
-        "GPU timestamps"
+    let how = p.how;
+    let (what, count) = if p.cpu {
+        ("op", "outputs")
     } else {
-        "no timestamp queries: each dispatch synchronised, launch latency included"
+        ("kernel", "dispatches")
     };
-    println!("per kernel (one run; {how}; total {total:.4} s):");
-    println!(
-        "{:<36} {:>10} {:>10} {:>7}",
-        "kernel", "dispatches", "ms", "share"
-    );
+    println!("per {what} (one run; {how}; total {total:.4} s):");
+    println!("{what:<36} {count:>10} {:>10} {:>7}", "ms", "share");
     for r in &p.rows {
         println!(
             "{:<36} {:>10} {:>10.3} {:>6.1}%",

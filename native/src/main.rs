@@ -89,6 +89,22 @@ impl DeviceArgs {
     }
 }
 
+/// glibc hands every block over 32 MiB to mmap and back to the kernel when
+/// freed, so each op's output on the CPU backend (a [tokens, 3072] buffer is
+/// 50 MB at 32 x 128 tokens) is page-faulted and zeroed again: 7-9% of a
+/// forward here (docs/benchmarks.md, CPU). Serve large blocks from the heap
+/// and keep freed memory for reuse, as PyTorch's CPU guides do with
+/// jemalloc; one job per process, so the peak is what it would be anyway.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes glibc's allocation policy; called before
+    // any thread starts. A refusal (returns 0) leaves the defaults.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_MAX, 0);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
 fn main() -> Result<()> {
     // Like other Unix tools, end quietly when the reader of stdout goes away
     // (`dnagpu embed | head`) instead of panicking on the broken pipe.
@@ -97,6 +113,7 @@ fn main() -> Result<()> {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    keep_freed_memory();
     let cli = Cli::parse();
     match cli.command {
         Command::Info => info::run(&cli.device),

@@ -78,23 +78,42 @@ pub struct KernelTime {
 /// Per-kernel times of one run.
 pub struct Profile {
     pub rows: Vec<KernelTime>,
-    /// GPU timestamps; else each dispatch was synchronised, launch latency
-    /// included.
-    pub timestamps: bool,
+    /// How the times were taken, for the printed header.
+    pub how: &'static str,
+    /// Rows are ops of the CPU backend (counting outputs), not GPU kernels.
+    pub cpu: bool,
 }
 
-/// Runs `f` once with per-kernel timing on (GPU timestamps where the adapter
-/// has them; see [`crate::gpu::profile`]); `None` on the CPU backend, where
-/// `f` does not run.
-pub fn profile_once(dev: &Device, f: impl FnOnce() -> Result<()>) -> Result<Option<Profile>> {
-    let Device::Gpu(g) = dev else {
-        return Ok(None);
+/// Runs `f` once with per-kernel timing on: GPU timestamps where the adapter
+/// has them (see [`crate::gpu::profile`]), else each dispatch synchronised;
+/// on the CPU backend each op's wall time (see [`crate::cpu_profile`]).
+pub fn profile_once(dev: &Device, f: impl FnOnce() -> Result<()>) -> Result<Profile> {
+    let (rows, how) = match dev {
+        Device::Cpu => {
+            crate::cpu_profile::set_enabled(true);
+            let run = f();
+            let rows = crate::cpu_profile::rows();
+            crate::cpu_profile::set_enabled(false);
+            run?;
+            (
+                rows,
+                "CPU backend: each op's wall time, the glue before it included",
+            )
+        }
+        Device::Gpu(g) => {
+            g.set_profiling(true)?;
+            let run = f();
+            let (rows, timestamps) = g.profile_rows()?;
+            g.set_profiling(false)?;
+            run?;
+            let how = if timestamps {
+                "GPU timestamps"
+            } else {
+                "no timestamp queries: each dispatch synchronised, launch latency included"
+            };
+            (rows, how)
+        }
     };
-    g.set_profiling(true)?;
-    let run = f();
-    let (rows, timestamps) = g.profile_rows()?;
-    g.set_profiling(false)?;
-    run?;
     let rows = rows
         .into_iter()
         .map(|(kernel, dispatches, seconds)| KernelTime {
@@ -103,5 +122,9 @@ pub fn profile_once(dev: &Device, f: impl FnOnce() -> Result<()>) -> Result<Opti
             seconds,
         })
         .collect();
-    Ok(Some(Profile { rows, timestamps }))
+    Ok(Profile {
+        rows,
+        how,
+        cpu: matches!(dev, Device::Cpu),
+    })
 }

@@ -109,7 +109,7 @@ impl EmbedBench {
     }
 
     /// Per-kernel times of one more forward (GPU only).
-    pub fn profile(&mut self, dev: &Device, b: usize, t: usize) -> Result<Option<Profile>> {
+    pub fn profile(&mut self, dev: &Device, b: usize, t: usize) -> Result<Profile> {
         profile_once(dev, || self.once(dev, b, t).map(|_| ()))
     }
 }
@@ -211,7 +211,7 @@ impl TrainBench {
     }
 
     /// Per-kernel times of one more step (GPU only).
-    pub fn profile(&mut self, dev: &Device) -> Result<Option<Profile>> {
+    pub fn profile(&mut self, dev: &Device) -> Result<Profile> {
         let b = self.next_batch();
         let trainer = &mut self.trainer;
         profile_once(dev, || {
@@ -313,7 +313,7 @@ impl FinetuneBench {
     }
 
     /// Per-kernel times of one more step (GPU only).
-    pub fn profile(&mut self, dev: &Device) -> Result<Option<Profile>> {
+    pub fn profile(&mut self, dev: &Device) -> Result<Profile> {
         let (s, l) = self.next_batch();
         let tuner = &mut self.tuner;
         profile_once(dev, || {

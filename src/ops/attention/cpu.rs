@@ -108,10 +108,12 @@ pub fn attention(
             gemm_into(&mut s, rows, n, hd, q, 3 * hid, k, 1, hd, d.scale);
             let slope = slopes[h];
             {
+                // Positions as f32 (exact below 2^24) so the ALiBi term vectorises.
+                let key_pos: Vec<f32> = keys.iter().map(|&j| j as f32).collect();
                 for (r, srow) in s.chunks_mut(n).enumerate() {
-                    let i = i0 + r;
-                    for (sv, &j) in srow.iter_mut().zip(keys) {
-                        *sv -= slope * (i.abs_diff(j) as f32);
+                    let i = (i0 + r) as f32;
+                    for (sv, &j) in srow.iter_mut().zip(&key_pos) {
+                        *sv -= slope * (i - j).abs();
                     }
                     let (m, sum) = crate::simd::softmax_in_place(srow);
                     l[r] = m + sum.ln();
