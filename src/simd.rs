@@ -38,12 +38,7 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
-    let scale = f32::from_bits(
-        t.to_bits()
-            .wrapping_sub(ROUND.to_bits())
-            .wrapping_add(127)
-            << 23,
-    );
+    let scale = f32::from_bits(t.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127) << 23);
     // 0 below the range, through a mask rather than a branch.
     let keep = u32::from(x >= -87.3).wrapping_neg();
     f32::from_bits((e * scale).to_bits() & keep)

@@ -7,6 +7,10 @@ use crate::error::{shape_err, Result};
 use crate::params::MatmulDims;
 
 /// C[z] = A[z] · B[z] (+ bias) (GELU), C contiguous [batch, M, N].
+///
+/// C starts as the bias rows and gemm adds the product into it (one pass
+/// over C saved); without a bias gemm writes every element of C unread, so
+/// C is not zeroed first. GELU is then applied in place.
 #[multiversion::multiversion(targets = "simd")]
 pub fn matmul(
     d: &MatmulDims,
@@ -19,48 +23,70 @@ pub fn matmul(
     let last = |batch_stride: usize, rs: usize, cs: usize, rows: usize, cols: usize| {
         (d.batch - 1) * batch_stride + (rows - 1) * rs + (cols - 1) * cs
     };
-    let mut c = vec![0f32; d.batch * d.m * d.n];
-    if c.is_empty() {
-        return Ok(c);
+    let total = d.batch * d.m * d.n;
+    if total == 0 {
+        return Ok(Vec::new());
+    }
+    if d.k > 0
+        && (last(d.a_batch, d.a_rs, d.a_cs, d.m, d.k) >= a.len()
+            || last(d.b_batch, d.b_rs, d.b_cs, d.k, d.n) >= b.len())
+    {
+        return Err(shape_err(
+            "matmul",
+            format!(
+                "strides {d:?} reach past the data (a: {}, b: {})",
+                a.len(),
+                b.len()
+            ),
+        ));
+    }
+    if bias.is_some_and(|bias| bias.len() != d.n) {
+        return Err(shape_err(
+            "matmul",
+            format!("bias of {} for N {}", bias.map_or(0, <[f32]>::len), d.n),
+        ));
+    }
+    let mut c: Vec<f32> = Vec::with_capacity(total);
+    match (bias, d.k) {
+        (Some(bias), _) => c.spare_capacity_mut().par_chunks_mut(d.n).for_each(|row| {
+            row.iter_mut().zip(bias).for_each(|(v, &b)| {
+                v.write(b);
+            })
+        }),
+        (None, 0) => c.spare_capacity_mut().par_iter_mut().for_each(|v| {
+            v.write(0.0);
+        }),
+        (None, _) => {}
     }
     if d.k > 0 {
-        if last(d.a_batch, d.a_rs, d.a_cs, d.m, d.k) >= a.len()
-            || last(d.b_batch, d.b_rs, d.b_cs, d.k, d.n) >= b.len()
-        {
-            return Err(shape_err(
-                "matmul",
-                format!(
-                    "strides {d:?} reach past the data (a: {}, b: {})",
-                    a.len(),
-                    b.len()
-                ),
-            ));
-        }
         let flops = d.m * d.n * d.k;
         let par = if cfg!(target_arch = "wasm32") || flops < 1 << 18 {
             gemm::Parallelism::None
         } else {
             gemm::Parallelism::Rayon(rayon::current_num_threads())
         };
+        let dst = c.spare_capacity_mut().as_mut_ptr().cast::<f32>();
         for z in 0..d.batch {
-            let cz = &mut c[z * d.m * d.n..(z + 1) * d.m * d.n];
-            // SAFETY: bounds proven above; dst is a distinct, exclusively borrowed slice.
+            // SAFETY: bounds proven above; dst is C's own allocation of
+            // `total` floats, each batch's block distinct. With a bias, C
+            // holds it (read and added to); without, gemm writes every
+            // element without reading (read_dst false).
             unsafe {
                 gemm::gemm(
                     d.m,
                     d.n,
                     d.k,
-                    cz.as_mut_ptr(),
+                    dst.add(z * d.m * d.n),
                     1,
                     d.n as isize,
-                    false,
+                    bias.is_some(),
                     a.as_ptr().add(z * d.a_batch),
                     d.a_cs as isize,
                     d.a_rs as isize,
                     b.as_ptr().add(z * d.b_batch),
                     d.b_cs as isize,
                     d.b_rs as isize,
-                    0.0,
+                    1.0,
                     1.0,
                     false,
                     false,
@@ -70,15 +96,12 @@ pub fn matmul(
             }
         }
     }
-    if bias.is_some() || gelu {
-        c.par_chunks_mut(d.n).for_each(|row| match (bias, gelu) {
-            (Some(bias), true) => row
-                .iter_mut()
-                .zip(bias)
-                .for_each(|(v, b)| *v = crate::simd::gelu(*v + b)),
-            (Some(bias), false) => row.iter_mut().zip(bias).for_each(|(v, b)| *v += b),
-            (None, _) => row.iter_mut().for_each(|v| *v = crate::simd::gelu(*v)),
-        });
+    // SAFETY: every element was written above: the bias rows or zeros, or
+    // gemm's output of every (z, row, column) when K > 0.
+    unsafe { c.set_len(total) };
+    if gelu {
+        c.par_chunks_mut(d.n)
+            .for_each(|row| row.iter_mut().for_each(|v| *v = crate::simd::gelu(*v)));
     }
     Ok(c)
 }
