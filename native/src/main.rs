@@ -21,6 +21,7 @@ mod windows;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use dnagpu::train::distributed::Distributed;
 
 #[derive(Parser)]
 #[command(
@@ -84,6 +85,28 @@ impl DeviceArgs {
         eprintln!("{notice}");
         Ok(dev)
     }
+
+    /// [`DeviceArgs::device`] for a data-parallel rank (`dist`): the rank's
+    /// own adapter by its node-local rank, unless --gpu says.
+    pub fn device_for(&self, dist: Option<&Distributed>) -> Result<dnagpu::Device> {
+        let Some(d) = dist else { return self.device() };
+        let choice: dnagpu::BackendChoice = self.backend.parse()?;
+        let local = d.collective.local_rank();
+        let (dev, notice) = pollster::block_on(dnagpu::Device::select_for_rank(
+            choice,
+            self.gpu.as_deref(),
+            local,
+        ))?;
+        eprintln!("rank {} of {}: {notice}", d.rank(), d.size());
+        Ok(dev)
+    }
+}
+
+/// `--distributed`: this process's rank of the MPI job; `None` without the flag.
+pub fn join(distributed: bool) -> Result<Option<std::sync::Arc<Distributed>>> {
+    Ok(distributed
+        .then(dnagpu::train::distributed::join_mpi)
+        .transpose()?)
 }
 
 fn main() -> Result<()> {

@@ -412,7 +412,11 @@ pub fn cls_forward_backward(
     dropout: &Dropout,
 ) -> Result<(Tensor, Vec<Tensor>)> {
     let (b, t, h) = (batch.batch, batch.seq, model.config.hidden_size);
-    let lora_seed = dropout.seed ^ 0x4C4F_5241;
+    // LoRA's masks: their own seed, the batch's window.
+    let lora_seed = Dropout {
+        seed: dropout.seed ^ 0x4C4F_5241,
+        ..*dropout
+    };
     let lora = model.lora.as_ref().map(|l| (l, lora_seed));
     let acts = encoder_forward_lora(dev, &model.encoder, &batch.ids, &batch.mask, dropout, lora)?;
     let cls = ops::embedding(dev, &batch.cls_rows, &acts.last().reshape(&[b * t, h])?)?;
