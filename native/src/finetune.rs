@@ -142,8 +142,7 @@ pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
         let mut recipe = args.opts.recipe()?;
         recipe.batch_size *= dist.as_ref().map_or(1, |d| d.size());
         let root = dist.as_ref().is_none_or(|d| d.is_root());
-        if !root {
-        } else if args.overwrite {
+        if root && args.overwrite {
             let removed = clear_output(&args.output)?;
             if !removed.is_empty() {
                 eprintln!(
@@ -152,7 +151,7 @@ pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
                     args.output.display()
                 );
             }
-        } else {
+        } else if root {
             check_output(&args.output)?;
         }
         let dev = device.device_for(dist.as_deref())?;

@@ -341,8 +341,21 @@ pub struct ClsBatch {
 impl ClsBatch {
     /// Pads `seqs` (token ids with [CLS]/[SEP]) into [B, longest].
     pub fn new(dev: &Device, seqs: &[Vec<u32>], labels: &[u32], vocab: usize) -> Result<Self> {
+        Self::padded(dev, seqs, labels, vocab, 0)
+    }
+
+    /// [`ClsBatch::new`] padded to at least `width` tokens (a data-parallel
+    /// rank's share, as wide as the whole batch, so that its dropout masks
+    /// are the whole batch's).
+    pub fn padded(
+        dev: &Device,
+        seqs: &[Vec<u32>],
+        labels: &[u32],
+        vocab: usize,
+        width: usize,
+    ) -> Result<Self> {
         let b = seqs.len();
-        let t = seqs.iter().map(Vec::len).max().unwrap_or(0);
+        let t = seqs.iter().map(Vec::len).max().unwrap_or(0).max(width);
         if b == 0 || t == 0 || labels.len() != b {
             return Err(Error::Invalid(format!(
                 "a classification batch of {b} sequences (longest {t} tokens) and {} labels",

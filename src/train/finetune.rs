@@ -133,9 +133,12 @@ impl FineTuner {
         let model = self.compute_model(dev).map_err(|e| step_error(e, step))?;
         // One process: the whole batch; a rank: its sequences, with the
         // dropout masks they have in the whole batch.
-        let (mine, shard) = match &self.dist {
-            None => (0..seqs.len(), None),
-            Some(d) => (d.shard(seqs.len()), Some(seqs.len())),
+        let (mine, shard, width) = match &self.dist {
+            None => (0..seqs.len(), None, 0),
+            Some(d) => {
+                let width = seqs.iter().map(Vec::len).max().unwrap_or(0);
+                (d.shard(seqs.len()), Some(seqs.len()), width)
+            }
         };
         let (seqs_here, labels_here) = (&seqs[mine.clone()], &labels[mine.clone()]);
         // Out of GPU memory, the batch runs as smaller micro-batches.
@@ -144,7 +147,8 @@ impl FineTuner {
                 return Ok(None);
             }
             let vocab = model.config.vocab_size;
-            let batch = ClsBatch::new(dev, &seqs_here[r.clone()], &labels_here[r.clone()], vocab)?;
+            let (s, l) = (&seqs_here[r.clone()], &labels_here[r.clone()]);
+            let batch = ClsBatch::padded(dev, s, l, vocab, width)?;
             let dropout = Dropout {
                 p: dropout_p,
                 seed: part_seed(seed, part),

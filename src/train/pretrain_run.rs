@@ -502,16 +502,14 @@ pub fn pretrain_on(
             m: pollster::block_on(read_named(dev, &names, &trainer.optimizer.m))?,
             v: pollster::block_on(read_named(dev, &names, &trainer.optimizer.v))?,
         };
-        let dir = checkpoint::save(
+        checkpoint::save(
             run,
             &start.folder(&tensors, Precision::F32),
             &opt,
             state,
             recipe.keep_checkpoints,
         )?;
-        log.plot()?;
-        let _ = dir;
-        Ok(())
+        log.plot()
     };
 
     if state.step >= recipe.steps {

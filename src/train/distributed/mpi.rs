@@ -6,7 +6,7 @@
 
 use mpi::collective::SystemOperation;
 use mpi::environment::Universe;
-use mpi::topology::{Communicator, SimpleCommunicator};
+use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 
 use super::Collective;
