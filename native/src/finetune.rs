@@ -8,12 +8,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use dnagpu::train::finetune_output::{check_output, clear_output};
 use dnagpu::train::distributed::Distributed;
+use dnagpu::train::finetune_output::{check_output, clear_output};
 use dnagpu::train::finetune_run::{fine_tune_on, FineTuneEnd, FineTuneRun};
 use dnagpu::train::progress::{RunProgress, Silent};
-use std::sync::Arc;
 use dnagpu::train::recipe::{FineTuneRecipe, TuneMode};
+use std::sync::Arc;
 
 use crate::interrupt::Interrupt;
 use crate::model_arg::{ModelArgs, Source};
@@ -158,7 +158,16 @@ pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
         let src = args.model.files()?;
         let interrupt = Interrupt::install("saving the model kept so far")?;
         let (data, output, merge) = (&args.data, &args.output, args.opts.merge);
-        let end = run_task(&dev, &src, data, output, &recipe, merge, &interrupt, dist.clone())?;
+        let end = run_task(
+            &dev,
+            &src,
+            data,
+            output,
+            &recipe,
+            merge,
+            &interrupt,
+            dist.clone(),
+        )?;
         if let (true, FineTuneEnd::Stopped { .. }) = (root, end) {
             eprintln!(
                 "fine-tuning does not resume: to train in full, run the same command again with --overwrite (or another --output)"

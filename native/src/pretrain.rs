@@ -204,7 +204,15 @@ pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
         let start = args.start(progress)?;
         let dev = device.device_for(dist.as_deref())?;
         let interrupt = Interrupt::install("saving a checkpoint")?;
-        let end = pretrain_on(&dev, &args.output, &recipe, &start, progress, interrupt.flag(), dist.clone())?;
+        let end = pretrain_on(
+            &dev,
+            &args.output,
+            &recipe,
+            &start,
+            progress,
+            interrupt.flag(),
+            dist.clone(),
+        )?;
         if dist.as_ref().is_none_or(|d| d.is_root()) {
             eprintln!("{}", end.summary(&args.output));
         }

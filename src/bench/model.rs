@@ -185,7 +185,10 @@ impl TrainBench {
 
     /// From now on, steps as one rank of `dist`: `batch` sequences per
     /// rank, so each step's (global) batch is `batch` times the ranks.
-    pub fn distributed(mut self, dist: std::sync::Arc<crate::train::distributed::Distributed>) -> Self {
+    pub fn distributed(
+        mut self,
+        dist: std::sync::Arc<crate::train::distributed::Distributed>,
+    ) -> Self {
         self.batch *= dist.size();
         self.trainer = self.trainer.distributed(dist);
         self

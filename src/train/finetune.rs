@@ -1,8 +1,8 @@
 //! Fine-tuning a sequence classifier: one AdamW step per batch (clipped,
 //! scheduled), and evaluation (class probabilities and the mean loss).
 
-use super::distributed::{step_gradients, Distributed};
 use super::classify::{cls_forward_backward, cls_logits, ClsBatch, ClsModel};
+use super::distributed::{step_gradients, Distributed};
 use super::labelled::LabelledSet;
 use super::loss_scale::{judge, LossScale, ScaledStep};
 use super::mixed::half_encoder;
@@ -130,9 +130,6 @@ impl FineTuner {
         let scale = loss_scale / seqs.len() as f32;
         let mut acc = Accumulated::default();
         let dropout_p = self.options.dropout;
-        let model = self.compute_model(dev).map_err(|e| step_error(e, step))?;
-        // One process: the whole batch; a rank: its sequences, with the
-        // dropout masks they have in the whole batch.
         let (mine, shard, width) = match &self.dist {
             None => (0..seqs.len(), None, 0),
             Some(d) => {
@@ -140,6 +137,9 @@ impl FineTuner {
                 (d.shard(seqs.len()), Some(seqs.len()), width)
             }
         };
+        let model = self.compute_model(dev).map_err(|e| step_error(e, step))?;
+        // One process: the whole batch; a rank: its sequences, with the
+        // dropout masks they have in the whole batch.
         let (seqs_here, labels_here) = (&seqs[mine.clone()], &labels[mine.clone()]);
         // Out of GPU memory, the batch runs as smaller micro-batches.
         accumulate(dev, step, seqs_here.len(), &mut acc, |r, part| {

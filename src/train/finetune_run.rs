@@ -176,7 +176,11 @@ pub fn fine_tune_on(
             .map_err(io_error(format!("creating {}", output.display())))?;
     }
     // What writes of a killed earlier run left half done.
-    for p in root.then(|| remove_stale_temps(output)).transpose()?.unwrap_or_default() {
+    for p in root
+        .then(|| remove_stale_temps(output))
+        .transpose()?
+        .unwrap_or_default()
+    {
         progress.note(&format!(
             "removed {}, left by an earlier run killed while writing it",
             p.display()

@@ -381,7 +381,10 @@ pub fn pretrain_on(
         std::fs::create_dir_all(run).map_err(io_error(format!("creating {}", run.display())))?;
     }
     // What writes of a killed earlier process left half done.
-    for dir in [run.to_path_buf(), run.join("checkpoints")].into_iter().filter(|_| root) {
+    for dir in [run.to_path_buf(), run.join("checkpoints")]
+        .into_iter()
+        .filter(|_| root)
+    {
         for p in remove_stale_temps(&dir)? {
             progress.note(&format!(
                 "removed {}, left by an earlier run killed while writing it",
@@ -425,7 +428,7 @@ pub fn pretrain_on(
         ));
     }
 
-    let model = MlmModel::load(dev, cfg, &start.weights)?;
+    let mut model = MlmModel::load(dev, cfg, &start.weights)?;
     if let Some(d) = &dist {
         pollster::block_on(d.check_same(dev, "weights", &model.params()))?;
     }

@@ -282,7 +282,10 @@ mod tests {
         let g = dev.tensor_f32(&[2, 2], &[1.0, -2.0, 3.5, 4.0]).unwrap();
         let l = dev.tensor_f32(&[1], &[7.25]).unwrap();
         let (g2, l2) = pollster::block_on(d.reduce(&dev, &[p.clone()], Some(vec![g]), &l)).unwrap();
-        assert_eq!(dev.read_f32_blocking(&g2[0]).unwrap(), [1.0, -2.0, 3.5, 4.0]);
+        assert_eq!(
+            dev.read_f32_blocking(&g2[0]).unwrap(),
+            [1.0, -2.0, 3.5, 4.0]
+        );
         assert_eq!(dev.read_f32_blocking(&l2).unwrap(), [7.25]);
         let (z, _) = pollster::block_on(d.reduce(&dev, &[p], None, &l)).unwrap();
         assert_eq!(dev.read_f32_blocking(&z[0]).unwrap(), [0.0; 4]);

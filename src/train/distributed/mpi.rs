@@ -24,9 +24,8 @@ impl Mpi {
     /// Initialises MPI (once per process); the ranks' processes must all
     /// call it.
     pub fn init() -> Result<Self> {
-        let universe = mpi::initialize().ok_or_else(|| {
-            Error::Invalid("MPI is already initialised in this process".into())
-        })?;
+        let universe = mpi::initialize()
+            .ok_or_else(|| Error::Invalid("MPI is already initialised in this process".into()))?;
         let world = universe.world();
         let local = world.split_shared(world.rank());
         Ok(Self {
