@@ -297,8 +297,7 @@ mod with_mpi {
             .arg("--distributed");
         let mut job = super::common::running::Running::spawn(&mut mpi);
         job.wait_until("two checkpoints", || {
-            two.join("checkpoints/step-00000010/state.json")
-                .is_file()
+            two.join("checkpoints/step-00000010/state.json").is_file()
         });
         let pids = rank_pids(&two, 1);
         assert_eq!(pids.len(), 1, "rank 1's process");
@@ -371,7 +370,7 @@ mod with_mpi {
     }
 
     /// (The tiny config's hidden dropout is 0.1: on in both runs.)
-/// train/dev/test CSVs: label 1 GC-rich, label 0 AT-rich, 40 bp.
+    /// train/dev/test CSVs: label 1 GC-rich, label 0 AT-rich, 40 bp.
     fn task(dir: &Path) {
         let mut x: u64 = 3;
         let mut next = move || {

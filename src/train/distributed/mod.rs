@@ -206,6 +206,9 @@ pub const HAS_MPI: bool = cfg!(all(feature = "mpi", not(target_arch = "wasm32"))
 /// pool gets its share of the machine's cores (unless RAYON_NUM_THREADS
 /// says). Without the `mpi` feature, an error saying how to build it.
 #[cfg(not(target_arch = "wasm32"))]
+// Shared by the run and its trainer on the one thread MPI was initialised
+// on (MPI_THREAD_SINGLE): an Arc for ownership, never sent.
+#[allow(clippy::arc_with_non_send_sync)]
 pub fn join_mpi() -> Result<Arc<Distributed>> {
     #[cfg(feature = "mpi")]
     {
@@ -281,7 +284,9 @@ mod tests {
         let p = dev.tensor_f32(&[2, 2], &[0.0; 4]).unwrap();
         let g = dev.tensor_f32(&[2, 2], &[1.0, -2.0, 3.5, 4.0]).unwrap();
         let l = dev.tensor_f32(&[1], &[7.25]).unwrap();
-        let (g2, l2) = pollster::block_on(d.reduce(&dev, &[p.clone()], Some(vec![g]), &l)).unwrap();
+        let (g2, l2) =
+            pollster::block_on(d.reduce(&dev, std::slice::from_ref(&p), Some(vec![g]), &l))
+                .unwrap();
         assert_eq!(
             dev.read_f32_blocking(&g2[0]).unwrap(),
             [1.0, -2.0, 3.5, 4.0]
