@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use dnagpu::train::distributed::Distributed;
 use dnagpu::train::finetune_output::{check_output, clear_output};
-use dnagpu::train::finetune_run::{fine_tune_on, FineTuneEnd, FineTuneRun};
+use dnagpu::train::finetune_run::{fine_tune, FineTuneEnd};
 use dnagpu::train::progress::{RunProgress, Silent};
 use dnagpu::train::recipe::{FineTuneRecipe, TuneMode};
 use std::sync::Arc;
@@ -138,7 +138,7 @@ impl TuneOptions {
 
 pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
     let dist = crate::join(args.distributed)?;
-    let body = || -> Result<Option<i32>> {
+    let body = |dist: Option<Arc<Distributed>>| -> Result<Option<i32>> {
         let mut recipe = args.opts.recipe()?;
         recipe.batch_size *= dist.as_ref().map_or(1, |d| d.size());
         let root = dist.as_ref().is_none_or(|d| d.is_root());
@@ -175,15 +175,7 @@ pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
         }
         Ok(interrupt.exit_code())
     };
-    let code = match &dist {
-        Some(d) => d.or_abort(body().map_err(|e| dnagpu::Error::Invalid(format!("{e:#}")))),
-        None => body()?,
-    };
-    if let Some(code) = code {
-        drop(dist);
-        std::process::exit(code);
-    }
-    Ok(())
+    crate::run_ranked(dist, body)
 }
 
 /// Fine-tunes `src` on the folder `data` into `output` with a progress bar
@@ -203,15 +195,8 @@ pub fn run_task(
     let root = dist.as_ref().is_none_or(|d| d.is_root());
     let (mut bar, mut silent) = (BarProgress::new(), Silent);
     let progress: &mut dyn RunProgress = if root { &mut bar } else { &mut silent };
-    let run = FineTuneRun {
-        dev,
-        src,
-        data,
-        output,
-        recipe,
-        merge,
-    };
-    let end = fine_tune_on(&run, progress, interrupt.flag(), dist)?;
+    let flag = interrupt.flag();
+    let end = fine_tune(dev, src, data, output, recipe, merge, progress, flag, dist)?;
     if root {
         eprintln!("{}", end.summary(output));
     }

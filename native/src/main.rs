@@ -102,6 +102,26 @@ impl DeviceArgs {
     }
 }
 
+/// Runs `body` (a training command; `Some(code)`: exit with it, a signal
+/// came); as a rank (`dist`), an error ends every rank of the job.
+pub fn run_ranked(
+    dist: Option<std::sync::Arc<Distributed>>,
+    body: impl FnOnce(Option<std::sync::Arc<Distributed>>) -> Result<Option<i32>>,
+) -> Result<()> {
+    let code = match &dist {
+        Some(d) => {
+            d.or_abort(body(dist.clone()).map_err(|e| dnagpu::Error::Invalid(format!("{e:#}"))))
+        }
+        None => body(None)?,
+    };
+    if let Some(code) = code {
+        // MPI is finalised first.
+        drop(dist);
+        std::process::exit(code);
+    }
+    Ok(())
+}
+
 /// `--distributed`: this process's rank of the MPI job; `None` without the flag.
 pub fn join(distributed: bool) -> Result<Option<std::sync::Arc<Distributed>>> {
     Ok(distributed

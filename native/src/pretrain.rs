@@ -8,9 +8,12 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use dnagpu::export::Precision;
 use dnagpu::train::optimizer::AdamWConfig;
-use dnagpu::train::pretrain_run::{pretrain_on, PretrainRecipe, PretrainStart};
+use dnagpu::train::pretrain_run::{pretrain, PretrainRecipe, PretrainStart};
 use dnagpu::train::progress::{RunProgress, Silent};
 use dnagpu::train::schedule::Decay;
+
+use dnagpu::train::distributed::Distributed;
+use std::sync::Arc;
 
 use crate::interrupt::Interrupt;
 use crate::model_arg::Source;
@@ -193,7 +196,7 @@ impl PretrainArgs {
 pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
     let dist = crate::join(args.distributed)?;
     let ranks = dist.as_ref().map_or(1, |d| d.size());
-    let body = || -> Result<Option<i32>> {
+    let body = |dist: Option<Arc<Distributed>>| -> Result<Option<i32>> {
         let recipe = args.recipe().for_ranks(ranks);
         recipe.validate()?;
         let (mut bar, mut silent) = (BarProgress::new(), Silent);
@@ -204,7 +207,7 @@ pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
         let start = args.start(progress)?;
         let dev = device.device_for(dist.as_deref())?;
         let interrupt = Interrupt::install("saving a checkpoint")?;
-        let end = pretrain_on(
+        let end = pretrain(
             &dev,
             &args.output,
             &recipe,
@@ -218,13 +221,5 @@ pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
         }
         Ok(interrupt.exit_code())
     };
-    let code = match &dist {
-        Some(d) => d.or_abort(body().map_err(|e| dnagpu::Error::Invalid(format!("{e:#}")))),
-        None => body()?,
-    };
-    if let Some(code) = code {
-        drop(dist);
-        std::process::exit(code);
-    }
-    Ok(())
+    crate::run_ranked(dist, body)
 }

@@ -76,24 +76,7 @@ mod with_mpi {
 
     /// 24 random sequences of 90 bp, each three times.
     fn small_fasta(dir: &Path) -> PathBuf {
-        let mut s = String::new();
-        let mut x: u64 = 7;
-        for i in 0..72 {
-            if i % 24 == 0 {
-                x = 7;
-            }
-            s.push_str(&format!(">s{i}\n"));
-            for _ in 0..90 {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                s.push(b"ACGT"[(x >> 62) as usize] as char);
-            }
-            s.push('\n');
-        }
-        let p = dir.join("small.fa");
-        std::fs::write(&p, s).unwrap();
-        p
+        super::common::small_fasta(dir, 24)
     }
 
     /// `pretrain`'s arguments on the tiny config (after the binary).

@@ -160,16 +160,9 @@ impl FineTuner {
             )?))
         })?;
         let params = self.model.trainable_params();
-        let (grads, loss_sum) = step_gradients(
-            self.dist.as_deref(),
-            dev,
-            &params,
-            acc.grads,
-            &acc.loss_rows,
-            "a fine-tuning step with no sequence",
-        )
-        .await
-        .map_err(|e| step_error(e, step))?;
+        let dist = self.dist.as_deref();
+        let nothing = "a fine-tuning step with no sequence";
+        let (grads, loss_sum) = step_gradients(dist, dev, &params, acc, step, nothing).await?;
         let lr = self.options.schedule.lr(step);
         // Recorded through the update; the loss and norm are read after it.
         let (new, update) = self

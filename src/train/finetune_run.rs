@@ -115,7 +115,10 @@ impl FineTuneEnd {
 /// Fine-tunes `src` on the folder `data` by `recipe` into `output`; with
 /// `merge` (LoRA), also writes the model with the adapter folded in.
 /// `stop` is checked after every step: once set, the run writes what it
-/// has and returns [`FineTuneEnd::Stopped`].
+/// has and returns [`FineTuneEnd::Stopped`]. With `dist`, as one rank of a
+/// data-parallel job (`None`: one process): every rank trains on its share
+/// of each global batch; rank 0 alone evaluates and writes files; a stop
+/// seen by any rank stops all.
 #[allow(clippy::too_many_arguments)]
 pub fn fine_tune(
     dev: &Device,
@@ -126,45 +129,8 @@ pub fn fine_tune(
     merge: bool,
     progress: &mut dyn RunProgress,
     stop: &AtomicBool,
-) -> Result<FineTuneEnd> {
-    let run = FineTuneRun {
-        dev,
-        src,
-        data,
-        output,
-        recipe,
-        merge,
-    };
-    fine_tune_on(&run, progress, stop, None)
-}
-
-/// What a fine-tuning run reads and writes.
-pub struct FineTuneRun<'a> {
-    pub dev: &'a Device,
-    pub src: &'a ModelSource,
-    pub data: &'a Path,
-    pub output: &'a Path,
-    pub recipe: &'a FineTuneRecipe,
-    pub merge: bool,
-}
-
-/// [`fine_tune`] as one rank of a data-parallel job (`dist`; `None`: one
-/// process): every rank trains on its share of each global batch; rank 0
-/// alone evaluates and writes files; a stop seen by any rank stops all.
-pub fn fine_tune_on(
-    run: &FineTuneRun,
-    progress: &mut dyn RunProgress,
-    stop: &AtomicBool,
     dist: Option<Arc<Distributed>>,
 ) -> Result<FineTuneEnd> {
-    let FineTuneRun {
-        dev,
-        src,
-        data,
-        output,
-        recipe,
-        merge,
-    } = *run;
     recipe.validate()?;
     let root = dist.as_ref().is_none_or(|d| d.is_root());
     let stop_now = || match &dist {

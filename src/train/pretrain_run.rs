@@ -347,22 +347,11 @@ fn validation_batches(
 
 /// Runs (or continues) the pretraining of `start` in the folder `run`.
 /// `stop` is checked after every step: once set, a checkpoint is written
-/// and the run returns [`PretrainEnd::Stopped`].
+/// and the run returns [`PretrainEnd::Stopped`]. With `dist`, as one rank
+/// of a data-parallel job (`None`: one process): every rank trains on its
+/// share of each global batch; rank 0 alone evaluates and writes files; a
+/// stop seen by any rank stops all.
 pub fn pretrain(
-    dev: &Device,
-    run: &Path,
-    recipe: &PretrainRecipe,
-    start: &PretrainStart,
-    progress: &mut dyn RunProgress,
-    stop: &AtomicBool,
-) -> Result<PretrainEnd> {
-    pretrain_on(dev, run, recipe, start, progress, stop, None)
-}
-
-/// [`pretrain`] as one rank of a data-parallel job (`dist`; `None`: one
-/// process): every rank trains on its share of each global batch; rank 0
-/// alone evaluates and writes files; a stop seen by any rank stops all.
-pub fn pretrain_on(
     dev: &Device,
     run: &Path,
     recipe: &PretrainRecipe,

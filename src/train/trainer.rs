@@ -157,16 +157,9 @@ impl Trainer {
             })?;
         }
         let params = self.model.params();
-        let (grads, loss_sum) = step_gradients(
-            self.dist.as_deref(),
-            dev,
-            &params,
-            acc.grads,
-            &acc.loss_rows,
-            "a training step with no labelled token",
-        )
-        .await
-        .map_err(|e| step_error(e, step))?;
+        let dist = self.dist.as_deref();
+        let nothing = "a training step with no labelled token";
+        let (grads, loss_sum) = step_gradients(dist, dev, &params, acc, step, nothing).await?;
         let lr = self.options.schedule.lr(step);
         // Recorded through the update; the loss and norm are read after it.
         let (new, update) = self

@@ -20,6 +20,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use super::split::{step_error, Accumulated};
 use crate::error::{Error, Result};
 use crate::{Device, Tensor};
 
@@ -237,24 +238,28 @@ pub fn mpi_library() -> Option<String> {
     None
 }
 
-/// The gradients and summed loss a step applies: this process's
-/// (`dist` None, unchanged single-process path) or the sum over ranks.
+/// The gradients and summed loss step `step` applies, from what its
+/// micro-batches gave (`acc`): this process's (`dist` None: the one-process
+/// path) or the sum over ranks; `nothing` is the error of a step without
+/// gradients.
 pub(crate) async fn step_gradients(
     dist: Option<&Distributed>,
     dev: &Device,
     params: &[Tensor],
-    grads: Option<Vec<Tensor>>,
-    loss_rows: &[Tensor],
+    acc: Accumulated,
+    step: u64,
     nothing: &str,
 ) -> Result<(Vec<Tensor>, Tensor)> {
-    let loss_sum = super::optimizer::loss_sum(dev, loss_rows)?;
-    match dist {
-        None => Ok((
-            grads.ok_or_else(|| Error::Invalid(nothing.into()))?,
-            loss_sum,
-        )),
-        Some(d) => d.reduce(dev, params, grads, &loss_sum).await,
-    }
+    let sum = |rows: &[Tensor]| super::optimizer::loss_sum(dev, rows);
+    let out = match (dist, acc.grads) {
+        (None, None) => return Err(Error::Invalid(nothing.into())),
+        (None, Some(g)) => sum(&acc.loss_rows).map(|l| (g, l)),
+        (Some(d), grads) => match sum(&acc.loss_rows) {
+            Ok(l) => d.reduce(dev, params, grads, &l).await,
+            Err(e) => Err(e),
+        },
+    };
+    out.map_err(|e| step_error(e, step))
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
