@@ -90,16 +90,18 @@ impl Device {
     }
 
     /// [`Device::select`] for the data-parallel rank `local_rank` of this
-    /// machine: without `gpu`, the `local_rank`-th (wrapping) of the
-    /// adapters `choice` would consider, so each rank gets its own device.
+    /// machine (`None`: one process, `select` itself): without `gpu`, the
+    /// `local_rank`-th (wrapping) of the adapters `choice` would consider,
+    /// so each rank gets its own device.
     pub async fn select_for_rank(
         choice: BackendChoice,
         gpu: Option<&str>,
-        local_rank: usize,
+        local_rank: Option<usize>,
     ) -> Result<(Device, String)> {
-        if gpu.is_some() || choice == BackendChoice::Cpu {
+        let Some(local_rank) = local_rank.filter(|_| gpu.is_none() && choice != BackendChoice::Cpu)
+        else {
             return Self::select(choice, gpu).await;
-        }
+        };
         let found = adapters().await;
         let usable: Vec<usize> = (0..found.len())
             .filter(|&i| {

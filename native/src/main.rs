@@ -79,25 +79,21 @@ enum Command {
 impl DeviceArgs {
     /// The device these options select; the one-line notice goes to stderr.
     pub fn device(&self) -> Result<dnagpu::Device> {
-        let choice: dnagpu::BackendChoice = self.backend.parse()?;
-        let (dev, notice) =
-            pollster::block_on(dnagpu::Device::select(choice, self.gpu.as_deref()))?;
-        eprintln!("{notice}");
-        Ok(dev)
+        self.device_for(None)
     }
 
     /// [`DeviceArgs::device`] for a data-parallel rank (`dist`): the rank's
     /// own adapter by its node-local rank, unless --gpu says.
     pub fn device_for(&self, dist: Option<&Distributed>) -> Result<dnagpu::Device> {
-        let Some(d) = dist else { return self.device() };
         let choice: dnagpu::BackendChoice = self.backend.parse()?;
-        let local = d.collective.local_rank();
+        let local = dist.map(|d| d.collective.local_rank());
         let (dev, notice) = pollster::block_on(dnagpu::Device::select_for_rank(
             choice,
             self.gpu.as_deref(),
             local,
         ))?;
-        eprintln!("rank {} of {}: {notice}", d.rank(), d.size());
+        let rank = dist.map(|d| format!("rank {} of {}: ", d.rank(), d.size()));
+        eprintln!("{}{notice}", rank.unwrap_or_default());
         Ok(dev)
     }
 }
