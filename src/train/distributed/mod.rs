@@ -188,11 +188,14 @@ impl Distributed {
         match result {
             Ok(v) => v,
             Err(e) => {
-                eprintln!(
-                    "error: rank {} of {} failed: {e}; stopping every rank",
+                // One write, so that mpirun does not interleave another
+                // rank's output into the line.
+                let line = format!(
+                    "error: rank {} of {} failed: {e}; stopping every rank\n",
                     self.rank(),
                     self.size()
                 );
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
                 self.collective.abort(1)
             }
         }
