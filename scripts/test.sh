@@ -22,6 +22,12 @@ fi
 echo "== native tests (lavapipe + CPU backend)"
 cargo test --workspace --exclude dnagpu-web
 
+# Data-parallel training (the `mpi` feature, Open MPI from scripts/setup.sh):
+# `mpirun -np 2` on the CPU backend and on lavapipe against one process with
+# the doubled batch, resume after a killed rank, SIGTERM, a failing rank.
+echo "== data-parallel training over MPI (mpirun -np 2)"
+cargo test -p dnagpu-cli --features mpi --test distributed
+
 # Debian 12's lavapipe has no cooperative matrices: their kernels' tests
 # (the library's coop_* tests; tests/precision.rs and
 # tests/mixed_precision.rs: whole models with f16 weights, inference and

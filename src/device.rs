@@ -89,6 +89,32 @@ impl Device {
         }
     }
 
+    /// [`Device::select`] for the data-parallel rank `local_rank` of this
+    /// machine (`None`: one process, `select` itself): without `gpu`, the
+    /// `local_rank`-th (wrapping) of the adapters `choice` would consider,
+    /// so each rank gets its own device.
+    pub async fn select_for_rank(
+        choice: BackendChoice,
+        gpu: Option<&str>,
+        local_rank: Option<usize>,
+    ) -> Result<(Device, String)> {
+        let Some(local_rank) = local_rank.filter(|_| gpu.is_none() && choice != BackendChoice::Cpu)
+        else {
+            return Self::select(choice, gpu).await;
+        };
+        let found = adapters().await;
+        let usable: Vec<usize> = (0..found.len())
+            .filter(|&i| {
+                choice == BackendChoice::Gpu
+                    || found[i].get_info().device_type != wgpu::DeviceType::Cpu
+            })
+            .collect();
+        match usable.get(local_rank % usable.len().max(1)) {
+            Some(i) => Self::select(choice, Some(&i.to_string())).await,
+            None => Self::select(choice, None).await,
+        }
+    }
+
     /// The GPU device on the best adapter, software ones included.
     pub async fn gpu() -> Result<Device> {
         Ok(Self::select(BackendChoice::Gpu, None).await?.0)

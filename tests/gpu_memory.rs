@@ -146,7 +146,7 @@ fn small_config() -> Config {
 
 const TRAIN_CAP: u64 = 512 << 10;
 
-const NO_DROPOUT: Dropout = Dropout { p: 0.0, seed: 0 };
+const NO_DROPOUT: Dropout = Dropout::OFF;
 
 fn schedule() -> Schedule {
     Schedule {

@@ -88,6 +88,10 @@ struct TrainBench {
     /// loss scaling), as `pretrain --precision f16` trains.
     #[arg(long, default_value = "f32", value_parser = crate::model_arg::parse_precision)]
     precision: dnagpu::model::Precision,
+    /// Data-parallel steps under `mpirun -np N`: --batch per rank; reports the global
+    /// tokens/s and the all-reduce's share of a step (rank 0 prints).
+    #[arg(long)]
+    distributed: bool,
 }
 
 #[derive(clap::Args)]
@@ -253,16 +257,28 @@ pub fn run(dev_args: &DeviceArgs, args: &BenchArgs) -> Result<()> {
 
 fn run_train(dev_args: &DeviceArgs, a: &TrainBench) -> Result<()> {
     let config = config_of(&a.config)?;
-    let dev = dev_args.device()?;
+    let dist = crate::join(a.distributed)?;
+    let dev = dev_args.device_for(dist.as_deref())?;
     let mut bench = measure::TrainBench::new(&dev, &config, a.precision, a.batch, a.seq)?;
+    if let Some(d) = &dist {
+        bench = bench.distributed(d.clone());
+    }
+    let r = bench.time(&dev, a.iters)?;
+    let ranks = dist.as_ref().map_or(1, |d| d.size());
+    if let Some(d) = dist.as_ref().filter(|d| d.is_root()) {
+        let per_step = d.reduce_seconds() / a.iters.max(1) as f64;
+        let share = 100.0 * per_step / r.seconds_per_step;
+        println!("ranks: {ranks}; all-reduce (readback, MPI, upload): {per_step:.3} s/step, {share:.0}% of a step");
+    } else if dist.is_some() {
+        return Ok(());
+    }
     println!("device: {}", dev.name());
     println!(
         "model: {}; {} x {} tokens per step",
         arch(&config),
-        a.batch,
+        a.batch * ranks,
         a.seq
     );
-    let r = bench.time(&dev, a.iters)?;
     println!(
         "{:>10} {:>12} {:>10} {:>12}",
         "s/step", "tokens/s", "GFLOP/s", "peak MiB"
@@ -277,7 +293,7 @@ fn run_train(dev_args: &DeviceArgs, a: &TrainBench) -> Result<()> {
         Value::Null
     };
     if let Some(p) = &a.json {
-        let doc = json!({"device": dev.name(), "backend": dev.backend(), "precision": a.precision.name(), "batch": a.batch, "tokens": a.seq,
+        let doc = json!({"device": dev.name(), "backend": dev.backend(), "precision": a.precision.name(), "batch": a.batch * ranks, "ranks": ranks, "tokens": a.seq,
             "seconds_per_step": r.seconds_per_step, "tokens_per_s": r.tokens_per_s, "gflops": r.gflops, "peak_mib": r.peak_mib, "profile": profile});
         write_json(p, &doc)?;
     }

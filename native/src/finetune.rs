@@ -8,9 +8,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use dnagpu::train::distributed::Distributed;
 use dnagpu::train::finetune_output::{check_output, clear_output};
 use dnagpu::train::finetune_run::{fine_tune, FineTuneEnd};
+use dnagpu::train::progress::{RunProgress, Silent};
 use dnagpu::train::recipe::{FineTuneRecipe, TuneMode};
+use std::sync::Arc;
 
 use crate::interrupt::Interrupt;
 use crate::model_arg::{ModelArgs, Source};
@@ -32,6 +35,10 @@ pub struct FinetuneArgs {
     /// (other files are kept).
     #[arg(long)]
     overwrite: bool,
+    /// Data-parallel over MPI: launch with `mpirun -np N` or `srun`; --batch-size is per
+    /// rank, rank 0 writes the files (build with --features mpi).
+    #[arg(long)]
+    distributed: bool,
     #[command(flatten)]
     opts: TuneOptions,
 }
@@ -130,45 +137,51 @@ impl TuneOptions {
 }
 
 pub fn run(device: &DeviceArgs, args: &FinetuneArgs) -> Result<()> {
-    let recipe = args.opts.recipe()?;
-    if args.overwrite {
-        let removed = clear_output(&args.output)?;
-        if !removed.is_empty() {
+    let dist = crate::join(args.distributed)?;
+    let body = |dist: Option<Arc<Distributed>>| -> Result<Option<i32>> {
+        let mut recipe = args.opts.recipe()?;
+        recipe.batch_size *= dist.as_ref().map_or(1, |d| d.size());
+        let root = dist.as_ref().is_none_or(|d| d.is_root());
+        if root && args.overwrite {
+            let removed = clear_output(&args.output)?;
+            if !removed.is_empty() {
+                eprintln!(
+                    "--overwrite: removed the earlier result's {} from {}",
+                    removed.join(", "),
+                    args.output.display()
+                );
+            }
+        } else if root {
+            check_output(&args.output)?;
+        }
+        let dev = device.device_for(dist.as_deref())?;
+        let src = args.model.files()?;
+        let interrupt = Interrupt::install("saving the model kept so far")?;
+        let (data, output, merge) = (&args.data, &args.output, args.opts.merge);
+        let end = run_task(
+            &dev,
+            &src,
+            data,
+            output,
+            &recipe,
+            merge,
+            &interrupt,
+            dist.clone(),
+        )?;
+        if let (true, FineTuneEnd::Stopped { .. }) = (root, end) {
             eprintln!(
-                "--overwrite: removed the earlier result's {} from {}",
-                removed.join(", "),
-                args.output.display()
+                "fine-tuning does not resume: to train in full, run the same command again with --overwrite (or another --output)"
             );
         }
-    } else {
-        check_output(&args.output)?;
-    }
-    let dev = device.device()?;
-    let src = args.model.files()?;
-    let interrupt = Interrupt::install("saving the model kept so far")?;
-    let end = run_task(
-        &dev,
-        &src,
-        &args.data,
-        &args.output,
-        &recipe,
-        args.opts.merge,
-        &interrupt,
-    )?;
-    if let FineTuneEnd::Stopped { .. } = end {
-        eprintln!(
-            "fine-tuning does not resume: to train in full, run the same command again with --overwrite (or another --output)"
-        );
-    }
-    if let Some(code) = interrupt.exit_code() {
-        std::process::exit(code);
-    }
-    Ok(())
+        Ok(interrupt.exit_code())
+    };
+    crate::run_ranked(dist, body)
 }
 
 /// Fine-tunes `src` on the folder `data` into `output` with a progress bar
 /// (with `merge`, also the merged model), stopping early when `interrupt`
-/// asks; says what it wrote.
+/// asks; says what it wrote. `dist`: as one rank of a data-parallel job.
+#[allow(clippy::too_many_arguments)]
 pub fn run_task(
     dev: &dnagpu::Device,
     src: &Source,
@@ -177,18 +190,15 @@ pub fn run_task(
     recipe: &FineTuneRecipe,
     merge: bool,
     interrupt: &Interrupt,
+    dist: Option<Arc<Distributed>>,
 ) -> Result<FineTuneEnd> {
-    let mut bar = BarProgress::new();
-    let end = fine_tune(
-        dev,
-        src,
-        data,
-        output,
-        recipe,
-        merge,
-        &mut bar,
-        interrupt.flag(),
-    )?;
-    eprintln!("{}", end.summary(output));
+    let root = dist.as_ref().is_none_or(|d| d.is_root());
+    let (mut bar, mut silent) = (BarProgress::new(), Silent);
+    let progress: &mut dyn RunProgress = if root { &mut bar } else { &mut silent };
+    let flag = interrupt.flag();
+    let end = fine_tune(dev, src, data, output, recipe, merge, progress, flag, dist)?;
+    if root {
+        eprintln!("{}", end.summary(output));
+    }
     Ok(end)
 }

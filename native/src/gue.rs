@@ -128,8 +128,17 @@ pub fn run(device: &DeviceArgs, args: &GueArgs) -> Result<()> {
                     eprintln!("== {task}");
                     let m = match (&dev, &src) {
                         (Some(d), Some(s)) => {
-                            match run_task(d, s, &dir, &out, &recipe, args.opts.merge, &interrupt)
-                                .with_context(|| format!("{name}, {task}"))?
+                            match run_task(
+                                d,
+                                s,
+                                &dir,
+                                &out,
+                                &recipe,
+                                args.opts.merge,
+                                &interrupt,
+                                None,
+                            )
+                            .with_context(|| format!("{name}, {task}"))?
                             {
                                 FineTuneEnd::Done { metrics }
                                 | FineTuneEnd::Stopped { metrics } => metrics,

@@ -58,5 +58,9 @@ pub fn run(args: &DeviceArgs) -> Result<()> {
     println!("backend: {}", device.backend());
     println!("device: {}", device.name());
     println!("{notice}");
+    match dnagpu::train::distributed::mpi_library() {
+        Some(lib) => println!("mpi: yes (--distributed; {lib})"),
+        None => println!("mpi: no (build with --features mpi for --distributed)"),
+    }
     Ok(())
 }

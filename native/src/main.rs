@@ -22,6 +22,7 @@ mod windows;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use dnagpu::train::distributed::Distributed;
 
 #[derive(Parser)]
 #[command(
@@ -81,10 +82,21 @@ enum Command {
 impl DeviceArgs {
     /// The device these options select; the one-line notice goes to stderr.
     pub fn device(&self) -> Result<dnagpu::Device> {
+        self.device_for(None)
+    }
+
+    /// [`DeviceArgs::device`] for a data-parallel rank (`dist`): the rank's
+    /// own adapter by its node-local rank, unless --gpu says.
+    pub fn device_for(&self, dist: Option<&Distributed>) -> Result<dnagpu::Device> {
         let choice: dnagpu::BackendChoice = self.backend.parse()?;
-        let (dev, notice) =
-            pollster::block_on(dnagpu::Device::select(choice, self.gpu.as_deref()))?;
-        eprintln!("{notice}");
+        let local = dist.map(|d| d.collective.local_rank());
+        let (dev, notice) = pollster::block_on(dnagpu::Device::select_for_rank(
+            choice,
+            self.gpu.as_deref(),
+            local,
+        ))?;
+        let rank = dist.map(|d| format!("rank {} of {}: ", d.rank(), d.size()));
+        eprintln!("{}{notice}", rank.unwrap_or_default());
         Ok(dev)
     }
 }
@@ -103,6 +115,33 @@ fn keep_freed_memory() {
         libc::mallopt(libc::M_MMAP_MAX, 0);
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }
+}
+
+/// Runs `body` (a training command; `Some(code)`: exit with it, a signal
+/// came); as a rank (`dist`), an error ends every rank of the job.
+pub fn run_ranked(
+    dist: Option<std::sync::Arc<Distributed>>,
+    body: impl FnOnce(Option<std::sync::Arc<Distributed>>) -> Result<Option<i32>>,
+) -> Result<()> {
+    let code = match &dist {
+        Some(d) => {
+            d.or_abort(body(dist.clone()).map_err(|e| dnagpu::Error::Invalid(format!("{e:#}"))))
+        }
+        None => body(None)?,
+    };
+    if let Some(code) = code {
+        // MPI is finalised first.
+        drop(dist);
+        std::process::exit(code);
+    }
+    Ok(())
+}
+
+/// `--distributed`: this process's rank of the MPI job; `None` without the flag.
+pub fn join(distributed: bool) -> Result<Option<std::sync::Arc<Distributed>>> {
+    Ok(distributed
+        .then(dnagpu::train::distributed::join_mpi)
+        .transpose()?)
 }
 
 fn main() -> Result<()> {

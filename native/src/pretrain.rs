@@ -9,8 +9,11 @@ use anyhow::{bail, Result};
 use dnagpu::export::Precision;
 use dnagpu::train::optimizer::AdamWConfig;
 use dnagpu::train::pretrain_run::{pretrain, PretrainRecipe, PretrainStart};
-use dnagpu::train::progress::RunProgress;
+use dnagpu::train::progress::{RunProgress, Silent};
 use dnagpu::train::schedule::Decay;
+
+use dnagpu::train::distributed::Distributed;
+use std::sync::Arc;
 
 use crate::interrupt::Interrupt;
 use crate::model_arg::Source;
@@ -107,6 +110,10 @@ pub struct PretrainArgs {
     precision: PrecisionArg,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Data-parallel over MPI: launch with `mpirun -np N` or `srun`; --batch-size (and
+    /// --batch-tokens) are per rank, rank 0 writes the files (build with --features mpi).
+    #[arg(long)]
+    distributed: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -187,23 +194,32 @@ impl PretrainArgs {
 }
 
 pub fn run(device: &DeviceArgs, args: &PretrainArgs) -> Result<()> {
-    let recipe = args.recipe();
-    recipe.validate()?;
-    let mut bar = BarProgress::new();
-    let start = args.start(&mut bar)?;
-    let dev = device.device()?;
-    let interrupt = Interrupt::install("saving a checkpoint")?;
-    let end = pretrain(
-        &dev,
-        &args.output,
-        &recipe,
-        &start,
-        &mut bar,
-        interrupt.flag(),
-    )?;
-    eprintln!("{}", end.summary(&args.output));
-    if let Some(code) = interrupt.exit_code() {
-        std::process::exit(code);
-    }
-    Ok(())
+    let dist = crate::join(args.distributed)?;
+    let ranks = dist.as_ref().map_or(1, |d| d.size());
+    let body = |dist: Option<Arc<Distributed>>| -> Result<Option<i32>> {
+        let recipe = args.recipe().for_ranks(ranks);
+        recipe.validate()?;
+        let (mut bar, mut silent) = (BarProgress::new(), Silent);
+        let progress: &mut dyn RunProgress = match dist.as_ref().is_none_or(|d| d.is_root()) {
+            true => &mut bar,
+            false => &mut silent,
+        };
+        let start = args.start(progress)?;
+        let dev = device.device_for(dist.as_deref())?;
+        let interrupt = Interrupt::install("saving a checkpoint")?;
+        let end = pretrain(
+            &dev,
+            &args.output,
+            &recipe,
+            &start,
+            progress,
+            interrupt.flag(),
+            dist.clone(),
+        )?;
+        if dist.as_ref().is_none_or(|d| d.is_root()) {
+            eprintln!("{}", end.summary(&args.output));
+        }
+        Ok(interrupt.exit_code())
+    };
+    crate::run_ranked(dist, body)
 }

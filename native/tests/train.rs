@@ -106,24 +106,7 @@ fn grad_rejects_a_bad_batch_with_a_clear_error() {
 
 /// 8 fixed random sequences of 90 bp, each nine times.
 fn small_fasta(dir: &Path) -> PathBuf {
-    let mut s = String::new();
-    let mut x: u64 = 7;
-    for i in 0..72 {
-        if i % 8 == 0 {
-            x = 7;
-        }
-        s.push_str(&format!(">s{i}\n"));
-        for _ in 0..90 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            s.push(b"ACGT"[(x >> 62) as usize] as char);
-        }
-        s.push('\n');
-    }
-    let p = dir.join("small.fa");
-    std::fs::write(&p, s).unwrap();
-    p
+    common::small_fasta(dir, 8)
 }
 
 /// Runs `pretrain` on the tiny config; `extra` options replace the defaults

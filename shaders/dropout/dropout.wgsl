@@ -4,7 +4,9 @@
 //   uniform(i) = bits(i) * 2^-24 >= p with threshold = ceil(p * 2^24) and
 //   scale = 1 / (1 - p). key0, key1 derive from (seed, stream) on the host;
 //   the same integer code runs in src/ops/dropout/cpu.rs, so masks are identical.
-// Bindings: 0 x: [n] f32, 1 y: [n] f32, 2 params (n, threshold, key0, key1, scale).
+// Bindings: 0 x: [n] f32, 1 y: [n] f32, 2 params (n, threshold, key0, key1, scale, first).
+// first: x is elements first.. of a larger tensor (a data-parallel rank's rows) and
+// element i draws the mask of element first + i (u32, wrapping).
 // Grid: groups of 256 folded into 2-D: i = (wg.y * num_wg.x + wg.x) * 256 + lid.
 
 struct Params {
@@ -13,7 +15,7 @@ struct Params {
     key0: u32,
     key1: u32,
     scale: f32,
-    _p0: u32,
+    first: u32,
     _p1: u32,
     _p2: u32,
 }
@@ -40,7 +42,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     if (i >= params.n) {
         return;
     }
-    let bits = lowbias32(lowbias32(i ^ params.key0) ^ params.key1) >> 8u;
+    let bits = lowbias32(lowbias32((i + params.first) ^ params.key0) ^ params.key1) >> 8u;
     if (bits >= params.threshold) {
         y[i] = x[i] * params.scale;
     } else {

@@ -183,6 +183,17 @@ impl TrainBench {
         Ok(bench)
     }
 
+    /// From now on, steps as one rank of `dist`: `batch` sequences per
+    /// rank, so each step's (global) batch is `batch` times the ranks.
+    pub fn distributed(
+        mut self,
+        dist: std::sync::Arc<crate::train::distributed::Distributed>,
+    ) -> Self {
+        self.batch *= dist.size();
+        self.trainer = self.trainer.distributed(dist);
+        self
+    }
+
     fn next_batch(&mut self) -> crate::train::HostBatch {
         let seqs = random_sequences(&mut self.rng, self.batch, self.seq, self.config.vocab_size);
         self.masking.collate(&seqs, &mut self.rng)

@@ -13,10 +13,28 @@ pub struct Dropout {
     pub p: f32,
     /// Fresh per training step (and micro-batch), so masks differ between steps.
     pub seed: u64,
+    /// Data-parallel training: the batch is `rows` sequences starting at
+    /// sequence `first` of the step's whole batch (`(first, rows)`), and
+    /// draws the masks they have there, so the ranks of a step together
+    /// drop what one process would. `None`: the batch is the whole one.
+    pub window: Option<(usize, usize)>,
 }
 
 impl Dropout {
-    pub const OFF: Dropout = Dropout { p: 0.0, seed: 0 };
+    pub const OFF: Dropout = Dropout {
+        p: 0.0,
+        seed: 0,
+        window: None,
+    };
+
+    /// These masks for `rows` rows starting at row `first` of a batch of
+    /// `of` rows (`of` None: the batch is the whole one, unchanged).
+    pub fn rows_of(self, of: Option<usize>, first: usize, rows: usize) -> Self {
+        Self {
+            window: of.filter(|_| rows > 0).map(|_| (first, rows)),
+            ..self
+        }
+    }
 
     pub const EMBEDDINGS: u32 = 0;
     pub const POOLER: u32 = u32::MAX;
@@ -42,6 +60,13 @@ impl Dropout {
         if self.p == 0.0 {
             return Ok(x.clone());
         }
-        ops::dropout(dev, x, self.p, self.seed, stream)
+        // Every dropped activation has numel / rows elements per sequence,
+        // row-major, so x's first element is element first * numel / rows
+        // of the whole batch's tensor.
+        let first = match self.window {
+            None => 0,
+            Some((first, rows)) => first * x.numel() / rows,
+        };
+        ops::dropout_from(dev, x, self.p, self.seed, stream, first)
     }
 }

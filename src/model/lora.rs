@@ -299,17 +299,17 @@ pub struct LayerLora<'a> {
 }
 
 impl Lora {
-    /// Layer `l`'s adapters with dropout `p_seed` (p, seed) for training, or
-    /// none for inference.
-    pub fn layer(&self, l: usize, training_seed: Option<u64>) -> LayerLora<'_> {
+    /// Layer `l`'s adapters with LoRA's dropout (its p; the seed and window
+    /// of `training`) for training, or none for inference.
+    pub fn layer(&self, l: usize, training: Option<super::Dropout>) -> LayerLora<'_> {
         LayerLora {
             targets: self.targets,
             slots: &self.layers[l],
             scale: self.scale(),
-            dropout: match training_seed {
-                Some(seed) => super::Dropout {
+            dropout: match training {
+                Some(d) => super::Dropout {
                     p: self.config.dropout as f32,
-                    seed,
+                    ..d
                 },
                 None => super::Dropout::OFF,
             },

@@ -44,7 +44,7 @@ pub use cast::to_f16;
 pub use clip::clip_scale;
 pub use columns::{add_columns, take_columns};
 pub use cross_entropy::{cross_entropy, CrossEntropyOut};
-pub use dropout::dropout;
+pub use dropout::{dropout, dropout_from};
 pub use elementwise::{add, geglu, gelu, scale, swiglu, tanh, Glu};
 pub use embedding::embedding;
 pub use embedding_backward::{embedding_backward, RowIndex};

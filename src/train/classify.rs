@@ -341,8 +341,21 @@ pub struct ClsBatch {
 impl ClsBatch {
     /// Pads `seqs` (token ids with [CLS]/[SEP]) into [B, longest].
     pub fn new(dev: &Device, seqs: &[Vec<u32>], labels: &[u32], vocab: usize) -> Result<Self> {
+        Self::padded(dev, seqs, labels, vocab, 0)
+    }
+
+    /// [`ClsBatch::new`] padded to at least `width` tokens (a data-parallel
+    /// rank's share, as wide as the whole batch, so that its dropout masks
+    /// are the whole batch's).
+    pub fn padded(
+        dev: &Device,
+        seqs: &[Vec<u32>],
+        labels: &[u32],
+        vocab: usize,
+        width: usize,
+    ) -> Result<Self> {
         let b = seqs.len();
-        let t = seqs.iter().map(Vec::len).max().unwrap_or(0);
+        let t = seqs.iter().map(Vec::len).max().unwrap_or(0).max(width);
         if b == 0 || t == 0 || labels.len() != b {
             return Err(Error::Invalid(format!(
                 "a classification batch of {b} sequences (longest {t} tokens) and {} labels",
@@ -412,7 +425,11 @@ pub fn cls_forward_backward(
     dropout: &Dropout,
 ) -> Result<(Tensor, Vec<Tensor>)> {
     let (b, t, h) = (batch.batch, batch.seq, model.config.hidden_size);
-    let lora_seed = dropout.seed ^ 0x4C4F_5241;
+    // LoRA's masks: their own seed, the batch's window.
+    let lora_seed = Dropout {
+        seed: dropout.seed ^ 0x4C4F_5241,
+        ..*dropout
+    };
     let lora = model.lora.as_ref().map(|l| (l, lora_seed));
     let acts = encoder_forward_lora(dev, &model.encoder, &batch.ids, &batch.mask, dropout, lora)?;
     let cls = ops::embedding(dev, &batch.cls_rows, &acts.last().reshape(&[b * t, h])?)?;

@@ -51,7 +51,7 @@ pub fn encoder_forward_lora(
     ids: &Tensor,
     mask: &Tensor,
     dropout: &Dropout,
-    lora: Option<(&Lora, u64)>,
+    lora: Option<(&Lora, Dropout)>,
 ) -> Result<EncoderActs> {
     let emb = enc.embeddings.forward(dev, ids, dropout)?;
     let mut layers: Vec<LayerActs> = Vec::with_capacity(enc.layers.len());
@@ -271,7 +271,7 @@ fn layers_backward(
     mask: &Tensor,
     dx: Tensor,
     dropout: &Dropout,
-    lora: Option<(&Lora, u64)>,
+    lora: Option<(&Lora, Dropout)>,
 ) -> Result<(Tensor, Option<ops::LayerNormGrads>, Vec<Vec<Tensor>>)> {
     let mut dx = dx;
     let mut final_grads = None;
@@ -383,7 +383,7 @@ pub fn encoder_backward_lora(
     dx: Tensor,
     dropout: &Dropout,
     lora: &Lora,
-    lora_seed: u64,
+    lora_seed: Dropout,
 ) -> Result<Vec<Tensor>> {
     let (_, _, layer_grads) =
         layers_backward(dev, enc, acts, mask, dx, dropout, Some((lora, lora_seed)))?;

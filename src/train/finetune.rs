@@ -2,6 +2,7 @@
 //! scheduled), and evaluation (class probabilities and the mean loss).
 
 use super::classify::{cls_forward_backward, cls_logits, ClsBatch, ClsModel};
+use super::distributed::{step_gradients, Distributed};
 use super::labelled::LabelledSet;
 use super::loss_scale::{judge, LossScale, ScaledStep};
 use super::mixed::half_encoder;
@@ -13,6 +14,7 @@ use crate::metrics::{argmax, Confusion, Metrics};
 use crate::model::Dropout;
 use crate::rng::derive_seed;
 use crate::{ops, Device};
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FineTuneOptions {
@@ -54,6 +56,8 @@ pub struct FineTuner {
     /// Full training in mixed precision: the model with f16 layer weights
     /// the steps compute with, made by the first step after each update.
     half: Option<ClsModel>,
+    /// Data-parallel training: this rank's link to the others.
+    dist: Option<Arc<Distributed>>,
 }
 
 impl FineTuner {
@@ -72,7 +76,15 @@ impl FineTuner {
             options,
             loss_scale: None,
             half: None,
+            dist: None,
         })
+    }
+
+    /// Trains as one rank of several: each step's batch is the global one,
+    /// of which this rank computes its sequences' gradients.
+    pub fn distributed(mut self, dist: Arc<Distributed>) -> Self {
+        self.dist = Some(dist);
+        self
     }
 
     /// Trains in mixed precision (`--precision f16`): loss scaling, and in
@@ -118,26 +130,40 @@ impl FineTuner {
         let scale = loss_scale / seqs.len() as f32;
         let mut acc = Accumulated::default();
         let dropout_p = self.options.dropout;
+        let (mine, shard, width) = match &self.dist {
+            None => (0..seqs.len(), None, 0),
+            Some(d) => {
+                let width = seqs.iter().map(Vec::len).max().unwrap_or(0);
+                (d.shard(seqs.len()), Some(seqs.len()), width)
+            }
+        };
         let model = self.compute_model(dev).map_err(|e| step_error(e, step))?;
+        // One process: the whole batch; a rank: its sequences, with the
+        // dropout masks they have in the whole batch.
+        let (seqs_here, labels_here) = (&seqs[mine.clone()], &labels[mine.clone()]);
         // Out of GPU memory, the batch runs as smaller micro-batches.
-        accumulate(dev, step, seqs.len(), &mut acc, |r, part| {
+        accumulate(dev, step, seqs_here.len(), &mut acc, |r, part| {
+            if r.is_empty() {
+                return Ok(None);
+            }
             let vocab = model.config.vocab_size;
-            let batch = ClsBatch::new(dev, &seqs[r.clone()], &labels[r], vocab)?;
+            let (s, l) = (&seqs_here[r.clone()], &labels_here[r.clone()]);
+            let batch = ClsBatch::padded(dev, s, l, vocab, width)?;
             let dropout = Dropout {
                 p: dropout_p,
                 seed: part_seed(seed, part),
-            };
+                window: None,
+            }
+            .rows_of(shard, mine.start + r.start, r.len());
             Ok(Some(cls_forward_backward(
                 dev, model, &batch, scale, &dropout,
             )?))
         })?;
-        let grads = acc
-            .grads
-            .ok_or_else(|| Error::Invalid("a fine-tuning step with no sequence".into()))?;
-        let loss_sum =
-            super::optimizer::loss_sum(dev, &acc.loss_rows).map_err(|e| step_error(e, step))?;
-        let lr = self.options.schedule.lr(step);
         let params = self.model.trainable_params();
+        let dist = self.dist.as_deref();
+        let nothing = "a fine-tuning step with no sequence";
+        let (grads, loss_sum) = step_gradients(dist, dev, &params, acc, step, nothing).await?;
+        let lr = self.options.schedule.lr(step);
         // Recorded through the update; the loss and norm are read after it.
         let (new, update) = self
             .optimizer

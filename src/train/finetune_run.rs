@@ -9,12 +9,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
 
 use super::checkpoint::{write_model_folder, ModelFolder};
 use super::classify::ClsModel;
+use super::distributed::Distributed;
 use super::finetune::{evaluate, Evaluation};
 use super::labelled::{EpochBatches, LabelledSet};
 use super::progress::{RunProgress, Throughput};
@@ -113,7 +115,10 @@ impl FineTuneEnd {
 /// Fine-tunes `src` on the folder `data` by `recipe` into `output`; with
 /// `merge` (LoRA), also writes the model with the adapter folded in.
 /// `stop` is checked after every step: once set, the run writes what it
-/// has and returns [`FineTuneEnd::Stopped`].
+/// has and returns [`FineTuneEnd::Stopped`]. With `dist`, as one rank of a
+/// data-parallel job (`None`: one process): every rank trains on its share
+/// of each global batch; rank 0 alone evaluates and writes files; a stop
+/// seen by any rank stops all.
 #[allow(clippy::too_many_arguments)]
 pub fn fine_tune(
     dev: &Device,
@@ -124,11 +129,24 @@ pub fn fine_tune(
     merge: bool,
     progress: &mut dyn RunProgress,
     stop: &AtomicBool,
+    dist: Option<Arc<Distributed>>,
 ) -> Result<FineTuneEnd> {
     recipe.validate()?;
-    std::fs::create_dir_all(output).map_err(io_error(format!("creating {}", output.display())))?;
+    let root = dist.as_ref().is_none_or(|d| d.is_root());
+    let stop_now = || match &dist {
+        None => stop.load(Ordering::SeqCst),
+        Some(d) => d.any(stop.load(Ordering::SeqCst)),
+    };
+    if root {
+        std::fs::create_dir_all(output)
+            .map_err(io_error(format!("creating {}", output.display())))?;
+    }
     // What writes of a killed earlier run left half done.
-    for p in remove_stale_temps(output)? {
+    for p in root
+        .then(|| remove_stale_temps(output))
+        .transpose()?
+        .unwrap_or_default()
+    {
         progress.note(&format!(
             "removed {}, left by an earlier run killed while writing it",
             p.display()
@@ -222,6 +240,11 @@ pub fn fine_tune(
     if mixed {
         tuner = tuner.mixed_precision();
     }
+    if let Some(d) = &dist {
+        let params = tuner.model.trainable_params();
+        pollster::block_on(d.check_same(dev, "weights", &params))?;
+        tuner = tuner.distributed(d.clone());
+    }
 
     let started = Instant::now();
     progress.start(total, 0);
@@ -243,14 +266,14 @@ pub fn fine_tune(
                 "step {}: gradients overflowed at loss scale {scale}: skipped, the scale halved",
                 st.step + 1
             ));
-            if stop.load(Ordering::SeqCst) {
+            if stop_now() {
                 interrupted = true;
                 break;
             }
             continue;
         }
         let mut dev_loss = None;
-        if st.step % recipe.eval_every == 0 || st.step == total {
+        if root && (st.step % recipe.eval_every == 0 || st.step == total) {
             if let Some(d) = &dev_split {
                 let e = eval(dev, &tuner.model, d, recipe.batch_size)?;
                 let (m, loss) = (e.metrics, e.loss);
@@ -276,12 +299,19 @@ pub fn fine_tune(
         if st.step >= total {
             break;
         }
-        if stop.load(Ordering::SeqCst) {
+        if stop_now() {
             interrupted = true;
             break;
         }
     }
     progress.finish();
+    if !root {
+        let metrics = json!({"steps": tuner.step(), "rank": dist.as_ref().map(|d| d.rank())});
+        return Ok(match interrupted {
+            true => FineTuneEnd::Stopped { metrics },
+            false => FineTuneEnd::Done { metrics },
+        });
+    }
     let train_seconds = started.elapsed().as_secs_f64();
     let (best_step, best_dev_loss) = match best {
         Some((loss, step, host)) => {

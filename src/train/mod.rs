@@ -11,6 +11,7 @@ pub mod checkpoint_verify;
 pub mod classify;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod corpus;
+pub mod distributed;
 pub mod encoder_pass;
 pub mod finetune;
 #[cfg(not(target_arch = "wasm32"))]

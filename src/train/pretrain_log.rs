@@ -85,7 +85,8 @@ pub struct RunLog {
     run: PathBuf,
     /// log.csv, open for appending; each row is one write, so nothing waits
     /// in a buffer when the process dies.
-    file: File,
+    /// `None`: a data-parallel rank other than 0, which writes nothing.
+    file: Option<File>,
     rows: Vec<LogRow>,
 }
 
@@ -107,19 +108,29 @@ impl RunLog {
             .map_err(io_error(format!("opening {}", path.display())))?;
         Ok(Self {
             run: run.to_path_buf(),
-            file,
+            file: Some(file),
             rows,
         })
+    }
+
+    /// A log kept in memory only (data-parallel ranks other than 0).
+    pub fn unwritten(rows: Vec<LogRow>) -> Self {
+        Self {
+            run: PathBuf::new(),
+            file: None,
+            rows,
+        }
     }
 
     /// Appends the row of a step just taken.
     pub fn push(&mut self, row: LogRow) -> Result<()> {
         let mut csv = CsvText::new();
         csv.row(row.fields())?;
-        let path = self.run.join("log.csv");
-        self.file
-            .write_all(csv.finish()?.as_bytes())
-            .map_err(io_error(format!("writing {}", path.display())))?;
+        if let Some(file) = &mut self.file {
+            let path = self.run.join("log.csv");
+            file.write_all(csv.finish()?.as_bytes())
+                .map_err(io_error(format!("writing {}", path.display())))?;
+        }
         self.rows.push(row);
         Ok(())
     }
@@ -131,6 +142,9 @@ impl RunLog {
     /// Redraws loss.svg (at checkpoints and at the end: not worth it every
     /// step).
     pub fn plot(&self) -> Result<()> {
+        if self.file.is_none() {
+            return Ok(());
+        }
         let train = Series {
             name: "training loss".into(),
             points: self.rows.iter().map(|r| (r.step as f64, r.loss)).collect(),

@@ -16,6 +16,7 @@ use serde_json::json;
 use super::batch::{majority_baseline, HostBatch};
 use super::checkpoint::{self, Loaded, ModelFolder, OptimizerState, TrainerState};
 use super::corpus::CorpusOptions;
+use super::distributed::Distributed;
 use super::finetune::check_peak_lr;
 use super::masking::Masking;
 use super::optimizer::{AdamW, AdamWConfig};
@@ -74,6 +75,15 @@ impl PretrainRecipe {
 
     pub fn chunk_bp(&self) -> usize {
         self.chunk_bp.unwrap_or(5 * self.max_length)
+    }
+
+    /// The recipe of one process for `ranks` ranks given each this one's
+    /// --batch-size (and --batch-tokens): the global batch is theirs summed,
+    /// formed as one process forms it (so a run resumes on any rank count).
+    pub fn for_ranks(mut self, ranks: usize) -> Self {
+        self.batch_size *= ranks;
+        self.batch_tokens = self.batch_tokens.map(|t| t * ranks);
+        self
     }
 
     pub fn warmup(&self) -> u64 {
@@ -337,7 +347,10 @@ fn validation_batches(
 
 /// Runs (or continues) the pretraining of `start` in the folder `run`.
 /// `stop` is checked after every step: once set, a checkpoint is written
-/// and the run returns [`PretrainEnd::Stopped`].
+/// and the run returns [`PretrainEnd::Stopped`]. With `dist`, as one rank
+/// of a data-parallel job (`None`: one process): every rank trains on its
+/// share of each global batch; rank 0 alone evaluates and writes files; a
+/// stop seen by any rank stops all.
 pub fn pretrain(
     dev: &Device,
     run: &Path,
@@ -345,11 +358,22 @@ pub fn pretrain(
     start: &PretrainStart,
     progress: &mut dyn RunProgress,
     stop: &AtomicBool,
+    dist: Option<Arc<Distributed>>,
 ) -> Result<PretrainEnd> {
     recipe.validate()?;
-    std::fs::create_dir_all(run).map_err(io_error(format!("creating {}", run.display())))?;
+    let root = dist.as_ref().is_none_or(|d| d.is_root());
+    let stop_now = || match &dist {
+        None => stop.load(Ordering::SeqCst),
+        Some(d) => d.any(stop.load(Ordering::SeqCst)),
+    };
+    if root {
+        std::fs::create_dir_all(run).map_err(io_error(format!("creating {}", run.display())))?;
+    }
     // What writes of a killed earlier process left half done.
-    for dir in [run.to_path_buf(), run.join("checkpoints")] {
+    for dir in [run.to_path_buf(), run.join("checkpoints")]
+        .into_iter()
+        .filter(|_| root)
+    {
         for p in remove_stale_temps(&dir)? {
             progress.note(&format!(
                 "removed {}, left by an earlier run killed while writing it",
@@ -394,6 +418,9 @@ pub fn pretrain(
     }
 
     let mut model = MlmModel::load(dev, cfg, &start.weights)?;
+    if let Some(d) = &dist {
+        pollster::block_on(d.check_same(dev, "weights", &model.params()))?;
+    }
     let names = model.names();
     let mut optimizer = AdamW::new(dev, &names, &model.params(), recipe.adamw)?;
     let mut state = TrainerState {
@@ -455,21 +482,26 @@ pub fn pretrain(
         },
         loss_scale,
     );
-    let save = |trainer: &mut Trainer, state: &TrainerState, log: &RunLog| -> Result<PathBuf> {
+    if let Some(d) = &dist {
+        trainer = trainer.distributed(d.clone());
+    }
+    let save = |trainer: &mut Trainer, state: &TrainerState, log: &RunLog| -> Result<()> {
+        if !root {
+            return Ok(());
+        }
         let tensors = pollster::block_on(trainer.model.to_host(dev))?;
         let opt = OptimizerState {
             m: pollster::block_on(read_named(dev, &names, &trainer.optimizer.m))?,
             v: pollster::block_on(read_named(dev, &names, &trainer.optimizer.v))?,
         };
-        let dir = checkpoint::save(
+        checkpoint::save(
             run,
             &start.folder(&tensors, Precision::F32),
             &opt,
             state,
             recipe.keep_checkpoints,
         )?;
-        log.plot()?;
-        Ok(dir)
+        log.plot()
     };
 
     if state.step >= recipe.steps {
@@ -485,7 +517,10 @@ pub fn pretrain(
             dev.name()
         ));
     }
-    let mut log = RunLog::start(run, kept_rows)?;
+    let mut log = match root {
+        true => RunLog::start(run, kept_rows)?,
+        false => RunLog::unwritten(kept_rows),
+    };
     progress.start(recipe.steps, state.step);
     let began = Instant::now();
     let already = state.elapsed_s;
@@ -523,14 +558,15 @@ pub fn pretrain(
                 stats.step + 1,
                 state.skipped_steps
             ));
-            if stop.load(Ordering::SeqCst) {
+            if stop_now() {
                 progress.finish();
                 save(&mut trainer, &state, &log)?;
                 return Ok(PretrainEnd::Stopped { step: state.step });
             }
             continue;
         }
-        let val_now = !val.is_empty()
+        let val_now = root
+            && !val.is_empty()
             && (state.step.is_multiple_of(recipe.eval_every) || state.step == recipe.steps);
         let val_stats = if val_now {
             Some(pollster::block_on(evaluate(dev, &trainer.model, &val))?)
@@ -558,7 +594,7 @@ pub fn pretrain(
                 100.0 * v.accuracy
             ));
         }
-        let stopping = stop.load(Ordering::SeqCst);
+        let stopping = stop_now();
         if state.step.is_multiple_of(recipe.save_every) || state.step == recipe.steps || stopping {
             save(&mut trainer, &state, &log)?;
             last_saved = state.step;
@@ -571,6 +607,11 @@ pub fn pretrain(
     progress.finish();
     if last_saved != state.step {
         save(&mut trainer, &state, &log)?;
+    }
+    if !root {
+        return Ok(PretrainEnd::Done {
+            metrics: json!({"steps": state.step, "rank": dist.as_ref().map(|d| d.rank())}),
+        });
     }
     // The run folder itself is a model folder that `embed` loads.
     let tensors = pollster::block_on(trainer.model.to_host(dev))?;

@@ -18,3 +18,13 @@ pub trait RunProgress {
     fn note(&mut self, line: &str);
     fn finish(&mut self);
 }
+
+/// Says nothing: the data-parallel ranks other than 0.
+pub struct Silent;
+
+impl RunProgress for Silent {
+    fn start(&mut self, _: u64, _: u64) {}
+    fn step(&mut self, _: u64, _: f64, _: Throughput) {}
+    fn note(&mut self, _: &str) {}
+    fn finish(&mut self) {}
+}

@@ -7,6 +7,7 @@
 
 use super::backward::{forward_backward, forward_loss};
 use super::batch::HostBatch;
+use super::distributed::{step_gradients, Distributed};
 use super::loss_scale::{judge, LossScale, ScaledStep};
 use super::mixed::half_mlm;
 use super::mlm::MlmModel;
@@ -17,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::model::Dropout;
 use crate::rng::derive_seed;
 use crate::Device;
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrainOptions {
@@ -64,6 +66,8 @@ pub struct Trainer {
     /// Mixed precision: the f16 copy of `model` the steps compute with,
     /// made by the first step after each update.
     half: Option<MlmModel>,
+    /// Data-parallel training: this rank's link to the others.
+    dist: Option<Arc<Distributed>>,
 }
 
 impl Trainer {
@@ -80,7 +84,15 @@ impl Trainer {
             options,
             loss_scale,
             half: None,
+            dist: None,
         }
+    }
+
+    /// Trains as one rank of several (`distributed`): each step's batches
+    /// are the global ones, of which this rank computes its rows' gradients.
+    pub fn distributed(mut self, dist: Arc<Distributed>) -> Self {
+        self.dist = Some(dist);
+        self
     }
 
     /// Steps taken so far.
@@ -120,9 +132,16 @@ impl Trainer {
         for (j, b) in micro.iter().enumerate() {
             tokens += b.mask.iter().filter(|&&m| m != 0).count() as u64;
             let seed = derive_seed(self.options.seed, 3, step * 1024 + j as u64);
+            // One process: the whole batch; a rank: its rows, with the
+            // dropout masks those rows have in the whole batch.
+            let (mine, shard) = match &self.dist {
+                None => (0..b.batch, None),
+                Some(d) => (d.shard(b.batch), Some(b.batch)),
+            };
+            let local = b.rows(mine.clone());
             // Out of GPU memory, the micro-batch runs as smaller ones.
-            accumulate(dev, step, b.batch, &mut acc, |rows, part| {
-                let piece = b.rows(rows);
+            accumulate(dev, step, local.batch, &mut acc, |rows, part| {
+                let piece = local.rows(rows.clone());
                 if !piece.labels.iter().any(|&l| l > 0) {
                     return Ok(None);
                 }
@@ -130,18 +149,18 @@ impl Trainer {
                 let dropout = Dropout {
                     p: self.options.dropout,
                     seed: part_seed(seed, part),
-                };
+                    window: None,
+                }
+                .rows_of(shard, mine.start + rows.start, rows.len());
                 let (loss, grads) = forward_backward(dev, model, &batch, scale, &dropout)?;
                 Ok(Some((loss.rows, grads)))
             })?;
         }
-        let grads = acc
-            .grads
-            .ok_or_else(|| Error::Invalid("a training step with no labelled token".into()))?;
-        let loss_sum =
-            super::optimizer::loss_sum(dev, &acc.loss_rows).map_err(|e| step_error(e, step))?;
-        let lr = self.options.schedule.lr(step);
         let params = self.model.params();
+        let dist = self.dist.as_deref();
+        let nothing = "a training step with no labelled token";
+        let (grads, loss_sum) = step_gradients(dist, dev, &params, acc, step, nothing).await?;
+        let lr = self.options.schedule.lr(step);
         // Recorded through the update; the loss and norm are read after it.
         let (new, update) = self
             .optimizer

@@ -45,3 +45,26 @@ pub fn served_address(line: &str) -> String {
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_string()
 }
+
+/// small.fa in `dir`: 72 records of 90 bp, `distinct` fixed random
+/// sequences repeated in turn.
+pub fn small_fasta(dir: &std::path::Path, distinct: usize) -> std::path::PathBuf {
+    let mut s = String::new();
+    let mut x: u64 = 7;
+    for i in 0..72 {
+        if i % distinct == 0 {
+            x = 7;
+        }
+        s.push_str(&format!(">s{i}\n"));
+        for _ in 0..90 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            s.push(b"ACGT"[(x >> 62) as usize] as char);
+        }
+        s.push('\n');
+    }
+    let p = dir.join("small.fa");
+    std::fs::write(&p, s).unwrap();
+    p
+}

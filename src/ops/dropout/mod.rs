@@ -23,7 +23,8 @@ struct Params {
     key0: u32,
     key1: u32,
     scale: f32,
-    _p: [u32; 3],
+    first: u32,
+    _p: [u32; 2],
 }
 
 /// Inverted dropout with a counter-based RNG: element i is kept iff uniform(seed, stream, i) >= p,
@@ -35,6 +36,20 @@ struct Params {
 /// the row-major element index, so the mask depends on the element count,
 /// not on the shape.
 pub fn dropout(dev: &Device, x: &Tensor, p: f32, seed: u64, stream: u32) -> Result<Tensor> {
+    dropout_from(dev, x, p, seed, stream, 0)
+}
+
+/// [`dropout`] of a tensor that is elements `first..` of a larger one (a
+/// data-parallel rank's rows of the whole batch): element i draws the mask
+/// of element `first + i` (u32 indices, wrapping as the kernel's do).
+pub fn dropout_from(
+    dev: &Device,
+    x: &Tensor,
+    p: f32,
+    seed: u64,
+    stream: u32,
+    first: usize,
+) -> Result<Tensor> {
     const OP: &str = "dropout";
     x.check_dtype(OP, "x", DType::F32)?;
     dev.check_on(OP, &[("x", x)])?;
@@ -46,7 +61,10 @@ pub fn dropout(dev: &Device, x: &Tensor, p: f32, seed: u64, stream: u32) -> Resu
     }
     let n = u32_of(OP, "elements", x.numel())?;
     match dev {
-        Device::Cpu => dev.output_f32(OP, x.shape(), cpu::dropout(x.cpu_f32(), p, seed, stream)),
+        Device::Cpu if first == 0 => {
+            dev.output_f32(OP, x.shape(), cpu::dropout(x.cpu_f32(), p, seed, stream))
+        }
+        Device::Cpu => dev.output_f32(OP, x.shape(), shifted(x.cpu_f32(), p, seed, stream, first)),
         Device::Gpu(g) => {
             let y = dev.output_f32(OP, x.shape(), Vec::new())?;
             if n == 0 {
@@ -59,7 +77,8 @@ pub fn dropout(dev: &Device, x: &Tensor, p: f32, seed: u64, stream: u32) -> Resu
                 key0,
                 key1,
                 scale: cpu::keep_scale(p),
-                _p: [0; 3],
+                first: first as u32,
+                _p: [0; 2],
             };
             g.dispatch(
                 Kernel::Dropout,
@@ -71,4 +90,24 @@ pub fn dropout(dev: &Device, x: &Tensor, p: f32, seed: u64, stream: u32) -> Resu
             Ok(y)
         }
     }
+}
+
+/// The CPU twin of a window's dropout (`first` > 0): the masks of elements
+/// `first..` from `cpu`'s integer code.
+fn shifted(x: &[f32], p: f32, seed: u64, stream: u32, first: usize) -> Vec<f32> {
+    use rayon::prelude::*;
+    let key = cpu::dropout_key(seed, stream);
+    let (threshold, scale) = (cpu::keep_threshold(p), cpu::keep_scale(p));
+    let start = first as u32;
+    x.par_iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let bits = cpu::dropout_bits(key, start.wrapping_add(i as u32));
+            if bits >= threshold {
+                v * scale
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }

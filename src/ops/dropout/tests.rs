@@ -80,3 +80,34 @@ fn dropout_p_zero_is_identity_and_bad_p_is_an_error() {
         dropout_arguments_on(&dev);
     }
 }
+
+/// A window of a tensor (a data-parallel rank's rows) draws the masks its
+/// elements have in the whole tensor, on every backend.
+fn window_is_the_slice_of_the_whole_on(dev: &Device) {
+    let n = 3 * 4099;
+    let x: Vec<f32> = (0..n).map(|i| 1.0 + i as f32).collect();
+    let whole = dev.tensor_f32(&[n], &x).unwrap();
+    let want = dev
+        .read_f32_blocking(&ops::dropout(dev, &whole, 0.3, 17, 5).unwrap())
+        .unwrap();
+    for (first, len) in [(0, 4099), (4099, 4099), (1, n - 1), (8198, 4099)] {
+        let part = dev.tensor_f32(&[len], &x[first..first + len]).unwrap();
+        let got = ops::dropout_from(dev, &part, 0.3, 17, 5, first).unwrap();
+        assert_eq!(
+            dev.read_f32_blocking(&got).unwrap(),
+            want[first..first + len],
+            "window at {first}"
+        );
+    }
+}
+
+#[test]
+fn dropout_window_is_the_slice_of_the_whole_cpu() {
+    window_is_the_slice_of_the_whole_on(&Device::Cpu);
+}
+
+#[test]
+fn dropout_window_is_the_slice_of_the_whole_gpu() {
+    let Some(dev) = gpu() else { return };
+    window_is_the_slice_of_the_whole_on(&dev);
+}
