@@ -36,7 +36,7 @@ pub struct Model {
     cls: Option<ClsModel>,
 }
 
-fn batching(batch_size: usize) -> Batching {
+pub(crate) fn batching(batch_size: usize) -> Batching {
     Batching {
         batch_size: batch_size.max(1),
         ..Batching::default()
