@@ -5,7 +5,7 @@
 //! downloads. Nothing is computed here that the CLI does not compute.
 
 use dnagpu::data::vcf::{Allele, Vcf};
-use dnagpu::embed::{EmbedOptions, Pooling};
+use dnagpu::embed::Pooling;
 use dnagpu::vep::{self, output::Format, Mismatch, Scorer};
 use wasm_bindgen::prelude::*;
 
@@ -318,35 +318,23 @@ impl Model {
         batch_size: usize,
         on_progress: Option<js_sys::Function>,
     ) -> Result<PerBase, JsError> {
-        let input = read_input(text, "input")?;
-        let seqs: Vec<&str> = input.records.iter().map(|r| r.seq.as_str()).collect();
-        let opts = EmbedOptions {
-            pooling: Pooling::PerBase,
-            layer: layer.map(|l| l as isize),
-            batching: batching(batch_size),
-            window: None,
-        };
-        let out = dnagpu::embed::embed(
-            &self.device,
-            &self.model,
-            &self.tokenizer,
-            &seqs,
-            &opts,
-            |p| report(on_progress.as_ref(), p.sequences, p.total_sequences),
-        )
-        .await
-        .map_err(js)?;
-        let rows = Rows::of(&input);
-        dnagpu::export::check_finite(
-            &rows.ids,
-            out.iter().map(|e| e.values.as_slice()),
-            "per-base embedding",
-        )
-        .map_err(js)?;
+        let (rows, out) = self
+            .embed_rows(
+                text,
+                Pooling::PerBase,
+                layer,
+                batch_size,
+                on_progress,
+                "per-base embedding",
+            )
+            .await?;
         Ok(PerBase {
             rows,
             hidden: self.config.hidden_size,
-            bases: seqs.iter().map(|s| s.len()).collect(),
+            bases: out
+                .iter()
+                .map(|e| e.values.len() / self.config.hidden_size.max(1))
+                .collect(),
             values: out.into_iter().map(|e| e.values).collect(),
         })
     }
