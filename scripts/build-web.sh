@@ -12,9 +12,9 @@ cargo build --release -p dnagpu-web --target wasm32-unknown-unknown
 rm -rf "$dist.tmp"
 mkdir -p "$dist.tmp/pkg" "$dist.tmp/data"
 wasm-bindgen --target web --no-typescript --out-dir "$dist.tmp/pkg" \
-  target/wasm32-unknown-unknown/release/dnagpu_web.wasm
+  "${CARGO_TARGET_DIR:-target}"/wasm32-unknown-unknown/release/dnagpu_web.wasm
 find web/www -maxdepth 1 -type f ! -name README.md -exec cp {} "$dist.tmp/" \;
-cp web/www/data/* examples/sample.fa "$dist.tmp/data/"
+cp web/www/data/* examples/sample.fa examples/variants.vcf "$dist.tmp/data/"
 model=models/dnabert2-small-gue
 adapter=models/dnabert2-small-gue-promoter-lora
 mkdir -p "$dist.tmp/$model" "$dist.tmp/$adapter"

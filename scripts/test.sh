@@ -80,6 +80,8 @@ if [ -x "$CHROMEDRIVER" ] || [ "${CI:-}" = true ]; then
   echo "== page test (dnagpu serve + the built page in headless Chromium, against the native CLI)"
   scripts/build-web.sh
   DNAGPU_BIN="$PWD/target/debug/dnagpu" node web/e2e/page.test.mjs
+  echo "== page test: Variants, Attention and per-base embeddings against the native CLI"
+  DNAGPU_BIN="$PWD/target/debug/dnagpu" node web/e2e/analysis.test.mjs
 else
   echo "SKIPPED: no chromedriver at $CHROMEDRIVER (scripts/setup.sh installs it)"
 fi

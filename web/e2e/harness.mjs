@@ -4,6 +4,8 @@
 // through its test hook (window.dnagpuPage, body[data-state]).
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 
@@ -74,4 +76,46 @@ export async function run(page, button, field) {
     const v = window.dnagpuPage[f];
     return { ...v, values: v.values && Array.from(v.values), probs: v.probs && Array.from(v.probs) };
   }, field);
+}
+
+/** |a-b| <= atol + rtol*|b| element-wise, atol relative to max|b|. */
+export function assertClose(actual, expected, what, rtol = 1e-3, atolFrac = 1e-3) {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  const scale = Math.max(...Array.from(expected, Math.abs), 1e-30);
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const err = Math.abs(actual[i] - expected[i]);
+    const tol = atolFrac * scale + rtol * Math.abs(expected[i]);
+    worst = Math.max(worst, err / tol);
+    assert.ok(err <= tol, `${what}[${i}]: ${actual[i]} vs ${expected[i]}`);
+  }
+  step(`${what}: ${expected.length} values match (worst error ${(worst * 100).toFixed(1)}% of the tolerance)`);
+}
+
+/** Float32 rows of a .npy file written by `dnagpu embed`. */
+export function readNpy(file) {
+  const buf = fs.readFileSync(file);
+  const headerLen = buf.readUInt16LE(8);
+  const header = buf.subarray(10, 10 + headerLen).toString('latin1');
+  assert.match(header, /'descr': '<f4'/, `${file}: float32`);
+  const data = buf.subarray(10 + headerLen);
+  return new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+}
+
+/** A safetensors file written by the CLI: { tensors: {name: {dtype, shape, data}}, metadata }. */
+export function readSafetensors(file) {
+  const buf = fs.readFileSync(file);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
+  const base = 8 + n;
+  const tensors = {};
+  for (const [name, t] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const [a, b] = t.data_offsets;
+    const bytes = buf.subarray(base + a, base + b);
+    const copy = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    const data = t.dtype === 'F32' ? new Float32Array(copy) : t.dtype === 'I64' ? new BigInt64Array(copy) : copy;
+    tensors[name] = { dtype: t.dtype, shape: t.shape, data };
+  }
+  return { tensors, metadata: header.__metadata__ ?? {} };
 }

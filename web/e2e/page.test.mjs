@@ -12,33 +12,9 @@ import assert from 'node:assert/strict';
 import { spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { root, bin, dist, out, TIMEOUT, step, serve, launch, idle, run } from './harness.mjs';
+import { root, bin, dist, out, TIMEOUT, step, serve, launch, idle, run, assertClose, readNpy } from './harness.mjs';
 
 fs.mkdirSync(out, { recursive: true });
-
-/** |a-b| <= atol + rtol*|b| element-wise, atol relative to max|b|. */
-function assertClose(actual, expected, what, rtol = 1e-3, atolFrac = 1e-3) {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  const scale = Math.max(...Array.from(expected, Math.abs), 1e-30);
-  let worst = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const err = Math.abs(actual[i] - expected[i]);
-    const tol = atolFrac * scale + rtol * Math.abs(expected[i]);
-    worst = Math.max(worst, err / tol);
-    assert.ok(err <= tol, `${what}[${i}]: ${actual[i]} vs ${expected[i]}`);
-  }
-  step(`${what}: ${expected.length} values match (worst error ${(worst * 100).toFixed(1)}% of the tolerance)`);
-}
-
-/** Float32 rows of a .npy file written by `dnagpu embed`. */
-function readNpy(file) {
-  const buf = fs.readFileSync(file);
-  const headerLen = buf.readUInt16LE(8);
-  const header = buf.subarray(10, 10 + headerLen).toString('latin1');
-  assert.match(header, /'descr': '<f4'/, `${file}: float32`);
-  const data = buf.subarray(10 + headerLen);
-  return new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
-}
 
 function native(args) {
   return execFileSync(bin, ['--backend', 'cpu', ...args], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

@@ -4,11 +4,13 @@
 
 #![cfg(target_arch = "wasm32")]
 
+mod analysis;
 mod finetune;
 mod model;
 mod results;
 mod runtime;
 
+pub use analysis::{AttentionMap, PerBase, VepScores};
 pub use finetune::FineTune;
 pub use model::Model;
 pub use results::{Classified, Embeddings, Evaluation};

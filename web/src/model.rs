@@ -36,7 +36,7 @@ pub struct Model {
     cls: Option<ClsModel>,
 }
 
-fn batching(batch_size: usize) -> Batching {
+pub(crate) fn batching(batch_size: usize) -> Batching {
     Batching {
         batch_size: batch_size.max(1),
         ..Batching::default()
@@ -205,37 +205,9 @@ impl Model {
                 "per-token output is not offered here: choose a pooling",
             ));
         }
-        let input = read_input(text, "input")?;
-        let seqs: Vec<&str> = input.records.iter().map(|r| r.seq.as_str()).collect();
-        let opts = EmbedOptions {
-            pooling,
-            layer: layer.map(|l| l as isize),
-            batching: batching(batch_size),
-            window: None,
-        };
-        // Batches split for GPU memory: said with the result, as input warnings are.
-        let mut split = None;
-        let out = dnagpu::embed::embed(
-            &self.device,
-            &self.model,
-            &self.tokenizer,
-            &seqs,
-            &opts,
-            |p| {
-                split = p.split_notice();
-                report(on_progress.as_ref(), p.sequences, p.total_sequences)
-            },
-        )
-        .await
-        .map_err(js)?;
-        let mut rows = Rows::of(&input);
-        rows.warnings.extend(split);
-        dnagpu::export::check_finite(
-            &rows.ids,
-            out.iter().map(|e| e.values.as_slice()),
-            "embedding",
-        )
-        .map_err(js)?;
+        let (rows, out) = self
+            .embed_rows(text, pooling, layer, batch_size, on_progress, "embedding")
+            .await?;
         Ok(Embeddings {
             rows,
             hidden: self.config.hidden_size,
@@ -300,6 +272,48 @@ impl Model {
 }
 
 impl Model {
+    /// Embeds every sequence of `text` with `pooling`, checked finite (a
+    /// non-finite value is an error naming the record and `what`); the rows'
+    /// warnings include batches split for GPU memory.
+    pub(crate) async fn embed_rows(
+        &self,
+        text: &str,
+        pooling: Pooling,
+        layer: Option<i32>,
+        batch_size: usize,
+        on_progress: Option<js_sys::Function>,
+        what: &str,
+    ) -> Result<(Rows, Vec<dnagpu::embed::Embedding>), JsError> {
+        let input = read_input(text, "input")?;
+        let seqs: Vec<&str> = input.records.iter().map(|r| r.seq.as_str()).collect();
+        let opts = EmbedOptions {
+            pooling,
+            layer: layer.map(|l| l as isize),
+            batching: batching(batch_size),
+            window: None,
+        };
+        // Batches split for GPU memory: said with the result, as input warnings are.
+        let mut split = None;
+        let out = dnagpu::embed::embed(
+            &self.device,
+            &self.model,
+            &self.tokenizer,
+            &seqs,
+            &opts,
+            |p| {
+                split = p.split_notice();
+                report(on_progress.as_ref(), p.sequences, p.total_sequences)
+            },
+        )
+        .await
+        .map_err(js)?;
+        let mut rows = Rows::of(&input);
+        rows.warnings.extend(split);
+        dnagpu::export::check_finite(&rows.ids, out.iter().map(|e| e.values.as_slice()), what)
+            .map_err(js)?;
+        Ok((rows, out))
+    }
+
     fn classifier(&self) -> Result<&ClsModel, JsError> {
         self.cls.as_ref().ok_or_else(|| {
             JsError::new(

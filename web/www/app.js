@@ -6,8 +6,10 @@ import { $, explain, say } from './ui.js';
 import { EXAMPLE_URL, page, runTask, setPageState, startRuntime, state, updateControls, markReady, markFailed } from './page-state.js';
 import { loadModelNamed, openDiskFiles, refreshCacheSize, showModelInfo } from './model-panel.js';
 import { fetchText, inputSource, setInputFile, updateFtCap } from './inputs.js';
-import { runClassify, runEmbed, runEvaluate, evalSource } from './results-panel.js';
+import { runClassify, runEmbed, runEvaluate, runPerBase, evalSource } from './results-panel.js';
 import { runFineTune, useFineTunedAdapter } from './finetune-panel.js';
+import { fillSingle, loadVepExample, readFileInto, runVep } from './variants-panel.js';
+import { runAttention } from './attention-panel.js';
 
 // ---------------------------------------------------------------- wiring
 
@@ -152,6 +154,25 @@ function wire() {
     updateControls();
     say('ft-status', 'Stopping after the current step…');
   });
+  on('perbase-run', 'click', () => runTask(runPerBase, { statusId: 'perbase-status', source: inputSource }));
+  on('vep-run', 'click', () => runTask(runVep, { statusId: 'vep-status' }));
+  on('vep-example', 'click', () => loadVepExample().catch((error) => say('vep-status', explain(error), 'error')));
+  on('vep-single-fill', 'click', () => {
+    try {
+      fillSingle();
+    } catch (error) {
+      say('vep-status', explain(error), 'error');
+    }
+  });
+  for (const [fileId, textId] of [['vep-vcf-file', 'vep-vcf'], ['vep-ref-file', 'vep-ref']]) {
+    on(fileId, 'change', () => readFileInto(fileId, textId).catch((error) => say('vep-status', explain(error), 'error')));
+  }
+  on('attn-run', 'click', () => runTask(runAttention, { statusId: 'attn-status' }));
+  for (const id of ['attn-layer', 'attn-head']) {
+    on(id, 'change', () => {
+      if (page.lastAttention && !state.busy) runTask(runAttention, { statusId: 'attn-status' });
+    });
+  }
   on('ft-use', 'click', () => runTask(useFineTunedAdapter, { statusId: 'ft-status' }));
 
   // A file dropped outside the drop zones must not navigate away from the page.

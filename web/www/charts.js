@@ -150,6 +150,33 @@ export function lineChart(container, ys, { xLabel = 'step', yLabel = 'loss', tit
   return svg;
 }
 
+/** Bar chart of `ys` (one bar per item, named by `names` in its tooltip), bars from zero. */
+export function barChart(container, ys, { names = [], xLabel = 'item', yLabel = 'value', title = 'Bar chart' } = {}) {
+  const width = 640;
+  const height = 300;
+  const n = ys.length;
+  const svg = svgRoot(width, height, `${title}: ${n} bars`);
+  const box = { left: 56, top: 12, width: width - 56 - 16, height: height - 12 - 46 };
+  const g = el('g');
+  svg.append(g);
+  let [lo, hi] = extent(ys);
+  lo = Math.min(lo, 0);
+  hi = Math.max(hi, 0);
+  const { sx, sy } = axes(g, box, [0.5, n + 0.5], [lo, hi], xLabel, yLabel, true);
+  const bars = el('g', { class: 'chart-points' });
+  const w = Math.max(1, (box.width / Math.max(n, 1)) * 0.8);
+  for (let i = 0; i < n; i++) {
+    if (!Number.isFinite(ys[i])) continue;
+    const [a, b] = [sy(Math.max(ys[i], 0)), sy(Math.min(ys[i], 0))];
+    const bar = el('rect', { x: (sx(i + 1) - w / 2).toFixed(2), y: a.toFixed(2), width: w.toFixed(2), height: Math.max(0.5, b - a).toFixed(2), fill: PALETTE[ys[i] < 0 ? 5 : 0] });
+    bar.append(el('title', {}, `${names[i] ?? `#${i + 1}`}: ${formatTick(ys[i])}`));
+    bars.append(bar);
+  }
+  g.append(bars);
+  container.replaceChildren(svg);
+  return svg;
+}
+
 /**
  * Confusion matrix (Uint32Array C×C, row = true class, column = predicted)
  * as an HTML table whose cells are shaded by their share of the row.

@@ -2,6 +2,7 @@
 
 import { UserError, cacheAvailable, cachedBytes, checkWeightsSize, fetchModel, formatBytes, pickModelFiles, readPickedAdapter, readPickedModel } from './files.js';
 import { $, formatParameters, hideProgress, progressReporter, say } from './ui.js';
+import { fillAttentionPickers } from './attention-panel.js';
 import { SHIPPED_ADAPTER, SHIPPED_CLASS_NAMES, SHIPPED_MODEL, page, prefixed, state, updateControls } from './page-state.js';
 
 // ---------------------------------------------------------------- model
@@ -103,6 +104,7 @@ export function showModelInfo() {
     const kind = state.adapter === 'fine-tuned' ? ', your fine-tuned LoRA adapter' : state.adapter ? ', LoRA adapter' : '';
     $('info-classifier').textContent = m.hasClassifier ? `yes: ${m.classes} classes${kind}` : 'no';
   }
+  fillAttentionPickers();
   updateControls();
 }
 

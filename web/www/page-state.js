@@ -30,6 +30,9 @@ export const page = {
   lastClassified: null,
   lastEvaluation: null,
   lastFineTune: null,
+  lastPerBase: null,
+  lastVep: null,
+  lastAttention: null,
   lastError: null,
 };
 page.ready.catch(() => {});
@@ -108,6 +111,9 @@ export function updateControls() {
   $('classify-run').disabled = !(idle && hasClassifier);
   $('eval-run').disabled = !(idle && hasClassifier);
   $('ft-run').disabled = !(idle && hasModel);
+  $('perbase-run').disabled = !(idle && hasModel);
+  $('vep-run').disabled = !(idle && hasModel && state.model.hasMlmHead);
+  $('attn-run').disabled = !(idle && hasModel);
   $('ft-stop').disabled = !(state.ft?.running && !state.ft.stopRequested);
   for (const id of ['backend', 'model-default', 'model-folder', 'model-files', 'hub-id', 'hub-load', 'adapter-clear', 'cache-clear', 'ft-use']) {
     $(id).disabled = !idle;

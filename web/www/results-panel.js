@@ -30,6 +30,33 @@ export async function runEmbed() {
   if (rows >= 2) drawPca(values, rows, hidden, ids, labels);
 }
 
+/** Per-base vectors of every input sequence; one .npy [bases, H] per sequence to download. */
+export async function runPerBase() {
+  const text = inputText();
+  const layer = readLayer();
+  const batchSize = readBatch();
+  withdrawDownload('perbase-npy');
+  $('perbase-record').replaceChildren();
+  $('perbase-record').disabled = true;
+  const started = performance.now();
+  const result = await state.client.call('embedPerBase', { text, layer, batchSize }, {
+    onProgress: progressReporter('perbase-progress', 'perbase-status', (done, total) => `Embedding per base: ${formatCount(done)} of ${formatCount(total)} sequences…`),
+  }).finally(() => hideProgress('perbase-progress'));
+  const seconds = (performance.now() - started) / 1000;
+  const { ids, bases, hidden, npys } = result;
+  page.lastPerBase = { ids, bases, hidden };
+  const select = $('perbase-record');
+  select.replaceChildren(...ids.map((id, r) => new Option(`${id} (${formatCount(bases[r])} bases)`, String(r))));
+  select.disabled = false;
+  const offer = () => {
+    const r = Number(select.value);
+    offerDownload('perbase-npy', new Blob([npys[r]], { type: 'application/octet-stream' }), `${ids[r].replace(/[^\w.-]+/g, '_')}.per-base.npy`);
+  };
+  select.onchange = offer;
+  offer();
+  say('perbase-status', `${formatCount(ids.length)} sequences → per-base vectors of width ${hidden} (layer ${layer}) in ${seconds.toFixed(1)} s: choose a sequence to download its [bases, ${hidden}] .npy.${notes(result.warnings)}`, 'ok');
+}
+
 export function drawPca(values, rows, hidden, ids, labels) {
   let fitValues = values;
   let fitRows = rows;

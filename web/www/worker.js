@@ -54,6 +54,8 @@ function modelInfo() {
     parameters: m.parameters,
     precision: m.precision,
     hasClassifier: m.hasClassifier,
+    heads: m.heads,
+    hasMlmHead: m.hasMlmHead,
     classes: m.classes,
   };
 }
@@ -170,6 +172,59 @@ const commands = {
       };
     } finally {
       free(ev);
+    }
+  },
+
+  async embedPerBase({ text, layer, batchSize = 8 }, progress) {
+    const m = needModel();
+    const layerArg = layer === null || layer === undefined || layer === '' ? undefined : Number(layer);
+    const e = await m.embedPerBase(text, layerArg, checkBatch(batchSize), (done, total) => progress(done, total, 'embedding'));
+    try {
+      // One .npy [bases, H] per record, from the library's writer.
+      const npys = Array.from({ length: e.rows }, (_, r) => owned(e.npy(r)).buffer);
+      return {
+        value: { rows: e.rows, hidden: e.hidden, ids: e.ids(), warnings: e.warnings(), bases: Array.from(e.bases()), npys },
+        transfer: npys,
+      };
+    } finally {
+      free(e);
+    }
+  },
+
+  async vep({ vcf, reference, flank = 256, batchSize = 8 }, progress) {
+    const f = Number(flank);
+    if (!Number.isInteger(f) || f < 0) throw new Error(`The flank must be a whole number ≥ 0, not "${flank}".`);
+    const s = await needModel().vep(vcf, reference, f, checkBatch(batchSize), (done, total) => progress(done, total, 'scoring'));
+    try {
+      const values = owned(s.values());
+      return {
+        value: {
+          rows: s.rows,
+          classes: s.classes,
+          symbolic: s.symbolic,
+          chrom: s.chrom(),
+          pos: Array.from(s.pos()),
+          id: s.id(),
+          ref: s.ref(),
+          alt: s.alt(),
+          columns: s.columns(),
+          values: values.buffer,
+          csv: s.csv(),
+        },
+        transfer: [values.buffer],
+      };
+    } finally {
+      free(s);
+    }
+  },
+
+  async attention({ text, layer = 0, head = 0 }) {
+    const a = await needModel().attention(text, Number(layer), Number(head));
+    try {
+      const values = owned(a.values());
+      return { value: { size: a.size, tokens: a.tokens(), values: values.buffer }, transfer: [values.buffer] };
+    } finally {
+      free(a);
     }
   },
 
