@@ -107,17 +107,15 @@ pub fn attention(
             let mut s = vec![0f32; rows * n];
             gemm_into(&mut s, rows, n, hd, q, 3 * hid, k, 1, hd, d.scale);
             let slope = slopes[h];
-            {
-                // Positions as f32 (exact below 2^24) so the ALiBi term vectorises.
-                let key_pos: Vec<f32> = keys.iter().map(|&j| j as f32).collect();
-                for (r, srow) in s.chunks_mut(n).enumerate() {
-                    let i = (i0 + r) as f32;
-                    for (sv, &j) in srow.iter_mut().zip(&key_pos) {
-                        *sv -= slope * (i - j).abs();
-                    }
-                    let (m, sum) = crate::simd::softmax_in_place(srow);
-                    l[r] = m + sum.ln();
+            // Positions as f32 (exact below 2^24) so the ALiBi term vectorises.
+            let key_pos: Vec<f32> = keys.iter().map(|&j| j as f32).collect();
+            for (r, srow) in s.chunks_mut(n).enumerate() {
+                let i = (i0 + r) as f32;
+                for (sv, &j) in srow.iter_mut().zip(&key_pos) {
+                    *sv -= slope * (i - j).abs();
                 }
+                let (m, sum) = crate::simd::softmax_in_place(srow);
+                l[r] = m + sum.ln();
             }
             // O = P V.
             gemm_into(&mut o, rows, hd, n, &s, n, v, hd, 1, 1.0);
@@ -139,6 +137,7 @@ pub fn attention(
 /// The attention probabilities of heads `heads_out`: [B, NH, T, T], same
 /// contract as attention_probs.wgsl (0 at padded keys, padded query rows
 /// all 0). Scores as [`attention`] forms them, each (b, head, row) a task.
+#[multiversion::multiversion(targets = "simd")]
 pub fn probs(
     qkv: &[f32],
     mask: &[u32],
@@ -158,26 +157,17 @@ pub fn probs(
                 return;
             }
             let q = &qkv[(b * t + i) * 3 * hid + h * hd..][..hd];
-            let mut m = f32::NEG_INFINITY;
-            for (j, pj) in p.iter_mut().enumerate() {
-                if mask[b * t + j] != 0 {
-                    let k = &qkv[(b * t + j) * 3 * hid + hid + h * hd..][..hd];
-                    let dot: f32 = q.iter().zip(k).map(|(a, c)| a * c).sum();
-                    *pj = dot * d.scale - slopes[h] * (i.abs_diff(j) as f32);
-                    m = m.max(*pj);
-                }
-            }
-            let mut sum = 0.0;
+            // Padded keys score -inf, which the softmax turns into 0.
             for (j, pj) in p.iter_mut().enumerate() {
                 *pj = if mask[b * t + j] != 0 {
-                    (*pj - m).exp()
+                    let k = &qkv[(b * t + j) * 3 * hid + hid + h * hd..][..hd];
+                    let dot: f32 = q.iter().zip(k).map(|(a, c)| a * c).sum();
+                    dot * d.scale - slopes[h] * (i.abs_diff(j) as f32)
                 } else {
-                    0.0
+                    f32::NEG_INFINITY
                 };
-                sum += *pj;
             }
-            let inv = 1.0 / sum;
-            p.iter_mut().for_each(|v| *v *= inv);
+            crate::simd::softmax_in_place(p);
         });
     out
 }

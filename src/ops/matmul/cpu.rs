@@ -40,6 +40,8 @@ pub fn matmul(
             ),
         ));
     }
+    // `ops::matmul` checks the bias's shape for users; this one keeps the
+    // fill below sound (a short bias would leave C partly unwritten).
     if bias.is_some_and(|bias| bias.len() != d.n) {
         return Err(shape_err(
             "matmul",
