@@ -20,24 +20,12 @@
 // Entry point and reductions come from the prepended reduce_workgroup.wgsl.
 // Grid: (T, B * NH, 1). Workgroup memory: 2 KiB + 512 bytes.
 
-struct Params {
-    batch: u32,
-    seq: u32,
-    heads: u32,
-    head_dim: u32,
-    scale: f32,
-    head0: u32,
-    nh: u32,
-    _p0: u32,
-}
-
 @group(0) @binding(0) var<storage, read> qkv: array<f32>;
 @group(0) @binding(1) var<storage, read> mask: array<u32>;
 @group(0) @binding(2) var<storage, read> slopes: array<f32>;
 @group(0) @binding(3) var<storage, read_write> probs: array<f32>;
-@group(0) @binding(4) var<uniform> params: Params;
+@group(0) @binding(4) var<uniform> params: Params; // common/attention_params.wgsl
 
-const NEG_BIG: f32 = -0x1.fffffep+127f;
 
 var<workgroup> qs: array<f32, 128>;
 

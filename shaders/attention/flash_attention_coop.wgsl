@@ -3,7 +3,8 @@
 // head dim D = 64 on cooperative matrices: q (pre-scaled), k, v and the
 // probabilities rounded to f16, products summed in f32, softmax statistics
 // and the output in f32. Prepended: common/coop_enable.wgsl, then
-// common/coop_16.wgsl or _8.wgsl (the block size CS, types CoopA/B/C).
+// common/coop_16.wgsl or _8.wgsl (the block size CS, types CoopA/B/C),
+// common/attention_params.wgsl.
 //   qkv: [B, T, 3H] f32 packed q | k | v; mask: [B, T] u32; slopes: [heads];
 //   out: [B, T, H]; lse: [B, heads, T] (-3.4e38 for a row with no valid key).
 // Work: a workgroup of WG = 4 x the subgroup size (exactly 4 subgroups: the
@@ -23,17 +24,6 @@
 // Workgroup memory: 43.1 KiB (CS 16) or 18.6 KiB (CS 8).
 // Grid: (ceil(T / BR), B * heads, 1).
 
-struct Params {
-    batch: u32,
-    seq: u32,
-    heads: u32,
-    head_dim: u32,
-    scale: f32,
-    _p0: u32,
-    _p1: u32,
-    _p2: u32,
-}
-
 override WG: u32 = 128u;
 
 @group(0) @binding(0) var<storage, read> qkv: array<vec4<f32>>;
@@ -41,7 +31,7 @@ override WG: u32 = 128u;
 @group(0) @binding(2) var<storage, read> slopes: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
-@group(0) @binding(5) var<uniform> params: Params;
+@group(0) @binding(5) var<uniform> params: Params; // common/attention_params.wgsl
 
 const D: u32 = 64u;
 const BR: u32 = 4u * CS;
@@ -50,7 +40,6 @@ const BC: u32 = 2u * CS;
 // rows stay 16-byte aligned.
 const SQ: u32 = D + 8u;
 const SP: u32 = BC + 8u;
-const NEG_BIG: f32 = -0x1.fffffep+127f;
 // Output blocks per subgroup.
 const O_PER: u32 = (BR / CS) * (D / CS) / 4u;
 

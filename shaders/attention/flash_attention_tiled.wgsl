@@ -20,28 +20,16 @@
 // flash_attention.wgsl.
 // Grid: (ceil(T / 64), B * heads, 1).
 
-struct Params {
-    batch: u32,
-    seq: u32,
-    heads: u32,
-    head_dim: u32,
-    scale: f32,
-    _p0: u32,
-    _p1: u32,
-    _p2: u32,
-}
-
 @group(0) @binding(0) var<storage, read> qkv: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> mask: array<u32>;
 @group(0) @binding(2) var<storage, read> slopes: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
-@group(0) @binding(5) var<uniform> params: Params;
+@group(0) @binding(5) var<uniform> params: Params; // common/attention_params.wgsl
 
 const D: u32 = 64u;
 const BR: u32 = 64u;
 const BC: u32 = 32u;
-const NEG_BIG: f32 = -0x1.fffffep+127f;
 
 var<workgroup> qt: array<f32, 4096>;       // [D][BR], scaled
 var<workgroup> kt: array<vec4<f32>, 512>;  // K^T [D][BC], then P^T [BC][BR]

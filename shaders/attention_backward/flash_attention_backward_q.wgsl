@@ -27,17 +27,6 @@ override D: u32 = 64u;
 override D4: u32 = 16u;
 override BC: u32 = 32u;
 
-struct Params {
-    batch: u32,
-    seq: u32,
-    heads: u32,
-    head_dim: u32,
-    scale: f32,
-    _p0: u32,
-    _p1: u32,
-    _p2: u32,
-}
-
 @group(0) @binding(0) var<storage, read> qkv: array<f32>;
 @group(0) @binding(1) var<storage, read> mask: array<u32>;
 @group(0) @binding(2) var<storage, read> slopes: array<f32>;
@@ -46,10 +35,9 @@ struct Params {
 @group(0) @binding(5) var<storage, read> dout: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dqkv: array<f32>;
 @group(0) @binding(7) var<storage, read_write> delta: array<f32>;
-@group(0) @binding(8) var<uniform> params: Params;
+@group(0) @binding(8) var<uniform> params: Params; // common/attention_params.wgsl
 
 const BR: u32 = 64u;
-const NEG_BIG: f32 = -0x1.fffffep+127f;
 
 // 16 KiB in all: WebGPU's default workgroup storage limit.
 var<workgroup> ks: array<vec4<f32>, 512>;

@@ -92,23 +92,23 @@ kernels! {
         snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "common/gelu.wgsl"],
         workgroup (128, (32 * 24 + 16 * 40) * 2 + 32 * 32 * 4);
     FlashAttention => "attention" / "flash_attention.wgsl",
-        snippets [], workgroup (64, 2 * 512 * 16);
+        snippets ["common/attention_params.wgsl"], workgroup (64, 2 * 512 * 16);
     FlashAttentionTiled => "attention" / "flash_attention_tiled.wgsl",
-        snippets [], workgroup (256, 4096 * 4 + 2 * 512 * 16);
+        snippets ["common/attention_params.wgsl"], workgroup (256, 4096 * 4 + 2 * 512 * 16);
     /// The forward on cooperative matrices (head dim 64; f16 q, k, v, P).
     FlashAttentionCoop16 => "attention" / "flash_attention_coop.wgsl" ("cooperative 16"),
-        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl"],
+        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "common/attention_params.wgsl"],
         workgroup (128, (64 * 72 + 32 * 72 + 64 * 40) * 2 + (64 * 32 + 64 * 64 + 2 * 64 + 32) * 4);
     FlashAttentionCoop8 => "attention" / "flash_attention_coop.wgsl" ("cooperative 8"),
-        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl"],
+        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/attention_params.wgsl"],
         workgroup (128, (32 * 72 + 16 * 72 + 32 * 24) * 2 + (32 * 16 + 32 * 64 + 2 * 32 + 16) * 4);
     /// The attention probabilities materialised (`dnagpu attention`).
     AttentionProbs => "attention" / "attention_probs.wgsl",
-        snippets ["common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8 + 128 * 4);
+        snippets ["common/attention_params.wgsl", "common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8 + 128 * 4);
     FlashAttentionBackwardQ => "attention_backward" / "flash_attention_backward_q.wgsl",
-        snippets [], workgroup (64, 2 * 512 * 16);
+        snippets ["common/attention_params.wgsl"], workgroup (64, 2 * 512 * 16);
     FlashAttentionBackwardKv => "attention_backward" / "flash_attention_backward_kv.wgsl",
-        snippets [], workgroup (64, 2 * 512 * 16);
+        snippets ["common/attention_params.wgsl"], workgroup (64, 2 * 512 * 16);
     LayerNorm => "layer_norm" / "layer_norm.wgsl",
         snippets ["common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8);
     Softmax => "softmax" / "softmax.wgsl",
@@ -119,7 +119,7 @@ kernels! {
     SoftmaxSubgroup => "softmax" / "softmax.wgsl" ("subgroups"),
         snippets ["common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8);
     AttentionProbsSubgroup => "attention" / "attention_probs.wgsl" ("subgroups"),
-        snippets ["common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8 + 128 * 4);
+        snippets ["common/attention_params.wgsl", "common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8 + 128 * 4);
     LayerNormBackwardSubgroup => "layer_norm_backward" / "layer_norm_backward.wgsl" ("subgroups"),
         snippets ["common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8);
     Unary => "elementwise" / "unary.wgsl",

@@ -126,7 +126,8 @@ impl AttentionDims {
     }
 }
 
-/// The uniform both attention directions' kernels take.
+/// The uniform every attention kernel takes
+/// (`shaders/common/attention_params.wgsl`).
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 pub(crate) struct Params {
