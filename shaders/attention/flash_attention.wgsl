@@ -15,15 +15,9 @@
 // Work: one invocation per query row, 64 rows per workgroup; K and V tiles of
 // BC keys staged in workgroup memory as vec4 (D padded with zeros to 4 * D4);
 // online softmax rescales the running sum once per tile.
-// Overrides (set by ops/attention/mod.rs): D = head dim (<= 128), D4 = ceil(D / 4),
-// BC = min(64, 512 / D4). Constant trip counts let compilers unroll the
-// per-key loops (and keep lavapipe under its 65535-iterations-per-invocation
-// loop limiter, past which it silently stops looping).
+// Overrides D (head dim), D4, BC, the row count BR and load_qkv4: the
+// prepended common/attention_rows.wgsl.
 // Grid: (ceil(T / 64), B * heads, 1).
-
-override D: u32 = 64u;
-override D4: u32 = 16u;
-override BC: u32 = 32u;
 
 @group(0) @binding(0) var<storage, read> qkv: array<f32>;
 @group(0) @binding(1) var<storage, read> mask: array<u32>;
@@ -32,22 +26,9 @@ override BC: u32 = 32u;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params; // common/attention_params.wgsl
 
-const BR: u32 = 64u;
-
 // 16 KiB in all: WebGPU's default workgroup storage limit.
 var<workgroup> ks: array<vec4<f32>, 512>;
 var<workgroup> vs: array<vec4<f32>, 512>;
-
-// Four consecutive head features starting at `base + 4c`, zero past D.
-fn load4(base: u32, c: u32) -> vec4<f32> {
-    var v = vec4<f32>(0.0);
-    for (var e = 0u; e < 4u; e++) {
-        if (4u * c + e < D) {
-            v[e] = qkv[base + 4u * c + e];
-        }
-    }
-    return v;
-}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -65,7 +46,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         acc[c] = vec4<f32>(0.0);
         q[c] = vec4<f32>(0.0);
         if (row_ok) {
-            q[c] = load4((b * t + i) * 3u * hid + h * D, c) * params.scale;
+            q[c] = load_qkv4((b * t + i) * 3u * hid + h * D, c) * params.scale;
         }
     }
     var m = NEG_BIG;
@@ -79,8 +60,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let jj = e / D4;
             if (e < BC * D4 && j0 + jj < t) {
                 let base = (b * t + j0 + jj) * 3u * hid + h * D;
-                ks[e] = load4(base + hid, e % D4);
-                vs[e] = load4(base + 2u * hid, e % D4);
+                ks[e] = load_qkv4(base + hid, e % D4);
+                vs[e] = load_qkv4(base + 2u * hid, e % D4);
             }
         }
         workgroupBarrier();

@@ -18,14 +18,9 @@
 // Work: one invocation per key row, 64 keys per workgroup; tiles of BC query
 // rows (q and dO) staged in workgroup memory as vec4 (D padded with zeros to
 // 4 * D4); lse_i, D_i and mask_i are broadcast loads.
-// Overrides (set by ops/attention_backward/mod.rs): D = head dim (<= 128),
-// D4 = ceil(D / 4), BC = min(64, 512 / D4): constant trip counts for the
-// per-row loops (lavapipe's 65535-iterations-per-invocation loop limiter).
+// Overrides D (head dim), D4, BC, the row count BR and load_qkv4: the
+// prepended common/attention_rows.wgsl (constants from ops/attention).
 // Grid: (ceil(T / 64), B * heads, 1).
-
-override D: u32 = 64u;
-override D4: u32 = 16u;
-override BC: u32 = 32u;
 
 @group(0) @binding(0) var<storage, read> qkv: array<f32>;
 @group(0) @binding(1) var<storage, read> mask: array<u32>;
@@ -36,22 +31,9 @@ override BC: u32 = 32u;
 @group(0) @binding(6) var<storage, read_write> dqkv: array<f32>;
 @group(0) @binding(7) var<uniform> params: Params; // common/attention_params.wgsl
 
-const BR: u32 = 64u;
-
 // 16 KiB in all: WebGPU's default workgroup storage limit.
 var<workgroup> qs: array<vec4<f32>, 512>;
 var<workgroup> gs: array<vec4<f32>, 512>;
-
-// Four consecutive head features of qkv starting at `base + 4c`, zero past D.
-fn load_qkv4(base: u32, c: u32) -> vec4<f32> {
-    var v = vec4<f32>(0.0);
-    for (var e = 0u; e < 4u; e++) {
-        if (4u * c + e < D) {
-            v[e] = qkv[base + 4u * c + e];
-        }
-    }
-    return v;
-}
 
 fn load_dout4(base: u32, c: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);

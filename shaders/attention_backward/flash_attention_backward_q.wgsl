@@ -18,14 +18,9 @@
 //   rows contribute nothing (their dO counts as 0) and get dq = 0.
 // Work: one invocation per query row, 64 rows per workgroup; K and V tiles of
 // BC keys staged in workgroup memory as vec4 (D padded with zeros to 4 * D4).
-// Overrides (set by ops/attention_backward/mod.rs): D = head dim (<= 128),
-// D4 = ceil(D / 4), BC = min(64, 512 / D4): constant trip counts for the
-// per-key loops (lavapipe's 65535-iterations-per-invocation loop limiter).
+// Overrides D (head dim), D4, BC, the row count BR and load_qkv4: the
+// prepended common/attention_rows.wgsl (constants from ops/attention).
 // Grid: (ceil(T / 64), B * heads, 1).
-
-override D: u32 = 64u;
-override D4: u32 = 16u;
-override BC: u32 = 32u;
 
 @group(0) @binding(0) var<storage, read> qkv: array<f32>;
 @group(0) @binding(1) var<storage, read> mask: array<u32>;
@@ -37,22 +32,9 @@ override BC: u32 = 32u;
 @group(0) @binding(7) var<storage, read_write> delta: array<f32>;
 @group(0) @binding(8) var<uniform> params: Params; // common/attention_params.wgsl
 
-const BR: u32 = 64u;
-
 // 16 KiB in all: WebGPU's default workgroup storage limit.
 var<workgroup> ks: array<vec4<f32>, 512>;
 var<workgroup> vs: array<vec4<f32>, 512>;
-
-// Four consecutive head features of qkv starting at `base + 4c`, zero past D.
-fn load_qkv4(base: u32, c: u32) -> vec4<f32> {
-    var v = vec4<f32>(0.0);
-    for (var e = 0u; e < 4u; e++) {
-        if (4u * c + e < D) {
-            v[e] = qkv[base + 4u * c + e];
-        }
-    }
-    return v;
-}
 
 fn load_out4(base: u32, c: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);

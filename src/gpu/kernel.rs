@@ -92,7 +92,7 @@ kernels! {
         snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "common/gelu.wgsl"],
         workgroup (128, (32 * 24 + 16 * 40) * 2 + 32 * 32 * 4);
     FlashAttention => "attention" / "flash_attention.wgsl",
-        snippets ["common/attention_params.wgsl"], workgroup (64, 2 * 512 * 16);
+        snippets ["common/attention_params.wgsl", "common/attention_rows.wgsl"], workgroup (64, 2 * 512 * 16);
     FlashAttentionTiled => "attention" / "flash_attention_tiled.wgsl",
         snippets ["common/attention_params.wgsl"], workgroup (256, 4096 * 4 + 2 * 512 * 16);
     /// The forward on cooperative matrices (head dim 64; f16 q, k, v, P).
@@ -106,9 +106,9 @@ kernels! {
     AttentionProbs => "attention" / "attention_probs.wgsl",
         snippets ["common/attention_params.wgsl", "common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8 + 128 * 4);
     FlashAttentionBackwardQ => "attention_backward" / "flash_attention_backward_q.wgsl",
-        snippets ["common/attention_params.wgsl"], workgroup (64, 2 * 512 * 16);
+        snippets ["common/attention_params.wgsl", "common/attention_rows.wgsl"], workgroup (64, 2 * 512 * 16);
     FlashAttentionBackwardKv => "attention_backward" / "flash_attention_backward_kv.wgsl",
-        snippets ["common/attention_params.wgsl"], workgroup (64, 2 * 512 * 16);
+        snippets ["common/attention_params.wgsl", "common/attention_rows.wgsl"], workgroup (64, 2 * 512 * 16);
     LayerNorm => "layer_norm" / "layer_norm.wgsl",
         snippets ["common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8);
     Softmax => "softmax" / "softmax.wgsl",
