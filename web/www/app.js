@@ -10,6 +10,7 @@ import { runClassify, runEmbed, runEvaluate, runPerBase, evalSource } from './re
 import { runFineTune, useFineTunedAdapter } from './finetune-panel.js';
 import { fillSingle, loadVepExample, readFileInto, runVep } from './variants-panel.js';
 import { runAttention } from './attention-panel.js';
+import { registerOffline } from './offline.js';
 
 // ---------------------------------------------------------------- wiring
 
@@ -186,6 +187,7 @@ function wire() {
 
 async function start() {
   wire();
+  registerOffline();
   updateControls();
   refreshCacheSize();
   updateFtCap();

@@ -34,6 +34,7 @@ export const page = {
   lastVep: null,
   lastAttention: null,
   lastError: null,
+  offline: null, // {controlled, version, updated, error}: the service worker (offline.js)
 };
 page.ready.catch(() => {});
 /** The default model is loaded: `page.ready` resolves with `info`. */
