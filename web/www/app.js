@@ -66,6 +66,7 @@ function wire() {
     }, { statusId: 'model-status' });
   };
   on('hub-load', 'click', loadHub);
+  on('hub-cancel', 'click', () => state.download?.abort());
   on('hub-id', 'keydown', (event) => {
     if (event.key === 'Enter') loadHub();
   });
