@@ -20,9 +20,9 @@ export function step(msg) {
   console.log(`e2e: ${msg}`);
 }
 
-/** Starts `dnagpu serve` on a free port: { base, origin, server }. */
-export async function serve() {
-  const server = spawn(bin, ['serve', '--port', '0', '--dir', dist, ...(process.env.E2E_VERBOSE ? ['--verbose'] : [])], {
+/** Starts `dnagpu serve` on a free port, serving `dir`: { base, origin, server }. */
+export async function serve(dir = dist) {
+  const server = spawn(bin, ['serve', '--port', '0', '--dir', dir, ...(process.env.E2E_VERBOSE ? ['--verbose'] : [])], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
