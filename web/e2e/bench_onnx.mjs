@@ -57,6 +57,9 @@ try {
     { csv, modelDir, onnxUrl: 'model.onnx', rounds, batchSize },
   );
   step(`batches [rows, tokens]: ${JSON.stringify(r.batches)}; outputs agree within ${r.max_abs_difference.toExponential(2)} (largest value ${r.max_abs_value.toFixed(2)})`);
+  const ops = Object.entries(r.profile).sort((a, b) => b[1] - a[1]);
+  const total = ops.reduce((t, [, s]) => t + s, 0);
+  step(`dnagpu per op (one pass, ${(total * 1000).toFixed(0)} ms): ${ops.map(([op, s]) => `${op} ${((100 * s) / total).toFixed(0)}%`).join(', ')}`);
   const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   const summary = {};
   for (const [k, xs] of Object.entries(r.times)) {

@@ -2,7 +2,8 @@
 // dnagpu's WASM CPU backend and its ONNX export into onnxruntime-web (wasm
 // EP, one thread), checks that both give the same embeddings, then times
 // them in interleaved rounds on the same pre-tokenized batches, plus
-// dnagpu's embed() with tokenizing, and posts the timings back.
+// dnagpu's embed() with tokenizing, profiles dnagpu's forward per op, and
+// posts the timings back.
 import init, { Runtime, Model } from './pkg/dnagpu_web.js';
 import * as ort from './ort/ort.wasm.min.mjs';
 
@@ -74,8 +75,14 @@ async function bench({ csv, modelDir, onnxUrl, rounds, batchSize }) {
     const order = r % 2 ? ['dnagpu_embed', 'dnagpu', 'ort'] : ['ort', 'dnagpu', 'dnagpu_embed'];
     for (const k of order) times[k].push(await time(runs[k]));
   }
+  // Where dnagpu's forward spends its time: seconds per op over one pass of all batches.
+  const profile = {};
+  for (const x of batches) {
+    for (const [op, , s] of JSON.parse(await model.profileTokens(x.ids, x.mask, x.rows))) profile[op] = (profile[op] ?? 0) + s;
+  }
   return {
     sequences,
+    profile,
     batches: batches.map((x) => [x.rows, x.tokens]),
     max_abs_difference: worst,
     max_abs_value: scale,

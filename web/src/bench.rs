@@ -71,3 +71,23 @@ impl Model {
         self.device.read_f32(&pooled).await.map_err(js)
     }
 }
+
+#[wasm_bindgen]
+impl Model {
+    /// [`Model::embed_tokens`] timed per op (the library's `cpu_profile`;
+    /// CPU backend only): JSON `[[op, outputs, seconds], ...]`, slowest first.
+    #[wasm_bindgen(js_name = profileTokens)]
+    pub async fn profile_tokens(
+        &self,
+        ids: &[u32],
+        mask: &[u32],
+        rows: usize,
+    ) -> Result<String, JsError> {
+        dnagpu::cpu_profile::set_enabled(true);
+        let out = self.embed_tokens(ids, mask, rows).await;
+        let profile = dnagpu::cpu_profile::rows();
+        dnagpu::cpu_profile::set_enabled(false);
+        out?;
+        serde_json::to_string(&profile).map_err(js)
+    }
+}
