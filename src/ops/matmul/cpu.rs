@@ -73,6 +73,23 @@ pub fn matmul(
             // `total` floats, each batch's block distinct. With a bias, C
             // holds it (read and added to); without, gemm writes every
             // element without reading (read_dst false).
+            #[cfg(target_arch = "wasm32")]
+            unsafe {
+                use super::wasm_kernel::{gemm, Strided};
+                let _ = par;
+                let a = Strided {
+                    ptr: a.as_ptr().add(z * d.a_batch),
+                    rs: d.a_rs,
+                    cs: d.a_cs,
+                };
+                let b = Strided {
+                    ptr: b.as_ptr().add(z * d.b_batch),
+                    rs: d.b_rs,
+                    cs: d.b_cs,
+                };
+                gemm(d.m, d.n, d.k, dst.add(z * d.m * d.n), bias.is_some(), a, b);
+            }
+            #[cfg(not(target_arch = "wasm32"))]
             unsafe {
                 gemm::gemm(
                     d.m,

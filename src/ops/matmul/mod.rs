@@ -15,6 +15,8 @@ pub mod check;
 pub mod cpu;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
+#[cfg(target_arch = "wasm32")]
+mod wasm_kernel;
 
 use bytemuck::{Pod, Zeroable};
 
