@@ -13,7 +13,6 @@ mod interrupt;
 mod model_arg;
 mod pretrain;
 mod progress;
-mod serve;
 mod shipped;
 mod tokenizer;
 mod vep;
@@ -69,7 +68,7 @@ enum Command {
     /// The MLM loss and every parameter's gradient for one batch (and optional AdamW steps).
     Grad(grad::GradArgs),
     /// Serves the browser page (web/dist, built by scripts/build-web.sh) on localhost.
-    Serve(serve::ServeArgs),
+    Serve(dnagpu_serve::ServeArgs),
     /// Tokenizer tools: `train` learns a DNABERT-2-style BPE vocabulary from FASTA files.
     Tokenizer(tokenizer::TokenizerArgs),
     /// Variant-effect scores (masked-LM log-likelihood ratios) of a VCF's alleles against a genome.
@@ -164,7 +163,7 @@ fn main() -> Result<()> {
         Command::Grad(args) => grad::run(&cli.device, &args),
         Command::Finetune(args) => finetune::run(&cli.device, &args),
         Command::Gue(args) => gue::run(&cli.device, &args),
-        Command::Serve(args) => serve::run(&args),
+        Command::Serve(args) => dnagpu_serve::run(&args, shipped::page_file),
         Command::Vep(args) => vep::run(&cli.device, &args),
         Command::Windows(args) => windows::run(&args),
     }

@@ -24,7 +24,7 @@ pub enum Body {
 pub fn find(root: &Root, url: &str) -> Option<Found> {
     match root {
         Root::Dir(dir) => find_in(dir, url),
-        Root::BuiltIn => {
+        Root::BuiltIn(extra) => {
             let rel = relative(url)?;
             let mut parts: Vec<String> = rel
                 .components()
@@ -37,7 +37,7 @@ pub fn find(root: &Root, url: &str) -> Option<Found> {
                 parts.push("index.html".to_owned());
             }
             let name = parts.join("/");
-            let bytes = page::built_in_file(&name)?;
+            let bytes = page::built_in_file(&name, *extra)?;
             Some(Found {
                 body: Body::Bytes(bytes),
                 kind: mime(Path::new(&name)),

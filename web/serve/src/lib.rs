@@ -1,4 +1,4 @@
-//! `dnagpu serve`: serves the built browser page (`web/dist`, made by
+//! `dnagpu serve` (the dnagpu-serve crate; the CLI flattens `ServeArgs`): serves the built browser page (`web/dist`, made by
 //! `scripts/build-web.sh`) on localhost: GET and HEAD of static files, one
 //! request per connection, with the headers the page needs: its Content
 //! Security Policy (also for the worker, which a `<meta>` tag does not
@@ -19,7 +19,7 @@ mod http;
 mod hub;
 mod limits;
 mod listen;
-mod page;
+pub mod page;
 
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -61,10 +61,12 @@ pub struct ServeArgs {
     hub_file_host: Vec<String>,
 }
 
-pub fn run(args: &ServeArgs) -> Result<()> {
+/// Serves until killed. `extra`: files the binary holds for the built-in
+/// page besides the page itself (the CLI's shipped model), by path.
+pub fn run(args: &ServeArgs, extra: page::Extra) -> Result<()> {
     let root = match &args.dir {
         Some(dir) => Root::Dir(dir.clone()),
-        None => page::default_root().with_context(|| {
+        None => page::default_root(extra).with_context(|| {
             format!(
                 "no --dir given, no web/dist here, and this dnagpu was built without the browser page: \
                  in a dnagpu checkout, build the page with `{BUILD}` (needs the wasm32 target and wasm-bindgen-cli: \
@@ -74,10 +76,10 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         })?,
     };
     let (shown, html, root) = match root {
-        Root::BuiltIn => {
-            let index = page::built_in_file("index.html").unwrap_or_default();
+        Root::BuiltIn(extra) => {
+            let index = page::built_in_file("index.html", extra).unwrap_or_default();
             let html = String::from_utf8_lossy(index).into_owned();
-            ("the built-in page".to_string(), html, Root::BuiltIn)
+            ("the built-in page".to_string(), html, Root::BuiltIn(extra))
         }
         Root::Dir(root) => {
             let index = root.join("index.html");

@@ -10,35 +10,40 @@ mod built_in {
     include!(concat!(env!("OUT_DIR"), "/page.rs"));
 }
 
+/// Files the binary holds besides the page (the CLI's shipped model and
+/// adapter, which build.rs leaves out of the page), by path under the page.
+pub type Extra = fn(&str) -> Option<&'static [u8]>;
+
 /// Where the served files come from.
 pub enum Root {
     /// A folder on disk (`--dir`, or web/dist in the current folder).
     Dir(PathBuf),
-    /// The page built into the binary (web/dist when it was built).
-    BuiltIn,
+    /// The page built into the binary (web/dist when it was built), with
+    /// the binary's other files it loads.
+    BuiltIn(Extra),
 }
 
 /// What `serve` serves without `--dir`: web/dist in the current folder (a
 /// checkout's fresh build), else the page built into the binary, if any.
-pub fn default_root() -> Option<Root> {
+pub fn default_root(extra: Extra) -> Option<Root> {
     let here = PathBuf::from("web/dist");
     if here.join("index.html").is_file() {
         Some(Root::Dir(here))
-    } else if built_in_file("index.html").is_some() {
-        Some(Root::BuiltIn)
+    } else if built_in_file("index.html", extra).is_some() {
+        Some(Root::BuiltIn(extra))
     } else {
         None
     }
 }
 
 /// A file of the built-in page by its path (`a/b.js`, no leading `/`):
-/// the page's own files, and the shipped model and adapter it loads.
-pub fn built_in_file(path: &str) -> Option<&'static [u8]> {
+/// the page's own files, then `extra`'s.
+pub fn built_in_file(path: &str, extra: Extra) -> Option<&'static [u8]> {
     built_in::PAGE
         .binary_search_by(|(p, _)| (*p).cmp(path))
         .ok()
         .map(|i| built_in::PAGE[i].1)
-        .or_else(|| crate::shipped::page_file(path))
+        .or_else(|| extra(path))
 }
 
 /// Whether `path` (no leading `/`) is a folder of the built-in page.

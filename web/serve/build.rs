@@ -3,12 +3,13 @@
 //! that an installed `dnagpu serve` needs no checkout. Writes
 //! `$OUT_DIR/page.rs`: a table of (path, bytes), empty when there is no
 //! page. The page's copy of the shipped model is left out: `serve` answers
-//! those paths from the model the binary already embeds (src/shipped.rs).
+//! those paths from the model the CLI already embeds (native/src/shipped.rs,
+//! passed to `run` as its extra files).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// Folders of the page served from the binary's own model (src/shipped.rs).
+/// Folders of the page served from the CLI's own model (native/src/shipped.rs).
 const SHIPPED: [&str; 2] = [
     "models/dnabert2-small-gue/",
     "models/dnabert2-small-gue-promoter-lora/",
@@ -16,7 +17,7 @@ const SHIPPED: [&str; 2] = [
 
 fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let web = manifest.join("../web");
+    let web = manifest.join("..");
     let dist = web.join("dist");
     let mut files = Vec::new();
     if dist.join("index.html").is_file() {
