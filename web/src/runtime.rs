@@ -22,10 +22,14 @@ impl Runtime {
         Ok(Runtime { device, notice })
     }
 
-    /// "WebGPU: <adapter>" or "CPU (WASM)".
+    /// "WebGPU: <adapter>", or "CPU (WASM)" with its thread count where
+    /// the threaded build runs a pool (`initThreadPool`).
     #[wasm_bindgen(getter)]
     pub fn name(&self) -> String {
         match &self.device {
+            Device::Cpu if cfg!(target_feature = "atomics") => {
+                format!("CPU (WASM, {} threads)", rayon::current_num_threads())
+            }
             Device::Cpu => "CPU (WASM)".into(),
             Device::Gpu(_) => format!("WebGPU: {}", self.device.name()),
         }

@@ -62,7 +62,9 @@ pub fn matmul(
     }
     if d.k > 0 {
         let flops = d.m * d.n * d.k;
-        let par = if cfg!(target_arch = "wasm32") || flops < 1 << 18 {
+        // A browser build without atomics has no threads to give gemm.
+        let single = cfg!(all(target_arch = "wasm32", not(target_feature = "atomics")));
+        let par = if single || flops < 1 << 18 {
             gemm::Parallelism::None
         } else {
             gemm::Parallelism::Rayon(rayon::current_num_threads())
