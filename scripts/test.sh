@@ -82,6 +82,10 @@ if [ -x "$CHROMEDRIVER" ] || [ "${CI:-}" = true ]; then
   DNAGPU_BIN="$PWD/target/debug/dnagpu" node web/e2e/page.test.mjs
   echo "== page test: Variants, Attention and per-base embeddings against the native CLI"
   DNAGPU_BIN="$PWD/target/debug/dnagpu" node web/e2e/analysis.test.mjs
+  echo "== page test: offline after one visit (service worker), a new build replacing the old cache"
+  DNAGPU_BIN="$PWD/target/debug/dnagpu" node web/e2e/offline.test.mjs
+  echo "== page test: hub downloads against a stand-in hub on loopback (policy, progress, cancel, cache, size limit)"
+  DNAGPU_BIN="$PWD/target/debug/dnagpu" node web/e2e/hub.test.mjs
 else
   echo "SKIPPED: no chromedriver at $CHROMEDRIVER (scripts/setup.sh installs it)"
 fi

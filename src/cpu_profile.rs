@@ -7,7 +7,11 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+#[cfg(not(target_arch = "wasm32"))]
 use std::time::{Duration, Instant};
+// std's Instant panics on wasm32-unknown-unknown; web-time reads performance.now().
+#[cfg(target_arch = "wasm32")]
+use web_time::{Duration, Instant};
 
 struct State {
     last: Instant,

@@ -142,3 +142,173 @@ fn batching_does_not_change_the_scores() {
         check_close(name, &flat(&batched), &want, Tol::F32).unwrap();
     }
 }
+
+/// A genome of four chromosomes (pseudo-random bases, 60 a line) and a
+/// VCF of `n` records on them: SNVs, an insertion, deletions, multi-allelic
+/// and symbolic ALTs, blank lines; the last third out of order.
+fn many_records(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
+    let mut state = 12345u64;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize
+    };
+    let chroms = [("chrA", 900), ("chrB", 400), ("chrC", 1300), ("chrD", 250)];
+    let mut fasta = String::new();
+    let mut seqs = Vec::new();
+    for (name, len) in chroms {
+        let seq: String = (0..len).map(|_| b"ACGT"[next() % 4] as char).collect();
+        fasta.push_str(&format!(">{name} test\n"));
+        for line in seq.as_bytes().chunks(60) {
+            fasta.push_str(std::str::from_utf8(line).unwrap());
+            fasta.push('\n');
+        }
+        seqs.push((name, seq));
+    }
+    let mut records = Vec::new();
+    for i in 0..n {
+        let (name, seq) = &seqs[i * seqs.len() / n];
+        let pos = 1 + next() % (seq.len() - 4);
+        let refb = &seq[pos - 1..pos - 1 + 1 + (i % 7 == 3) as usize * 2];
+        let other = |b: char| ['A', 'C', 'G', 'T'].into_iter().find(|&c| c != b).unwrap();
+        let first = refb.chars().next().unwrap();
+        let alt = match i % 5 {
+            0 => format!("{}", other(first)),
+            1 => format!("{first}GT,{}", other(first)),
+            2 => format!("{},<DEL>", other(first)),
+            _ => format!("{first}"),
+        };
+        let alt = if alt == refb {
+            format!("{}", other(first))
+        } else {
+            alt
+        };
+        records.push(format!(
+            "{name}\t{pos}\tv{i}\t{refb}\t{alt}\t.\tPASS\tX={i}"
+        ));
+    }
+    // Sorted by position within each chromosome, then the last third shuffled.
+    records[..2 * n / 3].sort_by_key(|r| {
+        let c: Vec<&str> = r.split('\t').collect();
+        (c[0].to_owned(), c[1].parse::<usize>().unwrap())
+    });
+    records[2 * n / 3..].reverse();
+    let mut vcf =
+        String::from("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n");
+    for (i, r) in records.iter().enumerate() {
+        vcf.push_str(r);
+        vcf.push('\n');
+        if i % 40 == 39 {
+            vcf.push('\n');
+        }
+    }
+    let (g, v) = (dir.join("genome.fa"), dir.join("variants.vcf"));
+    std::fs::write(&g, fasta).unwrap();
+    std::fs::write(&v, vcf).unwrap();
+    (g, v)
+}
+
+/// The streamed scoring writes the same bytes as the whole one, however
+/// the VCF is cut into chunks, CSV and VCF alike; a VCF sorted as the
+/// genome costs one pass over it in every phase.
+#[test]
+fn chunked_reading_writes_the_same_bytes() {
+    use dnagpu::data::StreamedInput;
+    use dnagpu::vep::output::{write, Format, Writer};
+    use dnagpu::vep::stream::{check, score, Job, Reading};
+
+    let dir = std::env::temp_dir().join(format!("dnagpu-vep-stream-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (g, v) = many_records(&dir, 150);
+    let files = ModelFiles::open(&fixtures().join("nt_v2_tiny")).unwrap();
+    let model = Model::load(&Device::Cpu, &files.config, &files.weights).unwrap();
+    let scorer = Scorer {
+        model: &model,
+        mask_id: files.tokenizer.mask_id().unwrap(),
+        classifier: None,
+    };
+    let batching = Batching::default();
+    let max = Encoder::max_positions_of(&files.config, &files.weights);
+
+    // The whole reading, as before streaming.
+    let vcf = Vcf::read_path(&v).unwrap();
+    let got = fetch_path(&g, &vep::regions(&vcf, FLANK)).unwrap();
+    let plan = vep::plan(&vcf, &got, "genome.fa", FLANK, Mismatch::Error).unwrap();
+    assert!(plan.symbolic > 0 && plan.alleles.len() > 150);
+    let scores = pollster::block_on(vep::score_plan(
+        &Device::Cpu,
+        &scorer,
+        &vcf,
+        &plan,
+        &files.tokenizer,
+        max,
+        FLANK,
+        batching,
+        |_| {},
+    ))
+    .unwrap();
+    let want: Vec<String> = [Format::Csv, Format::Vcf]
+        .map(|f| write(f, &vcf, &plan, &scores, None).unwrap())
+        .to_vec();
+
+    let variants = StreamedInput::open(v.to_str().unwrap()).unwrap();
+    let genome = StreamedInput::open(g.to_str().unwrap()).unwrap();
+    for (reading, most_passes) in [
+        (Reading::WHOLE, 1),
+        (Reading::BOUNDED, 1),
+        (
+            Reading {
+                records: 1,
+                bases: u64::MAX,
+            },
+            200,
+        ),
+        (
+            Reading {
+                records: 7,
+                bases: u64::MAX,
+            },
+            30,
+        ),
+        (
+            Reading {
+                records: usize::MAX,
+                bases: 100,
+            },
+            200,
+        ),
+    ] {
+        let job = Job {
+            variants: &variants,
+            genome: &genome,
+            flank: FLANK,
+            mismatch: Mismatch::Error,
+            tokenizer: &files.tokenizer,
+            max_positions: max,
+            reading,
+        };
+        let checked = check(&job).unwrap();
+        assert_eq!(checked.records, 150);
+        assert_eq!(checked.alleles, plan.alleles.len());
+        assert_eq!(checked.symbolic, plan.symbolic);
+        // The index, then the check's reads.
+        assert!(checked.genome_passes >= 2 && checked.genome_passes <= 1 + most_passes);
+        for (format, want) in [Format::Csv, Format::Vcf].into_iter().zip(&want) {
+            let mut out = Writer::new(Vec::new(), format, None, checked.has_header).unwrap();
+            pollster::block_on(score(
+                &Device::Cpu,
+                &scorer,
+                &job,
+                &checked,
+                batching,
+                &mut out,
+                |_| {},
+            ))
+            .unwrap();
+            let text = String::from_utf8(out.finish().unwrap()).unwrap();
+            assert!(text == *want, "{reading:?} {format:?}: the bytes differ");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

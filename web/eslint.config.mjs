@@ -13,4 +13,9 @@ export default [
     },
     rules: { 'no-undef': 'error', 'no-unused-vars': 'error', 'no-import-assign': 'error' },
   },
+  {
+    // The service worker runs in its own global scope (clients, skipWaiting).
+    files: ['www/sw.js'],
+    languageOptions: { globals: { ...globals.serviceworker } },
+  },
 ];

@@ -4,6 +4,10 @@ deployment-minded user runs on a CPU (and what onnxruntime-web runs in the
 browser). Random DNABERT-2-117M weights (scripts/reference/dnabert2_reference.py's
 `random_params`), B x T random tokens, mean pooling, f32, every graph
 optimisation ORT has (LayerNormalization, Gelu and MatMul+Add fusions).
+With --from, a model folder's real weights instead (config.json and
+model.safetensors, DNABERT-2 naming; f16 weights are widened to f32 as
+dnagpu loads them): the browser benchmark (web/e2e/bench_onnx.mjs) runs the
+shipped model this way, and onnx_verify.py checks it against `dnagpu embed`.
 
 The exported graph uses the ops ORT fuses (layer_norm, erf GELU, one
 [heads, T, T] ALiBi bias added to the scores) so the baseline is ORT at its
@@ -12,6 +16,7 @@ best, not a literal transcription of the reference.
     pip install torch onnx onnxruntime
     python3 benches/baselines/onnx_encoder.py --export /tmp/dnabert2-117m.onnx
     python3 benches/baselines/onnx_encoder.py --model /tmp/dnabert2-117m.onnx --batch 32 --seq 512 --threads 2
+    python3 benches/baselines/onnx_encoder.py --from models/dnabert2-small-gue --export target/onnx/dnabert2-small-gue.onnx
 """
 import argparse
 import json
@@ -29,12 +34,23 @@ CFG = dict(vocab_size=4096, hidden_size=768, num_hidden_layers=12, num_attention
            intermediate_size=3072, layer_norm_eps=1e-12, num_labels=2)
 
 
-def export(path, cfg, max_len):
+def folder_params(folder):
+    """config.json (the keys CFG has) and model.safetensors' tensors as f32."""
+    import torch
+    from safetensors.torch import load_file
+
+    with open(os.path.join(folder, "config.json")) as f:
+        config = json.load(f)
+    cfg = {k: config.get(k, v) for k, v in CFG.items()}
+    return cfg, {k: v.float() for k, v in load_file(os.path.join(folder, "model.safetensors")).items()}
+
+
+def export(path, cfg, max_len, params=None):
     import torch
     import torch.nn.functional as F
     from dnabert2_reference import alibi_slopes, random_params
 
-    P = random_params(cfg, torch.Generator().manual_seed(0))
+    P = params if params is not None else random_params(cfg, torch.Generator().manual_seed(0))
     H, A, L, I = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"], cfg["intermediate_size"]
     D, eps = H // A, cfg["layer_norm_eps"]
 
@@ -42,6 +58,8 @@ def export(path, cfg, max_len):
         def __init__(self):
             super().__init__()
             for k, v in P.items():
+                if not k.startswith("bert."):
+                    continue  # heads (MLM, classifier) are not part of the encoder
                 self.register_buffer(k.replace(".", "_"), v.float())
             pos = torch.arange(max_len, dtype=torch.float32)
             dist = (pos[:, None] - pos[None, :]).abs()
@@ -81,7 +99,9 @@ def export(path, cfg, max_len):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--export", help="write the ONNX model here and exit")
-    ap.add_argument("--max-len", type=int, default=2048, help="longest T the exported ALiBi table covers")
+    ap.add_argument("--from", dest="folder", help="export this model folder's weights instead of random 117M ones")
+    ap.add_argument("--max-len", type=int, help="longest T the exported ALiBi table covers (default 2048; with --from, "
+                    "the config's alibi_starting_size)")
     ap.add_argument("--model", help="the exported ONNX model to time")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seq", type=int, default=512)
@@ -89,7 +109,13 @@ def main():
     ap.add_argument("--iters", type=int, default=1)
     args = ap.parse_args()
     if args.export:
-        export(args.export, CFG, args.max_len)
+        cfg, params, max_len = CFG, None, args.max_len or 2048
+        if args.folder:
+            cfg, params = folder_params(args.folder)
+            with open(os.path.join(args.folder, "config.json")) as f:
+                max_len = args.max_len or json.load(f).get("alibi_starting_size", 512)
+        os.makedirs(os.path.dirname(os.path.abspath(args.export)), exist_ok=True)
+        export(args.export, cfg, max_len, params)
         print(json.dumps({"exported": args.export}))
         return
     import onnxruntime as ort

@@ -11,7 +11,6 @@ mod info;
 mod input;
 mod interrupt;
 mod model_arg;
-mod output;
 mod pretrain;
 mod progress;
 mod serve;

@@ -4,12 +4,13 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use dnagpu::data::regions::fetch_path;
-use dnagpu::data::vcf::Vcf;
+use dnagpu::data::StreamedInput;
 use dnagpu::embed::Batching;
-use dnagpu::fs::check_output;
+use dnagpu::fs::{check_output, AtomicFile};
 use dnagpu::model::Encoder;
-use dnagpu::vep::{self, output::Format, Mismatch, Scorer};
+use dnagpu::vep::output::{Format, Writer};
+use dnagpu::vep::stream::{Job, Reading};
+use dnagpu::vep::{self, Mismatch, Scorer};
 
 use crate::input::at_least_one;
 use crate::model_arg::ModelArgs;
@@ -20,7 +21,7 @@ use crate::DeviceArgs;
 pub struct VepArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// The genome: FASTA, plain or gzipped (read in one streaming pass; only the windows are kept).
+    /// The genome: FASTA, plain or gzipped (streamed: indexed in one pass, then read along with the VCF; only windows are kept).
     #[arg(long, value_name = "GENOME.fa[.gz]")]
     reference: PathBuf,
     /// The variants: VCF, plain or gzipped (CHROM, POS, ID, REF, ALT are read).
@@ -51,6 +52,9 @@ fn flank(s: &str) -> Result<usize, String> {
     }
 }
 
+/// Reads the VCF and the genome a chunk at a time (every check first, in
+/// a pass of its own), writing rows as they are scored: memory stays
+/// bounded whatever the VCF's size.
 pub fn run(dev_args: &DeviceArgs, args: &VepArgs) -> Result<()> {
     let format = match &args.output {
         Some(p) => {
@@ -60,7 +64,11 @@ pub fn run(dev_args: &DeviceArgs, args: &VepArgs) -> Result<()> {
         }
         None => Format::Csv,
     };
-    let vcf = Vcf::read_path(&args.variants)?;
+    if args.reference.as_os_str() == "-" && args.variants.as_os_str() == "-" {
+        bail!("--reference and --variants cannot both be stdin (`-`)");
+    }
+    let variants = StreamedInput::open(&args.variants.to_string_lossy())?;
+    let genome = StreamedInput::open(&args.reference.to_string_lossy())?;
     let src = args.model.files()?;
     if !src.has_mlm_head() {
         bail!(
@@ -77,30 +85,32 @@ pub fn run(dev_args: &DeviceArgs, args: &VepArgs) -> Result<()> {
     };
 
     let t0 = std::time::Instant::now();
-    let regions = vep::regions(&vcf, args.flank);
-    let fetched = fetch_path(&args.reference, &regions)?;
-    let mismatch = if args.skip_mismatch {
-        Mismatch::Skip
-    } else {
-        Mismatch::Error
+    let job = Job {
+        variants: &variants,
+        genome: &genome,
+        flank: args.flank,
+        mismatch: if args.skip_mismatch {
+            Mismatch::Skip
+        } else {
+            Mismatch::Error
+        },
+        tokenizer: &src.tokenizer,
+        max_positions: Encoder::max_positions_of(&src.config, &src.weights),
+        reading: Reading::BOUNDED,
     };
-    let genome = args.reference.display().to_string();
-    let plan = vep::plan(&vcf, &fetched, &genome, args.flank, mismatch)?;
-    drop(fetched);
-    let max_positions = Encoder::max_positions_of(&src.config, &src.weights);
-    vep::check_tokens(&vcf, &plan, &src.tokenizer, max_positions, args.flank)?;
-    let alleles = plan.alleles.len();
+    let checked = vep::stream::check(&job)?;
+    let alleles = checked.alleles;
     eprintln!(
         "read {} records, {alleles} alleles to score, in {:.2} s",
-        vcf.records.len(),
+        checked.records,
         t0.elapsed().as_secs_f64()
     );
     if alleles == 0 {
         bail!(
             "{}: no allele to score ({} symbolic, {} records with a mismatched REF)",
-            vcf.origin,
-            plan.symbolic,
-            plan.mismatched
+            variants.name(),
+            checked.symbolic,
+            checked.mismatched
         );
     }
 
@@ -132,31 +142,71 @@ pub fn run(dev_args: &DeviceArgs, args: &VepArgs) -> Result<()> {
         batch_size: args.batch_size,
         ..Batching::default()
     };
-    let total = vep::runs(alleles, classifier.is_some());
-    let bar = Bar::new(total as u64, "scoring");
     let t1 = std::time::Instant::now();
-    let scores = pollster::block_on(vep::score_plan(
-        &dev,
-        &scorer,
-        &vcf,
-        &plan,
-        &src.tokenizer,
-        max_positions,
-        args.flank,
+    let total = vep::runs(alleles, classifier.is_some()) as u64;
+    let scoring = Scoring {
+        dev: &dev,
+        scorer: &scorer,
+        job: &job,
+        checked: &checked,
         batching,
-        |p| bar.show(&p, t1),
-    ))?;
-    bar.finish();
-    vep::check_finite(&vcf, &plan, &scores)?;
+        total,
+    };
+    match &args.output {
+        Some(p) => {
+            // Renamed over `p` only once complete: an error leaves it as it was.
+            let mut out = Writer::new(AtomicFile::create(p)?, format, classes, checked.has_header)?;
+            scoring.run(&mut out)?;
+            summary(&checked, &src.source, &dev.name(), t1);
+            out.finish()?.commit()?;
+            eprintln!("wrote {}", p.display());
+        }
+        None => {
+            let stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut out = Writer::new(stdout, format, classes, checked.has_header)?;
+            scoring.run(&mut out)?;
+            out.finish()?;
+            summary(&checked, &src.source, &dev.name(), t1);
+        }
+    }
+    Ok(())
+}
+
+/// What scoring needs, for either output.
+struct Scoring<'a> {
+    dev: &'a dnagpu::Device,
+    scorer: &'a Scorer<'a>,
+    job: &'a Job<'a>,
+    checked: &'a vep::stream::Checked,
+    batching: Batching,
+    /// Windows to run.
+    total: u64,
+}
+
+impl Scoring<'_> {
+    fn run<W: std::io::Write>(&self, out: &mut Writer<W>) -> Result<()> {
+        let bar = Bar::new(self.total, "scoring");
+        let t = std::time::Instant::now();
+        let ran = pollster::block_on(vep::stream::score(
+            self.dev,
+            self.scorer,
+            self.job,
+            self.checked,
+            self.batching,
+            out,
+            |p| bar.show(&p, t),
+        ));
+        bar.finish();
+        Ok(ran?)
+    }
+}
+
+fn summary(checked: &vep::stream::Checked, source: &str, device: &str, t1: std::time::Instant) {
     eprintln!(
-        "scored {} alleles with {} on {} in {:.2} s; skipped {} symbolic ALT alleles and {} records whose REF does not match the genome",
-        scores.len(),
-        src.source,
-        dev.name(),
+        "scored {} alleles with {source} on {device} in {:.2} s; skipped {} symbolic ALT alleles and {} records whose REF does not match the genome",
+        checked.alleles,
         t1.elapsed().as_secs_f64(),
-        plan.symbolic,
-        plan.mismatched
+        checked.symbolic,
+        checked.mismatched
     );
-    let text = vep::output::write(format, &vcf, &plan, &scores, classes)?;
-    crate::output::write_or_print(args.output.as_deref(), &text)
 }

@@ -562,3 +562,27 @@ fn a_vcf_larger_than_a_chunk_is_scored_in_order() {
     assert_eq!(k, rows.len());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn variants_from_stdin_match_the_file() {
+    use std::process::Stdio;
+    let (ok, want, err) = run(&mut vep("nt_v2_tiny", inputs(&genome(), &variants(), &[])));
+    assert!(ok, "{err}");
+    let mut c = vep("nt_v2_tiny", inputs(&genome(), Path::new("-"), &[]));
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&std::fs::read(variants()).unwrap())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+}

@@ -23,6 +23,7 @@ mod agreement;
 pub mod alphabet;
 mod csv;
 mod fasta;
+pub mod genome;
 mod lines;
 pub mod open;
 pub mod regions;
@@ -33,6 +34,7 @@ mod stream;
 mod text;
 mod validate;
 pub mod vcf;
+pub mod vcf_stream;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod windows;
 

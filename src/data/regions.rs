@@ -42,15 +42,15 @@ pub fn fetch_path(path: &std::path::Path, regions: &[Region]) -> Result<Vec<Opti
 }
 
 /// The chromosome being read.
-struct Current<'a> {
+pub(super) struct Current<'a> {
     /// Its regions, by start.
-    order: &'a [usize],
+    pub order: &'a [usize],
     /// The next region of `order` not yet started.
-    next: usize,
+    pub next: usize,
     /// Regions started and not yet ended.
-    active: Vec<usize>,
+    pub active: Vec<usize>,
     /// Bases read so far.
-    pos: u64,
+    pub pos: u64,
 }
 
 /// [`fetch_path`] on any reader; `origin` names it in messages.
@@ -86,10 +86,7 @@ pub fn fetch<R: BufRead>(
                 }
                 let id = id.to_owned();
                 if let Some(first) = headers.insert(id.clone(), lines.line()) {
-                    return Err(Error::Invalid(format!(
-                        "{origin}: line {}: chromosome `{id}` again (first at line {first}): its name must be unique",
-                        lines.line()
-                    )));
+                    return Err(repeated_header(origin, lines.line(), &id, first));
                 }
                 current = by_chrom.get(id.as_str()).map(|order| {
                     for &i in order {
@@ -114,23 +111,8 @@ pub fn fetch<R: BufRead>(
                 let Some(cur) = current.as_mut() else {
                     continue;
                 };
-                line_bases.clear();
-                for (col, c) in text.chars().enumerate() {
-                    if c.is_ascii_whitespace() {
-                        continue;
-                    }
-                    match u8::try_from(c).map_or(Symbol::Invalid, symbol) {
-                        Symbol::Base(b) | Symbol::Ambiguous(b) => line_bases.push(b),
-                        Symbol::Invalid => {
-                            return Err(Error::Invalid(format!(
-                            "{origin}:{}: chromosome `{}`: `{}` (column {}) is not a DNA symbol",
-                            lines.line(),
-                            chrom.as_deref().unwrap_or("?"),
-                            c.escape_default(),
-                            col + 1
-                        )))
-                        }
-                    }
+                if let Err(bad) = line_bases_of(text, &mut line_bases) {
+                    return Err(bad_symbol(origin, lines.line(), chrom.as_deref(), bad));
                 }
                 take_line(cur, &line_bases, regions, &mut out);
             }
@@ -142,8 +124,54 @@ pub fn fetch<R: BufRead>(
     Ok(out)
 }
 
+/// One sequence line's bases, upper case, into `out` (cleared first), or
+/// the first symbol outside the alphabet (its column and character).
+pub(super) fn line_bases_of(
+    text: &str,
+    out: &mut Vec<u8>,
+) -> std::result::Result<(), (usize, char)> {
+    out.clear();
+    for (col, c) in text.chars().enumerate() {
+        if c.is_ascii_whitespace() {
+            continue;
+        }
+        match u8::try_from(c).map_or(Symbol::Invalid, symbol) {
+            Symbol::Base(b) | Symbol::Ambiguous(b) => out.push(b),
+            Symbol::Invalid => return Err((col, c)),
+        }
+    }
+    Ok(())
+}
+
+/// The error for a symbol [`line_bases_of`] refused.
+pub(super) fn bad_symbol(
+    origin: &str,
+    line: usize,
+    chrom: Option<&str>,
+    (col, c): (usize, char),
+) -> Error {
+    Error::Invalid(format!(
+        "{origin}:{line}: chromosome `{}`: `{}` (column {}) is not a DNA symbol",
+        chrom.unwrap_or("?"),
+        c.escape_default(),
+        col + 1
+    ))
+}
+
+/// A header's id seen before (`first`, its line) is an error.
+pub(super) fn repeated_header(origin: &str, line: usize, id: &str, first: usize) -> Error {
+    Error::Invalid(format!(
+        "{origin}: line {line}: chromosome `{id}` again (first at line {first}): its name must be unique"
+    ))
+}
+
 /// Adds one line's bases (upper case) to the regions they fall in.
-fn take_line(cur: &mut Current<'_>, bases: &[u8], regions: &[Region], out: &mut [Option<Fetched>]) {
+pub(super) fn take_line(
+    cur: &mut Current<'_>,
+    bases: &[u8],
+    regions: &[Region],
+    out: &mut [Option<Fetched>],
+) {
     let (a, b) = (cur.pos, cur.pos + bases.len() as u64);
     while cur.next < cur.order.len() && regions[cur.order[cur.next]].start < b {
         cur.active.push(cur.order[cur.next]);

@@ -126,7 +126,7 @@ impl StreamedInput {
     }
 
     /// The decompressed text, from the start.
-    fn reader(&self) -> Result<Box<dyn BufRead + '_>> {
+    pub fn reader(&self) -> Result<Box<dyn BufRead + '_>> {
         let (path, gzip) = match &self.source {
             Source::Memory { bytes, gzip } => return Ok(decoded(&bytes[..], *gzip)),
             Source::File { path, gzip } | Source::Spooled { path, gzip } => (path, *gzip),

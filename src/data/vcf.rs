@@ -63,40 +63,14 @@ impl Vcf {
     pub fn parse(bytes: &[u8], origin: &str) -> Result<Self> {
         let text = check_text(bytes, origin)?.to_owned();
         let mut records = Vec::new();
-        let mut seen_header = false;
+        let mut lines = VcfLines::new(origin);
         for (i, raw) in text.split('\n').enumerate() {
-            let line = i + 1;
             let l = raw.strip_suffix('\r').unwrap_or(raw);
-            if l.trim().is_empty() {
-                continue;
+            if let Some(r) = lines.line(l, i + 1)? {
+                records.push(r);
             }
-            if l.starts_with("##") {
-                if seen_header || !records.is_empty() {
-                    return Err(at(origin, line, "a `##` meta line after the header"));
-                }
-                continue;
-            }
-            if l.starts_with('#') {
-                if !l.starts_with("#CHROM") {
-                    return Err(at(
-                        origin,
-                        line,
-                        "a header line that is not `#CHROM\tPOS\tID\tREF\tALT…`",
-                    ));
-                }
-                if seen_header || !records.is_empty() {
-                    return Err(at(origin, line, "a second `#CHROM` header line"));
-                }
-                seen_header = true;
-                continue;
-            }
-            records.push(parse_record(l, origin, line)?);
         }
-        if records.is_empty() {
-            return Err(Error::Invalid(format!(
-                "{origin}: no variant records (data lines after the `#CHROM` header)"
-            )));
-        }
+        lines.finish()?;
         Ok(Self {
             origin: origin.to_owned(),
             text,
@@ -111,6 +85,71 @@ impl Vcf {
         n.split('\n')
             .enumerate()
             .map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
+    }
+}
+
+/// The checks of a VCF's lines in order, shared by the whole reading
+/// ([`Vcf::parse`]) and the streamed one ([`super::vcf_stream`]).
+pub struct VcfLines {
+    origin: String,
+    seen_header: bool,
+    records: usize,
+}
+
+impl VcfLines {
+    pub fn new(origin: &str) -> Self {
+        Self {
+            origin: origin.to_owned(),
+            seen_header: false,
+            records: 0,
+        }
+    }
+
+    /// Line number `line` (its line end removed): its record, `None` for a
+    /// header or blank line, or the error naming the line.
+    pub fn line(&mut self, l: &str, line: usize) -> Result<Option<VcfRecord>> {
+        let origin = &self.origin;
+        if l.trim().is_empty() {
+            return Ok(None);
+        }
+        if l.starts_with("##") {
+            if self.seen_header || self.records > 0 {
+                return Err(at(origin, line, "a `##` meta line after the header"));
+            }
+            return Ok(None);
+        }
+        if l.starts_with('#') {
+            if !l.starts_with("#CHROM") {
+                return Err(at(
+                    origin,
+                    line,
+                    "a header line that is not `#CHROM\tPOS\tID\tREF\tALT…`",
+                ));
+            }
+            if self.seen_header || self.records > 0 {
+                return Err(at(origin, line, "a second `#CHROM` header line"));
+            }
+            self.seen_header = true;
+            return Ok(None);
+        }
+        self.records += 1;
+        parse_record(l, origin, line).map(Some)
+    }
+
+    /// Whether a `#CHROM` line came before the records read so far.
+    pub fn has_header(&self) -> bool {
+        self.seen_header
+    }
+
+    /// At the end: a VCF without records is an error.
+    pub fn finish(&self) -> Result<usize> {
+        if self.records == 0 {
+            return Err(Error::Invalid(format!(
+                "{}: no variant records (data lines after the `#CHROM` header)",
+                self.origin
+            )));
+        }
+        Ok(self.records)
     }
 }
 

@@ -26,6 +26,7 @@
 
 pub mod output;
 pub mod score;
+pub mod stream;
 pub mod tokens;
 pub mod windows;
 
@@ -94,12 +95,34 @@ pub fn check_tokens(
 /// each.
 pub const MAX_FLANK: usize = 50_000;
 
-/// Alleles tokenized and scored at a time: their tokens (a few KiB each)
-/// are what a large VCF would otherwise hold all at once.
+/// Most alleles tokenized and scored at a time: their tokens (a few KiB
+/// each) and pooled states are what a large VCF would otherwise hold all
+/// at once.
 pub const CHUNK: usize = 4096;
 
-/// Scores every allele of `plan`, in order, a [`CHUNK`] at a time (only a
-/// chunk's tokens are held). `progress` hears windows run over the whole plan, of [`runs`].
+/// Most window bases (REF and ALT, forward) scored at a time: with large
+/// flanks, [`CHUNK`] alleles would hold gigabytes of tokens. 8 Mbp leaves
+/// the default flank's chunks at [`CHUNK`] alleles.
+pub const CHUNK_BASES: usize = 8 << 20;
+
+/// How many of the alleles ahead (their window bases, in VCF order) the
+/// next scoring chunk takes: at most [`CHUNK`] and [`CHUNK_BASES`], at
+/// least one. Cut the same way however the VCF was read, the chunks (so
+/// the batches, so the numbers to the last bit) are too.
+pub fn scoring_chunk(bases: impl Iterator<Item = usize>) -> usize {
+    let (mut n, mut sum) = (0, 0);
+    for b in bases.take(CHUNK) {
+        if n > 0 && sum + b > CHUNK_BASES {
+            break;
+        }
+        n += 1;
+        sum += b;
+    }
+    n
+}
+
+/// Scores every allele of `plan`, in order, a [`scoring_chunk`] at a time
+/// (only a chunk's tokens are held). `progress` hears windows run over the whole plan, of [`runs`].
 #[allow(clippy::too_many_arguments)]
 pub async fn score_plan(
     dev: &crate::Device,
@@ -116,7 +139,14 @@ pub async fn score_plan(
     let total = runs(plan.alleles.len(), scorer.classifier.is_some());
     let mut scores = Vec::with_capacity(plan.alleles.len());
     let mut done = Progress::default();
-    for chunk in plan.alleles.chunks(CHUNK) {
+    let mut rest = &plan.alleles[..];
+    while !rest.is_empty() {
+        let n = scoring_chunk(
+            rest.iter()
+                .map(|a| a.reference.seq.len() + a.alternate.seq.len()),
+        );
+        let (chunk, after) = rest.split_at(n);
+        rest = after;
         let tokens = tokenize(vcf, chunk, tokenizer, max_positions, flank)?;
         let mut last = Progress::default();
         let shown = |p: Progress| Progress {

@@ -6,7 +6,7 @@
 
 use super::score::Scores;
 use super::windows::Plan;
-use crate::data::vcf::{Allele, Vcf};
+use crate::data::vcf::{Allele, Vcf, VcfRecord};
 use crate::error::{Error, Result};
 use crate::export::CsvText;
 
@@ -37,7 +37,8 @@ impl Format {
 }
 
 /// The scores' text in `format`. `scores[i]` belongs to `plan.alleles[i]`;
-/// `classes` is the classifier's class count, if one ran.
+/// `classes` is the classifier's class count, if one ran. The same bytes
+/// as [`Writer`] fed the VCF's lines in order.
 pub fn write(
     format: Format,
     vcf: &Vcf,
@@ -45,10 +46,171 @@ pub fn write(
     scores: &[Scores],
     classes: Option<usize>,
 ) -> Result<String> {
-    match format {
-        Format::Csv => table(vcf, plan, scores, classes, b','),
-        Format::Tsv => table(vcf, plan, scores, classes, b'\t'),
-        Format::Vcf => Ok(annotated_vcf(vcf, plan, scores, classes)),
+    let has_header = vcf.lines().any(|(_, l)| l.starts_with("#CHROM"));
+    let mut by_line: std::collections::HashMap<usize, Vec<(usize, &Scores)>> =
+        std::collections::HashMap::new();
+    for (a, s) in plan.alleles.iter().zip(scores) {
+        by_line
+            .entry(vcf.records[a.record].line)
+            .or_default()
+            .push((a.alt, s));
+    }
+    let mut records = vcf.records.iter().peekable();
+    let mut w = Writer::new(Vec::new(), format, classes, has_header)?;
+    for (n, l) in vcf.lines() {
+        match records.peek() {
+            Some(r) if r.line == n => {
+                let scored = by_line.get(&n).map_or(&[][..], Vec::as_slice);
+                w.record(r, l, scored)?;
+                records.next();
+            }
+            _ => w.other(l)?,
+        }
+    }
+    String::from_utf8(w.finish()?).map_err(|e| Error::Invalid(format!("writing scores: {e}")))
+}
+
+/// Writes the scores line by line as the VCF is read: [`Writer::other`]
+/// for each header or blank line, [`Writer::record`] for each record.
+pub struct Writer<W: std::io::Write> {
+    out: W,
+    format: Format,
+    classes: Option<usize>,
+    /// The VCF's `#CHROM` line exists (else one is written).
+    has_header: bool,
+    header_written: bool,
+}
+
+impl<W: std::io::Write> Writer<W> {
+    /// A table's header row is written now; `has_header` says whether the
+    /// VCF has a `#CHROM` line.
+    pub fn new(out: W, format: Format, classes: Option<usize>, has_header: bool) -> Result<Self> {
+        let mut w = Self {
+            out,
+            format,
+            classes,
+            has_header,
+            header_written: false,
+        };
+        if format != Format::Vcf {
+            let mut header: Vec<String> = ["chrom", "pos", "id", "ref", "alt"]
+                .map(String::from)
+                .to_vec();
+            header.extend(score_columns(classes));
+            w.rows(&[header])?;
+        }
+        Ok(w)
+    }
+
+    fn delimiter(&self) -> u8 {
+        if self.format == Format::Tsv {
+            b'\t'
+        } else {
+            b','
+        }
+    }
+
+    fn rows(&mut self, rows: &[Vec<String>]) -> Result<()> {
+        let mut text = CsvText::with_delimiter(self.delimiter());
+        for r in rows {
+            text.row(r)?;
+        }
+        let text = text.finish()?;
+        self.put(&text)
+    }
+
+    fn put(&mut self, text: &str) -> Result<()> {
+        self.out
+            .write_all(text.as_bytes())
+            .map_err(|e| Error::Invalid(format!("writing scores: {e}")))
+    }
+
+    /// The INFO lines (and, without a `#CHROM` line, the VCF's header) go
+    /// before the `#CHROM` line or the first record.
+    fn vcf_header(&mut self, line: &str, is_record: bool) -> Result<()> {
+        if self.header_written || !(line.starts_with("#CHROM") || (!self.has_header && is_record)) {
+            return Ok(());
+        }
+        let mut text = String::new();
+        if !self.has_header {
+            text.push_str("##fileformat=VCFv4.2\n");
+        }
+        for (c, k) in score_columns(self.classes)
+            .iter()
+            .zip(info_keys(self.classes))
+        {
+            text.push_str(&format!(
+                "##INFO=<ID={k},Number=A,Type=Float,Description=\"{} (dnagpu vep)\">\n",
+                info_description(c)
+            ));
+        }
+        if !self.has_header {
+            text.push_str("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n");
+        }
+        self.header_written = true;
+        self.put(&text)
+    }
+
+    /// A header or blank line of the VCF (copied to a VCF output).
+    pub fn other(&mut self, line: &str) -> Result<()> {
+        if self.format != Format::Vcf {
+            return Ok(());
+        }
+        self.vcf_header(line, false)?;
+        self.put(line)?;
+        self.put("\n")
+    }
+
+    /// A record, its line as written and its scored alleles (ALT index and
+    /// scores, in ALT order).
+    pub fn record(
+        &mut self,
+        rec: &VcfRecord,
+        line: &str,
+        scored: &[(usize, &Scores)],
+    ) -> Result<()> {
+        if self.format == Format::Vcf {
+            self.vcf_header(line, true)?;
+            let keys = info_keys(self.classes);
+            let values: Vec<(usize, Vec<String>)> =
+                scored.iter().map(|(k, s)| (*k, score_values(s))).collect();
+            let text = if values.is_empty() {
+                line.to_owned()
+            } else {
+                with_info(line, &keys, &values, rec.alts.len())
+            };
+            self.put(&text)?;
+            return self.put("\n");
+        }
+        let rows: Vec<Vec<String>> = scored
+            .iter()
+            .filter_map(|(k, s)| {
+                let Allele::Bases(alt) = &rec.alts[*k] else {
+                    return None;
+                };
+                let mut row = vec![
+                    rec.chrom.clone(),
+                    rec.pos.to_string(),
+                    rec.id.clone(),
+                    rec.reference.clone(),
+                    alt.clone(),
+                ];
+                row.extend(score_values(s));
+                Some(row)
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.rows(&rows)
+    }
+
+    /// The writer, everything written to it.
+    pub fn finish(mut self) -> Result<W> {
+        self.out
+            .flush()
+            .map_err(|e| Error::Invalid(format!("writing scores: {e}")))?;
+        Ok(self.out)
     }
 }
 
@@ -71,37 +233,6 @@ fn score_values(s: &Scores) -> Vec<String> {
         .collect();
     v.extend(s.p_ref.iter().chain(&s.p_alt).flatten().map(f32::to_string));
     v
-}
-
-fn table(
-    vcf: &Vcf,
-    plan: &Plan,
-    scores: &[Scores],
-    classes: Option<usize>,
-    delimiter: u8,
-) -> Result<String> {
-    let mut out = CsvText::with_delimiter(delimiter);
-    let mut header: Vec<String> = ["chrom", "pos", "id", "ref", "alt"]
-        .map(String::from)
-        .to_vec();
-    header.extend(score_columns(classes));
-    out.row(&header)?;
-    for (a, s) in plan.alleles.iter().zip(scores) {
-        let rec = &vcf.records[a.record];
-        let Allele::Bases(alt) = &rec.alts[a.alt] else {
-            continue;
-        };
-        let mut row = vec![
-            rec.chrom.clone(),
-            rec.pos.to_string(),
-            rec.id.clone(),
-            rec.reference.clone(),
-            alt.clone(),
-        ];
-        row.extend(score_values(s));
-        out.row(&row)?;
-    }
-    out.finish()
 }
 
 /// INFO keys, in [`score_columns`] order.
@@ -129,59 +260,6 @@ fn info_description(column: &str) -> String {
             )
         }
     }
-}
-
-fn annotated_vcf(vcf: &Vcf, plan: &Plan, scores: &[Scores], classes: Option<usize>) -> String {
-    let keys = info_keys(classes);
-    let header: Vec<String> = score_columns(classes)
-        .iter()
-        .zip(&keys)
-        .map(|(c, k)| {
-            format!(
-                "##INFO=<ID={k},Number=A,Type=Float,Description=\"{} (dnagpu vep)\">",
-                info_description(c)
-            )
-        })
-        .collect();
-    // Each record's scored alleles: line -> (alt index -> values).
-    let mut by_line: std::collections::HashMap<usize, Vec<(usize, Vec<String>)>> =
-        std::collections::HashMap::new();
-    for (a, s) in plan.alleles.iter().zip(scores) {
-        let line = vcf.records[a.record].line;
-        by_line
-            .entry(line)
-            .or_default()
-            .push((a.alt, score_values(s)));
-    }
-    let alts_of: std::collections::HashMap<usize, usize> =
-        vcf.records.iter().map(|r| (r.line, r.alts.len())).collect();
-    let has_header = vcf.lines().any(|(_, l)| l.starts_with("#CHROM"));
-    let mut out = String::new();
-    let mut header_written = false;
-    for (n, l) in vcf.lines() {
-        let is_record = !l.starts_with('#') && !l.trim().is_empty();
-        if !header_written && (l.starts_with("#CHROM") || (!has_header && is_record)) {
-            if !has_header {
-                out.push_str("##fileformat=VCFv4.2\n");
-            }
-            for h in &header {
-                out.push_str(h);
-                out.push('\n');
-            }
-            if !has_header {
-                out.push_str("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n");
-            }
-            header_written = true;
-        }
-        match by_line.get(&n) {
-            Some(scored) if is_record => {
-                out.push_str(&with_info(l, &keys, scored, alts_of[&n]));
-            }
-            _ => out.push_str(l),
-        }
-        out.push('\n');
-    }
-    out
 }
 
 /// A record line with the INFO fields of its scored alleles added

@@ -20,9 +20,13 @@ export function step(msg) {
   console.log(`e2e: ${msg}`);
 }
 
-/** Starts `dnagpu serve` on a free port: { base, origin, server }. */
-export async function serve() {
-  const server = spawn(bin, ['serve', '--port', '0', '--dir', dist, ...(process.env.E2E_VERBOSE ? ['--verbose'] : [])], {
+/**
+ * Starts `dnagpu serve` on a free port (or `port`, to serve a new build where the old one was): { base, origin, server }.
+ * `args` are more `serve` arguments.
+ */
+export async function serve({ dir = dist, port = 0, args = [] } = {}) {
+  const verbose = process.env.E2E_VERBOSE ? ['--verbose'] : [];
+  const server = spawn(bin, ['serve', '--port', String(port), '--dir', dir, ...verbose, ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -35,6 +39,14 @@ export async function serve() {
     server.once('exit', (code) => reject(new Error(`dnagpu serve exited with ${code}`)));
   });
   return { base, origin: new URL(base).origin, server };
+}
+
+/** Stops a `serve` started by serve() and waits until it has exited (its port is free again). */
+export async function stop(server) {
+  if (server.exitCode !== null || server.signalCode !== null) return;
+  const exited = new Promise((resolve) => server.once('exit', resolve));
+  server.kill();
+  await exited;
 }
 
 const QUIET = [

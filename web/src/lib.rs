@@ -5,6 +5,7 @@
 #![cfg(target_arch = "wasm32")]
 
 mod analysis;
+mod bench;
 mod finetune;
 mod model;
 mod results;

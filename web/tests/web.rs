@@ -101,6 +101,19 @@ async fn wasm_cpu_backend_matches_f64() {
         1,
     )
     .await);
+    // gemm's SIMD128 kernels on wasm32: block edges, K past one panel,
+    // batches, strided A and B, with and without bias.
+    for (batch, m, n, k, spec, bias) in [
+        (None, 6, 8, 256, Matmul::NN, false),
+        (Some(3), 13, 21, 300, Matmul::NN, true),
+        (None, 7, 9, 513, Matmul::TN, false),
+        (Some(2), 1, 3, 1, Matmul::NT, true),
+    ] {
+        ok(
+            dnagpu::ops::matmul::check::check_matmul(&Device::Cpu, batch, m, n, k, spec, bias, 2)
+                .await,
+        );
+    }
     ok(dnagpu::ops::attention::check::check_attention(&Device::Cpu, &[20, 5], 20, 3, 8, 2).await);
     ok(dnagpu::ops::layer_norm::check::check_layer_norm(&Device::Cpu, 5, 100, false, 3).await);
 }

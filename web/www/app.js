@@ -10,6 +10,7 @@ import { runClassify, runEmbed, runEvaluate, runPerBase, evalSource } from './re
 import { runFineTune, useFineTunedAdapter } from './finetune-panel.js';
 import { fillSingle, loadVepExample, readFileInto, runVep } from './variants-panel.js';
 import { runAttention } from './attention-panel.js';
+import { registerOffline } from './offline.js';
 
 // ---------------------------------------------------------------- wiring
 
@@ -65,6 +66,7 @@ function wire() {
     }, { statusId: 'model-status' });
   };
   on('hub-load', 'click', loadHub);
+  on('hub-cancel', 'click', () => state.download?.abort());
   on('hub-id', 'keydown', (event) => {
     if (event.key === 'Enter') loadHub();
   });
@@ -186,6 +188,7 @@ function wire() {
 
 async function start() {
   wire();
+  registerOffline();
   updateControls();
   refreshCacheSize();
   updateFtCap();

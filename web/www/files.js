@@ -1,4 +1,4 @@
-// Job: get model files and input text into the page: file pickers, drag-and-drop folders, hub/shipped downloads with progress, Cache Storage.
+// Job: get model files and input text into the page: file pickers, drag-and-drop folders, the shipped model's download with progress, Cache Storage (hub downloads: hub.js).
 
 export const CACHE_NAME = 'dnagpu-models-v1';
 /** Weights larger than this are refused before loading (see weightsTooLarge). */
@@ -46,10 +46,6 @@ export function parseHubId(text) {
   return id;
 }
 
-export function hubUrl(id, file) {
-  return `https://huggingface.co/${id}/resolve/main/${file}`;
-}
-
 // ---------------------------------------------------------------- Cache Storage
 
 export function cacheAvailable() {
@@ -79,6 +75,31 @@ export async function cachedBytes() {
   return sum;
 }
 
+/** The bytes Cache Storage holds for `url`, or null (none, or no Cache Storage). */
+export async function cachedBuffer(url) {
+  const cache = await openCache();
+  const hit = cache && (await cache.match(url).catch(() => undefined));
+  return hit ? hit.arrayBuffer() : null;
+}
+
+/**
+ * Stores downloaded files ({url, buffer, type}) in Cache Storage, all or none: a model half stored would look
+ * complete to a later visit. Storage full or disabled: nothing is kept and the model still loads.
+ */
+export async function storeAll(entries) {
+  const cache = await openCache();
+  if (!cache) return;
+  try {
+    for (const { url, buffer, type } of entries) {
+      // new Response copies the bytes now, so the buffer may be transferred later.
+      const headers = { 'content-type': type || 'application/octet-stream', 'content-length': String(buffer.byteLength) };
+      await cache.put(url, new Response(buffer, { headers }));
+    }
+  } catch {
+    await Promise.all(entries.map(({ url }) => cache.delete(url).catch(() => {})));
+  }
+}
+
 export async function clearCache() {
   if (cacheAvailable()) await caches.delete(CACHE_NAME);
 }
@@ -86,7 +107,7 @@ export async function clearCache() {
 // ---------------------------------------------------------------- streaming reads
 
 /** Reads a byte stream into one ArrayBuffer, reporting bytes so far; stops past maxBytes. */
-async function readStream(stream, total, onBytes, maxBytes, what) {
+export async function readStream(stream, total, onBytes, maxBytes, what) {
   const reader = stream.getReader();
   let buf = new Uint8Array(total > 0 ? total : 1 << 20);
   let len = 0;
@@ -131,14 +152,7 @@ async function fetchCached(url, name, { optional = false, maxBytes = 0, onProgre
   try {
     response = await fetch(url, { credentials: 'omit' });
   } catch {
-    const hub = host === 'huggingface.co'
-      ? ' The hub serves large files from its CDN (another host), which this page\'s privacy policy ' +
-        '(connect-src \'self\' https://huggingface.co) does not allow:'
-      : '';
-    throw new UserError(
-      `Could not download ${name} from ${host} (offline, blocked by the network, or redirected).${hub} ` +
-        'download the model files and open them from disk.',
-    );
+    throw new UserError(`Could not download ${name} from ${host} (offline, or blocked by the network).`);
   }
   if (!response.ok) {
     response.body?.cancel().catch(() => {});

@@ -1,6 +1,7 @@
 // Job: the Model panel: the shipped model, folders from disk, hub ids, adapters, the model cache.
 
 import { UserError, cacheAvailable, cachedBytes, checkWeightsSize, fetchModel, formatBytes, pickModelFiles, readPickedAdapter, readPickedModel } from './files.js';
+import { fetchHubModel, isCancel } from './hub.js';
 import { $, formatParameters, hideProgress, progressReporter, say } from './ui.js';
 import { fillAttentionPickers } from './attention-panel.js';
 import { SHIPPED_ADAPTER, SHIPPED_CLASS_NAMES, SHIPPED_MODEL, page, prefixed, state, updateControls } from './page-state.js';
@@ -30,18 +31,42 @@ export function describeSource(source) {
 export async function loadModel(source) {
   const label = describeSource(source);
   say('model-status', `Loading ${label}…`);
-  const onBytes = progressReporter('model-progress', 'model-status', (done, total, name) =>
-    `${source.kind === 'disk' ? 'Reading' : 'Fetching'} ${name}: ${formatBytes(done)}${total ? ` of ${formatBytes(total)}` : ''}`,
+  const report = progressReporter('model-progress', 'model-status', (done, total, name) =>
+    `${source.kind === 'disk' ? 'Reading' : source.kind === 'hub' ? 'Downloading' : 'Fetching'} ${name}: ${formatBytes(done)}` +
+      (total ? ` of ${formatBytes(total)} (${Math.floor((100 * done) / total)}%)` : ''),
   );
+  const events = [];
+  const onBytes = (done, total, name) => {
+    events.push({ file: name, done, total });
+    report(done, total, name);
+  };
   let files;
   let origin;
   try {
     if (source.kind === 'disk') {
       files = await readPickedModel(source.picked, onBytes);
       origin = 'opened from disk';
+    } else if (source.kind === 'hub') {
+      state.download = new AbortController();
+      updateControls();
+      page.lastDownload = { id: source.id, events, origin: null, cancelled: false };
+      let got;
+      try {
+        got = await fetchHubModel(source.id, { onProgress: onBytes, signal: state.download.signal });
+      } catch (error) {
+        if (!isCancel(error)) throw error;
+        page.lastDownload.cancelled = true;
+        say('model-status', `Download of ${label} cancelled: nothing was stored${state.model ? '; the model loaded before stays' : ''}.`);
+        return;
+      } finally {
+        state.download = null;
+        updateControls();
+      }
+      page.lastDownload.origin = got.origin;
+      files = got.files;
+      origin = got.origin === 'cache' ? 'loaded from cache' : `downloaded (${formatBytes(got.bytes)})`;
     } else {
-      const base = source.kind === 'shipped' ? SHIPPED_MODEL : `https://huggingface.co/${source.id}/resolve/main/`;
-      const got = await fetchModel(base, { adapterUrl: source.kind === 'shipped' ? SHIPPED_ADAPTER : null, onProgress: onBytes });
+      const got = await fetchModel(SHIPPED_MODEL, { adapterUrl: SHIPPED_ADAPTER, onProgress: onBytes });
       files = got.files;
       origin = got.origin === 'cache' ? 'loaded from cache' : got.origin === 'download' ? `downloaded (${formatBytes(got.bytes)})` : 'partly from cache, partly downloaded';
     }

@@ -34,6 +34,8 @@ export const page = {
   lastVep: null,
   lastAttention: null,
   lastError: null,
+  offline: null, // {controlled, version, updated, error}: the service worker (offline.js)
+  lastDownload: null, // {id, events: [{file, done, total}], origin: 'cache'|'download'|null, cancelled}: the last hub load
 };
 page.ready.catch(() => {});
 /** The default model is loaded: `page.ready` resolves with `info`. */
@@ -59,6 +61,7 @@ export const state = {
   ft: null, // the fine-tuning run in progress or last finished
   ftAdapter: null, // {config, weights: ArrayBuffer} from the last run
   textCache: new Map(), // bundled data files by URL
+  download: null, // the AbortController of the hub download in progress (#hub-cancel)
 };
 
 // ---------------------------------------------------------------- running things
@@ -120,6 +123,8 @@ export function updateControls() {
   }
   if (!cacheAvailable()) $('cache-clear').disabled = true;
   $('model-drop').classList.toggle('disabled', !idle);
+  $('hub-cancel').hidden = !state.download;
+  $('hub-cancel').disabled = !state.download;
   $('classify-section').classList.toggle('disabled', !hasClassifier);
   $('eval-section').classList.toggle('disabled', !hasClassifier);
   const note = hasModel && !hasClassifier

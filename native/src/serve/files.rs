@@ -93,6 +93,7 @@ fn mime(path: &Path) -> &'static str {
         "wasm" => "application/wasm",
         "json" => "application/json",
         "svg" => "image/svg+xml",
+        "webmanifest" => "application/manifest+json",
         "png" => "image/png",
         "csv" | "fa" | "fasta" | "txt" | "md" => "text/plain; charset=utf-8",
         _ => "application/octet-stream",

@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use super::files::{self, Body};
+use super::files::{self, Body, Found};
 use super::page::Root;
 
 /// What every connection shares.
@@ -17,6 +17,8 @@ pub struct Site {
     /// The served folder, canonical (what [`files::find`] confines to), or
     /// the built-in page.
     pub root: Root,
+    /// The page (`/`, `/index.html`) when `serve` rewrote it (a stand-in hub).
+    pub index: Option<&'static [u8]>,
     pub csp: String,
     pub verbose: bool,
     /// The whole request head must arrive within this, however it trickles
@@ -46,17 +48,26 @@ pub async fn answer(mut stream: TcpStream, site: &Site) {
             return;
         }
     };
-    let file = files::find(&site.root, &url).and_then(|found| {
-        let content = match found.body {
-            Body::File(path) => {
-                let f = std::fs::File::open(&path).ok()?;
-                let len = f.metadata().ok()?.len();
-                Content::File(f, len)
-            }
-            Body::Bytes(bytes) => Content::Bytes(bytes),
-        };
-        Some((found.kind, content))
-    });
+    let rewritten = site
+        .index
+        .filter(|_| matches!(url.split(['?', '#']).next(), Some("/" | "/index.html")))
+        .map(|page| Found {
+            body: Body::Bytes(page),
+            kind: "text/html; charset=utf-8",
+        });
+    let file = rewritten
+        .or_else(|| files::find(&site.root, &url))
+        .and_then(|found| {
+            let content = match found.body {
+                Body::File(path) => {
+                    let f = std::fs::File::open(&path).ok()?;
+                    let len = f.metadata().ok()?.len();
+                    Content::File(f, len)
+                }
+                Body::Bytes(bytes) => Content::Bytes(bytes),
+            };
+            Some((found.kind, content))
+        });
     let (status, kind, body) = if method != "GET" && method != "HEAD" {
         ("405 Method Not Allowed", TEXT, None)
     } else if let Some((kind, content)) = file {

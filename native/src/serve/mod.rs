@@ -16,6 +16,7 @@
 
 mod files;
 mod http;
+mod hub;
 mod limits;
 mod listen;
 mod page;
@@ -48,6 +49,16 @@ pub struct ServeArgs {
     /// Log every request to stderr.
     #[arg(long)]
     verbose: bool,
+    /// Tests only: the hub the page downloads models from (a stand-in on
+    /// loopback), in place of the page's own, in its policy and its page.
+    #[arg(long, hide = true, value_name = "ORIGIN", value_parser = hub::parse_origin,
+          requires = "hub_file_host")]
+    hub_origin: Option<String>,
+    /// Tests only: an origin the stand-in hub redirects file downloads to
+    /// (repeatable); these replace the page's list of the hub's file hosts.
+    #[arg(long, hide = true, value_name = "ORIGIN", value_parser = hub::parse_origin,
+          requires = "hub_origin")]
+    hub_file_host: Vec<String>,
 }
 
 pub fn run(args: &ServeArgs) -> Result<()> {
@@ -91,10 +102,25 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             (root.display().to_string(), html, Root::Dir(canonical))
         }
     };
-    let csp = page::page_csp(&html)
+    let mut csp = page::page_csp(&html)
         .with_context(|| format!("{shown}: index.html has no Content-Security-Policy meta tag; the page must declare its policy"))?;
+    // A stand-in hub: the policy and the page change together, and the page
+    // is then answered from memory.
+    let mut index = None;
+    if let Some(origin) = &args.hub_origin {
+        let stand_in = hub::HubOverride {
+            origin: origin.clone(),
+            file_hosts: args.hub_file_host.clone(),
+        };
+        csp = hub::policy_with_hub(&csp, &stand_in).with_context(|| shown.clone())?;
+        let page = hub::page_with_hub(&html, &csp, origin).with_context(|| shown.clone())?;
+        eprintln!("the page downloads models from {origin} (a stand-in hub), policy: {csp}");
+        // Served for the life of the process.
+        index = Some(&*Box::leak(page.into_bytes().into_boxed_slice()));
+    }
     let site = Arc::new(http::Site {
         root,
+        index,
         csp,
         verbose: args.verbose,
         head_timeout: Duration::from_secs(args.header_timeout),

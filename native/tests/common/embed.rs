@@ -16,7 +16,12 @@ pub fn model() -> PathBuf {
 }
 
 pub fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dnagpu-embed-{}-{name}", std::process::id()));
+    // Under cargo's scratch folder for tests (target/tmp), one per test
+    // binary and name: a rerun replaces the last run's files instead of
+    // leaving them in /tmp.
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{}-embed-{name}", env!("CARGO_CRATE_NAME")));
+    let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
 }

@@ -31,7 +31,11 @@ pub fn run(c: &mut Command) -> (bool, String, String) {
 
 /// A fresh temporary folder for one test.
 pub fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("dnagpu-cli-{}-{name}", std::process::id()));
+    // Under cargo's scratch folder for tests (target/tmp), one per test
+    // binary and name: a rerun replaces the last run's files instead of
+    // leaving them in /tmp.
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{}-{name}", env!("CARGO_CRATE_NAME")));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d

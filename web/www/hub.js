@@ -1,0 +1,145 @@
+// Job: models from the Hugging Face hub: the repository's files and sizes from the hub's API, a model too large for the
+// page refused before anything downloads, downloads with progress that can be cancelled, and Cache Storage so a later
+// visit loads without the network. A cancelled or failed download stores nothing.
+
+import { MAX_WEIGHTS_BYTES, UserError, cachedBuffer, formatBytes, readStream, storeAll } from './files.js';
+
+/** The hub's origin: index.html names it (a test page names a stand-in on loopback; `dnagpu serve` writes it). */
+export const HUB = document.querySelector('meta[name="dnagpu-hub"]')?.content || 'https://huggingface.co';
+const WEIGHT_NAMES = ['model.safetensors', 'pytorch_model.bin'];
+const TOKENIZER_NAMES = ['tokenizer.json', 'vocab.txt'];
+
+export const hubFileUrl = (id, file) => `${HUB}/${id}/resolve/main/${file}`;
+
+/** The hosts the page's policy lets it download from besides itself, for messages (the policy is the one list). */
+function admittedHosts() {
+  const policy = document.querySelector('meta[http-equiv="Content-Security-Policy"]')?.content ?? '';
+  const connect = policy.split(';').map((d) => d.trim().split(/\s+/)).find((d) => d[0] === 'connect-src') ?? [];
+  return connect.slice(1).filter((s) => s !== "'self'").map((s) => s.replace(/^https?:\/\//, ''));
+}
+
+function tooLarge(id, bytes) {
+  return new UserError(
+    `${id}: ${formatBytes(bytes)} of weights (the size the hub lists) exceed this page's limit of ` +
+      `${formatBytes(MAX_WEIGHTS_BYTES)}: a WASM page has 4 GiB of memory and needs the file plus an f32 copy. ` +
+      'Nothing was downloaded; use the dnagpu command line for this model.',
+  );
+}
+
+/** Whether `error` is a cancelled download (the AbortController's abort). */
+export const isCancel = (error) => error?.name === 'AbortError';
+
+/** The model's files when all of them are in Cache Storage, else null (then the hub is asked). */
+async function fromCache(id) {
+  const first = async (names) => {
+    for (const name of names) {
+      const buffer = await cachedBuffer(hubFileUrl(id, name));
+      if (buffer) return { name, buffer };
+    }
+    return null;
+  };
+  const config = await first(['config.json']);
+  const tokenizer = config && (await first(TOKENIZER_NAMES));
+  const weights = tokenizer && (await first(WEIGHT_NAMES));
+  return weights ? { config, tokenizer, weights } : null;
+}
+
+/** { name: size } of the repository's files, from the hub's API (`blobs=true` adds sizes, as huggingface_hub asks). */
+async function listFiles(id, signal) {
+  const url = `${HUB}/api/models/${id}?blobs=true`;
+  let response;
+  try {
+    response = await fetch(url, { credentials: 'omit', signal });
+  } catch (error) {
+    if (isCancel(error)) throw error;
+    throw new UserError(`Could not reach the hub (${new URL(HUB).host}) for ${id}: offline, or blocked by the network.`);
+  }
+  if (response.status === 401 || response.status === 403 || response.status === 404) {
+    throw new UserError(
+      `The hub has no public model ${id} (HTTP ${response.status}): check the id; a private or gated model must be ` +
+        'downloaded with an account that has access and opened from disk.',
+    );
+  }
+  if (!response.ok) throw new UserError(`The hub answered HTTP ${response.status} for ${id}.`);
+  const info = await response.json().catch(() => null);
+  if (!Array.isArray(info?.siblings)) throw new UserError(`The hub's answer for ${id} lists no files.`);
+  const sizes = {};
+  for (const s of info.siblings) {
+    const size = Number(s?.lfs?.size ?? s?.size);
+    if (typeof s?.rfilename === 'string') sizes[s.rfilename] = Number.isFinite(size) && size >= 0 ? size : null;
+  }
+  return sizes;
+}
+
+/** Downloads one file: an ArrayBuffer, progress (bytes, total) as it comes. */
+async function download(id, name, expected, { signal, onProgress }) {
+  const url = hubFileUrl(id, name);
+  let response;
+  try {
+    response = await fetch(url, { credentials: 'omit', signal });
+  } catch (error) {
+    if (isCancel(error)) throw error;
+    const hosts = admittedHosts();
+    throw new UserError(
+      `Could not download ${name} of ${id}: offline, or the hub redirected it to a host this page's policy does not ` +
+        `admit (it admits ${hosts.join(', ') || 'none'}). Download the files and open them from disk.`,
+    );
+  }
+  if (!response.ok) {
+    response.body?.cancel().catch(() => {});
+    throw new UserError(`Could not download ${name} of ${id}: HTTP ${response.status} ${response.statusText}`.trim());
+  }
+  const total = Number(response.headers.get('content-length')) || expected || 0;
+  onProgress?.(0, total || null, name);
+  const limit = WEIGHT_NAMES.includes(name) ? MAX_WEIGHTS_BYTES : 0;
+  const buffer = await readStream(response.body, total, onProgress, limit, name);
+  if (expected != null && buffer.byteLength !== expected) {
+    throw new UserError(`${name} of ${id}: ${buffer.byteLength} bytes arrived, the hub lists ${expected}; try again.`);
+  }
+  return { buffer, type: response.headers.get('content-type') };
+}
+
+/**
+ * The model `id` from the hub, or from Cache Storage when an earlier visit stored all of it (then nothing is
+ * requested). Returns { files, origin: 'cache'|'download', bytes } (files: the worker's load argument).
+ * `signal` cancels; a cancelled or failed download stores nothing.
+ */
+export async function fetchHubModel(id, { onProgress, signal } = {}) {
+  const text = (buffer) => new TextDecoder().decode(buffer);
+  const pack = (got, origin) => ({
+    files: {
+      config: text(got.config.buffer),
+      tokenizerName: got.tokenizer.name,
+      tokenizer: text(got.tokenizer.buffer),
+      weights: got.weights.buffer,
+      weightsName: got.weights.name,
+    },
+    origin,
+    bytes: got.config.buffer.byteLength + got.tokenizer.buffer.byteLength + got.weights.buffer.byteLength,
+  });
+  const cached = await fromCache(id);
+  if (cached) {
+    const n = cached.weights.buffer.byteLength;
+    if (n > MAX_WEIGHTS_BYTES) throw tooLarge(id, n);
+    onProgress?.(n, n, cached.weights.name);
+    return pack(cached, 'cache');
+  }
+  const sizes = await listFiles(id, signal);
+  const tokenizerName = TOKENIZER_NAMES.find((n) => n in sizes);
+  const weightsName = WEIGHT_NAMES.find((n) => n in sizes);
+  const missing = [
+    'config.json' in sizes ? null : 'config.json',
+    tokenizerName ? null : 'tokenizer.json (or vocab.txt)',
+    weightsName ? null : 'model.safetensors (or pytorch_model.bin)',
+  ].filter(Boolean);
+  if (missing.length) throw new UserError(`${id} on the hub lacks ${missing.join(', ')}.`);
+  // Refused before any download: the hub's size is the file's.
+  if (sizes[weightsName] > MAX_WEIGHTS_BYTES) throw tooLarge(id, sizes[weightsName]);
+  const got = {};
+  for (const [key, name] of [['config', 'config.json'], ['tokenizer', tokenizerName], ['weights', weightsName]]) {
+    got[key] = { name, ...(await download(id, name, sizes[name], { signal, onProgress })) };
+  }
+  // Stored only once every file is here, so a cancelled model leaves nothing behind.
+  await storeAll(Object.values(got).map((g) => ({ url: hubFileUrl(id, g.name), buffer: g.buffer, type: g.type })));
+  return pack(got, 'download');
+}

@@ -1,0 +1,53 @@
+// Job: the service worker that keeps this build of the page for offline use: on install it stores every file of the build
+// (page, scripts, styles, wasm and its glue, shipped model and adapter, sample data) in a cache named after the build's
+// version, answers the page's own requests from it, and on activate deletes the caches of older builds.
+
+// scripts/stamp-web.sh fills these two lines in the built copy (web/dist/sw.js): a hash of every other file of the
+// build, so any change to the build renames the cache, and the files' paths. Left as they are (web/www served as it
+// is), the worker stores nothing.
+const VERSION = 'unstamped';
+const FILES = [];
+
+/** This worker's caches are `dnagpu-page-<version>`; the page's own model cache (files.js) has another prefix and stays. */
+const PREFIX = 'dnagpu-page-';
+const CACHE = PREFIX + VERSION;
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(
+    (async () => {
+      if (VERSION === 'unstamped') return;
+      const cache = await caches.open(CACHE);
+      // './' is the page itself as a navigation asks for it; `reload` skips the HTTP cache so the copy is this build's.
+      await cache.addAll(['./', ...FILES].map((path) => new Request(path, { cache: 'reload' })));
+      // The new build serves from the next request on; the page says so (offline.js).
+      await self.skipWaiting();
+    })(),
+  );
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil(
+    (async () => {
+      const names = await caches.keys();
+      await Promise.all(names.filter((name) => name.startsWith(PREFIX) && name !== CACHE).map((name) => caches.delete(name)));
+      await self.clients.claim();
+      // Told only now, once the old caches are gone: a controller changes before the activate event runs.
+      for (const client of await self.clients.matchAll({ type: 'window' })) client.postMessage({ type: 'activated', version: VERSION });
+    })(),
+  );
+});
+
+self.addEventListener('fetch', (event) => {
+  const request = event.request;
+  const url = new URL(request.url);
+  // Only the page's own files: hub downloads go to the network untouched (files.js caches those itself).
+  if (request.method !== 'GET' || url.origin !== self.location.origin || VERSION === 'unstamped') return;
+  event.respondWith(
+    (async () => {
+      const cache = await caches.open(CACHE);
+      // `?backend=gpu` and the like pick options, not files.
+      const hit = await cache.match(request, { ignoreSearch: request.mode === 'navigate' });
+      return hit ?? fetch(request);
+    })(),
+  );
+});
