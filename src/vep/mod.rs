@@ -26,6 +26,8 @@
 
 pub mod output;
 pub mod score;
+// Files and stdin, read again and again: not in the browser.
+#[cfg(not(target_arch = "wasm32"))]
 pub mod stream;
 pub mod tokens;
 pub mod windows;
