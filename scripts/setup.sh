@@ -26,6 +26,14 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+# The page's threaded build (scripts/build-web.sh) rebuilds std with wasm
+# atomics: a pinned nightly with its sources. Everything else stays stable.
+nightly=$(sed -n 's/^nightly=\${DNAGPU_NIGHTLY:-\(.*\)}$/\1/p' scripts/build-web.sh)
+if ! rustup run "$nightly" rustc --print sysroot >/dev/null 2>&1 ||
+  [ ! -d "$(rustup run "$nightly" rustc --print sysroot)/lib/rustlib/src/rust/library" ]; then
+  echo "setup: installing Rust $nightly with rust-src (the page's threaded build)"
+  rustup toolchain install "$nightly" --profile minimal --component rust-src
+fi
 
 want=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
 have=$(wasm-bindgen-test-runner --version 2>/dev/null | awk '{print $2}' || true)

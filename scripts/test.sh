@@ -86,6 +86,8 @@ if [ -x "$CHROMEDRIVER" ] || [ "${CI:-}" = true ]; then
   DNAGPU_BIN="$PWD/target/debug/dnagpu" node web/e2e/offline.test.mjs
   echo "== page test: hub downloads against a stand-in hub on loopback (policy, progress, cancel, cache, size limit)"
   DNAGPU_BIN="$PWD/target/debug/dnagpu" node web/e2e/hub.test.mjs
+  echo "== page test: the threaded CPU backend (2 Web Workers) against one thread"
+  DNAGPU_BIN="$PWD/target/debug/dnagpu" node web/e2e/threads.test.mjs
 else
   echo "SKIPPED: no chromedriver at $CHROMEDRIVER (scripts/setup.sh installs it)"
 fi

@@ -58,3 +58,8 @@ pub(crate) fn read_input(text: &str, origin: &str) -> Result<dnagpu::data::ReadO
     }
     Ok(out)
 }
+
+/// `initThreadPool(n)` in the threaded build: starts the CPU backend's
+/// rayon pool on `n` Web Workers sharing this module's memory.
+#[cfg(target_feature = "atomics")]
+pub use wasm_bindgen_rayon::init_thread_pool;

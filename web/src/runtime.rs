@@ -22,11 +22,12 @@ impl Runtime {
         Ok(Runtime { device, notice })
     }
 
-    /// "WebGPU: <adapter>" or "CPU (WASM)".
+    /// "WebGPU: <adapter>", or "CPU (WASM)" with its thread count where
+    /// the threaded build runs a pool (`initThreadPool`).
     #[wasm_bindgen(getter)]
     pub fn name(&self) -> String {
         match &self.device {
-            Device::Cpu => "CPU (WASM)".into(),
+            Device::Cpu => cpu_name(),
             Device::Gpu(_) => format!("WebGPU: {}", self.device.name()),
         }
     }
@@ -41,4 +42,14 @@ impl Runtime {
     pub fn is_gpu(&self) -> bool {
         self.device.is_gpu()
     }
+}
+
+#[cfg(target_feature = "atomics")]
+fn cpu_name() -> String {
+    format!("CPU (WASM, {} threads)", rayon::current_num_threads())
+}
+
+#[cfg(not(target_feature = "atomics"))]
+fn cpu_name() -> String {
+    "CPU (WASM)".into()
 }

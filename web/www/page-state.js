@@ -135,18 +135,25 @@ export function updateControls() {
 
 // ---------------------------------------------------------------- runtime
 
+/** ?threads=N from the address (tests, benchmarks); else every core. */
+function threadsAsked() {
+  const asked = new URLSearchParams(location.search).get('threads');
+  return asked === null ? undefined : asked;
+}
+
 export async function startRuntime(backend) {
   say('status', `Starting the ${BACKEND_LABELS[backend] ?? backend} backend…`);
   let info;
   let fellBack = '';
+  const threads = threadsAsked();
   try {
-    info = await state.client.call('init', { backend });
+    info = await state.client.call('init', { backend, threads });
   } catch (error) {
     if (backend !== 'gpu' || error.name === 'WorkerFailed') throw error;
     // WebGPU asked for but unavailable: run on the CPU, and say why.
     fellBack = !('gpu' in navigator) ? NO_WEBGPU : `WebGPU could not start (${error.message}), so the CPU (WASM) backend runs instead, slower.`;
     backend = 'cpu';
-    info = await state.client.call('init', { backend });
+    info = await state.client.call('init', { backend, threads });
   }
   state.backend = backend;
   $('backend').value = backend;
@@ -155,7 +162,7 @@ export async function startRuntime(backend) {
   if (!info.isGpu && !('gpu' in navigator) && !fellBack) notice = `${NO_WEBGPU}${info.notice ? ` (${info.notice})` : ''}`;
   $('backend-name').textContent = info.name;
   $('backend-notice').textContent = notice;
-  page.backend = { name: info.name, notice, isGpu: info.isGpu };
+  page.backend = { name: info.name, notice, isGpu: info.isGpu, threads: info.threads };
   say('status', `Runs on ${info.name}.`);
 }
 

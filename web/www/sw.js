@@ -37,6 +37,20 @@ self.addEventListener('activate', (event) => {
   );
 });
 
+/**
+ * The response with cross-origin isolation (COOP/COEP) where it lacks it, as `dnagpu serve` sends it: shared memory,
+ * and so the threaded CPU backend, needs it, and a static host may not send it; from the worker's second load of the
+ * page on, the page is isolated wherever it is hosted. Every response, not only the page's: a worker script needs the
+ * same embedder policy as the page that starts it.
+ */
+function isolated(response) {
+  if (response.type === 'opaque' || response.headers.has('Cross-Origin-Embedder-Policy')) return response;
+  const headers = new Headers(response.headers);
+  headers.set('Cross-Origin-Opener-Policy', 'same-origin');
+  headers.set('Cross-Origin-Embedder-Policy', 'require-corp');
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
 self.addEventListener('fetch', (event) => {
   const request = event.request;
   const url = new URL(request.url);
@@ -47,7 +61,7 @@ self.addEventListener('fetch', (event) => {
       const cache = await caches.open(CACHE);
       // `?backend=gpu` and the like pick options, not files.
       const hit = await cache.match(request, { ignoreSearch: request.mode === 'navigate' });
-      return hit ?? fetch(request);
+      return isolated(hit ?? (await fetch(request)));
     })(),
   );
 });

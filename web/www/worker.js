@@ -1,8 +1,39 @@
 // Job: the module Web Worker that owns the dnagpu wasm runtime, model and fine-tuning session, answering client.js's requests one at a time.
 
-import init, { Runtime, Model, FineTune } from './pkg/dnagpu_web.js';
-
+// The bindings: the threaded build (pkg-threads/: the CPU backend's rayon
+// pool on Web Workers sharing the wasm memory; needs cross-origin isolation,
+// which `dnagpu serve` gives) where it exists and more than one thread is
+// wanted, else the single-threaded build (pkg/). Chosen once per worker.
 let wasmReady = null;
+let Runtime = null;
+let Model = null;
+let FineTune = null;
+let threads = 1;
+
+async function loadWasm(wanted) {
+  if (wanted > 1 && self.crossOriginIsolated) {
+    try {
+      const pkg = await import('./pkg-threads/dnagpu_web.js');
+      await pkg.default();
+      await pkg.initThreadPool(wanted);
+      return { pkg, threads: wanted };
+    } catch (e) {
+      // A build without pkg-threads/ (stable toolchain only): one thread.
+      console.warn(`dnagpu: the threaded build did not start (${errorMessage(e)}); using one thread`);
+    }
+  }
+  const pkg = await import('./pkg/dnagpu_web.js');
+  await pkg.default();
+  return { pkg, threads: 1 };
+}
+
+/** The thread count asked for: a whole number ≥ 1, or every core. */
+function wantedThreads(value) {
+  if (value === undefined || value === null) return Math.max(1, navigator.hardwareConcurrency || 1);
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`The thread count must be a whole number ≥ 1, not "${value}".`);
+  return n;
+}
 let runtime = null;
 let model = null;
 let fineTune = null;
@@ -67,8 +98,15 @@ function checkBatch(batchSize) {
 }
 
 const commands = {
-  async init({ backend = 'auto' } = {}) {
-    wasmReady ??= init();
+  // `threads` counts for the first call only: a worker keeps its build.
+  async init({ backend = 'auto', threads: wanted } = {}) {
+    wasmReady ??= loadWasm(wantedThreads(wanted)).then((loaded) => {
+      ({ Runtime, Model, FineTune } = loaded.pkg);
+      threads = loaded.threads;
+    }).catch((e) => {
+      wasmReady = null;
+      throw e;
+    });
     await wasmReady;
     // A model lives on its runtime's device: a new runtime drops both.
     free(fineTune);
@@ -79,7 +117,7 @@ const commands = {
     runtime = null;
     runtime = await Runtime.create(backend);
     const isGpu = Boolean(runtime.isGpu);
-    return { name: isGpu ? await webGpuName(runtime.name) : runtime.name, notice: runtime.notice, isGpu };
+    return { name: isGpu ? await webGpuName(runtime.name) : runtime.name, notice: runtime.notice, isGpu, threads };
   },
 
   async load(files, progress) {

@@ -62,27 +62,48 @@ pub fn matmul(
     }
     if d.k > 0 {
         let flops = d.m * d.n * d.k;
-        let par = if cfg!(target_arch = "wasm32") || flops < 1 << 18 {
+        let threads = rayon::current_num_threads();
+        // gemm's own threads share packed panels of B behind barriers, which
+        // cost more than they gain on Web Workers (measured: 2 threads slower
+        // than 1): the threaded browser build splits the rows over rayon
+        // tasks instead, each a single-threaded gemm packing its own panels.
+        // A browser build without atomics has no threads at all.
+        let split_rows = cfg!(all(target_arch = "wasm32", target_feature = "atomics"))
+            && threads > 1
+            && flops >= 1 << 18;
+        let single = cfg!(target_arch = "wasm32") || flops < 1 << 18;
+        let par = if single {
             gemm::Parallelism::None
         } else {
-            gemm::Parallelism::Rayon(rayon::current_num_threads())
+            gemm::Parallelism::Rayon(threads)
         };
-        let dst = c.spare_capacity_mut().as_mut_ptr().cast::<f32>();
-        for z in 0..d.batch {
-            // SAFETY: bounds proven above; dst is C's own allocation of
-            // `total` floats, each batch's block distinct. With a bias, C
-            // holds it (read and added to); without, gemm writes every
+        let rows_per_task = if split_rows {
+            d.m.div_ceil(4 * threads).max(32)
+        } else {
+            d.m
+        };
+        let tasks: Vec<(usize, usize)> = (0..d.batch)
+            .flat_map(|z| (0..d.m).step_by(rows_per_task).map(move |r| (z, r)))
+            .collect();
+        // C's address, shared by the tasks (each writes its own rows).
+        let dst = c.spare_capacity_mut().as_mut_ptr() as usize;
+        let product = |&(z, r0): &(usize, usize)| {
+            let rows = rows_per_task.min(d.m - r0);
+            // SAFETY: bounds proven above (rows r0..r0+rows of batch z are
+            // inside A's and C's); C is its own allocation of `total`
+            // floats and each task's rows of it are distinct. With a bias,
+            // C holds it (read and added to); without, gemm writes every
             // element without reading (read_dst false).
             unsafe {
                 gemm::gemm(
-                    d.m,
+                    rows,
                     d.n,
                     d.k,
-                    dst.add(z * d.m * d.n),
+                    (dst as *mut f32).add(z * d.m * d.n + r0 * d.n),
                     1,
                     d.n as isize,
                     bias.is_some(),
-                    a.as_ptr().add(z * d.a_batch),
+                    a.as_ptr().add(z * d.a_batch + r0 * d.a_rs),
                     d.a_cs as isize,
                     d.a_rs as isize,
                     b.as_ptr().add(z * d.b_batch),
@@ -96,6 +117,11 @@ pub fn matmul(
                     par,
                 );
             }
+        };
+        if split_rows {
+            tasks.par_iter().for_each(product);
+        } else {
+            tasks.iter().for_each(product);
         }
     }
     // SAFETY: every element was written above: the bias rows or zeros, or
