@@ -264,16 +264,28 @@ fn done(cur: &Current<'_>) -> bool {
     cur.next == cur.order.len() && cur.active.is_empty()
 }
 
-/// Trims `recent` (the bases up to `pos`) to those from the start of the
-/// last region begun, or to nothing when none has begun.
+/// Trims `recent` (the bases up to `pos`) to those a region still to begin
+/// may need: from the start of the last region begun while one is open or
+/// every region of the chromosome has begun (the next chunk's, sorted,
+/// start there or later); from the next region's start while none is open
+/// (every later region, this chunk's or the next's, starts there or
+/// later), so the gap between sparse regions is never held.
 fn keep_from(recent: &mut Vec<u8>, pos: u64, cur: &Current<'_>, regions: &[Region]) {
-    let from = match cur.next {
-        0 => pos,
-        n => regions[cur.order[n - 1]].start.min(pos),
+    let from = if cur.active.is_empty() && cur.next < cur.order.len() {
+        regions[cur.order[cur.next]].start.min(pos)
+    } else {
+        match cur.next {
+            0 => pos,
+            n => regions[cur.order[n - 1]].start.min(pos),
+        }
     };
     let keep = (pos - from) as usize;
     if recent.len() > keep {
         recent.drain(..recent.len() - keep);
+        // A long stretch once kept gives its memory back.
+        if recent.capacity() > 2 * keep + (1 << 20) {
+            recent.shrink_to(2 * keep);
+        }
     }
 }
 
@@ -363,5 +375,27 @@ mod tests {
             .collect();
         assert_eq!(got, want);
         assert!(c.passes() > 1);
+    }
+
+    /// Two regions far apart in one chunk: the bases between them are not
+    /// held, and the next chunk, starting inside the last region, still
+    /// needs no second pass.
+    #[test]
+    fn the_gap_between_sparse_regions_is_not_held() {
+        let line = "ACGTACGTAC".repeat(6);
+        let genome = format!(">c\n{}", format!("{line}\n").repeat(2000)); // 120 kbp
+        let all: HashSet<String> = ["c".to_string()].into();
+        let ix = index(genome.as_bytes(), "g.fa", &all).unwrap();
+        let bytes = genome.as_bytes();
+        let mut c = Cursor::new(Box::new(move || Ok(Box::new(bytes) as _)), "g.fa", &ix);
+        let first = [region("c", 100, 140), region("c", 100_000, 100_040)];
+        let then = [region("c", 100_010, 100_030), region("c", 110_000, 110_001)];
+        let want = fetch(bytes, "g.fa", &[&first[..], &then[..]].concat()).unwrap();
+        let mut got = c.fetch(&first).unwrap();
+        // Its capacity: the most it held at once (~100 kbp before this was fixed).
+        assert!(c.recent.capacity() < 10_000, "{} bases held", c.recent.capacity());
+        got.extend(c.fetch(&then).unwrap());
+        assert_eq!(got, want);
+        assert_eq!(c.passes(), 1);
     }
 }

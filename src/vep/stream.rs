@@ -31,18 +31,21 @@ use crate::tokenize::Tokenizer;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reading {
     pub records: usize,
-    /// Bases of genome the chunk's windows span (2F + |REF| a record).
+    /// Bases of the windows the chunk holds: a record's reference window
+    /// (2F + |REF|) and, for each ALT, a reference and an alternate window
+    /// (`record_bases`).
     pub bases: u64,
 }
 
 impl Reading {
-    /// 4096 records and 4 Mbp of windows: a few MB of windows and lines,
-    /// tens of MB of tokens (4 windows an allele, a token a base for
-    /// k-mer models); a VCF sorted as the genome is costs one pass over it
-    /// whatever the chunking, an unsorted one a pass a chunk.
+    /// 4096 records and 12 Mbp of windows (4 Mbp of genome for SNVs): a
+    /// few tens of MB of windows, lines and tokens (4 windows an allele, a
+    /// token a base for k-mer models), however many or long the ALTs; a
+    /// VCF sorted as the genome is costs one pass over it whatever the
+    /// chunking, an unsorted one a pass a chunk.
     pub const BOUNDED: Reading = Reading {
         records: 4096,
-        bases: 4 << 20,
+        bases: 12 << 20,
     };
 
     /// Everything in one chunk.
@@ -125,7 +128,7 @@ impl<'a> Chunks<'a> {
                 None => break,
                 Some(VcfItem::Other(text)) => items.push(Item::Other(text)),
                 Some(VcfItem::Record(r, text)) => {
-                    bases += (2 * job.flank + r.reference.len()) as u64;
+                    bases += record_bases(&r, job.flank);
                     items.push(Item::Record(vcf.records.len(), text));
                     vcf.records.push(r);
                 }
@@ -138,6 +141,20 @@ impl<'a> Chunks<'a> {
         let plan = plan(&vcf, &fetched, job.genome.name(), job.flank, job.mismatch)?;
         Ok(Some(Chunk { items, vcf, plan }))
     }
+}
+
+/// Bases a record costs a chunk: its reference window, and a reference and
+/// an alternate window for each ALT (each is planned and tokenized), so
+/// that a record of many ALTs, or long ones, counts for what it holds.
+fn record_bases(r: &crate::data::vcf::VcfRecord, flank: usize) -> u64 {
+    let window = (2 * flank + r.reference.len()) as u64;
+    r.alts.iter().fold(window, |sum, alt| {
+        let alt_len = match alt {
+            crate::data::vcf::Allele::Bases(b) => b.len(),
+            crate::data::vcf::Allele::Other(_) => 0,
+        };
+        sum + 2 * window + alt_len as u64
+    })
 }
 
 /// Every check before any work (see the module docs); nothing is kept

@@ -44,7 +44,8 @@ self.addEventListener('activate', (event) => {
  * same embedder policy as the page that starts it.
  */
 function isolated(response) {
-  if (response.type === 'opaque' || response.headers.has('Cross-Origin-Embedder-Policy')) return response;
+  // Only plain same-origin answers: an opaque one, or a navigation's redirect (status 0), cannot be rebuilt.
+  if (response.type !== 'basic' || response.status === 0 || response.headers.has('Cross-Origin-Embedder-Policy')) return response;
   const headers = new Headers(response.headers);
   headers.set('Cross-Origin-Opener-Policy', 'same-origin');
   headers.set('Cross-Origin-Embedder-Policy', 'require-corp');

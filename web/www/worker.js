@@ -10,15 +10,23 @@ let Model = null;
 let FineTune = null;
 let threads = 1;
 
+/** How long the thread pool may take to start before the page goes on with one thread. */
+const POOL_START_SECONDS = 30;
+
 async function loadWasm(wanted) {
   if (wanted > 1 && self.crossOriginIsolated) {
     try {
       const pkg = await import('./pkg-threads/dnagpu_web.js');
       await pkg.default();
-      await pkg.initThreadPool(wanted);
+      // The pool waits for every worker it starts, with no error of its own if one never starts.
+      let timer;
+      const stalled = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${wanted} threads did not start within ${POOL_START_SECONDS} s`)), POOL_START_SECONDS * 1000);
+      });
+      await Promise.race([pkg.initThreadPool(wanted), stalled]).finally(() => clearTimeout(timer));
       return { pkg, threads: wanted };
     } catch (e) {
-      // A build without pkg-threads/ (stable toolchain only): one thread.
+      // A build without pkg-threads/ (stable toolchain only), or a pool that did not start: one thread.
       console.warn(`dnagpu: the threaded build did not start (${errorMessage(e)}); using one thread`);
     }
   }
