@@ -79,24 +79,34 @@ def run(cmd):
     return time.time() - t0, usage.ru_maxrss / 1024, code, last
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser(doc):
+    """The options every peak-memory benchmark takes; the caller adds its own."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dnagpu", default="target/release/dnagpu")
     ap.add_argument("--baseline", help="another dnagpu binary to compare with")
-    ap.add_argument("--sizes", default="100,1000", help="FASTA sizes in MB (10^6 bases)")
-    ap.add_argument("--record-bp", type=int, default=1_000)
-    ap.add_argument("--chromosome-mb", type=int, default=100, help="one record this long, with --window 2000 (0: none)")
     ap.add_argument("--model", help="a model folder instead of the tiny random-init one")
     ap.add_argument("--backend", default="cpu")
     ap.add_argument("--workdir")
-    args = ap.parse_args()
+    return ap
 
-    work = args.workdir or tempfile.mkdtemp(prefix="dnagpu-stream-")
+
+def workdir_and_model(args, prefix):
+    """The work folder (made) and the model arguments: --model, or the tiny random-init config written there."""
+    work = args.workdir or tempfile.mkdtemp(prefix=prefix)
     os.makedirs(work, exist_ok=True)
     config = os.path.join(work, "tiny.json")
     with open(config, "w") as f:
         json.dump(TINY, f)
-    model = ["--model", args.model] if args.model else ["--random-init", config]
+    return work, (["--model", args.model] if args.model else ["--random-init", config])
+
+
+def main():
+    ap = parser(__doc__)
+    ap.add_argument("--sizes", default="100,1000", help="FASTA sizes in MB (10^6 bases)")
+    ap.add_argument("--record-bp", type=int, default=1_000)
+    ap.add_argument("--chromosome-mb", type=int, default=100, help="one record this long, with --window 2000 (0: none)")
+    args = ap.parse_args()
+    work, model = workdir_and_model(args, "dnagpu-stream-")
 
     cases = []
     for mb in [int(s) for s in args.sizes.split(",") if s]:

@@ -18,16 +18,13 @@ Standard library only; the inputs go to --workdir (default: a temporary
 folder, removed at the end).
 """
 
-import argparse
-import json
 import os
 import random
 import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stream_memory import TINY, run  # noqa: E402
+from stream_memory import parser, run, workdir_and_model  # noqa: E402
 
 CHROMS = [("chr1", 4_000_000), ("chr2", 3_000_000), ("chr3", 2_000_000), ("chr4", 1_000_000)]
 
@@ -70,22 +67,11 @@ def write_vcf(path, seqs, n, rng, unsorted):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dnagpu", default="target/release/dnagpu")
-    ap.add_argument("--baseline", help="another dnagpu binary to compare with")
+    ap = parser(__doc__)
     ap.add_argument("--records", default="1000,10000,100000")
     ap.add_argument("--unsorted", action="store_true", help="shuffle the records")
-    ap.add_argument("--model", help="a model folder instead of the tiny random-init one")
-    ap.add_argument("--backend", default="cpu")
-    ap.add_argument("--workdir")
     args = ap.parse_args()
-
-    work = args.workdir or tempfile.mkdtemp(prefix="dnagpu-vep-")
-    os.makedirs(work, exist_ok=True)
-    config = os.path.join(work, "tiny.json")
-    with open(config, "w") as f:
-        json.dump(TINY, f)
-    model = ["--model", args.model] if args.model else ["--random-init", config]
+    work, model = workdir_and_model(args, "dnagpu-vep-")
     rng = random.Random(0)
     genome = os.path.join(work, "genome.fa")
     seqs = write_genome(genome, rng)

@@ -294,13 +294,7 @@ mod tests {
     use super::*;
     use crate::data::regions::fetch;
 
-    fn region(chrom: &str, start: u64, end: u64) -> Region {
-        Region {
-            chrom: chrom.into(),
-            start,
-            end,
-        }
-    }
+    use Region as R;
 
     const FA: &[u8] = b">chr2 desc\nACGTA\ncgtac\n\n>chr1\nTTTT\nGG\n>chr3\nAAAA\nCCCC\nGGGG\n";
 
@@ -342,17 +336,17 @@ mod tests {
         let all: HashSet<String> = ["chr1", "chr2", "chr3"].map(String::from).into();
         let ix = index(FA, "g.fa", &all).unwrap();
         let sorted = vec![
-            region("chr2", 0, 3),
-            region("chr2", 2, 7),
-            region("chr2", 3, 12),
-            region("chr1", 1, 4),
-            region("chrX", 0, 2),
-            region("chr1", 3, 5),
-            region("chr3", 0, 1),
-            region("chr3", 5, 9),
-            region("chr3", 7, 11),
-            region("chr3", 8, 20),
-            region("chr3", 30, 40),
+            R::new("chr2", 0, 3),
+            R::new("chr2", 2, 7),
+            R::new("chr2", 3, 12),
+            R::new("chr1", 1, 4),
+            R::new("chrX", 0, 2),
+            R::new("chr1", 3, 5),
+            R::new("chr3", 0, 1),
+            R::new("chr3", 5, 9),
+            R::new("chr3", 7, 11),
+            R::new("chr3", 8, 20),
+            R::new("chr3", 30, 40),
         ];
         let want = fetch(FA, "g.fa", &sorted).unwrap();
         for size in 1..=sorted.len() {
@@ -388,12 +382,16 @@ mod tests {
         let ix = index(genome.as_bytes(), "g.fa", &all).unwrap();
         let bytes = genome.as_bytes();
         let mut c = Cursor::new(Box::new(move || Ok(Box::new(bytes) as _)), "g.fa", &ix);
-        let first = [region("c", 100, 140), region("c", 100_000, 100_040)];
-        let then = [region("c", 100_010, 100_030), region("c", 110_000, 110_001)];
+        let first = [R::new("c", 100, 140), R::new("c", 100_000, 100_040)];
+        let then = [R::new("c", 100_010, 100_030), R::new("c", 110_000, 110_001)];
         let want = fetch(bytes, "g.fa", &[&first[..], &then[..]].concat()).unwrap();
         let mut got = c.fetch(&first).unwrap();
         // Its capacity: the most it held at once (~100 kbp before this was fixed).
-        assert!(c.recent.capacity() < 10_000, "{} bases held", c.recent.capacity());
+        assert!(
+            c.recent.capacity() < 10_000,
+            "{} bases held",
+            c.recent.capacity()
+        );
         got.extend(c.fetch(&then).unwrap());
         assert_eq!(got, want);
         assert_eq!(c.passes(), 1);

@@ -23,6 +23,16 @@ pub struct Region {
     pub end: u64,
 }
 
+impl Region {
+    pub fn new(chrom: &str, start: u64, end: u64) -> Self {
+        Self {
+            chrom: chrom.into(),
+            start,
+            end,
+        }
+    }
+}
+
 /// What the genome holds of a [`Region`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fetched {
@@ -205,23 +215,17 @@ fn finish(cur: &Current<'_>, out: &mut [Option<Fetched>]) {
 mod tests {
     use super::*;
 
-    fn region(chrom: &str, start: u64, end: u64) -> Region {
-        Region {
-            chrom: chrom.into(),
-            start,
-            end,
-        }
-    }
+    use Region as R;
 
     #[test]
     fn regions_across_lines_clipped_at_the_end() {
         let fa = b">chr2 desc\nACGTA\ncgtac\n\n>chr1\nTTTT\nGG\n>chr3\nAAAA\n";
         let regions = [
-            region("chr1", 2, 100),
-            region("chr2", 3, 7),
-            region("chrX", 0, 5),
-            region("chr2", 0, 10),
-            region("chr2", 12, 15),
+            R::new("chr1", 2, 100),
+            R::new("chr2", 3, 7),
+            R::new("chrX", 0, 5),
+            R::new("chr2", 0, 10),
+            R::new("chr2", 12, 15),
         ];
         let got = fetch(&fa[..], "g.fa", &regions).unwrap();
         let f = |i: usize| got[i].as_ref().map(|f| (f.bases.as_str(), f.chrom_len));
@@ -234,7 +238,7 @@ mod tests {
 
     #[test]
     fn bad_genomes_are_named() {
-        let r = [region("b", 0, 3)];
+        let r = [R::new("b", 0, 3)];
         for (fa, want) in [
             (&b"AC\n>b\nAC\n"[..], "g.fa: line 1: sequence data before"),
             (
