@@ -79,6 +79,14 @@ def run(cmd):
     return time.time() - t0, usage.ru_maxrss / 1024, code, last
 
 
+def report(name, label, cmd):
+    """Runs `cmd` and prints its table row, and its last message when it failed."""
+    secs, rss, code, last = run(cmd)
+    print(f"| {name} | {label} | {secs:.0f} | {rss:.0f} | {code} |", flush=True)
+    if code != 0:
+        print(f"  ({label}: {last})", file=sys.stderr)
+
+
 def parser(doc):
     """The options every peak-memory benchmark takes; the caller adds its own."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -130,11 +138,7 @@ def main():
     for name, path, extra in cases:
         for label, binary in binaries:
             out = os.path.join(work, "out.npy")
-            cmd = [binary, "--backend", args.backend, "embed", *model, "--input", path, "--output", out, *extra]
-            secs, rss, code, last = run(cmd)
-            print(f"| {name} | {label} | {secs:.0f} | {rss:.0f} | {code} |", flush=True)
-            if code != 0:
-                print(f"  ({label}: {last})", file=sys.stderr)
+            report(name, label, [binary, "--backend", args.backend, "embed", *model, "--input", path, "--output", out, *extra])
     if not args.workdir:
         shutil.rmtree(work)
 

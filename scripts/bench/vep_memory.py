@@ -24,7 +24,7 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stream_memory import parser, run, workdir_and_model  # noqa: E402
+from stream_memory import parser, report, workdir_and_model  # noqa: E402
 
 CHROMS = [("chr1", 4_000_000), ("chr2", 3_000_000), ("chr3", 2_000_000), ("chr4", 1_000_000)]
 
@@ -90,10 +90,7 @@ def main():
             out = os.path.join(work, "scores.csv")
             cmd = [binary, "--backend", args.backend, "vep", *model, "--reference", genome,
                    "--variants", vcf, "--flank", "20", "--output", out]
-            secs, rss, code, last = run(cmd)
-            print(f"| {n} | {label} | {secs:.0f} | {rss:.0f} | {code} |", flush=True)
-            if code != 0:
-                print(f"  ({label}: {last})", file=sys.stderr)
+            report(n, label, cmd)
     if not args.workdir:
         shutil.rmtree(work)
 
