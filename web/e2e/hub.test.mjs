@@ -8,8 +8,10 @@
 // host the policy does not admit is blocked (that host gets no request)
 // with a message naming the admitted hosts; a download loads and embeds as
 // the same files shipped with the page do; a second load comes from Cache
-// Storage with no request to the hub; and no request leaves the page's
-// origin except to the stand-in hub and its file host.
+// Storage with only the API asked (the hub's revision is the one kept); a
+// new revision on the hub is downloaded and replaces the old one in the
+// cache; with the hub unreachable the revision kept loads; and no request
+// leaves the page's origin except to the stand-in hub and its file host.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -115,20 +117,45 @@ try {
   await page.fill('#input', sampleFa);
   const fromHub = await run(page, '#embed-run', 'lastEmbeddings');
   assert.deepEqual(fromHub.values, reference.values, 'the hub model embeds as the shipped files do');
-  const stored = (await cachedUrls()).filter((u) => u.includes('test/small')).map((u) => u.split('/').pop()).sort();
-  assert.deepEqual(stored, ['config.json', 'model.safetensors', 'tokenizer.json']);
-  step(`downloaded test/small (${small.status}); embeddings equal the shipped model's; cached: ${stored.join(', ')}`);
+  // Cached under the revision's addresses, with the revision kept.
+  const storedSmall = async () =>
+    (await cachedUrls())
+      .filter((u) => u.includes('test/small'))
+      .map((u) => u.slice(u.indexOf('test/small/') + 'test/small/'.length))
+      .sort();
+  const rev1 = Buffer.from('test/small').toString('hex').padEnd(40, '0');
+  const files = (rev) => ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => `resolve/${rev}/${f}`);
+  assert.deepEqual(await storedSmall(), ['dnagpu-cached-revision', ...files(rev1)]);
+  step(`downloaded test/small (${small.status}); embeddings equal the shipped model's; cached at revision ${rev1.slice(0, 8)}`);
 
-  // A later visit: from Cache Storage, nothing asked of the hub.
-  const asked = hub.log.length;
+  // A later visit: from Cache Storage; the hub's API is asked for the revision, no file.
+  let asked = hub.log.length;
   await page.reload({ timeout: TIMEOUT });
   await page.evaluate(() => window.dnagpuPage.ready);
   const again = await load('test/small');
   assert.equal(again.state, 'ready', again.status);
   assert.equal(again.download.origin, 'cache');
   assert.match(again.status, /loaded from cache/);
-  assert.equal(hub.log.length, asked, `no request to the stand-in hub: ${JSON.stringify(hub.log.slice(asked))}`);
-  step('second visit: test/small from Cache Storage, no request to the hub');
+  assert.deepEqual(hub.log.slice(asked).map((r) => r.url), ['/api/models/test/small?blobs=true'], 'only the API');
+  step('second visit: test/small from Cache Storage, only the API asked');
+
+  // A new revision on the hub: downloaded, and the old one leaves the cache.
+  const rev2 = 'b'.repeat(40);
+  hub.models['test/small'].sha = rev2;
+  asked = hub.log.length;
+  const updated = await load('test/small');
+  assert.equal(updated.state, 'ready', updated.status);
+  assert.equal(updated.download.origin, 'download');
+  assert.ok(hub.log.slice(asked).some((r) => r.url === `/test/small/resolve/${rev2}/config.json`), 'the new revision was asked for');
+  assert.deepEqual(await storedSmall(), ['dnagpu-cached-revision', ...files(rev2)]);
+  step(`a new revision (${rev2.slice(0, 8)}) on the hub: downloaded; the old one left the cache`);
+
+  // The hub unreachable: the revision kept loads.
+  hub.close();
+  const offline = await load('test/small');
+  assert.equal(offline.state, 'ready', offline.status);
+  assert.equal(offline.download.origin, 'cache');
+  step('the hub unreachable: test/small from the revision kept');
 
   await context.close();
   const sent = foreign.filter((url) => blocked.get(url) !== 'csp');

@@ -84,20 +84,30 @@ export async function cachedBuffer(url) {
 
 /**
  * Stores downloaded files ({url, buffer, type}) in Cache Storage, all or none: a model half stored would look
- * complete to a later visit. Storage full or disabled: nothing is kept and the model still loads.
+ * complete to a later visit. Storage full or disabled: nothing is kept (false) and the model still loads.
  */
 export async function storeAll(entries) {
   const cache = await openCache();
-  if (!cache) return;
+  if (!cache) return false;
   try {
     for (const { url, buffer, type } of entries) {
       // new Response copies the bytes now, so the buffer may be transferred later.
       const headers = { 'content-type': type || 'application/octet-stream', 'content-length': String(buffer.byteLength) };
       await cache.put(url, new Response(buffer, { headers }));
     }
+    return true;
   } catch {
     await Promise.all(entries.map(({ url }) => cache.delete(url).catch(() => {})));
+    return false;
   }
+}
+
+/** Deletes the model cache's entries whose address `drop(url)` picks. */
+export async function deleteCached(drop) {
+  const cache = await openCache();
+  if (!cache) return;
+  const gone = (await cache.keys()).filter((request) => drop(request.url));
+  await Promise.all(gone.map((request) => cache.delete(request).catch(() => {})));
 }
 
 export async function clearCache() {

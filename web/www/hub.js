@@ -1,15 +1,19 @@
-// Job: models from the Hugging Face hub: the repository's files and sizes from the hub's API, a model too large for the
-// page refused before anything downloads, downloads with progress that can be cancelled, and Cache Storage so a later
-// visit loads without the network. A cancelled or failed download stores nothing.
+// Job: models from the Hugging Face hub: the repository's files, sizes and revision from the hub's API, a model too
+// large for the page refused before anything downloads, downloads with progress that can be cancelled, and Cache
+// Storage keyed by revision, so a later visit loads without downloading while the hub has no newer revision, and
+// offline loads the revision kept. A cancelled or failed download stores nothing.
 
-import { MAX_WEIGHTS_BYTES, UserError, cachedBuffer, formatBytes, readStream, storeAll } from './files.js';
+import { MAX_WEIGHTS_BYTES, UserError, cachedBuffer, deleteCached, formatBytes, readStream, storeAll } from './files.js';
 
 /** The hub's origin: index.html names it (a test page names a stand-in on loopback; `dnagpu serve` writes it). */
 export const HUB = document.querySelector('meta[name="dnagpu-hub"]')?.content || 'https://huggingface.co';
 const WEIGHT_NAMES = ['model.safetensors', 'pytorch_model.bin'];
 const TOKENIZER_NAMES = ['tokenizer.json', 'vocab.txt'];
 
-export const hubFileUrl = (id, file) => `${HUB}/${id}/resolve/main/${file}`;
+/** A file of the model at `revision` (a commit: its files never change, so a cached copy is never stale). */
+export const hubFileUrl = (id, file, revision) => `${HUB}/${id}/resolve/${revision}/${file}`;
+/** Where the model cache keeps the revision of `id` it holds (a cache key only: the page never fetches it). */
+const revisionKey = (id) => `${HUB}/${id}/dnagpu-cached-revision`;
 
 /** The hosts the page's policy lets it download from besides itself, for messages (the policy is the one list). */
 function admittedHosts() {
@@ -29,11 +33,11 @@ function tooLarge(id, bytes) {
 /** Whether `error` is a cancelled download (the AbortController's abort). */
 export const isCancel = (error) => error?.name === 'AbortError';
 
-/** The model's files when all of them are in Cache Storage, else null (then the hub is asked). */
-async function fromCache(id) {
+/** The model's files at `revision` when all of them are in Cache Storage, else null. */
+async function fromCache(id, revision) {
   const first = async (names) => {
     for (const name of names) {
-      const buffer = await cachedBuffer(hubFileUrl(id, name));
+      const buffer = await cachedBuffer(hubFileUrl(id, name, revision));
       if (buffer) return { name, buffer };
     }
     return null;
@@ -44,7 +48,10 @@ async function fromCache(id) {
   return weights ? { config, tokenizer, weights } : null;
 }
 
-/** { name: size } of the repository's files, from the hub's API (`blobs=true` adds sizes, as huggingface_hub asks). */
+/**
+ * { sizes: { name: size }, revision } of the repository, from the hub's API (`blobs=true` adds sizes, as
+ * huggingface_hub asks; `sha` is the commit `main` is at). An unreachable hub throws an error marked `unreachable`.
+ */
 async function listFiles(id, signal) {
   const url = `${HUB}/api/models/${id}?blobs=true`;
   let response;
@@ -52,7 +59,9 @@ async function listFiles(id, signal) {
     response = await fetch(url, { credentials: 'omit', signal });
   } catch (error) {
     if (isCancel(error)) throw error;
-    throw new UserError(`Could not reach the hub (${new URL(HUB).host}) for ${id}: offline, or blocked by the network.`);
+    const unreachable = new UserError(`Could not reach the hub (${new URL(HUB).host}) for ${id}: offline, or blocked by the network.`);
+    unreachable.unreachable = true;
+    throw unreachable;
   }
   if (response.status === 401 || response.status === 403 || response.status === 404) {
     throw new UserError(
@@ -68,12 +77,14 @@ async function listFiles(id, signal) {
     const size = Number(s?.lfs?.size ?? s?.size);
     if (typeof s?.rfilename === 'string') sizes[s.rfilename] = Number.isFinite(size) && size >= 0 ? size : null;
   }
-  return sizes;
+  // A commit id only: it goes into the files' addresses.
+  const revision = /^[0-9a-f]{40}$/.test(info.sha) ? info.sha : 'main';
+  return { sizes, revision };
 }
 
 /** Downloads one file: an ArrayBuffer, progress (bytes, total) as it comes. */
-async function download(id, name, expected, { signal, onProgress }) {
-  const url = hubFileUrl(id, name);
+async function download(id, name, revision, expected, { signal, onProgress }) {
+  const url = hubFileUrl(id, name, revision);
   let response;
   try {
     response = await fetch(url, { credentials: 'omit', signal });
@@ -100,9 +111,10 @@ async function download(id, name, expected, { signal, onProgress }) {
 }
 
 /**
- * The model `id` from the hub, or from Cache Storage when an earlier visit stored all of it (then nothing is
- * requested). Returns { files, origin: 'cache'|'download', bytes } (files: the worker's load argument).
- * `signal` cancels; a cancelled or failed download stores nothing.
+ * The model `id` from the hub, or from Cache Storage when an earlier visit stored all of the revision the hub's API
+ * names (then only the API is asked), or, with the hub unreachable, all of the revision stored last. Returns
+ * { files, origin: 'cache'|'download', bytes } (files: the worker's load argument). `signal` cancels; a cancelled or
+ * failed download stores nothing.
  */
 export async function fetchHubModel(id, { onProgress, signal } = {}) {
   const text = (buffer) => new TextDecoder().decode(buffer);
@@ -117,14 +129,26 @@ export async function fetchHubModel(id, { onProgress, signal } = {}) {
     origin,
     bytes: got.config.buffer.byteLength + got.tokenizer.buffer.byteLength + got.weights.buffer.byteLength,
   });
-  const cached = await fromCache(id);
-  if (cached) {
+  const cachedAt = async (revision) => {
+    const cached = revision && (await fromCache(id, revision));
+    if (!cached) return null;
     const n = cached.weights.buffer.byteLength;
     if (n > MAX_WEIGHTS_BYTES) throw tooLarge(id, n);
     onProgress?.(n, n, cached.weights.name);
     return pack(cached, 'cache');
+  };
+  let listed;
+  try {
+    listed = await listFiles(id, signal);
+  } catch (error) {
+    const kept = error.unreachable ? await cachedBuffer(revisionKey(id)) : null;
+    const offline = kept && (await cachedAt(text(kept)));
+    if (offline) return offline;
+    throw error;
   }
-  const sizes = await listFiles(id, signal);
+  const { sizes, revision } = listed;
+  const current = revision !== 'main' && (await cachedAt(revision));
+  if (current) return current;
   const tokenizerName = TOKENIZER_NAMES.find((n) => n in sizes);
   const weightsName = WEIGHT_NAMES.find((n) => n in sizes);
   const missing = [
@@ -137,9 +161,17 @@ export async function fetchHubModel(id, { onProgress, signal } = {}) {
   if (sizes[weightsName] > MAX_WEIGHTS_BYTES) throw tooLarge(id, sizes[weightsName]);
   const got = {};
   for (const [key, name] of [['config', 'config.json'], ['tokenizer', tokenizerName], ['weights', weightsName]]) {
-    got[key] = { name, ...(await download(id, name, sizes[name], { signal, onProgress })) };
+    got[key] = { name, ...(await download(id, name, revision, sizes[name], { signal, onProgress })) };
   }
-  // Stored only once every file is here, so a cancelled model leaves nothing behind.
-  await storeAll(Object.values(got).map((g) => ({ url: hubFileUrl(id, g.name), buffer: g.buffer, type: g.type })));
+  // Stored only once every file is here, so a cancelled model leaves nothing behind; then the older revisions go.
+  // Without a commit id from the API ('main' moves) nothing is kept.
+  if (revision !== 'main') {
+    const files = Object.values(got).map((g) => ({ url: hubFileUrl(id, g.name, revision), buffer: g.buffer, type: g.type }));
+    const pointer = { url: revisionKey(id), buffer: new TextEncoder().encode(revision).buffer, type: 'text/plain' };
+    if (await storeAll([...files, pointer])) {
+      const prefix = `${HUB}/${id}/resolve/`;
+      await deleteCached((url) => url.startsWith(prefix) && !url.startsWith(`${prefix}${revision}/`));
+    }
+  }
   return pack(got, 'download');
 }
