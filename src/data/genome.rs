@@ -77,7 +77,7 @@ pub fn index<R: BufRead>(reader: R, origin: &str, check: &HashSet<String>) -> Re
                     }
                     *n += bases.len() as u64;
                 } else {
-                    *n += text.bytes().filter(|b| !b.is_ascii_whitespace()).count() as u64;
+                    *n += bases_in(text);
                 }
             }
         }
@@ -228,8 +228,7 @@ impl<'a> Cursor<'a> {
                             }
                         }
                         None => {
-                            self.pos +=
-                                text.bytes().filter(|b| !b.is_ascii_whitespace()).count() as u64;
+                            self.pos += bases_in(text);
                             self.recent.clear();
                         }
                     }
@@ -257,6 +256,12 @@ impl<'a> Cursor<'a> {
     fn keep_recent(&mut self, cur: &Current<'_>, regions: &[Region]) {
         keep_from(&mut self.recent, self.pos, cur, regions);
     }
+}
+
+/// The bases of a sequence line not read into memory (its symbols
+/// unchecked: a chromosome no region needs).
+fn bases_in(text: &str) -> u64 {
+    text.bytes().filter(|b| !b.is_ascii_whitespace()).count() as u64
 }
 
 /// Whether every region of the chromosome has all its bases.

@@ -228,6 +228,24 @@ pub struct Batch<'a> {
     pub mask: &'a [u32],
 }
 
+/// The token ids of one batch (`members`, longest first) padded with
+/// [PAD] to the first one's length `t`, and its mask (1 = real token):
+/// `(ids, mask, t)`, ids and mask [B, T].
+pub fn padded_batch(
+    encoded: &[Vec<u32>],
+    lengths: &[usize],
+    members: &[usize],
+) -> (Vec<u32>, Vec<u32>, usize) {
+    let (b, t) = (members.len(), lengths[members[0]]);
+    let mut ids = vec![3u32; b * t]; // [PAD]
+    let mut mask = vec![0u32; b * t];
+    for (r, &i) in members.iter().enumerate() {
+        ids[r * t..r * t + lengths[i]].copy_from_slice(&encoded[i]);
+        mask[r * t..r * t + lengths[i]].fill(1);
+    }
+    (ids, mask, t)
+}
+
 /// Runs one batch (`members`, longest first) through the encoder and
 /// `head`, and reads the head's output back: its values and last dimension.
 async fn run_batch(
@@ -239,13 +257,8 @@ async fn run_batch(
     layer: usize,
     head: &mut impl FnMut(&Tensor, &Batch<'_>) -> Result<Tensor>,
 ) -> Result<(Vec<f32>, usize)> {
-    let (b, t) = (members.len(), lengths[members[0]]);
-    let mut ids = vec![3u32; b * t]; // [PAD]
-    let mut mask = vec![0u32; b * t];
-    for (r, &i) in members.iter().enumerate() {
-        ids[r * t..r * t + lengths[i]].copy_from_slice(&encoded[i]);
-        mask[r * t..r * t + lengths[i]].fill(1);
-    }
+    let b = members.len();
+    let (ids, mask, t) = padded_batch(encoded, lengths, members);
     let states = model
         .encoder
         .forward_host(dev, &ids, &mask, b, |l| l == layer)?;

@@ -3,15 +3,12 @@
 //! web/e2e/bench_onnx.mjs can time dnagpu's forward and onnxruntime-web's on
 //! the same ids (tokenizing apart).
 
-use dnagpu::embed::plan_batches;
+use dnagpu::embed::{padded_batch, plan_batches};
 use dnagpu::ops::{self, PoolMode};
 use wasm_bindgen::prelude::*;
 
 use crate::model::Model;
 use crate::{js, read_input};
-
-/// `embed`'s padding token ([PAD]).
-const PAD: u32 = 3;
 
 #[wasm_bindgen]
 impl Model {
@@ -21,24 +18,13 @@ impl Model {
     /// of rows x tokens (mask 1 = real token).
     #[wasm_bindgen(js_name = tokenBatches)]
     pub fn token_batches(&self, text: &str, batch_size: usize) -> Result<js_sys::Array, JsError> {
-        let input = read_input(text, "input")?;
-        let encoded = input
-            .records
-            .iter()
-            .map(|r| self.tokenizer.encode(&r.seq).map(|e| e.ids))
-            .collect::<dnagpu::Result<Vec<_>>>()
-            .map_err(js)?;
+        let encoded = self.token_ids(&read_input(text, "input")?)?;
         let lengths: Vec<usize> = encoded.iter().map(Vec::len).collect();
         let max_tokens = crate::model::batching(batch_size).max_tokens;
         let out = js_sys::Array::new();
         for members in plan_batches(&lengths, batch_size.max(1), max_tokens) {
-            let (b, t) = (members.len(), lengths[members[0]]);
-            let mut ids = vec![PAD; b * t];
-            let mut mask = vec![0u32; b * t];
-            for (r, &i) in members.iter().enumerate() {
-                ids[r * t..r * t + lengths[i]].copy_from_slice(&encoded[i]);
-                mask[r * t..r * t + lengths[i]].fill(1);
-            }
+            let b = members.len();
+            let (ids, mask, t) = padded_batch(&encoded, &lengths, &members);
             let batch = js_sys::Object::new();
             let set = |k: &str, v: JsValue| js_sys::Reflect::set(&batch, &k.into(), &v);
             set("rows", b.into())

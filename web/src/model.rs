@@ -224,12 +224,7 @@ impl Model {
     ) -> Result<Classified, JsError> {
         let cls = self.classifier()?;
         let input = read_input(text, "input")?;
-        let tokens = input
-            .records
-            .iter()
-            .map(|r| self.tokenizer.encode(&r.seq).map(|e| e.ids))
-            .collect::<dnagpu::Result<Vec<_>>>()
-            .map_err(js)?;
+        let tokens = self.token_ids(&input)?;
         let probs = predict(&self.device, cls, &tokens, batch_size, |d, t| {
             report(on_progress.as_ref(), d, t)
         })
@@ -312,6 +307,19 @@ impl Model {
         dnagpu::export::check_finite(&rows.ids, out.iter().map(|e| e.values.as_slice()), what)
             .map_err(js)?;
         Ok((rows, out))
+    }
+
+    /// The token ids of every sequence of `input`.
+    pub(crate) fn token_ids(
+        &self,
+        input: &dnagpu::data::ReadOutput,
+    ) -> Result<Vec<Vec<u32>>, JsError> {
+        input
+            .records
+            .iter()
+            .map(|r| self.tokenizer.encode(&r.seq).map(|e| e.ids))
+            .collect::<dnagpu::Result<Vec<_>>>()
+            .map_err(js)
     }
 
     fn classifier(&self) -> Result<&ClsModel, JsError> {

@@ -90,16 +90,19 @@ export async function storeAll(entries) {
   const cache = await openCache();
   if (!cache) return false;
   try {
-    for (const { url, buffer, type } of entries) {
-      // new Response copies the bytes now, so the buffer may be transferred later.
-      const headers = { 'content-type': type || 'application/octet-stream', 'content-length': String(buffer.byteLength) };
-      await cache.put(url, new Response(buffer, { headers }));
-    }
+    for (const { url, buffer, type } of entries) await putCached(cache, url, buffer, type);
     return true;
   } catch {
     await Promise.all(entries.map(({ url }) => cache.delete(url).catch(() => {})));
     return false;
   }
+}
+
+/** Stores one file in `cache` under `url`, with its type and length. */
+function putCached(cache, url, buffer, type) {
+  // new Response copies the bytes now, so the buffer may be transferred later.
+  const headers = { 'content-type': type || 'application/octet-stream', 'content-length': String(buffer.byteLength) };
+  return cache.put(url, new Response(buffer, { headers }));
 }
 
 /** Deletes the model cache's entries whose address `drop(url)` picks. */
@@ -186,16 +189,7 @@ async function fetchCached(url, name, { optional = false, maxBytes = 0, onProgre
     : await response.arrayBuffer();
   if (cache) {
     try {
-      // new Response copies the bytes now, so the buffer may be transferred later.
-      await cache.put(
-        url,
-        new Response(buffer, {
-          headers: {
-            'content-type': response.headers.get('content-type') || 'application/octet-stream',
-            'content-length': String(buffer.byteLength),
-          },
-        }),
-      );
+      await putCached(cache, url, buffer, response.headers.get('content-type'));
     } catch {
       // Storage full or disabled: the model still loads, it just downloads again next time.
     }
@@ -203,7 +197,8 @@ async function fetchCached(url, name, { optional = false, maxBytes = 0, onProgre
   return { buffer, fromCache: false };
 }
 
-const text = (buffer) => new TextDecoder().decode(buffer);
+/** UTF-8 bytes as text (config and tokenizer files). */
+export const decodeText = (buffer) => new TextDecoder().decode(buffer);
 
 /**
  * Downloads a model (and optionally an adapter) from base URLs, through the
@@ -242,9 +237,9 @@ export async function fetchModel(baseUrl, { adapterUrl = null, onProgress } = {}
   }
   if (!weights) throw new UserError(`${baseUrl} has neither model.safetensors nor pytorch_model.bin.`);
   const files = {
-    config: text(config.buffer),
+    config: decodeText(config.buffer),
     tokenizerName,
-    tokenizer: text(tokenizer.buffer),
+    tokenizer: decodeText(tokenizer.buffer),
     weights: weights.buffer,
     weightsName,
   };
@@ -255,7 +250,7 @@ export async function fetchModel(baseUrl, { adapterUrl = null, onProgress } = {}
       ? await get(a + 'adapter_model.safetensors', 'adapter_model.safetensors', { optional: true })
       : null;
     if (adapterConfig && adapterWeights) {
-      files.adapterConfig = text(adapterConfig.buffer);
+      files.adapterConfig = decodeText(adapterConfig.buffer);
       files.adapterWeights = adapterWeights.buffer;
     }
   }

@@ -3,7 +3,7 @@
 // Storage keyed by revision, so a later visit loads without downloading while the hub has no newer revision, and
 // offline loads the revision kept. A cancelled or failed download stores nothing.
 
-import { MAX_WEIGHTS_BYTES, UserError, cachedBuffer, deleteCached, formatBytes, readStream, storeAll } from './files.js';
+import { MAX_WEIGHTS_BYTES, UserError, cachedBuffer, decodeText, deleteCached, formatBytes, readStream, storeAll } from './files.js';
 
 /** The hub's origin: index.html names it (a test page names a stand-in on loopback; `dnagpu serve` writes it). */
 export const HUB = document.querySelector('meta[name="dnagpu-hub"]')?.content || 'https://huggingface.co';
@@ -117,12 +117,11 @@ async function download(id, name, revision, expected, { signal, onProgress }) {
  * failed download stores nothing.
  */
 export async function fetchHubModel(id, { onProgress, signal } = {}) {
-  const text = (buffer) => new TextDecoder().decode(buffer);
   const pack = (got, origin) => ({
     files: {
-      config: text(got.config.buffer),
+      config: decodeText(got.config.buffer),
       tokenizerName: got.tokenizer.name,
-      tokenizer: text(got.tokenizer.buffer),
+      tokenizer: decodeText(got.tokenizer.buffer),
       weights: got.weights.buffer,
       weightsName: got.weights.name,
     },
@@ -142,7 +141,7 @@ export async function fetchHubModel(id, { onProgress, signal } = {}) {
     listed = await listFiles(id, signal);
   } catch (error) {
     const kept = error.unreachable ? await cachedBuffer(revisionKey(id)) : null;
-    const offline = kept && (await cachedAt(text(kept)));
+    const offline = kept && (await cachedAt(decodeText(kept)));
     if (offline) return offline;
     throw error;
   }

@@ -135,11 +135,8 @@ export function updateControls() {
 
 // ---------------------------------------------------------------- runtime
 
-/** ?threads=N from the address (tests, benchmarks); else every core. */
-function threadsAsked() {
-  const asked = new URLSearchParams(location.search).get('threads');
-  return asked === null ? undefined : asked;
-}
+/** ?threads=N from the address (tests, benchmarks); else (undefined) every core. */
+const threadsAsked = () => new URLSearchParams(location.search).get('threads') ?? undefined;
 
 export async function startRuntime(backend) {
   say('status', `Starting the ${BACKEND_LABELS[backend] ?? backend} backend…`);

@@ -61,18 +61,16 @@ pub fn matmul(
         (None, _) => {}
     }
     if d.k > 0 {
-        let flops = d.m * d.n * d.k;
+        let small = d.m * d.n * d.k < 1 << 18;
         let threads = rayon::current_num_threads();
         // gemm's own threads share packed panels of B behind barriers, which
         // cost more than they gain on Web Workers (measured: 2 threads slower
         // than 1): the threaded browser build splits the rows over rayon
         // tasks instead, each a single-threaded gemm packing its own panels.
         // A browser build without atomics has no threads at all.
-        let split_rows = cfg!(all(target_arch = "wasm32", target_feature = "atomics"))
-            && threads > 1
-            && flops >= 1 << 18;
-        let single = cfg!(target_arch = "wasm32") || flops < 1 << 18;
-        let par = if single {
+        let split_rows =
+            cfg!(all(target_arch = "wasm32", target_feature = "atomics")) && threads > 1 && !small;
+        let par = if cfg!(target_arch = "wasm32") || small {
             gemm::Parallelism::None
         } else {
             gemm::Parallelism::Rayon(threads)
