@@ -88,6 +88,8 @@ if [ -x "$CHROMEDRIVER" ] || [ "${CI:-}" = true ]; then
   DNAGPU_BIN="$PWD/target/debug/dnagpu" node web/e2e/hub.test.mjs
   echo "== page test: the threaded CPU backend (2 Web Workers) against one thread"
   DNAGPU_BIN="$PWD/target/debug/dnagpu" node web/e2e/threads.test.mjs
+  echo "== page test: a 64 MB FASTA read in slices, embedded in bounded memory, downloads written as they come"
+  DNAGPU_BIN="$PWD/target/debug/dnagpu" node web/e2e/large.test.mjs
 else
   echo "SKIPPED: no chromedriver at $CHROMEDRIVER (scripts/setup.sh installs it)"
 fi

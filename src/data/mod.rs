@@ -29,7 +29,6 @@ pub mod open;
 pub mod regions;
 #[cfg(not(target_arch = "wasm32"))]
 mod sequences;
-#[cfg(not(target_arch = "wasm32"))]
 mod stream;
 mod text;
 mod validate;
@@ -48,8 +47,7 @@ use crate::error::Error;
 use crate::error::Result;
 use flate2::read::MultiGzDecoder;
 use std::io::{BufRead, BufReader, Read};
-#[cfg(not(target_arch = "wasm32"))]
-pub use stream::{Records, StreamedInput};
+pub use stream::{Opener, Records, StreamedInput};
 pub use validate::Summary;
 use validate::{Checker, Row};
 

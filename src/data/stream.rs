@@ -7,18 +7,23 @@
 //! record is held at a time, plus a 64-bit hash of each id (20–40 bytes a
 //! record in a hash set) to find repeated ids.
 //! Stdin is read into memory, or past [`STDIN_IN_MEMORY`] into a temporary
-//! file (removed when the input is dropped), so it can be read twice too.
+//! file (removed when the input is dropped), so it can be read twice too;
+//! anything else that can be opened again (the page's `File`, read in
+//! slices) comes through [`StreamedInput::from_opener`].
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 
 use super::validate::{Checker, Renames, Row};
-use super::{decoded, display_name, format_from_name, open, rows, sniff};
+use super::{decoded, open, rows, sniff};
+#[cfg(not(target_arch = "wasm32"))]
+use super::{display_name, format_from_name};
 use super::{Format, InvalidPolicy, Record, Summary};
 use crate::error::{Error, Result};
 
 /// Stdin up to this size is held in memory; a longer one goes to a
 /// temporary file.
+#[cfg(not(target_arch = "wasm32"))]
 pub const STDIN_IN_MEMORY: u64 = 64 << 20;
 
 /// Large buffers: genomes are read at disk speed.
@@ -32,6 +37,10 @@ pub struct StreamedInput {
     source: Source,
 }
 
+/// Opens an input from its start, as often as asked.
+pub type Opener = Box<dyn Fn() -> std::io::Result<Box<dyn Read>>>;
+
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 enum Source {
     /// A file, gzip-compressed when its name ends in `.gz` (or its bytes
     /// start with gzip's magic).
@@ -40,6 +49,8 @@ enum Source {
     Memory { bytes: Vec<u8>, gzip: bool },
     /// Stdin, too long to hold: a temporary file, removed on drop.
     Spooled { path: PathBuf, gzip: bool },
+    /// Opened again for each pass; gzip-compressed when its first bytes say so.
+    Opened { open: Opener, gzip: bool },
 }
 
 impl Drop for StreamedInput {
@@ -53,6 +64,7 @@ impl Drop for StreamedInput {
 impl StreamedInput {
     /// A file, or stdin for `-` (read now; its format sniffed from the
     /// content, as [`super::read_path`] does).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn open(path: &str) -> Result<Self> {
         let name = display_name(path);
         if path != "-" {
@@ -72,7 +84,25 @@ impl StreamedInput {
         Self::read_stdin(std::io::stdin().lock(), STDIN_IN_MEMORY)
     }
 
+    /// An input that `open` gives from its start on each call, named `name`
+    /// in messages; its format and compression are sniffed from its first
+    /// bytes (as stdin's are).
+    pub fn from_opener(name: &str, open: Opener) -> Result<Self> {
+        let cannot = |e: std::io::Error| Error::Invalid(format!("cannot read {name}: {e}"));
+        let mut head = Vec::new();
+        open()
+            .and_then(|r| r.take(super::SNIFF_BYTES).read_to_end(&mut head))
+            .map_err(cannot)?;
+        let (format, gzip) = sniff(&head);
+        Ok(Self {
+            name: name.to_owned(),
+            format,
+            source: Source::Opened { open, gzip },
+        })
+    }
+
     /// Stdin (`stdin`), held in memory up to `limit` bytes, else spooled.
+    #[cfg(not(target_arch = "wasm32"))]
     fn read_stdin(mut stdin: impl Read, limit: u64) -> Result<Self> {
         let name = display_name("-");
         let cannot = |e: std::io::Error| Error::Invalid(format!("cannot read <stdin>: {e}"));
@@ -111,7 +141,7 @@ impl StreamedInput {
             .create_new(true)
             .open(&path)
             .map_err(spool)?;
-        file.write_all(&bytes).map_err(spool)?;
+        std::io::Write::write_all(&mut file, &bytes).map_err(spool)?;
         drop(bytes);
         std::io::copy(&mut stdin, &mut file).map_err(|e| match e.kind() {
             std::io::ErrorKind::WriteZero | std::io::ErrorKind::StorageFull => spool(e),
@@ -127,13 +157,15 @@ impl StreamedInput {
 
     /// The decompressed text, from the start.
     pub fn reader(&self) -> Result<Box<dyn BufRead + '_>> {
-        let (path, gzip) = match &self.source {
-            Source::Memory { bytes, gzip } => return Ok(decoded(&bytes[..], *gzip)),
-            Source::File { path, gzip } | Source::Spooled { path, gzip } => (path, *gzip),
-        };
         let cannot = |e: std::io::Error| Error::Invalid(format!("cannot read {}: {e}", self.name));
-        let file = std::fs::File::open(path).map_err(cannot)?;
-        let mut reader = BufReader::with_capacity(BUFFER, file);
+        let (raw, gzip): (Box<dyn Read>, bool) = match &self.source {
+            Source::Memory { bytes, gzip } => return Ok(decoded(&bytes[..], *gzip)),
+            Source::Opened { open, gzip } => (open().map_err(cannot)?, *gzip),
+            Source::File { path, gzip } | Source::Spooled { path, gzip } => {
+                (Box::new(std::fs::File::open(path).map_err(cannot)?), *gzip)
+            }
+        };
+        let mut reader = BufReader::with_capacity(BUFFER, raw);
         let magic = open::is_gzip(reader.fill_buf().map_err(cannot)?);
         Ok(decoded(reader, gzip || magic))
     }
@@ -203,6 +235,7 @@ impl Iterator for Records<'_> {
 }
 
 /// A fresh name for spooled stdin in the temporary folder.
+#[cfg(not(target_arch = "wasm32"))]
 fn spool_path() -> PathBuf {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -257,5 +290,35 @@ mod tests {
         let input = StreamedInput::read_stdin(&b"ACGT\nGGCC\n"[..], 64).unwrap();
         assert!(matches!(input.source, Source::Memory { .. }));
         assert_eq!(read(&input).1.len(), 2);
+    }
+
+    #[test]
+    fn an_opener_is_sniffed_and_read_twice() {
+        let fasta = b">a\nacgt\n>b\nGGNN\n>a\nTTAA\n".repeat(3);
+        let gz = super::super::tests::gz(&fasta);
+        let opens = std::rc::Rc::new(std::cell::Cell::new(0));
+        let counter = opens.clone();
+        let open: Opener = Box::new(move || {
+            counter.set(counter.get() + 1);
+            Ok(Box::new(std::io::Cursor::new(gz.clone())))
+        });
+        let input = StreamedInput::from_opener("big.bin", open).unwrap();
+        assert_eq!(input.format, Format::Fasta);
+        let (scan, records, warnings) = read(&input);
+        assert_eq!(opens.get(), 3, "sniffed once, then read once per pass");
+        let whole = super::super::read_records(
+            &fasta,
+            "big.bin",
+            Format::Fasta,
+            false,
+            InvalidPolicy::Skip,
+        )
+        .unwrap();
+        assert_eq!((scan.records, records), (9, whole.records));
+        assert_eq!(warnings, whole.warnings);
+        // A source that cannot be opened is said at once, by name.
+        let broken: Opener = Box::new(|| Err(std::io::Error::other("gone")));
+        let err = StreamedInput::from_opener("x.fa", broken).err().unwrap();
+        assert_eq!(err.to_string(), "cannot read x.fa: gone");
     }
 }

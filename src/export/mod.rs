@@ -1,10 +1,15 @@
 //! Encoders for embedding outputs: bytes in the formats users load
 //! elsewhere (NumPy `.npy`, CSV, JSON lines, safetensors). The browser
 //! offers them as downloads; `stream` writes them row by row as results
-//! come (the CLI), each to a temporary file renamed when complete.
+//! come (the CLI), each to a temporary file renamed when complete, and
+//! [`EmbeddingParts`] a few rows at a time into memory (the page's large
+//! inputs).
 
+mod parts;
 #[cfg(not(target_arch = "wasm32"))]
 mod stream;
+
+pub use parts::EmbeddingParts;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use stream::{EmbeddingWriter, OutputFormat, PredictionWriter, TensorFile};

@@ -10,12 +10,14 @@ mod finetune;
 mod model;
 mod results;
 mod runtime;
+mod streamed;
 
 pub use analysis::{AttentionMap, PerBase, VepScores};
 pub use finetune::FineTune;
 pub use model::Model;
 pub use results::{Classified, Embeddings, Evaluation};
 pub use runtime::Runtime;
+pub use streamed::StreamedEmbeddings;
 
 use wasm_bindgen::prelude::*;
 
@@ -37,6 +39,23 @@ pub(crate) fn report(callback: Option<&js_sys::Function>, done: usize, total: us
             &JsValue::NULL,
             &JsValue::from(done as f64),
             &JsValue::from(total as f64),
+        );
+    }
+}
+
+/// [`report`] for work in stages: `onProgress(done, total, stage)`.
+pub(crate) fn report_stage(
+    callback: Option<&js_sys::Function>,
+    done: usize,
+    total: usize,
+    stage: &str,
+) {
+    if let Some(f) = callback {
+        let _ = f.call3(
+            &JsValue::NULL,
+            &JsValue::from(done as f64),
+            &JsValue::from(total as f64),
+            &JsValue::from(stage),
         );
     }
 }

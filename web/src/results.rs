@@ -5,6 +5,7 @@ use wasm_bindgen::prelude::*;
 
 /// Ids and labels ('' where none) of the input records, in input order,
 /// and what the reader noticed (ambiguous bases, renamed duplicate ids).
+#[derive(Clone)]
 pub(crate) struct Rows {
     pub ids: Vec<String>,
     pub labels: Vec<String>,
@@ -27,6 +28,7 @@ impl Rows {
 
 /// Pooled embeddings, [rows, hidden] row-major.
 #[wasm_bindgen]
+#[derive(Clone)]
 pub struct Embeddings {
     pub(crate) rows: Rows,
     pub(crate) hidden: usize,

@@ -2,15 +2,30 @@
 
 import { UserError, formatBytes, readTextFile } from './files.js';
 import { $, formatCount } from './ui.js';
-import { FT_MAX_ROWS, LARGE_INPUT_BYTES, state } from './page-state.js';
+import { FT_MAX_ROWS, LARGE_INPUT_BYTES, WHOLE_INPUT_MAX_BYTES, state } from './page-state.js';
 
 // ---------------------------------------------------------------- inputs
 
-export function inputText() {
-  const text = state.heldInput ? state.heldInput.text : $('input').value;
+/**
+ * The input as text, for the tasks that read it whole (`task` names the task in the message for a file too large
+ * to read whole: `command` is the command line that streams it). Embedding reads a large file in slices instead
+ * (heldFile).
+ */
+export async function inputText(task, command) {
+  const held = state.heldInput;
+  if (held && held.file.size > WHOLE_INPUT_MAX_BYTES) {
+    throw new UserError(
+      `${task} reads its input whole, and ${held.name} is ${formatBytes(held.file.size)} (at most ${formatBytes(WHOLE_INPUT_MAX_BYTES)}): ` +
+        `embed it (large files are read in slices there), split it, or run \`${command}\` on the command line, which streams any size.`,
+    );
+  }
+  const text = held ? await readTextFile(held.file) : $('input').value;
   if (!text.trim()) throw new UserError('There is no input: paste sequences, open a file, or press “Load example”.');
   return text;
 }
+
+/** The large input file the page holds (read in slices by the worker), or null. */
+export const heldFile = () => state.heldInput?.file ?? null;
 
 export const inputSource = () => state.heldInput?.name || state.inputName || 'input';
 
@@ -33,14 +48,15 @@ export function readLayer() {
 export const readBatch = () => readInteger('batch', 'The batch size', { min: 1, max: 4096 });
 
 export async function setInputFile(file) {
-  const text = await readTextFile(file);
   const input = $('input');
   if (file.size > LARGE_INPUT_BYTES) {
-    state.heldInput = { name: file.name, text };
+    // Not read here: embedding reads it in slices, whatever its size.
+    state.heldInput = { name: file.name, file };
     input.value = '';
     input.placeholder = `Using ${file.name} (${formatBytes(file.size)}, not shown). Type or paste here to use that text instead.`;
-    $('input-note').textContent = `Input: ${file.name}, ${formatBytes(file.size)} (too large to show).`;
+    $('input-note').textContent = `Input: ${file.name}, ${formatBytes(file.size)} (too large to show; embedding reads it in slices).`;
   } else {
+    const text = await readTextFile(file);
     state.heldInput = null;
     input.value = text;
     $('input-note').textContent = `Input: ${file.name}.`;

@@ -9,7 +9,8 @@ export const SHIPPED_MODEL = new URL('./models/dnabert2-small-gue/', document.ba
 export const SHIPPED_ADAPTER = new URL('./models/dnabert2-small-gue-promoter-lora/', document.baseURI).href;
 export const SHIPPED_CLASS_NAMES = ['0 (not promoter)', '1 (promoter)'];
 export const EXAMPLE_URL = './data/sample.fa';
-export const LARGE_INPUT_BYTES = 2e6; // bigger input files are held, not shown in the textarea
+export const LARGE_INPUT_BYTES = 2e6; // bigger input files are held, not shown in the textarea; embed reads them in slices
+export const WHOLE_INPUT_MAX_BYTES = 64e6; // tasks that read the input whole refuse bigger files
 export const TABLE_ROWS = 500; // predictions shown on the page (the CSV has all)
 export const PCA_FIT_ROWS = 2000; // PCA components are fitted on at most this many rows
 export const FT_MAX_ROWS = 2000;
@@ -56,7 +57,7 @@ export const state = {
   adapter: null, // 'shipped' | 'disk' | 'fine-tuned' | null
   adapterOverride: null, // {config, weights, kind} set after load, re-applied after a reload; 'none' after "remove"
   busy: false,
-  heldInput: null, // {name, text} for a large input file
+  heldInput: null, // {name, file} for a large input file (never read whole by embed)
   inputName: '', // file name the textarea came from ('' when typed)
   ft: null, // the fine-tuning run in progress or last finished
   ftAdapter: null, // {config, weights: ArrayBuffer} from the last run

@@ -4,18 +4,21 @@ import { pca2, project } from './pca.js';
 import { confusionTable, scatterChart } from './charts.js';
 import { $, formatCount, hideProgress, metric, offerDownload, progressReporter, say, withdrawDownload } from './ui.js';
 import { PCA_FIT_ROWS, TABLE_ROWS, page, state } from './page-state.js';
-import { chosenCsv, inputText, readBatch, readLayer } from './inputs.js';
+import { chosenCsv, heldFile, inputText, readBatch, readLayer } from './inputs.js';
+import { formatBytes } from './files.js';
 
 // ---------------------------------------------------------------- embed
 
 export async function runEmbed() {
-  const text = inputText();
   const pooling = $('pooling').value;
   const layer = readLayer();
   const batchSize = readBatch();
   withdrawDownload('embed-npy');
   withdrawDownload('embed-csv');
   $('embed-figure').hidden = true;
+  const file = heldFile();
+  if (file) return embedFile(file, pooling, layer, batchSize);
+  const text = await inputText('Embedding');
   const started = performance.now();
   const result = await state.client.call('embed', { text, pooling, layer, batchSize }, {
     onProgress: progressReporter('embed-progress', 'embed-status', (done, total) => `Embedding: ${formatCount(done)} of ${formatCount(total)} sequences…`),
@@ -30,9 +33,32 @@ export async function runEmbed() {
   if (rows >= 2) drawPca(values, rows, hidden, ids, labels);
 }
 
+/**
+ * A large file, read in slices by the worker: the downloads are written as rows are done (on disk where the
+ * browser allows), and the page keeps an evenly spaced sample of the rows for the plot.
+ */
+async function embedFile(file, pooling, layer, batchSize) {
+  const started = performance.now();
+  const describe = (done, total, stage) => (stage === 'reading'
+    ? `Checking ${file.name}: ${formatBytes(done)} of ${formatBytes(total)}…`
+    : `Embedding: ${formatCount(done)} of ${formatCount(total)} sequences…`);
+  const result = await state.client.call('embedFile', { file, pooling, layer, batchSize, sampleRows: PCA_FIT_ROWS }, {
+    onProgress: progressReporter('embed-progress', 'embed-status', describe),
+  }).finally(() => hideProgress('embed-progress'));
+  const seconds = (performance.now() - started) / 1000;
+  const values = new Float32Array(result.sampleValues);
+  const { rows, hidden, sampleIds: ids, sampleLabels: labels, keptOn, wasmBytesBefore, wasmBytes, tokens } = result;
+  page.lastEmbeddings = { ids, labels, rows, sampleRows: ids.length, hidden, values, keptOn, wasmBytesBefore, wasmBytes, tokens, npy: result.npy, csv: result.csv };
+  const kept = keptOn === 'disk' ? 'written to disk as they were done' : 'kept by the browser as they were done';
+  say('embed-status', `${formatCount(rows)} sequences of ${file.name} → ${formatCount(rows)} × ${hidden} embeddings (${pooling} pooling, layer ${layer}) in ${seconds.toFixed(1)} s; the downloads were ${kept}.${notes(result.warnings)}`, 'ok');
+  offerDownload('embed-npy', result.npy, 'embeddings.npy');
+  offerDownload('embed-csv', result.csv, 'embeddings.csv');
+  if (ids.length >= 2) drawPca(values, ids.length, hidden, ids, labels, rows);
+}
+
 /** Per-base vectors of every input sequence; one .npy [bases, H] per sequence to download. */
 export async function runPerBase() {
-  const text = inputText();
+  const text = await inputText('Per-base embedding', 'dnagpu embed --per-base');
   const layer = readLayer();
   const batchSize = readBatch();
   withdrawDownload('perbase-npy');
@@ -57,7 +83,8 @@ export async function runPerBase() {
   say('perbase-status', `${formatCount(ids.length)} sequences → per-base vectors of width ${hidden} (layer ${layer}) in ${seconds.toFixed(1)} s: choose a sequence to download its [bases, ${hidden}] .npy.${notes(result.warnings)}`, 'ok');
 }
 
-export function drawPca(values, rows, hidden, ids, labels) {
+/** PCA of `rows` embeddings (a sample of `total` when given: the plot says so). */
+export function drawPca(values, rows, hidden, ids, labels, total = rows) {
   let fitValues = values;
   let fitRows = rows;
   if (rows > PCA_FIT_ROWS) {
@@ -80,8 +107,9 @@ export function drawPca(values, rows, hidden, ids, labels) {
     yLabel: `PC 2 (${pct(fit.explained[1])})`,
     title: 'PCA of the embeddings',
   });
+  const which = total > rows ? `${formatCount(rows)} evenly spaced of the ${formatCount(total)} embeddings` : `the ${formatCount(rows)} embeddings`;
   $('embed-caption').textContent =
-    `PCA of the ${formatCount(rows)} embeddings: PC 1 explains ${pct(fit.explained[0])} and PC 2 ${pct(fit.explained[1])} of the variance` +
+    `PCA of ${which}: PC 1 explains ${pct(fit.explained[0])} and PC 2 ${pct(fit.explained[1])} of the variance` +
     `${hasLabels ? '; colours are the input labels' : ''}${fitRows < rows ? `; components fitted on ${formatCount(fitRows)} evenly spaced rows` : ''}.`;
   $('embed-figure').hidden = false;
 }
@@ -101,7 +129,7 @@ function argmax(values) {
 export const notes = (warnings) => (warnings?.length ? ` Note: ${warnings.join('; ')}.` : '');
 
 export async function runClassify() {
-  const text = inputText();
+  const text = await inputText('Classification', 'dnagpu classify');
   const batchSize = readBatch();
   withdrawDownload('classify-csv');
   $('classify-table').replaceChildren();

@@ -4,7 +4,10 @@
 // pool on Web Workers sharing the wasm memory; needs cross-origin isolation,
 // which `dnagpu serve` gives) where it exists and more than one thread is
 // wanted, else the single-threaded build (pkg/). Chosen once per worker.
+import { openResultFiles } from './result-files.js';
+
 let wasmReady = null;
+let wasmMemory = null;
 let Runtime = null;
 let Model = null;
 let FineTune = null;
@@ -17,7 +20,7 @@ async function loadWasm(wanted) {
   if (wanted > 1 && self.crossOriginIsolated) {
     try {
       const pkg = await import('./pkg-threads/dnagpu_web.js');
-      await pkg.default();
+      wasmMemory = (await pkg.default()).memory;
       // The pool waits for every worker it starts, with no error of its own if one never starts.
       let timer;
       const stalled = new Promise((_, reject) => {
@@ -31,7 +34,7 @@ async function loadWasm(wanted) {
     }
   }
   const pkg = await import('./pkg/dnagpu_web.js');
-  await pkg.default();
+  wasmMemory = (await pkg.default()).memory;
   return { pkg, threads: 1 };
 }
 
@@ -181,6 +184,50 @@ const commands = {
         transfer: [values.buffer, npy.buffer],
       };
     } finally {
+      free(e);
+    }
+  },
+
+  /** A large file, read in slices and embedded a chunk at a time; the downloads are written as rows are done. */
+  async embedFile({ file, pooling = 'mean', layer, batchSize = 8, sampleRows = 2000 }, progress) {
+    const m = needModel();
+    const layerArg = layer === null || layer === undefined || layer === '' ? undefined : Number(layer);
+    const out = await openResultFiles(['embeddings.npy', 'embeddings.csv']);
+    const wasmBytesBefore = wasmMemory?.buffer.byteLength ?? null;
+    let e;
+    try {
+      e = await m.embedFile(file, file.name, pooling, layerArg, checkBatch(batchSize), sampleRows, progress, (npy, csv) => {
+        out.write(0, npy);
+        out.write(1, csv);
+      });
+    } catch (error) {
+      await out.discard();
+      throw error;
+    }
+    const [npy, csv] = await out.finish();
+    const sample = e.sample();
+    try {
+      const values = owned(sample.values());
+      return {
+        value: {
+          rows: e.rows,
+          tokens: e.tokens,
+          hidden: sample.hidden,
+          sampleIds: sample.ids(),
+          sampleLabels: sample.labels(),
+          sampleValues: values.buffer,
+          warnings: sample.warnings(),
+          npy,
+          csv,
+          keptOn: out.where,
+          // The wasm memory never shrinks: its size after the run is its peak.
+          wasmBytesBefore,
+          wasmBytes: wasmMemory?.buffer.byteLength ?? null,
+        },
+        transfer: [values.buffer],
+      };
+    } finally {
+      free(sample);
       free(e);
     }
   },

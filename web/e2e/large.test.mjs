@@ -1,0 +1,220 @@
+// End-to-end test of a large input file in the page (run scripts/build-web.sh
+// first; scripts/test.sh does): a generated FASTA of $DNAGPU_LARGE_MB MB
+// (default 64; docs/benchmarks.md has the 200 MB run) is opened from disk,
+// read by the worker in 1 MB slices, checked, embedded a chunk at a time on
+// the CPU backend, and its results written to the downloads as they are
+// done. A micro model (hidden size 8, made here with `dnagpu pretrain`)
+// keeps the run short: the work per token is not what is tested. Checked:
+// the downloaded .npy's first rows equal `dnagpu embed` on the file's
+// first 2 MB (1e-3) and the CSV holds the .npy's ids and values; progress
+// is shown for both stages; the wasm memory and the browser's peak memory
+// grow by far less than the file's size; a bad record deep in a large file
+// is named before any embedding; and a task that reads its input whole
+// refuses a file too large for that.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { root, bin, dist, out, TIMEOUT, step, serve, stop, launch, idle, assertClose, readNpy } from './harness.mjs';
+
+assert.ok(fs.existsSync(path.join(dist, 'index.html')), `${dist}: run scripts/build-web.sh first`);
+const work = path.join(out, 'large');
+fs.rmSync(work, { recursive: true, force: true });
+fs.mkdirSync(work, { recursive: true });
+const megabytes = Number(process.env.DNAGPU_LARGE_MB ?? 64);
+
+const native = (args) => execFileSync(bin, ['--backend', 'cpu', ...args], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+// ---------------------------------------------------------------- inputs
+let seed = 11;
+// A linear congruential generator's high bits (its low bits cycle with period 4).
+const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+const pool = Array.from({ length: 1 << 20 }, () => 'ACGT'[next() >>> 29]).join('');
+
+/**
+ * A FASTA of about `bytes` bytes: records of 300–1,000 bases cut from a random pool; an "X" in record number `bad`;
+ * its first `headBytes` (whole records) also go to `head`.
+ */
+function writeFasta(file, bytes, { bad = -1, head = null, headBytes = 0 } = {}) {
+  const fd = fs.openSync(file, 'w');
+  const headFd = head && fs.openSync(head, 'w');
+  let size = 0;
+  let records = 0;
+  let block = '';
+  while (size < bytes) {
+    const n = 300 + (next() % 701);
+    const at = next() % (pool.length - n);
+    let seq = pool.slice(at, at + n);
+    if (records === bad) seq = seq.slice(0, 100) + 'X' + seq.slice(101);
+    const record = `>r${records} len=${n}\n${seq}\n`;
+    if (headFd && size + record.length <= headBytes) fs.writeSync(headFd, record);
+    block += record;
+    size += record.length;
+    records++;
+    if (block.length > 1 << 22) {
+      fs.writeSync(fd, block);
+      block = '';
+    }
+  }
+  fs.writeSync(fd, block);
+  fs.closeSync(fd);
+  if (headFd) fs.closeSync(headFd);
+  return records;
+}
+
+step('a micro model (dnagpu pretrain, 1 step)');
+const config = JSON.parse(fs.readFileSync(path.join(root, 'tests/fixtures/tiny/config.json'), 'utf8'));
+Object.assign(config, { hidden_size: 8, num_attention_heads: 2, num_hidden_layers: 1, intermediate_size: 16 });
+fs.writeFileSync(path.join(work, 'micro.json'), JSON.stringify(config));
+writeFasta(path.join(work, 'pretrain.fa'), 40_000);
+const model = path.join(work, 'micro');
+native(['pretrain', '--config', path.join(work, 'micro.json'), '--data', path.join(work, 'pretrain.fa'), '--output', model,
+  '--steps', '1', '--batch-size', '4', '--val-sequences', '4']);
+const modelFiles = ['config.json', 'tokenizer.json', 'model.safetensors'].map((f) => path.join(model, f));
+
+const big = path.join(work, 'big.fa');
+const head = path.join(work, 'head.fa');
+const records = writeFasta(big, megabytes * 1e6, { head, headBytes: 2e6 });
+const bigBytes = fs.statSync(big).size;
+step(`${big}: ${(bigBytes / 1e6).toFixed(1)} MB, ${records} records; native reference on its first 2 MB`);
+let started = Date.now();
+native(['embed', '--model', model, '--input', head, '--output', path.join(work, 'native.npy')]);
+const nativeEmb = readNpy(path.join(work, 'native.npy'));
+step(`native embed: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+// ---------------------------------------------------------------- memory
+/** Resident bytes of this process's descendants (the browser's processes), from /proc, in all and by process type. */
+function browserRss() {
+  const procs = new Map();
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const type = /--type=([\w-]+)/.exec(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'))?.[1] ?? 'browser';
+      procs.set(Number(pid), { parent: Number(fields[1]), rss: Number(fields[21]) * 4096, type });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const byType = {};
+  let all = 0;
+  for (const [pid, { rss, type }] of procs) {
+    let p = procs.get(pid)?.parent;
+    while (p && p !== process.pid) p = procs.get(p)?.parent;
+    if (p !== process.pid) continue;
+    all += rss;
+    byType[type] = (byType[type] ?? 0) + rss;
+  }
+  return { all, byType };
+}
+
+// ---------------------------------------------------------------- the page
+const { base, server } = await serve();
+const browser = await launch(false);
+try {
+  const context = await browser.newContext({ acceptDownloads: true });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
+  await page.goto(`${base}?backend=cpu`, { timeout: TIMEOUT });
+  await page.evaluate(() => window.dnagpuPage.ready);
+  await page.setInputFiles('#model-files', modelFiles);
+  await page.waitForFunction(() => window.dnagpuPage.model?.hiddenSize === 8, null, { timeout: TIMEOUT });
+  await idle(page);
+  step('micro model loaded in the page');
+
+  await page.setInputFiles('#input-file', big);
+  assert.match(await page.textContent('#input-note'), /too large to show; embedding reads it in slices/);
+  assert.equal(await page.inputValue('#input'), '', 'a large file is not put into the text box');
+
+  const before = browserRss();
+  const peak = { all: before.all, byType: { ...before.byType } };
+  const stages = new Set();
+  await page.evaluate(() => {
+    window.dnagpuPage.lastEmbeddings = null;
+  });
+  started = Date.now();
+  await page.click('#embed-run');
+  for (;;) {
+    const now = browserRss();
+    peak.all = Math.max(peak.all, now.all);
+    for (const [type, bytes] of Object.entries(now.byType)) peak.byType[type] = Math.max(peak.byType[type] ?? 0, bytes);
+    const status = await page.textContent('#embed-status');
+    if (/^Checking big\.fa: [\d.]+ [kMG]?B of /.test(status)) stages.add('reading');
+    if (/^Embedding: [\d,]+ of [\d,]+ sequences/.test(status)) stages.add('embedding');
+    const done = await page.evaluate(() => window.dnagpuPage.lastEmbeddings !== null || document.body.dataset.state === 'error');
+    if (done) break;
+    if (Date.now() - started > TIMEOUT * 4) throw new Error('the large file did not finish embedding');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  await idle(page);
+  const seconds = (Date.now() - started) / 1000;
+  const emb = await page.evaluate(() => {
+    const { rows, hidden, ids, sampleRows, keptOn, wasmBytesBefore, wasmBytes, tokens } = window.dnagpuPage.lastEmbeddings;
+    return { rows, hidden, ids, sampleRows, keptOn, wasmBytesBefore, wasmBytes, tokens };
+  });
+  const grew = peak.all - before.all;
+  const wasmGrew = emb.wasmBytes - emb.wasmBytesBefore;
+  const mib = (n) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+  step(`page: ${emb.rows} sequences (${emb.tokens} tokens) in ${seconds.toFixed(1)} s; results kept on ${emb.keptOn}; ` +
+    `wasm memory ${mib(emb.wasmBytesBefore)} before, ${mib(emb.wasmBytes)} after; browser processes ${mib(before.all)} before, ` +
+    `peak ${mib(peak.all)} (+${mib(grew)}) for a ${mib(bigBytes)} file; by process type, peak (before): ` +
+    Object.entries(peak.byType).map(([type, bytes]) => `${type} ${mib(bytes)} (${mib(before.byType[type] ?? 0)})`).join(', '));
+  assert.equal(emb.rows, records, 'every record embedded');
+  assert.equal(emb.sampleRows, 2000, 'the plot gets 2,000 rows');
+  for (const i of [0, 1, 999, 1999]) assert.equal(emb.ids[i], `r${Math.floor((i * records) / 2000)}`, `sample row ${i}: evenly spaced`);
+  assert.deepEqual([...stages].sort(), ['embedding', 'reading'], 'progress shown while checking and while embedding');
+  assert.equal(emb.keptOn, 'disk', 'results written to the origin private file system');
+  // Bounded: the library's chunks (4,096 sequences, 4 Mbp) and 4 MB result parts set the memory, not the file.
+  // Reading the file whole would take at least 3x its size (its bytes, a UTF-16 string, the copy in wasm memory).
+  // The browser's own garbage collection leaves tens of MB of slack (measured +20 to +63 MiB at 46 to 191 MiB).
+  const bound = 128 * 2 ** 20;
+  assert.ok(3 * bigBytes > 2 * bound, `the file (${bigBytes} bytes) is too small to tell a whole read from a bounded one`);
+  assert.ok(wasmGrew < 16 * 2 ** 20, `wasm memory grew by ${mib(wasmGrew)} for a ${mib(bigBytes)} file`);
+  assert.ok(grew < bound, `the browser grew by ${mib(grew)} for a ${mib(bigBytes)} file (at most ${mib(bound)})`);
+
+  // The downloads, as a user gets them.
+  const save = async (link, file) => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click(link)]);
+    await download.saveAs(path.join(work, file));
+    return path.join(work, file);
+  };
+  const npy = readNpy(await save('#embed-npy', 'page.npy'));
+  assertClose(npy.subarray(0, nativeEmb.length), nativeEmb, `streamed embeddings vs native (first ${nativeEmb.length / 8} rows)`);
+  assert.equal(npy.length, records * 8, '.npy size');
+  const csv = fs.readFileSync(await save('#embed-csv', 'page.csv'), 'utf8').trimEnd().split('\n');
+  assert.equal(csv[0], ['id', ...Array.from({ length: 8 }, (_, j) => `e${j}`)].join(','));
+  assert.equal(csv.length, records + 1, 'CSV rows');
+  for (const r of [0, 1, Math.floor(records / 2), records - 1]) {
+    const fields = csv[r + 1].split(',');
+    assert.equal(fields[0], `r${r}`, `CSV row ${r}: id`);
+    assert.deepEqual(fields.slice(1).map((v) => Math.fround(Number(v))), Array.from(npy.subarray(r * 8, r * 8 + 8)), `CSV row ${r}: values`);
+  }
+  step('downloads: the .npy matches the CLI, the CSV the .npy');
+
+  // A bad record deep in a large file: named, before any embedding, and nothing offered.
+  const bad = path.join(work, 'bad.fa');
+  writeFasta(bad, 4e6, { bad: 4000 }); // of about 6,000
+  await page.setInputFiles('#input-file', bad);
+  await page.click('#embed-run');
+  await page.waitForFunction(() => document.body.dataset.state !== 'busy', null, { timeout: TIMEOUT });
+  const message = await page.textContent('#embed-status');
+  assert.match(message, /bad\.fa: record "r\d+" \(line \d+\): invalid symbol 'X' at position 101/, message);
+  assert.ok(!message.includes('Embedding:'), message);
+  assert.equal(await page.isVisible('#embed-npy'), false, 'no download after an error');
+  step(`bad record: ${message.slice(0, 120)}`);
+
+  // A task that reads its input whole refuses a file beyond its limit, saying what streams it.
+  const huge = path.join(work, 'huge.fa');
+  const block = Buffer.from(`>x\n${pool.slice(0, 999)}\n`.repeat(1000));
+  const fd = fs.openSync(huge, 'w');
+  for (let i = 0; i < 66; i++) fs.writeSync(fd, block);
+  fs.closeSync(fd);
+  await page.setInputFiles('#input-file', huge);
+  await page.click('#perbase-run');
+  await page.waitForFunction(() => document.body.dataset.state !== 'busy', null, { timeout: TIMEOUT });
+  assert.match(await page.textContent('#perbase-status'), /reads its input whole, and huge\.fa is 66\.\d MB.*dnagpu embed --per-base/);
+  step('per-base refuses a 66 MB file, pointing to embed and the CLI');
+} finally {
+  await browser.close();
+  await stop(server);
+}
