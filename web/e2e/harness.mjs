@@ -58,10 +58,19 @@ const QUIET = [
   '--no-sandbox',
 ];
 
+const gpuArgs = (gpu) => (gpu ? ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'] : ['--disable-features=WebGPU']);
+
 /** Headless Chromium with WebGPU on SwiftShader (`gpu`), or with WebGPU disabled. */
 export function launch(gpu) {
-  const args = gpu ? ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'] : ['--disable-features=WebGPU'];
-  return chromium.launch({ executablePath: chromiumPath, args: [...args, ...QUIET] });
+  return chromium.launch({ executablePath: chromiumPath, args: [...gpuArgs(gpu), ...QUIET] });
+}
+
+/**
+ * launch() with a profile on disk in `dir` (a user's browser: storage such as the origin-private file system on
+ * disk, where a plain launch keeps it in memory): a BrowserContext.
+ */
+export function launchWithProfile(dir, gpu, options = {}) {
+  return chromium.launchPersistentContext(dir, { executablePath: chromiumPath, args: [...gpuArgs(gpu), ...QUIET], ...options });
 }
 
 /** Waits until the page is idle; throws the page's message if it shows an error. */

@@ -71,7 +71,9 @@ fn binary_string_bytes(text: &str, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     for c in text.chars() {
         let (Ok(byte), Some(slot)) = (u8::try_from(c), buf.get_mut(n)) else {
-            return Err(std::io::Error::other("the browser read the file as text, not bytes"));
+            return Err(std::io::Error::other(
+                "the browser read the file as text, not bytes",
+            ));
         };
         *slot = byte;
         n += 1;

@@ -8,20 +8,40 @@ import { FT_MAX_ROWS, LARGE_INPUT_BYTES, WHOLE_INPUT_MAX_BYTES, state } from './
 
 /**
  * The input as text, for the tasks that read it whole (`task` names the task in the message for a file too large
- * to read whole: `command` is the command line that streams it). Embedding reads a large file in slices instead
+ * to read whole: `command` is the command line that streams it). Embedding reads a held file in slices instead
  * (heldFile).
  */
 export async function inputText(task, command) {
   const held = state.heldInput;
-  if (held && held.file.size > WHOLE_INPUT_MAX_BYTES) {
-    throw new UserError(
-      `${task} reads its input whole, and ${held.name} is ${formatBytes(held.file.size)} (at most ${formatBytes(WHOLE_INPUT_MAX_BYTES)}): ` +
-        `embed it (large files are read in slices there), split it, or run \`${command}\` on the command line, which streams any size.`,
-    );
+  const tooLarge = (what, bytes) => new UserError(
+    `${task} reads its input whole, and ${what} is ${formatBytes(bytes)} (at most ${formatBytes(WHOLE_INPUT_MAX_BYTES)}): ` +
+      `embed it (large files are read in slices there), split it, or run \`${command}\` on the command line, which streams any size.`,
+  );
+  if (held && held.file.size > WHOLE_INPUT_MAX_BYTES) throw tooLarge(held.name, held.file.size);
+  let text = $('input').value;
+  if (held?.gzip) {
+    text = await gunzipText(held.file);
+    if (text.length > WHOLE_INPUT_MAX_BYTES) throw tooLarge(`${held.name} uncompressed`, text.length);
+  } else if (held) {
+    text = await readTextFile(held.file);
   }
-  const text = held ? await readTextFile(held.file) : $('input').value;
   if (!text.trim()) throw new UserError('There is no input: paste sequences, open a file, or press “Load example”.');
   return text;
+}
+
+/** The text of a gzip file, decompressed by the browser. */
+async function gunzipText(file) {
+  try {
+    return await new Response(file.stream().pipeThrough(new DecompressionStream('gzip'))).text();
+  } catch (error) {
+    throw new UserError(`${file.name}: corrupt or truncated gzip data (${error.message})`);
+  }
+}
+
+/** Whether `file` is gzip-compressed: its first two bytes, whatever its name. */
+async function isGzip(file) {
+  const head = new Uint8Array(await file.slice(0, 2).arrayBuffer());
+  return head[0] === 0x1f && head[1] === 0x8b;
 }
 
 /** The large input file the page holds (read in slices by the worker), or null. */
@@ -49,12 +69,14 @@ export const readBatch = () => readInteger('batch', 'The batch size', { min: 1, 
 
 export async function setInputFile(file) {
   const input = $('input');
-  if (file.size > LARGE_INPUT_BYTES) {
-    // Not read here: embedding reads it in slices, whatever its size.
-    state.heldInput = { name: file.name, file };
+  const gzip = await isGzip(file);
+  if (file.size > LARGE_INPUT_BYTES || gzip) {
+    // Not read here: embedding reads it in slices (and decompresses it), whatever its size.
+    state.heldInput = { name: file.name, file, gzip };
     input.value = '';
-    input.placeholder = `Using ${file.name} (${formatBytes(file.size)}, not shown). Type or paste here to use that text instead.`;
-    $('input-note').textContent = `Input: ${file.name}, ${formatBytes(file.size)} (too large to show; embedding reads it in slices).`;
+    const what = gzip ? 'compressed, not shown' : 'not shown';
+    input.placeholder = `Using ${file.name} (${formatBytes(file.size)}, ${what}). Type or paste here to use that text instead.`;
+    $('input-note').textContent = `Input: ${file.name}, ${formatBytes(file.size)} (${gzip ? 'gzip-compressed' : 'too large to show'}; embedding reads it in slices).`;
   } else {
     const text = await readTextFile(file);
     state.heldInput = null;

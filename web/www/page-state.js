@@ -57,7 +57,7 @@ export const state = {
   adapter: null, // 'shipped' | 'disk' | 'fine-tuned' | null
   adapterOverride: null, // {config, weights, kind} set after load, re-applied after a reload; 'none' after "remove"
   busy: false,
-  heldInput: null, // {name, file} for a large input file (never read whole by embed)
+  heldInput: null, // {name, file, gzip} for a large or gzip input file (embed reads it in slices)
   inputName: '', // file name the textarea came from ('' when typed)
   ft: null, // the fine-tuning run in progress or last finished
   ftAdapter: null, // {config, weights: ArrayBuffer} from the last run
