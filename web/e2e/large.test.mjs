@@ -10,8 +10,9 @@
 // is shown for both stages; the wasm memory and the browser's peak memory
 // grow by far less than the file's size; a bad record deep in a large file
 // is named before any embedding; a gzip FASTA embeds in slices too (and a
-// small one is decompressed for per-base); and a task that reads its input
-// whole refuses a file too large for that.
+// small one is decompressed for per-base); variant scores against a gzip
+// reference genome read from its file match `dnagpu vep`; and a task that
+// reads its input whole refuses a file too large for that.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -233,6 +234,35 @@ try {
   await idle(page);
   assert.deepEqual(await page.evaluate(() => window.dnagpuPage.lastPerBase.ids), ['r0', 'r1', 'r2', 'r3', 'r4']);
   step('gzip: embedded in slices (matches the CLI), and decompressed by the browser for per-base');
+
+  // A reference genome from a file (gzip), read in slices for the windows around the variants, against the CLI.
+  const genome = path.join(work, 'genome.fa.gz');
+  const chroms = { chrA: pool.slice(0, 900_000) + pool.slice(0, 900_000), chrB: pool.slice(300_000, 1_000_000) };
+  fs.writeFileSync(genome, zlib.gzipSync(Object.entries(chroms).map(([name, seq]) => `>${name} test\n${seq.replace(/.{1,80}/g, '$&\n')}`).join('')));
+  const snvs = [['chrA', 500], ['chrA', 1_234_567], ['chrA', 1_799_990], ['chrB', 70], ['chrB', 654_321]];
+  const vcf = ['##fileformat=VCFv4.2', '#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO',
+    ...snvs.map(([chrom, pos], i) => {
+      const ref = chroms[chrom][pos - 1];
+      return `${chrom}\t${pos}\tv${i}\t${ref}\t${ref === 'A' ? 'G' : 'A'}\t.\t.\t.`;
+    })].join('\n') + '\n';
+  fs.writeFileSync(path.join(work, 'variants.vcf'), vcf);
+  const nativeVep = native(['vep', '--model', model, '--variants', path.join(work, 'variants.vcf'), '--reference', genome, '--flank', '40']);
+  await page.fill('#vep-vcf', vcf);
+  await page.setInputFiles('#vep-ref-file', genome);
+  await page.waitForFunction(() => document.getElementById('vep-ref').placeholder.startsWith('Using genome.fa.gz'), null, { timeout: TIMEOUT });
+  await page.fill('#vep-flank', '40');
+  await page.evaluate(() => {
+    window.dnagpuPage.lastVep = null;
+  });
+  await page.click('#vep-run');
+  await page.waitForFunction(() => window.dnagpuPage.lastVep !== null || document.body.dataset.state === 'error', null, { timeout: TIMEOUT });
+  await idle(page);
+  const vep = await page.evaluate(() => window.dnagpuPage.lastVep);
+  const [vepHead, ...vepRows] = nativeVep.trim().split('\n').map((line) => line.split(','));
+  assert.deepEqual(vep.csv.trim().split('\n').map((line) => line.split(',').slice(0, 5)), [vepHead, ...vepRows].map((r) => r.slice(0, 5)), 'the same variants');
+  vep.columns.forEach((column, k) => {
+    assertClose(vep.rows.map((r) => r.scores[k]), vepRows.map((r) => Number(r[5 + k])), `vep ${column}, reference from a gzip file, vs native`, 2e-3, 2e-3);
+  });
 
   // A task that reads its input whole refuses a file beyond its limit, saying what streams it.
   const huge = path.join(work, 'huge.fa');

@@ -11,7 +11,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::model::{batching, Model};
 use crate::results::Rows;
-use crate::{js, read_input, report};
+use crate::{js, read_input, report_stage};
 
 /// Variant scores, one row per scored ALT allele in VCF order (the CLI's
 /// `dnagpu vep` rows).
@@ -161,14 +161,20 @@ impl Model {
     }
 
     /// `dnagpu vep` on `vcf` (VCF text) against `reference` (FASTA text of
-    /// the chromosomes or regions the VCF names): the scores of every ALT
-    /// allele, `flank` bases either side of REF, `batchSize` windows at a
-    /// time. Class probabilities come with the base model's own
-    /// classification head, as the CLI's without `--adapter`.
+    /// the chromosomes or regions the VCF names) or, when given, the FASTA
+    /// file `referenceFile` (a genome of any size, gzip allowed: read in
+    /// slices, only the windows kept; `onProgress` counts its bytes, stage
+    /// "reading"): the scores of every ALT allele, `flank` bases either
+    /// side of REF, `batchSize` windows at a time. Class probabilities come
+    /// with the base model's own classification head, as the CLI's without
+    /// `--adapter`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn vep(
         &self,
         vcf: &str,
         reference: &str,
+        reference_file: Option<web_sys::Blob>,
+        reference_name: Option<String>,
         flank: usize,
         batch_size: usize,
         on_progress: Option<js_sys::Function>,
@@ -189,9 +195,17 @@ impl Model {
         };
         let vcf = Vcf::parse(vcf.as_bytes(), "variants").map_err(js)?;
         let regions = vep::regions(&vcf, flank);
-        let fetched = dnagpu::data::regions::fetch(reference.as_bytes(), "reference", &regions)
-            .map_err(js)?;
-        let plan = vep::plan(&vcf, &fetched, "reference", flank, Mismatch::Error).map_err(js)?;
+        let origin = reference_name.unwrap_or_else(|| "reference".into());
+        let fetched = match reference_file {
+            Some(file) => {
+                let genome = crate::streamed::blob_input(&file, &origin, on_progress.clone())?;
+                let reader = genome.reader().map_err(js)?;
+                dnagpu::data::regions::fetch(reader, &origin, &regions)
+            }
+            None => dnagpu::data::regions::fetch(reference.as_bytes(), &origin, &regions),
+        }
+        .map_err(js)?;
+        let plan = vep::plan(&vcf, &fetched, &origin, flank, Mismatch::Error).map_err(js)?;
         drop(fetched);
         if plan.alleles.is_empty() {
             return Err(JsError::new(&format!(
@@ -217,7 +231,14 @@ impl Model {
             max_positions,
             flank,
             batching(batch_size),
-            |p| report(on_progress.as_ref(), p.sequences, p.total_sequences),
+            |p| {
+                report_stage(
+                    on_progress.as_ref(),
+                    p.sequences,
+                    p.total_sequences,
+                    "scoring",
+                )
+            },
         )
         .await
         .map_err(js)?;

@@ -89,9 +89,9 @@ fn js_io_error(e: JsValue) -> std::io::Error {
     std::io::Error::other(message)
 }
 
-/// `blob` as an input the library reads twice; the first pass (the check)
-/// reports the bytes read through `on_progress`.
-fn blob_input(
+/// `blob` as an input the library reads (again and again); the first pass
+/// after the sniff reports the bytes read through `on_progress`.
+pub(crate) fn blob_input(
     blob: &Blob,
     name: &str,
     on_progress: Option<js_sys::Function>,

@@ -8,7 +8,7 @@ import { loadModelNamed, openDiskFiles, refreshCacheSize, showModelInfo } from '
 import { fetchText, inputSource, setInputFile, updateFtCap } from './inputs.js';
 import { runClassify, runEmbed, runEvaluate, runPerBase, evalSource } from './results-panel.js';
 import { runFineTune, useFineTunedAdapter } from './finetune-panel.js';
-import { fillSingle, loadVepExample, readFileInto, runVep } from './variants-panel.js';
+import { dropHeldReference, fillSingle, loadVepExample, openReferenceFile, readFileInto, runVep } from './variants-panel.js';
 import { runAttention } from './attention-panel.js';
 import { registerOffline } from './offline.js';
 
@@ -166,9 +166,9 @@ function wire() {
       say('vep-status', explain(error), 'error');
     }
   });
-  for (const [fileId, textId] of [['vep-vcf-file', 'vep-vcf'], ['vep-ref-file', 'vep-ref']]) {
-    on(fileId, 'change', () => readFileInto(fileId, textId).catch((error) => say('vep-status', explain(error), 'error')));
-  }
+  on('vep-vcf-file', 'change', () => readFileInto('vep-vcf-file', 'vep-vcf').catch((error) => say('vep-status', explain(error), 'error')));
+  on('vep-ref-file', 'change', () => openReferenceFile().catch((error) => say('vep-status', explain(error), 'error')));
+  on('vep-ref', 'input', dropHeldReference);
   on('attn-run', 'click', () => runTask(runAttention, { statusId: 'attn-status' }));
   for (const id of ['attn-layer', 'attn-head']) {
     on(id, 'change', () => {

@@ -39,7 +39,7 @@ async function gunzipText(file) {
 }
 
 /** Whether `file` is gzip-compressed: its first two bytes, whatever its name. */
-async function isGzip(file) {
+export async function isGzip(file) {
   const head = new Uint8Array(await file.slice(0, 2).arrayBuffer());
   return head[0] === 0x1f && head[1] === 0x8b;
 }

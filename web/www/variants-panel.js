@@ -3,14 +3,16 @@
 import { barChart } from './charts.js';
 import { $, formatCount, hideProgress, offerDownload, progressReporter, say, withdrawDownload } from './ui.js';
 import { TABLE_ROWS, page, state } from './page-state.js';
-import { fetchText, readBatch, readInteger } from './inputs.js';
-import { UserError } from './files.js';
+import { fetchText, isGzip, readBatch, readInteger } from './inputs.js';
+import { UserError, formatBytes } from './files.js';
+import { LARGE_INPUT_BYTES } from './page-state.js';
 
 export const VEP_EXAMPLE_VCF = './data/variants.vcf';
 
 export async function loadVepExample() {
   const [vcf, fasta] = await Promise.all([fetchText(VEP_EXAMPLE_VCF, 'the example VCF'), fetchText('./data/sample.fa', 'the example FASTA')]);
   $('vep-vcf').value = vcf;
+  dropHeldReference();
   $('vep-ref').value = fasta;
   say('vep-status', 'Example: variants.vcf on sample.fa (its records are the chromosomes).');
 }
@@ -23,6 +25,7 @@ export function fillSingle() {
   const alt = $('vep-alt').value.trim();
   if (!seq) throw new UserError('Paste the sequence the variant is on.');
   if (!ref || !alt) throw new UserError('Give both REF and ALT (bases).');
+  dropHeldReference();
   $('vep-ref').value = `>seq\n${seq}\n`;
   $('vep-vcf').value = `##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\nseq\t${pos}\tvariant\t${ref}\t${alt}\t.\t.\t.\n`;
   say('vep-status', 'The VCF and FASTA boxes now hold this variant: press "Score variants".');
@@ -34,19 +37,49 @@ export async function readFileInto(fileId, textId) {
   $(textId).value = await file.text();
 }
 
+/** A large or gzip reference genome is held as its File: the worker reads it in slices and keeps only the windows. */
+let heldReference = null;
+const defaultReferencePlaceholder = () => $('vep-ref').dataset.placeholder ?? $('vep-ref').placeholder;
+
+export async function openReferenceFile() {
+  const file = $('vep-ref-file').files[0];
+  if (!file) return;
+  const box = $('vep-ref');
+  box.dataset.placeholder = defaultReferencePlaceholder();
+  if (file.size > LARGE_INPUT_BYTES || (await isGzip(file))) {
+    heldReference = file;
+    box.value = '';
+    box.placeholder = `Using ${file.name} (${formatBytes(file.size)}, not shown): only the windows around the variants are read from it. Type or paste here to use that text instead.`;
+  } else {
+    heldReference = null;
+    box.value = await file.text();
+    box.placeholder = box.dataset.placeholder;
+  }
+}
+
+/** Back to the reference box's text (typed, or filled by the page): a held reference file is dropped. */
+export function dropHeldReference() {
+  if (!heldReference) return;
+  heldReference = null;
+  $('vep-ref').placeholder = defaultReferencePlaceholder();
+}
+
 export async function runVep() {
   const vcf = $('vep-vcf').value;
-  const reference = $('vep-ref').value;
+  const reference = heldReference ? '' : $('vep-ref').value;
   if (!vcf.trim()) throw new UserError('variants: paste or open a VCF (or fill it from one sequence below).');
-  if (!reference.trim()) throw new UserError('reference: paste or open the FASTA of the region the VCF names.');
+  if (!heldReference && !reference.trim()) throw new UserError('reference: paste or open the FASTA of the region the VCF names.');
   const flank = readInteger('vep-flank', 'The flank', { min: 0, max: 50000 });
   const batchSize = readBatch();
   withdrawDownload('vep-csv');
   $('vep-figure').hidden = true;
   $('vep-table').replaceChildren();
   const started = performance.now();
-  const r = await state.client.call('vep', { vcf, reference, flank, batchSize }, {
-    onProgress: progressReporter('vep-progress', 'vep-status', (done, total) => `Scoring: ${formatCount(done)} of ${formatCount(total)} windows…`),
+  const describe = (done, total, stage) => (stage === 'reading'
+    ? `Reading ${heldReference.name} for the windows: ${formatBytes(done)} of ${formatBytes(total)}…`
+    : `Scoring: ${formatCount(done)} of ${formatCount(total)} windows…`);
+  const r = await state.client.call('vep', { vcf, reference, referenceFile: heldReference, flank, batchSize }, {
+    onProgress: progressReporter('vep-progress', 'vep-status', describe),
   }).finally(() => hideProgress('vep-progress'));
   const seconds = (performance.now() - started) / 1000;
   const values = new Float64Array(r.values);

@@ -284,10 +284,10 @@ const commands = {
     }
   },
 
-  async vep({ vcf, reference, flank = 256, batchSize = 8 }, progress) {
+  async vep({ vcf, reference = '', referenceFile, flank = 256, batchSize = 8 }, progress) {
     const f = Number(flank);
     if (!Number.isInteger(f) || f < 0) throw new Error(`The flank must be a whole number ≥ 0, not "${flank}".`);
-    const s = await needModel().vep(vcf, reference, f, checkBatch(batchSize), (done, total) => progress(done, total, 'scoring'));
+    const s = await needModel().vep(vcf, reference, referenceFile, referenceFile?.name, f, checkBatch(batchSize), progress);
     try {
       const values = owned(s.values());
       return {
