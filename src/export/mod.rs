@@ -9,7 +9,7 @@ mod parts;
 #[cfg(not(target_arch = "wasm32"))]
 mod stream;
 
-pub use parts::EmbeddingParts;
+pub use parts::{EmbeddingParts, PredictionParts};
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use stream::{EmbeddingWriter, OutputFormat, PredictionWriter, TensorFile};

@@ -1,10 +1,12 @@
-//! Embeddings kept as the bytes of their downloads, a few rows at a time:
-//! the `.npy` and CSV files that [`super::npy_f32`] and [`super::csv`] write
-//! whole, cut into parts whose concatenation is byte for byte the same. The
-//! page streams a large input's results into files this way (the CLI writes
-//! its files with `EmbeddingWriter`).
+//! Results kept as the bytes of their downloads, a few rows at a time: the
+//! `.npy` and CSV files that [`super::npy_f32`] and [`super::csv`] write
+//! whole, and the predictions CSV of [`super::predictions_csv`], cut into
+//! parts whose concatenation is byte for byte the same. The page streams a
+//! large input's results into files this way (the CLI writes its files
+//! with `EmbeddingWriter` and `PredictionWriter`).
 
-use super::{check_row, csv_header, csv_row, npy_header, CsvText};
+use super::CsvText;
+use super::{check_row, csv_header, csv_row, npy_header, prediction_row, predictions_header};
 use crate::error::{Error, Result};
 
 /// The `.npy` and CSV of `rows` embeddings in the making.
@@ -74,6 +76,53 @@ impl EmbeddingParts {
     }
 }
 
+/// The predictions CSV (`id,prediction,prob_0,…` and `label` when
+/// labelled) in the making.
+pub struct PredictionParts {
+    labelled: bool,
+    written: usize,
+    csv: CsvText,
+}
+
+impl PredictionParts {
+    /// Parts of the CSV of `classes` probabilities a row; the first part
+    /// starts with the header.
+    pub fn new(classes: usize, labelled: bool) -> Result<Self> {
+        let mut csv = CsvText::new();
+        csv.row(predictions_header(classes, labelled))?;
+        Ok(Self {
+            labelled,
+            written: 0,
+            csv,
+        })
+    }
+
+    /// Adds one record's probabilities (checked to be finite) and, when
+    /// labelled, its label.
+    pub fn push(&mut self, id: &str, probs: &[f32], label: Option<&str>) -> Result<()> {
+        check_row(
+            id,
+            self.written + 1,
+            probs,
+            "class probabilities",
+            "nothing was kept",
+        )?;
+        self.written += 1;
+        let label = self.labelled.then(|| label.unwrap_or_default());
+        self.csv.row(prediction_row(id, probs, label))
+    }
+
+    /// Bytes held for the next [`Self::take`] (about).
+    pub fn held(&self) -> usize {
+        self.csv.0.get_ref().len()
+    }
+
+    /// The CSV text added since the last take.
+    pub fn take(&mut self) -> Result<String> {
+        std::mem::take(&mut self.csv).finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +167,34 @@ mod tests {
         parts.push("a", &[1.0]).unwrap();
         let err = parts.push("b", &[1.0]).unwrap_err().to_string();
         assert!(err.starts_with("2 embeddings for the 1 records"), "{err}");
+    }
+
+    #[test]
+    fn prediction_parts_concatenate_to_the_whole_csv() {
+        let ids: Vec<String> = (0..5).map(|r| format!("s,{r}")).collect();
+        let probs: Vec<Vec<f32>> = (0..5)
+            .map(|r| vec![0.1 * r as f32, 1.0 - 0.1 * r as f32])
+            .collect();
+        let labels = ["1", "0", "", "1", "0"];
+        for labelled in [false, true] {
+            let mut parts = PredictionParts::new(2, labelled).unwrap();
+            let mut csv = String::new();
+            for r in 0..5 {
+                parts.push(&ids[r], &probs[r], Some(labels[r])).unwrap();
+                if r == 2 {
+                    csv.push_str(&parts.take().unwrap());
+                }
+            }
+            csv.push_str(&parts.take().unwrap());
+            let whole =
+                super::super::predictions_csv(&ids, &probs, labelled.then_some(&labels[..]));
+            assert_eq!(csv, whole.unwrap());
+        }
+        let mut parts = PredictionParts::new(2, false).unwrap();
+        let err = parts
+            .push("x", &[f32::INFINITY, 0.0], None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("record \"x\" (number 1 of the input): its class probabilities holds inf; nothing was kept"), "{err}");
     }
 }

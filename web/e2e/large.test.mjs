@@ -11,8 +11,10 @@
 // grow by far less than the file's size; a bad record deep in a large file
 // is named before any embedding; a gzip FASTA embeds in slices too (and a
 // small one is decompressed for per-base); variant scores against a gzip
-// reference genome read from its file match `dnagpu vep`; and a task that
-// reads its input whole refuses a file too large for that.
+// reference genome read from its file match `dnagpu vep`; classifying a
+// held (gzip) file with the shipped model gives the text box's
+// probabilities and CSV; and a task that reads its input whole refuses a
+// file too large for that.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -120,18 +122,54 @@ try {
   page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
   await page.goto(`${base}?backend=cpu`, { timeout: TIMEOUT });
   await page.evaluate(() => window.dnagpuPage.ready);
-  await page.setInputFiles('#model-files', modelFiles);
-  await page.waitForFunction(() => window.dnagpuPage.model?.hiddenSize === 8, null, { timeout: TIMEOUT });
-  await idle(page);
-  step('micro model loaded in the page');
-
   /** Opens `file` in the input's file picker and waits for the page's note on it. */
   const open = async (file, note) => {
     await page.setInputFiles('#input-file', file);
     await page.waitForFunction((name) => document.getElementById('input-note').textContent.includes(name), path.basename(file), { timeout: TIMEOUT });
     assert.match(await page.textContent('#input-note'), note);
   };
-  await open(big, /too large to show; embedding reads it in slices/);
+  /** Clicks `button`, waits for `dnagpuPage[field]`, and returns what `pick` takes from it. */
+  const runFor = async (button, field, pick = (v) => v) => {
+    await page.evaluate((f) => {
+      window.dnagpuPage[f] = null;
+    }, field);
+    await page.click(button);
+    await page.waitForFunction((f) => window.dnagpuPage[f] !== null || document.body.dataset.state === 'error', field, { timeout: TIMEOUT });
+    await idle(page);
+    return page.evaluate(`(${pick})(window.dnagpuPage.${field})`);
+  };
+  /** Saves what the download link `link` offers as `file` in the work folder; its path. */
+  const save = async (link, file) => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click(link)]);
+    await download.saveAs(path.join(work, file));
+    return path.join(work, file);
+  };
+
+  // Classification of a held file (gzip: held at any size) with the shipped model: the same as from the text box.
+  const sampleFa = fs.readFileSync(path.join(root, 'examples/sample.fa'), 'utf8');
+  const pick = (c) => ({ rows: c.rows, classes: c.classes, probs: Array.from(c.probs), predictions: c.predictions, predicted: c.predicted, ids: c.ids });
+  await page.fill('#input', sampleFa);
+  const typed = await runFor('#classify-run', 'lastClassified', pick);
+  const typedCsv = fs.readFileSync(await save('#classify-csv', 'typed.csv'), 'utf8');
+  const sampleGz = path.join(work, 'sample.fa.gz');
+  fs.writeFileSync(sampleGz, zlib.gzipSync(sampleFa));
+  await open(sampleGz, /gzip-compressed; embedding and classification read it in slices/);
+  const streamed = await runFor('#classify-run', 'lastClassified', pick);
+  assert.equal(streamed.rows, typed.rows, 'rows classified');
+  assert.deepEqual(streamed.ids, typed.ids.slice(0, streamed.ids.length), 'the table\'s first rows');
+  assertClose(streamed.probs, typed.probs.slice(0, streamed.probs.length), 'class probabilities, streamed vs typed', 1e-5, 1e-6);
+  const counts = new Array(typed.classes).fill(0);
+  for (const p of typed.predictions) counts[p]++;
+  assert.deepEqual(streamed.predicted, counts, 'predicted class counts over every row');
+  assert.equal(fs.readFileSync(await save('#classify-csv', 'streamed.csv'), 'utf8'), typedCsv, 'the predictions CSV, byte for byte');
+  step(`classify: a gzip file in slices gives the text box's ${typed.rows} predictions and CSV`);
+
+  await page.setInputFiles('#model-files', modelFiles);
+  await page.waitForFunction(() => window.dnagpuPage.model?.hiddenSize === 8, null, { timeout: TIMEOUT });
+  await idle(page);
+  step('micro model loaded in the page');
+
+  await open(big, /too large to show; embedding and classification read it in slices/);
   assert.equal(await page.inputValue('#input'), '', 'a large file is not put into the text box');
 
   const before = browserRss();
@@ -181,11 +219,6 @@ try {
   assert.ok(grew < bound, `the browser grew by ${mib(grew)} for a ${mib(bigBytes)} file (at most ${mib(bound)})`);
 
   // The downloads, as a user gets them.
-  const save = async (link, file) => {
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click(link)]);
-    await download.saveAs(path.join(work, file));
-    return path.join(work, file);
-  };
   const npy = readNpy(await save('#embed-npy', 'page.npy'));
   assertClose(npy.subarray(0, nativeEmb.length), nativeEmb, `streamed embeddings vs native (first ${nativeEmb.length / 8} rows)`);
   assert.equal(npy.length, records * 8, '.npy size');
@@ -215,7 +248,7 @@ try {
   // the browser for a task that reads whole.
   const headGz = path.join(work, 'head.fa.gz');
   fs.writeFileSync(headGz, zlib.gzipSync(fs.readFileSync(head)));
-  await open(headGz, /gzip-compressed; embedding reads it in slices/);
+  await open(headGz, /gzip-compressed; embedding and classification read it in slices/);
   await page.evaluate(() => {
     window.dnagpuPage.lastEmbeddings = null;
   });

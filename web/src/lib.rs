@@ -17,7 +17,7 @@ pub use finetune::FineTune;
 pub use model::Model;
 pub use results::{Classified, Embeddings, Evaluation};
 pub use runtime::Runtime;
-pub use streamed::StreamedEmbeddings;
+pub use streamed::{StreamedClassified, StreamedEmbeddings};
 
 use wasm_bindgen::prelude::*;
 

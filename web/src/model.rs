@@ -322,7 +322,7 @@ impl Model {
             .map_err(js)
     }
 
-    fn classifier(&self) -> Result<&ClsModel, JsError> {
+    pub(crate) fn classifier(&self) -> Result<&ClsModel, JsError> {
         self.cls.as_ref().ok_or_else(|| {
             JsError::new(
                 "this model has no classification head: load a fine-tuned model or a LoRA adapter (adapter_config.json + adapter_model.safetensors), or fine-tune one below",

@@ -69,6 +69,7 @@ impl Embeddings {
 
 /// Class probabilities, [rows, classes] row-major.
 #[wasm_bindgen]
+#[derive(Clone)]
 pub struct Classified {
     pub(crate) rows: Rows,
     pub(crate) classes: usize,

@@ -8,18 +8,21 @@ use std::io::Read;
 
 use dnagpu::data::{InvalidPolicy, Opener, StreamedInput};
 use dnagpu::embed::{check_long_sequence, embed_stream, Chunking, EmbedOptions, Pooling};
-use dnagpu::export::EmbeddingParts;
+use dnagpu::export::{EmbeddingParts, PredictionParts};
+use dnagpu::train::finetune::predict;
 use wasm_bindgen::prelude::*;
 use web_sys::{Blob, FileReaderSync};
 
 use crate::model::{batching, Model};
-use crate::results::{Embeddings, Rows};
+use crate::results::{Classified, Embeddings, Rows};
 use crate::{js, report_stage};
 
 /// Bytes read from the file at a time.
 const SLICE: usize = 1 << 20;
 /// Results handed on once this many bytes of them are held.
 const PART_BYTES: usize = 4 << 20;
+/// Sequences classified at a time (tokens held for them only).
+const CLASSIFY_CHUNK: usize = 4096;
 
 /// A `Blob` read from its start, a slice at a time, with FileReaderSync
 /// (workers only); `on_read(bytes, size)` is told after each slice.
@@ -289,4 +292,130 @@ impl Model {
             },
         })
     }
+}
+
+/// Class probabilities of a streamed input: the count, the predicted
+/// class counts, and the first rows for the page's table (the file holds
+/// them all).
+#[wasm_bindgen]
+pub struct StreamedClassified {
+    total: usize,
+    predicted: Vec<u32>,
+    first: Classified,
+}
+
+#[wasm_bindgen]
+impl StreamedClassified {
+    /// Rows classified (all of them).
+    #[wasm_bindgen(getter)]
+    pub fn rows(&self) -> usize {
+        self.total
+    }
+    /// How many rows each class was predicted for.
+    pub fn predicted(&self) -> Vec<u32> {
+        self.predicted.clone()
+    }
+    /// The first rows: ids, labels, probabilities, and the input's warnings.
+    pub fn first(&self) -> Classified {
+        self.first.clone()
+    }
+}
+
+#[wasm_bindgen]
+impl Model {
+    /// Classifies every sequence of the file `blob` as `classify` does,
+    /// reading it in slices and classifying 4,096 sequences at a time:
+    /// `onProgress(done, total, stage)` counts bytes while the file is
+    /// checked ("reading"), then sequences ("classifying"); `onOutput(csv)`
+    /// receives the predictions CSV in parts (a Uint8Array viewing this
+    /// module's memory: written out before it returns, never kept). The
+    /// first `firstRows` rows come back for the page's table.
+    #[wasm_bindgen(js_name = classifyFile)]
+    pub async fn classify_file(
+        &self,
+        blob: Blob,
+        name: String,
+        batch_size: usize,
+        first_rows: usize,
+        on_progress: Option<js_sys::Function>,
+        on_output: js_sys::Function,
+    ) -> Result<StreamedClassified, JsError> {
+        let cls = self.classifier()?;
+        let input = blob_input(&blob, &name, on_progress.clone())?;
+        let mut warnings = Vec::new();
+        let scan = input
+            .scan(InvalidPolicy::Error, &mut |w| warnings.push(w))
+            .map_err(js)?;
+        if scan.records == 0 {
+            return Err(JsError::new(&format!("{name}: no sequences")));
+        }
+        let classes = cls.classes();
+        let mut parts = PredictionParts::new(classes, scan.labelled).map_err(js)?;
+        let mut predicted = vec![0u32; classes];
+        let mut first = Rows {
+            ids: Vec::new(),
+            labels: Vec::new(),
+            warnings,
+        };
+        let mut first_probs = Vec::new();
+        let mut records = input.records(InvalidPolicy::Error, &scan).map_err(js)?;
+        let mut done = 0;
+        loop {
+            let chunk = records
+                .by_ref()
+                .take(CLASSIFY_CHUNK)
+                .collect::<dnagpu::Result<Vec<_>>>()
+                .map_err(js)?;
+            if chunk.is_empty() {
+                break;
+            }
+            let tokens = chunk
+                .iter()
+                .map(|r| self.tokenizer.encode(&r.seq).map(|e| e.ids))
+                .collect::<dnagpu::Result<Vec<_>>>()
+                .map_err(js)?;
+            let probs = predict(&self.device, cls, &tokens, batch_size, |d, _| {
+                report_stage(on_progress.as_ref(), done + d, scan.records, "classifying")
+            })
+            .await
+            .map_err(js)?;
+            for (record, p) in chunk.into_iter().zip(&probs) {
+                parts
+                    .push(&record.id, p, record.label.as_deref())
+                    .map_err(js)?;
+                predicted[dnagpu::metrics::argmax(p)] += 1;
+                if first.ids.len() < first_rows {
+                    first.ids.push(record.id);
+                    first.labels.push(record.label.unwrap_or_default());
+                    first_probs.extend_from_slice(p);
+                }
+            }
+            done += probs.len();
+            if parts.held() >= PART_BYTES {
+                hand_on_csv(&on_output, &parts.take().map_err(js)?)?;
+            }
+        }
+        input.check_count(&scan, done).map_err(js)?;
+        hand_on_csv(&on_output, &parts.take().map_err(js)?)?;
+        Ok(StreamedClassified {
+            total: done,
+            predicted,
+            first: Classified {
+                rows: first,
+                classes,
+                probs: first_probs,
+            },
+        })
+    }
+}
+
+/// Hands `csv` to `on_output` as a view into wasm memory (see `classifyFile`).
+fn hand_on_csv(on_output: &js_sys::Function, csv: &str) -> Result<(), JsError> {
+    // SAFETY: as in `embedFile`: the callback copies the bytes out before it
+    // returns and calls nothing of this module.
+    let view = unsafe { js_sys::Uint8Array::view(csv.as_bytes()) };
+    on_output
+        .call1(&JsValue::NULL, &view)
+        .map(drop)
+        .map_err(|e| JsError::new(&format!("keeping the results: {}", js_io_error(e))))
 }

@@ -8,14 +8,14 @@ import { FT_MAX_ROWS, LARGE_INPUT_BYTES, WHOLE_INPUT_MAX_BYTES, state } from './
 
 /**
  * The input as text, for the tasks that read it whole (`task` names the task in the message for a file too large
- * to read whole: `command` is the command line that streams it). Embedding reads a held file in slices instead
- * (heldFile).
+ * to read whole: `command` is the command line that streams it). Embedding and classification read a held file in
+ * slices instead (heldFile).
  */
 export async function inputText(task, command) {
   const held = state.heldInput;
   const tooLarge = (what, bytes) => new UserError(
     `${task} reads its input whole, and ${what} is ${formatBytes(bytes)} (at most ${formatBytes(WHOLE_INPUT_MAX_BYTES)}): ` +
-      `embed it (large files are read in slices there), split it, or run \`${command}\` on the command line, which streams any size.`,
+      `embed or classify it (large files are read in slices there), split it, or run \`${command}\` on the command line, which streams any size.`,
   );
   if (held && held.file.size > WHOLE_INPUT_MAX_BYTES) throw tooLarge(held.name, held.file.size);
   let text = $('input').value;
@@ -71,12 +71,12 @@ export async function setInputFile(file) {
   const input = $('input');
   const gzip = await isGzip(file);
   if (file.size > LARGE_INPUT_BYTES || gzip) {
-    // Not read here: embedding reads it in slices (and decompresses it), whatever its size.
+    // Not read here: embedding and classification read it in slices (and decompress it), whatever its size.
     state.heldInput = { name: file.name, file, gzip };
     input.value = '';
     const what = gzip ? 'compressed, not shown' : 'not shown';
     input.placeholder = `Using ${file.name} (${formatBytes(file.size)}, ${what}). Type or paste here to use that text instead.`;
-    $('input-note').textContent = `Input: ${file.name}, ${formatBytes(file.size)} (${gzip ? 'gzip-compressed' : 'too large to show'}; embedding reads it in slices).`;
+    $('input-note').textContent = `Input: ${file.name}, ${formatBytes(file.size)} (${gzip ? 'gzip-compressed' : 'too large to show'}; embedding and classification read it in slices).`;
   } else {
     const text = await readTextFile(file);
     state.heldInput = null;

@@ -129,10 +129,12 @@ function argmax(values) {
 export const notes = (warnings) => (warnings?.length ? ` Note: ${warnings.join('; ')}.` : '');
 
 export async function runClassify() {
-  const text = await inputText('Classification', 'dnagpu classify');
   const batchSize = readBatch();
   withdrawDownload('classify-csv');
   $('classify-table').replaceChildren();
+  const file = heldFile();
+  if (file) return classifyFile(file, batchSize);
+  const text = await inputText('Classification', 'dnagpu classify');
   const started = performance.now();
   const result = await state.client.call('classify', { text, batchSize }, {
     onProgress: progressReporter('classify-progress', 'classify-status', (done, total) => `Classifying: ${formatCount(done)} of ${formatCount(total)} sequences…`),
@@ -148,6 +150,27 @@ export async function runClassify() {
   say('classify-status', `${formatCount(rows)} sequences classified in ${seconds.toFixed(1)} s. Predicted ${summary}.${notes(result.warnings)}`, 'ok');
   offerDownload('classify-csv', new Blob([result.csv], { type: 'text/csv' }), 'predictions.csv');
   $('classify-table').replaceChildren(predictionsTable(result, probs, predictions));
+}
+
+/** A large file, read in slices by the worker: the predictions CSV is written as rows are done; the table shows the first rows. */
+async function classifyFile(file, batchSize) {
+  const started = performance.now();
+  const describe = (done, total, stage) => (stage === 'reading'
+    ? `Checking ${file.name}: ${formatBytes(done)} of ${formatBytes(total)}…`
+    : `Classifying: ${formatCount(done)} of ${formatCount(total)} sequences…`);
+  const result = await state.client.call('classifyFile', { file, batchSize, firstRows: TABLE_ROWS }, {
+    onProgress: progressReporter('classify-progress', 'classify-status', describe),
+  }).finally(() => hideProgress('classify-progress'));
+  const seconds = (performance.now() - started) / 1000;
+  const probs = new Float32Array(result.probs);
+  const { rows, classes, ids, labels, predicted, keptOn } = result;
+  const predictions = ids.map((_, r) => argmax(probs.subarray(r * classes, (r + 1) * classes)));
+  page.lastClassified = { ids, labels, rows, firstRows: ids.length, classes, probs, predictions, predicted, keptOn, csv: result.csv };
+  const summary = predicted.map((c, k) => `${className(k)}: ${formatCount(c)}`).join(', ');
+  const kept = keptOn === 'disk' ? 'written to disk as they were done' : 'kept by the browser as they were done';
+  say('classify-status', `${formatCount(rows)} sequences of ${file.name} classified in ${seconds.toFixed(1)} s. Predicted ${summary}; the predictions were ${kept}.${notes(result.warnings)}`, 'ok');
+  offerDownload('classify-csv', result.csv, 'predictions.csv');
+  $('classify-table').replaceChildren(predictionsTable({ rows, classes, ids, labels }, probs, predictions));
 }
 
 export function predictionsTable({ rows, classes, ids, labels }, probs, predictions) {

@@ -232,6 +232,40 @@ const commands = {
     }
   },
 
+  /** A large file, read in slices and classified 4,096 sequences at a time; the predictions CSV is written as rows are done. */
+  async classifyFile({ file, batchSize = 8, firstRows = 500 }, progress) {
+    const out = await openResultFiles(['predictions.csv']);
+    let c;
+    try {
+      c = await needModel().classifyFile(file, file.name, checkBatch(batchSize), firstRows, progress, (csv) => out.write(0, csv));
+    } catch (error) {
+      await out.discard();
+      throw error;
+    }
+    const [csv] = await out.finish();
+    const first = c.first();
+    try {
+      const probs = owned(first.probs());
+      return {
+        value: {
+          rows: c.rows,
+          classes: first.classes,
+          predicted: Array.from(c.predicted()),
+          ids: first.ids(),
+          labels: first.labels(),
+          warnings: first.warnings(),
+          probs: probs.buffer,
+          csv,
+          keptOn: out.where,
+        },
+        transfer: [probs.buffer],
+      };
+    } finally {
+      free(first);
+      free(c);
+    }
+  },
+
   async classify({ text, batchSize = 8 }, progress) {
     const c = await needModel().classify(text, checkBatch(batchSize), (done, total) => progress(done, total, 'classifying'));
     try {
