@@ -6,7 +6,7 @@
 
 use std::io::Read;
 
-use dnagpu::data::{InvalidPolicy, Opener, StreamedInput};
+use dnagpu::data::{InvalidPolicy, Opener, StreamedInput, Summary};
 use dnagpu::embed::{check_long_sequence, embed_stream, Chunking, EmbedOptions, Pooling};
 use dnagpu::export::{EmbeddingParts, PredictionParts};
 use dnagpu::train::finetune::predict;
@@ -114,6 +114,41 @@ pub(crate) fn blob_input(
     StreamedInput::from_opener(name, open).map_err(js)
 }
 
+/// [`blob_input`] with every record checked (the first pass): the input,
+/// its summary and what the reader noticed; no records is an error.
+fn checked_blob(
+    blob: &Blob,
+    name: &str,
+    on_progress: Option<js_sys::Function>,
+) -> Result<(StreamedInput, Summary, Vec<String>), JsError> {
+    let input = blob_input(blob, name, on_progress)?;
+    let mut warnings = Vec::new();
+    let scan = input
+        .scan(InvalidPolicy::Error, &mut |w| warnings.push(w))
+        .map_err(js)?;
+    if scan.records == 0 {
+        return Err(JsError::new(&format!("{name}: no sequences")));
+    }
+    Ok((input, scan, warnings))
+}
+
+/// Calls `on_output` with `parts` as Uint8Arrays that view wasm memory:
+/// no copy, no garbage for the browser to collect.
+fn hand_on(on_output: &js_sys::Function, parts: &[&[u8]]) -> dnagpu::Result<()> {
+    let args = js_sys::Array::new();
+    for part in parts {
+        // SAFETY: the views stay valid while nothing allocates in wasm
+        // memory: the callback copies them out before it returns and calls
+        // nothing of this module.
+        let view = unsafe { js_sys::Uint8Array::view(part) };
+        args.push(&view);
+    }
+    on_output
+        .apply(&JsValue::NULL, &args)
+        .map(drop)
+        .map_err(|e| dnagpu::Error::Invalid(format!("keeping the results: {}", js_io_error(e))))
+}
+
 /// Picks `want` evenly spaced rows of `rows` (all when fewer), in order.
 struct Sample {
     rows: u64,
@@ -195,14 +230,7 @@ impl Model {
                 "per-token output is not offered for large files: choose a pooling",
             ));
         }
-        let input = blob_input(&blob, &name, on_progress.clone())?;
-        let mut warnings = Vec::new();
-        let scan = input
-            .scan(InvalidPolicy::Error, &mut |w| warnings.push(w))
-            .map_err(js)?;
-        if scan.records == 0 {
-            return Err(JsError::new(&format!("{name}: no sequences")));
-        }
+        let (input, scan, warnings) = checked_blob(&blob, &name, on_progress.clone())?;
         let opts = EmbedOptions {
             pooling,
             layer: layer.map(|l| l as isize),
@@ -227,24 +255,8 @@ impl Model {
         };
         let mut sample_values = Vec::new();
         let mut parts = EmbeddingParts::new(scan.records, hidden).map_err(js)?;
-        let hand_on = |(npy, csv): (Vec<u8>, String)| -> dnagpu::Result<()> {
-            // SAFETY: views into wasm memory, valid while nothing allocates
-            // in it: the callback writes them out before it returns and
-            // calls nothing of this module (no copy, no garbage for the
-            // browser to collect).
-            let (npy, csv) = unsafe {
-                (
-                    js_sys::Uint8Array::view(&npy),
-                    js_sys::Uint8Array::view(csv.as_bytes()),
-                )
-            };
-            on_output
-                .call2(&JsValue::NULL, &npy, &csv)
-                .map(drop)
-                .map_err(|e| {
-                    dnagpu::Error::Invalid(format!("keeping the results: {}", js_io_error(e)))
-                })
-        };
+        let hand_on_parts =
+            |(npy, csv): (Vec<u8>, String)| hand_on(&on_output, &[&npy, csv.as_bytes()]);
         let (mut row, mut split) = (0, None);
         let ran = embed_stream(
             &self.device,
@@ -262,7 +274,7 @@ impl Model {
                 }
                 row += 1;
                 if parts.held() >= PART_BYTES {
-                    hand_on(parts.take()?)?;
+                    hand_on_parts(parts.take()?)?;
                 }
                 Ok(())
             },
@@ -279,7 +291,7 @@ impl Model {
         .await
         .map_err(js)?;
         input.check_count(&scan, ran.sequences).map_err(js)?;
-        hand_on(parts.finish().map_err(js)?).map_err(js)?;
+        hand_on_parts(parts.finish().map_err(js)?).map_err(js)?;
         sample.warnings = warnings;
         sample.warnings.extend(split);
         Ok(StreamedEmbeddings {
@@ -341,14 +353,7 @@ impl Model {
         on_output: js_sys::Function,
     ) -> Result<StreamedClassified, JsError> {
         let cls = self.classifier()?;
-        let input = blob_input(&blob, &name, on_progress.clone())?;
-        let mut warnings = Vec::new();
-        let scan = input
-            .scan(InvalidPolicy::Error, &mut |w| warnings.push(w))
-            .map_err(js)?;
-        if scan.records == 0 {
-            return Err(JsError::new(&format!("{name}: no sequences")));
-        }
+        let (input, scan, warnings) = checked_blob(&blob, &name, on_progress.clone())?;
         let classes = cls.classes();
         let mut parts = PredictionParts::new(classes, scan.labelled).map_err(js)?;
         let mut predicted = vec![0u32; classes];
@@ -392,11 +397,11 @@ impl Model {
             }
             done += probs.len();
             if parts.held() >= PART_BYTES {
-                hand_on_csv(&on_output, &parts.take().map_err(js)?)?;
+                hand_on(&on_output, &[parts.take().map_err(js)?.as_bytes()]).map_err(js)?;
             }
         }
         input.check_count(&scan, done).map_err(js)?;
-        hand_on_csv(&on_output, &parts.take().map_err(js)?)?;
+        hand_on(&on_output, &[parts.take().map_err(js)?.as_bytes()]).map_err(js)?;
         Ok(StreamedClassified {
             total: done,
             predicted,
@@ -407,15 +412,4 @@ impl Model {
             },
         })
     }
-}
-
-/// Hands `csv` to `on_output` as a view into wasm memory (see `classifyFile`).
-fn hand_on_csv(on_output: &js_sys::Function, csv: &str) -> Result<(), JsError> {
-    // SAFETY: as in `embedFile`: the callback copies the bytes out before it
-    // returns and calls nothing of this module.
-    let view = unsafe { js_sys::Uint8Array::view(csv.as_bytes()) };
-    on_output
-        .call1(&JsValue::NULL, &view)
-        .map(drop)
-        .map_err(|e| JsError::new(&format!("keeping the results: {}", js_io_error(e))))
 }

@@ -82,6 +82,22 @@ async function webGpuName(fallback) {
   }
 }
 
+/**
+ * Runs `run(write)`, whose results go into the files `names` part by part (`write(i, bytes)`): its result, the
+ * finished Files, and where they were kept; on an error the files are dropped.
+ */
+async function writingResults(names, run) {
+  const out = await openResultFiles(names);
+  let result;
+  try {
+    result = await run((i, bytes) => out.write(i, bytes));
+  } catch (error) {
+    await out.discard();
+    throw error;
+  }
+  return { result, files: await out.finish(), keptOn: out.where };
+}
+
 function needModel() {
   if (!model) throw new Error('No model is loaded.');
   return model;
@@ -192,19 +208,12 @@ const commands = {
   async embedFile({ file, pooling = 'mean', layer, batchSize = 8, sampleRows = 2000 }, progress) {
     const m = needModel();
     const layerArg = layer === null || layer === undefined || layer === '' ? undefined : Number(layer);
-    const out = await openResultFiles(['embeddings.npy', 'embeddings.csv']);
     const wasmBytesBefore = wasmMemory?.buffer.byteLength ?? null;
-    let e;
-    try {
-      e = await m.embedFile(file, file.name, pooling, layerArg, checkBatch(batchSize), sampleRows, progress, (npy, csv) => {
-        out.write(0, npy);
-        out.write(1, csv);
-      });
-    } catch (error) {
-      await out.discard();
-      throw error;
-    }
-    const [npy, csv] = await out.finish();
+    const { result: e, files: [npy, csv], keptOn } = await writingResults(['embeddings.npy', 'embeddings.csv'], (write) =>
+      m.embedFile(file, file.name, pooling, layerArg, checkBatch(batchSize), sampleRows, progress, (npyPart, csvPart) => {
+        write(0, npyPart);
+        write(1, csvPart);
+      }));
     const sample = e.sample();
     try {
       const values = owned(sample.values());
@@ -219,7 +228,7 @@ const commands = {
           warnings: sample.warnings(),
           npy,
           csv,
-          keptOn: out.where,
+          keptOn,
           // The wasm memory never shrinks: its size after the run is its peak.
           wasmBytesBefore,
           wasmBytes: wasmMemory?.buffer.byteLength ?? null,
@@ -234,15 +243,8 @@ const commands = {
 
   /** A large file, read in slices and classified 4,096 sequences at a time; the predictions CSV is written as rows are done. */
   async classifyFile({ file, batchSize = 8, firstRows = 500 }, progress) {
-    const out = await openResultFiles(['predictions.csv']);
-    let c;
-    try {
-      c = await needModel().classifyFile(file, file.name, checkBatch(batchSize), firstRows, progress, (csv) => out.write(0, csv));
-    } catch (error) {
-      await out.discard();
-      throw error;
-    }
-    const [csv] = await out.finish();
+    const { result: c, files: [csv], keptOn } = await writingResults(['predictions.csv'], (write) =>
+      needModel().classifyFile(file, file.name, checkBatch(batchSize), firstRows, progress, (csvPart) => write(0, csvPart)));
     const first = c.first();
     try {
       const probs = owned(first.probs());
@@ -256,7 +258,7 @@ const commands = {
           warnings: first.warnings(),
           probs: probs.buffer,
           csv,
-          keptOn: out.where,
+          keptOn,
         },
         transfer: [probs.buffer],
       };
