@@ -64,6 +64,49 @@ impl Error {
     pub fn is_out_of_memory(&self) -> bool {
         matches!(self, Error::OutOfMemory { .. })
     }
+
+    /// This error for work that started at input sequence `offset + 1`:
+    /// a [`Error::SequenceTooLarge`]'s number counted from the input's
+    /// start (work done in parts numbers its sequences from each part's).
+    pub fn renumbered(self, offset: usize) -> Self {
+        match self {
+            Error::SequenceTooLarge {
+                sequence,
+                tokens,
+                cause,
+                fix,
+            } => Error::SequenceTooLarge {
+                sequence: sequence + offset,
+                tokens,
+                cause,
+                fix,
+            },
+            e => e,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renumbering_moves_only_a_sequence_number() {
+        let too_large = Error::SequenceTooLarge {
+            sequence: 5,
+            tokens: 9,
+            cause: Box::new(Error::Gpu("oom".into())),
+            fix: "cut it".into(),
+        };
+        assert!(too_large
+            .renumbered(4096)
+            .to_string()
+            .starts_with("input sequence 4101 (9 tokens)"));
+        assert_eq!(
+            Error::Gpu("x".into()).renumbered(7).to_string(),
+            "GPU error: x"
+        );
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -47,7 +47,7 @@ impl Chunking {
 
     /// Chunks of at most 4096 pieces and 4 Mbp: a few MB of text, token
     /// ids and results, with batches as full as in one chunk.
-    pub fn bounded(total: usize) -> Self {
+    pub const fn bounded(total: usize) -> Self {
         Self {
             pieces: 4096,
             bases: 4 << 20,

@@ -99,7 +99,8 @@ impl Classified {
         self.probs.clone()
     }
     /// The predictions download, the CLI's CSV (`id,prediction,prob_0,…`)
-    /// with a `label` column when any record has a label.
+    /// with a `label` column when every record has a label (the CLI's rule,
+    /// and the streamed `classifyFile`'s).
     pub fn csv(&self) -> Result<String, JsError> {
         let probs: Vec<Vec<f32>> = self
             .probs
@@ -107,7 +108,7 @@ impl Classified {
             .map(<[f32]>::to_vec)
             .collect();
         let labels: Vec<&str> = self.rows.labels.iter().map(String::as_str).collect();
-        let with_labels = labels.iter().any(|l| !l.is_empty());
+        let with_labels = labels.iter().all(|l| !l.is_empty());
         dnagpu::export::predictions_csv(&self.rows.ids, &probs, with_labels.then_some(&labels[..]))
             .map_err(crate::js)
     }

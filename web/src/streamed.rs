@@ -21,8 +21,9 @@ use crate::{js, report_stage};
 const SLICE: usize = 1 << 20;
 /// Results handed on once this many bytes of them are held.
 const PART_BYTES: usize = 4 << 20;
-/// Sequences classified at a time (tokens held for them only).
-const CLASSIFY_CHUNK: usize = 4096;
+/// Sequences classified at a time (tokens held for them only): as many
+/// as the library's bounded chunks hold.
+const CLASSIFY_CHUNK: Chunking = Chunking::bounded(0);
 
 /// A `Blob` read from its start, a slice at a time, with FileReaderSync
 /// (workers only); `on_read(bytes, size)` is told after each slice.
@@ -146,7 +147,12 @@ fn hand_on(on_output: &js_sys::Function, parts: &[&[u8]]) -> dnagpu::Result<()> 
     on_output
         .apply(&JsValue::NULL, &args)
         .map(drop)
-        .map_err(|e| dnagpu::Error::Invalid(format!("keeping the results: {}", js_io_error(e))))
+        .map_err(|e| {
+            dnagpu::Error::Invalid(format!(
+                "could not write the results to the browser's storage (is the disk full?): {}",
+                js_io_error(e)
+            ))
+        })
 }
 
 /// Picks `want` evenly spaced rows of `rows` (all when fewer), in order.
@@ -173,6 +179,28 @@ impl Sample {
     }
 }
 
+/// The text of `blob` (FASTA, CSV or plain, gzip decompressed, bgzip's
+/// many members too; `name` names it in messages), for the tasks that read
+/// their input whole: more than `maxBytes` of text is refused.
+#[wasm_bindgen(js_name = readText)]
+pub fn read_text(blob: Blob, name: String, max_bytes: usize) -> Result<String, JsError> {
+    let input = blob_input(&blob, &name, None)?;
+    let mut text = String::new();
+    input
+        .reader()
+        .map_err(js)?
+        .take(max_bytes as u64 + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| JsError::new(&format!("cannot read {name}: {e}")))?;
+    if text.len() > max_bytes {
+        return Err(JsError::new(&format!(
+            "{name} holds more than {} MB of text (uncompressed), more than a task that reads its input whole takes: embed or classify it (read in slices there), split it, or use the command line, which streams any size",
+            max_bytes / 1_000_000
+        )));
+    }
+    Ok(text)
+}
+
 /// Embeddings of a streamed input: the counts, what the reader noticed,
 /// and an evenly spaced sample of the rows for the page's plot (the
 /// files hold them all).
@@ -194,7 +222,7 @@ impl StreamedEmbeddings {
     pub fn tokens(&self) -> usize {
         self.tokens
     }
-    /// The sample: ids, labels and values of every `step`-th row.
+    /// The sample: ids, labels and values of the evenly spaced rows.
     pub fn sample(&self) -> Embeddings {
         self.sample.clone()
     }
@@ -336,7 +364,8 @@ impl StreamedClassified {
 #[wasm_bindgen]
 impl Model {
     /// Classifies every sequence of the file `blob` as `classify` does,
-    /// reading it in slices and classifying 4,096 sequences at a time:
+    /// reading it in slices and classifying 4,096 sequences (at most 4 Mbp)
+    /// at a time:
     /// `onProgress(done, total, stage)` counts bytes while the file is
     /// checked ("reading"), then sequences ("classifying"); `onOutput(csv)`
     /// receives the predictions CSV in parts (a Uint8Array viewing this
@@ -366,11 +395,14 @@ impl Model {
         let mut records = input.records(InvalidPolicy::Error, &scan).map_err(js)?;
         let mut done = 0;
         loop {
-            let chunk = records
-                .by_ref()
-                .take(CLASSIFY_CHUNK)
-                .collect::<dnagpu::Result<Vec<_>>>()
-                .map_err(js)?;
+            let mut chunk = Vec::new();
+            let mut bases = 0;
+            while chunk.len() < CLASSIFY_CHUNK.pieces && bases < CLASSIFY_CHUNK.bases {
+                let Some(record) = records.next() else { break };
+                let record = record.map_err(js)?;
+                bases += record.seq.len();
+                chunk.push(record);
+            }
             if chunk.is_empty() {
                 break;
             }
@@ -383,7 +415,7 @@ impl Model {
                 report_stage(on_progress.as_ref(), done + d, scan.records, "classifying")
             })
             .await
-            .map_err(js)?;
+            .map_err(|e| js(e.renumbered(done)))?;
             for (record, p) in chunk.into_iter().zip(&probs) {
                 parts
                     .push(&record.id, p, record.label.as_deref())

@@ -5,7 +5,7 @@ import { clearCache, filesFromDrop, parseHubId } from './files.js';
 import { $, explain, say } from './ui.js';
 import { EXAMPLE_URL, page, runTask, setPageState, startRuntime, state, updateControls, markReady, markFailed } from './page-state.js';
 import { loadModelNamed, openDiskFiles, refreshCacheSize, showModelInfo } from './model-panel.js';
-import { fetchText, inputSource, setInputFile, updateFtCap } from './inputs.js';
+import { fetchText, inputSource, releaseHeldInput, setInputFile, updateFtCap } from './inputs.js';
 import { runClassify, runEmbed, runEvaluate, runPerBase, evalSource } from './results-panel.js';
 import { runFineTune, useFineTunedAdapter } from './finetune-panel.js';
 import { dropHeldReference, fillSingle, loadVepExample, openReferenceFile, readFileInto, runVep } from './variants-panel.js';
@@ -90,12 +90,8 @@ function wire() {
     updateControls();
   });
 
-  const defaultPlaceholder = $('input').placeholder;
   on('input', 'input', () => {
-    if (state.heldInput) {
-      state.heldInput = null;
-      $('input').placeholder = defaultPlaceholder;
-    }
+    if (state.heldInput) releaseHeldInput();
     state.inputName = '';
     $('input-note').textContent = '';
   });
@@ -127,7 +123,7 @@ function wire() {
     button.disabled = true;
     try {
       const text = await fetchText(EXAMPLE_URL, 'the example');
-      state.heldInput = null;
+      releaseHeldInput();
       $('input').value = text;
       state.inputName = 'sample.fa';
       say('input-note', 'Input: the example sample.fa (GUE promoter sequences; label=1 in the header means promoter).');

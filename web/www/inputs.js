@@ -6,36 +6,36 @@ import { FT_MAX_ROWS, LARGE_INPUT_BYTES, WHOLE_INPUT_MAX_BYTES, state } from './
 
 // ---------------------------------------------------------------- inputs
 
-/**
- * The input as text, for the tasks that read it whole (`task` names the task in the message for a file too large
- * to read whole: `command` is the command line that streams it). Embedding and classification read a held file in
- * slices instead (heldFile).
- */
-export async function inputText(task, command) {
-  const held = state.heldInput;
-  const tooLarge = (what, bytes) => new UserError(
-    `${task} reads its input whole, and ${what} is ${formatBytes(bytes)} (at most ${formatBytes(WHOLE_INPUT_MAX_BYTES)}): ` +
-      `embed or classify it (large files are read in slices there), split it, or run \`${command}\` on the command line, which streams any size.`,
-  );
-  if (held && held.file.size > WHOLE_INPUT_MAX_BYTES) throw tooLarge(held.name, held.file.size);
-  let text = $('input').value;
-  if (held?.gzip) {
-    text = await gunzipText(held.file);
-    if (text.length > WHOLE_INPUT_MAX_BYTES) throw tooLarge(`${held.name} uncompressed`, text.length);
-  } else if (held) {
-    text = await readTextFile(held.file);
-  }
+/** The text box's input (the page holds no large file: see heldFile). */
+export function inputText() {
+  const text = $('input').value;
   if (!text.trim()) throw new UserError('There is no input: paste sequences, open a file, or press “Load example”.');
   return text;
 }
 
-/** The text of a gzip file, decompressed by the browser. */
-async function gunzipText(file) {
-  try {
-    return await new Response(file.stream().pipeThrough(new DecompressionStream('gzip'))).text();
-  } catch (error) {
-    throw new UserError(`${file.name}: corrupt or truncated gzip data (${error.message})`);
+/**
+ * The held file for a task that reads its input whole (`task` names it in the refusal of a file too large for
+ * that; `command` is the command line that streams it), or null when the text box is the input. The worker reads it
+ * (decompressing gzip) and refuses more than WHOLE_INPUT_MAX_BYTES of text.
+ */
+export function wholeInputFile(task, command) {
+  const held = state.heldInput;
+  if (!held) return null;
+  if (held.file.size > WHOLE_INPUT_MAX_BYTES) {
+    throw new UserError(
+      `${task} reads its input whole, and ${held.name} is ${formatBytes(held.file.size)} (at most ${formatBytes(WHOLE_INPUT_MAX_BYTES)}): ` +
+        `embed or classify it (large files are read in slices there), split it, or run \`${command}\` on the command line, which streams any size.`,
+    );
   }
+  return held.file;
+}
+
+/** Drops the held file: the text box is the input again (typed, or filled by the page). */
+export function releaseHeldInput() {
+  state.heldInput = null;
+  const input = $('input');
+  input.dataset.placeholder ??= input.placeholder;
+  input.placeholder = input.dataset.placeholder;
 }
 
 /** Whether `file` is gzip-compressed: its first two bytes, whatever its name. */
@@ -69,6 +69,7 @@ export const readBatch = () => readInteger('batch', 'The batch size', { min: 1, 
 
 export async function setInputFile(file) {
   const input = $('input');
+  input.dataset.placeholder ??= input.placeholder;
   const gzip = await isGzip(file);
   if (file.size > LARGE_INPUT_BYTES || gzip) {
     // Not read here: embedding and classification read it in slices (and decompress it), whatever its size.
@@ -79,7 +80,7 @@ export async function setInputFile(file) {
     $('input-note').textContent = `Input: ${file.name}, ${formatBytes(file.size)} (${gzip ? 'gzip-compressed' : 'too large to show'}; embedding and classification read it in slices).`;
   } else {
     const text = await readTextFile(file);
-    state.heldInput = null;
+    releaseHeldInput();
     input.value = text;
     $('input-note').textContent = `Input: ${file.name}.`;
   }

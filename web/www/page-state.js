@@ -36,6 +36,7 @@ export const page = {
   lastAttention: null,
   lastError: null,
   offline: null, // {controlled, version, updated, error}: the service worker (offline.js)
+  stages: null, // Set of the progress stages a large file's run reported ('reading', 'embedding', 'classifying')
   lastDownload: null, // {id, events: [{file, done, total}], origin: 'cache'|'download'|null, cancelled}: the last hub load
 };
 page.ready.catch(() => {});

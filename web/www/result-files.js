@@ -1,13 +1,14 @@
-// Job: files for results too large to hold (a large input's embeddings), written part by part from the worker: in
-// the origin's private file system (on disk, memory stays bounded), else as Blob parts (the browser keeps them, on disk
-// when large). Each run's files live in a folder of their own, held by a Web Lock while the worker lives; folders
-// nobody holds (tabs since closed) are removed before the next run.
+// Job: files for results too large to hold (a large input's embeddings or predictions), written part by part from the
+// worker: in the origin's private file system (on disk, memory stays bounded), else as Blob parts (the browser keeps
+// them, on disk when large). Each run's files live in a folder of their own, held by a Web Lock while the worker
+// lives and until the same task runs again; folders nobody holds (tabs since closed) are removed when a worker
+// starts and before each run.
 
 const ROOT = 'dnagpu-results';
 const LOCK_PREFIX = 'dnagpu-results/';
 
-/** This worker's previous run: { dir, release } (its files are replaced by the next run's). */
-let previous = null;
+/** The last finished run of each task (by its file names): its lock's release, called when that task runs again. */
+const previous = new Map();
 
 /** Holds the Web Lock `name` until `release()` is called (or the worker ends). */
 async function hold(name) {
@@ -28,39 +29,60 @@ async function hold(name) {
   return release;
 }
 
-/** Removes the results folders no page holds any more. */
-async function dropOrphans(root) {
-  const held = new Set((await navigator.locks.query()).held.map((lock) => lock.name));
-  for await (const name of root.keys()) {
-    if (!held.has(LOCK_PREFIX + name)) await root.removeEntry(name, { recursive: true }).catch(() => {});
+function usable() {
+  return Boolean(navigator.storage?.getDirectory && navigator.locks && typeof FileSystemFileHandle !== 'undefined' &&
+    'createSyncAccessHandle' in FileSystemFileHandle.prototype);
+}
+
+async function resultsRoot() {
+  return (await navigator.storage.getDirectory()).getDirectoryHandle(ROOT, { create: true });
+}
+
+/**
+ * Removes the results folders no page holds any more: each while holding its lock, so a folder another tab has
+ * just made (and locked) is left alone.
+ */
+export async function dropOrphanResults() {
+  if (!usable()) return;
+  try {
+    const root = await resultsRoot();
+    const names = [];
+    for await (const name of root.keys()) names.push(name);
+    for (const name of names) {
+      await navigator.locks.request(LOCK_PREFIX + name, { ifAvailable: true }, (lock) =>
+        lock ? root.removeEntry(name, { recursive: true }).catch(() => {}) : undefined);
+    }
+  } catch (e) {
+    console.warn(`dnagpu: old results were not cleared (${e?.message ?? e})`);
   }
 }
 
 async function onDisk(names) {
-  if (!navigator.storage?.getDirectory || !navigator.locks || typeof FileSystemFileHandle === 'undefined') return null;
-  if (!('createSyncAccessHandle' in FileSystemFileHandle.prototype)) return null;
-  const root = await (await navigator.storage.getDirectory()).getDirectoryHandle(ROOT, { create: true });
-  if (previous) {
-    previous.release();
-    previous = null;
-  }
-  await dropOrphans(root);
+  if (!usable()) return null;
+  const task = names.join('+');
+  previous.get(task)?.();
+  previous.delete(task);
+  await dropOrphanResults();
+  const root = await resultsRoot();
   const folder = `run-${Date.now()}-${Math.random().toString(36).slice(2, 10)}`;
   const release = await hold(LOCK_PREFIX + folder);
-  const dir = await root.getDirectoryHandle(folder, { create: true });
   const files = [];
+  const close = () => files.forEach((f) => f.access.close());
+  const discard = async () => {
+    close();
+    release();
+    await root.removeEntry(folder, { recursive: true }).catch(() => {});
+  };
   try {
+    const dir = await root.getDirectoryHandle(folder, { create: true });
     for (const name of names) {
       const handle = await dir.getFileHandle(name, { create: true });
       files.push({ handle, access: await handle.createSyncAccessHandle(), at: 0 });
     }
   } catch (e) {
-    for (const f of files) f.access.close();
-    release();
-    await root.removeEntry(folder, { recursive: true }).catch(() => {});
+    await discard();
     throw e;
   }
-  const close = () => files.forEach((f) => f.access.close());
   return {
     where: 'disk',
     write(i, bytes) {
@@ -72,14 +94,11 @@ async function onDisk(names) {
     async finish() {
       for (const f of files) f.access.flush();
       close();
-      previous = { release };
-      return Promise.all(files.map((f) => f.handle.getFile()));
+      const done = await Promise.all(files.map((f) => f.handle.getFile()));
+      previous.set(task, release);
+      return done;
     },
-    async discard() {
-      close();
-      release();
-      await root.removeEntry(folder, { recursive: true }).catch(() => {});
-    },
+    discard,
   };
 }
 
@@ -103,7 +122,8 @@ function inMemory(names) {
 /**
  * Output files `names`, written part by part: `write(i, bytes)` appends the Uint8Array `bytes` to file i (copied
  * before it returns: `bytes` may view wasm memory), `finish()` gives the Files, `discard()` drops them. `where` says
- * which kind ('disk' or 'memory').
+ * which kind ('disk' or 'memory'). The Files of a task stay readable until the same task (the same `names`) runs
+ * again in this worker.
  */
 export async function openResultFiles(names) {
   try {

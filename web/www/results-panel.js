@@ -3,8 +3,8 @@
 import { pca2, project } from './pca.js';
 import { confusionTable, scatterChart } from './charts.js';
 import { $, formatCount, hideProgress, metric, offerDownload, progressReporter, say, withdrawDownload } from './ui.js';
-import { PCA_FIT_ROWS, TABLE_ROWS, page, state } from './page-state.js';
-import { chosenCsv, heldFile, inputText, readBatch, readLayer } from './inputs.js';
+import { PCA_FIT_ROWS, TABLE_ROWS, WHOLE_INPUT_MAX_BYTES, page, state } from './page-state.js';
+import { chosenCsv, heldFile, inputText, readBatch, readLayer, wholeInputFile } from './inputs.js';
 import { formatBytes } from './files.js';
 
 // ---------------------------------------------------------------- embed
@@ -18,7 +18,7 @@ export async function runEmbed() {
   $('embed-figure').hidden = true;
   const file = heldFile();
   if (file) return embedFile(file, pooling, layer, batchSize);
-  const text = await inputText('Embedding');
+  const text = inputText();
   const started = performance.now();
   const result = await state.client.call('embed', { text, pooling, layer, batchSize }, {
     onProgress: progressReporter('embed-progress', 'embed-status', (done, total) => `Embedding: ${formatCount(done)} of ${formatCount(total)} sequences…`),
@@ -39,9 +39,13 @@ export async function runEmbed() {
  */
 async function embedFile(file, pooling, layer, batchSize) {
   const started = performance.now();
-  const describe = (done, total, stage) => (stage === 'reading'
-    ? `Checking ${file.name}: ${formatBytes(done)} of ${formatBytes(total)}…`
-    : `Embedding: ${formatCount(done)} of ${formatCount(total)} sequences…`);
+  page.stages = new Set();
+  const describe = (done, total, stage) => {
+    page.stages.add(stage);
+    return stage === 'reading'
+      ? `Checking ${file.name}: ${formatBytes(done)} of ${formatBytes(total)}…`
+      : `Embedding: ${formatCount(done)} of ${formatCount(total)} sequences…`;
+  };
   const result = await state.client.call('embedFile', { file, pooling, layer, batchSize, sampleRows: PCA_FIT_ROWS }, {
     onProgress: progressReporter('embed-progress', 'embed-status', describe),
   }).finally(() => hideProgress('embed-progress'));
@@ -58,14 +62,15 @@ async function embedFile(file, pooling, layer, batchSize) {
 
 /** Per-base vectors of every input sequence; one .npy [bases, H] per sequence to download. */
 export async function runPerBase() {
-  const text = await inputText('Per-base embedding', 'dnagpu embed --per-base');
+  const file = wholeInputFile('Per-base embedding', 'dnagpu embed --per-base');
+  const input = file ? { file, maxBytes: WHOLE_INPUT_MAX_BYTES } : { text: inputText() };
   const layer = readLayer();
   const batchSize = readBatch();
   withdrawDownload('perbase-npy');
   $('perbase-record').replaceChildren();
   $('perbase-record').disabled = true;
   const started = performance.now();
-  const result = await state.client.call('embedPerBase', { text, layer, batchSize }, {
+  const result = await state.client.call('embedPerBase', { ...input, layer, batchSize }, {
     onProgress: progressReporter('perbase-progress', 'perbase-status', (done, total) => `Embedding per base: ${formatCount(done)} of ${formatCount(total)} sequences…`),
   }).finally(() => hideProgress('perbase-progress'));
   const seconds = (performance.now() - started) / 1000;
@@ -134,7 +139,7 @@ export async function runClassify() {
   $('classify-table').replaceChildren();
   const file = heldFile();
   if (file) return classifyFile(file, batchSize);
-  const text = await inputText('Classification', 'dnagpu classify');
+  const text = inputText();
   const started = performance.now();
   const result = await state.client.call('classify', { text, batchSize }, {
     onProgress: progressReporter('classify-progress', 'classify-status', (done, total) => `Classifying: ${formatCount(done)} of ${formatCount(total)} sequences…`),
@@ -155,9 +160,13 @@ export async function runClassify() {
 /** A large file, read in slices by the worker: the predictions CSV is written as rows are done; the table shows the first rows. */
 async function classifyFile(file, batchSize) {
   const started = performance.now();
-  const describe = (done, total, stage) => (stage === 'reading'
-    ? `Checking ${file.name}: ${formatBytes(done)} of ${formatBytes(total)}…`
-    : `Classifying: ${formatCount(done)} of ${formatCount(total)} sequences…`);
+  page.stages = new Set();
+  const describe = (done, total, stage) => {
+    page.stages.add(stage);
+    return stage === 'reading'
+      ? `Checking ${file.name}: ${formatBytes(done)} of ${formatBytes(total)}…`
+      : `Classifying: ${formatCount(done)} of ${formatCount(total)} sequences…`;
+  };
   const result = await state.client.call('classifyFile', { file, batchSize, firstRows: TABLE_ROWS }, {
     onProgress: progressReporter('classify-progress', 'classify-status', describe),
   }).finally(() => hideProgress('classify-progress'));

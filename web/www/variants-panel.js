@@ -75,8 +75,9 @@ export async function runVep() {
   $('vep-figure').hidden = true;
   $('vep-table').replaceChildren();
   const started = performance.now();
+  const referenceName = heldReference?.name;
   const describe = (done, total, stage) => (stage === 'reading'
-    ? `Reading ${heldReference.name} for the windows: ${formatBytes(done)} of ${formatBytes(total)}…`
+    ? `Reading ${referenceName} for the windows: ${formatBytes(done)} of ${formatBytes(total)}…`
     : `Scoring: ${formatCount(done)} of ${formatCount(total)} windows…`);
   const r = await state.client.call('vep', { vcf, reference, referenceFile: heldReference, flank, batchSize }, {
     onProgress: progressReporter('vep-progress', 'vep-status', describe),

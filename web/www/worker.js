@@ -4,13 +4,14 @@
 // pool on Web Workers sharing the wasm memory; needs cross-origin isolation,
 // which `dnagpu serve` gives) where it exists and more than one thread is
 // wanted, else the single-threaded build (pkg/). Chosen once per worker.
-import { openResultFiles } from './result-files.js';
+import { dropOrphanResults, openResultFiles } from './result-files.js';
 
 let wasmReady = null;
 let wasmMemory = null;
 let Runtime = null;
 let Model = null;
 let FineTune = null;
+let readText = null;
 let threads = 1;
 
 /** How long the thread pool may take to start before the page goes on with one thread. */
@@ -91,11 +92,12 @@ async function writingResults(names, run) {
   let result;
   try {
     result = await run((i, bytes) => out.write(i, bytes));
+    return { result, files: await out.finish(), keptOn: out.where };
   } catch (error) {
+    free(result);
     await out.discard();
     throw error;
   }
-  return { result, files: await out.finish(), keptOn: out.where };
 }
 
 function needModel() {
@@ -128,13 +130,15 @@ const commands = {
   // `threads` counts for the first call only: a worker keeps its build.
   async init({ backend = 'auto', threads: wanted } = {}) {
     wasmReady ??= loadWasm(wantedThreads(wanted)).then((loaded) => {
-      ({ Runtime, Model, FineTune } = loaded.pkg);
+      ({ Runtime, Model, FineTune, readText } = loaded.pkg);
       threads = loaded.threads;
     }).catch((e) => {
       wasmReady = null;
       throw e;
     });
     await wasmReady;
+    // Results of tabs closed since (their folders are no longer held) go now, not at the next large run.
+    dropOrphanResults();
     // A model lives on its runtime's device: a new runtime drops both.
     free(fineTune);
     fineTune = null;
@@ -304,8 +308,10 @@ const commands = {
     }
   },
 
-  async embedPerBase({ text, layer, batchSize = 8 }, progress) {
+  /** `text`, or a held `file` read whole here (gzip decompressed, at most `maxBytes` of text). */
+  async embedPerBase({ text, file, maxBytes, layer, batchSize = 8 }, progress) {
     const m = needModel();
+    if (file) text = readText(file, file.name, maxBytes);
     const layerArg = layer === null || layer === undefined || layer === '' ? undefined : Number(layer);
     const e = await m.embedPerBase(text, layerArg, checkBatch(batchSize), (done, total) => progress(done, total, 'embedding'));
     try {
