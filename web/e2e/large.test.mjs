@@ -10,7 +10,7 @@
 // is shown for both stages; the wasm memory and the browser's peak memory
 // grow by far less than the file's size; a bad record deep in a large file
 // is named before any embedding; a gzip FASTA embeds in slices too (and a
-// small one is decompressed for per-base); variant scores against a gzip
+// small one is read whole, decompressed, for per-base); variant scores against a gzip
 // reference genome read from its file match `dnagpu vep`; classifying a
 // held (gzip) file with the shipped model gives the text box's
 // probabilities and CSV; and a task that reads its input whole refuses a
@@ -245,7 +245,7 @@ try {
   await page.waitForFunction(() => window.dnagpuPage.lastPerBase !== null || document.body.dataset.state === 'error', null, { timeout: TIMEOUT });
   await idle(page);
   assert.deepEqual(await page.evaluate(() => window.dnagpuPage.lastPerBase.ids), ['r0', 'r1', 'r2', 'r3', 'r4']);
-  step('gzip: embedded in slices (matches the CLI), and decompressed by the browser for per-base');
+  step('gzip: embedded in slices (matches the CLI), and decompressed in the worker for per-base');
 
   // A reference genome from a file (gzip), read in slices for the windows around the variants, against the CLI.
   const genome = path.join(work, 'genome.fa.gz');
@@ -297,6 +297,8 @@ try {
   assert.deepEqual(streamed.predicted, counts, 'predicted class counts over every row');
   assert.equal(fs.readFileSync(await save('#classify-csv', 'streamed.csv'), 'utf8'), typedCsv, 'the predictions CSV, byte for byte');
   step(`classify: a gzip file in slices gives the text box's ${typed.rows} predictions and CSV`);
+  // The embedding downloads of the last large run are still there after another task wrote its files.
+  assertClose(readNpy(await save('#embed-npy', 'head-gz-again.npy')), nativeEmb, 'the embedding download, after a classification');
 
   // A task that reads its input whole refuses a file beyond its limit, saying what streams it.
   const huge = path.join(work, 'huge.fa');
