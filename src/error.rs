@@ -86,6 +86,16 @@ impl Error {
     }
 }
 
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Builds a [`Error::Shape`] for `op`.
+pub(crate) fn shape_err(op: &'static str, msg: impl Into<String>) -> Error {
+    Error::Shape {
+        op,
+        msg: msg.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,15 +116,5 @@ mod tests {
             Error::Gpu("x".into()).renumbered(7).to_string(),
             "GPU error: x"
         );
-    }
-}
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Builds a [`Error::Shape`] for `op`.
-pub(crate) fn shape_err(op: &'static str, msg: impl Into<String>) -> Error {
-    Error::Shape {
-        op,
-        msg: msg.into(),
     }
 }

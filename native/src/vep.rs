@@ -163,7 +163,8 @@ pub fn run(dev_args: &DeviceArgs, args: &VepArgs) -> Result<()> {
         }
         None => {
             let stdout = std::io::BufWriter::new(std::io::stdout().lock());
-            let mut out = Writer::new(stdout, format, classes, checked.has_header)?;
+            let mut out =
+                Writer::new(stdout, format, classes, checked.has_header)?.written_as_it_goes();
             scoring.run(&mut out)?;
             out.finish()?;
             summary(&checked, &src.source, &dev.name(), t1);

@@ -49,6 +49,12 @@ fn copy_dir(from: &Path, to: &Path) {
 /// Rewrites `file` (safetensors) with a NaN in the first value of `tensor`
 /// (`None`: the first tensor by name).
 fn poison(file: &Path, tensor: Option<&str>) {
+    set_first(file, tensor, f32::NAN);
+}
+
+/// Rewrites `file` (safetensors) with `value` as the first value of
+/// `tensor` (`None`: the first tensor by name).
+fn set_first(file: &Path, tensor: Option<&str>, value: f32) {
     use safetensors::{Dtype, SafeTensors};
     let bytes = std::fs::read(file).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
@@ -65,7 +71,7 @@ fn poison(file: &Path, tensor: Option<&str>) {
         .collect();
     for (n, _, data) in &mut owned {
         if *n == target {
-            data[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+            data[..4].copy_from_slice(&value.to_le_bytes());
         }
     }
     let views: Vec<(String, safetensors::tensor::TensorView)> = owned
@@ -229,6 +235,16 @@ fn gue(dir: &Path, train: &str) {
         "sequence,label\nACGTACGTAC,0\nTTGGCCAATT,1\n",
     )
     .unwrap();
+}
+
+/// The test model's copy with one finite weight so large that every
+/// result overflows to NaN (a NaN weight is refused when the model loads).
+fn overflowing_model(dir: &Path) {
+    set_first(
+        &model_copy(dir).join("model.safetensors"),
+        Some("bert.embeddings.LayerNorm.bias"),
+        3e38,
+    );
 }
 
 fn model_copy(dir: &Path) -> PathBuf {
@@ -462,6 +478,20 @@ fn cases() -> Vec<Case> {
             "holds NaN",
         )
         .setup(|d| poison(&model_copy(d).join("model.safetensors"), None)),
+        case(
+            "vep-weights-nan-file",
+            "vep --model {dir}/model --variants {root}/tests/fixtures/vep/variants.vcf --reference {root}/tests/fixtures/vep/genome.fa --flank 20 --output scores.csv",
+            1,
+            "holds NaN; nothing was written",
+        )
+        .setup(overflowing_model),
+        case(
+            "vep-weights-nan-stdout",
+            "vep --model {dir}/model --variants {root}/tests/fixtures/vep/variants.vcf --reference {root}/tests/fixtures/vep/genome.fa --flank 20",
+            1,
+            "holds NaN; the lines before it went to stdout",
+        )
+        .setup(overflowing_model),
         case(
             "pickle-with-code",
             "embed --model {dir}/model --input in.fa",

@@ -79,6 +79,8 @@ pub struct Writer<W: std::io::Write> {
     /// The VCF's `#CHROM` line exists (else one is written).
     has_header: bool,
     header_written: bool,
+    /// What a failed run leaves of the output, for the error message.
+    left: &'static str,
 }
 
 impl<W: std::io::Write> Writer<W> {
@@ -91,6 +93,7 @@ impl<W: std::io::Write> Writer<W> {
             classes,
             has_header,
             header_written: false,
+            left: "nothing was written",
         };
         if format != Format::Vcf {
             let mut header: Vec<String> = ["chrom", "pos", "id", "ref", "alt"]
@@ -100,6 +103,20 @@ impl<W: std::io::Write> Writer<W> {
             w.rows(&[header])?;
         }
         Ok(w)
+    }
+
+    /// For an `out` that cannot be taken back (stdout): an error then says
+    /// that the lines before it went out.
+    pub fn written_as_it_goes(mut self) -> Self {
+        self.left = "the lines before it went to stdout";
+        self
+    }
+
+    /// What a failed run leaves of the output: "nothing was written" (an
+    /// output replaced only when complete, or text in memory), or what
+    /// [`Self::written_as_it_goes`] says.
+    pub fn left(&self) -> &'static str {
+        self.left
     }
 
     fn delimiter(&self) -> u8 {

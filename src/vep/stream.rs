@@ -323,13 +323,7 @@ fn write_ready<W: std::io::Write>(
                 for (k, s) in alts.iter().zip(&scores) {
                     *written += 1;
                     let name = format!("{} ALT {}", describe(rec), k + 1);
-                    crate::export::check_row(
-                        &name,
-                        *written,
-                        &s.values(),
-                        "scores",
-                        "nothing was written",
-                    )?;
+                    crate::export::check_row(&name, *written, &s.values(), "scores", out.left())?;
                 }
                 let scored: Vec<(usize, &Scores)> = alts.iter().copied().zip(&scores).collect();
                 out.record(rec, text, &scored)?;
