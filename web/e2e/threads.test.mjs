@@ -6,7 +6,9 @@
 // single-threaded pkg/. Both embed the same sequences with the shipped
 // model; the results agree within f32 tolerance (the threaded matmul splits
 // its blocks differently, so sums may round differently). The wall times
-// are printed, not asserted (performance belongs in benchmarks). A thread
+// are printed, not asserted (performance belongs in benchmarks). On two
+// threads a held file (gzip) is embedded too: its results, views into the
+// shared wasm memory, go to the origin-private file system. A thread
 // count that is not a whole number is refused with a message. On a static
 // host that sends no COOP/COEP headers (a plain Node server here) the first
 // visit runs on one thread, and the service worker, which adds those
@@ -15,7 +17,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { dist, TIMEOUT, step, serve, stop, launch, run, assertClose } from './harness.mjs';
+import zlib from 'node:zlib';
+import { dist, out, TIMEOUT, step, serve, stop, launch, run, idle, assertClose } from './harness.mjs';
 
 assert.ok(fs.existsSync(path.join(dist, 'index.html')), `${dist}: run scripts/build-web.sh first`);
 assert.ok(
@@ -48,6 +51,30 @@ try {
     results[threads] = await run(page, '#embed-run', 'lastEmbeddings');
     results[threads].ms = Date.now() - started;
     step(`${backend.name}: ${results[threads].rows} sequences embedded in ${results[threads].ms} ms`);
+    if (threads > 1) {
+      // A held file (gzip: held at any size) on the threaded build: its results come out as views into the shared
+      // wasm memory, written to the origin-private file system.
+      const gz = path.join(out, 'threads.fa.gz');
+      fs.mkdirSync(out, { recursive: true });
+      fs.writeFileSync(gz, zlib.gzipSync(fasta));
+      await page.setInputFiles('#input-file', gz);
+      await page.waitForFunction(() => document.getElementById('input-note').textContent.includes('threads.fa.gz'), null, { timeout: TIMEOUT });
+      await page.evaluate(() => {
+        window.dnagpuPage.lastEmbeddings = null;
+      });
+      await page.click('#embed-run');
+      await page.waitForFunction(() => window.dnagpuPage.lastEmbeddings !== null || document.body.dataset.state === 'error', null, { timeout: TIMEOUT });
+      await idle(page);
+      const held = await page.evaluate(async () => {
+        const e = window.dnagpuPage.lastEmbeddings;
+        const npy = new Uint8Array(await e.npy.arrayBuffer());
+        return { rows: e.rows, keptOn: e.keptOn, values: Array.from(e.values), npyBytes: npy.length };
+      });
+      assert.equal(held.keptOn, 'disk', 'results written to the origin-private file system');
+      assert.equal(held.rows, results[threads].rows, 'rows');
+      assert.equal(held.npyBytes, 128 + held.rows * results[threads].hidden * 4, 'the .npy download: header and every row');
+      assertClose(held.values, results[threads].values, 'a held gzip file on 2 threads vs the text box', 1e-5, 1e-6);
+    }
     await page.close();
   }
   assert.equal(results[2].rows, results[1].rows, 'rows');
