@@ -33,15 +33,31 @@ export function wholeInputFile(task, command) {
 /** Drops the held file: the text box is the input again (typed, or filled by the page). */
 export function releaseHeldInput() {
   state.heldInput = null;
-  const input = $('input');
-  input.dataset.placeholder ??= input.placeholder;
-  input.placeholder = input.dataset.placeholder;
+  showHeldFile($('input'), null);
 }
 
-/** Whether `file` is gzip-compressed: its first two bytes, whatever its name. */
-export async function isGzip(file) {
+/**
+ * How an opened file is taken: 'gzip' (by its first two bytes, whatever its name) or 'large' (over
+ * LARGE_INPUT_BYTES): held as its File, which the worker reads in slices; null: read into its text box.
+ */
+export async function holdKind(file) {
   const head = new Uint8Array(await file.slice(0, 2).arrayBuffer());
-  return head[0] === 0x1f && head[1] === 0x8b;
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  return file.size > LARGE_INPUT_BYTES ? 'large' : null;
+}
+
+/**
+ * Says in the text box `box` that the held `file` is used instead of its text (`how`: how it is used), or, for
+ * no file, gives the box its own placeholder back.
+ */
+export function showHeldFile(box, file, how = '') {
+  box.dataset.placeholder ??= box.placeholder;
+  if (!file) {
+    box.placeholder = box.dataset.placeholder;
+    return;
+  }
+  box.value = '';
+  box.placeholder = `Using ${file.name} (${formatBytes(file.size)}, ${how}). Type or paste here to use that text instead.`;
 }
 
 /** The large input file the page holds (read in slices by the worker), or null. */
@@ -68,20 +84,17 @@ export function readLayer() {
 export const readBatch = () => readInteger('batch', 'The batch size', { min: 1, max: 4096 });
 
 export async function setInputFile(file) {
-  const input = $('input');
-  input.dataset.placeholder ??= input.placeholder;
-  const gzip = await isGzip(file);
-  if (file.size > LARGE_INPUT_BYTES || gzip) {
+  const kind = await holdKind(file);
+  if (kind) {
     // Not read here: embedding and classification read it in slices (and decompress it), whatever its size.
+    const gzip = kind === 'gzip';
     state.heldInput = { name: file.name, file, gzip };
-    input.value = '';
-    const what = gzip ? 'compressed, not shown' : 'not shown';
-    input.placeholder = `Using ${file.name} (${formatBytes(file.size)}, ${what}). Type or paste here to use that text instead.`;
+    showHeldFile($('input'), file, gzip ? 'compressed, not shown' : 'not shown');
     $('input-note').textContent = `Input: ${file.name}, ${formatBytes(file.size)} (${gzip ? 'gzip-compressed' : 'too large to show'}; embedding and classification read it in slices).`;
   } else {
     const text = await readTextFile(file);
     releaseHeldInput();
-    input.value = text;
+    $('input').value = text;
     $('input-note').textContent = `Input: ${file.name}.`;
   }
   state.inputName = file.name;

@@ -34,27 +34,36 @@ export async function runEmbed() {
 }
 
 /**
+ * The progress line of a large file's run: bytes while the worker checks it, then sequences (`doing` them); the
+ * stages reported go to the test hook (page.stages).
+ */
+function fileProgress(file, doing) {
+  page.stages = new Set();
+  return (done, total, stage) => {
+    page.stages.add(stage);
+    return stage === 'reading'
+      ? `Checking ${file.name}: ${formatBytes(done)} of ${formatBytes(total)}…`
+      : `${doing}: ${formatCount(done)} of ${formatCount(total)} sequences…`;
+  };
+}
+
+/** Where a large file's results went (`keptOn` from the worker), for the status line. */
+const keptWhere = (keptOn) => (keptOn === 'disk' ? 'written to disk as they were done' : 'kept by the browser as they were done');
+
+/**
  * A large file, read in slices by the worker: the downloads are written as rows are done (on disk where the
  * browser allows), and the page keeps an evenly spaced sample of the rows for the plot.
  */
 async function embedFile(file, pooling, layer, batchSize) {
   const started = performance.now();
-  page.stages = new Set();
-  const describe = (done, total, stage) => {
-    page.stages.add(stage);
-    return stage === 'reading'
-      ? `Checking ${file.name}: ${formatBytes(done)} of ${formatBytes(total)}…`
-      : `Embedding: ${formatCount(done)} of ${formatCount(total)} sequences…`;
-  };
   const result = await state.client.call('embedFile', { file, pooling, layer, batchSize, sampleRows: PCA_FIT_ROWS }, {
-    onProgress: progressReporter('embed-progress', 'embed-status', describe),
+    onProgress: progressReporter('embed-progress', 'embed-status', fileProgress(file, 'Embedding')),
   }).finally(() => hideProgress('embed-progress'));
   const seconds = (performance.now() - started) / 1000;
   const values = new Float32Array(result.sampleValues);
   const { rows, hidden, sampleIds: ids, sampleLabels: labels, keptOn, wasmBytesBefore, wasmBytes, tokens } = result;
   page.lastEmbeddings = { ids, labels, rows, sampleRows: ids.length, hidden, values, keptOn, wasmBytesBefore, wasmBytes, tokens, npy: result.npy, csv: result.csv };
-  const kept = keptOn === 'disk' ? 'written to disk as they were done' : 'kept by the browser as they were done';
-  say('embed-status', `${formatCount(rows)} sequences of ${file.name} → ${formatCount(rows)} × ${hidden} embeddings (${pooling} pooling, layer ${layer}) in ${seconds.toFixed(1)} s; the downloads were ${kept}.${notes(result.warnings)}`, 'ok');
+  say('embed-status', `${formatCount(rows)} sequences of ${file.name} → ${formatCount(rows)} × ${hidden} embeddings (${pooling} pooling, layer ${layer}) in ${seconds.toFixed(1)} s; the downloads were ${keptWhere(keptOn)}.${notes(result.warnings)}`, 'ok');
   offerDownload('embed-npy', result.npy, 'embeddings.npy');
   offerDownload('embed-csv', result.csv, 'embeddings.csv');
   if (ids.length >= 2) drawPca(values, ids.length, hidden, ids, labels, rows);
@@ -160,15 +169,8 @@ export async function runClassify() {
 /** A large file, read in slices by the worker: the predictions CSV is written as rows are done; the table shows the first rows. */
 async function classifyFile(file, batchSize) {
   const started = performance.now();
-  page.stages = new Set();
-  const describe = (done, total, stage) => {
-    page.stages.add(stage);
-    return stage === 'reading'
-      ? `Checking ${file.name}: ${formatBytes(done)} of ${formatBytes(total)}…`
-      : `Classifying: ${formatCount(done)} of ${formatCount(total)} sequences…`;
-  };
   const result = await state.client.call('classifyFile', { file, batchSize, firstRows: TABLE_ROWS }, {
-    onProgress: progressReporter('classify-progress', 'classify-status', describe),
+    onProgress: progressReporter('classify-progress', 'classify-status', fileProgress(file, 'Classifying')),
   }).finally(() => hideProgress('classify-progress'));
   const seconds = (performance.now() - started) / 1000;
   const probs = new Float32Array(result.probs);
@@ -176,8 +178,7 @@ async function classifyFile(file, batchSize) {
   const predictions = ids.map((_, r) => argmax(probs.subarray(r * classes, (r + 1) * classes)));
   page.lastClassified = { ids, labels, rows, firstRows: ids.length, classes, probs, predictions, predicted, keptOn, csv: result.csv };
   const summary = predicted.map((c, k) => `${className(k)}: ${formatCount(c)}`).join(', ');
-  const kept = keptOn === 'disk' ? 'written to disk as they were done' : 'kept by the browser as they were done';
-  say('classify-status', `${formatCount(rows)} sequences of ${file.name} classified in ${seconds.toFixed(1)} s. Predicted ${summary}; the predictions were ${kept}.${notes(result.warnings)}`, 'ok');
+  say('classify-status', `${formatCount(rows)} sequences of ${file.name} classified in ${seconds.toFixed(1)} s. Predicted ${summary}; the predictions were ${keptWhere(keptOn)}.${notes(result.warnings)}`, 'ok');
   offerDownload('classify-csv', result.csv, 'predictions.csv');
   $('classify-table').replaceChildren(predictionsTable({ rows, classes, ids, labels }, probs, predictions));
 }

@@ -3,9 +3,8 @@
 import { barChart } from './charts.js';
 import { $, formatCount, hideProgress, offerDownload, progressReporter, say, withdrawDownload } from './ui.js';
 import { TABLE_ROWS, page, state } from './page-state.js';
-import { fetchText, isGzip, readBatch, readInteger } from './inputs.js';
+import { fetchText, holdKind, readBatch, readInteger, showHeldFile } from './inputs.js';
 import { UserError, formatBytes } from './files.js';
-import { LARGE_INPUT_BYTES } from './page-state.js';
 
 export const VEP_EXAMPLE_VCF = './data/variants.vcf';
 
@@ -39,21 +38,17 @@ export async function readFileInto(fileId, textId) {
 
 /** A large or gzip reference genome is held as its File: the worker reads it in slices and keeps only the windows. */
 let heldReference = null;
-const defaultReferencePlaceholder = () => $('vep-ref').dataset.placeholder ?? $('vep-ref').placeholder;
 
 export async function openReferenceFile() {
   const file = $('vep-ref-file').files[0];
   if (!file) return;
-  const box = $('vep-ref');
-  box.dataset.placeholder = defaultReferencePlaceholder();
-  if (file.size > LARGE_INPUT_BYTES || (await isGzip(file))) {
+  if (await holdKind(file)) {
     heldReference = file;
-    box.value = '';
-    box.placeholder = `Using ${file.name} (${formatBytes(file.size)}, not shown): only the windows around the variants are read from it. Type or paste here to use that text instead.`;
+    showHeldFile($('vep-ref'), file, 'not shown; only the windows around the variants are read from it');
   } else {
     heldReference = null;
-    box.value = await file.text();
-    box.placeholder = box.dataset.placeholder;
+    showHeldFile($('vep-ref'), null);
+    $('vep-ref').value = await file.text();
   }
 }
 
@@ -61,7 +56,7 @@ export async function openReferenceFile() {
 export function dropHeldReference() {
   if (!heldReference) return;
   heldReference = null;
-  $('vep-ref').placeholder = defaultReferencePlaceholder();
+  showHeldFile($('vep-ref'), null);
 }
 
 export async function runVep() {
