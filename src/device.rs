@@ -145,6 +145,18 @@ impl Device {
         matches!(self, Device::Gpu(g) if g.cooperative_matrices())
     }
 
+    /// Whether `--precision f16` keeps the activations between kernels in
+    /// half precision here (inference): a GPU with shader-f16, unless
+    /// `DNAGPU_F16_ACTIVATIONS=off` (to compare). Elsewhere only the weights
+    /// are f16.
+    pub fn half_activations(&self) -> bool {
+        static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let off = *OFF.get_or_init(|| {
+            std::env::var("DNAGPU_F16_ACTIVATIONS").is_ok_and(|v| v == "off")
+        });
+        !off && matches!(self, Device::Gpu(g) if g.has_feature(wgpu::Features::SHADER_F16))
+    }
+
     /// An f32 tensor holding `data` (row-major).
     pub fn tensor_f32(&self, shape: &[usize], data: &[f32]) -> Result<Tensor> {
         self.upload(shape, DType::F32, bytemuck::cast_slice(data), || {
@@ -238,6 +250,35 @@ impl Device {
             }
         };
         Ok(Tensor::from_storage(shape.to_vec(), DType::F32, storage))
+    }
+
+    /// An op's output of `dtype`: f32 as [`Device::output_f32`], or f16
+    /// (half-precision activations) rounded on the CPU as the kernels round
+    /// on the GPU, where the buffer is left for the kernel to write.
+    pub(crate) fn output_as(
+        &self,
+        op: &'static str,
+        shape: &[usize],
+        dtype: DType,
+        cpu: Vec<f32>,
+    ) -> Result<Tensor> {
+        if dtype != DType::F16 {
+            return self.output_f32(op, shape, cpu);
+        }
+        let storage = match self {
+            Device::Cpu => {
+                crate::cpu_profile::output(op);
+                Storage::Cpu(Arc::new(CpuData::F16(crate::ops::cast::cpu::to_f16(&cpu))))
+            }
+            Device::Gpu(g) => {
+                let n: usize = shape.iter().product();
+                let bytes = (n * 2).next_multiple_of(4).max(4);
+                Storage::Gpu(Arc::new(
+                    g.alloc(bytes as u64, &format!("the output of {op}"))?,
+                ))
+            }
+        };
+        Ok(Tensor::from_storage(shape.to_vec(), DType::F16, storage))
     }
 
     /// Copies an f32 tensor (or an f16 one, widened exactly) to the host,

@@ -135,6 +135,8 @@ fn workgroup_size_matches(k: Kernel, constants: &[(&str, u32)]) {
             Kernel::FlashAttentionTiled,
             Kernel::MatmulCoop16,
             Kernel::MatmulCoop16F16,
+            Kernel::MatmulCoop16Half,
+            Kernel::MatmulCoop16HalfSplit,
             Kernel::FlashAttentionCoop16,
             Kernel::FlashAttentionCoop8,
         ];

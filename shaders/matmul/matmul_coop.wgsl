@@ -1,12 +1,14 @@
 // matmul_coop.wgsl — batched C = op(A) · op(B) (+ bias) (then GELU) on
 // cooperative matrices (tensor cores): A and B rounded to f16 as they are
 // staged, products accumulated in f32 by CS x CS x CS coopMultiplyAdd, C
-// and the epilogue in f32. The same contract as matmul_tiled.wgsl (its
+// and the epilogue in f32 (C stored as `out4`). The same contract as matmul_tiled.wgsl (its
 // Params, bindings, split K, layouts and the multiples of 4 it needs), with
 // a 4CS x 4CS tile of C per workgroup: grid (ceil(N / 4CS), ceil(M / 4CS),
 // batch * S); k_chunk is a multiple of BK (2CS). Prepended, in order:
 // common/coop_enable.wgsl; common/coop_16.wgsl or _8.wgsl (CS and the
-// CoopA/B/C types); matmul_tiled_b_f32.wgsl or _b_f16.wgsl (b4_at()).
+// CoopA/B/C types); common/act_f32.wgsl or act_f16.wgsl (A's storage,
+// `act4`); matmul_tiled_b_f32.wgsl or _b_f16.wgsl (b4_at());
+// matmul_c_f32.wgsl or _c_f16.wgsl (C's storage, `out4`).
 //   For each batch z: C[z] (M x N, row-major) = sum_k A(z, m, k) * B(z, k, n)
 //   A is [M, K] row-major, or [K, M] when TRANS_A = 1; B is [K, N], or
 //   [N, K] when TRANS_B = 1. Out-of-range elements stage as 0 and are not
@@ -39,9 +41,9 @@ override BIAS: u32 = 0u;
 override GELU: u32 = 0u;
 override WG: u32 = 128u;
 
-@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read> a: array<act4>;
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c: array<out4>;
 @group(0) @binding(4) var<uniform> params: Params;
 
 const BM: u32 = 4u * CS;
@@ -71,7 +73,7 @@ fn stage_a(e: u32, row0: u32, k0: u32, ke: u32, base: u32) {
         let r = e / ROW4;
         let kv = (e % ROW4) * 4u;
         if (row0 + r < p.m && k0 + kv < ke) {
-            v = a[(base + (row0 + r) * p.k + k0 + kv) >> 2u];
+            v = vec4<f32>(a[(base + (row0 + r) * p.k + k0 + kv) >> 2u]);
         }
         for (var q = 0u; q < 4u; q++) {
             as16[r * SA + kv + q] = f16(v[q]);
@@ -81,7 +83,7 @@ fn stage_a(e: u32, row0: u32, k0: u32, ke: u32, base: u32) {
         let kk = e / COL4;
         let mv = (e % COL4) * 4u;
         if (k0 + kk < ke && row0 + mv < p.m) {
-            v = a[(base + (k0 + kk) * p.m + row0 + mv) >> 2u];
+            v = vec4<f32>(a[(base + (k0 + kk) * p.m + row0 + mv) >> 2u]);
         }
         for (var q = 0u; q < 4u; q++) {
             as16[(mv + q) * SA + kk] = f16(v[q]);
@@ -185,7 +187,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             if (GELU == 1u) {
                 v = vec4<f32>(gelu(v.x), gelu(v.y), gelu(v.z), gelu(v.w));
             }
-            c[(c0 + row * p.n + col) >> 2u] = v;
+            c[(c0 + row * p.n + col) >> 2u] = out4(v);
         }
     }
 }

@@ -2,7 +2,9 @@
 // arithmetic, the fast path for operands whose contiguous dimensions are
 // multiples of 4. B is read through b4_at() from a prepended snippet that
 // declares binding 1 (matmul_tiled_b_f32.wgsl, or matmul_tiled_b_f16.wgsl:
-// f16 weights).
+// f16 weights). A is array<act4> (common/act_f32.wgsl or act_f16.wgsl:
+// half-precision activations) and C array<out4> (matmul_c_f32.wgsl or
+// matmul_c_f16.wgsl), both from prepended snippets; sums are f32.
 //   For each batch z: C[z] (M x N, row-major) = sum_k A(z, m, k) * B(z, k, n)
 //   A is [M, K] row-major, or [K, M] when TRANS_A = 1 (A^T stored);
 //   B is [K, N] row-major, or [N, K] when TRANS_B = 1 (a Linear weight).
@@ -39,9 +41,9 @@ override TRANS_B: u32 = 0u;
 override BIAS: u32 = 0u;
 override GELU: u32 = 0u;
 
-@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read> a: array<act4>;
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c: array<out4>;
 @group(0) @binding(4) var<uniform> params: Params;
 
 const BM: u32 = 128u;
@@ -66,14 +68,14 @@ fn load_a(e: u32, row0: u32, k0: u32, ke: u32, base: u32) -> vec4<f32> {
         let r = e / (BK / 4u);
         let kv = (e % (BK / 4u)) * 4u;
         if (row0 + r < p.m && k0 + kv < ke) {
-            return a[(base + (row0 + r) * p.k + k0 + kv) >> 2u];
+            return vec4<f32>(a[(base + (row0 + r) * p.k + k0 + kv) >> 2u]);
         }
     } else {
         // BK k-rows x 32 vec4 along m.
         let kk = e >> 5u;
         let mv = (e & 31u) * 4u;
         if (k0 + kk < ke && row0 + mv < p.m) {
-            return a[(base + (k0 + kk) * p.m + row0 + mv) >> 2u];
+            return vec4<f32>(a[(base + (k0 + kk) * p.m + row0 + mv) >> 2u]);
         }
     }
     return vec4<f32>(0.0);
@@ -192,7 +194,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                     if (GELU == 1u) {
                         v = vec4<f32>(gelu(v.x), gelu(v.y), gelu(v.z), gelu(v.w));
                     }
-                    c[(c0 + row * p.n + col) >> 2u] = v;
+                    c[(c0 + row * p.n + col) >> 2u] = out4(v);
                 }
             }
         }

@@ -71,25 +71,43 @@ kernels! {
     Matmul => "matmul" / "matmul.wgsl",
         snippets ["matmul/matmul_b_f32.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 1024 * 4);
     MatmulTiled => "matmul" / "matmul_tiled.wgsl",
-        snippets ["matmul/matmul_tiled_b_f32.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 264 * 16);
+        snippets ["common/act_f32.wgsl", "matmul/matmul_tiled_b_f32.wgsl", "matmul/matmul_c_f32.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 264 * 16);
     /// The matmuls with B (the weight) stored as f16.
     MatmulF16 => "matmul" / "matmul.wgsl" ("f16 B"),
         snippets ["matmul/matmul_b_f16.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 1024 * 4);
     MatmulTiledF16 => "matmul" / "matmul_tiled.wgsl" ("f16 B"),
-        snippets ["matmul/matmul_tiled_b_f16.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 264 * 16);
+        snippets ["common/act_f32.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "matmul/matmul_c_f32.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 264 * 16);
+    /// Half-precision activations (A and C f16, f16 B, f32 sums), and the
+    /// same with f32 C for the partial products of a split K.
+    MatmulTiledHalf => "matmul" / "matmul_tiled.wgsl" ("f16 A, B, C"),
+        snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "matmul/matmul_c_f16.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 264 * 16);
+    MatmulTiledHalfSplit => "matmul" / "matmul_tiled.wgsl" ("f16 A, B; f32 C"),
+        snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "matmul/matmul_c_f32.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 264 * 16);
     /// The matmuls on cooperative matrices (f16 operands, f32 sums) of
     /// 16 x 16 or 8 x 8 blocks: devices with `coop::FEATURES`.
     MatmulCoop16 => "matmul" / "matmul_coop.wgsl" ("cooperative 16"),
-        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "matmul/matmul_tiled_b_f32.wgsl", "common/gelu.wgsl"],
+        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "common/act_f32.wgsl", "matmul/matmul_tiled_b_f32.wgsl", "matmul/matmul_c_f32.wgsl", "common/gelu.wgsl"],
         workgroup (128, (64 * 40 + 32 * 72) * 2 + 64 * 64 * 4);
     MatmulCoop16F16 => "matmul" / "matmul_coop.wgsl" ("cooperative 16, f16 B"),
-        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "common/gelu.wgsl"],
+        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "common/act_f32.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "matmul/matmul_c_f32.wgsl", "common/gelu.wgsl"],
+        workgroup (128, (64 * 40 + 32 * 72) * 2 + 64 * 64 * 4);
+    MatmulCoop16Half => "matmul" / "matmul_coop.wgsl" ("cooperative 16, f16 A, B, C"),
+        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "common/act_f16.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "matmul/matmul_c_f16.wgsl", "common/gelu.wgsl"],
+        workgroup (128, (64 * 40 + 32 * 72) * 2 + 64 * 64 * 4);
+    MatmulCoop16HalfSplit => "matmul" / "matmul_coop.wgsl" ("cooperative 16, f16 A, B; f32 C"),
+        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "common/act_f16.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "matmul/matmul_c_f32.wgsl", "common/gelu.wgsl"],
         workgroup (128, (64 * 40 + 32 * 72) * 2 + 64 * 64 * 4);
     MatmulCoop8 => "matmul" / "matmul_coop.wgsl" ("cooperative 8"),
-        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "matmul/matmul_tiled_b_f32.wgsl", "common/gelu.wgsl"],
+        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/act_f32.wgsl", "matmul/matmul_tiled_b_f32.wgsl", "matmul/matmul_c_f32.wgsl", "common/gelu.wgsl"],
         workgroup (128, (32 * 24 + 16 * 40) * 2 + 32 * 32 * 4);
     MatmulCoop8F16 => "matmul" / "matmul_coop.wgsl" ("cooperative 8, f16 B"),
-        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "common/gelu.wgsl"],
+        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/act_f32.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "matmul/matmul_c_f32.wgsl", "common/gelu.wgsl"],
+        workgroup (128, (32 * 24 + 16 * 40) * 2 + 32 * 32 * 4);
+    MatmulCoop8Half => "matmul" / "matmul_coop.wgsl" ("cooperative 8, f16 A, B, C"),
+        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/act_f16.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "matmul/matmul_c_f16.wgsl", "common/gelu.wgsl"],
+        workgroup (128, (32 * 24 + 16 * 40) * 2 + 32 * 32 * 4);
+    MatmulCoop8HalfSplit => "matmul" / "matmul_coop.wgsl" ("cooperative 8, f16 A, B; f32 C"),
+        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/act_f16.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "matmul/matmul_c_f32.wgsl", "common/gelu.wgsl"],
         workgroup (128, (32 * 24 + 16 * 40) * 2 + 32 * 32 * 4);
     FlashAttention => "attention" / "flash_attention.wgsl",
         snippets ["common/attention_params.wgsl", "common/attention_rows.wgsl"], workgroup (64, 2 * 512 * 16);
@@ -177,7 +195,10 @@ impl Kernel {
     /// matmul's workgroup memory grows with its k step `BK`.
     pub fn workgroup_with(self, constants: &[(&str, u32)]) -> (u32, u32) {
         match self {
-            Kernel::MatmulTiled | Kernel::MatmulTiledF16 => {
+            Kernel::MatmulTiled
+            | Kernel::MatmulTiledF16
+            | Kernel::MatmulTiledHalf
+            | Kernel::MatmulTiledHalfSplit => {
                 let bk = constants.iter().find(|c| c.0 == "BK").map_or(8, |c| c.1);
                 (256, 2 * bk * 33 * 16)
             }
@@ -185,6 +206,10 @@ impl Kernel {
             | Kernel::MatmulCoop16F16
             | Kernel::MatmulCoop8
             | Kernel::MatmulCoop8F16
+            | Kernel::MatmulCoop16Half
+            | Kernel::MatmulCoop16HalfSplit
+            | Kernel::MatmulCoop8Half
+            | Kernel::MatmulCoop8HalfSplit
             | Kernel::FlashAttentionCoop16
             | Kernel::FlashAttentionCoop8 => {
                 let wg = constants.iter().find(|c| c.0 == "WG").map_or(128, |c| c.1);

@@ -30,6 +30,14 @@ impl Tol {
         rtol: 1e-4,
         atol_rel: 1e-5,
     };
+    /// Outputs stored in f16 (half-precision activations) from f32
+    /// arithmetic: two results within f32's tolerance may round to
+    /// neighbouring f16 values, one unit in the last place apart (2^-10
+    /// relative), so rtol is f32's plus 2^-10.
+    pub const F16_STORED: Tol = Tol {
+        rtol: 1e-4 + 1.0 / 1024.0,
+        atol_rel: 1e-5,
+    };
 }
 
 /// Compares element-wise; the error names the worst element and the mean error.

@@ -5,7 +5,7 @@
 use crate::ops::elementwise::check::ref_gelu;
 use crate::ops::{self, Epilogue, Matmul};
 use crate::testing::{check_close, e, read, widen, Check, Rng, Tol};
-use crate::{Device, Tensor};
+use crate::{DType, Device, Tensor};
 
 // ---------------------------------------------------------------- f64 references
 /// Plain triple loop in f64: `C[z] = op(A[z]) op(B[z])`, with the strides of
@@ -75,6 +75,24 @@ pub async fn check_matmul_f16_b(
     matmul_case(dev, kernel, batch, m, n, k, spec, bias, true, seed).await
 }
 
+/// [`check_matmul_on`] with half-precision activations: A and B f16, C f16
+/// (sums in f32, rounded once), against the CPU twin within
+/// [`Tol::F16_STORED`] and, on the CPU, against f64.
+#[allow(clippy::too_many_arguments)]
+pub async fn check_matmul_half(
+    dev: &Device,
+    kernel: Option<ops::MatmulKernel>,
+    batch: Option<usize>,
+    m: usize,
+    n: usize,
+    k: usize,
+    spec: Matmul,
+    bias: bool,
+    seed: u64,
+) -> Check {
+    matmul_case_as(dev, kernel, batch, m, n, k, spec, bias, true, true, seed).await
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn matmul_case(
     dev: &Device,
@@ -86,6 +104,24 @@ async fn matmul_case(
     spec: Matmul,
     bias: bool,
     b_f16: bool,
+    seed: u64,
+) -> Check {
+    matmul_case_as(dev, kernel, batch, m, n, k, spec, bias, b_f16, false, seed).await
+}
+
+/// `a_half`: A (and B) stored as f16, C too.
+#[allow(clippy::too_many_arguments)]
+async fn matmul_case_as(
+    dev: &Device,
+    kernel: Option<ops::MatmulKernel>,
+    batch: Option<usize>,
+    m: usize,
+    n: usize,
+    k: usize,
+    spec: Matmul,
+    bias: bool,
+    b_f16: bool,
+    a_half: bool,
     seed: u64,
 ) -> Check {
     let mut rng = Rng::new(seed);
@@ -108,17 +144,23 @@ async fn matmul_case(
     if b_f16 || coop {
         to_f16(&mut b);
     }
-    if coop {
+    if coop || a_half {
         to_f16(&mut a);
     }
     let bias_v = rng.vec(n, 1.0);
     let what = format!(
-        "matmul {spec:?} batch {batch:?} M {m} N {n} K {k} bias {bias} kernel {kernel:?} B {} on {}",
+        "matmul {spec:?} batch {batch:?} M {m} N {n} K {k} bias {bias} kernel {kernel:?} B {}{} on {}",
         if b_f16 { "f16" } else { "f32" },
+        if a_half { ", A and C f16" } else { "" },
         dev.name()
     );
     let run = |d: &Device| -> Result<Tensor, String> {
-        let ta = d.tensor_f32(&sa, &a).map_err(e)?;
+        let ta = if a_half {
+            d.tensor_f16(&sa, &a)
+        } else {
+            d.tensor_f32(&sa, &a)
+        }
+        .map_err(e)?;
         let tb = if b_f16 {
             d.tensor_f16(&sb, &b)
         } else {
@@ -128,9 +170,15 @@ async fn matmul_case(
         let tbias = d.tensor_f32(&[n], &bias_v).map_err(e)?;
         ops::matmul_with(d, &ta, &tb, bias.then_some(&tbias), spec, kernel).map_err(e)
     };
-    let got = read(dev, &run(dev)?).await?;
+    let c = run(dev)?;
+    let want_dtype = if a_half { DType::F16 } else { DType::F32 };
+    if c.dtype() != want_dtype {
+        return Err(format!("{what}: C is {:?}, expected {want_dtype:?}", c.dtype()));
+    }
+    let got = read(dev, &c).await?;
     let want = read(&Device::Cpu, &run(&Device::Cpu)?).await?;
-    check_close(&what, &got, &widen(&want), Tol::F32)?;
+    let tol = if a_half { Tol::F16_STORED } else { Tol::F32 };
+    check_close(&what, &got, &widen(&want), tol)?;
     if !dev.is_gpu() {
         let dims = crate::ops::matmul::MatmulDims::of(&sa, &sb, spec).map_err(e)?;
         let mut r = ref_matmul(&dims, &a, &b);
@@ -142,7 +190,7 @@ async fn matmul_case(
                 *v = ref_gelu(*v);
             }
         }
-        check_close(&format!("{what} vs f64"), &got, &r, Tol::F32)?;
+        check_close(&format!("{what} vs f64"), &got, &r, tol)?;
     }
     Ok(())
 }

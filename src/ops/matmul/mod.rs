@@ -9,6 +9,10 @@
 //! - bias: [N]. C: [batch, M, N] if either operand is batched, else [M, N].
 //! - B may be f16 (weights stored at half the size): it is widened to f32
 //!   as it is read; the arithmetic and C stay f32.
+//! - A may be f16 (half-precision activations, `Device::half_activations`)
+//!   with an f16 B: C is then f16, the sums f32, rounded once as stored.
+//!   The GPU runs these on the tiled or cooperative kernel only, so N and
+//!   the operands' contiguous dimensions must be multiples of 4.
 
 #[cfg(any(test, feature = "test-utils"))]
 pub mod check;
@@ -197,10 +201,16 @@ pub fn matmul_with(
     kernel: Option<MatmulKernel>,
 ) -> Result<Tensor> {
     const OP: &str = "matmul";
-    a.check_dtype(OP, "a", DType::F32)?;
     let b_f16 = b.dtype() == DType::F16;
     if !b_f16 {
         b.check_dtype(OP, "b", DType::F32)?;
+    }
+    // Half-precision activations multiply half-precision weights.
+    let a_half = a.dtype() == DType::F16;
+    if a_half {
+        b.check_dtype(OP, "b (with an f16 A)", DType::F16)?;
+    } else {
+        a.check_dtype(OP, "a", DType::F32)?;
     }
     dev.check_on(OP, &[("a", a), ("b", b)])?;
     let d = MatmulDims::of(a.shape(), b.shape(), spec)?;
@@ -224,12 +234,12 @@ pub fn matmul_with(
         Device::Cpu => {
             let c = cpu::matmul(
                 &d,
-                a.cpu_f32(),
+                &a.cpu_float(),
                 &b.cpu_float(),
                 bias.map(|t| t.cpu_f32()),
                 gelu,
             )?;
-            dev.output_f32(OP, &out_shape, c)
+            dev.output_as(OP, &out_shape, a.dtype(), c)
         }
         Device::Gpu(g) => {
             for (what, v) in [
@@ -255,9 +265,24 @@ pub fn matmul_with(
                         ),
                     ))
                 }
+                Some(MatmulKernel::Basic) if a_half => {
+                    return Err(shape_err(OP, "the basic kernel has no f16 A".to_string()))
+                }
                 Some(k) => k,
                 None if b_f16 && tiled_fits(&d, spec) && coop_fits(g) => {
                     MatmulKernel::Cooperative
+                }
+                None if a_half => {
+                    if !tiled_fits(&d, spec) {
+                        return Err(shape_err(
+                            OP,
+                            format!(
+                                "half-precision activations need N and each operand's contiguous dimension to be multiples of 4 (M {}, N {}, K {})",
+                                d.m, d.n, d.k
+                            ),
+                        ));
+                    }
+                    MatmulKernel::TILED
                 }
                 None => MatmulKernel::pick(&d, spec),
             };
@@ -271,40 +296,46 @@ pub fn matmul_with(
                 MatmulKernel::Tiled { .. } | MatmulKernel::Cooperative => {
                     // The two share a contract: tiles of C, split K, the
                     // epilogue after the sum of a split product.
-                    let (bk, tile, kernel_of, extra) = match kernel {
-                        MatmulKernel::Tiled { bk } => {
-                            if bk != 8 && bk != 16 {
-                                return Err(shape_err(
-                                    OP,
-                                    format!("tiled k step {bk}: expected 8 or 16"),
-                                ));
-                            }
-                            let kernel_of = if b_f16 {
-                                Kernel::MatmulTiledF16
-                            } else {
-                                Kernel::MatmulTiled
-                            };
-                            (bk, 128, kernel_of, ("BK", bk))
+                    let block = g.cooperative_block().unwrap_or(16);
+                    let bk = match kernel {
+                        MatmulKernel::Tiled { bk } if bk != 8 && bk != 16 => {
+                            return Err(shape_err(
+                                OP,
+                                format!("tiled k step {bk}: expected 8 or 16"),
+                            ));
                         }
-                        _ => {
-                            let block = g.cooperative_block().unwrap_or(16);
-                            let kernel_of = match (block, b_f16) {
-                                (16, false) => Kernel::MatmulCoop16,
-                                (16, true) => Kernel::MatmulCoop16F16,
-                                (_, false) => Kernel::MatmulCoop8,
-                                (_, true) => Kernel::MatmulCoop8F16,
-                            };
-                            (
-                                2 * block,
-                                4 * block as usize,
-                                kernel_of,
-                                ("WG", coop_invocations(g)),
-                            )
-                        }
+                        MatmulKernel::Tiled { bk } => bk,
+                        _ => 2 * block,
                     };
                     let splits = split_k(&d, bias.is_some() || gelu);
                     let k_chunk = d.k.div_ceil(splits).next_multiple_of(bk as usize);
                     let splits = d.k.div_ceil(k_chunk).max(1);
+                    // A split product's partial sums stay f32.
+                    let split = splits > 1;
+                    let (tile, kernel_of, extra) = match kernel {
+                        MatmulKernel::Tiled { .. } => {
+                            let kernel_of = match (a_half, split, b_f16) {
+                                (true, false, _) => Kernel::MatmulTiledHalf,
+                                (true, true, _) => Kernel::MatmulTiledHalfSplit,
+                                (false, _, true) => Kernel::MatmulTiledF16,
+                                (false, _, false) => Kernel::MatmulTiled,
+                            };
+                            (128, kernel_of, ("BK", bk))
+                        }
+                        _ => {
+                            let kernel_of = match (block, a_half, split, b_f16) {
+                                (16, true, false, _) => Kernel::MatmulCoop16Half,
+                                (16, true, true, _) => Kernel::MatmulCoop16HalfSplit,
+                                (16, false, _, false) => Kernel::MatmulCoop16,
+                                (16, false, _, true) => Kernel::MatmulCoop16F16,
+                                (_, true, false, _) => Kernel::MatmulCoop8Half,
+                                (_, true, true, _) => Kernel::MatmulCoop8HalfSplit,
+                                (_, false, _, false) => Kernel::MatmulCoop8,
+                                (_, false, _, true) => Kernel::MatmulCoop8F16,
+                            };
+                            (4 * block as usize, kernel_of, ("WG", coop_invocations(g)))
+                        }
+                    };
                     let params = TiledParams {
                         m: d.m as u32,
                         n: d.n as u32,
@@ -335,7 +366,7 @@ pub fn matmul_with(
                     let out = if splits > 1 {
                         dev.output_f32(OP, &[splits, d.m * d.n], Vec::new())?
                     } else {
-                        dev.output_f32(OP, &out_shape, Vec::new())?
+                        dev.output_as(OP, &out_shape, a.dtype(), Vec::new())?
                     };
                     let buffers = [a.gpu_buffer(), b.gpu_buffer(), bias_buf, out.gpu_buffer()];
                     g.dispatch(kernel_of, &constants, &buffers, &params, groups)?;
@@ -348,6 +379,9 @@ pub fn matmul_with(
                     }
                     if gelu {
                         sum = super::gelu(dev, &sum)?;
+                    }
+                    if a_half {
+                        sum = super::to_f16(dev, &sum)?;
                     }
                     Ok(sum)
                 }

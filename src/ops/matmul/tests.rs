@@ -3,7 +3,7 @@
 //! skips without one).
 
 use super::check::*;
-use crate::ops::{Epilogue, Matmul, MatmulKernel};
+use crate::ops::{self, Epilogue, Matmul, MatmulKernel};
 use crate::testing::{coop_gpu, gpu, run};
 use crate::Device;
 
@@ -182,6 +182,57 @@ fn matmul_with_f16_b_all_layouts() {
             950,
         ));
     }
+}
+
+/// Half-precision activations (A, B and C f16) on the tiled kernel, the
+/// only one that takes them without cooperative matrices: every layout,
+/// partial tiles, a batch, bias and GELU, split K (partial sums in f32, the
+/// epilogue after them, then rounded), and the kernel `matmul` picks.
+#[test]
+fn matmul_half_activations() {
+    let mut devices = vec![Device::Cpu];
+    devices.extend(gpu());
+    let tiled = Some(MatmulKernel::TILED);
+    let gelu = Matmul {
+        epilogue: Epilogue::Gelu,
+        ..Matmul::NT
+    };
+    for dev in &devices {
+        let mut seed = 1300;
+        for spec in LAYOUTS {
+            for &(m, n, k) in &[(4, 4, 4), (8, 68, 20), (132, 124, 12), (260, 132, 36)] {
+                seed += 1;
+                run(check_matmul_half(dev, tiled, None, m, n, k, spec, false, seed));
+            }
+        }
+        run(check_matmul_half(dev, None, Some(3), 68, 136, 20, gelu, true, 1350));
+        run(check_matmul_half(dev, None, None, 3, 136, 20, gelu, true, 1351));
+        // Split K with and without the epilogue.
+        for (i, spec) in [Matmul::TN, Matmul::NT, gelu].into_iter().enumerate() {
+            let bias = i > 0;
+            run(check_matmul_half(dev, tiled, None, 132, 124, 2052, spec, bias, 1360 + i as u64));
+        }
+    }
+}
+
+/// Half-precision activations are refused where they cannot run: the basic
+/// kernel, sizes that are not multiples of 4, an f32 B.
+#[test]
+fn matmul_half_activations_refused() {
+    let Some(dev) = gpu() else { return };
+    let a = dev.tensor_f16(&[5, 6], &[0.5; 30]).unwrap();
+    let b = dev.tensor_f16(&[6, 6], &[0.25; 36]).unwrap();
+    let err = ops::matmul(&dev, &a, &b, None, Matmul::NN).unwrap_err().to_string();
+    assert!(err.contains("multiples of 4"), "{err}");
+    let b4 = dev.tensor_f16(&[4, 4], &[0.25; 16]).unwrap();
+    let a4 = dev.tensor_f16(&[4, 4], &[0.5; 16]).unwrap();
+    let err = ops::matmul_with(&dev, &a4, &b4, None, Matmul::NN, Some(MatmulKernel::Basic))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("basic kernel"), "{err}");
+    let b32 = dev.tensor_f32(&[4, 4], &[0.25; 16]).unwrap();
+    let err = ops::matmul(&dev, &a4, &b32, None, Matmul::NN).unwrap_err().to_string();
+    assert!(err.contains("F16"), "{err}");
 }
 
 /// Few output tiles and a long K: the tiled kernel splits K into ranges and
