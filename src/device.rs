@@ -151,9 +151,8 @@ impl Device {
     /// are f16.
     pub fn half_activations(&self) -> bool {
         static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        let off = *OFF.get_or_init(|| {
-            std::env::var("DNAGPU_F16_ACTIVATIONS").is_ok_and(|v| v == "off")
-        });
+        let off =
+            *OFF.get_or_init(|| std::env::var("DNAGPU_F16_ACTIVATIONS").is_ok_and(|v| v == "off"));
         !off && matches!(self, Device::Gpu(g) if g.has_feature(wgpu::Features::SHADER_F16))
     }
 

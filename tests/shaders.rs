@@ -137,8 +137,11 @@ fn workgroup_size_matches(k: Kernel, constants: &[(&str, u32)]) {
             Kernel::MatmulCoop16F16,
             Kernel::MatmulCoop16Half,
             Kernel::MatmulCoop16HalfSplit,
+            Kernel::FlashAttentionTiledHalf,
             Kernel::FlashAttentionCoop16,
             Kernel::FlashAttentionCoop8,
+            Kernel::FlashAttentionCoop16Half,
+            Kernel::FlashAttentionCoop8Half,
         ];
         assert!(
             !constants.is_empty() || larger_with_fallback.contains(&k) || shared <= 16384,

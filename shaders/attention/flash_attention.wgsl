@@ -1,11 +1,13 @@
 // flash_attention.wgsl — multi-head attention forward with ALiBi and a key
 // padding mask, never materialising the T x T score matrix.
 // Layout (packed QKV, straight from the fused Wqkv projection):
-//   qkv:    [B, T, 3H] f32, token row = [q (H) | k (H) | v (H)], head h at
+//   qkv:    [B, T, 3H] `act`, token row = [q (H) | k (H) | v (H)], head h at
 //           columns h*D .. h*D + D of each part (H = heads * D).
 //   mask:   [B, T] u32, nonzero = real token, 0 = padding (any position).
 //   slopes: [heads] f32, ALiBi slope m_h (all 0 = no positional bias).
-//   out:    [B, T, H] f32, heads concatenated back.
+//   out:    [B, T, H] `act`, heads concatenated back.
+//   `act` is f32, or f16 (common/act_f16.wgsl: half-precision activations;
+//   the arithmetic stays f32).
 //   lse:    [B, heads, T] f32, natural log-sum-exp of each row's scores, for
 //           the backward pass; -3.4e38 for a row with no valid key.
 // Scores: s[i, j] = (q_i · k_j) * scale - m_h * |i - j| over valid keys j;
@@ -19,10 +21,10 @@
 // prepended common/attention_rows.wgsl.
 // Grid: (ceil(T / 64), B * heads, 1).
 
-@group(0) @binding(0) var<storage, read> qkv: array<f32>;
+@group(0) @binding(0) var<storage, read> qkv: array<act>;
 @group(0) @binding(1) var<storage, read> mask: array<u32>;
 @group(0) @binding(2) var<storage, read> slopes: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<act>;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params; // common/attention_params.wgsl
 
@@ -115,7 +117,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let v = acc[c] * inv;
             for (var e = 0u; e < 4u; e++) {
                 if (4u * c + e < D) {
-                    out[o + 4u * c + e] = v[e];
+                    out[o + 4u * c + e] = act(v[e]);
                 }
             }
         }

@@ -4,8 +4,9 @@
 // probabilities rounded to f16, products summed in f32, softmax statistics
 // and the output in f32. Prepended: common/coop_enable.wgsl, then
 // common/coop_16.wgsl or _8.wgsl (the block size CS, types CoopA/B/C),
+// common/act_f32.wgsl or act_f16.wgsl (the storage of qkv and out, `act4`),
 // common/attention_params.wgsl.
-//   qkv: [B, T, 3H] f32 packed q | k | v; mask: [B, T] u32; slopes: [heads];
+//   qkv: [B, T, 3H] packed q | k | v; mask: [B, T] u32; slopes: [heads];
 //   out: [B, T, H]; lse: [B, heads, T] (-3.4e38 for a row with no valid key).
 // Work: a workgroup of WG = 4 x the subgroup size (exactly 4 subgroups: the
 // host uses this kernel only where the subgroup size is fixed) owns BR = 4CS
@@ -26,10 +27,10 @@
 
 override WG: u32 = 128u;
 
-@group(0) @binding(0) var<storage, read> qkv: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read> qkv: array<act4>;
 @group(0) @binding(1) var<storage, read> mask: array<u32>;
 @group(0) @binding(2) var<storage, read> slopes: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> out: array<act4>;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params; // common/attention_params.wgsl
 
@@ -59,7 +60,7 @@ fn load4(b: u32, t: u32, part: u32, h: u32, d: u32) -> vec4<f32> {
         return vec4<f32>(0.0);
     }
     let hid = p.heads * D;
-    return qkv[((b * p.seq + t) * 3u * hid + part * hid + h * D + d) >> 2u];
+    return vec4<f32>(qkv[((b * p.seq + t) * 3u * hid + part * hid + h * D + d) >> 2u]);
 }
 
 // Part `part` (1 k, 2 v) of keys k0 .. k0 + BC into kv as f16.
@@ -183,7 +184,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 let at = r * D + d;
                 v = vec4<f32>(os[at], os[at + 1u], os[at + 2u], os[at + 3u]) / l;
             }
-            out[((b * p.seq + i) * hid + h * D + d) >> 2u] = v;
+            out[((b * p.seq + i) * hid + h * D + d) >> 2u] = act4(v);
             if (d == 0u) {
                 var m = NEG_BIG;
                 if (l > 0.0) {

@@ -2,7 +2,7 @@
 // bindings, layouts, scores, padding rules and outputs; see its header) for
 // head dim D = 64, blocked so that each value staged in workgroup memory
 // feeds several FMAs of each invocation.
-//   qkv: [B, T, 3H] f32 packed q | k | v; mask: [B, T] u32; slopes: [heads];
+//   qkv: [B, T, 3H] packed q | k | v (`act4`: f32, or f16 with act_f16.wgsl); mask: [B, T] u32; slopes: [heads];
 //   out: [B, T, H]; lse: [B, heads, T] (-3.4e38 for a row with no valid key).
 // Work: a workgroup of 256 invocations owns 64 query rows of one (b, h) and
 // walks the keys in tiles of 32:
@@ -20,10 +20,10 @@
 // flash_attention.wgsl.
 // Grid: (ceil(T / 64), B * heads, 1).
 
-@group(0) @binding(0) var<storage, read> qkv: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read> qkv: array<act4>;
 @group(0) @binding(1) var<storage, read> mask: array<u32>;
 @group(0) @binding(2) var<storage, read> slopes: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> out: array<act4>;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params; // common/attention_params.wgsl
 
@@ -77,7 +77,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let c = e / BR;
         var v = vec4<f32>(0.0);
         if (i0 + r < t) {
-            v = qkv[(b * t + i0 + r) * 3u * hid4 + head4 + c] * params.scale;
+            v = vec4<f32>(qkv[(b * t + i0 + r) * 3u * hid4 + head4 + c]) * params.scale;
         }
         for (var q = 0u; q < 4u; q++) {
             qt[(4u * c + q) * BR + r] = v[q];
@@ -108,7 +108,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let c = e / BC;
             var kv = vec4<f32>(0.0);
             if (j0 + kk < t) {
-                kv = qkv[(b * t + j0 + kk) * 3u * hid4 + hid4 + head4 + c];
+                kv = vec4<f32>(qkv[(b * t + j0 + kk) * 3u * hid4 + hid4 + head4 + c]);
             }
             for (var q = 0u; q < 4u; q++) {
                 let at = (4u * c + q) * BC + kk;
@@ -180,7 +180,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let vk = e / 16u;
             var vv = vec4<f32>(0.0);
             if (j0 + vk < t) {
-                vv = qkv[(b * t + j0 + vk) * 3u * hid4 + 2u * hid4 + head4 + e % 16u];
+                vv = vec4<f32>(qkv[(b * t + j0 + vk) * 3u * hid4 + 2u * hid4 + head4 + e % 16u]);
             }
             vs[e] = vv;
         }
@@ -215,7 +215,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             if (lt > 0.0) {
                 inv = 1.0 / lt;
             }
-            out[(b * t + i) * hid4 + head4 + oc] = acc[r] * inv;
+            out[(b * t + i) * hid4 + head4 + oc] = act4(acc[r] * inv);
         }
     }
     // lse: the row's max is known to its score-phase invocations.

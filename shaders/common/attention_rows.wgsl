@@ -20,7 +20,7 @@ fn load_qkv4(base: u32, c: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);
     for (var e = 0u; e < 4u; e++) {
         if (4u * c + e < D) {
-            v[e] = qkv[base + 4u * c + e];
+            v[e] = f32(qkv[base + 4u * c + e]);
         }
     }
     return v;

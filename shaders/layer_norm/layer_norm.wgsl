@@ -2,7 +2,8 @@
 // the residual add that precedes it in a post-norm block:
 //   z = x + residual (residual only when params.has_residual == 1)
 //   y = (z - mean) * rstd * weight + bias,  rstd = 1 / sqrt(var + eps)
-// x, residual: [R, H] f32; weight, bias: [H]; y: [R, H];
+// x, residual, y: [R, H] activations (`act`: f32, or f16 with act_f16.wgsl;
+// statistics and arithmetic f32 either way); weight, bias: [H] f32;
 // mean, rstd: [R] saved for the backward pass. Variance is biased (/H),
 // computed in two passes around the mean for accuracy.
 // Bindings: 0 x, 1 residual (bind x when unused), 2 weight, 3 bias,
@@ -18,19 +19,19 @@ struct Params {
     eps: f32,
 }
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> residual: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<act>;
+@group(0) @binding(1) var<storage, read> residual: array<act>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<act>;
 @group(0) @binding(5) var<storage, read_write> mean_out: array<f32>;
 @group(0) @binding(6) var<storage, read_write> rstd_out: array<f32>;
 @group(0) @binding(7) var<uniform> params: Params;
 
 fn load(i: u32) -> f32 {
-    var v = x[i];
+    var v = f32(x[i]);
     if (params.has_residual == 1u) {
-        v += residual[i];
+        v += f32(residual[i]);
     }
     return v;
 }
@@ -53,7 +54,7 @@ fn run(wg: vec3<u32>, nwg: vec3<u32>, li: u32) {
     }
     let rstd = inverseSqrt(sum_all(q) / f32(params.hidden) + params.eps);
     for (var j = li; j < h; j += WG) {
-        y[base + j] = (load(base + j) - mean) * rstd * weight[j] + bias[j];
+        y[base + j] = act((load(base + j) - mean) * rstd * weight[j] + bias[j]);
     }
     if (live && li == 0u) {
         mean_out[r] = mean;

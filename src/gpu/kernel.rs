@@ -110,15 +110,26 @@ kernels! {
         snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/act_f16.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "matmul/matmul_c_f32.wgsl", "common/gelu.wgsl"],
         workgroup (128, (32 * 24 + 16 * 40) * 2 + 32 * 32 * 4);
     FlashAttention => "attention" / "flash_attention.wgsl",
-        snippets ["common/attention_params.wgsl", "common/attention_rows.wgsl"], workgroup (64, 2 * 512 * 16);
+        snippets ["common/act_f32.wgsl", "common/attention_params.wgsl", "common/attention_rows.wgsl"], workgroup (64, 2 * 512 * 16);
     FlashAttentionTiled => "attention" / "flash_attention_tiled.wgsl",
-        snippets ["common/attention_params.wgsl"], workgroup (256, 4096 * 4 + 2 * 512 * 16);
+        snippets ["common/act_f32.wgsl", "common/attention_params.wgsl"], workgroup (256, 4096 * 4 + 2 * 512 * 16);
+    /// The forward on half-precision activations (f16 qkv and output).
+    FlashAttentionHalf => "attention" / "flash_attention.wgsl" ("f16"),
+        snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl", "common/attention_params.wgsl", "common/attention_rows.wgsl"], workgroup (64, 2 * 512 * 16);
+    FlashAttentionTiledHalf => "attention" / "flash_attention_tiled.wgsl" ("f16"),
+        snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl", "common/attention_params.wgsl"], workgroup (256, 4096 * 4 + 2 * 512 * 16);
     /// The forward on cooperative matrices (head dim 64; f16 q, k, v, P).
     FlashAttentionCoop16 => "attention" / "flash_attention_coop.wgsl" ("cooperative 16"),
-        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "common/attention_params.wgsl"],
+        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "common/act_f32.wgsl", "common/attention_params.wgsl"],
+        workgroup (128, (64 * 72 + 32 * 72 + 64 * 40) * 2 + (64 * 32 + 64 * 64 + 2 * 64 + 32) * 4);
+    FlashAttentionCoop16Half => "attention" / "flash_attention_coop.wgsl" ("cooperative 16, f16"),
+        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "common/act_f16.wgsl", "common/attention_params.wgsl"],
         workgroup (128, (64 * 72 + 32 * 72 + 64 * 40) * 2 + (64 * 32 + 64 * 64 + 2 * 64 + 32) * 4);
     FlashAttentionCoop8 => "attention" / "flash_attention_coop.wgsl" ("cooperative 8"),
-        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/attention_params.wgsl"],
+        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/act_f32.wgsl", "common/attention_params.wgsl"],
+        workgroup (128, (32 * 72 + 16 * 72 + 32 * 24) * 2 + (32 * 16 + 32 * 64 + 2 * 32 + 16) * 4);
+    FlashAttentionCoop8Half => "attention" / "flash_attention_coop.wgsl" ("cooperative 8, f16"),
+        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/act_f16.wgsl", "common/attention_params.wgsl"],
         workgroup (128, (32 * 72 + 16 * 72 + 32 * 24) * 2 + (32 * 16 + 32 * 64 + 2 * 32 + 16) * 4);
     /// The attention probabilities materialised (`dnagpu attention`).
     AttentionProbs => "attention" / "attention_probs.wgsl",
@@ -128,12 +139,12 @@ kernels! {
     FlashAttentionBackwardKv => "attention_backward" / "flash_attention_backward_kv.wgsl",
         snippets ["common/attention_params.wgsl", "common/attention_rows.wgsl"], workgroup (64, 2 * 512 * 16);
     LayerNorm => "layer_norm" / "layer_norm.wgsl",
-        snippets ["common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8);
+        snippets ["common/act_f32.wgsl", "common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8);
     Softmax => "softmax" / "softmax.wgsl",
         snippets ["common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8);
     /// The row kernels with subgroup reductions (devices with subgroups).
     LayerNormSubgroup => "layer_norm" / "layer_norm.wgsl" ("subgroups"),
-        snippets ["common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8);
+        snippets ["common/act_f32.wgsl", "common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8);
     SoftmaxSubgroup => "softmax" / "softmax.wgsl" ("subgroups"),
         snippets ["common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8);
     AttentionProbsSubgroup => "attention" / "attention_probs.wgsl" ("subgroups"),
@@ -141,11 +152,21 @@ kernels! {
     LayerNormBackwardSubgroup => "layer_norm_backward" / "layer_norm_backward.wgsl" ("subgroups"),
         snippets ["common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8);
     Unary => "elementwise" / "unary.wgsl",
-        snippets ["common/gelu.wgsl"], workgroup (256, 0);
+        snippets ["common/act_f32.wgsl", "common/gelu.wgsl"], workgroup (256, 0);
     Binary => "elementwise" / "binary.wgsl",
         snippets [], workgroup (256, 0);
     Geglu => "elementwise" / "geglu.wgsl",
-        snippets ["common/gelu.wgsl"], workgroup (256, 0);
+        snippets ["common/act_f32.wgsl", "common/gelu.wgsl"], workgroup (256, 0);
+    /// The kernels of half-precision activations (f16 storage, f32
+    /// arithmetic) other than the matmuls: `Kernel::half`.
+    UnaryHalf => "elementwise" / "unary.wgsl" ("f16"),
+        snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl", "common/gelu.wgsl"], workgroup (256, 0);
+    GegluHalf => "elementwise" / "geglu.wgsl" ("f16"),
+        snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl", "common/gelu.wgsl"], workgroup (256, 0);
+    LayerNormHalf => "layer_norm" / "layer_norm.wgsl" ("f16"),
+        snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl", "common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8);
+    LayerNormSubgroupHalf => "layer_norm" / "layer_norm.wgsl" ("subgroups, f16"),
+        snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl", "common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8);
     Rotary => "rotary" / "rotary.wgsl",
         snippets [], workgroup (256, 0);
     Columns => "columns" / "columns.wgsl",
@@ -176,6 +197,8 @@ kernels! {
         snippets [], workgroup (1, 0);
     ToF16 => "cast" / "to_f16.wgsl",
         snippets [], workgroup (256, 0);
+    ToF32 => "cast" / "to_f32.wgsl",
+        snippets [], workgroup (256, 0);
 }
 
 impl Kernel {
@@ -184,9 +207,29 @@ impl Kernel {
     pub fn with_subgroups(self) -> Kernel {
         match self {
             Kernel::LayerNorm => Kernel::LayerNormSubgroup,
+            Kernel::LayerNormHalf => Kernel::LayerNormSubgroupHalf,
             Kernel::Softmax => Kernel::SoftmaxSubgroup,
             Kernel::LayerNormBackward => Kernel::LayerNormBackwardSubgroup,
             Kernel::AttentionProbs => Kernel::AttentionProbsSubgroup,
+            k => k,
+        }
+    }
+
+    /// The variant of a kernel that reads and writes activations in f16
+    /// when `dtype` is f16 (half-precision activations); itself otherwise.
+    /// Only the kernels of the inference forward have one.
+    pub fn half(self, dtype: crate::DType) -> Kernel {
+        if dtype != crate::DType::F16 {
+            return self;
+        }
+        match self {
+            Kernel::Unary => Kernel::UnaryHalf,
+            Kernel::Geglu => Kernel::GegluHalf,
+            Kernel::LayerNorm => Kernel::LayerNormHalf,
+            Kernel::FlashAttention => Kernel::FlashAttentionHalf,
+            Kernel::FlashAttentionTiled => Kernel::FlashAttentionTiledHalf,
+            Kernel::FlashAttentionCoop16 => Kernel::FlashAttentionCoop16Half,
+            Kernel::FlashAttentionCoop8 => Kernel::FlashAttentionCoop8Half,
             k => k,
         }
     }
@@ -211,7 +254,9 @@ impl Kernel {
             | Kernel::MatmulCoop8Half
             | Kernel::MatmulCoop8HalfSplit
             | Kernel::FlashAttentionCoop16
-            | Kernel::FlashAttentionCoop8 => {
+            | Kernel::FlashAttentionCoop8
+            | Kernel::FlashAttentionCoop16Half
+            | Kernel::FlashAttentionCoop8Half => {
                 let wg = constants.iter().find(|c| c.0 == "WG").map_or(128, |c| c.1);
                 (wg, self.workgroup().1)
             }

@@ -40,7 +40,7 @@ pub use attention::{
     AttentionOut,
 };
 pub use attention_backward::attention_backward;
-pub use cast::to_f16;
+pub use cast::{to_f16, to_f32};
 pub use clip::clip_scale;
 pub use columns::{add_columns, take_columns};
 pub use cross_entropy::{cross_entropy, CrossEntropyOut};
@@ -56,8 +56,37 @@ pub use reduce::{sum_rows, sum_squares};
 pub use rotary::{rotary, rotary_backward};
 pub use softmax::softmax;
 
-use crate::error::{shape_err, Result};
+use crate::error::{shape_err, Error, Result};
 use crate::gpu::GpuDevice;
+use crate::{DType, Device, Tensor};
+
+/// The storage of an op's activations, which every activation input shares
+/// and its activation outputs take: f32, or f16 (half-precision
+/// activations, `Device::half_activations`: the kernels' f16 variants,
+/// `Kernel::half`; the CPU twins round their f32 results once). An error
+/// names the input that differs.
+pub(crate) fn activation_dtype(
+    dev: &Device,
+    op: &'static str,
+    acts: &[(&'static str, &Tensor)],
+) -> Result<DType> {
+    let dtype = match acts.first() {
+        Some((_, t)) if t.dtype() == DType::F16 => DType::F16,
+        _ => DType::F32,
+    };
+    for (name, t) in acts {
+        t.check_dtype(op, name, dtype)?;
+    }
+    if let Device::Gpu(g) = dev {
+        if dtype == DType::F16 && !g.has_feature(wgpu::Features::SHADER_F16) {
+            return Err(Error::Gpu(format!(
+                "{op}: f16 activations need shader-f16, which {} lacks",
+                g.summary().name
+            )));
+        }
+    }
+    Ok(dtype)
+}
 
 /// Groups for one invocation per item, 256 per group, folded into 2-D.
 pub(crate) fn grid_items(g: &GpuDevice, n: usize) -> [u32; 3] {

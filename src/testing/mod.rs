@@ -11,6 +11,7 @@ pub use crate::rng::Rng;
 pub mod finite_differences;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fuzz;
+pub mod half;
 pub mod zip;
 
 /// What a check returns: the failure's message.

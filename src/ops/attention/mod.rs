@@ -61,7 +61,6 @@ impl AttentionDims {
         slopes: &Tensor,
         heads: usize,
     ) -> Result<Self> {
-        qkv.check_dtype(op, "qkv", DType::F32)?;
         mask.check_dtype(op, "mask", DType::U32)?;
         slopes.check_dtype(op, "slopes", DType::F32)?;
         dev.check_on(op, &[("qkv", qkv), ("mask", mask), ("slopes", slopes)])?;
@@ -241,20 +240,21 @@ pub fn attention_with(
     kernel: Option<AttentionKernel>,
 ) -> Result<AttentionOut> {
     const OP: &str = "attention";
+    let dtype = super::activation_dtype(dev, OP, &[("qkv", qkv)])?;
     let d = AttentionDims::check(OP, dev, qkv, mask, slopes, heads)?;
     let (batch, seq, head_dim) = (d.batch, d.seq, d.head_dim);
     let hid = heads * head_dim;
     match dev {
         Device::Cpu => {
-            let (out, lse) = cpu::attention(qkv.cpu_f32(), mask.cpu_u32(), slopes.cpu_f32(), &d);
+            let (out, lse) = cpu::attention(&qkv.cpu_float(), mask.cpu_u32(), slopes.cpu_f32(), &d);
             Ok(AttentionOut {
-                out: dev.output_f32(OP, &[batch, seq, hid], out)?,
+                out: dev.output_as(OP, &[batch, seq, hid], dtype, out)?,
                 lse: dev.output_f32(OP, &[batch, heads, seq], lse)?,
             })
         }
         Device::Gpu(g) => {
             u32_of(OP, "qkv size", qkv.numel())?;
-            let out = dev.output_f32(OP, &[batch, seq, hid], Vec::new())?;
+            let out = dev.output_as(OP, &[batch, seq, hid], dtype, Vec::new())?;
             let lse = dev.output_f32(OP, &[batch, heads, seq], Vec::new())?;
             let groups = [
                 seq.div_ceil(64) as u32,
@@ -277,7 +277,8 @@ pub fn attention_with(
                             format!("the tiled kernel needs head dim 64, not {head_dim}"),
                         ));
                     }
-                    g.dispatch(Kernel::FlashAttentionTiled, &[], &bufs, &d.params(), groups)?
+                    let kernel = Kernel::FlashAttentionTiled.half(dtype);
+                    g.dispatch(kernel, &[], &bufs, &d.params(), groups)?
                 }
                 AttentionKernel::Cooperative => {
                     let Some(kernel) = coop_kernel(g, head_dim) else {
@@ -293,10 +294,10 @@ pub fn attention_with(
                     };
                     let groups = [seq.div_ceil(rows) as u32, groups[1], 1];
                     let wg = [("WG", 4 * g.summary().subgroup_max_size)];
-                    g.dispatch(kernel, &wg, &bufs, &d.params(), groups)?
+                    g.dispatch(kernel.half(dtype), &wg, &bufs, &d.params(), groups)?
                 }
                 AttentionKernel::Rows => g.dispatch(
-                    Kernel::FlashAttention,
+                    Kernel::FlashAttention.half(dtype),
                     &d.constants(),
                     &bufs,
                     &d.params(),

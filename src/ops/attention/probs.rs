@@ -28,6 +28,7 @@ pub fn attention_probs(
     heads_out: Range<usize>,
 ) -> Result<Tensor> {
     const OP: &str = "attention_probs";
+    qkv.check_dtype(OP, "qkv", crate::DType::F32)?;
     let d = AttentionDims::check(OP, dev, qkv, mask, slopes, heads)?;
     if heads_out.is_empty() || heads_out.end > heads {
         return Err(shape_err(

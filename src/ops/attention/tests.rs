@@ -238,3 +238,42 @@ fn attention_probs_bad_head_range_is_an_error() {
         );
     }
 }
+
+/// Half-precision activations: f16 qkv in, f16 context out (log-sum-exp
+/// f32), on the tiled kernel (head dim 64) and the row kernel (other head
+/// dims), with padded batches and ALiBi.
+#[test]
+fn attention_half_activations() {
+    let mut devices = vec![Device::Cpu];
+    devices.extend(gpu());
+    for dev in &devices {
+        for (i, &(b, t, heads, d, kernel)) in [
+            (2, 70, 2, 64, AttentionKernel::Tiled),
+            (3, 33, 3, 64, AttentionKernel::Rows),
+            (2, 65, 2, 20, AttentionKernel::Rows),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let mut rng = crate::testing::Rng::new(1600 + i as u64);
+            let qkv = rng.vec(b * t * 3 * heads * d, 1.0);
+            // Padding at the end of every sequence but the first.
+            let mask: Vec<u32> = (0..b * t)
+                .map(|j| u32::from(j / t == 0 || j % t < t - 5 * (j / t)))
+                .collect();
+            let slopes = alibi_slopes(heads);
+            let what = format!("attention B {b} T {t} heads {heads} D {d} {kernel:?}");
+            let inputs = [(vec![b, t, 3 * heads * d], qkv)];
+            run(crate::testing::half::check_half_op(
+                &what,
+                dev,
+                &inputs,
+                |dv, x| {
+                    let m = dv.tensor_u32(&[b, t], &mask)?;
+                    let s = dv.tensor_f32(&[heads], &slopes)?;
+                    Ok(crate::ops::attention_with(dv, &x[0], &m, &s, heads, Some(kernel))?.out)
+                },
+            ));
+        }
+    }
+}

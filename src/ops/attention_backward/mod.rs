@@ -37,6 +37,7 @@ pub fn attention_backward(
     dout: &Tensor,
 ) -> Result<Tensor> {
     const OP: &str = "attention_backward";
+    qkv.check_dtype(OP, "qkv", DType::F32)?;
     let d = AttentionDims::check(OP, dev, qkv, mask, slopes, heads)?;
     for (name, t) in [("out", out), ("lse", lse), ("dout", dout)] {
         t.check_dtype(OP, name, DType::F32)?;

@@ -41,6 +41,26 @@ fn probes(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// `to_f32` on `dev` gives back exactly the f32 values of `to_f16`'s
+/// output (every rounding branch), at `n` elements.
+pub async fn check_to_f32(dev: &Device, n: usize, seed: u64) -> Check {
+    let x = probes(n, seed);
+    let t = dev.tensor_f32(&[n], &x).map_err(e)?;
+    let h = ops::to_f16(dev, &t).map_err(e)?;
+    let y = ops::to_f32(dev, &h).map_err(e)?;
+    let got = dev.read_f32(&y).await.map_err(e)?;
+    for (i, (&v, &g)) in x.iter().zip(&got).enumerate() {
+        let want = half::f16::from_f32(v).to_f32();
+        if !(want.to_bits() == g.to_bits() || want.is_nan() && g.is_nan()) {
+            return Err(format!(
+                "to_f32 on {}: element {i} of {n}: {g} from {v}, expected {want}",
+                dev.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `to_f16` on `dev` equals `half::f16::from_f32` bit for bit (NaN: any
 /// NaN), at `n` elements.
 pub async fn check_to_f16(dev: &Device, n: usize, seed: u64) -> Check {

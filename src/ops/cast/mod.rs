@@ -1,6 +1,8 @@
-//! f32 to f16 on the device (shaders/cast/to_f16.wgsl; CPU twin in `cpu`):
-//! the half-precision copies of f32 master weights that mixed-precision
-//! training computes with, made each step without a readback.
+//! f32 to f16 and back on the device (shaders/cast/to_f16.wgsl,
+//! to_f32.wgsl; CPU twins in `cpu`): the half-precision copies of f32
+//! master weights that mixed-precision training computes with, made each
+//! step without a readback, and the encoder's half-precision activations
+//! in and out.
 
 #[cfg(any(test, feature = "test-utils"))]
 pub mod check;
@@ -52,4 +54,26 @@ pub fn to_f16(dev: &Device, x: &Tensor) -> Result<Tensor> {
         DType::F16,
         storage,
     ))
+}
+
+/// `x` (f16, any shape) widened to f32, exactly.
+pub fn to_f32(dev: &Device, x: &Tensor) -> Result<Tensor> {
+    const OP: &str = "to_f32";
+    x.check_dtype(OP, "x", DType::F16)?;
+    dev.check_on(OP, &[("x", x)])?;
+    let n = x.numel();
+    match dev {
+        Device::Cpu => dev.output_f32(OP, x.shape(), x.cpu_float().into_owned()),
+        Device::Gpu(g) => {
+            let y = dev.output_f32(OP, x.shape(), Vec::new())?;
+            let params = Params {
+                n: u32_of(OP, "size", n)?,
+                _p: [0; 3],
+            };
+            let words = n.div_ceil(2);
+            let buffers = [x.gpu_buffer(), y.gpu_buffer()];
+            g.dispatch(Kernel::ToF32, &[], &buffers, &params, grid_items(g, words))?;
+            Ok(y)
+        }
+    }
 }

@@ -15,6 +15,7 @@ fn to_f16_rounds_like_half_on_every_backend() {
     for dev in &devices {
         for (i, n) in [1, 16, 17, 1001, 70_001].into_iter().enumerate() {
             run(check_to_f16(dev, n, 40 + i as u64));
+            run(check_to_f32(dev, n, 50 + i as u64));
         }
     }
 }

@@ -30,12 +30,12 @@ fn unary(
     s: f32,
     f: impl Fn(f32) -> f32 + Sync,
 ) -> Result<Tensor> {
-    x.check_dtype(op, "x", DType::F32)?;
+    let dtype = super::activation_dtype(dev, op, &[("x", x)])?;
     dev.check_on(op, &[("x", x)])?;
     match dev {
-        Device::Cpu => dev.output_f32(op, x.shape(), cpu::map(x.cpu_f32(), f)),
+        Device::Cpu => dev.output_as(op, x.shape(), dtype, cpu::map(&x.cpu_float(), f)),
         Device::Gpu(g) => {
-            let y = dev.output_f32(op, x.shape(), Vec::new())?;
+            let y = dev.output_as(op, x.shape(), dtype, Vec::new())?;
             let n = x.numel();
             let params = UnaryParams {
                 n: u32_of(op, "elements", n)?,
@@ -43,7 +43,7 @@ fn unary(
                 _p: [0; 2],
             };
             g.dispatch(
-                Kernel::Unary,
+                Kernel::Unary.half(dtype),
                 &[("OP", code)],
                 &[x.gpu_buffer(), y.gpu_buffer()],
                 &params,
@@ -141,7 +141,7 @@ pub enum Glu {
 
 fn glu(dev: &Device, g_in: &Tensor, act: Glu) -> Result<Tensor> {
     const OP: &str = "geglu";
-    g_in.check_dtype(OP, "g", DType::F32)?;
+    let dtype = super::activation_dtype(dev, OP, &[("g", g_in)])?;
     dev.check_on(OP, &[("g", g_in)])?;
     let two_i = g_in.shape().last().copied().unwrap_or(0);
     if g_in.rank() == 0 || two_i % 2 != 0 || two_i == 0 {
@@ -156,15 +156,15 @@ fn glu(dev: &Device, g_in: &Tensor, act: Glu) -> Result<Tensor> {
     let rows = g_in.numel() / two_i;
     match dev {
         Device::Cpu => {
-            let g = g_in.cpu_f32();
+            let g = g_in.cpu_float();
             let y = match act {
-                Glu::Gelu => cpu::glu(g, inner, cpu::gelu),
-                Glu::Silu => cpu::glu(g, inner, cpu::silu),
+                Glu::Gelu => cpu::glu(&g, inner, cpu::gelu),
+                Glu::Silu => cpu::glu(&g, inner, cpu::silu),
             };
-            dev.output_f32(OP, &shape, y)
+            dev.output_as(OP, &shape, dtype, y)
         }
         Device::Gpu(g) => {
-            let y = dev.output_f32(OP, &shape, Vec::new())?;
+            let y = dev.output_as(OP, &shape, dtype, Vec::new())?;
             let params = GegluParams {
                 rows: u32_of(OP, "rows", rows)?,
                 inner: inner as u32,
@@ -172,7 +172,7 @@ fn glu(dev: &Device, g_in: &Tensor, act: Glu) -> Result<Tensor> {
             };
             u32_of(OP, "elements", rows * inner)?;
             g.dispatch(
-                Kernel::Geglu,
+                Kernel::Geglu.half(dtype),
                 &[("ACT", u32::from(act == Glu::Silu))],
                 &[g_in.gpu_buffer(), y.gpu_buffer()],
                 &params,

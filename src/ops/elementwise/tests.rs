@@ -18,3 +18,50 @@ fn elementwise_ops() {
 fn cpu_matches_f64() {
     run(check_elementwise(&Device::Cpu, 33, 258, 2));
 }
+
+/// Half-precision activations: GELU, tanh and scaling, GeGLU and SwiGLU on
+/// f16 inputs give f16 outputs (odd sizes, several workgroups).
+#[test]
+fn elementwise_half_activations() {
+    use crate::ops;
+    use crate::testing::half::check_half_op;
+    let mut devices = vec![Device::Cpu];
+    devices.extend(gpu());
+    for dev in &devices {
+        for (i, &(rows, cols)) in [(1, 2), (7, 64), (300, 258)].iter().enumerate() {
+            let mut rng = crate::testing::Rng::new(1500 + i as u64);
+            let inputs = [(vec![rows, cols], rng.vec(rows * cols, 4.0))];
+            let at = format!("{rows}x{cols}");
+            run(check_half_op(
+                &format!("gelu {at}"),
+                dev,
+                &inputs,
+                |d, t| ops::gelu(d, &t[0]),
+            ));
+            run(check_half_op(
+                &format!("tanh {at}"),
+                dev,
+                &inputs,
+                |d, t| ops::tanh(d, &t[0]),
+            ));
+            run(check_half_op(
+                &format!("scale {at}"),
+                dev,
+                &inputs,
+                |d, t| ops::scale(d, &t[0], 0.3),
+            ));
+            run(check_half_op(
+                &format!("geglu {at}"),
+                dev,
+                &inputs,
+                |d, t| ops::geglu(d, &t[0]),
+            ));
+            run(check_half_op(
+                &format!("swiglu {at}"),
+                dev,
+                &inputs,
+                |d, t| ops::swiglu(d, &t[0]),
+            ));
+        }
+    }
+}

@@ -43,11 +43,15 @@ pub fn layer_norm(
     eps: f32,
 ) -> Result<LayerNormOut> {
     const OP: &str = "layer_norm";
-    for (name, t) in [("x", x), ("weight", weight), ("bias", bias)]
+    let acts: Vec<_> = [("x", x)]
         .into_iter()
         .chain(residual.map(|r| ("residual", r)))
-    {
+        .collect();
+    let dtype = super::activation_dtype(dev, OP, &acts)?;
+    for (name, t) in [("weight", weight), ("bias", bias)] {
         t.check_dtype(OP, name, DType::F32)?;
+    }
+    for (name, t) in acts.into_iter().chain([("weight", weight), ("bias", bias)]) {
         dev.check_on(OP, &[(name, t)])?;
     }
     let hidden = x.shape().last().copied().unwrap_or(0);
@@ -76,23 +80,24 @@ pub fn layer_norm(
     let rows = x.numel() / hidden;
     match dev {
         Device::Cpu => {
+            let residual = residual.map(|r| r.cpu_float());
             let o = cpu::layer_norm(
-                x.cpu_f32(),
-                residual.map(|r| r.cpu_f32()),
+                &x.cpu_float(),
+                residual.as_deref(),
                 weight.cpu_f32(),
                 bias.cpu_f32(),
                 hidden,
                 eps,
             );
             Ok(LayerNormOut {
-                y: dev.output_f32(OP, x.shape(), o.y)?,
+                y: dev.output_as(OP, x.shape(), dtype, o.y)?,
                 mean: dev.output_f32(OP, &[rows], o.mean)?,
                 rstd: dev.output_f32(OP, &[rows], o.rstd)?,
             })
         }
         Device::Gpu(g) => {
             u32_of(OP, "x size", x.numel())?;
-            let y = dev.output_f32(OP, x.shape(), Vec::new())?;
+            let y = dev.output_as(OP, x.shape(), dtype, Vec::new())?;
             let mean = dev.output_f32(OP, &[rows], Vec::new())?;
             let rstd = dev.output_f32(OP, &[rows], Vec::new())?;
             let params = Params {
@@ -111,7 +116,8 @@ pub fn layer_norm(
                 mean.gpu_buffer(),
                 rstd.gpu_buffer(),
             ];
-            g.dispatch(Kernel::LayerNorm, &[], &bufs, &params, grid_rows(g, rows))?;
+            let kernel = Kernel::LayerNorm.half(dtype);
+            g.dispatch(kernel, &[], &bufs, &params, grid_rows(g, rows))?;
             Ok(LayerNormOut { y, mean, rstd })
         }
     }

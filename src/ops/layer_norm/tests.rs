@@ -61,3 +61,32 @@ fn layer_norm_matches_f64() {
         ));
     }
 }
+
+/// Half-precision activations: x, residual and y in f16, statistics f32.
+#[test]
+fn layer_norm_half_activations() {
+    let mut devices = vec![Device::Cpu];
+    devices.extend(gpu());
+    for dev in &devices {
+        for (i, &(rows, h)) in [(1, 2), (7, 63), (65, 768), (3, 1001)].iter().enumerate() {
+            let mut rng = crate::testing::Rng::new(1400 + i as u64);
+            let (w, b) = (rng.vec(h, 1.0), rng.vec(h, 1.0));
+            for residual in [false, true] {
+                let mut inputs = vec![(vec![rows, h], rng.vec(rows * h, 3.0))];
+                if residual {
+                    inputs.push((vec![rows, h], rng.vec(rows * h, 3.0)));
+                }
+                let what = format!("layer_norm {rows}x{h} residual {residual}");
+                run(crate::testing::half::check_half_op(
+                    &what,
+                    dev,
+                    &inputs,
+                    |d, t| {
+                        let (w, b) = (d.tensor_f32(&[h], &w)?, d.tensor_f32(&[h], &b)?);
+                        Ok(crate::ops::layer_norm(d, &t[0], t.get(1), &w, &b, 1e-12)?.y)
+                    },
+                ));
+            }
+        }
+    }
+}

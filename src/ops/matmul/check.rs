@@ -173,7 +173,10 @@ async fn matmul_case_as(
     let c = run(dev)?;
     let want_dtype = if a_half { DType::F16 } else { DType::F32 };
     if c.dtype() != want_dtype {
-        return Err(format!("{what}: C is {:?}, expected {want_dtype:?}", c.dtype()));
+        return Err(format!(
+            "{what}: C is {:?}, expected {want_dtype:?}",
+            c.dtype()
+        ));
     }
     let got = read(dev, &c).await?;
     let want = read(&Device::Cpu, &run(&Device::Cpu)?).await?;

@@ -202,15 +202,39 @@ fn matmul_half_activations() {
         for spec in LAYOUTS {
             for &(m, n, k) in &[(4, 4, 4), (8, 68, 20), (132, 124, 12), (260, 132, 36)] {
                 seed += 1;
-                run(check_matmul_half(dev, tiled, None, m, n, k, spec, false, seed));
+                run(check_matmul_half(
+                    dev, tiled, None, m, n, k, spec, false, seed,
+                ));
             }
         }
-        run(check_matmul_half(dev, None, Some(3), 68, 136, 20, gelu, true, 1350));
-        run(check_matmul_half(dev, None, None, 3, 136, 20, gelu, true, 1351));
+        run(check_matmul_half(
+            dev,
+            None,
+            Some(3),
+            68,
+            136,
+            20,
+            gelu,
+            true,
+            1350,
+        ));
+        run(check_matmul_half(
+            dev, None, None, 3, 136, 20, gelu, true, 1351,
+        ));
         // Split K with and without the epilogue.
         for (i, spec) in [Matmul::TN, Matmul::NT, gelu].into_iter().enumerate() {
             let bias = i > 0;
-            run(check_matmul_half(dev, tiled, None, 132, 124, 2052, spec, bias, 1360 + i as u64));
+            run(check_matmul_half(
+                dev,
+                tiled,
+                None,
+                132,
+                124,
+                2052,
+                spec,
+                bias,
+                1360 + i as u64,
+            ));
         }
     }
 }
@@ -222,7 +246,9 @@ fn matmul_half_activations_refused() {
     let Some(dev) = gpu() else { return };
     let a = dev.tensor_f16(&[5, 6], &[0.5; 30]).unwrap();
     let b = dev.tensor_f16(&[6, 6], &[0.25; 36]).unwrap();
-    let err = ops::matmul(&dev, &a, &b, None, Matmul::NN).unwrap_err().to_string();
+    let err = ops::matmul(&dev, &a, &b, None, Matmul::NN)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("multiples of 4"), "{err}");
     let b4 = dev.tensor_f16(&[4, 4], &[0.25; 16]).unwrap();
     let a4 = dev.tensor_f16(&[4, 4], &[0.5; 16]).unwrap();
@@ -231,7 +257,9 @@ fn matmul_half_activations_refused() {
         .to_string();
     assert!(err.contains("basic kernel"), "{err}");
     let b32 = dev.tensor_f32(&[4, 4], &[0.25; 16]).unwrap();
-    let err = ops::matmul(&dev, &a4, &b32, None, Matmul::NN).unwrap_err().to_string();
+    let err = ops::matmul(&dev, &a4, &b32, None, Matmul::NN)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("F16"), "{err}");
 }
 
