@@ -494,6 +494,24 @@ impl Encoder {
         }
     }
 
+    /// Whether an inference forward ([`Encoder::forward_with`]) keeps the
+    /// activations between kernels in f16 on `dev`: weights stored in f16
+    /// (`--precision f16`) on a device with half-precision activations
+    /// (`Device::half_activations`), the post-norm families (ESM's pre-norm
+    /// residual adds and rotary positions have no f16 kernels yet), hidden
+    /// and intermediate sizes that are multiples of 4 (the tiled matmul's
+    /// vec4s), and no LoRA adapters beside the weights (their f32 products
+    /// take f32 input). Training keeps f32 activations.
+    pub fn half_activations(&self, dev: &Device) -> bool {
+        let c = &self.config;
+        self.final_norm.is_none()
+            && !self.rotary
+            && self.layers.first().is_some_and(|l| l.wqkv.is_half())
+            && c.hidden_size.is_multiple_of(4)
+            && c.intermediate_size.is_multiple_of(4)
+            && dev.half_activations()
+    }
+
     /// Whether this is DNABERT-2's layout (the one dnagpu trains).
     pub fn is_dnabert2(&self) -> bool {
         self.family == Family::Dnabert2
@@ -576,6 +594,10 @@ impl Encoder {
         let (b, t, h) = (ids.dim(0), ids.dim(1), self.config.hidden_size);
         let last = self.layers.len();
         let mut kept = Vec::new();
+        // Half-precision activations from the embeddings' output on; what
+        // leaves the encoder is f32.
+        let half = lora.is_none() && self.half_activations(dev);
+        let out = |x: &Tensor| if half { ops::to_f32(dev, x) } else { Ok(x.clone()) };
 
         // x: [B, T, H]
         let mut x = self
@@ -585,15 +607,19 @@ impl Encoder {
         if keep(0) && last > 0 {
             kept.push((0, x.clone()));
         }
+        if half {
+            x = ops::to_f16(dev, &x)?;
+        }
         for l in 0..last {
             let adapters = lora.map(|a| a.layer(l, None));
             x = self
                 .layer_forward(dev, l, &x, mask, &Dropout::OFF, adapters.as_ref())?
                 .out;
             if l + 1 < last && keep(l + 1) {
-                kept.push((l + 1, x.clone()));
+                kept.push((l + 1, out(&x)?));
             }
         }
+        let mut x = out(&x)?;
         // ESM: the last hidden state is the final LayerNorm's output (the
         // earlier ones are the raw residual stream, as Hugging Face gives them).
         if let Some(n) = &self.final_norm {
