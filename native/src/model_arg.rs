@@ -23,10 +23,11 @@ pub struct ModelArgs {
     #[arg(long, default_value_t = 0, requires = "random_init")]
     pub seed: u64,
     /// f32, or f16: the encoder layers' weight matrices stored in half precision (half the
-    /// memory; each weight rounded once), and with DNAGPU_COOP=on on a GPU with cooperative
-    /// matrices the layers' products and attention computed in half precision too (else f32
-    /// arithmetic). For `finetune --mode full`: mixed-precision training where the GPU computes
-    /// in half precision, else f32.
+    /// memory; each weight rounded once); on a GPU with shader-f16 the activations between
+    /// kernels too (DNABERT-2, DNABERT; f32 arithmetic and statistics); with DNAGPU_COOP=on on a
+    /// GPU with cooperative matrices the layers' products and attention computed in half
+    /// precision (f16 operands, f32 sums). A note says which applies. For `finetune --mode
+    /// full`: mixed-precision training where the GPU computes in half precision, else f32.
     #[arg(long, default_value = "f32", value_parser = parse_precision)]
     pub precision: Precision,
 }
@@ -56,8 +57,12 @@ pub struct Loaded {
 
 impl Loaded {
     fn of(dev: &Device, s: Source) -> Result<Self> {
+        let model = s.load(dev)?;
+        if let Some(summary) = model.encoder.half_precision_summary(dev) {
+            eprintln!("note: --precision f16: {summary}");
+        }
         Ok(Self {
-            model: s.load(dev)?,
+            model,
             tokenizer: s.tokenizer,
             config: s.config,
             source: s.source,

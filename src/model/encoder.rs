@@ -512,6 +512,32 @@ impl Encoder {
             && dev.half_activations()
     }
 
+    /// What an inference forward of this encoder computes with on `dev`
+    /// when its weights are f16 (`--precision f16`), in one line for the
+    /// user; `None` for f32 weights.
+    pub fn half_precision_summary(&self, dev: &Device) -> Option<String> {
+        if !self.layers.first().is_some_and(|l| l.wqkv.is_half()) {
+            return None;
+        }
+        let coop = if dev.cooperative_matrices() {
+            ", products on cooperative matrices"
+        } else {
+            ", f32 arithmetic"
+        };
+        Some(if self.half_activations(dev) {
+            format!("weights and activations in f16{coop}")
+        } else if !dev.is_gpu() {
+            "weights in f16; the CPU backend computes and keeps activations in f32".into()
+        } else if !dev.half_activations() {
+            format!(
+                "weights in f16; activations stay f32 ({} has no shader-f16, or DNAGPU_F16_ACTIVATIONS=off){coop}",
+                dev.name()
+            )
+        } else {
+            format!("weights in f16; activations stay f32 for this model family (ESM layers have no f16 kernels yet){coop}")
+        })
+    }
+
     /// Whether this is DNABERT-2's layout (the one dnagpu trains).
     pub fn is_dnabert2(&self) -> bool {
         self.family == Family::Dnabert2
@@ -597,7 +623,13 @@ impl Encoder {
         // Half-precision activations from the embeddings' output on; what
         // leaves the encoder is f32.
         let half = lora.is_none() && self.half_activations(dev);
-        let out = |x: &Tensor| if half { ops::to_f32(dev, x) } else { Ok(x.clone()) };
+        let out = |x: &Tensor| {
+            if half {
+                ops::to_f32(dev, x)
+            } else {
+                Ok(x.clone())
+            }
+        };
 
         // x: [B, T, H]
         let mut x = self
