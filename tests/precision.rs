@@ -2,11 +2,10 @@
 //! rounded to f16 once at load, everything else f32 — and, on a device with
 //! cooperative matrices, the layers' products and attention computed in
 //! half precision (f16 operands, f32 sums); on a GPU with shader-f16 the
-//! post-norm families (DNABERT-2, DNABERT) also keep their activations in
-//! f16 between kernels. For every model family's fixture folder (DNABERT-2,
+//! activations between kernels are f16 too. For every model family's fixture folder (DNABERT-2,
 //! DNABERT, NT v1, NT v2):
-//! - a GPU that computes as the CPU backend does (f16 weights only: NT on
-//!   lavapipe of Debian 12) equals it at f32's tolerance (both multiply by
+//! - a GPU that computes as the CPU backend does (f16 weights only: no
+//!   shader-f16) equals it at f32's tolerance (both multiply by
 //!   the same f16 values), and one with half-precision activations does not
 //!   (they are applied);
 //! - the last hidden states stay within a stated bound of the reference

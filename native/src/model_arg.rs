@@ -24,7 +24,7 @@ pub struct ModelArgs {
     pub seed: u64,
     /// f32, or f16: the encoder layers' weight matrices stored in half precision (half the
     /// memory; each weight rounded once); on a GPU with shader-f16 the activations between
-    /// kernels too (DNABERT-2, DNABERT; f32 arithmetic and statistics); with DNAGPU_COOP=on on a
+    /// kernels too (f32 arithmetic and statistics); with DNAGPU_COOP=on on a
     /// GPU with cooperative matrices the layers' products and attention computed in half
     /// precision (f16 operands, f32 sums). A note says which applies. For `finetune --mode
     /// full`: mixed-precision training where the GPU computes in half precision, else f32.

@@ -1,6 +1,7 @@
 // rotary.wgsl — rotary position embedding on the q and k parts of packed
 // QKV (the Nucleotide Transformer v2, as Hugging Face's ESM applies it):
-//   x, y: [B, T, 3H] f32 = [q | k | v] per token, head h at columns h*D ..;
+//   x, y: [B, T, 3H] = [q | k | v] per token, head h at columns h*D ..
+//   (activations, `act`: f32, or f16 with act_f16.wgsl; arithmetic f32);
 //   table: [T, D/2, 2] f32 = (cos θ, sin θ), θ = t * inv_freq[j] (the host
 //   computes it, so that large angles are exact whatever the GPU's sin is).
 //   For q and k of every head, halves u1 = u[:D/2], u2 = u[D/2:] (not
@@ -15,9 +16,9 @@ struct Params {
     head_dim: u32,
 }
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<act>;
 @group(0) @binding(1) var<storage, read> table: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<act>;
 @group(0) @binding(3) var<uniform> params: Params;
 
 @compute @workgroup_size(256)
@@ -41,8 +42,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let cs = table[at];
     let sn = table[at + 1u];
     if (d < half) {
-        y[i] = x[i] * cs - x[i + half] * sn;
+        y[i] = act(f32(x[i]) * cs - f32(x[i + half]) * sn);
     } else {
-        y[i] = x[i] * cs + x[i - half] * sn;
+        y[i] = act(f32(x[i]) * cs + f32(x[i - half]) * sn);
     }
 }

@@ -154,7 +154,7 @@ kernels! {
     Unary => "elementwise" / "unary.wgsl",
         snippets ["common/act_f32.wgsl", "common/gelu.wgsl"], workgroup (256, 0);
     Binary => "elementwise" / "binary.wgsl",
-        snippets [], workgroup (256, 0);
+        snippets ["common/act_f32.wgsl"], workgroup (256, 0);
     Geglu => "elementwise" / "geglu.wgsl",
         snippets ["common/act_f32.wgsl", "common/gelu.wgsl"], workgroup (256, 0);
     /// The kernels of half-precision activations (f16 storage, f32
@@ -163,12 +163,16 @@ kernels! {
         snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl", "common/gelu.wgsl"], workgroup (256, 0);
     GegluHalf => "elementwise" / "geglu.wgsl" ("f16"),
         snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl", "common/gelu.wgsl"], workgroup (256, 0);
+    BinaryHalf => "elementwise" / "binary.wgsl" ("f16"),
+        snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl"], workgroup (256, 0);
+    RotaryHalf => "rotary" / "rotary.wgsl" ("f16"),
+        snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl"], workgroup (256, 0);
     LayerNormHalf => "layer_norm" / "layer_norm.wgsl" ("f16"),
         snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl", "common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8);
     LayerNormSubgroupHalf => "layer_norm" / "layer_norm.wgsl" ("subgroups, f16"),
         snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl", "common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8);
     Rotary => "rotary" / "rotary.wgsl",
-        snippets [], workgroup (256, 0);
+        snippets ["common/act_f32.wgsl"], workgroup (256, 0);
     Columns => "columns" / "columns.wgsl",
         snippets [], workgroup (256, 0);
     Embedding => "embedding" / "embedding.wgsl",
@@ -224,6 +228,8 @@ impl Kernel {
         }
         match self {
             Kernel::Unary => Kernel::UnaryHalf,
+            Kernel::Binary => Kernel::BinaryHalf,
+            Kernel::Rotary => Kernel::RotaryHalf,
             Kernel::Geglu => Kernel::GegluHalf,
             Kernel::LayerNorm => Kernel::LayerNormHalf,
             Kernel::FlashAttention => Kernel::FlashAttentionHalf,

@@ -497,16 +497,14 @@ impl Encoder {
     /// Whether an inference forward ([`Encoder::forward_with`]) keeps the
     /// activations between kernels in f16 on `dev`: weights stored in f16
     /// (`--precision f16`) on a device with half-precision activations
-    /// (`Device::half_activations`), the post-norm families (ESM's pre-norm
-    /// residual adds and rotary positions have no f16 kernels yet), hidden
-    /// and intermediate sizes that are multiples of 4 (the tiled matmul's
-    /// vec4s), and no LoRA adapters beside the weights (their f32 products
-    /// take f32 input). Training keeps f32 activations.
+    /// (`Device::half_activations`), hidden and intermediate sizes that are
+    /// multiples of 4 (the tiled matmul's vec4s), and no LoRA adapters
+    /// beside the weights (their f32 products take f32 input). Every family:
+    /// the pre-norm ESM layers' residual stream is f16 too, as in a model
+    /// converted to half precision. Training keeps f32 activations.
     pub fn half_activations(&self, dev: &Device) -> bool {
         let c = &self.config;
-        self.final_norm.is_none()
-            && !self.rotary
-            && self.layers.first().is_some_and(|l| l.wqkv.is_half())
+        self.layers.first().is_some_and(|l| l.wqkv.is_half())
             && c.hidden_size.is_multiple_of(4)
             && c.intermediate_size.is_multiple_of(4)
             && dev.half_activations()
@@ -534,7 +532,7 @@ impl Encoder {
                 dev.name()
             )
         } else {
-            format!("weights in f16; activations stay f32 for this model family (ESM layers have no f16 kernels yet){coop}")
+            format!("weights in f16; activations stay f32 (hidden or intermediate size not a multiple of 4){coop}")
         })
     }
 

@@ -11,7 +11,7 @@ use bytemuck::{Pod, Zeroable};
 use super::{grid_items, u32_of};
 use crate::error::{shape_err, Result};
 use crate::gpu::Kernel;
-use crate::{DType, Device, Tensor};
+use crate::{Device, Tensor};
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -81,8 +81,7 @@ struct AddParams {
 /// row of a: [.., H]; the residual add is the same-shape case).
 pub fn add(dev: &Device, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     const OP: &str = "add";
-    a.check_dtype(OP, "a", DType::F32)?;
-    b.check_dtype(OP, "b", DType::F32)?;
+    let dtype = super::activation_dtype(dev, OP, &[("a", a), ("b", b)])?;
     dev.check_on(OP, &[("a", a), ("b", b)])?;
     let (sa, sb) = (a.shape(), b.shape());
     if sb.len() > sa.len() || sa[sa.len() - sb.len()..] != *sb || (b.numel() == 0 && a.numel() > 0)
@@ -93,9 +92,9 @@ pub fn add(dev: &Device, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         ));
     }
     match dev {
-        Device::Cpu => dev.output_f32(OP, sa, cpu::add(a.cpu_f32(), b.cpu_f32())),
+        Device::Cpu => dev.output_as(OP, sa, dtype, cpu::add(&a.cpu_float(), &b.cpu_float())),
         Device::Gpu(g) => {
-            let y = dev.output_f32(OP, sa, Vec::new())?;
+            let y = dev.output_as(OP, sa, dtype, Vec::new())?;
             let params = AddParams {
                 n: u32_of(OP, "elements", a.numel())?,
                 nb: b.numel().max(1) as u32,
@@ -103,7 +102,7 @@ pub fn add(dev: &Device, a: &Tensor, b: &Tensor) -> Result<Tensor> {
             };
             let bufs = [a.gpu_buffer(), b.gpu_buffer(), y.gpu_buffer()];
             g.dispatch(
-                Kernel::Binary,
+                Kernel::Binary.half(dtype),
                 &[],
                 &bufs,
                 &params,

@@ -62,6 +62,13 @@ fn elementwise_half_activations() {
                 &inputs,
                 |d, t| ops::swiglu(d, &t[0]),
             ));
+            let pair = [
+                inputs[0].clone(),
+                (vec![rows, cols], rng.vec(rows * cols, 4.0)),
+            ];
+            run(check_half_op(&format!("add {at}"), dev, &pair, |d, t| {
+                ops::add(d, &t[0], &t[1])
+            }));
         }
     }
 }

@@ -16,7 +16,7 @@ use bytemuck::{Pod, Zeroable};
 use super::{grid_items, u32_of};
 use crate::error::{shape_err, Result};
 use crate::gpu::Kernel;
-use crate::{DType, Device, Tensor};
+use crate::{Device, Tensor};
 
 /// (cos θ, sin θ) for t < `seq`, j < D/2, θ = t · inv_freq[j] with
 /// inv_freq[j] = 10000^(-2j/D), both products in f32 as PyTorch forms them.
@@ -63,7 +63,7 @@ fn rotate(
     heads: usize,
     inverse: bool,
 ) -> Result<Tensor> {
-    qkv.check_dtype(op, "qkv", DType::F32)?;
+    let dtype = super::activation_dtype(dev, op, &[("qkv", qkv)])?;
     dev.check_on(op, &[("qkv", qkv)])?;
     let s = qkv.shape();
     if s.len() != 3
@@ -83,9 +83,12 @@ fn rotate(
         table.iter_mut().skip(1).step_by(2).for_each(|s| *s = -*s);
     }
     match dev {
-        Device::Cpu => dev.output_f32(op, s, cpu::rotary(qkv.cpu_f32(), &table, t, hidden, d)),
+        Device::Cpu => {
+            let y = cpu::rotary(&qkv.cpu_float(), &table, t, hidden, d);
+            dev.output_as(op, s, dtype, y)
+        }
         Device::Gpu(g) => {
-            let y = dev.output_f32(op, s, Vec::new())?;
+            let y = dev.output_as(op, s, dtype, Vec::new())?;
             if qkv.numel() == 0 {
                 return Ok(y);
             }
@@ -98,7 +101,7 @@ fn rotate(
             };
             u32_of(op, "elements", qkv.numel())?;
             g.dispatch(
-                Kernel::Rotary,
+                Kernel::Rotary.half(dtype),
                 &[],
                 &[qkv.gpu_buffer(), tab.gpu_buffer(), y.gpu_buffer()],
                 &params,

@@ -35,3 +35,29 @@ fn rotary_matches_f64() {
         ));
     }
 }
+
+/// Half-precision activations: f16 qkv in, f16 out.
+#[test]
+fn rotary_half_activations() {
+    let mut devices = vec![crate::Device::Cpu];
+    devices.extend(crate::testing::gpu());
+    for dev in &devices {
+        for (i, &(b, t, heads, d)) in [(1, 1, 1, 2), (2, 37, 3, 20), (3, 65, 2, 64)]
+            .iter()
+            .enumerate()
+        {
+            let mut rng = crate::testing::Rng::new(1700 + i as u64);
+            let inputs = [(
+                vec![b, t, 3 * heads * d],
+                rng.vec(b * t * 3 * heads * d, 2.0),
+            )];
+            let what = format!("rotary B {b} T {t} heads {heads} D {d}");
+            crate::testing::run(crate::testing::half::check_half_op(
+                &what,
+                dev,
+                &inputs,
+                |dv, x| crate::ops::rotary(dv, &x[0], heads),
+            ));
+        }
+    }
+}
