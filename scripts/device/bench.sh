@@ -50,11 +50,14 @@ if want embed; then
   step $B --backend gpu bench embed --batch 32 --seq 512 --long 16384 --iters 3 --profile --json "$OUT/embed.json"
 fi
 if want f16; then
-  # f16 weight matrices: the large batch and the memory-bound one (batch 1).
-  step $B --backend gpu bench embed --batch 32 --seq 512 --iters 3 --precision f16 --json "$OUT/embed_f16.json"
-  for p in f32 f16; do
-    step $B --backend gpu bench embed --batch 1 --seq 128 --iters 5 --precision $p --profile --json "$OUT/embed_b1_$p.json"
+  # f16 weight matrices with f16 activations (the default where the GPU
+  # has shader-f16) and without them: the large batch and the memory-bound
+  # one (batch 1).
+  for acts in on off; do
+    DNAGPU_F16_ACTIVATIONS=$acts step $B --backend gpu bench embed --batch 32 --seq 512 --iters 3 --precision f16 --profile --json "$OUT/embed_f16_acts_$acts.json"
+    DNAGPU_F16_ACTIVATIONS=$acts step $B --backend gpu bench embed --batch 1 --seq 128 --iters 10 --precision f16 --json "$OUT/embed_b1_f16_acts_$acts.json"
   done
+  step $B --backend gpu bench embed --batch 1 --seq 128 --iters 10 --precision f32 --profile --json "$OUT/embed_b1_f32.json"
 fi
 if want train; then
   step $B --backend gpu bench train --batch 32 --seq 128 --iters 5 --profile --json "$OUT/train.json"

@@ -127,6 +127,17 @@ impl Model {
         self.precision.name().into()
     }
 
+    /// What the model computes with, in words: "f32", or with f16 weights
+    /// whether the activations are f16 too (a WebGPU adapter with
+    /// shader-f16) and why not where they are not.
+    #[wasm_bindgen(getter, js_name = precisionSummary)]
+    pub fn precision_summary(&self) -> String {
+        self.model
+            .encoder
+            .half_precision_summary(&self.device)
+            .unwrap_or_else(|| "f32".into())
+    }
+
     /// Number of weights in the checkpoint.
     #[wasm_bindgen(getter)]
     pub fn parameters(&self) -> usize {

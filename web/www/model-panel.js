@@ -125,7 +125,7 @@ export function showModelInfo() {
     $('info-layers').textContent = String(m.layers);
     $('info-hidden').textContent = String(m.hiddenSize);
     $('info-params').textContent = formatParameters(m.parameters);
-    $('info-precision').textContent = m.precision === 'f16' ? 'f16 matrices (half the memory)' : 'f32';
+    $('info-precision').textContent = m.precisionSummary ?? m.precision;
     const kind = state.adapter === 'fine-tuned' ? ', your fine-tuned LoRA adapter' : state.adapter ? ', LoRA adapter' : '';
     $('info-classifier').textContent = m.hasClassifier ? `yes: ${m.classes} classes${kind}` : 'no';
   }

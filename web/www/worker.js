@@ -113,6 +113,7 @@ function modelInfo() {
     architecture: m.architecture,
     parameters: m.parameters,
     precision: m.precision,
+    precisionSummary: m.precisionSummary,
     hasClassifier: m.hasClassifier,
     heads: m.heads,
     hasMlmHead: m.hasMlmHead,
