@@ -164,6 +164,43 @@ fn coop_attention_padded_batches_and_partial_tiles() {
     }
 }
 
+/// The cooperative forward on half-precision activations. Besides its
+/// output it rounds the probabilities to f16 (2^-11 relative each), which
+/// moves an output by up to 2^-11 max|v|: held to 2^-7 of the largest
+/// output (these outputs are at least a sixteenth of max|v|).
+#[test]
+fn coop_attention_half_activations() {
+    let Some(dev) = crate::testing::coop_gpu() else {
+        return;
+    };
+    let tol = crate::testing::Tol {
+        rtol: crate::testing::Tol::F16_STORED.rtol,
+        atol_rel: 1.0 / 128.0,
+    };
+    for (i, &(b, t, heads)) in [(2, 70, 2), (1, 33, 3)].iter().enumerate() {
+        let mut rng = crate::testing::Rng::new(1650 + i as u64);
+        let qkv = rng.vec(b * t * 3 * heads * 64, 1.0);
+        let mask: Vec<u32> = (0..b * t)
+            .map(|j| u32::from(j % t < t - 3 * (j / t)))
+            .collect();
+        let slopes = alibi_slopes(heads);
+        let what = format!("cooperative attention B {b} T {t} heads {heads}");
+        let inputs = [(vec![b, t, 3 * heads * 64], qkv)];
+        run(crate::testing::half::check_half_op_within(
+            &what,
+            &dev,
+            &inputs,
+            tol,
+            |dv, x| {
+                let m = dv.tensor_u32(&[b, t], &mask)?;
+                let s = dv.tensor_f32(&[heads], &slopes)?;
+                let kernel = dv.is_gpu().then_some(AttentionKernel::Cooperative);
+                Ok(crate::ops::attention_with(dv, &x[0], &m, &s, heads, kernel)?.out)
+            },
+        ));
+    }
+}
+
 /// The materialised probabilities: odd sizes, padded batches with a row of
 /// only padding, head subsets, ALiBi and plain, head dims up to 128, a long
 /// row (the kernel's strided key loop and lavapipe's loop limiter).

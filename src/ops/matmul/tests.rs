@@ -239,6 +239,46 @@ fn matmul_half_activations() {
     }
 }
 
+/// Half-precision activations on cooperative matrices (A, B, C f16; the
+/// operands are already f16, so the tolerance is the f16 store's), with
+/// split K, bias and GELU; devices with them only (the Mesa 26 root in CI).
+#[test]
+fn coop_matmul_half_activations() {
+    let Some(dev) = coop_gpu() else { return };
+    let coop = Some(MatmulKernel::Cooperative);
+    let gelu = Matmul {
+        epilogue: Epilogue::Gelu,
+        ..Matmul::NT
+    };
+    for (i, spec) in LAYOUTS.into_iter().enumerate() {
+        run(check_matmul_half(
+            &dev,
+            coop,
+            None,
+            68,
+            132,
+            36,
+            spec,
+            false,
+            1370 + i as u64,
+        ));
+    }
+    run(check_matmul_half(
+        &dev,
+        coop,
+        Some(2),
+        36,
+        68,
+        20,
+        gelu,
+        true,
+        1375,
+    ));
+    run(check_matmul_half(
+        &dev, coop, None, 132, 124, 2052, gelu, true, 1376,
+    ));
+}
+
 /// Half-precision activations are refused where they cannot run: the basic
 /// kernel, sizes that are not multiples of 4, an f32 B.
 #[test]
