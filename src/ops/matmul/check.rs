@@ -55,7 +55,7 @@ pub async fn check_matmul_on(
     bias: bool,
     seed: u64,
 ) -> Check {
-    matmul_case(dev, kernel, batch, m, n, k, spec, bias, false, seed).await
+    matmul_case(dev, kernel, batch, m, n, k, spec, bias, false, false, seed).await
 }
 
 /// [`check_matmul_on`] with B stored as f16 (weights at half the size):
@@ -72,7 +72,7 @@ pub async fn check_matmul_f16_b(
     bias: bool,
     seed: u64,
 ) -> Check {
-    matmul_case(dev, kernel, batch, m, n, k, spec, bias, true, seed).await
+    matmul_case(dev, kernel, batch, m, n, k, spec, bias, true, false, seed).await
 }
 
 /// [`check_matmul_on`] with half-precision activations: A and B f16, C f16
@@ -90,28 +90,12 @@ pub async fn check_matmul_half(
     bias: bool,
     seed: u64,
 ) -> Check {
-    matmul_case_as(dev, kernel, batch, m, n, k, spec, bias, true, true, seed).await
+    matmul_case(dev, kernel, batch, m, n, k, spec, bias, true, true, seed).await
 }
 
+/// `b_f16`: B stored as f16; `a_half`: A (and B) stored as f16, C too.
 #[allow(clippy::too_many_arguments)]
 async fn matmul_case(
-    dev: &Device,
-    kernel: Option<ops::MatmulKernel>,
-    batch: Option<usize>,
-    m: usize,
-    n: usize,
-    k: usize,
-    spec: Matmul,
-    bias: bool,
-    b_f16: bool,
-    seed: u64,
-) -> Check {
-    matmul_case_as(dev, kernel, batch, m, n, k, spec, bias, b_f16, false, seed).await
-}
-
-/// `a_half`: A (and B) stored as f16, C too.
-#[allow(clippy::too_many_arguments)]
-async fn matmul_case_as(
     dev: &Device,
     kernel: Option<ops::MatmulKernel>,
     batch: Option<usize>,
