@@ -146,3 +146,40 @@ fn f16_tensors_round_to_nearest_and_read_back() {
         assert!(err.contains("element 1") && err.contains("f16"), "{err}");
     }
 }
+
+/// Every kept hidden state (the embeddings' output and each layer's) leaves
+/// a forward with half-precision activations as f32, within the f16 bound
+/// of the reference's.
+#[test]
+fn kept_hidden_states_with_f16_activations_are_f32_and_near_the_reference() {
+    if let Some(dev) = common::gpu() {
+        let dir = Path::new("tests/fixtures/tiny");
+        let fx = ReferenceFixtures::load(dir).unwrap();
+        let files = ModelFiles::open(dir).unwrap();
+        let model = Model::load_with(&dev, &files.config, &files.weights, Precision::F16).unwrap();
+        if !model.encoder.half_activations(&dev) {
+            eprintln!("SKIPPED: {} keeps f32 activations", dev.name());
+            return;
+        }
+        let ids = files.tokenizer.encode(&fx.sequences[0]).unwrap().ids;
+        let t = ids.len();
+        let x = dev.tensor_u32(&[1, t], &ids).unwrap();
+        let mask = dev.tensor_u32(&[1, t], &vec![1; t]).unwrap();
+        let kept = model.encoder.forward(&dev, &x, &mask, |_| true).unwrap();
+        assert_eq!(kept.len(), files.config.num_hidden_layers + 1);
+        for (l, state) in &kept {
+            assert_eq!(state.dtype(), DType::F32, "hidden state {l}");
+            let got = dev.read_f32_blocking(state).unwrap();
+            let (_, want) = fx.get(&format!("0.hidden.{l}")).unwrap();
+            let max = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+            let err = got
+                .iter()
+                .zip(&want)
+                .fold(0f64, |m, (&g, w)| m.max((g as f64 - w).abs()));
+            assert!(
+                err <= F16_BOUND * max,
+                "hidden state {l}: {err:.2e} of {max:.2e}"
+            );
+        }
+    }
+}

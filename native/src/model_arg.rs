@@ -23,13 +23,21 @@ pub struct ModelArgs {
     #[arg(long, default_value_t = 0, requires = "random_init")]
     pub seed: u64,
     /// f32, or f16: the encoder layers' weight matrices stored in half precision (half the
-    /// memory; each weight rounded once); on a GPU with shader-f16 the activations between
-    /// kernels too (f32 arithmetic and statistics); with DNAGPU_COOP=on on a
-    /// GPU with cooperative matrices the layers' products and attention computed in half
-    /// precision (f16 operands, f32 sums). A note says which applies. For `finetune --mode
-    /// full`: mixed-precision training where the GPU computes in half precision, else f32.
+    /// memory; each weight rounded once); for inference (embed, classify, vep, bench embed) on a
+    /// GPU with shader-f16 the activations between kernels too (f32 arithmetic and statistics;
+    /// embed, classify and vep print a note saying which applies); with DNAGPU_COOP=on on a GPU
+    /// with cooperative matrices the layers' products and attention computed in half precision
+    /// (f16 operands, f32 sums). Training keeps f32 activations; for `finetune --mode full` and
+    /// `pretrain`: mixed-precision training where the GPU computes in half precision, else f32.
     #[arg(long, default_value = "f32", value_parser = parse_precision)]
     pub precision: Precision,
+}
+
+/// The one-line note on what `--precision f16` computes with here.
+pub fn precision_note(model: &Model, dev: &Device) {
+    if let Some(summary) = model.encoder.half_precision_summary(dev) {
+        eprintln!("note: --precision f16: {summary}");
+    }
 }
 
 pub fn parse_precision(s: &str) -> std::result::Result<Precision, String> {
@@ -58,9 +66,7 @@ pub struct Loaded {
 impl Loaded {
     fn of(dev: &Device, s: Source) -> Result<Self> {
         let model = s.load(dev)?;
-        if let Some(summary) = model.encoder.half_precision_summary(dev) {
-            eprintln!("note: --precision f16: {summary}");
-        }
+        precision_note(&model, dev);
         Ok(Self {
             model,
             tokenizer: s.tokenizer,

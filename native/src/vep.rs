@@ -116,6 +116,7 @@ pub fn run(dev_args: &DeviceArgs, args: &VepArgs) -> Result<()> {
 
     let dev = dev_args.device()?;
     let model = src.load(&dev)?;
+    crate::model_arg::precision_note(&model, &dev);
     let cls_model = match &adapted {
         Some(a) => {
             let m = a.load(&dev)?;

@@ -39,7 +39,7 @@ pub fn check_finite<'a>(
 pub fn check_row(id: &str, number: usize, row: &[f32], what: &str, written: &str) -> Result<()> {
     match row.iter().find(|v| !v.is_finite()) {
         Some(v) => Err(Error::Invalid(format!(
-            "record \"{id}\" (number {number} of the input): its {what} holds {v}; {written}. The model's weights or the sequence drive it out of range (f16 overflow? a diverged fine-tune?)"
+            "record \"{id}\" (number {number} of the input): its {what} holds {v}; {written}. The model's weights or the sequence drive it out of range (with --precision f16 an activation past f16's 65504 overflows: run it in f32; or a diverged fine-tune?)"
         ))),
         None => Ok(()),
     }

@@ -527,8 +527,13 @@ impl Encoder {
         } else if !dev.is_gpu() {
             "weights in f16; the CPU backend computes and keeps activations in f32".into()
         } else if !dev.half_activations() {
+            let off = if cfg!(target_arch = "wasm32") {
+                ""
+            } else {
+                ", or DNAGPU_F16_ACTIVATIONS=off"
+            };
             format!(
-                "weights in f16; activations stay f32 ({} has no shader-f16, or DNAGPU_F16_ACTIVATIONS=off){coop}",
+                "weights in f16; activations stay f32 ({} has no shader-f16{off}){coop}",
                 dev.name()
             )
         } else {

@@ -325,6 +325,27 @@ pub fn coop_gpu() -> Option<Device> {
     None
 }
 
+/// The CPU backend, and the GPU where it has shader-f16: the devices that
+/// run half-precision activations. A GPU without it is skipped loudly, or
+/// fails the test with `DNAGPU_REQUIRE_F16=1` (CI: lavapipe has it).
+pub fn half_devices() -> Vec<Device> {
+    let mut devices = vec![Device::Cpu];
+    match gpu() {
+        Some(Device::Gpu(g)) if g.has_feature(wgpu::Features::SHADER_F16) => {
+            devices.push(Device::Gpu(g))
+        }
+        Some(dev) => {
+            let why = format!("{} has no shader-f16", dev.name());
+            if std::env::var("DNAGPU_REQUIRE_F16").as_deref() == Ok("1") {
+                panic!("DNAGPU_REQUIRE_F16=1 but {why}");
+            }
+            eprintln!("SKIPPED (f16 activations on the GPU not run): {why}");
+        }
+        None => {}
+    }
+    devices
+}
+
 /// Runs an async check to completion and fails the test with its message.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn run(check: impl std::future::Future<Output = Check>) {

@@ -281,8 +281,7 @@ fn attention_probs_bad_head_range_is_an_error() {
 /// dims), with padded batches and ALiBi.
 #[test]
 fn attention_half_activations() {
-    let mut devices = vec![Device::Cpu];
-    devices.extend(gpu());
+    let devices = crate::testing::half_devices();
     for dev in &devices {
         for (i, &(b, t, heads, d, kernel)) in [
             (2, 70, 2, 64, AttentionKernel::Tiled),

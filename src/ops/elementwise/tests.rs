@@ -25,8 +25,7 @@ fn cpu_matches_f64() {
 fn elementwise_half_activations() {
     use crate::ops;
     use crate::testing::half::check_half_op;
-    let mut devices = vec![Device::Cpu];
-    devices.extend(gpu());
+    let devices = crate::testing::half_devices();
     for dev in &devices {
         for (i, &(rows, cols)) in [(1, 2), (7, 64), (300, 258)].iter().enumerate() {
             let mut rng = crate::testing::Rng::new(1500 + i as u64);

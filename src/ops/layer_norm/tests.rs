@@ -65,8 +65,7 @@ fn layer_norm_matches_f64() {
 /// Half-precision activations: x, residual and y in f16, statistics f32.
 #[test]
 fn layer_norm_half_activations() {
-    let mut devices = vec![Device::Cpu];
-    devices.extend(gpu());
+    let devices = crate::testing::half_devices();
     for dev in &devices {
         for (i, &(rows, h)) in [(1, 2), (7, 63), (65, 768), (3, 1001)].iter().enumerate() {
             let mut rng = crate::testing::Rng::new(1400 + i as u64);

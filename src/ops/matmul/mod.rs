@@ -209,6 +209,7 @@ pub fn matmul_with(
     let a_half = a.dtype() == DType::F16;
     if a_half {
         b.check_dtype(OP, "b (with an f16 A)", DType::F16)?;
+        super::activation_dtype(dev, OP, &[("a", a)])?;
     } else {
         a.check_dtype(OP, "a", DType::F32)?;
     }
@@ -252,7 +253,17 @@ pub fn matmul_with(
             ] {
                 u32_of(OP, what, v)?;
             }
-            let bias_buf = bias.map(|t| t.gpu_buffer()).unwrap_or(a.gpu_buffer());
+            // Without a bias its binding (vec4s: 16 bytes at least) takes
+            // A's buffer, or zeros where A is smaller (a tiny f16 A).
+            let zeros;
+            let bias_buf = match bias {
+                Some(t) => t.gpu_buffer(),
+                None if a.numel() * a.dtype().size() >= 16 => a.gpu_buffer(),
+                None => {
+                    zeros = dev.tensor_f32(&[4], &[0.0; 4])?;
+                    zeros.gpu_buffer()
+                }
+            };
             let kernel = match kernel {
                 Some(k @ (MatmulKernel::Tiled { .. } | MatmulKernel::Cooperative))
                     if !tiled_fits(&d, spec) =>

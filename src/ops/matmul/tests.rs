@@ -190,8 +190,7 @@ fn matmul_with_f16_b_all_layouts() {
 /// epilogue after them, then rounded), and the kernel `matmul` picks.
 #[test]
 fn matmul_half_activations() {
-    let mut devices = vec![Device::Cpu];
-    devices.extend(gpu());
+    let devices = crate::testing::half_devices();
     let tiled = Some(MatmulKernel::TILED);
     let gelu = Matmul {
         epilogue: Epilogue::Gelu,
@@ -199,6 +198,18 @@ fn matmul_half_activations() {
     };
     for dev in &devices {
         let mut seed = 1300;
+        // M x K = 4: an f16 A of 8 bytes, under a vec4 binding's 16.
+        run(check_matmul_half(
+            dev,
+            tiled,
+            None,
+            1,
+            4,
+            4,
+            Matmul::NT,
+            false,
+            1299,
+        ));
         for spec in LAYOUTS {
             for &(m, n, k) in &[(4, 4, 4), (8, 68, 20), (132, 124, 12), (260, 132, 36)] {
                 seed += 1;
@@ -283,7 +294,12 @@ fn coop_matmul_half_activations() {
 /// kernel, sizes that are not multiples of 4, an f32 B.
 #[test]
 fn matmul_half_activations_refused() {
-    let Some(dev) = gpu() else { return };
+    let Some(dev) = crate::testing::half_devices()
+        .into_iter()
+        .find(Device::is_gpu)
+    else {
+        return;
+    };
     let a = dev.tensor_f16(&[5, 6], &[0.5; 30]).unwrap();
     let b = dev.tensor_f16(&[6, 6], &[0.25; 36]).unwrap();
     let err = ops::matmul(&dev, &a, &b, None, Matmul::NN)

@@ -39,8 +39,7 @@ fn rotary_matches_f64() {
 /// Half-precision activations: f16 qkv in, f16 out.
 #[test]
 fn rotary_half_activations() {
-    let mut devices = vec![crate::Device::Cpu];
-    devices.extend(crate::testing::gpu());
+    let devices = crate::testing::half_devices();
     for dev in &devices {
         for (i, &(b, t, heads, d)) in [(1, 1, 1, 2), (2, 37, 3, 20), (3, 65, 2, 64)]
             .iter()
