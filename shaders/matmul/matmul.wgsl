@@ -1,6 +1,8 @@
 // matmul.wgsl — batched C = op(A) · op(B) (+ bias) (then GELU), f32
 // arithmetic; B is read through b_at() from a prepended snippet that
-// declares binding 1 (matmul_b_f32.wgsl, or matmul_b_f16.wgsl: f16 weights).
+// declares binding 1 (matmul_b_f32.wgsl, or matmul_b_f16.wgsl: f16 weights);
+// A and C are array<act> (common/act_f32.wgsl, or act_f16.wgsl: half-precision
+// activations, summed in f32 and rounded once as stored).
 //   For each batch z: C[z] (M x N, row-major, contiguous) =
 //     sum_k A(z, m, k) * B(z, k, n)
 //   where A(z, m, k) = a[z * a_batch + m * a_rs + k * a_cs] and
@@ -30,9 +32,9 @@ struct Params {
     _p1: u32,
 }
 
-@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(0) var<storage, read> a: array<act>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<act>;
 @group(0) @binding(4) var<uniform> params: Params;
 
 const TM: u32 = 64u;
@@ -74,7 +76,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             }
             var va = 0.0;
             if (row0 + mm < p.m && k0 + kk < p.k) {
-                va = a[a0 + (row0 + mm) * p.a_rs + (k0 + kk) * p.a_cs];
+                va = f32(a[a0 + (row0 + mm) * p.a_rs + (k0 + kk) * p.a_cs]);
             }
             as_[kk * TM + mm] = va;
 
@@ -122,7 +124,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 if ((p.flags & 2u) != 0u) {
                     v = gelu(v);
                 }
-                c[c0 + row * p.n + col] = v;
+                c[c0 + row * p.n + col] = act(v);
             }
         }
     }

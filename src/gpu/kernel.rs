@@ -69,12 +69,14 @@ macro_rules! kernels {
 
 kernels! {
     Matmul => "matmul" / "matmul.wgsl",
-        snippets ["matmul/matmul_b_f32.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 1024 * 4);
+        snippets ["common/act_f32.wgsl", "matmul/matmul_b_f32.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 1024 * 4);
     MatmulTiled => "matmul" / "matmul_tiled.wgsl",
         snippets ["common/act_f32.wgsl", "matmul/matmul_tiled_b_f32.wgsl", "matmul/matmul_c_f32.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 264 * 16);
     /// The matmuls with B (the weight) stored as f16.
     MatmulF16 => "matmul" / "matmul.wgsl" ("f16 B"),
-        snippets ["matmul/matmul_b_f16.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 1024 * 4);
+        snippets ["common/act_f32.wgsl", "matmul/matmul_b_f16.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 1024 * 4);
+    MatmulHalf => "matmul" / "matmul.wgsl" ("f16 A, B, C"),
+        snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl", "matmul/matmul_b_f16.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 1024 * 4);
     MatmulTiledF16 => "matmul" / "matmul_tiled.wgsl" ("f16 B"),
         snippets ["common/act_f32.wgsl", "matmul/matmul_tiled_b_f16.wgsl", "matmul/matmul_c_f32.wgsl", "common/gelu.wgsl"], workgroup (256, 2 * 264 * 16);
     /// Half-precision activations (A and C f16, f16 B, f32 sums), and the

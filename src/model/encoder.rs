@@ -497,17 +497,12 @@ impl Encoder {
     /// Whether an inference forward ([`Encoder::forward_with`]) keeps the
     /// activations between kernels in f16 on `dev`: weights stored in f16
     /// (`--precision f16`) on a device with half-precision activations
-    /// (`Device::half_activations`), hidden and intermediate sizes that are
-    /// multiples of 4 (the tiled matmul's vec4s), and no LoRA adapters
-    /// beside the weights (their f32 products take f32 input). Every family:
+    /// (`Device::half_activations`), and no LoRA adapters beside the weights
+    /// (their f32 products take f32 input). Every family:
     /// the pre-norm ESM layers' residual stream is f16 too, as in a model
     /// converted to half precision. Training keeps f32 activations.
     pub fn half_activations(&self, dev: &Device) -> bool {
-        let c = &self.config;
-        self.layers.first().is_some_and(|l| l.wqkv.is_half())
-            && c.hidden_size.is_multiple_of(4)
-            && c.intermediate_size.is_multiple_of(4)
-            && dev.half_activations()
+        self.layers.first().is_some_and(|l| l.wqkv.is_half()) && dev.half_activations()
     }
 
     /// What an inference forward of this encoder computes with on `dev`
@@ -526,7 +521,7 @@ impl Encoder {
             format!("weights and activations in f16{coop}")
         } else if !dev.is_gpu() {
             "weights in f16; the CPU backend computes and keeps activations in f32".into()
-        } else if !dev.half_activations() {
+        } else {
             let off = if cfg!(target_arch = "wasm32") {
                 ""
             } else {
@@ -536,8 +531,6 @@ impl Encoder {
                 "weights in f16; activations stay f32 ({} has no shader-f16{off}){coop}",
                 dev.name()
             )
-        } else {
-            format!("weights in f16; activations stay f32 (hidden or intermediate size not a multiple of 4){coop}")
         })
     }
 

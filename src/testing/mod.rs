@@ -328,6 +328,7 @@ pub fn coop_gpu() -> Option<Device> {
 /// The CPU backend, and the GPU where it has shader-f16: the devices that
 /// run half-precision activations. A GPU without it is skipped loudly, or
 /// fails the test with `DNAGPU_REQUIRE_F16=1` (CI: lavapipe has it).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn half_devices() -> Vec<Device> {
     let mut devices = vec![Device::Cpu];
     match gpu() {

@@ -11,8 +11,6 @@
 //!   as it is read; the arithmetic and C stay f32.
 //! - A may be f16 (half-precision activations, `Device::half_activations`)
 //!   with an f16 B: C is then f16, the sums f32, rounded once as stored.
-//!   The GPU runs these on the tiled or cooperative kernel only, so N and
-//!   the operands' contiguous dimensions must be multiples of 4.
 
 #[cfg(any(test, feature = "test-utils"))]
 pub mod check;
@@ -276,24 +274,9 @@ pub fn matmul_with(
                         ),
                     ))
                 }
-                Some(MatmulKernel::Basic) if a_half => {
-                    return Err(shape_err(OP, "the basic kernel has no f16 A".to_string()))
-                }
                 Some(k) => k,
                 None if b_f16 && tiled_fits(&d, spec) && coop_fits(g) => {
                     MatmulKernel::Cooperative
-                }
-                None if a_half => {
-                    if !tiled_fits(&d, spec) {
-                        return Err(shape_err(
-                            OP,
-                            format!(
-                                "half-precision activations need N and each operand's contiguous dimension to be multiples of 4 (M {}, N {}, K {})",
-                                d.m, d.n, d.k
-                            ),
-                        ));
-                    }
-                    MatmulKernel::TILED
                 }
                 None => MatmulKernel::pick(&d, spec),
             };
@@ -397,7 +380,7 @@ pub fn matmul_with(
                     Ok(sum)
                 }
                 MatmulKernel::Basic => {
-                    let c = dev.output_f32(OP, &out_shape, Vec::new())?;
+                    let c = dev.output_as(OP, &out_shape, a.dtype(), Vec::new())?;
                     let params = Params {
                         m: d.m as u32,
                         n: d.n as u32,
@@ -417,10 +400,10 @@ pub fn matmul_with(
                         d.batch as u32,
                     ];
                     let buffers = [a.gpu_buffer(), b.gpu_buffer(), bias_buf, c.gpu_buffer()];
-                    let kernel = if b_f16 {
-                        Kernel::MatmulF16
-                    } else {
-                        Kernel::Matmul
+                    let kernel = match (a_half, b_f16) {
+                        (true, _) => Kernel::MatmulHalf,
+                        (false, true) => Kernel::MatmulF16,
+                        (false, false) => Kernel::Matmul,
                     };
                     g.dispatch(kernel, &[], &buffers, &params, groups)?;
                     Ok(c)

@@ -184,10 +184,10 @@ fn matmul_with_f16_b_all_layouts() {
     }
 }
 
-/// Half-precision activations (A, B and C f16) on the tiled kernel, the
-/// only one that takes them without cooperative matrices: every layout,
-/// partial tiles, a batch, bias and GELU, split K (partial sums in f32, the
-/// epilogue after them, then rounded), and the kernel `matmul` picks.
+/// Half-precision activations (A, B and C f16) on the tiled and the basic
+/// kernel: every layout, odd sizes (basic), partial tiles, a batch, bias
+/// and GELU, split K (partial sums in f32, the epilogue after them, then
+/// rounded), and the kernel `matmul` picks.
 #[test]
 fn matmul_half_activations() {
     let devices = crate::testing::half_devices();
@@ -218,6 +218,26 @@ fn matmul_half_activations() {
                 ));
             }
         }
+        let basic = Some(MatmulKernel::Basic);
+        for spec in LAYOUTS {
+            for &(m, n, k) in &[(1, 1, 1), (7, 65, 17), (65, 3, 129)] {
+                seed += 1;
+                run(check_matmul_half(
+                    dev, basic, None, m, n, k, spec, false, seed,
+                ));
+            }
+        }
+        run(check_matmul_half(
+            dev,
+            basic,
+            Some(2),
+            7,
+            9,
+            5,
+            gelu,
+            true,
+            1349,
+        ));
         run(check_matmul_half(
             dev,
             None,
@@ -290,8 +310,8 @@ fn coop_matmul_half_activations() {
     ));
 }
 
-/// Half-precision activations are refused where they cannot run: the basic
-/// kernel, sizes that are not multiples of 4, an f32 B.
+/// Half-precision activations are refused with an f32 B (they multiply f16
+/// weights).
 #[test]
 fn matmul_half_activations_refused() {
     let Some(dev) = crate::testing::half_devices()
@@ -300,18 +320,7 @@ fn matmul_half_activations_refused() {
     else {
         return;
     };
-    let a = dev.tensor_f16(&[5, 6], &[0.5; 30]).unwrap();
-    let b = dev.tensor_f16(&[6, 6], &[0.25; 36]).unwrap();
-    let err = ops::matmul(&dev, &a, &b, None, Matmul::NN)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("multiples of 4"), "{err}");
-    let b4 = dev.tensor_f16(&[4, 4], &[0.25; 16]).unwrap();
     let a4 = dev.tensor_f16(&[4, 4], &[0.5; 16]).unwrap();
-    let err = ops::matmul_with(&dev, &a4, &b4, None, Matmul::NN, Some(MatmulKernel::Basic))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("basic kernel"), "{err}");
     let b32 = dev.tensor_f32(&[4, 4], &[0.25; 16]).unwrap();
     let err = ops::matmul(&dev, &a4, &b32, None, Matmul::NN)
         .unwrap_err()
