@@ -42,6 +42,16 @@ fn half_compute(dev: &Device) -> bool {
     coop
 }
 
+/// max |got - want| / max |want|.
+fn relative_error(got: &[f32], want: &[f64]) -> f64 {
+    let max = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+    let err = got
+        .iter()
+        .zip(want)
+        .fold(0f64, |m, (&g, w)| m.max((g as f64 - w).abs()));
+    err / max
+}
+
 fn last_hidden(dev: &Device, model: &Model, ids: &[u32]) -> Vec<f32> {
     let t = ids.len();
     let x = dev.tensor_u32(&[1, t], ids).unwrap();
@@ -88,12 +98,7 @@ fn f16_weights_match_across_backends_and_stay_near_the_reference() {
                 }
                 if !dev.is_gpu() || half_compute(dev) || half_acts {
                     let (_, want) = fx.get(&format!("{i}.hidden.{layers}")).unwrap();
-                    let max = want.iter().fold(0f64, |m, v| m.max(v.abs()));
-                    let err = got
-                        .iter()
-                        .zip(&want)
-                        .fold(0f64, |m, (&g, w)| m.max((g as f64 - w).abs()));
-                    worst = worst.max(err / max);
+                    worst = worst.max(relative_error(&got, &want));
                     if !dev.is_gpu() {
                         cpu_out.push(got);
                     }
@@ -171,15 +176,8 @@ fn kept_hidden_states_with_f16_activations_are_f32_and_near_the_reference() {
             assert_eq!(state.dtype(), DType::F32, "hidden state {l}");
             let got = dev.read_f32_blocking(state).unwrap();
             let (_, want) = fx.get(&format!("0.hidden.{l}")).unwrap();
-            let max = want.iter().fold(0f64, |m, v| m.max(v.abs()));
-            let err = got
-                .iter()
-                .zip(&want)
-                .fold(0f64, |m, (&g, w)| m.max((g as f64 - w).abs()));
-            assert!(
-                err <= F16_BOUND * max,
-                "hidden state {l}: {err:.2e} of {max:.2e}"
-            );
+            let err = relative_error(&got, &want);
+            assert!(err <= F16_BOUND, "hidden state {l}: {err:.2e} relative");
         }
     }
 }
