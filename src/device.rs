@@ -153,7 +153,7 @@ impl Device {
         static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         let off =
             *OFF.get_or_init(|| std::env::var("DNAGPU_F16_ACTIVATIONS").is_ok_and(|v| v == "off"));
-        !off && matches!(self, Device::Gpu(g) if g.has_feature(wgpu::Features::SHADER_F16))
+        !off && matches!(self, Device::Gpu(g) if g.shader_f16())
     }
 
     /// An f32 tensor holding `data` (row-major).

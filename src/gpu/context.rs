@@ -283,6 +283,12 @@ impl GpuDevice {
         self.features.contains(f)
     }
 
+    /// Whether kernels may store f16 (`enable f16;`): the half-precision
+    /// activations' variants need it.
+    pub fn shader_f16(&self) -> bool {
+        self.has_feature(wgpu::Features::SHADER_F16)
+    }
+
     /// Whether the row kernels (layer norm and its backward, softmax) use
     /// subgroup reductions: where the device has subgroups, natively.
     pub fn subgroup_reductions(&self) -> bool {

@@ -223,7 +223,8 @@ impl Kernel {
 
     /// The variant of a kernel that reads and writes activations in f16
     /// when `dtype` is f16 (half-precision activations); itself otherwise.
-    /// Only the kernels of the inference forward have one.
+    /// Only the kernels of the inference forward have one; the matmuls pick
+    /// theirs in `ops::matmul` (a split K keeps f32 partial sums).
     pub fn half(self, dtype: crate::DType) -> Kernel {
         if dtype != crate::DType::F16 {
             return self;

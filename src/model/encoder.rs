@@ -502,14 +502,19 @@ impl Encoder {
     /// the pre-norm ESM layers' residual stream is f16 too, as in a model
     /// converted to half precision. Training keeps f32 activations.
     pub fn half_activations(&self, dev: &Device) -> bool {
-        self.layers.first().is_some_and(|l| l.wqkv.is_half()) && dev.half_activations()
+        self.half_weights() && dev.half_activations()
+    }
+
+    /// Whether the layers' weight matrices are stored in f16.
+    fn half_weights(&self) -> bool {
+        self.layers.first().is_some_and(|l| l.wqkv.is_half())
     }
 
     /// What an inference forward of this encoder computes with on `dev`
     /// when its weights are f16 (`--precision f16`), in one line for the
     /// user; `None` for f32 weights.
     pub fn half_precision_summary(&self, dev: &Device) -> Option<String> {
-        if !self.layers.first().is_some_and(|l| l.wqkv.is_half()) {
+        if !self.half_weights() {
             return None;
         }
         let coop = if dev.cooperative_matrices() {

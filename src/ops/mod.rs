@@ -78,7 +78,7 @@ pub(crate) fn activation_dtype(
         t.check_dtype(op, name, dtype)?;
     }
     if let Device::Gpu(g) = dev {
-        if dtype == DType::F16 && !g.has_feature(wgpu::Features::SHADER_F16) {
+        if dtype == DType::F16 && !g.shader_f16() {
             return Err(Error::Gpu(format!(
                 "{op}: f16 activations need shader-f16, which {} lacks",
                 g.summary().name

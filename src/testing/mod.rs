@@ -332,9 +332,7 @@ pub fn coop_gpu() -> Option<Device> {
 pub fn half_devices() -> Vec<Device> {
     let mut devices = vec![Device::Cpu];
     match gpu() {
-        Some(Device::Gpu(g)) if g.has_feature(wgpu::Features::SHADER_F16) => {
-            devices.push(Device::Gpu(g))
-        }
+        Some(Device::Gpu(g)) if g.shader_f16() => devices.push(Device::Gpu(g)),
         Some(dev) => {
             let why = format!("{} has no shader-f16", dev.name());
             if std::env::var("DNAGPU_REQUIRE_F16").as_deref() == Ok("1") {

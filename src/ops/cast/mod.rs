@@ -10,14 +10,11 @@ pub mod cpu;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
-use std::sync::Arc;
-
 use bytemuck::{Pod, Zeroable};
 
 use super::{grid_items, u32_of};
 use crate::error::Result;
 use crate::gpu::Kernel;
-use crate::tensor::{CpuData, Storage};
 use crate::{DType, Device, Tensor};
 
 #[repr(C)]
@@ -35,25 +32,21 @@ pub fn to_f16(dev: &Device, x: &Tensor) -> Result<Tensor> {
     x.check_dtype(OP, "x", DType::F32)?;
     dev.check_on(OP, &[("x", x)])?;
     let n = x.numel();
-    let storage = match dev {
-        Device::Cpu => Storage::Cpu(Arc::new(CpuData::F16(cpu::to_f16(x.cpu_f32())))),
+    match dev {
+        // The same rounding as the kernel's (`cpu::to_f16`).
+        Device::Cpu => dev.output_as(OP, x.shape(), DType::F16, x.cpu_f32().to_vec()),
         Device::Gpu(g) => {
-            let words = n.div_ceil(2);
-            let y = g.alloc((words.max(1) * 4) as u64, "the output of to_f16")?;
+            let y = dev.output_as(OP, x.shape(), DType::F16, Vec::new())?;
             let params = Params {
                 n: u32_of(OP, "size", n)?,
                 _p: [0; 3],
             };
-            let buffers = [x.gpu_buffer(), &y];
+            let words = n.div_ceil(2);
+            let buffers = [x.gpu_buffer(), y.gpu_buffer()];
             g.dispatch(Kernel::ToF16, &[], &buffers, &params, grid_items(g, words))?;
-            Storage::Gpu(Arc::new(y))
+            Ok(y)
         }
-    };
-    Ok(Tensor::from_storage(
-        x.shape().to_vec(),
-        DType::F16,
-        storage,
-    ))
+    }
 }
 
 /// `x` (f16, any shape) widened to f32, exactly.
