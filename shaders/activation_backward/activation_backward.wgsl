@@ -1,5 +1,7 @@
 // activation_backward.wgsl — backward of the element-wise activations.
-// Bindings: 0 a: f32, 1 d: f32, 2 grad_out: f32, 3 params (n, inner).
+// Bindings: 0 a: act (the forward's saved activation: f32, or f16 in the
+// half-precision variant, act_f16.wgsl), 1 d: f32, 2 grad_out: f32,
+// 3 params (n, inner). Gradients stay f32 in both variants.
 // OP (override):
 //   0 = GELU':  a = x [n], d = dy [n] -> grad_out = dx [n], dx = dy * gelu'(x),
 //               gelu'(x) = Phi(x) + x phi(x) (exact, erf-based GELU).
@@ -21,7 +23,7 @@ struct Params {
     _p1: u32,
 }
 
-@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(0) var<storage, read> a: array<act>;
 @group(0) @binding(1) var<storage, read> d: array<f32>;
 @group(0) @binding(2) var<storage, read_write> grad_out: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
@@ -45,28 +47,28 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         return;
     }
     if (OP == 0u) {
-        grad_out[i] = d[i] * gelu_grad(a[i]);
+        grad_out[i] = d[i] * gelu_grad(f32(a[i]));
     } else if (OP == 1u) {
-        let y = a[i];
+        let y = f32(a[i]);
         grad_out[i] = d[i] * ((1.0 - y) * (1.0 + y));
     } else {
         let r = i / params.inner;
         let c = i % params.inner;
         let base = r * 2u * params.inner;
-        let u = a[base + c];
-        let v = a[base + params.inner + c];
+        let u = f32(a[base + c]);
+        let v = f32(a[base + params.inner + c]);
         let df = d[i];
-        var act = 0.0;
-        var act_grad = 0.0;
+        var gate = 0.0;
+        var gate_grad = 0.0;
         if (OP == 2u) {
-            act = gelu(u);
-            act_grad = gelu_grad(u);
+            gate = gelu(u);
+            gate_grad = gelu_grad(u);
         } else {
             let s = 1.0 / (1.0 + exp(-u));
-            act = u * s;
-            act_grad = s * (1.0 + u * (1.0 - s));
+            gate = u * s;
+            gate_grad = s * (1.0 + u * (1.0 - s));
         }
-        grad_out[base + c] = df * v * act_grad;
-        grad_out[base + params.inner + c] = df * act;
+        grad_out[base + c] = df * v * gate_grad;
+        grad_out[base + params.inner + c] = df * gate;
     }
 }

@@ -3,7 +3,9 @@
 // forward's log-sum-exp (no T x T buffer, no atomics). Runs after
 // flash_attention_backward_q.wgsl, which writes D.
 // Layout (as flash_attention.wgsl; H = heads * D, head h at columns h*D..):
-//   qkv:    [B, T, 3H] f32, token row = [q (H) | k (H) | v (H)].
+//   qkv:    [B, T, 3H] act (the forward's saved activation: f32, or f16 in
+//           the half-precision variant, act_f16.wgsl), token row =
+//           [q (H) | k (H) | v (H)]. Gradients (dout, dqkv) are f32 in both.
 //   mask:   [B, T] u32, nonzero = real token, 0 = padding.
 //   slopes: [heads] f32, ALiBi slope m_h.
 //   lse:    [B, heads, T] f32, the forward's log-sum-exp.
@@ -22,7 +24,7 @@
 // prepended common/attention_rows.wgsl (constants from ops/attention).
 // Grid: (ceil(T / 64), B * heads, 1).
 
-@group(0) @binding(0) var<storage, read> qkv: array<f32>;
+@group(0) @binding(0) var<storage, read> qkv: array<act>;
 @group(0) @binding(1) var<storage, read> mask: array<u32>;
 @group(0) @binding(2) var<storage, read> slopes: array<f32>;
 @group(0) @binding(3) var<storage, read> lse: array<f32>;

@@ -2,10 +2,12 @@
 // query row i, D_i = dO_i · O_i and dQ_i, with the scores recomputed tile by
 // tile from the forward's log-sum-exp (no T x T buffer, no atomics).
 // Layout (as flash_attention.wgsl; H = heads * D, head h at columns h*D..):
-//   qkv:    [B, T, 3H] f32, token row = [q (H) | k (H) | v (H)].
+//   qkv:    [B, T, 3H] act (the forward's saved activation: f32, or f16 in
+//           the half-precision variant, act_f16.wgsl), token row =
+//           [q (H) | k (H) | v (H)]. Gradients (dout, dqkv) are f32 in both.
 //   mask:   [B, T] u32, nonzero = real token, 0 = padding.
 //   slopes: [heads] f32, ALiBi slope m_h.
-//   out:    [B, T, H] f32, the forward's output O.
+//   out:    [B, T, H] act, the forward's output O.
 //   lse:    [B, heads, T] f32, the forward's log-sum-exp.
 //   dout:   [B, T, H] f32, dL/dO.
 //   dqkv:   [B, T, 3H] f32; this kernel writes the dq columns (0 .. H) of
@@ -22,10 +24,10 @@
 // prepended common/attention_rows.wgsl (constants from ops/attention).
 // Grid: (ceil(T / 64), B * heads, 1).
 
-@group(0) @binding(0) var<storage, read> qkv: array<f32>;
+@group(0) @binding(0) var<storage, read> qkv: array<act>;
 @group(0) @binding(1) var<storage, read> mask: array<u32>;
 @group(0) @binding(2) var<storage, read> slopes: array<f32>;
-@group(0) @binding(3) var<storage, read> out: array<f32>;
+@group(0) @binding(3) var<storage, read> out: array<act>;
 @group(0) @binding(4) var<storage, read> lse: array<f32>;
 @group(0) @binding(5) var<storage, read> dout: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dqkv: array<f32>;
@@ -40,7 +42,7 @@ fn load_out4(base: u32, c: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);
     for (var e = 0u; e < 4u; e++) {
         if (4u * c + e < D) {
-            v[e] = out[base + 4u * c + e];
+            v[e] = f32(out[base + 4u * c + e]);
         }
     }
     return v;

@@ -1,7 +1,7 @@
 // attention_rows.wgsl — a snippet, not a kernel: prepended to the attention
 // kernels that take one query (or key) row per invocation (flash_attention,
 // flash_attention_backward_q, flash_attention_backward_kv), which bind the
-// packed `qkv: array<f32>` [B, T, 3H].
+// packed `qkv: array<act>` [B, T, 3H] (common/act_f32.wgsl or act_f16.wgsl).
 // Overrides (set by ops/attention/mod.rs `constants`): D = head dim
 // (<= 128), D4 = ceil(D / 4), BC = min(64, 512 / D4). Constant trip counts
 // let compilers unroll the per-key loops and keep lavapipe under its

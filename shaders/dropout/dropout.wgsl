@@ -4,7 +4,8 @@
 //   uniform(i) = bits(i) * 2^-24 >= p with threshold = ceil(p * 2^24) and
 //   scale = 1 / (1 - p). key0, key1 derive from (seed, stream) on the host;
 //   the same integer code runs in src/ops/dropout/cpu.rs, so masks are identical.
-// Bindings: 0 x: [n] f32, 1 y: [n] f32, 2 params (n, threshold, key0, key1, scale, first).
+// Bindings: 0 x: [n] act, 1 y: [n] act (f32, or f16 in the half-precision
+// variant for activations: act_f16.wgsl; the product is f32, rounded once), 2 params (n, threshold, key0, key1, scale, first).
 // first: x is elements first.. of a larger tensor (a data-parallel rank's rows) and
 // element i draws the mask of element first + i (u32, wrapping).
 // Grid: groups of 256 folded into 2-D: i = (wg.y * num_wg.x + wg.x) * 256 + lid.
@@ -20,8 +21,8 @@ struct Params {
     _p2: u32,
 }
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<act>;
+@group(0) @binding(1) var<storage, read_write> y: array<act>;
 @group(0) @binding(2) var<uniform> params: Params;
 
 // Chris Wellons' lowbias32 mixer (u32 arithmetic wraps in WGSL).
@@ -44,8 +45,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     }
     let bits = lowbias32(lowbias32((i + params.first) ^ params.key0) ^ params.key1) >> 8u;
     if (bits >= params.threshold) {
-        y[i] = x[i] * params.scale;
+        y[i] = act(f32(x[i]) * params.scale);
     } else {
-        y[i] = 0.0;
+        y[i] = act(0.0);
     }
 }

@@ -5,7 +5,9 @@
 //   dx = rstd * (g - mean_j(g) - xhat * mean_j(g * xhat))
 // dx is also the residual's gradient. The weight and bias gradients are
 // column sums, computed by layer_norm_param_grads.wgsl + sum_rows.wgsl.
-// dy, x, residual, dx: [R, H] f32; mean, rstd: [R]; weight: [H].
+// dy, dx: [R, H] f32; x, residual: [R, H] act (the forward's saved inputs:
+// f32, or f16 in the half-precision variant, act_f16.wgsl); mean, rstd: [R];
+// weight: [H].
 // Bindings: 0 dy, 1 x, 2 residual (bind x when unused), 3 mean, 4 rstd,
 //           5 weight, 6 dx, 7 params (rows R, hidden H, has_residual).
 // Grid: one workgroup of 256 per row, rows folded into 2-D:
@@ -21,8 +23,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> residual: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
+@group(0) @binding(2) var<storage, read> residual: array<act>;
 @group(0) @binding(3) var<storage, read> mean: array<f32>;
 @group(0) @binding(4) var<storage, read> rstd: array<f32>;
 @group(0) @binding(5) var<storage, read> weight: array<f32>;
@@ -30,9 +32,9 @@ struct Params {
 @group(0) @binding(7) var<uniform> params: Params;
 
 fn load(i: u32) -> f32 {
-    var v = x[i];
+    var v = f32(x[i]);
     if (params.has_residual == 1u) {
-        v += residual[i];
+        v += f32(residual[i]);
     }
     return v;
 }

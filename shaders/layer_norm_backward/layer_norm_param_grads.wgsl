@@ -4,7 +4,7 @@
 //   dbias_part[c, j]   = sum over rows r of chunk c (in order) of dy[r, j]
 //   xhat = (x + residual - mean[r]) * rstd[r]  (residual only when has_residual == 1)
 // sum_rows.wgsl then adds the C = max(1, ceil(R / 256)) partial rows.
-// dy, x, residual: [R, H] f32; mean, rstd: [R]; dweight_part, dbias_part: [C, H].
+// dy: [R, H] f32; x, residual: [R, H] act (f32, or f16: act_f16.wgsl); mean, rstd: [R]; dweight_part, dbias_part: [C, H].
 // At most 256 loop iterations per invocation (lavapipe's limit is 65,535).
 // Bindings: 0 dy, 1 x, 2 residual (bind x when unused), 3 mean, 4 rstd,
 //           5 dweight_part, 6 dbias_part, 7 params (rows R, hidden H, has_residual, chunks C).
@@ -19,8 +19,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> residual: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
+@group(0) @binding(2) var<storage, read> residual: array<act>;
 @group(0) @binding(3) var<storage, read> mean: array<f32>;
 @group(0) @binding(4) var<storage, read> rstd: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dweight_part: array<f32>;
@@ -43,9 +43,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     var sb = 0.0;
     for (var r = c * CHUNK; r < r1; r++) {
         let k = r * params.hidden + j;
-        var s = x[k];
+        var s = f32(x[k]);
         if (params.has_residual == 1u) {
-            s += residual[k];
+            s += f32(residual[k]);
         }
         let xhat = (s - mean[r]) * rstd[r];
         sw += dy[k] * xhat;

@@ -137,9 +137,9 @@ kernels! {
     AttentionProbs => "attention" / "attention_probs.wgsl",
         snippets ["common/attention_params.wgsl", "common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8 + 128 * 4);
     FlashAttentionBackwardQ => "attention_backward" / "flash_attention_backward_q.wgsl",
-        snippets ["common/attention_params.wgsl", "common/attention_rows.wgsl"], workgroup (64, 2 * 512 * 16);
+        snippets ["common/act_f32.wgsl", "common/attention_params.wgsl", "common/attention_rows.wgsl"], workgroup (64, 2 * 512 * 16);
     FlashAttentionBackwardKv => "attention_backward" / "flash_attention_backward_kv.wgsl",
-        snippets ["common/attention_params.wgsl", "common/attention_rows.wgsl"], workgroup (64, 2 * 512 * 16);
+        snippets ["common/act_f32.wgsl", "common/attention_params.wgsl", "common/attention_rows.wgsl"], workgroup (64, 2 * 512 * 16);
     LayerNorm => "layer_norm" / "layer_norm.wgsl",
         snippets ["common/act_f32.wgsl", "common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8);
     Softmax => "softmax" / "softmax.wgsl",
@@ -152,7 +152,7 @@ kernels! {
     AttentionProbsSubgroup => "attention" / "attention_probs.wgsl" ("subgroups"),
         snippets ["common/attention_params.wgsl", "common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8 + 128 * 4);
     LayerNormBackwardSubgroup => "layer_norm_backward" / "layer_norm_backward.wgsl" ("subgroups"),
-        snippets ["common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8);
+        snippets ["common/act_f32.wgsl", "common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8);
     Unary => "elementwise" / "unary.wgsl",
         snippets ["common/act_f32.wgsl", "common/gelu.wgsl"], workgroup (256, 0);
     Binary => "elementwise" / "binary.wgsl",
@@ -182,9 +182,9 @@ kernels! {
     Pool => "pool" / "pool.wgsl",
         snippets [], workgroup (256, 0);
     LayerNormBackward => "layer_norm_backward" / "layer_norm_backward.wgsl",
-        snippets ["common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8);
+        snippets ["common/act_f32.wgsl", "common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8);
     LayerNormParamGrads => "layer_norm_backward" / "layer_norm_param_grads.wgsl",
-        snippets [], workgroup (256, 0);
+        snippets ["common/act_f32.wgsl"], workgroup (256, 0);
     SumRows => "reduce" / "sum_rows.wgsl",
         snippets [], workgroup (256, 0);
     SumSquares => "reduce" / "sum_squares.wgsl",
@@ -194,9 +194,26 @@ kernels! {
     CrossEntropy => "cross_entropy" / "cross_entropy.wgsl",
         snippets [], workgroup (256, 256 * 4);
     ActivationBackward => "activation_backward" / "activation_backward.wgsl",
-        snippets ["common/gelu.wgsl"], workgroup (256, 0);
+        snippets ["common/act_f32.wgsl", "common/gelu.wgsl"], workgroup (256, 0);
     Dropout => "dropout" / "dropout.wgsl",
-        snippets [], workgroup (256, 0);
+        snippets ["common/act_f32.wgsl"], workgroup (256, 0);
+    /// Training with half-precision activations: the forward's dropout on
+    /// f16 activations, and the backward kernels that read the forward's
+    /// saved f16 activations (gradients stay f32).
+    DropoutHalf => "dropout" / "dropout.wgsl" ("f16"),
+        snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl"], workgroup (256, 0);
+    ActivationBackwardHalf => "activation_backward" / "activation_backward.wgsl" ("f16 saved"),
+        snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl", "common/gelu.wgsl"], workgroup (256, 0);
+    LayerNormBackwardHalf => "layer_norm_backward" / "layer_norm_backward.wgsl" ("f16 saved"),
+        snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl", "common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8);
+    LayerNormBackwardSubgroupHalf => "layer_norm_backward" / "layer_norm_backward.wgsl" ("subgroups, f16 saved"),
+        snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl", "common/reduce_subgroup.wgsl"], workgroup (256, 256 * 8);
+    LayerNormParamGradsHalf => "layer_norm_backward" / "layer_norm_param_grads.wgsl" ("f16 saved"),
+        snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl"], workgroup (256, 0);
+    FlashAttentionBackwardQHalf => "attention_backward" / "flash_attention_backward_q.wgsl" ("f16 saved"),
+        snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl", "common/attention_params.wgsl", "common/attention_rows.wgsl"], workgroup (64, 2 * 512 * 16);
+    FlashAttentionBackwardKvHalf => "attention_backward" / "flash_attention_backward_kv.wgsl" ("f16 saved"),
+        snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl", "common/attention_params.wgsl", "common/attention_rows.wgsl"], workgroup (64, 2 * 512 * 16);
     AdamW => "adamw" / "adamw.wgsl",
         snippets [], workgroup (256, 0);
     Clip => "clip" / "clip.wgsl",
@@ -216,6 +233,7 @@ impl Kernel {
             Kernel::LayerNormHalf => Kernel::LayerNormSubgroupHalf,
             Kernel::Softmax => Kernel::SoftmaxSubgroup,
             Kernel::LayerNormBackward => Kernel::LayerNormBackwardSubgroup,
+            Kernel::LayerNormBackwardHalf => Kernel::LayerNormBackwardSubgroupHalf,
             Kernel::AttentionProbs => Kernel::AttentionProbsSubgroup,
             k => k,
         }
@@ -223,8 +241,9 @@ impl Kernel {
 
     /// The variant of a kernel that reads and writes activations in f16
     /// when `dtype` is f16 (half-precision activations); itself otherwise.
-    /// Only the kernels of the inference forward have one; the matmuls pick
-    /// theirs in `ops::matmul` (a split K keeps f32 partial sums).
+    /// The backward kernels' variants read the forward's saved activations
+    /// in f16 and keep gradients f32; the matmuls pick theirs in
+    /// `ops::matmul` (a split K keeps f32 partial sums).
     pub fn half(self, dtype: crate::DType) -> Kernel {
         if dtype != crate::DType::F16 {
             return self;
@@ -239,6 +258,12 @@ impl Kernel {
             Kernel::FlashAttentionTiled => Kernel::FlashAttentionTiledHalf,
             Kernel::FlashAttentionCoop16 => Kernel::FlashAttentionCoop16Half,
             Kernel::FlashAttentionCoop8 => Kernel::FlashAttentionCoop8Half,
+            Kernel::Dropout => Kernel::DropoutHalf,
+            Kernel::ActivationBackward => Kernel::ActivationBackwardHalf,
+            Kernel::LayerNormBackward => Kernel::LayerNormBackwardHalf,
+            Kernel::LayerNormParamGrads => Kernel::LayerNormParamGradsHalf,
+            Kernel::FlashAttentionBackwardQ => Kernel::FlashAttentionBackwardQHalf,
+            Kernel::FlashAttentionBackwardKv => Kernel::FlashAttentionBackwardKvHalf,
             k => k,
         }
     }

@@ -29,16 +29,19 @@ const OP_TANH: u32 = 1;
 const OP_GEGLU: u32 = 2;
 const OP_SWIGLU: u32 = 3;
 
-/// Checks dtype and backend of the forward tensor `a` and the incoming gradient `d`.
+/// Checks dtype and backend of the forward tensor `a` (f32, or f16: a
+/// saved half-precision activation) and the incoming gradient `d` (f32);
+/// returns `a`'s dtype.
 fn check_inputs(
     dev: &Device,
     op: &'static str,
     (a_name, a): (&'static str, &Tensor),
     (d_name, d): (&'static str, &Tensor),
-) -> Result<()> {
-    a.check_dtype(op, a_name, DType::F32)?;
+) -> Result<DType> {
+    let saved = super::activation_dtype(dev, op, &[(a_name, a)])?;
     d.check_dtype(op, d_name, DType::F32)?;
-    dev.check_on(op, &[(a_name, a), (d_name, d)])
+    dev.check_on(op, &[(a_name, a), (d_name, d)])?;
+    Ok(saved)
 }
 
 /// `out = d * f(a)` element-wise with a and d of one shape.
@@ -50,7 +53,7 @@ fn unary_backward(
     d: (&'static str, &Tensor),
     cpu_fn: fn(&[f32], &[f32]) -> Vec<f32>,
 ) -> Result<Tensor> {
-    check_inputs(dev, op, a, d)?;
+    let saved = check_inputs(dev, op, a, d)?;
     let ((a_name, a), (d_name, d)) = (a, d);
     if a.shape() != d.shape() {
         return Err(shape_err(
@@ -64,7 +67,7 @@ fn unary_backward(
     }
     let n = u32_of(op, "elements", a.numel())?;
     match dev {
-        Device::Cpu => dev.output_f32(op, a.shape(), cpu_fn(a.cpu_f32(), d.cpu_f32())),
+        Device::Cpu => dev.output_f32(op, a.shape(), cpu_fn(&a.cpu_float(), d.cpu_f32())),
         Device::Gpu(g) => {
             let out = dev.output_f32(op, a.shape(), Vec::new())?;
             if n == 0 {
@@ -76,7 +79,7 @@ fn unary_backward(
                 _p: [0; 2],
             };
             g.dispatch(
-                Kernel::ActivationBackward,
+                Kernel::ActivationBackward.half(saved),
                 &[("OP", code)],
                 &[a.gpu_buffer(), d.gpu_buffer(), out.gpu_buffer()],
                 &params,
@@ -132,7 +135,7 @@ fn glu_backward(dev: &Device, g_in: &Tensor, df: &Tensor, act: Glu) -> Result<Te
         Glu::Gelu => ("geglu_backward", OP_GEGLU, cpu::geglu_backward),
         Glu::Silu => ("swiglu_backward", OP_SWIGLU, cpu::swiglu_backward),
     };
-    check_inputs(dev, op, ("g", g_in), ("df", df))?;
+    let saved = check_inputs(dev, op, ("g", g_in), ("df", df))?;
     let two_i = g_in.shape().last().copied().unwrap_or(0);
     if g_in.rank() == 0 || two_i % 2 != 0 || two_i == 0 {
         return Err(shape_err(
@@ -158,7 +161,7 @@ fn glu_backward(dev: &Device, g_in: &Tensor, df: &Tensor, act: Glu) -> Result<Te
         Device::Cpu => dev.output_f32(
             op,
             g_in.shape(),
-            cpu_fn(g_in.cpu_f32(), df.cpu_f32(), inner),
+            cpu_fn(&g_in.cpu_float(), df.cpu_f32(), inner),
         ),
         Device::Gpu(g) => {
             let dg = dev.output_f32(op, g_in.shape(), Vec::new())?;
@@ -172,7 +175,7 @@ fn glu_backward(dev: &Device, g_in: &Tensor, df: &Tensor, act: Glu) -> Result<Te
                 _p: [0; 2],
             };
             g.dispatch(
-                Kernel::ActivationBackward,
+                Kernel::ActivationBackward.half(saved),
                 &[("OP", code)],
                 &[g_in.gpu_buffer(), df.gpu_buffer(), dg.gpu_buffer()],
                 &params,

@@ -119,3 +119,58 @@ fn bad_shapes_are_errors_naming_the_op() {
         "swiglu_backward",
     );
 }
+
+/// An activation's backward: (device, saved input, incoming gradient).
+type BackwardFn = fn(&Device, &crate::Tensor, &crate::Tensor) -> crate::Result<crate::Tensor>;
+
+/// Training with half-precision activations: the backward reads the
+/// forward's saved activation in f16, the gradients stay f32.
+#[test]
+fn activation_backward_f16_saved() {
+    use crate::testing::half::{check_saved_half_op, SavedInput};
+    for dev in &crate::testing::half_devices() {
+        for (i, &n) in SIZES.iter().enumerate() {
+            let mut rng = crate::testing::Rng::new(1600 + i as u64);
+            let inputs = [
+                SavedInput::saved(&[n], rng.vec(n, 4.0)),
+                SavedInput::grad(&[n], rng.vec(n, 1.0)),
+            ];
+            for (name, f) in [
+                ("gelu_backward", ops::gelu_backward as BackwardFn),
+                ("tanh_backward", ops::tanh_backward),
+            ] {
+                run(check_saved_half_op(
+                    &format!("{name} of {n}"),
+                    dev,
+                    &inputs,
+                    crate::testing::Tol::F32,
+                    |d, t| Ok(vec![f(d, &t[0], &t[1])?]),
+                ));
+            }
+        }
+        for (i, &(lead, inner)) in GEGLU.iter().enumerate() {
+            let mut rng = crate::testing::Rng::new(1700 + i as u64);
+            let rows: usize = lead.iter().product();
+            let mut g_shape = lead.to_vec();
+            g_shape.push(2 * inner);
+            let mut f_shape = lead.to_vec();
+            f_shape.push(inner);
+            let inputs = [
+                SavedInput::saved(&g_shape, rng.vec(rows * 2 * inner, 4.0)),
+                SavedInput::grad(&f_shape, rng.vec(rows * inner, 1.0)),
+            ];
+            for (name, f) in [
+                ("geglu_backward", ops::geglu_backward as BackwardFn),
+                ("swiglu_backward", ops::swiglu_backward),
+            ] {
+                run(check_saved_half_op(
+                    &format!("{name} {g_shape:?}"),
+                    dev,
+                    &inputs,
+                    crate::testing::Tol::F32,
+                    |d, t| Ok(vec![f(d, &t[0], &t[1])?]),
+                ));
+            }
+        }
+    }
+}

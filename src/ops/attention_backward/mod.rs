@@ -10,6 +10,9 @@
 //! Padded query rows (mask 0) contribute nothing and get dq = 0; padded keys
 //! get dk = dv = 0; an all-padding sequence gives zeros. The ALiBi slopes are
 //! constants (no gradient).
+//!
+//! `qkv` and `out` may be f16 (training with half-precision activations:
+//! the forward's saved tensors); `lse`, `dout` and dqkv are f32.
 
 #[cfg(any(test, feature = "test-utils"))]
 pub mod check;
@@ -37,9 +40,10 @@ pub fn attention_backward(
     dout: &Tensor,
 ) -> Result<Tensor> {
     const OP: &str = "attention_backward";
-    qkv.check_dtype(OP, "qkv", DType::F32)?;
+    let saved = super::activation_dtype(dev, OP, &[("qkv", qkv), ("out", out)])?;
     let d = AttentionDims::check(OP, dev, qkv, mask, slopes, heads)?;
-    for (name, t) in [("out", out), ("lse", lse), ("dout", dout)] {
+    dev.check_on(OP, &[("out", out)])?;
+    for (name, t) in [("lse", lse), ("dout", dout)] {
         t.check_dtype(OP, name, DType::F32)?;
         dev.check_on(OP, &[(name, t)])?;
     }
@@ -64,10 +68,10 @@ pub fn attention_backward(
     match dev {
         Device::Cpu => {
             let dqkv = cpu::attention_backward(
-                qkv.cpu_f32(),
+                &qkv.cpu_float(),
                 mask.cpu_u32(),
                 slopes.cpu_f32(),
-                out.cpu_f32(),
+                &out.cpu_float(),
                 lse.cpu_f32(),
                 dout.cpu_f32(),
                 &d,
@@ -85,7 +89,7 @@ pub fn attention_backward(
                 1,
             ];
             g.dispatch(
-                Kernel::FlashAttentionBackwardQ,
+                Kernel::FlashAttentionBackwardQ.half(saved),
                 &consts,
                 &[
                     qkv.gpu_buffer(),
@@ -101,7 +105,7 @@ pub fn attention_backward(
                 groups,
             )?;
             g.dispatch(
-                Kernel::FlashAttentionBackwardKv,
+                Kernel::FlashAttentionBackwardKv.half(saved),
                 &consts,
                 &[
                     qkv.gpu_buffer(),

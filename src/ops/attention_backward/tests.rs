@@ -130,3 +130,56 @@ fn bad_shapes_are_errors_naming_the_op() {
     let fine = crate::ops::attention_backward(&dev, &qkv, &mask, &slopes, heads, &out, &lse, &dout);
     assert_eq!(fine.unwrap().shape(), [b, t, 3 * hid]);
 }
+
+/// Training with half-precision activations: qkv and the output O are the
+/// forward's saved f16 activations; lse, dO and dqkv f32. O and lse come
+/// from the CPU forward on the rounded qkv.
+#[test]
+fn attention_backward_f16_saved() {
+    use crate::ops;
+    use crate::testing::half::{check_saved_half_op, SavedInput};
+    use crate::testing::{mask_from_lengths, Rng, Tol};
+    for dev in &crate::testing::half_devices() {
+        for (seed, (lens, t, heads, d)) in cases().into_iter().enumerate() {
+            let mut rng = Rng::new(1900 + seed as u64);
+            let (b, hid) = (lens.len(), heads * d);
+            let qkv: Vec<f32> = rng
+                .vec(b * t * 3 * hid, 2.0)
+                .into_iter()
+                .map(|x| half::f16::from_f32(x).to_f32())
+                .collect();
+            let mask = mask_from_lengths(&lens, t);
+            let slopes = ops::alibi_slopes(heads);
+            let cpu = &Device::Cpu;
+            let fwd = ops::attention(
+                cpu,
+                &cpu.tensor_f32(&[b, t, 3 * hid], &qkv).unwrap(),
+                &cpu.tensor_u32(&[b, t], &mask).unwrap(),
+                &cpu.tensor_f32(&[heads], &slopes).unwrap(),
+                heads,
+            )
+            .unwrap();
+            let out = pollster::block_on(cpu.read_f32(&fwd.out)).unwrap();
+            let lse = pollster::block_on(cpu.read_f32(&fwd.lse)).unwrap();
+            let inputs = [
+                SavedInput::saved(&[b, t, 3 * hid], qkv),
+                SavedInput::saved(&[b, t, hid], out),
+                SavedInput::grad(&[b, heads, t], lse),
+                SavedInput::grad(&[b, t, hid], rng.vec(b * t * hid, 1.0)),
+            ];
+            run(check_saved_half_op(
+                &format!("attention_backward lens {lens:?} T {t} heads {heads} D {d}"),
+                dev,
+                &inputs,
+                Tol::F32,
+                |dv, x| {
+                    let mask = dv.tensor_u32(&[b, t], &mask)?;
+                    let slopes = dv.tensor_f32(&[heads], &slopes)?;
+                    Ok(vec![ops::attention_backward(
+                        dv, &x[0], &mask, &slopes, heads, &x[1], &x[2], &x[3],
+                    )?])
+                },
+            ));
+        }
+    }
+}

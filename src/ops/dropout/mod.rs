@@ -13,7 +13,7 @@ use bytemuck::{Pod, Zeroable};
 use super::{grid_items, u32_of};
 use crate::error::{Error, Result};
 use crate::gpu::Kernel;
-use crate::{DType, Device, Tensor};
+use crate::{Device, Tensor};
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -34,7 +34,8 @@ struct Params {
 ///
 /// `uniform(seed, stream, i)` is [`cpu::dropout_uniform`]; i is
 /// the row-major element index, so the mask depends on the element count,
-/// not on the shape.
+/// not on the shape. `x` may be f16 (half-precision activations): y is
+/// then f16, each kept value scaled in f32 and rounded once.
 pub fn dropout(dev: &Device, x: &Tensor, p: f32, seed: u64, stream: u32) -> Result<Tensor> {
     dropout_from(dev, x, p, seed, stream, 0)
 }
@@ -51,7 +52,7 @@ pub fn dropout_from(
     first: usize,
 ) -> Result<Tensor> {
     const OP: &str = "dropout";
-    x.check_dtype(OP, "x", DType::F32)?;
+    let dtype = super::activation_dtype(dev, OP, &[("x", x)])?;
     dev.check_on(OP, &[("x", x)])?;
     if !(0.0..1.0).contains(&p) {
         return Err(Error::Invalid(format!("{OP}: p = {p} must be in [0, 1)")));
@@ -61,12 +62,17 @@ pub fn dropout_from(
     }
     let n = u32_of(OP, "elements", x.numel())?;
     match dev {
-        Device::Cpu if first == 0 => {
-            dev.output_f32(OP, x.shape(), cpu::dropout(x.cpu_f32(), p, seed, stream))
+        Device::Cpu => {
+            let xs = x.cpu_float();
+            let y = if first == 0 {
+                cpu::dropout(&xs, p, seed, stream)
+            } else {
+                shifted(&xs, p, seed, stream, first)
+            };
+            dev.output_as(OP, x.shape(), dtype, y)
         }
-        Device::Cpu => dev.output_f32(OP, x.shape(), shifted(x.cpu_f32(), p, seed, stream, first)),
         Device::Gpu(g) => {
-            let y = dev.output_f32(OP, x.shape(), Vec::new())?;
+            let y = dev.output_as(OP, x.shape(), dtype, Vec::new())?;
             if n == 0 {
                 return Ok(y);
             }
@@ -81,7 +87,7 @@ pub fn dropout_from(
                 _p: [0; 2],
             };
             g.dispatch(
-                Kernel::Dropout,
+                Kernel::Dropout.half(dtype),
                 &[],
                 &[x.gpu_buffer(), y.gpu_buffer()],
                 &params,

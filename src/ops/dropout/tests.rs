@@ -111,3 +111,26 @@ fn dropout_window_is_the_slice_of_the_whole_gpu() {
     let Some(dev) = gpu() else { return };
     window_is_the_slice_of_the_whole_on(&dev);
 }
+
+/// Training with half-precision activations: dropout on f16 activations
+/// keeps the same mask and rounds each kept value once.
+#[test]
+fn dropout_half_activations() {
+    for dev in &crate::testing::half_devices() {
+        for (i, &n) in SIZES.iter().enumerate() {
+            let x = crate::testing::Rng::new(1500 + i as u64).vec(n, 3.0);
+            run(crate::testing::half::check_half_op(
+                &format!("dropout of {n}"),
+                dev,
+                &[(vec![n], x.clone())],
+                |d, t| ops::dropout(d, &t[0], 0.3, 7, i as u32),
+            ));
+            run(crate::testing::half::check_half_op(
+                &format!("dropout of {n} from element 1000"),
+                dev,
+                &[(vec![n], x)],
+                |d, t| ops::dropout_from(d, &t[0], 0.3, 7, i as u32, 1000),
+            ));
+        }
+    }
+}

@@ -6,6 +6,9 @@
 //! and bias gradients need no atomics and no [R, H] temporary:
 //! shaders/layer_norm_backward/layer_norm_param_grads.wgsl sums chunks of 256 rows per column,
 //! then `sum_rows` adds the chunks. Derivation: docs/backward.md.
+//!
+//! `x` and `residual` may be f16 (training with half-precision activations:
+//! the forward's saved inputs); dy and every gradient are f32.
 
 #[cfg(any(test, feature = "test-utils"))]
 pub mod check;
@@ -84,16 +87,16 @@ fn backward(
     param_grads: bool,
 ) -> Result<(Tensor, Option<(Tensor, Tensor)>)> {
     const OP: &str = "layer_norm_backward";
+    let mut saved = vec![("x", x)];
+    saved.extend(residual.map(|r| ("residual", r)));
+    let saved_dtype = super::activation_dtype(dev, OP, &saved)?;
+    dev.check_on(OP, &saved)?;
     for (name, t) in [
         ("dy", dy),
-        ("x", x),
         ("mean", mean),
         ("rstd", rstd),
         ("weight", weight),
-    ]
-    .into_iter()
-    .chain(residual.map(|r| ("residual", r)))
-    {
+    ] {
         t.check_dtype(OP, name, DType::F32)?;
         dev.check_on(OP, &[(name, t)])?;
     }
@@ -135,10 +138,11 @@ fn backward(
     }
     match dev {
         Device::Cpu => {
+            let residual = residual.map(|r| r.cpu_float());
             let o = cpu::layer_norm_backward(
                 dy.cpu_f32(),
-                x.cpu_f32(),
-                residual.map(|r| r.cpu_f32()),
+                &x.cpu_float(),
+                residual.as_deref(),
                 mean.cpu_f32(),
                 rstd.cpu_f32(),
                 weight.cpu_f32(),
@@ -172,7 +176,7 @@ fn backward(
             let mut bufs = inputs.to_vec();
             bufs.extend([weight.gpu_buffer(), dx.gpu_buffer()]);
             g.dispatch(
-                Kernel::LayerNormBackward,
+                Kernel::LayerNormBackward.half(saved_dtype),
                 &[],
                 &bufs,
                 &params,
@@ -186,7 +190,7 @@ fn backward(
             let mut bufs = inputs.to_vec();
             bufs.extend([part_w.gpu_buffer(), part_b.gpu_buffer()]);
             g.dispatch(
-                Kernel::LayerNormParamGrads,
+                Kernel::LayerNormParamGrads.half(saved_dtype),
                 &[],
                 &bufs,
                 &params,
