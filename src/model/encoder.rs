@@ -500,7 +500,8 @@ impl Encoder {
     /// (`Device::half_activations`), and no LoRA adapters beside the weights
     /// (their f32 products take f32 input). Every family:
     /// the pre-norm ESM layers' residual stream is f16 too, as in a model
-    /// converted to half precision. Training keeps f32 activations.
+    /// converted to half precision. Training follows the same rule
+    /// (`train::encoder_pass::half_activations`), its gradients f32.
     pub fn half_activations(&self, dev: &Device) -> bool {
         self.half_weights() && dev.half_activations()
     }

@@ -91,7 +91,7 @@ pub fn forward_backward(
     let (b, t, hidden) = (batch.batch, batch.seq, cfg.hidden_size);
 
     let acts = encoder_forward(dev, enc, &batch.ids, &batch.mask, dropout)?;
-    let head = head_forward(dev, model, batch, acts.last())?;
+    let head = head_forward(dev, model, batch, &acts.output)?;
     let ce = ops::cross_entropy(dev, &head.logits, &batch.labels, grad_scale)?;
 
     // Head: logits = t E^T + b_dec, t = LN(gelu(h Wt^T + bt)).

@@ -432,7 +432,7 @@ pub fn cls_forward_backward(
     };
     let lora = model.lora.as_ref().map(|l| (l, lora_seed));
     let acts = encoder_forward_lora(dev, &model.encoder, &batch.ids, &batch.mask, dropout, lora)?;
-    let cls = ops::embedding(dev, &batch.cls_rows, &acts.last().reshape(&[b * t, h])?)?;
+    let cls = ops::embedding(dev, &batch.cls_rows, &acts.output.reshape(&[b * t, h])?)?;
     // EsmClassificationHead drops out its input; BERT's pooler does not.
     let head_drop = match model.encoder.family {
         Family::Esm => dropout,

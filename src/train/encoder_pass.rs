@@ -11,12 +11,17 @@ use crate::model::{Dropout, Encoder};
 use crate::ops::{self, RowIndex};
 use crate::{Device, Tensor};
 
-/// What the backward needs from the forward.
+/// What the backward needs from the forward. With half-precision
+/// activations ([`half_activations`]) the layers' activations are f16 from
+/// the embeddings' output on; the embeddings' own and `output` are f32.
 pub struct EncoderActs {
     pub emb: EmbeddingsActs,
     pub layers: Vec<LayerActs>,
     /// The final LayerNorm on the last layer's output (pre-norm encoders).
     pub final_norm: Option<ops::LayerNormOut>,
+    /// [`EncoderActs::last`] in f32, what the heads take (the same tensor
+    /// when activations are f32).
+    pub output: Tensor,
 }
 
 impl EncoderActs {
@@ -25,7 +30,8 @@ impl EncoderActs {
         self.layers.last().map_or(&self.emb.x, |a| &a.out)
     }
 
-    /// The last hidden states [B, T, H] (after the final norm, if any).
+    /// The last hidden states [B, T, H] (after the final norm, if any), in
+    /// the activations' dtype.
     pub fn last(&self) -> &Tensor {
         self.final_norm
             .as_ref()
@@ -53,23 +59,44 @@ pub fn encoder_forward_lora(
     dropout: &Dropout,
     lora: Option<(&Lora, Dropout)>,
 ) -> Result<EncoderActs> {
-    let emb = enc.embeddings.forward(dev, ids, dropout)?;
+    let mut emb = enc.embeddings.forward(dev, ids, dropout)?;
+    let half = half_activations(dev, enc, lora.is_some());
+    if half {
+        emb.x = ops::to_f16(dev, &emb.x)?;
+    }
     let mut layers: Vec<LayerActs> = Vec::with_capacity(enc.layers.len());
     for l in 0..enc.layers.len() {
         let x = layers.last().map_or(&emb.x, |a| &a.out);
         let ll = lora.map(|(a, seed)| a.layer(l, Some(seed)));
         layers.push(enc.layer_forward(dev, l, x, mask, dropout, ll.as_ref())?);
     }
-    let mut acts = EncoderActs {
+    let last = layers.last().map_or(&emb.x, |a| &a.out);
+    let final_norm = match &enc.final_norm {
+        Some(n) => Some(ops::layer_norm(dev, last, None, &n.weight, &n.bias, n.eps)?),
+        None => None,
+    };
+    let last = final_norm.as_ref().map_or(last, |n| &n.y);
+    let output = if half {
+        ops::to_f32(dev, last)?
+    } else {
+        last.clone()
+    };
+    Ok(EncoderActs {
         emb,
         layers,
-        final_norm: None,
-    };
-    if let Some(n) = &enc.final_norm {
-        let x = acts.last_layer();
-        acts.final_norm = Some(ops::layer_norm(dev, x, None, &n.weight, &n.bias, n.eps)?);
-    }
-    Ok(acts)
+        final_norm,
+        output,
+    })
+}
+
+/// Whether a training forward keeps the layers' activations in f16: the
+/// rule of inference ([`Encoder::half_activations`]: f16 layer weights —
+/// mixed precision computes with f16 copies of its f32 masters — on a
+/// device with shader-f16), and no LoRA adapters (their f32 products take
+/// f32 input). The backward reads the saved f16 activations and keeps
+/// gradients f32.
+pub fn half_activations(dev: &Device, enc: &Encoder, lora: bool) -> bool {
+    !lora && enc.half_activations(dev)
 }
 
 /// Whether the encoder's own weights can be trained: not when they are

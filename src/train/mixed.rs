@@ -1,9 +1,12 @@
 //! Mixed-precision training (`--precision f16`): the optimizer keeps f32
 //! master weights; each step computes with a copy whose layer weight
-//! matrices are f16 (`ops::to_f16`, on the device), so that the layers'
-//! products and attention run in half precision where the device has
-//! cooperative matrices (`gpu::coop`); the loss is scaled (`loss_scale`)
-//! against f16 underflow and the gradients unscaled in the update.
+//! matrices are f16 (`ops::to_f16`, on the device), so that on a GPU with
+//! shader-f16 the layers' activations are kept in f16 as well
+//! (`encoder_pass::half_activations`; the backward reads them and keeps
+//! gradients f32), and the products and attention run in half precision
+//! where the device has cooperative matrices (`gpu::coop`); the loss is
+//! scaled (`loss_scale`) against f16 underflow and the gradients unscaled
+//! in the update.
 
 use super::mlm::MlmModel;
 use crate::error::Result;
