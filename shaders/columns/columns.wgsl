@@ -4,8 +4,9 @@
 //                  v [R, w] (x elsewhere).
 // LoRA on one of the q, k, v blocks of a fused Wqkv (BERT's separate
 // query / key / value adapters) reads and adds its block with these.
-// Bindings: 0 x, 1 v (bind x when unused), 2 y, 3 params (rows R, width W,
-//   start, block width w).
+// Bindings: 0 x, 1 v (bind x when unused), 2 y: act (f32, or f16 in the
+//   half-precision variant, act_f16.wgsl: an f16 sum rounded once),
+//   3 params (rows R, width W, start, block width w).
 // Grid: one invocation per element of y, groups of 256 folded into 2-D.
 
 struct Params {
@@ -17,9 +18,9 @@ struct Params {
 
 override MODE: u32 = 0u;
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> v: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<act>;
+@group(0) @binding(1) var<storage, read> v: array<act>;
+@group(0) @binding(2) var<storage, read_write> y: array<act>;
 @group(0) @binding(3) var<uniform> params: Params;
 
 @compute @workgroup_size(256)
@@ -39,10 +40,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         }
         let r = i / p.width;
         let c = i % p.width;
-        var out = x[i];
+        var out = f32(x[i]);
         if (c >= p.start && c < p.start + p.block) {
-            out += v[r * p.block + c - p.start];
+            out += f32(v[r * p.block + c - p.start]);
         }
-        y[i] = out;
+        y[i] = act(out);
     }
 }

@@ -176,7 +176,10 @@ kernels! {
     Rotary => "rotary" / "rotary.wgsl",
         snippets ["common/act_f32.wgsl"], workgroup (256, 0);
     Columns => "columns" / "columns.wgsl",
-        snippets [], workgroup (256, 0);
+        snippets ["common/act_f32.wgsl"], workgroup (256, 0);
+    /// LoRA beside f16 weights with half-precision activations.
+    ColumnsHalf => "columns" / "columns.wgsl" ("f16"),
+        snippets ["common/enable_f16.wgsl", "common/act_f16.wgsl"], workgroup (256, 0);
     Embedding => "embedding" / "embedding.wgsl",
         snippets [], workgroup (256, 0);
     Pool => "pool" / "pool.wgsl",
@@ -259,6 +262,7 @@ impl Kernel {
             Kernel::FlashAttentionCoop16 => Kernel::FlashAttentionCoop16Half,
             Kernel::FlashAttentionCoop8 => Kernel::FlashAttentionCoop8Half,
             Kernel::Dropout => Kernel::DropoutHalf,
+            Kernel::Columns => Kernel::ColumnsHalf,
             Kernel::ActivationBackward => Kernel::ActivationBackwardHalf,
             Kernel::LayerNormBackward => Kernel::LayerNormBackwardHalf,
             Kernel::LayerNormParamGrads => Kernel::LayerNormParamGradsHalf,

@@ -497,13 +497,19 @@ impl Encoder {
     /// Whether an inference forward ([`Encoder::forward_with`]) keeps the
     /// activations between kernels in f16 on `dev`: weights stored in f16
     /// (`--precision f16`) on a device with half-precision activations
-    /// (`Device::half_activations`), and no LoRA adapters beside the weights
-    /// (their f32 products take f32 input). Every family:
+    /// (`Device::half_activations`). Every family:
     /// the pre-norm ESM layers' residual stream is f16 too, as in a model
-    /// converted to half precision. Training follows the same rule
-    /// (`train::encoder_pass::half_activations`), its gradients f32.
+    /// converted to half precision. Training follows the same rule, its
+    /// gradients f32.
     pub fn half_activations(&self, dev: &Device) -> bool {
         self.half_weights() && dev.half_activations()
+    }
+
+    /// [`Encoder::half_activations`] with LoRA adapters beside the weights:
+    /// only f16 ones ([`Lora::half`]; f32 adapters' products take f32
+    /// input).
+    pub fn half_activations_beside(&self, dev: &Device, lora: Option<&Lora>) -> bool {
+        lora.is_none_or(Lora::is_half) && self.half_activations(dev)
     }
 
     /// Whether the layers' weight matrices are stored in f16.
@@ -624,7 +630,7 @@ impl Encoder {
         let mut kept = Vec::new();
         // Half-precision activations from the embeddings' output on; what
         // leaves the encoder is f32.
-        let half = lora.is_none() && self.half_activations(dev);
+        let half = self.half_activations_beside(dev, lora);
         let out = |x: &Tensor| {
             if half {
                 ops::to_f32(dev, x)

@@ -80,6 +80,48 @@ impl Lora {
     pub fn module_path(&self, l: usize, t: usize) -> String {
         format!("{}.{l}.{}", self.root, self.targets[t].1)
     }
+
+    /// A copy with every adapter's A and B rounded to f16 on the device:
+    /// what a mixed-precision step computes with beside f16 layer weights,
+    /// so that its products take the layers' f16 activations (the f32
+    /// adapters stay the optimizer's masters).
+    pub fn half(&self, dev: &Device) -> Result<Lora> {
+        let layers = self
+            .layers
+            .iter()
+            .map(|slots| {
+                slots
+                    .iter()
+                    .map(|w| {
+                        w.as_ref()
+                            .map(|w| {
+                                Ok(LoraWeights {
+                                    a: ops::to_f16(dev, &w.a)?,
+                                    b: ops::to_f16(dev, &w.b)?,
+                                })
+                            })
+                            .transpose()
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Lora {
+            config: self.config.clone(),
+            targets: self.targets,
+            root: self.root,
+            layers,
+        })
+    }
+
+    /// Whether the adapters are stored in f16 ([`Lora::half`]).
+    pub fn is_half(&self) -> bool {
+        self.layers
+            .iter()
+            .flatten()
+            .flatten()
+            .next()
+            .is_some_and(|w| w.a.dtype() == crate::DType::F16)
+    }
 }
 
 /// One adapted linear layer.

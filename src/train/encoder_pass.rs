@@ -12,7 +12,9 @@ use crate::ops::{self, RowIndex};
 use crate::{Device, Tensor};
 
 /// What the backward needs from the forward. With half-precision
-/// activations ([`half_activations`]) the layers' activations are f16 from
+/// activations ([`Encoder::half_activations_beside`]: mixed precision
+/// computes with f16 copies of its f32 masters; the backward keeps
+/// gradients f32) the layers' activations are f16 from
 /// the embeddings' output on; the embeddings' own and `output` are f32.
 pub struct EncoderActs {
     pub emb: EmbeddingsActs,
@@ -60,7 +62,7 @@ pub fn encoder_forward_lora(
     lora: Option<(&Lora, Dropout)>,
 ) -> Result<EncoderActs> {
     let mut emb = enc.embeddings.forward(dev, ids, dropout)?;
-    let half = half_activations(dev, enc, lora.is_some());
+    let half = enc.half_activations_beside(dev, lora.map(|l| l.0));
     if half {
         emb.x = ops::to_f16(dev, &emb.x)?;
     }
@@ -87,16 +89,6 @@ pub fn encoder_forward_lora(
         final_norm,
         output,
     })
-}
-
-/// Whether a training forward keeps the layers' activations in f16: the
-/// rule of inference ([`Encoder::half_activations`]: f16 layer weights —
-/// mixed precision computes with f16 copies of its f32 masters — on a
-/// device with shader-f16), and no LoRA adapters (their f32 products take
-/// f32 input). The backward reads the saved f16 activations and keeps
-/// gradients f32.
-pub fn half_activations(dev: &Device, enc: &Encoder, lora: bool) -> bool {
-    !lora && enc.half_activations(dev)
 }
 
 /// Whether the encoder's own weights can be trained: not when they are

@@ -53,8 +53,10 @@ pub struct FineTuner {
     pub options: FineTuneOptions,
     /// Mixed precision ([`FineTuner::mixed_precision`]): the loss scale.
     pub loss_scale: Option<LossScale>,
-    /// Full training in mixed precision: the model with f16 layer weights
-    /// the steps compute with, made by the first step after each update.
+    /// Mixed precision: the model the steps compute with, made by the first
+    /// step after each update — full training: f16 copies of the layer
+    /// weights; LoRA beside f16 weights with half-precision activations: f16
+    /// copies of the adapters.
     half: Option<ClsModel>,
     /// Data-parallel training: this rank's link to the others.
     dist: Option<Arc<Distributed>>,
@@ -87,9 +89,10 @@ impl FineTuner {
         self
     }
 
-    /// Trains in mixed precision (`--precision f16`): loss scaling, and in
-    /// full training each step computing with f16 copies of the f32 layer
-    /// weights (LoRA leaves the encoder as loaded: f16 and frozen).
+    /// Trains in mixed precision (`--precision f16`): loss scaling, and
+    /// each step computing with f16 copies — in full training of the f32
+    /// layer weights; with LoRA (the encoder as loaded: f16 and frozen) of
+    /// the adapters, where the device keeps activations in f16.
     pub fn mixed_precision(mut self) -> Self {
         self.loss_scale = Some(LossScale::default());
         self
@@ -97,17 +100,24 @@ impl FineTuner {
 
     /// The model a step computes with.
     fn compute_model(&mut self, dev: &Device) -> Result<&ClsModel> {
-        if self.loss_scale.is_none() || self.model.lora.is_some() {
+        if self.loss_scale.is_none() {
+            return Ok(&self.model);
+        }
+        let m = &self.model;
+        if m.lora.is_some() && !m.encoder.half_activations(dev) {
             return Ok(&self.model);
         }
         if self.half.is_none() {
-            let m = &self.model;
+            let (encoder, lora) = match &m.lora {
+                Some(l) => (m.encoder.clone(), Some(l.half(dev)?)),
+                None => (half_encoder(dev, &m.encoder)?, None),
+            };
             self.half = Some(ClsModel {
                 config: m.config.clone(),
-                encoder: half_encoder(dev, &m.encoder)?,
+                encoder,
                 pooler: m.pooler.clone(),
                 classifier: m.classifier.clone(),
-                lora: None,
+                lora,
             });
         }
         Ok(self.half.as_ref().unwrap_or(&self.model))

@@ -1,6 +1,7 @@
 //! Column blocks of a row-major matrix [.., W]: take one ([.., w]) or add
 //! one into a copy. LoRA on the query, key or value block of a fused Wqkv
-//! uses them. Kernel: shaders/columns/columns.wgsl.
+//! uses them. Kernel: shaders/columns/columns.wgsl. Either may run on f16
+//! activations (x and v f16, y f16: the sum in f32, rounded once).
 
 #[cfg(any(test, feature = "test-utils"))]
 pub mod check;
@@ -13,7 +14,7 @@ use bytemuck::{Pod, Zeroable};
 use super::{grid_items, u32_of};
 use crate::error::{shape_err, Result};
 use crate::gpu::Kernel;
-use crate::{DType, Device, Tensor};
+use crate::{Device, Tensor};
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -42,18 +43,18 @@ fn check(op: &'static str, x: &Tensor, start: usize, block: usize) -> Result<(us
 /// `x[.., start .. start + block]`.
 pub fn take_columns(dev: &Device, x: &Tensor, start: usize, block: usize) -> Result<Tensor> {
     const OP: &str = "take_columns";
-    x.check_dtype(OP, "x", DType::F32)?;
+    let dtype = super::activation_dtype(dev, OP, &[("x", x)])?;
     dev.check_on(OP, &[("x", x)])?;
     let (rows, width) = check(OP, x, start, block)?;
     let mut shape = x.shape().to_vec();
     *shape.last_mut().expect("rank checked") = block;
     match dev {
         Device::Cpu => {
-            let out = cpu::take_columns(x.cpu_f32(), width, start, block);
-            dev.output_f32(OP, &shape, out)
+            let out = cpu::take_columns(&x.cpu_float(), width, start, block);
+            dev.output_as(OP, &shape, dtype, out)
         }
         Device::Gpu(g) => {
-            let y = dev.output_f32(OP, &shape, Vec::new())?;
+            let y = dev.output_as(OP, &shape, dtype, Vec::new())?;
             dispatch(g, 0, x, x, &y, rows, width, start, block, rows * block)?;
             Ok(y)
         }
@@ -63,8 +64,7 @@ pub fn take_columns(dev: &Device, x: &Tensor, start: usize, block: usize) -> Res
 /// `x` with `v` ([.., block]) added at columns `start ..`.
 pub fn add_columns(dev: &Device, x: &Tensor, v: &Tensor, start: usize) -> Result<Tensor> {
     const OP: &str = "add_columns";
-    x.check_dtype(OP, "x", DType::F32)?;
-    v.check_dtype(OP, "v", DType::F32)?;
+    let dtype = super::activation_dtype(dev, OP, &[("x", x), ("v", v)])?;
     dev.check_on(OP, &[("x", x), ("v", v)])?;
     let block = v.shape().last().copied().unwrap_or(0);
     let (rows, width) = check(OP, x, start, block)?;
@@ -80,11 +80,11 @@ pub fn add_columns(dev: &Device, x: &Tensor, v: &Tensor, start: usize) -> Result
     }
     match dev {
         Device::Cpu => {
-            let out = cpu::add_columns(x.cpu_f32(), v.cpu_f32(), width, start, block);
-            dev.output_f32(OP, x.shape(), out)
+            let out = cpu::add_columns(&x.cpu_float(), &v.cpu_float(), width, start, block);
+            dev.output_as(OP, x.shape(), dtype, out)
         }
         Device::Gpu(g) => {
-            let y = dev.output_f32(OP, x.shape(), Vec::new())?;
+            let y = dev.output_as(OP, x.shape(), dtype, Vec::new())?;
             dispatch(g, 1, x, v, &y, rows, width, start, block, rows * width)?;
             Ok(y)
         }
@@ -113,7 +113,7 @@ fn dispatch(
     };
     u32_of(OP, "elements", rows * width)?;
     g.dispatch(
-        Kernel::Columns,
+        Kernel::Columns.half(x.dtype()),
         &[("MODE", mode)],
         &[x.gpu_buffer(), v.gpu_buffer(), y.gpu_buffer()],
         &params,
