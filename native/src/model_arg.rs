@@ -27,8 +27,9 @@ pub struct ModelArgs {
     /// GPU with shader-f16 the activations between kernels too (f32 arithmetic and statistics;
     /// embed, classify and vep print a note saying which applies); with DNAGPU_COOP=on on a GPU
     /// with cooperative matrices the layers' products and attention computed in half precision
-    /// (f16 operands, f32 sums). Training keeps f32 activations; for `finetune --mode full` and
-    /// `pretrain`: mixed-precision training where the GPU computes in half precision, else f32.
+    /// (f16 operands, f32 sums). For `finetune` and `pretrain`: mixed-precision training (f16
+    /// activations and weight copies, f32 masters and gradients, loss scaling) where the GPU
+    /// computes in half precision, else f32.
     #[arg(long, default_value = "f32", value_parser = parse_precision)]
     pub precision: Precision,
 }

@@ -102,10 +102,12 @@ pub struct PretrainArgs {
     /// Checkpoints kept (the newest ones).
     #[arg(long, default_value_t = 2)]
     keep_checkpoints: usize,
-    /// f16: mixed-precision training (f32 master weights, each step
-    /// computing with f16 layer weights: on cooperative matrices where the
-    /// GPU has them; dynamic loss scaling) and the final model's weights
-    /// stored in f16. Checkpoints are always f32.
+    /// f16: mixed-precision training where the GPU computes in half
+    /// precision (f32 master weights, each step computing with f16 layer
+    /// weights and keeping activations in f16 on a GPU with shader-f16, on
+    /// cooperative matrices where the GPU has them; f32 gradients; dynamic
+    /// loss scaling) and the final model's weights stored in f16.
+    /// Checkpoints are always f32.
     #[arg(long, value_enum, default_value = "f32")]
     precision: PrecisionArg,
     #[arg(long, default_value_t = 0)]

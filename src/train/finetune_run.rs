@@ -190,16 +190,19 @@ pub fn fine_tune(
     }
     // --precision f16: mixed precision where the device computes in half
     // precision (full training keeps f32 masters and makes f16 copies each
-    // step; LoRA leaves the base weights in f16), with loss scaling; else
-    // f32 arithmetic (LoRA beside f16 weights, full training in f32).
-    let mixed = src.precision == Precision::F16 && dev.cooperative_matrices();
-    if src.precision == Precision::F16 && !mixed {
+    // step; LoRA leaves the base weights in f16 and computes with f16
+    // copies of its adapters), with loss scaling; else f32 arithmetic (LoRA
+    // beside f16 weights, full training in f32).
+    let mixed = src.precision == Precision::F16 && super::mixed::computes_in_half(dev);
+    if src.precision == Precision::F16 {
+        let lora_f32 = recipe.mode == TuneMode::Lora && !mixed;
         progress.note(&format!(
-            "--precision f16: {} computes in f32 here (no cooperative matrices in use: dnagpu info){}",
-            dev.name(),
-            match recipe.mode {
-                TuneMode::Full => ", so full fine-tuning runs in f32",
-                TuneMode::Lora => "; LoRA trains beside the f16 weights",
+            "{}{}",
+            super::mixed::note(dev),
+            if lora_f32 {
+                "; LoRA trains beside the f16 weights"
+            } else {
+                ""
             }
         ));
     }

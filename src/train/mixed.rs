@@ -13,6 +13,40 @@ use crate::error::Result;
 use crate::model::Encoder;
 use crate::{ops, Device};
 
+/// Whether `--precision f16` trains in mixed precision on `dev`: where the
+/// device computes in half precision — activations kept in f16 (a GPU with
+/// shader-f16) or products on cooperative matrices. Elsewhere (the CPU
+/// backend, a GPU with neither) training runs in f32.
+pub fn computes_in_half(dev: &Device) -> bool {
+    dev.half_activations() || dev.cooperative_matrices()
+}
+
+/// The one-line note of `--precision f16` training on `dev`: what mixed
+/// precision computes with there, or that training runs in f32 (the
+/// caller says what follows for its model).
+pub fn note(dev: &Device) -> String {
+    if !computes_in_half(dev) {
+        return format!(
+            "--precision f16: {} computes in f32 here (no shader-f16 or cooperative matrices in use: dnagpu info), so training runs in f32",
+            dev.name()
+        );
+    }
+    let activations = if dev.half_activations() {
+        "f16 weights and activations"
+    } else {
+        "f16 weights, f32 activations"
+    };
+    let products = if dev.cooperative_matrices() {
+        "products on cooperative matrices"
+    } else {
+        "f32 arithmetic"
+    };
+    format!(
+        "--precision f16: mixed precision on {}: f32 master weights, {activations}, {products}, f32 gradients, dynamic loss scaling",
+        dev.name()
+    )
+}
+
 /// `enc` with every layer's weight matrices (Wqkv, attention output, the
 /// feed-forward linears) rounded to f16 on the device: what
 /// `--precision f16` loads for inference, made from the f32 masters.

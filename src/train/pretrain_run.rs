@@ -458,11 +458,11 @@ pub fn pretrain(
     }
     // --precision f16: mixed precision where the device computes in half
     // precision (from the saved loss scale on resume); elsewhere f32.
-    let half = recipe.precision == Precision::F16 && dev.cooperative_matrices();
-    if recipe.precision == Precision::F16 && !half {
+    let half = recipe.precision == Precision::F16 && super::mixed::computes_in_half(dev);
+    if recipe.precision == Precision::F16 {
         progress.note(&format!(
-            "--precision f16: {} computes in f32 here (no cooperative matrices in use: dnagpu info), so training runs in f32; the final model is stored in f16",
-            dev.name()
+            "{}; the final model is stored in f16",
+            super::mixed::note(dev)
         ));
     }
     let loss_scale = half.then(|| state.loss_scale.unwrap_or_default());
