@@ -32,8 +32,8 @@ cargo test -p dnagpu-cli --features mpi --test distributed
 
 # Debian 12's lavapipe has no cooperative matrices: their kernels' tests
 # (the library's coop_* tests; tests/precision.rs and
-# tests/mixed_precision.rs: whole models with f16 weights, inference and
-# mixed-precision training) run again in the Debian testing root
+# tests/mixed_precision.rs and tests/train_classify.rs' half tests: whole
+# models with f16 weights, inference and mixed-precision training) run again in the Debian testing root
 # scripts/setup.sh makes, whose lavapipe has them, with DNAGPU_COOP=on
 # (they are opt-in: src/gpu/coop.rs), where they fail rather than skip.
 coop_root="${DNAGPU_COOP_ROOT:-/opt/dnagpu-coop-root}"
@@ -50,7 +50,9 @@ if [ "$coop_root" != none ] && [ -x "$coop_root/usr/bin/vulkaninfo" ]; then
   lib_tests=$(test_bin dnagpu rlib)
   precision_tests=$(test_bin precision test)
   mixed_tests=$(test_bin mixed_precision test)
-  [ -n "$lib_tests" ] && [ -n "$precision_tests" ] && [ -n "$mixed_tests" ] ||
+  classify_tests=$(test_bin train_classify test)
+  [ -n "$lib_tests" ] && [ -n "$precision_tests" ] && [ -n "$mixed_tests" ] &&
+    [ -n "$classify_tests" ] ||
     { echo "test binaries not found"; exit 1; }
   # The fixtures at this checkout's path inside the root, fresh.
   sudo_if_needed rm -rf "$coop_root$PWD/tests/fixtures" "$coop_root/tmp/dnagpu"
@@ -59,6 +61,7 @@ if [ "$coop_root" != none ] && [ -x "$coop_root/usr/bin/vulkaninfo" ]; then
   sudo_if_needed cp "$lib_tests" "$coop_root/tmp/dnagpu/lib-tests"
   sudo_if_needed cp "$precision_tests" "$coop_root/tmp/dnagpu/precision-tests"
   sudo_if_needed cp "$mixed_tests" "$coop_root/tmp/dnagpu/mixed-precision-tests"
+  sudo_if_needed cp "$classify_tests" "$coop_root/tmp/dnagpu/train-classify-tests"
   in_root() {
     sudo_if_needed chroot "$coop_root" env XDG_RUNTIME_DIR=/tmp WGPU_BACKEND=vulkan \
       DNAGPU_COOP=on DNAGPU_REQUIRE_GPU=1 DNAGPU_REQUIRE_COOP=1 sh -c "cd \"\$0\" && \"\$@\"" "$PWD" "$@"
@@ -67,6 +70,9 @@ if [ "$coop_root" != none ] && [ -x "$coop_root/usr/bin/vulkaninfo" ]; then
   in_root /tmp/dnagpu/lib-tests coop_
   in_root /tmp/dnagpu/precision-tests --nocapture f16_weights
   in_root /tmp/dnagpu/mixed-precision-tests --nocapture
+  # Mixed-precision fine-tuning (f16 activations, the attention backward on
+  # cooperative matrices) against PyTorch's gradients.
+  in_root /tmp/dnagpu/train-classify-tests --nocapture half
 elif [ "${CI:-}" = true ]; then
   echo "no $coop_root (scripts/setup.sh makes it)"
   exit 1

@@ -142,6 +142,12 @@ fn workgroup_size_matches(k: Kernel, constants: &[(&str, u32)]) {
             Kernel::FlashAttentionCoop8,
             Kernel::FlashAttentionCoop16Half,
             Kernel::FlashAttentionCoop8Half,
+            Kernel::FlashAttentionBackwardQCoop16,
+            Kernel::FlashAttentionBackwardKvCoop16,
+            Kernel::FlashAttentionBackwardQCoop16Half,
+            Kernel::FlashAttentionBackwardKvCoop16Half,
+            Kernel::FlashAttentionBackwardKvCoop8,
+            Kernel::FlashAttentionBackwardKvCoop8Half,
         ];
         assert!(
             !constants.is_empty() || larger_with_fallback.contains(&k) || shared <= 16384,

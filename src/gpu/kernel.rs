@@ -140,6 +140,32 @@ kernels! {
         snippets ["common/act_f32.wgsl", "common/attention_params.wgsl", "common/attention_rows.wgsl"], workgroup (64, 2 * 512 * 16);
     FlashAttentionBackwardKv => "attention_backward" / "flash_attention_backward_kv.wgsl",
         snippets ["common/act_f32.wgsl", "common/attention_params.wgsl", "common/attention_rows.wgsl"], workgroup (64, 2 * 512 * 16);
+    /// The attention backward on cooperative matrices (head dim 64; f16 q,
+    /// k, v, dO, P and dS, f32 sums; saved qkv and O f32 or f16).
+    FlashAttentionBackwardQCoop16 => "attention_backward" / "flash_attention_backward_q_coop.wgsl" ("cooperative 16"),
+        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "common/act_f32.wgsl", "common/attention_params.wgsl"],
+        workgroup (128, 4 * 32 * 72 * 2 + 32 * 32 * 4 + 32 * 40 * 2 + 32 * 64 * 4 + 4 * 32 * 4);
+    FlashAttentionBackwardKvCoop16 => "attention_backward" / "flash_attention_backward_kv_coop.wgsl" ("cooperative 16"),
+        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "common/act_f32.wgsl", "common/attention_params.wgsl"],
+        workgroup (128, 4 * 32 * 72 * 2 + 32 * 32 * 4 + 2 * 32 * 40 * 2 + 2 * 32 * 64 * 4 + 4 * 32 * 4);
+    FlashAttentionBackwardQCoop16Half => "attention_backward" / "flash_attention_backward_q_coop.wgsl" ("cooperative 16, f16 saved"),
+        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "common/act_f16.wgsl", "common/attention_params.wgsl"],
+        workgroup (128, 4 * 32 * 72 * 2 + 32 * 32 * 4 + 32 * 40 * 2 + 32 * 64 * 4 + 4 * 32 * 4);
+    FlashAttentionBackwardKvCoop16Half => "attention_backward" / "flash_attention_backward_kv_coop.wgsl" ("cooperative 16, f16 saved"),
+        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "common/act_f16.wgsl", "common/attention_params.wgsl"],
+        workgroup (128, 4 * 32 * 72 * 2 + 32 * 32 * 4 + 2 * 32 * 40 * 2 + 2 * 32 * 64 * 4 + 4 * 32 * 4);
+    FlashAttentionBackwardQCoop8 => "attention_backward" / "flash_attention_backward_q_coop.wgsl" ("cooperative 8"),
+        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/act_f32.wgsl", "common/attention_params.wgsl"],
+        workgroup (128, 4 * 16 * 72 * 2 + 16 * 16 * 4 + 16 * 24 * 2 + 16 * 64 * 4 + 4 * 16 * 4);
+    FlashAttentionBackwardKvCoop8 => "attention_backward" / "flash_attention_backward_kv_coop.wgsl" ("cooperative 8"),
+        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/act_f32.wgsl", "common/attention_params.wgsl"],
+        workgroup (128, 4 * 16 * 72 * 2 + 16 * 16 * 4 + 2 * 16 * 24 * 2 + 2 * 16 * 64 * 4 + 4 * 16 * 4);
+    FlashAttentionBackwardQCoop8Half => "attention_backward" / "flash_attention_backward_q_coop.wgsl" ("cooperative 8, f16 saved"),
+        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/act_f16.wgsl", "common/attention_params.wgsl"],
+        workgroup (128, 4 * 16 * 72 * 2 + 16 * 16 * 4 + 16 * 24 * 2 + 16 * 64 * 4 + 4 * 16 * 4);
+    FlashAttentionBackwardKvCoop8Half => "attention_backward" / "flash_attention_backward_kv_coop.wgsl" ("cooperative 8, f16 saved"),
+        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/act_f16.wgsl", "common/attention_params.wgsl"],
+        workgroup (128, 4 * 16 * 72 * 2 + 16 * 16 * 4 + 2 * 16 * 24 * 2 + 2 * 16 * 64 * 4 + 4 * 16 * 4);
     LayerNorm => "layer_norm" / "layer_norm.wgsl",
         snippets ["common/act_f32.wgsl", "common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8);
     Softmax => "softmax" / "softmax.wgsl",
@@ -268,6 +294,10 @@ impl Kernel {
             Kernel::LayerNormParamGrads => Kernel::LayerNormParamGradsHalf,
             Kernel::FlashAttentionBackwardQ => Kernel::FlashAttentionBackwardQHalf,
             Kernel::FlashAttentionBackwardKv => Kernel::FlashAttentionBackwardKvHalf,
+            Kernel::FlashAttentionBackwardQCoop16 => Kernel::FlashAttentionBackwardQCoop16Half,
+            Kernel::FlashAttentionBackwardKvCoop16 => Kernel::FlashAttentionBackwardKvCoop16Half,
+            Kernel::FlashAttentionBackwardQCoop8 => Kernel::FlashAttentionBackwardQCoop8Half,
+            Kernel::FlashAttentionBackwardKvCoop8 => Kernel::FlashAttentionBackwardKvCoop8Half,
             k => k,
         }
     }
@@ -294,7 +324,15 @@ impl Kernel {
             | Kernel::FlashAttentionCoop16
             | Kernel::FlashAttentionCoop8
             | Kernel::FlashAttentionCoop16Half
-            | Kernel::FlashAttentionCoop8Half => {
+            | Kernel::FlashAttentionCoop8Half
+            | Kernel::FlashAttentionBackwardQCoop16
+            | Kernel::FlashAttentionBackwardKvCoop16
+            | Kernel::FlashAttentionBackwardQCoop8
+            | Kernel::FlashAttentionBackwardKvCoop8
+            | Kernel::FlashAttentionBackwardQCoop16Half
+            | Kernel::FlashAttentionBackwardKvCoop16Half
+            | Kernel::FlashAttentionBackwardQCoop8Half
+            | Kernel::FlashAttentionBackwardKvCoop8Half => {
                 let wg = constants.iter().find(|c| c.0 == "WG").map_or(128, |c| c.1);
                 (wg, self.workgroup().1)
             }

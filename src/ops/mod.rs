@@ -39,7 +39,9 @@ pub use attention::{
     alibi_slopes, attention, attention_half, attention_probs, attention_with, AttentionKernel,
     AttentionOut,
 };
-pub use attention_backward::attention_backward;
+pub use attention_backward::{
+    attention_backward, attention_backward_half, attention_backward_with,
+};
 pub use cast::{to_f16, to_f32};
 pub use clip::clip_scale;
 pub use columns::{add_columns, take_columns};

@@ -232,8 +232,15 @@ fn layer_backward(
     let heads = enc.config.num_attention_heads;
     // The attention's backward from its context's gradient: dqkv turned
     // back through the rotary positions where there are any.
+    // f16 layer weights (mixed precision): on cooperative matrices where
+    // the device has them, as the forward.
+    let attention_backward = if layer.wqkv.is_half() {
+        ops::attention_backward_half
+    } else {
+        ops::attention_backward
+    };
     let attention_back = |dctx: &Tensor| -> Result<Tensor> {
-        let dqkv = ops::attention_backward(
+        let dqkv = attention_backward(
             dev,
             &a.qkv,
             mask,

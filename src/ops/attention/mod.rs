@@ -175,18 +175,24 @@ impl AttentionKernel {
 /// hardware fixes (the kernel needs exactly 4 subgroups), and the workgroup
 /// memory for it.
 fn coop_kernel(g: &crate::gpu::GpuDevice, head_dim: usize) -> Option<Kernel> {
-    let s = g.summary();
     let kernel = match g.cooperative_block()? {
         16 => Kernel::FlashAttentionCoop16,
         _ => Kernel::FlashAttentionCoop8,
     };
-    let fits = kernel.workgroup().1 <= g.limits().max_compute_workgroup_storage_size
+    coop_runs(g, head_dim, &[kernel]).then_some(kernel)
+}
+
+/// Whether the cooperative attention `kernels` run on `g` for `head_dim`:
+/// head dim 64, cooperative matrices, a fixed subgroup size (the kernels
+/// count on exactly 4 subgroups per workgroup), and their workgroup memory
+/// and invocations within the device's limits.
+pub(crate) fn coop_runs(g: &crate::gpu::GpuDevice, head_dim: usize, kernels: &[Kernel]) -> bool {
+    let s = g.summary();
+    let fits = kernels
+        .iter()
+        .all(|k| k.workgroup().1 <= g.limits().max_compute_workgroup_storage_size)
         && 4 * s.subgroup_max_size <= g.limits().max_compute_invocations_per_workgroup;
-    (g.cooperative_matrices()
-        && head_dim == 64
-        && s.subgroup_min_size == s.subgroup_max_size
-        && fits)
-        .then_some(kernel)
+    g.cooperative_matrices() && head_dim == 64 && s.subgroup_min_size == s.subgroup_max_size && fits
 }
 
 /// [`attention`] in half precision where the device runs the cooperative

@@ -13,6 +13,11 @@
 //!
 //! `qkv` and `out` may be f16 (training with half-precision activations:
 //! the forward's saved tensors); `lse`, `dout` and dqkv are f32.
+//!
+//! [`attention_backward_half`] runs the same two passes on cooperative
+//! matrices where the device has them (head dim 64; the `_coop` kernels:
+//! f16 operands and probabilities, f32 sums), as the forward's
+//! `attention_half` does.
 
 #[cfg(any(test, feature = "test-utils"))]
 pub mod check;
@@ -38,6 +43,62 @@ pub fn attention_backward(
     out: &Tensor,
     lse: &Tensor,
     dout: &Tensor,
+) -> Result<Tensor> {
+    attention_backward_with(dev, qkv, mask, slopes, heads, out, lse, dout, false)
+}
+
+/// [`attention_backward`] in half precision where the device runs the
+/// cooperative kernels (layers whose weights are f16: mixed precision),
+/// else the f32 kernels.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_backward_half(
+    dev: &Device,
+    qkv: &Tensor,
+    mask: &Tensor,
+    slopes: &Tensor,
+    heads: usize,
+    out: &Tensor,
+    lse: &Tensor,
+    dout: &Tensor,
+) -> Result<Tensor> {
+    let coop = match dev {
+        Device::Gpu(g) => {
+            coop_kernels(g, qkv.shape().last().map_or(0, |&w| w / (3 * heads.max(1)))).is_some()
+        }
+        Device::Cpu => false,
+    };
+    attention_backward_with(dev, qkv, mask, slopes, heads, out, lse, dout, coop)
+}
+
+/// The cooperative kernels (query side, key side) that run on `g` for
+/// `head_dim`, if any.
+fn coop_kernels(g: &crate::gpu::GpuDevice, head_dim: usize) -> Option<(Kernel, Kernel)> {
+    let pair = match g.cooperative_block()? {
+        16 => (
+            Kernel::FlashAttentionBackwardQCoop16,
+            Kernel::FlashAttentionBackwardKvCoop16,
+        ),
+        _ => (
+            Kernel::FlashAttentionBackwardQCoop8,
+            Kernel::FlashAttentionBackwardKvCoop8,
+        ),
+    };
+    super::attention::coop_runs(g, head_dim, &[pair.0, pair.1]).then_some(pair)
+}
+
+/// [`attention_backward`] on the cooperative kernels (`coop`; an error
+/// where they do not run) or the f32 ones; the CPU backend ignores it.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_backward_with(
+    dev: &Device,
+    qkv: &Tensor,
+    mask: &Tensor,
+    slopes: &Tensor,
+    heads: usize,
+    out: &Tensor,
+    lse: &Tensor,
+    dout: &Tensor,
+    coop: bool,
 ) -> Result<Tensor> {
     const OP: &str = "attention_backward";
     let saved = super::activation_dtype(dev, OP, &[("qkv", qkv), ("out", out)])?;
@@ -82,14 +143,30 @@ pub fn attention_backward(
             u32_of(OP, "qkv size", qkv.numel())?;
             let dqkv = dev.output_f32(OP, s, Vec::new())?;
             let delta = dev.output_f32(OP, &[batch, heads, seq], Vec::new())?;
-            let (params, consts) = (d.params(), d.constants());
+            let (params, mut consts) = (d.params(), d.constants().to_vec());
+            let mut kernels = (
+                Kernel::FlashAttentionBackwardQ,
+                Kernel::FlashAttentionBackwardKv,
+            );
+            let mut rows = 64;
+            if coop {
+                let Some(pair) = coop_kernels(g, head_dim) else {
+                    return Err(crate::Error::Gpu(format!(
+                        "the cooperative attention backward needs head dim 64 (not {head_dim}) and a device with cooperative matrices and a fixed subgroup size ({}: dnagpu info)",
+                        g.summary().name
+                    )));
+                };
+                kernels = pair;
+                rows = 2 * g.cooperative_block().unwrap_or(8) as usize;
+                consts = vec![("WG", 4 * g.summary().subgroup_max_size)];
+            }
             let groups = [
-                seq.div_ceil(64) as u32,
+                seq.div_ceil(rows) as u32,
                 u32_of(OP, "B * heads", batch * heads)?,
                 1,
             ];
             g.dispatch(
-                Kernel::FlashAttentionBackwardQ.half(saved),
+                kernels.0.half(saved),
                 &consts,
                 &[
                     qkv.gpu_buffer(),
@@ -105,7 +182,7 @@ pub fn attention_backward(
                 groups,
             )?;
             g.dispatch(
-                Kernel::FlashAttentionBackwardKv.half(saved),
+                kernels.1.half(saved),
                 &consts,
                 &[
                     qkv.gpu_buffer(),

@@ -183,3 +183,95 @@ fn attention_backward_f16_saved() {
         }
     }
 }
+
+/// The backward on cooperative matrices (f16 q, k, v, dO, P and dS; f32
+/// sums) against the CPU backend on the same f16-valued inputs, saved qkv
+/// and O in f32 and in f16: padded batches with a sequence of only
+/// padding, lengths off the tiles (2CS rows and keys), several heads.
+/// Rounding P and dS to f16 (2^-11 relative each) moves a gradient by a
+/// few 2^-11 of the terms it sums: held to 2^-9 of the largest gradient
+/// (measured on lavapipe, 8 x 8 blocks: 5.2e-4).
+/// Runs where the adapter has cooperative matrices (scripts/test.sh runs it
+/// on a lavapipe that has them).
+#[test]
+fn coop_attention_backward_matches_the_cpu() {
+    use crate::ops;
+    use crate::testing::{check_close, coop_gpu, mask_from_lengths, read, widen, Rng, Tol};
+    let Some(dev) = coop_gpu() else {
+        return;
+    };
+    let tol = Tol {
+        rtol: 1.0 / 512.0,
+        atol_rel: 1.0 / 512.0,
+    };
+    let cpu = &Device::Cpu;
+    let round = |v: Vec<f32>| -> Vec<f32> {
+        v.into_iter()
+            .map(|x| half::f16::from_f32(x).to_f32())
+            .collect()
+    };
+    for (seed, (lens, t, heads)) in [
+        (vec![70, 0, 33], 70, 2),
+        (vec![33], 33, 3),
+        (vec![5, 64], 64, 1),
+        (vec![130, 129], 130, 2),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut rng = Rng::new(2100 + seed as u64);
+        let (b, hid) = (lens.len(), heads * 64);
+        let qkv = round(rng.vec(b * t * 3 * hid, 2.0));
+        let dout = round(rng.vec(b * t * hid, 1.0));
+        let mask = mask_from_lengths(&lens, t);
+        let slopes = ops::alibi_slopes(heads);
+        let fwd = ops::attention(
+            cpu,
+            &cpu.tensor_f32(&[b, t, 3 * hid], &qkv).unwrap(),
+            &cpu.tensor_u32(&[b, t], &mask).unwrap(),
+            &cpu.tensor_f32(&[heads], &slopes).unwrap(),
+            heads,
+        )
+        .unwrap();
+        let out = round(pollster::block_on(cpu.read_f32(&fwd.out)).unwrap());
+        let lse = pollster::block_on(cpu.read_f32(&fwd.lse)).unwrap();
+        for saved_half in [false, true] {
+            let run = |d: &Device, coop: bool| -> Vec<f32> {
+                let saved = |shape: &[usize], v: &[f32]| {
+                    if saved_half && d.is_gpu() {
+                        d.tensor_f16(shape, v)
+                    } else {
+                        d.tensor_f32(shape, v)
+                    }
+                };
+                let dqkv = ops::attention_backward_with(
+                    d,
+                    &saved(&[b, t, 3 * hid], &qkv).unwrap(),
+                    &d.tensor_u32(&[b, t], &mask).unwrap(),
+                    &d.tensor_f32(&[heads], &slopes).unwrap(),
+                    heads,
+                    &saved(&[b, t, hid], &out).unwrap(),
+                    &d.tensor_f32(&[b, heads, t], &lse).unwrap(),
+                    &d.tensor_f32(&[b, t, hid], &dout).unwrap(),
+                    coop,
+                )
+                .unwrap();
+                pollster::block_on(read(d, &dqkv)).unwrap()
+            };
+            let want = run(cpu, false);
+            let got = run(&dev, true);
+            let what = format!(
+                "cooperative attention backward lens {lens:?} T {t} heads {heads}, saved f16 {saved_half}"
+            );
+            // Padded tokens get exact zeros.
+            for (row, &m) in mask.iter().enumerate() {
+                let w = &got[row * 3 * hid..(row + 1) * 3 * hid];
+                assert!(
+                    m != 0 || w.iter().all(|&v| v == 0.0),
+                    "{what}: padded token {row} has a nonzero gradient"
+                );
+            }
+            check_close(&what, &got, &widen(&want), tol).unwrap();
+        }
+    }
+}
