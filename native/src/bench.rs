@@ -363,13 +363,28 @@ fn run_kernels(dev_args: &DeviceArgs, a: &KernelBench) -> Result<()> {
     })?;
     if !a.no_attention {
         println!(
-            "{:<14} {:>8} {:>6} {:>12} {:>12} {:>12}",
-            "attention", "T", "batch", "fwd rows", "fwd tiled", "bwd GFLOP/s"
+            "{:<14} {:>8} {:>6} {:>12} {:>12} {:>12} {:>12} {:>12}",
+            "attention",
+            "T",
+            "batch",
+            "fwd rows",
+            "fwd tiled",
+            "bwd GFLOP/s",
+            "fwd coop",
+            "bwd coop"
         );
         kernels::attention(&dev, setup, |r| {
+            let coop = |g: Option<f64>| g.map_or("-".to_string(), |g| format!("{g:.1}"));
             println!(
-                "{:<14} {:>8} {:>6} {:>12.1} {:>12.1} {:>12.1}",
-                "flash", r.t, r.batch, r.forward_rows_gflops, r.forward_gflops, r.backward_gflops
+                "{:<14} {:>8} {:>6} {:>12.1} {:>12.1} {:>12.1} {:>12} {:>12}",
+                "flash",
+                r.t,
+                r.batch,
+                r.forward_rows_gflops,
+                r.forward_gflops,
+                r.backward_gflops,
+                coop(r.coop_forward_gflops),
+                coop(r.coop_backward_gflops)
             );
             rows.push(serde_json::to_value(r).expect("plain numbers and text"));
         })?;

@@ -23,7 +23,7 @@ if want coop; then
   # matmuls with f16 weights on them, the encoder with --precision f16
   # with them and without (DNAGPU_COOP=off), and PyTorch in half precision.
   DNAGPU_COOP=on DNAGPU_REQUIRE_GPU=1 DNAGPU_REQUIRE_COOP=1 step ./dist/dnagpu-lib-tests coop_
-  DNAGPU_COOP=on step $B --backend gpu bench kernels --no-attention --json "$OUT/kernels_coop.json"
+  DNAGPU_COOP=on step $B --backend gpu bench kernels --json "$OUT/kernels_coop.json"
   for coop in on off; do
     DNAGPU_COOP=$coop step $B --backend gpu bench embed --batch 32 --seq 512 --iters 3 --precision f16 --profile --json "$OUT/embed_f16_coop_$coop.json"
     DNAGPU_COOP=$coop step $B --backend gpu bench embed --batch 1 --seq 128 --iters 10 --precision f16 --json "$OUT/embed_b1_f16_coop_$coop.json"

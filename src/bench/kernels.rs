@@ -189,6 +189,10 @@ pub struct AttentionRow {
     pub forward_gflops: f64,
     pub backward_seconds: f64,
     pub backward_gflops: f64,
+    /// The cooperative-matrix kernels' forward and backward GFLOP/s, on a
+    /// device that runs them.
+    pub coop_forward_gflops: Option<f64>,
+    pub coop_backward_gflops: Option<f64>,
 }
 
 /// Flash attention, 12 heads of 64 (DNABERT-2-117M), B x T = 16,384 tokens
@@ -224,11 +228,19 @@ pub fn attention(dev: &Device, setup: Setup, mut on_row: impl FnMut(&AttentionRo
             fwd_rows
         };
         let o = ops::attention(dev, &qkv, &mask, &slopes, heads)?;
-        let bwd = time(dev, iters, || {
-            Ok(vec![ops::attention_backward(
-                dev, &qkv, &mask, &slopes, heads, &o.out, &o.lse, &dout,
-            )?])
-        })?;
+        let bwd_with = |coop| {
+            time(dev, iters, || {
+                Ok(vec![ops::attention_backward_with(
+                    dev, &qkv, &mask, &slopes, heads, &o.out, &o.lse, &dout, coop,
+                )?])
+            })
+        };
+        let bwd = bwd_with(false)?;
+        let (mut coop_forward_gflops, mut coop_backward_gflops) = (None, None);
+        if dev.cooperative_matrices() {
+            coop_forward_gflops = Some(4.0 * per / fwd_with(AttentionKernel::Cooperative)? / 1e9);
+            coop_backward_gflops = Some(10.0 * per / bwd_with(true)? / 1e9);
+        }
         on_row(&AttentionRow {
             op: "attention",
             t,
@@ -240,6 +252,8 @@ pub fn attention(dev: &Device, setup: Setup, mut on_row: impl FnMut(&AttentionRo
             forward_gflops: 4.0 * per / fwd / 1e9,
             backward_seconds: bwd,
             backward_gflops: 10.0 * per / bwd / 1e9,
+            coop_forward_gflops,
+            coop_backward_gflops,
         });
     }
     Ok(())
