@@ -5,24 +5,21 @@
 // and dV in f32. Runs after flash_attention_backward_q(_coop).wgsl, which
 // writes D. Prepended: common/coop_enable.wgsl, common/coop_16.wgsl or
 // _8.wgsl (CS, CoopA/B/C), common/act_f32.wgsl or act_f16.wgsl (the storage
-// of qkv), common/attention_params.wgsl.
+// of qkv), common/attention_params.wgsl, common/attention_backward_coop.wgsl
+// (the tiles and the steps shared with the query side).
 //   qkv: [B, T, 3H] act; mask: [B, T] u32; slopes: [heads]; lse, delta:
 //   [B, heads, T] f32; dout: [B, T, H] f32; dqkv: [B, T, 3H] f32 (this kernel
 //   writes the dk and dv columns).
 // Work: a workgroup of WG = 4 x the subgroup size (exactly 4 subgroups)
-// owns BK = 2CS keys of one (b, h), staged as f16, and walks the query rows
-// in tiles of BQ = 2CS:
+// owns TK = 2CS keys of one (b, h), staged as f16, and walks the query rows
+// in tiles of TR = 2CS:
 //   1. the tile's q and dO (f16; 0 on rows that are not live), lse_i, D_i;
-//   2. S = Q K^T, 2 x 2 blocks, one per subgroup (f32);
-//   3. per element: P = exp(s - m_h |i - j| - lse_i) over live rows and
-//      valid keys, rounded to f16;
-//   4. dP = dO V^T, as 2;
-//   5. per element: dS = P (dP - D_i), rounded to f16;
+//   2. S = Q K^T; 3. P; 4. dP = dO V^T; 5. dS = P (dP - D_i) (the snippet);
 //   6. dV += P^T dO and dK += dS^T (scale Q), 2 x (D / CS) output blocks
 //      each, O_PER of each per subgroup (f32).
 // Finally dk and dv are written (0 for padded keys).
 // Workgroup memory: 43.5 KiB (CS 16) or 19.8 KiB (CS 8).
-// Grid: (ceil(T / BK), B * heads, 1).
+// Grid: (ceil(T / TK), B * heads, 1).
 
 override WG: u32 = 128u;
 
@@ -35,62 +32,8 @@ override WG: u32 = 128u;
 @group(0) @binding(6) var<storage, read_write> dqkv: array<vec4<f32>>;
 @group(0) @binding(7) var<uniform> params: Params; // common/attention_params.wgsl
 
-const D: u32 = 64u;
-const BK: u32 = 2u * CS;
-const BQ: u32 = 2u * CS;
-// Row strides (elements) of the f16 tiles, padded against bank conflicts;
-// rows stay 16-byte aligned.
-const SQ: u32 = D + 8u;
-// Output blocks (of [BK][D]) per subgroup: 2 (CS 16) or 4 (CS 8).
-const O_PER: u32 = (BK / CS) * (D / CS) / 4u;
-const SP: u32 = BK + 8u;
-
-var<workgroup> ks: array<f16, BK * SQ>;   // K [BK][D]
-var<workgroup> vs: array<f16, BK * SQ>;   // V [BK][D]
-var<workgroup> qs: array<f16, BQ * SQ>;   // Q * scale [BQ][D]
-var<workgroup> dos: array<f16, BQ * SQ>;  // dO [BQ][D]
-var<workgroup> ss: array<f32, BQ * BK>;   // S, then dP [BQ][BK]
-var<workgroup> ps: array<f16, BQ * SP>;   // P [BQ][BK]
-var<workgroup> dss: array<f16, BQ * SP>;  // dS [BQ][BK]
-var<workgroup> dks: array<f32, BK * D>;   // dK [BK][D]
-var<workgroup> dvs: array<f32, BK * D>;   // dV [BK][D]
-var<workgroup> row_lse: array<f32, BQ>;
-var<workgroup> row_d: array<f32, BQ>;
-var<workgroup> row_live: array<u32, BQ>;
-var<workgroup> key_ok: array<u32, BK>;
-
-// Four features d .. d + 3 of head h of token t's part (0 q, 1 k, 2 v).
-fn load4(b: u32, t: u32, part: u32, h: u32, d: u32) -> vec4<f32> {
-    let hid = params.heads * D;
-    return vec4<f32>(qkv[((b * params.seq + t) * 3u * hid + part * hid + h * D + d) >> 2u]);
-}
-
-// Block (sid / 2, sid % 2) of the queries (BQ) x keys (BK) products, summed
-// over D, into ss: S = Q K^T (qk), or dP = dO V^T (dov).
-fn scores_qk(sid: u32) {
-    let mi = sid >> 1u;
-    let nj = sid & 1u;
-    var acc = CoopC();
-    for (var dk = 0u; dk < D; dk += CS) {
-        let fa = coopLoadT<CoopA>(&qs[mi * CS * SQ + dk], SQ);
-        // K^T: K [key][d] read column-major.
-        let fb = coopLoad<CoopB>(&ks[nj * CS * SQ + dk], SQ);
-        acc = coopMultiplyAdd(fa, fb, acc);
-    }
-    coopStoreT(acc, &ss[mi * CS * BK + nj * CS], BK);
-}
-
-fn scores_dov(sid: u32) {
-    let mi = sid >> 1u;
-    let nj = sid & 1u;
-    var acc = CoopC();
-    for (var dk = 0u; dk < D; dk += CS) {
-        let fa = coopLoadT<CoopA>(&dos[mi * CS * SQ + dk], SQ);
-        let fb = coopLoad<CoopB>(&vs[nj * CS * SQ + dk], SQ);
-        acc = coopMultiplyAdd(fa, fb, acc);
-    }
-    coopStoreT(acc, &ss[mi * CS * BK + nj * CS], BK);
-}
+var<workgroup> dks: array<f32, TK * D>;   // dK [TK][D]
+var<workgroup> dvs: array<f32, TK * D>;   // dV [TK][D]
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32,
@@ -98,11 +41,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let p = params;
     let b = wg.y / p.heads;
     let h = wg.y % p.heads;
-    let j0 = wg.x * BK;
+    let j0 = wg.x * TK;
     let slope = slopes[h];
     let hid = p.heads * D;
 
-    for (var e = li; e < BK * D / 4u; e += WG) {
+    for (var e = li; e < TK * D / 4u; e += WG) {
         let j = e / (D / 4u);
         let d = (e % (D / 4u)) * 4u;
         var k = vec4<f32>(0.0);
@@ -118,15 +61,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             dvs[j * D + d + c] = 0.0;
         }
     }
-    for (var j = li; j < BK; j += WG) {
+    for (var j = li; j < TK; j += WG) {
         let key = j0 + j;
         key_ok[j] = u32(key < p.seq && mask[b * p.seq + min(key, p.seq - 1u)] != 0u);
     }
 
-    for (var q0 = 0u; q0 < p.seq; q0 += BQ) {
+    for (var q0 = 0u; q0 < p.seq; q0 += TR) {
         // 1. The query tile: lse, liveness, D_i, then q and dO.
         workgroupBarrier();
-        for (var r = li; r < BQ; r += WG) {
+        for (var r = li; r < TR; r += WG) {
             let i = q0 + r;
             var live = false;
             var l = 0.0;
@@ -141,7 +84,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             row_live[r] = u32(live);
         }
         workgroupBarrier();
-        for (var e = li; e < BQ * D / 4u; e += WG) {
+        for (var e = li; e < TR * D / 4u; e += WG) {
             let r = e / (D / 4u);
             let d = (e % (D / 4u)) * 4u;
             let i = q0 + r;
@@ -157,30 +100,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             }
         }
         workgroupBarrier();
-        // 2. S = Q K^T.
+        // 2.-5.
         scores_qk(sid);
         workgroupBarrier();
-        // 3. P.
-        for (var e = li; e < BQ * BK; e += WG) {
-            let r = e / BK;
-            let j = e % BK;
-            var pj = 0.0;
-            if (row_live[r] != 0u && key_ok[j] != 0u) {
-                let dist = abs(f32(q0 + r) - f32(j0 + j));
-                pj = exp(ss[e] - slope * dist - row_lse[r]);
-            }
-            ps[r * SP + j] = f16(pj);
-        }
+        probabilities(li, q0, j0, slope);
         workgroupBarrier();
-        // 4. dP = dO V^T.
         scores_dov(sid);
         workgroupBarrier();
-        // 5. dS = P (dP - D_i).
-        for (var e = li; e < BQ * BK; e += WG) {
-            let r = e / BK;
-            let j = e % BK;
-            dss[r * SP + j] = f16(f32(ps[r * SP + j]) * (ss[e] - row_d[r]));
-        }
+        score_grads(li);
         workgroupBarrier();
         // 6. dV += P^T dO, dK += dS^T (scale Q): blocks sid + 4n of
         // 2 x (D / CS) for each. P^T and dS^T: P [query][key] read
@@ -191,7 +118,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let nd = blk % (D / CS);
             var acc_v = coopLoadT<CoopC>(&dvs[mi * CS * D + nd * CS], D);
             var acc_k = coopLoadT<CoopC>(&dks[mi * CS * D + nd * CS], D);
-            for (var kq = 0u; kq < BQ; kq += CS) {
+            for (var kq = 0u; kq < TR; kq += CS) {
                 let fp = coopLoad<CoopA>(&ps[kq * SP + mi * CS], SP);
                 let fg = coopLoadT<CoopB>(&dos[kq * SQ + nd * CS], SQ);
                 acc_v = coopMultiplyAdd(fp, fg, acc_v);
@@ -205,7 +132,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     workgroupBarrier();
 
-    for (var e = li; e < BK * D / 4u; e += WG) {
+    for (var e = li; e < TK * D / 4u; e += WG) {
         let j = e / (D / 4u);
         let d = (e % (D / 4u)) * 4u;
         let key = j0 + j;

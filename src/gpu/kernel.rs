@@ -143,28 +143,28 @@ kernels! {
     /// The attention backward on cooperative matrices (head dim 64; f16 q,
     /// k, v, dO, P and dS, f32 sums; saved qkv and O f32 or f16).
     FlashAttentionBackwardQCoop16 => "attention_backward" / "flash_attention_backward_q_coop.wgsl" ("cooperative 16"),
-        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "common/act_f32.wgsl", "common/attention_params.wgsl"],
-        workgroup (128, 4 * 32 * 72 * 2 + 32 * 32 * 4 + 32 * 40 * 2 + 32 * 64 * 4 + 4 * 32 * 4);
+        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "common/act_f32.wgsl", "common/attention_params.wgsl", "common/attention_backward_coop.wgsl"],
+        workgroup (128, 4 * 32 * 72 * 2 + 32 * 32 * 4 + 2 * 32 * 40 * 2 + 32 * 64 * 4 + 4 * 32 * 4);
     FlashAttentionBackwardKvCoop16 => "attention_backward" / "flash_attention_backward_kv_coop.wgsl" ("cooperative 16"),
-        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "common/act_f32.wgsl", "common/attention_params.wgsl"],
+        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "common/act_f32.wgsl", "common/attention_params.wgsl", "common/attention_backward_coop.wgsl"],
         workgroup (128, 4 * 32 * 72 * 2 + 32 * 32 * 4 + 2 * 32 * 40 * 2 + 2 * 32 * 64 * 4 + 4 * 32 * 4);
     FlashAttentionBackwardQCoop16Half => "attention_backward" / "flash_attention_backward_q_coop.wgsl" ("cooperative 16, f16 saved"),
-        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "common/act_f16.wgsl", "common/attention_params.wgsl"],
-        workgroup (128, 4 * 32 * 72 * 2 + 32 * 32 * 4 + 32 * 40 * 2 + 32 * 64 * 4 + 4 * 32 * 4);
+        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "common/act_f16.wgsl", "common/attention_params.wgsl", "common/attention_backward_coop.wgsl"],
+        workgroup (128, 4 * 32 * 72 * 2 + 32 * 32 * 4 + 2 * 32 * 40 * 2 + 32 * 64 * 4 + 4 * 32 * 4);
     FlashAttentionBackwardKvCoop16Half => "attention_backward" / "flash_attention_backward_kv_coop.wgsl" ("cooperative 16, f16 saved"),
-        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "common/act_f16.wgsl", "common/attention_params.wgsl"],
+        snippets ["common/coop_enable.wgsl", "common/coop_16.wgsl", "common/act_f16.wgsl", "common/attention_params.wgsl", "common/attention_backward_coop.wgsl"],
         workgroup (128, 4 * 32 * 72 * 2 + 32 * 32 * 4 + 2 * 32 * 40 * 2 + 2 * 32 * 64 * 4 + 4 * 32 * 4);
     FlashAttentionBackwardQCoop8 => "attention_backward" / "flash_attention_backward_q_coop.wgsl" ("cooperative 8"),
-        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/act_f32.wgsl", "common/attention_params.wgsl"],
-        workgroup (128, 4 * 16 * 72 * 2 + 16 * 16 * 4 + 16 * 24 * 2 + 16 * 64 * 4 + 4 * 16 * 4);
+        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/act_f32.wgsl", "common/attention_params.wgsl", "common/attention_backward_coop.wgsl"],
+        workgroup (128, 4 * 16 * 72 * 2 + 16 * 16 * 4 + 2 * 16 * 24 * 2 + 16 * 64 * 4 + 4 * 16 * 4);
     FlashAttentionBackwardKvCoop8 => "attention_backward" / "flash_attention_backward_kv_coop.wgsl" ("cooperative 8"),
-        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/act_f32.wgsl", "common/attention_params.wgsl"],
+        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/act_f32.wgsl", "common/attention_params.wgsl", "common/attention_backward_coop.wgsl"],
         workgroup (128, 4 * 16 * 72 * 2 + 16 * 16 * 4 + 2 * 16 * 24 * 2 + 2 * 16 * 64 * 4 + 4 * 16 * 4);
     FlashAttentionBackwardQCoop8Half => "attention_backward" / "flash_attention_backward_q_coop.wgsl" ("cooperative 8, f16 saved"),
-        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/act_f16.wgsl", "common/attention_params.wgsl"],
-        workgroup (128, 4 * 16 * 72 * 2 + 16 * 16 * 4 + 16 * 24 * 2 + 16 * 64 * 4 + 4 * 16 * 4);
+        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/act_f16.wgsl", "common/attention_params.wgsl", "common/attention_backward_coop.wgsl"],
+        workgroup (128, 4 * 16 * 72 * 2 + 16 * 16 * 4 + 2 * 16 * 24 * 2 + 16 * 64 * 4 + 4 * 16 * 4);
     FlashAttentionBackwardKvCoop8Half => "attention_backward" / "flash_attention_backward_kv_coop.wgsl" ("cooperative 8, f16 saved"),
-        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/act_f16.wgsl", "common/attention_params.wgsl"],
+        snippets ["common/coop_enable.wgsl", "common/coop_8.wgsl", "common/act_f16.wgsl", "common/attention_params.wgsl", "common/attention_backward_coop.wgsl"],
         workgroup (128, 4 * 16 * 72 * 2 + 16 * 16 * 4 + 2 * 16 * 24 * 2 + 2 * 16 * 64 * 4 + 4 * 16 * 4);
     LayerNorm => "layer_norm" / "layer_norm.wgsl",
         snippets ["common/act_f32.wgsl", "common/reduce_workgroup.wgsl"], workgroup (256, 256 * 8);
