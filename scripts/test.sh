@@ -70,8 +70,10 @@ if [ "$coop_root" != none ] && [ -x "$coop_root/usr/bin/vulkaninfo" ]; then
   in_root /tmp/dnagpu/lib-tests coop_
   in_root /tmp/dnagpu/precision-tests --nocapture f16_weights
   in_root /tmp/dnagpu/mixed-precision-tests --nocapture
-  # Mixed-precision fine-tuning (f16 activations, the attention backward on
-  # cooperative matrices) against PyTorch's gradients.
+  # Mixed-precision fine-tuning (f16 activations, products on cooperative
+  # matrices; the fixtures' heads of 8 and 16 keep attention on the row
+  # kernels: tests/mixed_precision.rs covers the cooperative attention
+  # backward in a model) against PyTorch's gradients.
   in_root /tmp/dnagpu/train-classify-tests --nocapture half
 elif [ "${CI:-}" = true ]; then
   echo "no $coop_root (scripts/setup.sh makes it)"

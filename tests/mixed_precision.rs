@@ -293,16 +293,12 @@ const GRAD_TOL: f64 = 5e-3;
 
 /// On a GPU with shader-f16, a mixed-precision step keeps the layers'
 /// activations in f16 (the heads take f32), and its gradients — f32 —
-/// follow the f32 step's within `GRAD_TOL`, dropout on.
+/// follow the f32 step's within `GRAD_TOL`, dropout on; in the
+/// cooperative-matrix root, with the products and the attention forward
+/// and backward on cooperative matrices.
 #[test]
 fn half_activations_in_training() {
-    let devices: Vec<Device> = dnagpu::testing::half_devices()
-        .into_iter()
-        .filter(Device::is_gpu)
-        .collect();
-    if devices.is_empty() {
-        eprintln!("SKIPPED: no GPU with shader-f16 (training with f16 activations not run)");
-    }
+    let devices = dnagpu::testing::half_gpus();
     let cfg = config();
     let host = &batches(1, &cfg)[0];
     let dropout = Dropout {
@@ -325,6 +321,12 @@ fn half_activations_in_training() {
             assert_eq!(t.dtype(), DType::F16, "{what} is not kept in f16");
         }
         assert_eq!(acts.output.dtype(), DType::F32, "the heads take f32");
+        // Head dim 64: where the device has cooperative matrices, the
+        // attention backward runs on them (the fixtures of
+        // tests/train_classify.rs have smaller heads).
+        if dev.cooperative_matrices() {
+            assert!(dnagpu::ops::attention_backward::runs_cooperative(&dev, 64));
+        }
         let (loss32, grads32) = forward_backward(&dev, &model, &batch, 1.0, &dropout).unwrap();
         let (loss16, grads16) = forward_backward(&dev, &half, &batch, 1.0, &dropout).unwrap();
         let sum = |t| {
@@ -342,12 +344,7 @@ fn half_activations_in_training() {
                 dev.read_f32_blocking(g16).unwrap(),
                 dev.read_f32_blocking(g32).unwrap(),
             );
-            let max = b.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
-            let err = a
-                .iter()
-                .zip(&b)
-                .fold(0f64, |m, (x, y)| m.max((x - y).abs() as f64));
-            let rel = if max > 0.0 { err / max } else { err };
+            let rel = dnagpu::testing::max_relative_error(&a, &b);
             assert!(
                 rel <= GRAD_TOL,
                 "{}: {name}'s gradient is {rel:.2e} (of its largest value) from f32's, over {GRAD_TOL:e}",

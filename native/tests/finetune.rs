@@ -552,8 +552,10 @@ fn fine_tunes_with_lora_on_query_key_value(name: &str, folder: &str, task: fn(&P
     );
 }
 
-/// `--precision f16`: LoRA beside f16 weight matrices learns, and full
-/// fine-tuning in mixed precision (f32 masters, f16 copies per step) too.
+/// `--precision f16` on the CPU backend: LoRA beside f16 weight matrices
+/// learns, and full fine-tuning (f32 here: the CPU backend does not compute
+/// in half precision) too. Mixed precision itself: tests/train_classify.rs
+/// and tests/mixed_precision.rs on the GPU.
 #[test]
 fn lora_and_full_fine_tuning_learn_in_f16() {
     let dir = tmp("f16-lora");

@@ -237,8 +237,10 @@ pub fn attention(dev: &Device, setup: Setup, mut on_row: impl FnMut(&AttentionRo
         };
         let bwd = bwd_with(false)?;
         let (mut coop_forward_gflops, mut coop_backward_gflops) = (None, None);
-        if dev.cooperative_matrices() {
+        if ops::attention::runs_cooperative(dev, hd) {
             coop_forward_gflops = Some(4.0 * per / fwd_with(AttentionKernel::Cooperative)? / 1e9);
+        }
+        if ops::attention_backward::runs_cooperative(dev, hd) {
             coop_backward_gflops = Some(10.0 * per / bwd_with(true)? / 1e9);
         }
         on_row(&AttentionRow {

@@ -154,7 +154,7 @@ impl TrainBench {
         let mut model = MlmModel::load(dev, config, &init::random_weights(config, 0))?;
         let names = model.names();
         let optimizer = AdamW::new(dev, &names, &model.params(), AdamWConfig::default())?;
-        let loss_scale = (precision == Precision::F16).then(LossScale::default);
+        let loss_scale = crate::train::mixed::applies(dev, precision).then(LossScale::default);
         let trainer = Trainer::new(
             model,
             optimizer,
@@ -258,7 +258,14 @@ impl FinetuneBench {
         seq: usize,
     ) -> Result<Self> {
         let (family, weights) = family_weights(family, config)?;
-        let mut model = ClsModel::load_with(dev, config, &weights, 2, 0, precision)?;
+        // As `dnagpu finetune` loads: LoRA beside weights in `precision`,
+        // full training from f32 masters.
+        let load_precision = if mode == "lora" {
+            precision
+        } else {
+            Precision::F32
+        };
+        let mut model = ClsModel::load_with(dev, config, &weights, 2, 0, load_precision)?;
         drop(weights);
         match mode {
             "lora" => {
@@ -277,7 +284,7 @@ impl FinetuneBench {
             }
         }
         let trainable: usize = model.trainable_params().iter().map(|t| t.numel()).sum();
-        let tuner = FineTuner::new(
+        let mut tuner = FineTuner::new(
             dev,
             model,
             AdamWConfig::default(),
@@ -288,6 +295,9 @@ impl FinetuneBench {
                 seed: 0,
             },
         )?;
+        if crate::train::mixed::applies(dev, precision) {
+            tuner = tuner.mixed_precision();
+        }
         let mut bench = Self {
             tuner,
             vocab: config.vocab_size,

@@ -345,6 +345,33 @@ pub fn half_devices() -> Vec<Device> {
     devices
 }
 
+/// [`half_devices`]' GPU alone (training with f16 activations), saying
+/// loudly when there is none.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn half_gpus() -> Vec<Device> {
+    let devices: Vec<Device> = half_devices().into_iter().filter(Device::is_gpu).collect();
+    if devices.is_empty() {
+        eprintln!("SKIPPED: no GPU with shader-f16 (f16 activations on the GPU not run)");
+    }
+    devices
+}
+
+/// max |got - want| / max |want| (the absolute error where `want` is all
+/// zeros): how far a half-precision result is from its reference, in
+/// units of the reference's scale.
+pub fn max_relative_error(got: &[f32], want: &[f32]) -> f64 {
+    let max = want.iter().fold(0f64, |m, &v| m.max(v.abs() as f64));
+    let err = got
+        .iter()
+        .zip(want)
+        .fold(0f64, |m, (&a, &b)| m.max((a as f64 - b as f64).abs()));
+    if max > 0.0 {
+        err / max
+    } else {
+        err
+    }
+}
+
 /// Runs an async check to completion and fails the test with its message.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn run(check: impl std::future::Future<Output = Check>) {

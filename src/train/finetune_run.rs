@@ -193,7 +193,7 @@ pub fn fine_tune(
     // step; LoRA leaves the base weights in f16 and computes with f16
     // copies of its adapters), with loss scaling; else f32 arithmetic (LoRA
     // beside f16 weights, full training in f32).
-    let mixed = src.precision == Precision::F16 && super::mixed::computes_in_half(dev);
+    let mixed = super::mixed::applies(dev, src.precision);
     if src.precision == Precision::F16 {
         let lora_f32 = recipe.mode == TuneMode::Lora && !mixed;
         progress.note(&format!(

@@ -80,7 +80,7 @@ pub fn judge(
         None if update.finite => Ok(ScaledStep::Applied),
         None => Err(update.diverged(mean_loss)),
         Some(_) if !mean_loss.is_finite() => Err(crate::Error::Invalid(format!(
-            "the loss is {mean_loss} in half precision: an activation went past f16's range (65504); train with --precision f32, or DNAGPU_COOP=off (f16 weights, f32 arithmetic); the model was not updated"
+            "the loss is {mean_loss} in half precision: an activation went past f16's range (65504); train with --precision f32 (natively, DNAGPU_F16_ACTIVATIONS=off and DNAGPU_COOP=off keep f16 weights with f32 activations and arithmetic); the model was not updated"
         ))),
         Some(s) => match s.update(update.finite) {
             ScaledStep::Diverged => Err(update.diverged(mean_loss)),

@@ -2,7 +2,7 @@
 //! master weights; each step computes with a copy whose layer weight
 //! matrices are f16 (`ops::to_f16`, on the device), so that on a GPU with
 //! shader-f16 the layers' activations are kept in f16 as well
-//! (`encoder_pass::half_activations`; the backward reads them and keeps
+//! (`Encoder::half_activations_beside`; the backward reads them and keeps
 //! gradients f32), and the products and attention run in half precision
 //! where the device has cooperative matrices (`gpu::coop`); the loss is
 //! scaled (`loss_scale`) against f16 underflow and the gradients unscaled
@@ -10,7 +10,7 @@
 
 use super::mlm::MlmModel;
 use crate::error::Result;
-use crate::model::Encoder;
+use crate::model::{Encoder, Precision};
 use crate::{ops, Device};
 
 /// Whether `--precision f16` trains in mixed precision on `dev`: where the
@@ -19,6 +19,13 @@ use crate::{ops, Device};
 /// backend, a GPU with neither) training runs in f32.
 pub fn computes_in_half(dev: &Device) -> bool {
     dev.half_activations() || dev.cooperative_matrices()
+}
+
+/// Whether training with `precision` runs in mixed precision on `dev`: f16
+/// asked for, and [`computes_in_half`]. The one rule of `pretrain`,
+/// `finetune`, the page's fine-tuning and `bench train|finetune`.
+pub fn applies(dev: &Device, precision: Precision) -> bool {
+    precision == Precision::F16 && computes_in_half(dev)
 }
 
 /// The one-line note of `--precision f16` training on `dev`: what mixed

@@ -458,7 +458,7 @@ pub fn pretrain(
     }
     // --precision f16: mixed precision where the device computes in half
     // precision (from the saved loss scale on resume); elsewhere f32.
-    let half = recipe.precision == Precision::F16 && super::mixed::computes_in_half(dev);
+    let half = super::mixed::applies(dev, recipe.precision);
     if recipe.precision == Precision::F16 {
         progress.note(&format!(
             "{}; the final model is stored in f16",

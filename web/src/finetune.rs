@@ -126,10 +126,10 @@ impl FineTune {
         let per_epoch = set.len().div_ceil(o.batch_size) as u64;
         let total = o.steps.unwrap_or(per_epoch * o.epochs as u64);
         let dropout = model.config.hidden_dropout_prob as f32;
-        // f16 weights on an adapter with shader-f16: mixed precision (f16
-        // copies of the adapters, f16 activations, loss scaling), as
-        // `dnagpu finetune --precision f16`.
-        let half = cls.encoder.half_activations(&dev);
+        // A model loaded in f16 on a GPU that computes in half precision:
+        // mixed precision (f16 copies of the adapters, f16 activations,
+        // loss scaling), as `dnagpu finetune --precision f16`.
+        let half = dnagpu::train::mixed::applies(&dev, model.precision_value());
         let mut tuner = recipe.tuner(&dev, cls, total, dropout).map_err(js)?;
         if half {
             tuner = tuner.mixed_precision();

@@ -345,3 +345,10 @@ impl Model {
         Weights::new(self.base_head.clone(), "model")
     }
 }
+
+impl Model {
+    /// The precision the model was loaded in.
+    pub(crate) fn precision_value(&self) -> Precision {
+        self.precision
+    }
+}

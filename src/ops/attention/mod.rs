@@ -182,6 +182,17 @@ fn coop_kernel(g: &crate::gpu::GpuDevice, head_dim: usize) -> Option<Kernel> {
     coop_runs(g, head_dim, &[kernel]).then_some(kernel)
 }
 
+/// Whether the cooperative forward kernel runs on `dev` for `head_dim`.
+pub fn runs_cooperative(dev: &Device, head_dim: usize) -> bool {
+    matches!(dev, Device::Gpu(g) if coop_kernel(g, head_dim).is_some())
+}
+
+/// The head dim of packed `qkv` [.., 3 * heads * head_dim] (0 for a
+/// malformed one, which the op then refuses).
+pub(crate) fn head_dim_of(qkv: &Tensor, heads: usize) -> usize {
+    qkv.shape().last().map_or(0, |&w| w / (3 * heads.max(1)))
+}
+
 /// Whether the cooperative attention `kernels` run on `g` for `head_dim`:
 /// head dim 64, cooperative matrices, a fixed subgroup size (the kernels
 /// count on exactly 4 subgroups per workgroup), and their workgroup memory
@@ -205,14 +216,7 @@ pub fn attention_half(
     slopes: &Tensor,
     heads: usize,
 ) -> Result<AttentionOut> {
-    let coop = match dev {
-        Device::Gpu(g) => qkv
-            .shape()
-            .last()
-            .and_then(|&w| coop_kernel(g, w / (3 * heads.max(1))))
-            .is_some(),
-        Device::Cpu => false,
-    };
+    let coop = runs_cooperative(dev, head_dim_of(qkv, heads));
     attention_with(
         dev,
         qkv,

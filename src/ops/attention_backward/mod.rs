@@ -49,7 +49,8 @@ pub fn attention_backward(
 
 /// [`attention_backward`] in half precision where the device runs the
 /// cooperative kernels (layers whose weights are f16: mixed precision),
-/// else the f32 kernels.
+/// else on the one-row-per-invocation kernels (f32 arithmetic; they too
+/// read f16 saved tensors).
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward_half(
     dev: &Device,
@@ -61,26 +62,28 @@ pub fn attention_backward_half(
     lse: &Tensor,
     dout: &Tensor,
 ) -> Result<Tensor> {
-    let coop = match dev {
-        Device::Gpu(g) => {
-            coop_kernels(g, qkv.shape().last().map_or(0, |&w| w / (3 * heads.max(1)))).is_some()
-        }
-        Device::Cpu => false,
-    };
+    let coop = runs_cooperative(dev, super::attention::head_dim_of(qkv, heads));
     attention_backward_with(dev, qkv, mask, slopes, heads, out, lse, dout, coop)
 }
 
+/// Whether the cooperative backward kernels run on `dev` for `head_dim`.
+pub fn runs_cooperative(dev: &Device, head_dim: usize) -> bool {
+    matches!(dev, Device::Gpu(g) if coop_kernels(g, head_dim).is_some())
+}
+
 /// The cooperative kernels (query side, key side) that run on `g` for
-/// `head_dim`, if any.
-fn coop_kernels(g: &crate::gpu::GpuDevice, head_dim: usize) -> Option<(Kernel, Kernel)> {
+/// `head_dim`, if any, and the rows (keys) each workgroup takes: 2 blocks.
+fn coop_kernels(g: &crate::gpu::GpuDevice, head_dim: usize) -> Option<(Kernel, Kernel, usize)> {
     let pair = match g.cooperative_block()? {
         16 => (
             Kernel::FlashAttentionBackwardQCoop16,
             Kernel::FlashAttentionBackwardKvCoop16,
+            32,
         ),
         _ => (
             Kernel::FlashAttentionBackwardQCoop8,
             Kernel::FlashAttentionBackwardKvCoop8,
+            16,
         ),
     };
     super::attention::coop_runs(g, head_dim, &[pair.0, pair.1]).then_some(pair)
@@ -150,14 +153,14 @@ pub fn attention_backward_with(
             );
             let mut rows = 64;
             if coop {
-                let Some(pair) = coop_kernels(g, head_dim) else {
+                let Some((q, kv, tile)) = coop_kernels(g, head_dim) else {
                     return Err(crate::Error::Gpu(format!(
                         "the cooperative attention backward needs head dim 64 (not {head_dim}) and a device with cooperative matrices and a fixed subgroup size ({}: dnagpu info)",
                         g.summary().name
                     )));
                 };
-                kernels = pair;
-                rows = 2 * g.cooperative_block().unwrap_or(8) as usize;
+                kernels = (q, kv);
+                rows = tile;
                 consts = vec![("WG", 4 * g.summary().subgroup_max_size)];
             }
             let groups = [
