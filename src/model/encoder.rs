@@ -512,6 +512,16 @@ impl Encoder {
         lora.is_none_or(Lora::is_half) && self.half_activations(dev)
     }
 
+    /// The dtype of the layers' activations on `dev` beside `lora`
+    /// ([`Encoder::half_activations_beside`]: f16, else f32).
+    pub fn activation_dtype(&self, dev: &Device, lora: Option<&Lora>) -> DType {
+        if self.half_activations_beside(dev, lora) {
+            DType::F16
+        } else {
+            DType::F32
+        }
+    }
+
     /// Whether the layers' weight matrices are stored in f16.
     fn half_weights(&self) -> bool {
         self.layers.first().is_some_and(|l| l.wqkv.is_half())
@@ -630,14 +640,8 @@ impl Encoder {
         let mut kept = Vec::new();
         // Half-precision activations from the embeddings' output on; what
         // leaves the encoder is f32.
-        let half = self.half_activations_beside(dev, lora);
-        let out = |x: &Tensor| {
-            if half {
-                ops::to_f32(dev, x)
-            } else {
-                Ok(x.clone())
-            }
-        };
+        let act = self.activation_dtype(dev, lora);
+        let out = |x: &Tensor| ops::to_dtype(dev, x, DType::F32);
 
         // x: [B, T, H]
         let mut x = self
@@ -647,9 +651,7 @@ impl Encoder {
         if keep(0) && last > 0 {
             kept.push((0, x.clone()));
         }
-        if half {
-            x = ops::to_f16(dev, &x)?;
-        }
+        x = ops::to_dtype(dev, &x, act)?;
         for l in 0..last {
             let adapters = lora.map(|a| a.layer(l, None));
             x = self

@@ -42,7 +42,7 @@ pub use attention::{
 pub use attention_backward::{
     attention_backward, attention_backward_half, attention_backward_with,
 };
-pub use cast::{to_f16, to_f32};
+pub use cast::{to_dtype, to_f16, to_f32};
 pub use clip::clip_scale;
 pub use columns::{add_columns, take_columns};
 pub use cross_entropy::{cross_entropy, CrossEntropyOut};

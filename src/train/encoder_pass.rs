@@ -62,10 +62,7 @@ pub fn encoder_forward_lora(
     lora: Option<(&Lora, Dropout)>,
 ) -> Result<EncoderActs> {
     let mut emb = enc.embeddings.forward(dev, ids, dropout)?;
-    let half = enc.half_activations_beside(dev, lora.map(|l| l.0));
-    if half {
-        emb.x = ops::to_f16(dev, &emb.x)?;
-    }
+    emb.x = ops::to_dtype(dev, &emb.x, enc.activation_dtype(dev, lora.map(|l| l.0)))?;
     let mut layers: Vec<LayerActs> = Vec::with_capacity(enc.layers.len());
     for l in 0..enc.layers.len() {
         let x = layers.last().map_or(&emb.x, |a| &a.out);
@@ -78,11 +75,7 @@ pub fn encoder_forward_lora(
         None => None,
     };
     let last = final_norm.as_ref().map_or(last, |n| &n.y);
-    let output = if half {
-        ops::to_f32(dev, last)?
-    } else {
-        last.clone()
-    };
+    let output = ops::to_dtype(dev, last, crate::DType::F32)?;
     Ok(EncoderActs {
         emb,
         layers,

@@ -70,3 +70,13 @@ pub fn to_f32(dev: &Device, x: &Tensor) -> Result<Tensor> {
         }
     }
 }
+
+/// `x` in `dtype` (f32 or f16): itself where it already is, else
+/// [`to_f16`] or [`to_f32`]. The encoder's activations in and out.
+pub fn to_dtype(dev: &Device, x: &Tensor, dtype: DType) -> Result<Tensor> {
+    match (x.dtype(), dtype) {
+        (from, to) if from == to => Ok(x.clone()),
+        (_, DType::F16) => to_f16(dev, x),
+        _ => to_f32(dev, x),
+    }
+}
