@@ -246,6 +246,7 @@ pub fn fine_tune(
     if let Some(d) = &dist {
         let params = tuner.model.trainable_params();
         pollster::block_on(d.check_same(dev, "weights", &params))?;
+        d.check_same_precision(mixed)?;
         tuner = tuner.distributed(d.clone());
     }
 

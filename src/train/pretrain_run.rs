@@ -483,6 +483,7 @@ pub fn pretrain(
         loss_scale,
     );
     if let Some(d) = &dist {
+        d.check_same_precision(half)?;
         trainer = trainer.distributed(d.clone());
     }
     let save = |trainer: &mut Trainer, state: &TrainerState, log: &RunLog| -> Result<()> {

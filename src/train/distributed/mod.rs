@@ -163,6 +163,28 @@ impl Distributed {
         Ok((out, loss))
     }
 
+    /// Fails unless every rank trains in mixed precision alike: each rank
+    /// decides from its own device (`mixed::applies`), and ranks that
+    /// differ would skip different steps and drift apart.
+    pub fn check_same_precision(&self, mixed: bool) -> Result<()> {
+        let all = self.collective.all_gather_u64(u64::from(mixed));
+        if let Some(r) = all.iter().position(|&x| x != all[0]) {
+            let kind = |x: u64| {
+                if x != 0 {
+                    "in mixed precision"
+                } else {
+                    "in f32"
+                }
+            };
+            return Err(Error::Invalid(format!(
+                "--distributed --precision f16: rank {r} would train {}, rank 0 {} (their GPUs differ in shader-f16 or cooperative matrices: dnagpu info); give every rank the same kind of GPU, or train with --precision f32",
+                kind(all[r]),
+                kind(all[0])
+            )));
+        }
+        Ok(())
+    }
+
     /// Fails unless every rank holds the same `weights` (each loaded the
     /// same checkpoint, or drew the same initialisation): a fingerprint of
     /// their bits, compared across ranks.
@@ -304,5 +326,48 @@ mod tests {
         assert_eq!(dev.read_f32_blocking(&z[0]).unwrap(), [0.0; 4]);
         assert!(d.any(true) && !d.any(false));
         assert!(d.reduce_seconds() > 0.0);
+    }
+
+    /// Rank 0 of two whose other rank gathers `other` for every value.
+    struct TwoRanks {
+        other: u64,
+    }
+
+    impl Collective for TwoRanks {
+        fn rank(&self) -> usize {
+            0
+        }
+        fn size(&self) -> usize {
+            2
+        }
+        fn local_rank(&self) -> usize {
+            0
+        }
+        fn local_size(&self) -> usize {
+            2
+        }
+        fn all_reduce_sum(&self, _data: &mut [f32]) {}
+        fn all_gather_u64(&self, value: u64) -> Vec<u64> {
+            vec![value, self.other]
+        }
+        fn abort(&self, _code: i32) -> ! {
+            panic!("aborted")
+        }
+    }
+
+    /// Ranks that would train one in mixed precision and one in f32 are
+    /// refused before the first step, naming the rank; alike, they train.
+    #[test]
+    fn ranks_must_agree_on_mixed_precision() {
+        let d = Distributed::new(Arc::new(TwoRanks { other: 0 }));
+        let err = d.check_same_precision(true).unwrap_err().to_string();
+        assert!(
+            err.contains("rank 1 would train in f32, rank 0 in mixed precision"),
+            "{err}"
+        );
+        d.check_same_precision(false).unwrap();
+        let d = Distributed::new(Arc::new(TwoRanks { other: 1 }));
+        d.check_same_precision(true).unwrap();
+        assert!(d.check_same_precision(false).is_err());
     }
 }
