@@ -45,25 +45,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let slope = slopes[h];
     let hid = p.heads * D;
 
-    for (var e = li; e < TK * D / 4u; e += WG) {
-        let j = e / (D / 4u);
-        let d = (e % (D / 4u)) * 4u;
-        var k = vec4<f32>(0.0);
-        var v = vec4<f32>(0.0);
-        if (j0 + j < p.seq) {
-            k = load4(b, j0 + j, 1u, h, d);
-            v = load4(b, j0 + j, 2u, h, d);
-        }
-        for (var c = 0u; c < 4u; c++) {
-            ks[j * SQ + d + c] = f16(k[c]);
-            vs[j * SQ + d + c] = f16(v[c]);
-            dks[j * D + d + c] = 0.0;
-            dvs[j * D + d + c] = 0.0;
-        }
-    }
-    for (var j = li; j < TK; j += WG) {
-        let key = j0 + j;
-        key_ok[j] = u32(key < p.seq && mask[b * p.seq + min(key, p.seq - 1u)] != 0u);
+    stage_keys(li, b, h, j0);
+    for (var e = li; e < TK * D; e += WG) {
+        dks[e] = 0.0;
+        dvs[e] = 0.0;
     }
 
     for (var q0 = 0u; q0 < p.seq; q0 += TR) {
@@ -84,21 +69,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             row_live[r] = u32(live);
         }
         workgroupBarrier();
-        for (var e = li; e < TR * D / 4u; e += WG) {
-            let r = e / (D / 4u);
-            let d = (e % (D / 4u)) * 4u;
-            let i = q0 + r;
-            var q = vec4<f32>(0.0);
-            var g = vec4<f32>(0.0);
-            if (row_live[r] != 0u) {
-                q = load4(b, i, 0u, h, d) * p.scale;
-                g = dout[((b * p.seq + i) * hid + h * D + d) >> 2u];
-            }
-            for (var c = 0u; c < 4u; c++) {
-                qs[r * SQ + d + c] = f16(q[c]);
-                dos[r * SQ + d + c] = f16(g[c]);
-            }
-        }
+        stage_rows(li, b, h, q0);
         workgroupBarrier();
         // 2.-5.
         scores_qk(sid);

@@ -35,11 +35,6 @@ override WG: u32 = 128u;
 
 var<workgroup> dqs: array<f32, TR * D>;   // dQ / scale [TR][D]
 
-// The [B, T, H] vec4 index of token t, head h, features d .. d + 3.
-fn row4(b: u32, t: u32, h: u32, d: u32) -> u32 {
-    return ((b * params.seq + t) * params.heads * D + h * D + d) >> 2u;
-}
-
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32,
         @builtin(subgroup_id) sid: u32) {
@@ -68,44 +63,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         row_d[r] = di;
         row_live[r] = u32(live);
     }
-    workgroupBarrier();
-    for (var e = li; e < TR * D / 4u; e += WG) {
-        let r = e / (D / 4u);
-        let d = (e % (D / 4u)) * 4u;
-        let i = q0 + r;
-        var q = vec4<f32>(0.0);
-        var g = vec4<f32>(0.0);
-        if (row_live[r] != 0u) {
-            q = load4(b, i, 0u, h, d) * p.scale;
-            g = dout[row4(b, i, h, d)];
-        }
-        for (var c = 0u; c < 4u; c++) {
-            qs[r * SQ + d + c] = f16(q[c]);
-            dos[r * SQ + d + c] = f16(g[c]);
-            dqs[r * D + d + c] = 0.0;
-        }
+    for (var e = li; e < TR * D; e += WG) {
+        dqs[e] = 0.0;
     }
+    workgroupBarrier();
+    stage_rows(li, b, h, q0);
 
     for (var k0 = 0u; k0 < p.seq; k0 += TK) {
         // 1. K, V and the keys' validity.
-        for (var e = li; e < TK * D / 4u; e += WG) {
-            let j = e / (D / 4u);
-            let d = (e % (D / 4u)) * 4u;
-            var k = vec4<f32>(0.0);
-            var v = vec4<f32>(0.0);
-            if (k0 + j < p.seq) {
-                k = load4(b, k0 + j, 1u, h, d);
-                v = load4(b, k0 + j, 2u, h, d);
-            }
-            for (var c = 0u; c < 4u; c++) {
-                ks[j * SQ + d + c] = f16(k[c]);
-                vs[j * SQ + d + c] = f16(v[c]);
-            }
-        }
-        for (var j = li; j < TK; j += WG) {
-            let key = k0 + j;
-            key_ok[j] = u32(key < p.seq && mask[b * p.seq + min(key, p.seq - 1u)] != 0u);
-        }
+        stage_keys(li, b, h, k0);
         workgroupBarrier();
         // 2.-5.
         scores_qk(sid);
