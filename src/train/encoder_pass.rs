@@ -21,8 +21,8 @@ pub struct EncoderActs {
     pub layers: Vec<LayerActs>,
     /// The final LayerNorm on the last layer's output (pre-norm encoders).
     pub final_norm: Option<ops::LayerNormOut>,
-    /// [`EncoderActs::last`] in f32, what the heads take (the same tensor
-    /// when activations are f32).
+    /// The last hidden states [B, T, H] (after the final norm, if any) in
+    /// f32, what the heads take (the same tensor when activations are f32).
     pub output: Tensor,
 }
 
@@ -30,14 +30,6 @@ impl EncoderActs {
     /// The last layer's output [B, T, H], before any final norm.
     fn last_layer(&self) -> &Tensor {
         self.layers.last().map_or(&self.emb.x, |a| &a.out)
-    }
-
-    /// The last hidden states [B, T, H] (after the final norm, if any), in
-    /// the activations' dtype.
-    pub fn last(&self) -> &Tensor {
-        self.final_norm
-            .as_ref()
-            .map_or_else(|| self.last_layer(), |n| &n.y)
     }
 }
 
