@@ -61,6 +61,9 @@ pub struct Tensor {
     shape: Vec<usize>,
     dtype: DType,
     pub(crate) storage: Storage,
+    /// A linear layer's weight on the CPU backend, packed for its matmul
+    /// (`Device::linear_weight`); the values are `storage`'s.
+    pub(crate) packed: Option<Arc<crate::ops::matmul::packed::PackedB>>,
 }
 
 impl Tensor {
@@ -69,6 +72,7 @@ impl Tensor {
             shape,
             dtype,
             storage,
+            packed: None,
         }
     }
 
@@ -119,6 +123,8 @@ impl Tensor {
             shape: shape.to_vec(),
             dtype: self.dtype,
             storage: self.storage.clone(),
+            // The panels are of this shape's [N, K].
+            packed: self.packed.clone().filter(|_| shape == self.shape),
         })
     }
 

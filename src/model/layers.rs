@@ -14,14 +14,6 @@ pub(crate) fn load(dev: &Device, w: &Weights, name: &str, shape: &[usize]) -> Re
     dev.tensor_f32(&t.shape, &t.data)
 }
 
-/// `data` as a tensor of `dtype` (f32 or f16) on `dev`.
-fn upload(dev: &Device, shape: &[usize], data: &[f32], dtype: DType) -> Result<Tensor> {
-    match dtype {
-        DType::F16 => dev.tensor_f16(shape, data),
-        _ => dev.tensor_f32(shape, data),
-    }
-}
-
 /// `y = x W^T (+ b)`, W stored [out, in].
 #[derive(Clone)]
 pub struct Linear {
@@ -61,7 +53,7 @@ impl Linear {
     ) -> Result<Self> {
         let name = format!("{prefix}.weight");
         Ok(Self {
-            weight: upload(dev, &[out, inp], &w.take(&name, &[out, inp])?.data, dtype)?,
+            weight: dev.linear_weight(&[out, inp], &w.take(&name, &[out, inp])?.data, dtype)?,
             bias: if bias {
                 Some(load(dev, w, &format!("{prefix}.bias"), &[out])?)
             } else {
@@ -87,7 +79,7 @@ impl Linear {
         }
         let n = prefixes.len() * out;
         Ok(Self {
-            weight: upload(dev, &[n, inp], &weight, dtype)?,
+            weight: dev.linear_weight(&[n, inp], &weight, dtype)?,
             bias: Some(dev.tensor_f32(&[n], &bias)?),
         })
     }

@@ -114,6 +114,20 @@ async fn wasm_cpu_backend_matches_f64() {
                 .await,
         );
     }
+    // The packed linear kernel (SIMD128, 4 x 8 tiles; fused multiply-add in
+    // relaxed-SIMD builds): rows around the tile and the 96-row task block,
+    // N around the 8-wide panel, K around the 256-wide slice, a batch sharing
+    // the weight, bias, GELU, an f16 weight.
+    for (batch, m, n, k, bias, gelu, f16) in [
+        (None, 1, 1, 1, false, false, false),
+        (None, 5, 17, 255, false, false, false),
+        (None, 200, 9, 257, true, false, false),
+        (Some(3), 13, 40, 300, true, false, false),
+        (Some(2), 7, 33, 65, true, true, false),
+        (None, 70, 24, 513, true, false, true),
+    ] {
+        ok(dnagpu::ops::matmul::check::check_packed_linear(batch, m, n, k, bias, gelu, f16, 3).await);
+    }
     ok(dnagpu::ops::attention::check::check_attention(&Device::Cpu, &[20, 5], 20, 3, 8, 2).await);
     ok(dnagpu::ops::layer_norm::check::check_layer_norm(&Device::Cpu, 5, 100, false, 3).await);
 }

@@ -234,3 +234,77 @@ pub async fn check_matmul_coop_rounding(
     }
     Ok(())
 }
+
+/// A linear layer's product with its weight packed at load
+/// (`Device::linear_weight`, the CPU backend's own kernel where the CPU
+/// has one) against the f64 reference and against the same weight
+/// unpacked (gemm): A [batch?, M, K] · Wᵀ, W [N, K] f32 or f16, bias and
+/// GELU optional. On the CPU the weight must come packed exactly where
+/// `packed::available()`.
+#[allow(clippy::too_many_arguments)]
+pub async fn check_packed_linear(
+    batch: Option<usize>,
+    m: usize,
+    n: usize,
+    k: usize,
+    bias: bool,
+    gelu: bool,
+    w_f16: bool,
+    seed: u64,
+) -> Check {
+    let dev = Device::Cpu;
+    let mut rng = Rng::new(seed);
+    let sa: Vec<usize> = batch.map_or(vec![m, k], |b| vec![b, m, k]);
+    let a = rng.vec(sa.iter().product(), 1.0);
+    let mut w = rng.vec(n * k, 1.0);
+    if w_f16 {
+        w.iter_mut()
+            .for_each(|x| *x = half::f16::from_f32(*x).to_f32());
+    }
+    let bias_v = rng.vec(n, 1.0);
+    let what = format!(
+        "packed linear batch {batch:?} M {m} N {n} K {k} bias {bias} gelu {gelu} W {}",
+        if w_f16 { "f16" } else { "f32" }
+    );
+    let dtype = if w_f16 { DType::F16 } else { DType::F32 };
+    let packed = dev.linear_weight(&[n, k], &w, dtype).map_err(e)?;
+    if packed.packed.is_some() != crate::ops::matmul::packed::available() {
+        return Err(format!(
+            "{what}: weight packed {} but this CPU's kernel available {}",
+            packed.packed.is_some(),
+            crate::ops::matmul::packed::available()
+        ));
+    }
+    let plain = if w_f16 {
+        dev.tensor_f16(&[n, k], &w)
+    } else {
+        dev.tensor_f32(&[n, k], &w)
+    }
+    .map_err(e)?;
+    let spec = Matmul {
+        epilogue: if gelu { Epilogue::Gelu } else { Epilogue::None },
+        ..Matmul::NT
+    };
+    let ta = dev.tensor_f32(&sa, &a).map_err(e)?;
+    let tbias = dev.tensor_f32(&[n], &bias_v).map_err(e)?;
+    let run = |wt: &Tensor| ops::matmul(&dev, &ta, wt, bias.then_some(&tbias), spec).map_err(e);
+    let got = read(&dev, &run(&packed)?).await?;
+    let unpacked = read(&dev, &run(&plain)?).await?;
+    let dims = crate::ops::matmul::MatmulDims::of(&sa, &[n, k], spec).map_err(e)?;
+    let mut r = ref_matmul(&dims, &a, &w);
+    for (i, v) in r.iter_mut().enumerate() {
+        if bias {
+            *v += bias_v[i % n] as f64;
+        }
+        if gelu {
+            *v = ref_gelu(*v);
+        }
+    }
+    check_close(&format!("{what} vs f64"), &got, &r, Tol::F32)?;
+    check_close(
+        &format!("{what} vs unpacked"),
+        &got,
+        &widen(&unpacked),
+        Tol::F32,
+    )
+}

@@ -1,12 +1,23 @@
 //! Batched strided GEMM through the `gemm` crate (AVX-512 kernels where the
-//! CPU has them, chosen at run time), with the bias / GELU epilogue.
+//! CPU has them, chosen at run time), or through `packed` for a linear
+//! layer's weight packed at load, with the bias / GELU epilogue.
 
 use rayon::prelude::*;
 
+use super::packed::{self, PackedB};
 use crate::error::{shape_err, Result};
 use crate::params::MatmulDims;
 
-/// C[z] = A[z] · B[z] (+ bias) (GELU), C contiguous [batch, M, N].
+/// Whether `d` multiplies by `p` as packed: B is that [N, K] weight, shared
+/// by the batch and transposed (a linear layer), and A's rows are
+/// contiguous.
+pub fn packed_fits(d: &MatmulDims, p: &PackedB) -> bool {
+    p.dims() == (d.n, d.k) && d.b_batch == 0 && d.b_rs == 1 && d.b_cs == d.k && d.a_cs == 1
+}
+
+/// C[z] = A[z] · B[z] (+ bias) (GELU), C contiguous [batch, M, N]; with
+/// `packed` (which [`packed_fits`] `d`) B's values come from its panels and
+/// `b` is not read.
 ///
 /// C starts as the bias rows and gemm adds the product into it (one pass
 /// over C saved); without a bias gemm writes every element of C unread, so
@@ -16,6 +27,7 @@ pub fn matmul(
     d: &MatmulDims,
     a: &[f32],
     b: &[f32],
+    packed: Option<&PackedB>,
     bias: Option<&[f32]>,
     gelu: bool,
 ) -> Result<Vec<f32>> {
@@ -27,9 +39,18 @@ pub fn matmul(
     if total == 0 {
         return Ok(Vec::new());
     }
+    if packed.is_some_and(|p| !packed_fits(d, p)) {
+        return Err(shape_err(
+            "matmul",
+            format!(
+                "a packed weight of {:?} (N, K) for {d:?}",
+                packed.map(PackedB::dims)
+            ),
+        ));
+    }
     if d.k > 0
         && (last(d.a_batch, d.a_rs, d.a_cs, d.m, d.k) >= a.len()
-            || last(d.b_batch, d.b_rs, d.b_cs, d.k, d.n) >= b.len())
+            || (packed.is_none() && last(d.b_batch, d.b_rs, d.b_cs, d.k, d.n) >= b.len()))
     {
         return Err(shape_err(
             "matmul",
@@ -60,7 +81,25 @@ pub fn matmul(
         }),
         (None, _) => {}
     }
-    if d.k > 0 {
+    if let (Some(p), true) = (packed, d.k > 0) {
+        let dst = c.spare_capacity_mut().as_mut_ptr() as *mut f32;
+        for z in 0..d.batch {
+            // SAFETY: packed_fits (A's rows contiguous, B the panels' [N, K])
+            // and the bounds check above put rows 0..M of batch z inside A;
+            // C is `total` floats, this batch's M · N of them; with a bias
+            // C holds it (accumulate), else every element is written first.
+            unsafe {
+                packed::matmul(
+                    d.m,
+                    a.as_ptr().add(z * d.a_batch),
+                    d.a_rs,
+                    p,
+                    dst.add(z * d.m * d.n),
+                    bias.is_some(),
+                );
+            }
+        }
+    } else if d.k > 0 {
         let small = d.m * d.n * d.k < 1 << 18;
         let threads = rayon::current_num_threads();
         // gemm's own threads share packed panels of B behind barriers, which
@@ -123,7 +162,8 @@ pub fn matmul(
         }
     }
     // SAFETY: every element was written above: the bias rows or zeros, or
-    // gemm's output of every (z, row, column) when K > 0.
+    // gemm's or the packed kernel's output of every (z, row, column) when
+    // K > 0.
     unsafe { c.set_len(total) };
     if gelu {
         c.par_chunks_mut(d.n)

@@ -15,6 +15,7 @@
 #[cfg(any(test, feature = "test-utils"))]
 pub mod check;
 pub mod cpu;
+pub mod packed;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
@@ -231,10 +232,17 @@ pub fn matmul_with(
     let gelu = spec.epilogue == Epilogue::Gelu;
     match dev {
         Device::Cpu => {
+            // A packed weight is not read (nor widened from f16) again.
+            let packed = b.packed.as_deref().filter(|p| cpu::packed_fits(&d, p));
+            let b_values = match packed {
+                Some(_) => std::borrow::Cow::Borrowed(&[][..]),
+                None => b.cpu_float(),
+            };
             let c = cpu::matmul(
                 &d,
                 &a.cpu_float(),
-                &b.cpu_float(),
+                &b_values,
+                packed,
                 bias.map(|t| t.cpu_f32()),
                 gelu,
             )?;
