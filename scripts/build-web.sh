@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the browser page into web/dist: the web/ crate compiled to wasm32
-# (release, SIMD128) and bound by wasm-bindgen, the page's files from
-# web/www, the shipped model with its demo adapter, and the sample data,
+# (release, SIMD128, and again with relaxed SIMD) and bound by
+# wasm-bindgen, the page's files from web/www, the shipped model with its
+# demo adapter, and the sample data,
 # stamped with a version for the service worker (scripts/stamp-web.sh).
 # Needs the wasm32 target and wasm-bindgen-cli (scripts/setup.sh installs
 # both). `dnagpu serve` then serves web/dist; any static host can too.
@@ -10,35 +11,51 @@ cd "$(dirname "$0")/.."
 
 dist=web/dist
 target_dir=${CARGO_TARGET_DIR:-target}
-cargo build --release -p dnagpu-web --target wasm32-unknown-unknown
 rm -rf "$dist.tmp"
-mkdir -p "$dist.tmp/pkg" "$dist.tmp/data"
-wasm-bindgen --target web --no-typescript --out-dir "$dist.tmp/pkg" \
-  "$target_dir"/wasm32-unknown-unknown/release/dnagpu_web.wasm
+mkdir -p "$dist.tmp/data"
+# bind OUT TARGET_DIR: wasm-bindgen's bindings of one build into $dist.tmp/OUT.
+bind() {
+  mkdir -p "$dist.tmp/$1"
+  wasm-bindgen --target web --no-typescript --out-dir "$dist.tmp/$1" \
+    "$2"/wasm32-unknown-unknown/release/dnagpu_web.wasm
+}
+# Every build twice: plain SIMD128 (pkg*/) and with relaxed SIMD
+# (pkg*-relaxed/: the CPU backend's packed matmul multiplies and adds in
+# one fused f32x4.relaxed_madd; Chromium has it, Safari not), picked by
+# worker.js after WebAssembly.validate of a relaxed instruction. Relaxed
+# builds have their own target folders (other flags). Their rustflags
+# replace .cargo/config.toml's wasm32 ones, whose two flags come first.
+base_flags='--cfg getrandom_backend="wasm_js" -C target-feature=+simd128'
+cargo build --release -p dnagpu-web --target wasm32-unknown-unknown
+bind pkg "$target_dir"
+RUSTFLAGS="$base_flags,+relaxed-simd" cargo build --release -p dnagpu-web \
+  --target wasm32-unknown-unknown --target-dir "$target_dir/wasm-relaxed"
+bind pkg-relaxed "$target_dir/wasm-relaxed"
 
-# The threaded build (pkg-threads/, picked by worker.js where the page is
+# The threaded builds (pkg-threads*/, picked by worker.js where the page is
 # cross-origin isolated): wasm atomics and shared memory need a std rebuilt
 # with them, which only a nightly toolchain does (this pinned one, with
-# rust-src; scripts/setup.sh installs it). Its own target folder: other
-# flags, other toolchain. DNAGPU_WEB_THREADS=0 skips it; under CI a missing
-# toolchain fails the build.
+# rust-src; scripts/setup.sh installs it). Their own target folders: other
+# flags, other toolchain. DNAGPU_WEB_THREADS=0 skips them; under CI a
+# missing toolchain fails the build.
 nightly=${DNAGPU_NIGHTLY:-nightly-2026-05-20}
 have_nightly() {
   local sysroot
   sysroot=$(rustup run "$nightly" rustc --print sysroot 2>/dev/null) &&
     [ -d "$sysroot/lib/rustlib/src/rust/library" ]
 }
+# 4 GiB of shared memory at most (wasm32's whole address space).
+thread_flags='-C link-arg=--shared-memory -C link-arg=--max-memory=4294967296 -C link-arg=--import-memory -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size -C link-arg=--export=__tls_align -C link-arg=--export=__tls_base'
 if [ "${DNAGPU_WEB_THREADS:-1}" = 0 ]; then
   echo "threaded page build skipped (DNAGPU_WEB_THREADS=0): the CPU backend runs on one thread" >&2
 elif have_nightly; then
-  # Replaces .cargo/config.toml's wasm32 rustflags: its two flags come first.
-  # 4 GiB of shared memory at most (wasm32's whole address space).
-  RUSTFLAGS='--cfg getrandom_backend="wasm_js" -C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals -C link-arg=--shared-memory -C link-arg=--max-memory=4294967296 -C link-arg=--import-memory -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size -C link-arg=--export=__tls_align -C link-arg=--export=__tls_base' \
-    cargo "+$nightly" build -Z build-std=panic_abort,std --release -p dnagpu-web \
-    --target wasm32-unknown-unknown --target-dir "$target_dir/wasm-threads"
-  mkdir -p "$dist.tmp/pkg-threads"
-  wasm-bindgen --target web --no-typescript --out-dir "$dist.tmp/pkg-threads" \
-    "$target_dir"/wasm-threads/wasm32-unknown-unknown/release/dnagpu_web.wasm
+  for relaxed in "" ",+relaxed-simd"; do
+    suffix=${relaxed:+-relaxed}
+    RUSTFLAGS="$base_flags$relaxed,+atomics,+bulk-memory,+mutable-globals $thread_flags" \
+      cargo "+$nightly" build -Z build-std=panic_abort,std --release -p dnagpu-web \
+      --target wasm32-unknown-unknown --target-dir "$target_dir/wasm-threads$suffix"
+    bind "pkg-threads$suffix" "$target_dir/wasm-threads$suffix"
+  done
 elif [ "${CI:-}" = true ]; then
   echo "no $nightly with rust-src for the threaded page build (scripts/setup.sh installs it)" >&2
   exit 1

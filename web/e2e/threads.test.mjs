@@ -1,9 +1,9 @@
 // End-to-end test of the page's threaded CPU backend (run
 // scripts/build-web.sh first, with its threaded build; scripts/test.sh
 // does): `dnagpu serve` makes the page cross-origin isolated, so with
-// `?threads=2` the worker loads pkg-threads/ and starts a pool of two Web
-// Workers sharing the wasm memory, and with `?threads=1` the
-// single-threaded pkg/. Both embed the same sequences with the shipped
+// `?threads=2` the worker loads pkg-threads-relaxed/ (Chromium has relaxed
+// SIMD) and starts a pool of two Web Workers sharing the wasm memory, and
+// with `?threads=1` the single-threaded pkg-relaxed/. Both embed the same sequences with the shipped
 // model; the results agree within f32 tolerance (the threaded matmul splits
 // its blocks differently, so sums may round differently). The wall times
 // are printed, not asserted (performance belongs in benchmarks). On two
@@ -45,6 +45,8 @@ try {
     const backend = await page.evaluate(() => window.dnagpuPage.backend);
     assert.equal(backend.threads, threads, `threads=${threads}: ${JSON.stringify(backend)}`);
     assert.equal(backend.name, threads > 1 ? `CPU (WASM, ${threads} threads)` : 'CPU (WASM)');
+    // Chromium has relaxed SIMD: the fused multiply-add builds run here (and are what this test checks).
+    assert.equal(backend.build, threads > 1 ? 'pkg-threads-relaxed' : 'pkg-relaxed', `the wasm build: ${JSON.stringify(backend)}`);
     await page.fill('#input', fasta);
     await run(page, '#embed-run', 'lastEmbeddings'); // warm-up: model upload, first-touch allocation
     const started = Date.now();

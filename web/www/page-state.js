@@ -161,7 +161,7 @@ export async function startRuntime(backend) {
   if (!info.isGpu && !('gpu' in navigator) && !fellBack) notice = `${NO_WEBGPU}${info.notice ? ` (${info.notice})` : ''}`;
   $('backend-name').textContent = info.name;
   $('backend-notice').textContent = notice;
-  page.backend = { name: info.name, notice, isGpu: info.isGpu, threads: info.threads };
+  page.backend = { name: info.name, notice, isGpu: info.isGpu, threads: info.threads, build: info.build };
   say('status', `Runs on ${info.name}.`);
 }
 

@@ -1,5 +1,5 @@
 // Job: the service worker that keeps this build of the page for offline use: on install it stores every file of the build
-// (page, scripts, styles, wasm and its glue, shipped model and adapter, sample data) in a cache named after the build's
+// (page, scripts, styles, the wasm builds this browser loads and their glue, shipped model and adapter, sample data) in a cache named after the build's
 // version, answers the page's own requests from it, and on activate deletes the caches of older builds.
 
 // scripts/stamp-web.sh fills these two lines in the built copy (web/dist/sw.js): a hash of every other file of the
@@ -7,6 +7,14 @@
 // is), the worker stores nothing.
 const VERSION = 'unstamped';
 const FILES = [];
+
+importScripts('wasm-features.js');
+
+/** Whether a file is of a wasm build this browser never loads (the relaxed-SIMD builds or the others; worker.js picks). */
+function otherBuild(path) {
+  const build = path.match(/^(pkg[^/]*)\//)?.[1];
+  return build !== undefined && build.endsWith('-relaxed') !== self.dnagpuRelaxedSimd;
+}
 
 /** This worker's caches are `dnagpu-page-<version>`; the page's own model cache (files.js) has another prefix and stays. */
 const PREFIX = 'dnagpu-page-';
@@ -18,7 +26,7 @@ self.addEventListener('install', (event) => {
       if (VERSION === 'unstamped') return;
       const cache = await caches.open(CACHE);
       // './' is the page itself as a navigation asks for it; `reload` skips the HTTP cache so the copy is this build's.
-      await cache.addAll(['./', ...FILES].map((path) => new Request(path, { cache: 'reload' })));
+      await cache.addAll(['./', ...FILES.filter((path) => !otherBuild(path))].map((path) => new Request(path, { cache: 'reload' })));
       // The new build serves from the next request on; the page says so (offline.js).
       await self.skipWaiting();
     })(),

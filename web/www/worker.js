@@ -3,8 +3,11 @@
 // The bindings: the threaded build (pkg-threads/: the CPU backend's rayon
 // pool on Web Workers sharing the wasm memory; needs cross-origin isolation,
 // which `dnagpu serve` gives) where it exists and more than one thread is
-// wanted, else the single-threaded build (pkg/). Chosen once per worker.
+// wanted, else the single-threaded build (pkg/); each in its relaxed-SIMD
+// build (-relaxed) where the browser has relaxed SIMD (wasm-features.js).
+// Chosen once per worker.
 import { dropOrphanResults, openResultFiles } from './result-files.js';
+import './wasm-features.js';
 
 let wasmReady = null;
 let wasmMemory = null;
@@ -13,6 +16,8 @@ let Model = null;
 let FineTune = null;
 let readText = null;
 let threads = 1;
+/** The wasm build loaded (pkg, pkg-threads, either with -relaxed). */
+let build = null;
 
 /** How long the thread pool may take to start before the page goes on with one thread. */
 const POOL_START_SECONDS = 30;
@@ -20,7 +25,8 @@ const POOL_START_SECONDS = 30;
 async function loadWasm(wanted) {
   if (wanted > 1 && self.crossOriginIsolated) {
     try {
-      const pkg = await import('./pkg-threads/dnagpu_web.js');
+      const build = self.dnagpuBuild(true);
+      const pkg = await import(`./${build}/dnagpu_web.js`);
       wasmMemory = (await pkg.default()).memory;
       // The pool waits for every worker it starts, with no error of its own if one never starts.
       let timer;
@@ -28,15 +34,16 @@ async function loadWasm(wanted) {
         timer = setTimeout(() => reject(new Error(`${wanted} threads did not start within ${POOL_START_SECONDS} s`)), POOL_START_SECONDS * 1000);
       });
       await Promise.race([pkg.initThreadPool(wanted), stalled]).finally(() => clearTimeout(timer));
-      return { pkg, threads: wanted };
+      return { pkg, threads: wanted, build };
     } catch (e) {
       // A build without pkg-threads/ (stable toolchain only), or a pool that did not start: one thread.
       console.warn(`dnagpu: the threaded build did not start (${errorMessage(e)}); using one thread`);
     }
   }
-  const pkg = await import('./pkg/dnagpu_web.js');
+  const build = self.dnagpuBuild(false);
+  const pkg = await import(`./${build}/dnagpu_web.js`);
   wasmMemory = (await pkg.default()).memory;
-  return { pkg, threads: 1 };
+  return { pkg, threads: 1, build };
 }
 
 /** The thread count asked for: a whole number ≥ 1, or every core. */
@@ -133,6 +140,7 @@ const commands = {
     wasmReady ??= loadWasm(wantedThreads(wanted)).then((loaded) => {
       ({ Runtime, Model, FineTune, readText } = loaded.pkg);
       threads = loaded.threads;
+      build = loaded.build;
     }).catch((e) => {
       wasmReady = null;
       throw e;
@@ -149,7 +157,7 @@ const commands = {
     runtime = null;
     runtime = await Runtime.create(backend);
     const isGpu = Boolean(runtime.isGpu);
-    return { name: isGpu ? await webGpuName(runtime.name) : runtime.name, notice: runtime.notice, isGpu, threads };
+    return { name: isGpu ? await webGpuName(runtime.name) : runtime.name, notice: runtime.notice, isGpu, threads, build };
   },
 
   async load(files, progress) {
