@@ -4,7 +4,9 @@
 // same pre-tokenized batches, in interleaved rounds; plus dnagpu's embed()
 // with tokenizing. Needs scripts/build-web.sh and the ONNX export (made
 // here with $PYTHON, which needs torch and onnx, if missing).
-//   node web/e2e/bench_onnx.mjs [--sequences 100] [--rounds 7] [--batch 32]
+// --build picks the page's single-threaded wasm build: pkg-relaxed (what
+// Chromium loads: relaxed SIMD's fused multiply-add) or pkg (plain SIMD128).
+//   node web/e2e/bench_onnx.mjs [--sequences 100] [--rounds 7] [--batch 32] [--build pkg-relaxed]
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,6 +14,8 @@ import { dist, out, root, step, serve, launch } from './harness.mjs';
 
 const arg = (name, dflt) => Number(process.argv[process.argv.indexOf(name) + 1]) || dflt;
 const [n, rounds, batchSize] = [arg('--sequences', 100), arg('--rounds', 7), arg('--batch', 32)];
+const build = process.argv.includes('--build') ? process.argv[process.argv.indexOf('--build') + 1] : 'pkg-relaxed';
+if (!['pkg', 'pkg-relaxed'].includes(build)) throw new Error(`--build ${build}: expected pkg or pkg-relaxed`);
 const modelDir = 'models/dnabert2-small-gue';
 const onnx = path.join(root, 'target/onnx/dnabert2-small-gue.onnx');
 if (!fs.existsSync(onnx)) {
@@ -45,7 +49,7 @@ const browser = await launch(false);
 try {
   const page = await browser.newPage();
   await page.goto(base + 'bench-onnx.html');
-  step(`Chromium ${browser.version()}, onnxruntime-web ${ortVersion}: ${n} sequences, batches of ${batchSize}, ${rounds} rounds`);
+  step(`Chromium ${browser.version()}, onnxruntime-web ${ortVersion}, dnagpu ${build}/: ${n} sequences, batches of ${batchSize}, ${rounds} rounds`);
   const r = await page.evaluate(
     (msg) =>
       new Promise((resolve, reject) => {
@@ -54,7 +58,7 @@ try {
         w.onerror = (e) => reject(new Error(e.message));
         w.postMessage(msg);
       }),
-    { csv, modelDir, onnxUrl: 'model.onnx', rounds, batchSize },
+    { csv, modelDir, onnxUrl: 'model.onnx', rounds, batchSize, build },
   );
   step(`batches [rows, tokens]: ${JSON.stringify(r.batches)}; outputs agree within ${r.max_abs_difference.toExponential(2)} (largest value ${r.max_abs_value.toFixed(2)})`);
   const ops = Object.entries(r.profile).sort((a, b) => b[1] - a[1]);
@@ -72,7 +76,7 @@ try {
   summary.ratio_dnagpu_to_ort = ratio('dnagpu');
   summary.ratio_dnagpu_embed_to_ort = ratio('dnagpu_embed');
   step(`dnagpu / onnxruntime-web: ${summary.ratio_dnagpu_to_ort.toFixed(2)}x forward, ${summary.ratio_dnagpu_embed_to_ort.toFixed(2)}x with tokenizing (median of the rounds' ratios)`);
-  const result = { date: new Date().toISOString(), chromium: browser.version(), onnxruntime_web: ortVersion, sequences: n, batch: batchSize, rounds, ...r, summary };
+  const result = { date: new Date().toISOString(), chromium: browser.version(), onnxruntime_web: ortVersion, build, sequences: n, batch: batchSize, rounds, ...r, summary };
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(path.join(out, 'onnx-bench.json'), JSON.stringify(result, null, 2));
   step(`wrote ${path.join(out, 'onnx-bench.json')}`);

@@ -3,8 +3,8 @@
 // EP, one thread), checks that both give the same embeddings, then times
 // them in interleaved rounds on the same pre-tokenized batches, plus
 // dnagpu's embed() with tokenizing, profiles dnagpu's forward per op, and
-// posts the timings back.
-import init, { Runtime, Model } from './pkg/dnagpu_web.js';
+// posts the timings back. `build`: the page's wasm build to load (pkg/ or
+// pkg-relaxed/, single-threaded).
 import * as ort from './ort/ort.wasm.min.mjs';
 
 const text = async (url) => (await fetch(url)).text();
@@ -17,7 +17,8 @@ async function time(f) {
   return (performance.now() - t0) / 1000;
 }
 
-async function bench({ csv, modelDir, onnxUrl, rounds, batchSize }) {
+async function bench({ csv, modelDir, onnxUrl, rounds, batchSize, build }) {
+  const { default: init, Runtime, Model } = await import(`./${build}/dnagpu_web.js`);
   await init();
   const runtime = await Runtime.create('cpu');
   const model = Model.load(
