@@ -13,7 +13,7 @@ The exported graph uses the ops ORT fuses (layer_norm, erf GELU, one
 [heads, T, T] ALiBi bias added to the scores) so the baseline is ORT at its
 best, not a literal transcription of the reference.
 
-    pip install torch onnx onnxruntime
+    pip install torch onnx onnxruntime tokenizers
     python3 benches/baselines/onnx_encoder.py --export /tmp/dnabert2-117m.onnx
     python3 benches/baselines/onnx_encoder.py --model /tmp/dnabert2-117m.onnx --batch 32 --seq 512 --threads 2
     python3 benches/baselines/onnx_encoder.py --from models/dnabert2-small-gue --export target/onnx/dnabert2-small-gue.onnx

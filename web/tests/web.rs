@@ -126,7 +126,10 @@ async fn wasm_cpu_backend_matches_f64() {
         (Some(2), 7, 33, 65, true, true, false),
         (None, 70, 24, 513, true, false, true),
     ] {
-        ok(dnagpu::ops::matmul::check::check_packed_linear(batch, m, n, k, bias, gelu, f16, 3).await);
+        ok(
+            dnagpu::ops::matmul::check::check_packed_linear(batch, m, n, k, bias, gelu, f16, 3)
+                .await,
+        );
     }
     ok(dnagpu::ops::attention::check::check_attention(&Device::Cpu, &[20, 5], 20, 3, 8, 2).await);
     ok(dnagpu::ops::layer_norm::check::check_layer_norm(&Device::Cpu, 5, 100, false, 3).await);

@@ -38,7 +38,7 @@ const NR: usize = 16;
 
 /// K per micro-kernel call: a panel's slice of 16 KiB (x86) fits L1.
 const KC: usize = 256;
-/// Rows per task once A is tall (a block of A's rows × KC stays in L2).
+/// Rows per task, about, once A is tall (a block of A's rows × KC stays in L2).
 const MC: usize = 96;
 /// At most this many panels per task (the C block a task writes stays in L2).
 const PANELS_PER_TASK: usize = 16;
@@ -84,11 +84,14 @@ impl PackedB {
     }
 }
 
-/// Whether this CPU runs the packed kernels (detected at run time on x86).
+/// Whether this CPU runs the packed kernels (detected at run time on x86;
+/// `DNAGPU_CPU_PACKED=off` keeps every product on gemm, for comparisons).
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        is_x86_feature_detected!("avx2")
+        static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let off = *OFF.get_or_init(|| std::env::var("DNAGPU_CPU_PACKED").is_ok_and(|v| v == "off"));
+        !off && is_x86_feature_detected!("avx2")
             && is_x86_feature_detected!("fma")
             && !is_x86_feature_detected!("avx512f")
     }
@@ -131,9 +134,11 @@ pub unsafe fn matmul(
         return;
     }
     let panels = n.div_ceil(NR);
-    // One block of rows when A is short (each task then reads all of A,
-    // which stays in L2); a thread's tasks stay large enough to amortise.
-    let rows_per_task = if m <= 2 * MC { m } else { MC };
+    // One block of rows while A is short (each task then reads all of A,
+    // which stays in L2), else blocks of about MC rows of equal size
+    // (whole tiles, so no thread is left with a sliver).
+    let row_tasks = if m <= 2 * MC { 1 } else { m.div_ceil(MC) };
+    let rows_per_task = m.div_ceil(row_tasks).next_multiple_of(MR);
     let row_tasks = m.div_ceil(rows_per_task);
     // Groups of panels: at least four tasks per thread in all, at most
     // PANELS_PER_TASK panels each, as many groups as threads times a whole
