@@ -19,25 +19,24 @@ bind() {
   wasm-bindgen --target web --no-typescript --out-dir "$dist.tmp/$1" \
     "$2"/wasm32-unknown-unknown/release/dnagpu_web.wasm
 }
-# Every build twice: plain SIMD128 (pkg*/) and with relaxed SIMD
-# (pkg*-relaxed/: the CPU backend's packed matmul multiplies and adds in
-# one fused f32x4.relaxed_madd; Chromium has it, Safari not), picked by
-# worker.js after WebAssembly.validate of a relaxed instruction. Relaxed
-# builds have their own target folders (other flags). Their rustflags
-# replace .cargo/config.toml's wasm32 ones, whose two flags come first.
-base_flags='--cfg getrandom_backend="wasm_js" -C target-feature=+simd128'
-cargo build --release -p dnagpu-web --target wasm32-unknown-unknown
-bind pkg "$target_dir"
-RUSTFLAGS="$base_flags,+relaxed-simd" cargo build --release -p dnagpu-web \
-  --target wasm32-unknown-unknown --target-dir "$target_dir/wasm-relaxed"
-bind pkg-relaxed "$target_dir/wasm-relaxed"
+# Every build twice: plain SIMD128 (pkg*/) and with dnagpu's
+# `relaxed-simd` feature (pkg*-relaxed/: the packed matmul's kernel
+# multiplies and adds in one fused f32x4.relaxed_madd; Chromium has it,
+# Safari not), picked by worker.js after WebAssembly.validate of a relaxed
+# instruction. The feature touches dnagpu alone: the dependencies' builds
+# are shared.
+for relaxed in "" dnagpu/relaxed-simd; do
+  cargo build --release -p dnagpu-web --target wasm32-unknown-unknown --features "$relaxed"
+  bind "pkg${relaxed:+-relaxed}" "$target_dir"
+done
 
 # The threaded builds (pkg-threads*/, picked by worker.js where the page is
 # cross-origin isolated): wasm atomics and shared memory need a std rebuilt
 # with them, which only a nightly toolchain does (this pinned one, with
-# rust-src; scripts/setup.sh installs it). Their own target folders: other
-# flags, other toolchain. DNAGPU_WEB_THREADS=0 skips them; under CI a
-# missing toolchain fails the build.
+# rust-src; scripts/setup.sh installs it). Their own target folder: other
+# flags, other toolchain. Their rustflags replace .cargo/config.toml's
+# wasm32 ones, whose two flags come first. DNAGPU_WEB_THREADS=0 skips
+# them; under CI a missing toolchain fails the build.
 nightly=${DNAGPU_NIGHTLY:-nightly-2026-05-20}
 have_nightly() {
   local sysroot
@@ -49,12 +48,11 @@ thread_flags='-C link-arg=--shared-memory -C link-arg=--max-memory=4294967296 -C
 if [ "${DNAGPU_WEB_THREADS:-1}" = 0 ]; then
   echo "threaded page build skipped (DNAGPU_WEB_THREADS=0): the CPU backend runs on one thread" >&2
 elif have_nightly; then
-  for relaxed in "" ",+relaxed-simd"; do
-    suffix=${relaxed:+-relaxed}
-    RUSTFLAGS="$base_flags$relaxed,+atomics,+bulk-memory,+mutable-globals $thread_flags" \
+  for relaxed in "" dnagpu/relaxed-simd; do
+    RUSTFLAGS="--cfg getrandom_backend=\"wasm_js\" -C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals $thread_flags" \
       cargo "+$nightly" build -Z build-std=panic_abort,std --release -p dnagpu-web \
-      --target wasm32-unknown-unknown --target-dir "$target_dir/wasm-threads$suffix"
-    bind "pkg-threads$suffix" "$target_dir/wasm-threads$suffix"
+      --target wasm32-unknown-unknown --target-dir "$target_dir/wasm-threads" --features "$relaxed"
+    bind "pkg-threads${relaxed:+-relaxed}" "$target_dir/wasm-threads"
   done
 elif [ "${CI:-}" = true ]; then
   echo "no $nightly with rust-src for the threaded page build (scripts/setup.sh installs it)" >&2

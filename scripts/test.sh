@@ -85,6 +85,8 @@ fi
 echo "== browser tests (headless Chromium, WebGPU)"
 if [ -x "$CHROMEDRIVER" ] || [ "${CI:-}" = true ]; then
   cargo test -p dnagpu-web --target wasm32-unknown-unknown
+  echo "== browser test: the CPU backend's kernels in the relaxed-SIMD build (fused multiply-add)"
+  cargo test -p dnagpu-web --target wasm32-unknown-unknown --features dnagpu/relaxed-simd -- wasm_cpu_backend
   echo "== page lint (undefined names in web/www are errors)"
   (cd web && e2e/node_modules/.bin/eslint -c eslint.config.mjs www e2e)
   echo "== page test (dnagpu serve + the built page in headless Chromium, against the native CLI)"

@@ -164,19 +164,18 @@ impl Device {
     }
 
     /// A linear layer's weight W [N, K] (`dtype` f32, or f16 for weights
-    /// stored at half the size): on the CPU backend also packed for the
-    /// matmul's own kernel where this CPU has one (`ops::matmul::packed`;
-    /// the panels hold f32, a second copy of the values), so that no
-    /// product packs it again.
+    /// stored at half the size): an f32 one on the CPU backend also packed
+    /// for the matmul's own kernel where this CPU has one
+    /// (`ops::matmul::packed`; the panels are a second copy of the values),
+    /// so that no product packs it again. f16 weights are not packed: f32
+    /// panels would triple the memory that `--precision f16` halves.
     pub fn linear_weight(&self, shape: &[usize], data: &[f32], dtype: DType) -> Result<Tensor> {
-        let mut t = match dtype {
-            DType::F16 => self.tensor_f16(shape, data)?,
-            _ => self.tensor_f32(shape, data)?,
-        };
+        if dtype == DType::F16 {
+            return self.tensor_f16(shape, data);
+        }
+        let mut t = self.tensor_f32(shape, data)?;
         if let (Device::Cpu, &[n, k]) = (self, shape) {
-            // f16 weights: the rounded values, as the unpacked product reads.
-            t.packed =
-                crate::ops::matmul::packed::PackedB::of_weight(&t.cpu_float(), n, k).map(Arc::new);
+            t.packed = crate::ops::matmul::packed::PackedB::of_weight(data, n, k).map(Arc::new);
         }
         Ok(t)
     }

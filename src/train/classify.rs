@@ -291,6 +291,18 @@ impl ClsModel {
         Ok(())
     }
 
+    /// Drops the CPU backend's packed panels of what training updates (as
+    /// [`super::mlm::MlmModel::drop_panels`]); LoRA's frozen base weights
+    /// keep theirs.
+    pub(crate) fn drop_trainable_panels(&mut self) {
+        if self.lora.is_none() {
+            super::mlm::visit_encoder(&mut self.encoder, &mut |t| t.packed = None);
+        }
+        for t in self.head_mut() {
+            t.packed = None;
+        }
+    }
+
     /// The head's four parameters (pooler, classifier).
     fn head_mut(&mut self) -> [&mut Tensor; 4] {
         let p = &mut self.pooler.dense;

@@ -70,6 +70,7 @@ impl FineTuner {
         options: FineTuneOptions,
     ) -> Result<Self> {
         check_peak_lr(options.schedule.peak)?;
+        model.drop_trainable_panels();
         let names = model.trainable_names();
         let optimizer = AdamW::new(dev, &names, &model.trainable_params(), adamw)?;
         Ok(Self {

@@ -78,6 +78,14 @@ impl MlmModel {
         Ok(map)
     }
 
+    /// Drops the CPU backend's packed panels of every parameter (they are
+    /// all trained): a step computes the same way whether its weights were
+    /// loaded (a start, a `--resume`) or updated, so a resumed run repeats
+    /// the uninterrupted one exactly.
+    pub(crate) fn drop_panels(&mut self) {
+        self.visit(&mut |t| t.packed = None);
+    }
+
     /// Visits every parameter in the order of `parameter_shapes`.
     fn visit(&mut self, f: &mut dyn FnMut(&mut Tensor)) {
         visit_encoder(&mut self.encoder, f);
@@ -96,7 +104,7 @@ impl MlmModel {
 /// (for DNABERT-2, `parameter_shapes`'s): the embeddings' (word, position,
 /// token type, LayerNorm, as the family has them), each layer's, a final
 /// norm's.
-fn visit_encoder(enc: &mut Encoder, f: &mut dyn FnMut(&mut Tensor)) {
+pub(super) fn visit_encoder(enc: &mut Encoder, f: &mut dyn FnMut(&mut Tensor)) {
     let e = &mut enc.embeddings;
     f(&mut e.word);
     if let Some(t) = &mut e.position {

@@ -73,11 +73,12 @@ pub struct Trainer {
 impl Trainer {
     /// A trainer in f32, or in mixed precision from `loss_scale` on.
     pub fn new(
-        model: MlmModel,
+        mut model: MlmModel,
         optimizer: AdamW,
         options: TrainOptions,
         loss_scale: Option<LossScale>,
     ) -> Self {
+        model.drop_panels();
         Self {
             model,
             optimizer,

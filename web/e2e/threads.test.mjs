@@ -22,8 +22,8 @@ import { dist, out, TIMEOUT, step, serve, stop, launch, run, idle, assertClose }
 
 assert.ok(fs.existsSync(path.join(dist, 'index.html')), `${dist}: run scripts/build-web.sh first`);
 assert.ok(
-  fs.existsSync(path.join(dist, 'pkg-threads/dnagpu_web.js')),
-  `${dist}/pkg-threads: the threaded build is missing (scripts/build-web.sh needs the nightly scripts/setup.sh installs)`,
+  fs.existsSync(path.join(dist, 'pkg-threads-relaxed/dnagpu_web.js')),
+  `${dist}/pkg-threads-relaxed: the threaded build is missing (scripts/build-web.sh needs the nightly scripts/setup.sh installs)`,
 );
 
 // 24 sequences of 400 bases: enough work for the threads to show.

@@ -10,7 +10,11 @@ const FILES = [];
 
 importScripts('wasm-features.js');
 
-/** Whether a file is of a wasm build this browser never loads (the relaxed-SIMD builds or the others; worker.js picks). */
+/**
+ * Whether a file is of a wasm build this browser does not load first (worker.js picks the relaxed-SIMD builds where
+ * relaxed SIMD validates, the plain ones elsewhere): kept is what the page loads offline; the other is fetched online
+ * in the rare case it is needed (worker.js falls back to the plain build if a relaxed one fails).
+ */
 function otherBuild(path) {
   const build = path.match(/^(pkg[^/]*)\//)?.[1];
   return build !== undefined && build.endsWith('-relaxed') !== self.dnagpuRelaxedSimd;

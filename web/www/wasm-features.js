@@ -11,5 +11,11 @@ self.dnagpuRelaxedSimd = WebAssembly.validate(
   ]),
 );
 
-/** The build folder (pkg/, pkg-threads/, either with -relaxed) for the threaded build or not, on this browser. */
-self.dnagpuBuild = (threaded) => `pkg${threaded ? '-threads' : ''}${self.dnagpuRelaxedSimd ? '-relaxed' : ''}`;
+/**
+ * The build folders (pkg/ or pkg-threads/, with -relaxed) to try for the threaded build or not, best first: the
+ * relaxed-SIMD build and then the plain one where relaxed SIMD validates, else the plain one alone.
+ */
+self.dnagpuBuilds = (threaded) => {
+  const plain = threaded ? 'pkg-threads' : 'pkg';
+  return self.dnagpuRelaxedSimd ? [`${plain}-relaxed`, plain] : [plain];
+};

@@ -4,8 +4,8 @@
 // pool on Web Workers sharing the wasm memory; needs cross-origin isolation,
 // which `dnagpu serve` gives) where it exists and more than one thread is
 // wanted, else the single-threaded build (pkg/); each in its relaxed-SIMD
-// build (-relaxed) where the browser has relaxed SIMD (wasm-features.js).
-// Chosen once per worker.
+// build (-relaxed) where the browser has relaxed SIMD (wasm-features.js),
+// the plain one if that fails. Chosen once per worker.
 import { dropOrphanResults, openResultFiles } from './result-files.js';
 import './wasm-features.js';
 
@@ -22,12 +22,29 @@ let build = null;
 /** How long the thread pool may take to start before the page goes on with one thread. */
 const POOL_START_SECONDS = 30;
 
+/**
+ * The first of the builds (threaded or not) that loads: the relaxed-SIMD one first where relaxed SIMD validates, then
+ * the plain one (a browser whose relaxed SIMD failed anyway, or a build missing from the folder).
+ */
+async function importBuild(threaded) {
+  let error;
+  for (const build of self.dnagpuBuilds(threaded)) {
+    try {
+      const pkg = await import(`./${build}/dnagpu_web.js`);
+      wasmMemory = (await pkg.default()).memory;
+      return { pkg, build };
+    } catch (e) {
+      error = e;
+      console.warn(`dnagpu: the ${build}/ build did not load (${errorMessage(e)})`);
+    }
+  }
+  throw error;
+}
+
 async function loadWasm(wanted) {
   if (wanted > 1 && self.crossOriginIsolated) {
     try {
-      const build = self.dnagpuBuild(true);
-      const pkg = await import(`./${build}/dnagpu_web.js`);
-      wasmMemory = (await pkg.default()).memory;
+      const { pkg, build } = await importBuild(true);
       // The pool waits for every worker it starts, with no error of its own if one never starts.
       let timer;
       const stalled = new Promise((_, reject) => {
@@ -40,9 +57,7 @@ async function loadWasm(wanted) {
       console.warn(`dnagpu: the threaded build did not start (${errorMessage(e)}); using one thread`);
     }
   }
-  const build = self.dnagpuBuild(false);
-  const pkg = await import(`./${build}/dnagpu_web.js`);
-  wasmMemory = (await pkg.default()).memory;
+  const { pkg, build } = await importBuild(false);
   return { pkg, threads: 1, build };
 }
 

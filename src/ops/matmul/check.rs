@@ -239,8 +239,9 @@ pub async fn check_matmul_coop_rounding(
 /// (`Device::linear_weight`, the CPU backend's own kernel where the CPU
 /// has one) against the f64 reference and against the same weight
 /// unpacked (gemm): A [batch?, M, K] · Wᵀ, W [N, K] f32 or f16, bias and
-/// GELU optional. On the CPU the weight must come packed exactly where
-/// `packed::available()`.
+/// GELU optional. The weight must come packed exactly where
+/// `packed::available()` and it is f32, and the product must take the
+/// panels.
 #[allow(clippy::too_many_arguments)]
 pub async fn check_packed_linear(
     batch: Option<usize>,
@@ -268,12 +269,21 @@ pub async fn check_packed_linear(
     );
     let dtype = if w_f16 { DType::F16 } else { DType::F32 };
     let packed = dev.linear_weight(&[n, k], &w, dtype).map_err(e)?;
-    if packed.packed.is_some() != crate::ops::matmul::packed::available() {
+    let want_packed = crate::ops::matmul::packed::available() && !w_f16;
+    if packed.packed.is_some() != want_packed {
         return Err(format!(
-            "{what}: weight packed {} but this CPU's kernel available {}",
+            "{what}: weight packed {}, expected {want_packed} (this CPU's kernel available: {})",
             packed.packed.is_some(),
             crate::ops::matmul::packed::available()
         ));
+    }
+    let dims = crate::ops::matmul::MatmulDims::of(&sa, &[n, k], Matmul::NT).map_err(e)?;
+    if let Some(p) = &packed.packed {
+        if !crate::ops::matmul::cpu::packed_fits(&dims, p) {
+            return Err(format!(
+                "{what}: the product would not take the packed panels"
+            ));
+        }
     }
     let plain = if w_f16 {
         dev.tensor_f16(&[n, k], &w)
@@ -290,7 +300,6 @@ pub async fn check_packed_linear(
     let run = |wt: &Tensor| ops::matmul(&dev, &ta, wt, bias.then_some(&tbias), spec).map_err(e);
     let got = read(&dev, &run(&packed)?).await?;
     let unpacked = read(&dev, &run(&plain)?).await?;
-    let dims = crate::ops::matmul::MatmulDims::of(&sa, &[n, k], spec).map_err(e)?;
     let mut r = ref_matmul(&dims, &a, &w);
     for (i, v) in r.iter_mut().enumerate() {
         if bias {

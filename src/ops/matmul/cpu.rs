@@ -19,9 +19,10 @@ pub fn packed_fits(d: &MatmulDims, p: &PackedB) -> bool {
 /// `packed` (which [`packed_fits`] `d`) B's values come from its panels and
 /// `b` is not read.
 ///
-/// C starts as the bias rows and gemm adds the product into it (one pass
-/// over C saved); without a bias gemm writes every element of C unread, so
-/// C is not zeroed first. GELU is then applied in place.
+/// C starts as the bias rows and gemm or the packed kernel adds the product
+/// into it (one pass over C saved); without a bias both write every element
+/// of C before reading it, so C is not zeroed first. GELU is then applied
+/// in place.
 #[multiversion::multiversion(targets = "simd")]
 pub fn matmul(
     d: &MatmulDims,
@@ -83,14 +84,22 @@ pub fn matmul(
     }
     if let (Some(p), true) = (packed, d.k > 0) {
         let dst = c.spare_capacity_mut().as_mut_ptr() as *mut f32;
-        for z in 0..d.batch {
+        // Batches whose rows follow each other in A are one product of
+        // batch · M rows (the weight is shared).
+        let (calls, rows) = if d.a_batch == d.m * d.a_rs {
+            (1, d.batch * d.m)
+        } else {
+            (d.batch, d.m)
+        };
+        for z in 0..calls {
             // SAFETY: packed_fits (A's rows contiguous, B the panels' [N, K])
-            // and the bounds check above put rows 0..M of batch z inside A;
-            // C is `total` floats, this batch's M · N of them; with a bias
-            // C holds it (accumulate), else every element is written first.
+            // and the bounds check above put the rows of batch z (or, folded,
+            // rows 0..batch · M, which then follow each other) inside A; C is
+            // `total` floats, these rows' · N of them; with a bias C holds it
+            // (accumulate), else every element is written first.
             unsafe {
                 packed::matmul(
-                    d.m,
+                    rows,
                     a.as_ptr().add(z * d.a_batch),
                     d.a_rs,
                     p,

@@ -14,7 +14,7 @@
 //! [`MR`] rows of A by one panel of one slice (which stays in L1 while
 //! every row block of the task passes over it) and adds into C. The tasks
 //! are blocks of rows × groups of panels, each on its own part of C, over
-//! rayon, their count a multiple of the threads'.
+//! rayon.
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
@@ -141,8 +141,9 @@ pub unsafe fn matmul(
     let rows_per_task = m.div_ceil(row_tasks).next_multiple_of(MR);
     let row_tasks = m.div_ceil(rows_per_task);
     // Groups of panels: at least four tasks per thread in all, at most
-    // PANELS_PER_TASK panels each, as many groups as threads times a whole
-    // number (short A: equal shares).
+    // PANELS_PER_TASK panels each, their count rounded up to a multiple of
+    // the threads' before it sets the group size (short A: shares close to
+    // equal).
     let threads = rayon::current_num_threads();
     let groups = (4 * threads)
         .div_ceil(row_tasks)

@@ -49,6 +49,40 @@ fn packed_linear_batched_bias_gelu_f16() {
     ));
 }
 
+/// No bias: each batch's first K slice overwrites C, the next ones add.
+#[test]
+fn packed_linear_batched_without_bias() {
+    run(check_packed_linear(
+        Some(2),
+        7,
+        17,
+        513,
+        false,
+        false,
+        false,
+        54,
+    ));
+}
+
+/// A packed square weight in the backward's layouts (dX = dY · W, NN; and
+/// TN) is read as stored, not through its panels.
+#[test]
+fn packed_weight_in_other_layouts_is_read_as_stored() {
+    use crate::ops::{self, Matmul};
+    let dev = crate::Device::Cpu;
+    let mut rng = crate::testing::Rng::new(7);
+    let (w, x) = (rng.vec(24 * 24, 1.0), rng.vec(5 * 24, 1.0));
+    let packed = dev.linear_weight(&[24, 24], &w, crate::DType::F32).unwrap();
+    let plain = dev.tensor_f32(&[24, 24], &w).unwrap();
+    let xt = dev.tensor_f32(&[5, 24], &x).unwrap();
+    let xt_t = dev.tensor_f32(&[24, 5], &x).unwrap();
+    for (a, spec) in [(&xt, Matmul::NN), (&xt_t, Matmul::TN)] {
+        let got = ops::matmul(&dev, a, &packed, None, spec).unwrap();
+        let want = ops::matmul(&dev, a, &plain, None, spec).unwrap();
+        assert_eq!(got.cpu_f32(), want.cpu_f32(), "{spec:?}");
+    }
+}
+
 #[test]
 fn reshaped_weight_drops_its_panels() {
     let dev = crate::Device::Cpu;

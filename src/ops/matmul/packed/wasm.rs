@@ -1,7 +1,9 @@
-//! The SIMD128 micro-kernel: 6 rows × 8 columns, twelve v128 accumulators
-//! (V8 maps v128 to the 16 xmm registers of x86-64: twelve sums, two loads
-//! of B and one splat fit). With relaxed SIMD (`+relaxed-simd` builds) the
-//! multiply-add is one fused `f32x4.relaxed_madd`, else a mul and an add.
+//! The SIMD128 micro-kernel: 4 rows × 8 columns, eight v128 accumulators
+//! (V8 maps v128 onto the 16 xmm registers of x86-64 and keeps one as
+//! scratch: a 6 × 8 tile's twelve sums, two loads of B and a splat spilled).
+//! With the `relaxed-simd` feature the multiply-add is one fused
+//! `f32x4.relaxed_madd`, and only this function has the target feature, so
+//! no other op's min/max or conversions take relaxed semantics.
 
 use core::arch::wasm32::*;
 
@@ -10,16 +12,15 @@ pub(super) const NR: usize = 8;
 /// Rows of A per call.
 pub(super) const MR: usize = 4;
 
-#[inline(always)]
-fn madd(a: v128, b: v128, acc: v128) -> v128 {
-    #[cfg(target_feature = "relaxed-simd")]
-    {
-        f32x4_relaxed_madd(a, b, acc)
-    }
-    #[cfg(not(target_feature = "relaxed-simd"))]
-    {
-        f32x4_add(f32x4_mul(a, b), acc)
-    }
+/// `acc + a·b` per lane: fused with relaxed SIMD, else a mul and an add.
+macro_rules! madd {
+    ($a:expr, $b:expr, $acc:expr) => {{
+        #[cfg(feature = "relaxed-simd")]
+        let sum = f32x4_relaxed_madd($a, $b, $acc);
+        #[cfg(not(feature = "relaxed-simd"))]
+        let sum = f32x4_add(f32x4_mul($a, $b), $acc);
+        sum
+    }};
 }
 
 /// C[R, cols] (+)= A[R, kc] · panel[kc, NR]: A's rows `lda` apart, the
@@ -28,6 +29,7 @@ fn madd(a: v128, b: v128, acc: v128) -> v128 {
 /// # Safety
 /// The pointers valid for the rows, columns and `kc` given.
 #[allow(clippy::too_many_arguments)]
+#[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
 pub(super) unsafe fn kernel<const R: usize>(
     kc: usize,
     a: *const f32,
@@ -45,8 +47,8 @@ pub(super) unsafe fn kernel<const R: usize>(
         let b1 = v128_load(panel.add(k * NR + 4) as *const v128);
         for r in 0..R {
             let av = f32x4_splat(*a.add(r * lda + k));
-            lo[r] = madd(av, b0, lo[r]);
-            hi[r] = madd(av, b1, hi[r]);
+            lo[r] = madd!(av, b0, lo[r]);
+            hi[r] = madd!(av, b1, hi[r]);
         }
     }
     if cols == NR {
