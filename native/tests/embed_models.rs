@@ -87,8 +87,9 @@ fn broken_model_folders_name_what_is_wrong() {
 /// `--precision f16` stores the weight matrices as f16, and a note says
 /// what else is f16: the shipped model, saved in f16, embeds as with f32
 /// (the same values, sums in another order: f32's tolerance) where the
-/// activations stay f32 (the CPU backend, a GPU without shader-f16) and within f16's rounding where they are f16 (lavapipe has
-/// shader-f16); the fixture model (f32 on disk) embeds within f16's
+/// activations stay f32 (the CPU backend, a GPU without shader-f16) and
+/// within f16's rounding where they are f16 (lavapipe has shader-f16); the
+/// fixture model (f32 on disk) embeds within f16's
 /// rounding; an unknown precision is an error.
 #[test]
 fn f16_weights_embed_within_rounding() {
@@ -127,14 +128,7 @@ fn f16_weights_embed_within_rounding() {
         // The same values either way; only the order of the sums may differ
         // (f32 weights take the CPU backend's packed kernel, f16 ones gemm):
         // within f32's tolerance (rtol 1e-4, atol 1e-5 of the largest).
-        assert_eq!(shipped16.len(), shipped32.len());
-        let max = shipped32.iter().fold(0f32, |m, v| m.max(v.abs()));
-        for (i, (a, b)) in shipped16.iter().zip(&shipped32).enumerate() {
-            assert!(
-                (a - b).abs() <= 1e-4 * b.abs() + 1e-5 * max,
-                "an f16 checkpoint loses nothing: element {i}, {a} vs {b}"
-            );
-        }
+        assert_close("an f16 checkpoint loses nothing", &shipped16, &shipped32);
     }
     let ((f16, _), (f32, _)) = (run(Some(&model()), "f16"), run(Some(&model()), "f32"));
     assert_ne!(f16, f32, "f32 weights are rounded");

@@ -32,13 +32,12 @@ for _ in $(seq "$rounds"); do
   for shape in $shapes; do
     b=${shape%x*} t=${shape#*x}
     # dnagpu as it runs, and with every product on gemm (no packed weights).
-    for packed in on off; do
+    for run in dnagpu:on dnagpu-gemm:off; do
+      runner=${run%:*} packed=${run#*:}
       json=$(mktemp)
       DNAGPU_CPU_PACKED=$packed "$bin" --backend cpu bench embed --batch "$b" --seq "$t" --iters 2 --json "$json" >/dev/null 2>&1
       s=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["seconds"])' "$json")
       rm -f "$json"
-      runner=dnagpu${packed/on/}
-      runner=${runner/off/-gemm}
       echo "{\"runner\": \"$runner\", \"shape\": \"$shape\", \"seconds\": $s}" | tee -a "$results"
     done
     o=$("$python" benches/baselines/onnx_encoder.py --model "$onnx" --batch "$b" --seq "$t" --threads "$threads" --iters 2)

@@ -3,9 +3,10 @@
 // does): `dnagpu serve` makes the page cross-origin isolated, so with
 // `?threads=2` the worker loads pkg-threads-relaxed/ (Chromium has relaxed
 // SIMD) and starts a pool of two Web Workers sharing the wasm memory, and
-// with `?threads=1` the single-threaded pkg-relaxed/. Both embed the same sequences with the shipped
-// model; the results agree within f32 tolerance (the threaded matmul splits
-// its blocks differently, so sums may round differently). The wall times
+// with `?threads=1` the single-threaded pkg-relaxed/. Both embed the same
+// sequences with the shipped model; the results agree within f32 tolerance
+// (the threaded matmul splits its blocks differently, so sums may round
+// differently). The wall times
 // are printed, not asserted (performance belongs in benchmarks). On two
 // threads a held file (gzip) is embedded too: its results, views into the
 // shared wasm memory, go to the origin-private file system. A thread

@@ -1,6 +1,6 @@
 // Job: the service worker that keeps this build of the page for offline use: on install it stores every file of the build
-// (page, scripts, styles, the wasm builds this browser loads and their glue, shipped model and adapter, sample data) in a cache named after the build's
-// version, answers the page's own requests from it, and on activate deletes the caches of older builds.
+// (page, scripts, styles, the wasm builds this browser loads first and their glue, shipped model and adapter, sample
+// data) in a cache named after the build's version, answers the page's own requests from it, and on activate deletes the caches of older builds.
 
 // scripts/stamp-web.sh fills these two lines in the built copy (web/dist/sw.js): a hash of every other file of the
 // build, so any change to the build renames the cache, and the files' paths. Left as they are (web/www served as it
@@ -15,9 +15,10 @@ importScripts('wasm-features.js');
  * relaxed SIMD validates, the plain ones elsewhere): kept is what the page loads offline; the other is fetched online
  * in the rare case it is needed (worker.js falls back to the plain build if a relaxed one fails).
  */
+const FIRST_BUILDS = [false, true].map((threaded) => self.dnagpuBuilds(threaded)[0]);
 function otherBuild(path) {
   const build = path.match(/^(pkg[^/]*)\//)?.[1];
-  return build !== undefined && build.endsWith('-relaxed') !== self.dnagpuRelaxedSimd;
+  return build !== undefined && !FIRST_BUILDS.includes(build);
 }
 
 /** This worker's caches are `dnagpu-page-<version>`; the page's own model cache (files.js) has another prefix and stays. */

@@ -202,15 +202,15 @@ pub unsafe fn matmul(_: usize, _: *const f32, _: usize, _: &PackedB, _: *mut f32
     unreachable!("no PackedB without a micro-kernel")
 }
 
-#[cfg(any(
-    target_arch = "x86_64",
-    all(target_arch = "wasm32", target_feature = "simd128")
-))]
 /// Writes one micro-tile's sums (R rows of `NR` lanes, `cols` of them
 /// valid) into C, adding to what C holds unless `overwrite`.
 ///
 /// # Safety
 /// `c` valid for `R` rows of `cols` floats, `ldc` apart.
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
 #[inline(always)]
 unsafe fn store_partial<const R: usize>(
     sums: &[[f32; NR]; R],
